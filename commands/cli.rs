@@ -1,0 +1,90 @@
+//! The command-line definition. Help, man pages and completions are all
+//! generated from `Cli::command()`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+const AFTER_HELP: &str = "\
+Configuration: built-in defaults < config file (--config, else TOKCTL_CONFIG, else ./config.toml) \
+< environment (TOKCTL_* or TOKLIGENCE_*) < flags. See `tokctl config show`.
+
+Exit codes: 0 success; 1 the operation failed or its verdict is bad; 2 usage or configuration error.";
+
+/// tokctl: an LLM API gateway with a usage ledger that loses nothing.
+#[derive(Debug, Parser)]
+#[command(name = "tokctl", version, about, long_about = None, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalArgs {
+    /// Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Less log output (-q warnings and errors only, -qq errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show or check the effective configuration.
+    Config(crate::config_cmd::Args),
+    /// Apply database migrations, or show their status.
+    Migrate(crate::migrate::Args),
+    /// Write completions and man pages (for packaging and the repo's own tests).
+    #[command(hide = true)]
+    GenerateDocs(crate::docs::Args),
+}
+
+impl GlobalArgs {
+    /// Loads the configuration with `flags` on top, prints its warnings on
+    /// stderr and starts logging.
+    pub fn load(
+        &self,
+        mut flags: Vec<tokctl::config::FlagOverride>,
+    ) -> Result<tokctl::config::Loaded, crate::Failure> {
+        let level = match (self.verbose, self.quiet) {
+            (0, 0) => None,
+            (1, _) => Some(("debug", "-v")),
+            (v, _) if v >= 2 => Some(("trace", "-vv")),
+            (_, 1) => Some(("warn", "-q")),
+            _ => Some(("error", "-qq")),
+        };
+        if let Some((level, flag)) = level {
+            flags.push(flag_value("log.level", level, flag));
+        }
+        let loaded = tokctl::config::load(&tokctl::config::LoadOptions {
+            config_path: self.config.clone(),
+            flags,
+            ..Default::default()
+        })?;
+        for w in &loaded.warnings {
+            eprintln!("warning: {w}");
+        }
+        tokctl::telemetry::logging::init(&loaded.config.log);
+        Ok(loaded)
+    }
+}
+
+/// A flag that sets a config key to a string value.
+pub fn flag_value(
+    key: &str,
+    value: impl Into<toml::Value>,
+    flag: &str,
+) -> tokctl::config::FlagOverride {
+    tokctl::config::FlagOverride {
+        key: key.to_string(),
+        value: value.into(),
+        flag: flag.to_string(),
+    }
+}

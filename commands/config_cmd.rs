@@ -1,0 +1,38 @@
+//! `tokctl config show|check`.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use crate::CmdResult;
+use crate::cli::GlobalArgs;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Print the effective configuration as TOML, each value with its source; secrets masked.
+    Show,
+    /// Validate the configuration: exit 0 when valid, 2 with the reason when not.
+    Check,
+}
+
+pub fn run(args: Args, global: &GlobalArgs) -> CmdResult {
+    let loaded = global.load(Vec::new())?;
+    match args.action {
+        Action::Show => print!("{}", tokctl::config::show::render(&loaded)),
+        Action::Check => {
+            let from = loaded
+                .file
+                .as_ref()
+                .map(|f| format!(" ({})", f.display()))
+                .unwrap_or_else(|| " (defaults and environment; no file)".into());
+            eprintln!("configuration is valid{from}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,109 @@
+//! The `tokctl` binary: the clap root, dispatch, and the process contract
+//! (one error line on stderr, documented exit codes, broken pipe is success).
+
+mod cli;
+mod config_cmd;
+mod docs;
+mod migrate;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// A failure to report: the message (with its cause chain) and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+/// Exit codes (also in `tokctl --help`).
+pub mod exit {
+    /// The operation's verdict is bad or it failed (unreachable database, drift).
+    pub const FAILURE: u8 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: u8 = 2;
+}
+
+impl Failure {
+    pub fn new(code: u8, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<tokctl::config::ConfigError> for Failure {
+    fn from(e: tokctl::config::ConfigError) -> Self {
+        Failure::new(exit::USAGE, format!("config: {e}"))
+    }
+}
+
+impl From<tokctl::db::DbError> for Failure {
+    fn from(e: tokctl::db::DbError) -> Self {
+        Failure::new(exit::FAILURE, chain(&e))
+    }
+}
+
+/// The error and its sources on one line.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+pub type CmdResult = Result<ExitCode, Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = run(cli);
+    match outcome {
+        Ok(code) => code,
+        Err(f) => {
+            if f.message.contains("Broken pipe") {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("error: {}", f.message);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> CmdResult {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::new(
+                exit::FAILURE,
+                format!("cannot start the async runtime: {e}"),
+            )
+        })?;
+    match cli.command {
+        Command::Config(args) => config_cmd::run(args, &cli.global),
+        Command::Migrate(args) => rt.block_on(migrate::run(args, &cli.global)),
+        Command::GenerateDocs(args) => docs::run(args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,419 @@
+//! The one configuration every subcommand shares.
+//!
+//! `Config` is a tree of plain serde structs. Every struct denies unknown
+//! fields, so a misspelt key is an error that names the key and its line
+//! rather than a silently ignored setting. Loading (defaults < file < env <
+//! flags, with the source of every value) lives in [`load`]; rendering the
+//! effective configuration lives in [`show`]. Names carry their unit
+//! (`flush_ms`, `max_body_bytes`) so a reader never guesses.
+
+mod duration;
+pub mod env;
+pub mod load;
+pub mod show;
+mod validate;
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use duration::ConfigDuration;
+pub use load::{ConfigError, FlagOverride, LoadOptions, Loaded, Source, load};
+
+/// The whole configuration of tokctl.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub ledger: LedgerConfig,
+    pub identity: IdentityConfig,
+    pub db: DbConfig,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub metrics: MetricsConfig,
+    pub health: HealthConfig,
+    pub log: LogConfig,
+    /// Upstream providers by name; models refer to them.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// Public model names, each routed to one provider.
+    pub models: Vec<ModelConfig>,
+}
+
+/// The HTTP server of `tokctl serve`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Loopback by default: an open proxy is never the default.
+    pub listen: String,
+    /// Longest time a whole non-streamed request may take.
+    pub request_timeout_ms: u64,
+    /// Longest silence between two chunks of a streamed response.
+    pub stream_idle_timeout_ms: u64,
+    pub max_body_bytes: usize,
+    /// Deadline for in-flight requests at shutdown before the ledger is flushed.
+    pub shutdown_timeout_ms: u64,
+    /// Origins allowed by CORS; empty disables CORS headers.
+    pub cors_allow_origins: Vec<String>,
+}
+
+/// Where usage entries go and how the asynchronous writer batches them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// Ledger database DSN: `postgres://…` or a SQLite path / `sqlite:` URL.
+    pub path: String,
+    /// Currency the model prices are in; costs are stored in nano-units of it.
+    pub currency: String,
+    /// Entries that can never be written are appended here as JSON lines.
+    pub dead_letter_path: String,
+    #[serde(rename = "async")]
+    pub async_writer: AsyncWriterConfig,
+}
+
+/// The batched writer, named as in the seed's tuning guide.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AsyncWriterConfig {
+    /// Off means every entry is written inline, before the response ends.
+    pub enabled: bool,
+    pub batch_size: usize,
+    pub flush_ms: u64,
+    pub buffer_size: usize,
+    pub num_workers: usize,
+    /// What `record` does when the buffer is full.
+    pub on_full: OnFull,
+}
+
+/// Policy for a full ledger buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFull {
+    /// Backpressure: the request waits for room before the upstream is called.
+    Block,
+    /// Count and drop the entry, warning at most once a second.
+    Drop,
+}
+
+/// Users and API keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentityConfig {
+    /// Identity database DSN; the same as `ledger.path` means one pool for both.
+    pub path: String,
+}
+
+/// Connection pools, named as in the seed (`TOKCTL_DB_*`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DbConfig {
+    /// Ledger pool size (and the shared pool's, when both DSNs are one database).
+    pub max_open_conns: u32,
+    pub max_idle_conns: u32,
+    pub conn_max_lifetime: ConfigDuration,
+    pub conn_max_idle_time: ConfigDuration,
+    /// Identity pool size when the identity database is a separate one.
+    pub identity_max_open_conns: u32,
+    pub connect_timeout_ms: u64,
+    /// SQLite only: how long a writer waits for the database lock.
+    pub busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Off records every request as anonymous; for local use only.
+    pub enabled: bool,
+    /// How long a looked-up key stays cached; a revoked key is refused within it.
+    pub cache_ttl_ms: u64,
+    /// On first start with no users, create `admin` and print one key.
+    pub bootstrap_admin: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    pub user_rps: f64,
+    pub user_burst: u32,
+    pub apikey_rps: f64,
+    pub apikey_burst: u32,
+    /// Empty: in-memory buckets. Set: a shared Redis store (`host:port` or `redis://`).
+    pub redis_addr: String,
+    /// When the store fails, admit (true) or refuse (false).
+    pub fail_open: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    pub enabled: bool,
+    /// Seed compatibility: a separate port on the server's host; 0 serves on the main port.
+    pub port: u16,
+    /// A separate address for /metrics (wins over `port`); empty uses `port`.
+    pub listen: String,
+    /// Per-user token series beyond this many are folded into `other`.
+    pub max_user_series: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HealthConfig {
+    /// A database ping slower than this makes the component degraded.
+    pub max_db_latency_ms: u64,
+    /// How often providers are probed in the background.
+    pub provider_check_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A level (`info`) or a tracing filter (`tokctl=debug,tower_http=info`).
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Console,
+    Json,
+}
+
+/// One upstream. Which fields matter depends on `kind`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    pub kind: ProviderKind,
+    /// Base URL including the version path, e.g. `https://api.openai.com/v1`.
+    pub base_url: String,
+    /// Name of the environment variable holding the upstream API key.
+    pub api_key_env: String,
+    pub connect_timeout_ms: u64,
+    /// Total time for one upstream attempt (for streams: until the first byte).
+    pub timeout_ms: u64,
+    pub pool_max_idle_per_host: usize,
+    /// Retries on connect errors, 429 and 5xx, only before anything reached the client.
+    pub max_retries: u32,
+    pub retry_base_ms: u64,
+    /// mock: time before the answer (or its first chunk).
+    pub mock_latency_ms: u64,
+    /// mock: prompt tokens reported in usage.
+    pub mock_prompt_tokens: u64,
+    /// mock: completion tokens generated, one word each.
+    pub mock_completion_tokens: u64,
+    /// mock: delay between streamed chunks.
+    pub mock_chunk_interval_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    Mock,
+}
+
+/// A public model name routed to a provider, with its prices.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    pub name: String,
+    pub provider: String,
+    /// The name sent upstream; empty means the same as `name`.
+    #[serde(default)]
+    pub upstream_model: String,
+    /// Prices per million tokens, in `ledger.currency`.
+    #[serde(default)]
+    pub input_per_mtok: f64,
+    #[serde(default)]
+    pub cached_input_per_mtok: f64,
+    #[serde(default)]
+    pub cache_write_per_mtok: f64,
+    #[serde(default)]
+    pub output_per_mtok: f64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            request_timeout_ms: 600_000,
+            stream_idle_timeout_ms: 120_000,
+            max_body_bytes: 10 * 1024 * 1024,
+            shutdown_timeout_ms: 30_000,
+            cors_allow_origins: Vec::new(),
+        }
+    }
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        Self {
+            path: "data/tokctl.db".into(),
+            currency: "USD".into(),
+            dead_letter_path: "data/dead-letter.jsonl".into(),
+            async_writer: AsyncWriterConfig::default(),
+        }
+    }
+}
+
+impl Default for AsyncWriterConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            batch_size: 100,
+            flush_ms: 1000,
+            buffer_size: 10_000,
+            num_workers: 1,
+            on_full: OnFull::Block,
+        }
+    }
+}
+
+impl Default for IdentityConfig {
+    fn default() -> Self {
+        Self {
+            path: "data/tokctl.db".into(),
+        }
+    }
+}
+
+impl Default for DbConfig {
+    fn default() -> Self {
+        Self {
+            max_open_conns: 32,
+            max_idle_conns: 8,
+            conn_max_lifetime: ConfigDuration::from_secs(60 * 60),
+            conn_max_idle_time: ConfigDuration::from_secs(10 * 60),
+            identity_max_open_conns: 4,
+            connect_timeout_ms: 5_000,
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            cache_ttl_ms: 10_000,
+            bootstrap_admin: true,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            user_rps: 100.0,
+            user_burst: 200,
+            apikey_rps: 50.0,
+            apikey_burst: 100,
+            redis_addr: String::new(),
+            fail_open: true,
+        }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            port: 0,
+            listen: String::new(),
+            max_user_series: 100,
+        }
+    }
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self {
+            max_db_latency_ms: 100,
+            provider_check_interval_ms: 30_000,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+            format: LogFormat::Console,
+        }
+    }
+}
+
+impl Default for ProviderConfig {
+    fn default() -> Self {
+        Self {
+            kind: ProviderKind::Mock,
+            base_url: String::new(),
+            api_key_env: String::new(),
+            connect_timeout_ms: 5_000,
+            timeout_ms: 120_000,
+            pool_max_idle_per_host: 256,
+            max_retries: 2,
+            retry_base_ms: 100,
+            mock_latency_ms: 0,
+            mock_prompt_tokens: 12,
+            mock_completion_tokens: 24,
+            mock_chunk_interval_ms: 0,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut providers = BTreeMap::new();
+        providers.insert("mock".to_string(), ProviderConfig::default());
+        let model = |name: &str, input: f64, cached: f64, write: f64, output: f64| ModelConfig {
+            name: name.into(),
+            provider: "mock".into(),
+            upstream_model: String::new(),
+            input_per_mtok: input,
+            cached_input_per_mtok: cached,
+            cache_write_per_mtok: write,
+            output_per_mtok: output,
+        };
+        Self {
+            server: ServerConfig::default(),
+            ledger: LedgerConfig::default(),
+            identity: IdentityConfig::default(),
+            db: DbConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            metrics: MetricsConfig::default(),
+            health: HealthConfig::default(),
+            log: LogConfig::default(),
+            providers,
+            models: vec![
+                model("gpt-4o-mini", 0.15, 0.075, 0.0, 0.6),
+                model("gpt-4o", 2.5, 1.25, 0.0, 10.0),
+                model("claude-3-5-haiku", 0.8, 0.08, 1.0, 4.0),
+                model("claude-sonnet-4", 3.0, 0.3, 3.75, 15.0),
+            ],
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The model name sent to the upstream.
+    pub fn upstream_name(&self) -> &str {
+        if self.upstream_model.is_empty() {
+            &self.name
+        } else {
+            &self.upstream_model
+        }
+    }
+}
+
+impl Config {
+    /// Whether the ledger and identity DSNs name the same database, so one
+    /// pool serves both.
+    pub fn shared_database(&self) -> bool {
+        crate::db::Dsn::parse(&self.ledger.path).ok()
+            == crate::db::Dsn::parse(&self.identity.path).ok()
+    }
+}

@@ -1,0 +1,132 @@
+//! Renders the effective configuration as TOML, each value followed by a
+//! comment saying where it came from, with secrets masked.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use toml::Value;
+
+use super::{Loaded, Source};
+
+/// Keys whose values may carry credentials.
+fn is_secret_key(path: &str) -> bool {
+    let last = path.rsplit('.').next().unwrap_or(path);
+    last.contains("secret")
+        || last.contains("password")
+        || last.ends_with("hmac_key")
+        || last == "api_key"
+}
+
+fn is_dsn_key(path: &str) -> bool {
+    matches!(
+        path,
+        "ledger.path" | "identity.path" | "rate_limit.redis_addr"
+    )
+}
+
+/// Masks the value of `path` if it is a secret or a DSN with a password.
+pub fn mask_value(path: &str, v: &Value) -> Value {
+    match v {
+        Value::String(s) if is_secret_key(path) && !s.is_empty() => {
+            Value::String("********".into())
+        }
+        Value::String(s) if is_dsn_key(path) => Value::String(crate::db::mask_password(s)),
+        other => other.clone(),
+    }
+}
+
+/// The effective configuration as TOML with `# source` comments.
+pub fn render(loaded: &Loaded) -> String {
+    let mut out = String::new();
+    if let Some(f) = &loaded.file {
+        let _ = writeln!(out, "# effective configuration; file: {}", f.display());
+    } else {
+        let _ = writeln!(out, "# effective configuration; no config file was read");
+    }
+    if let Value::Table(t) = &loaded.tree {
+        render_table(&mut out, "", t, &loaded.sources);
+    }
+    out
+}
+
+fn render_table(
+    out: &mut String,
+    prefix: &str,
+    t: &toml::Table,
+    sources: &BTreeMap<String, Source>,
+) {
+    let path_of = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    for (k, v) in t {
+        if v.is_table() || is_table_array(v) {
+            continue;
+        }
+        let path = path_of(k);
+        let src = sources
+            .get(&path)
+            .map(ToString::to_string)
+            .unwrap_or_else(|| "default".into());
+        let _ = writeln!(out, "{} = {}  # {src}", key(k), mask_value(&path, v));
+    }
+    for (k, v) in t {
+        let path = path_of(k);
+        match v {
+            Value::Table(child) => {
+                let _ = writeln!(out, "\n[{}]", header(&path));
+                render_table(out, &path, child, sources);
+            }
+            Value::Array(items) if is_table_array(v) => {
+                let src = sources
+                    .get(&path)
+                    .cloned()
+                    .or_else(|| first_source(sources, &path));
+                for item in items {
+                    let label = src.as_ref().map(|s| format!("  # {s}")).unwrap_or_default();
+                    let _ = writeln!(out, "\n[[{}]]{label}", header(&path));
+                    if let Value::Table(child) = item {
+                        for (ck, cv) in child {
+                            let _ = writeln!(
+                                out,
+                                "{} = {}",
+                                key(ck),
+                                mask_value(&format!("{path}.{ck}"), cv)
+                            );
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn first_source(sources: &BTreeMap<String, Source>, path: &str) -> Option<Source> {
+    sources
+        .iter()
+        .find(|(p, _)| p.starts_with(&format!("{path}.")) || p.as_str() == path)
+        .map(|(_, s)| s.clone())
+}
+
+fn is_table_array(v: &Value) -> bool {
+    matches!(v, Value::Array(items) if !items.is_empty() && items.iter().all(Value::is_table))
+}
+
+fn key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        k.to_string()
+    } else {
+        format!("{k:?}")
+    }
+}
+
+fn header(path: &str) -> String {
+    path.split('.').map(key).collect::<Vec<_>>().join(".")
+}

@@ -1,0 +1,137 @@
+//! Checks that go beyond types: ranges, references between sections, and
+//! addresses that must parse. Each error names the key and where it was set.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+
+use super::{Config, ConfigError, ProviderKind, Source};
+
+pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result<(), ConfigError> {
+    let err = |key: &str, message: String| ConfigError::Invalid {
+        key: key.to_string(),
+        source_name: sources.get(key).cloned().unwrap_or(Source::Default),
+        message,
+    };
+    if c.server.listen.parse::<SocketAddr>().is_err() {
+        return Err(err(
+            "server.listen",
+            format!(
+                "`{}` is not an address; expected HOST:PORT such as 127.0.0.1:8080",
+                c.server.listen
+            ),
+        ));
+    }
+    if tracing_subscriber::EnvFilter::try_new(crate::telemetry::logging::filter_for(&c.log.level))
+        .is_err()
+    {
+        return Err(err(
+            "log.level",
+            format!(
+                "`{}` is not a level or filter; expected trace, debug, info, warn, error or off",
+                c.log.level
+            ),
+        ));
+    }
+    if !c.metrics.listen.is_empty() && c.metrics.listen.parse::<SocketAddr>().is_err() {
+        return Err(err(
+            "metrics.listen",
+            format!(
+                "`{}` is not an address; expected HOST:PORT, or empty",
+                c.metrics.listen
+            ),
+        ));
+    }
+    let positive: [(&str, u64); 8] = [
+        (
+            "ledger.async.batch_size",
+            c.ledger.async_writer.batch_size as u64,
+        ),
+        ("ledger.async.flush_ms", c.ledger.async_writer.flush_ms),
+        (
+            "ledger.async.buffer_size",
+            c.ledger.async_writer.buffer_size as u64,
+        ),
+        (
+            "ledger.async.num_workers",
+            c.ledger.async_writer.num_workers as u64,
+        ),
+        ("db.max_open_conns", u64::from(c.db.max_open_conns)),
+        (
+            "db.identity_max_open_conns",
+            u64::from(c.db.identity_max_open_conns),
+        ),
+        ("server.max_body_bytes", c.server.max_body_bytes as u64),
+        ("server.request_timeout_ms", c.server.request_timeout_ms),
+    ];
+    for (key, v) in positive {
+        if v == 0 {
+            return Err(err(key, "must be at least 1".into()));
+        }
+    }
+    if c.db.max_idle_conns > c.db.max_open_conns {
+        return Err(err(
+            "db.max_idle_conns",
+            format!(
+                "{} idle connections exceed db.max_open_conns = {}; lower it or raise the pool",
+                c.db.max_idle_conns, c.db.max_open_conns
+            ),
+        ));
+    }
+    for (key, dsn) in [
+        ("ledger.path", &c.ledger.path),
+        ("identity.path", &c.identity.path),
+    ] {
+        if let Err(e) = crate::db::Dsn::parse(dsn) {
+            return Err(err(key, e.to_string()));
+        }
+    }
+    if c.rate_limit.user_rps < 0.0 || c.rate_limit.apikey_rps < 0.0 {
+        return Err(err(
+            "rate_limit.user_rps",
+            "rates cannot be negative".into(),
+        ));
+    }
+    for (name, p) in &c.providers {
+        if p.kind != ProviderKind::Mock {
+            let key = format!("providers.{name}.base_url");
+            if p.base_url.is_empty() {
+                return Err(err(&key, format!("provider `{name}` needs a base_url")));
+            }
+            if url::Url::parse(&p.base_url).is_err() {
+                return Err(err(&key, format!("`{}` is not a URL", p.base_url)));
+            }
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for m in &c.models {
+        if !seen.insert(m.name.as_str()) {
+            return Err(err("models", format!("model `{}` is listed twice", m.name)));
+        }
+        if !c.providers.contains_key(&m.provider) {
+            let known: Vec<&str> = c.providers.keys().map(String::as_str).collect();
+            return Err(err(
+                "models",
+                format!(
+                    "model `{}` names provider `{}`, which is not configured (known: {})",
+                    m.name,
+                    m.provider,
+                    known.join(", ")
+                ),
+            ));
+        }
+        for (what, price) in [
+            ("input_per_mtok", m.input_per_mtok),
+            ("cached_input_per_mtok", m.cached_input_per_mtok),
+            ("cache_write_per_mtok", m.cache_write_per_mtok),
+            ("output_per_mtok", m.output_per_mtok),
+        ] {
+            if !(0.0..=1_000_000.0).contains(&price) {
+                return Err(err(
+                    "models",
+                    format!("model `{}`: {what} = {price} is out of range", m.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

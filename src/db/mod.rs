@@ -1,0 +1,227 @@
+//! One database handle for SQLite or PostgreSQL, chosen by the DSN.
+//!
+//! Holds the pools and their settings, `ping()` for health checks, and the
+//! embedded migrations ([`migrate`]). Queries specific to a domain (ledger,
+//! identity) live with that domain and match on [`Db`] there.
+
+mod dsn;
+pub mod migrate;
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use dsn::{Backend, Dsn, DsnError, mask_password};
+
+use crate::config::Config;
+
+/// A pool on one of the two backends. Cloning shares the pool.
+#[derive(Debug, Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Pool limits, from `[db]` in the config.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_open: u32,
+    /// Connections kept open while idle (sqlx's `min_connections`).
+    pub max_idle: u32,
+    pub max_lifetime: Duration,
+    pub idle_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub busy_timeout: Duration,
+}
+
+impl PoolSettings {
+    /// The ledger pool (also the shared pool when both DSNs are one database).
+    pub fn ledger(c: &Config) -> Self {
+        Self {
+            max_open: c.db.max_open_conns,
+            max_idle: c.db.max_idle_conns,
+            max_lifetime: c.db.conn_max_lifetime.0,
+            idle_timeout: c.db.conn_max_idle_time.0,
+            connect_timeout: Duration::from_millis(c.db.connect_timeout_ms),
+            busy_timeout: Duration::from_millis(c.db.busy_timeout_ms),
+        }
+    }
+
+    /// The identity pool, when the identity database is a separate one.
+    pub fn identity(c: &Config) -> Self {
+        let mut s = Self::ledger(c);
+        s.max_open = c.db.identity_max_open_conns;
+        s.max_idle = s.max_idle.min(s.max_open);
+        s
+    }
+}
+
+/// Errors of the database layer; each names the database it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Dsn(#[from] DsnError),
+    #[error("cannot open the {role} database ({target}): {cause}")]
+    Connect {
+        role: String,
+        target: String,
+        cause: String,
+    },
+    #[error("{context} on the {target}: {source}")]
+    Query {
+        context: String,
+        target: String,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("{0}")]
+    Migrate(String),
+}
+
+/// Short form of a sqlx error for one-line messages.
+pub(crate) fn cause(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".into(),
+        sqlx::Error::Database(d) => d.message().to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl Db {
+    /// Opens a pool. `role` (`ledger`, `identity`) only labels errors.
+    pub async fn connect(dsn: &Dsn, settings: &PoolSettings, role: &str) -> Result<Db, DbError> {
+        let fail = |cause: String| DbError::Connect {
+            role: role.to_string(),
+            target: dsn.describe(),
+            cause,
+        };
+        match dsn {
+            Dsn::Sqlite { path } => {
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        fail(format!("cannot create directory {}: {e}", parent.display()))
+                    })?;
+                }
+                let opts = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(settings.busy_timeout)
+                    .foreign_keys(true);
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(settings.max_open)
+                    .min_connections(settings.max_idle.min(settings.max_open).min(2))
+                    .max_lifetime(settings.max_lifetime)
+                    .idle_timeout(settings.idle_timeout)
+                    .acquire_timeout(settings.connect_timeout.max(settings.busy_timeout))
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| fail(cause(&e)))?;
+                Ok(Db::Sqlite(pool))
+            }
+            Dsn::Postgres { url } => {
+                let opts = PgConnectOptions::from_str(url).map_err(|e| fail(cause(&e)))?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(settings.max_open)
+                    .min_connections(0)
+                    .max_lifetime(settings.max_lifetime)
+                    .idle_timeout(settings.idle_timeout)
+                    .acquire_timeout(settings.connect_timeout)
+                    .connect_with(opts)
+                    .await
+                    .map_err(|e| fail(cause(&e)))?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// One round trip (`SELECT 1`); returns how long it took.
+    pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
+        let start = Instant::now();
+        match self {
+            Db::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+            Db::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
+        }?;
+        Ok(start.elapsed())
+    }
+
+    /// Pool statistics: (open connections, idle connections).
+    pub fn pool_stats(&self) -> (u32, usize) {
+        match self {
+            Db::Sqlite(p) => (p.size(), p.num_idle()),
+            Db::Postgres(p) => (p.size(), p.num_idle()),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Db::Sqlite(p) => p.close().await,
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+}
+
+/// The ledger and identity databases, sharing one pool when their DSNs
+/// name the same database.
+#[derive(Debug, Clone)]
+pub struct Databases {
+    pub ledger: Db,
+    pub identity: Db,
+    pub ledger_dsn: Dsn,
+    pub identity_dsn: Dsn,
+    pub shared: bool,
+}
+
+impl Databases {
+    pub async fn open(c: &Config) -> Result<Databases, DbError> {
+        let ledger_dsn = Dsn::parse(&c.ledger.path)?;
+        let identity_dsn = Dsn::parse(&c.identity.path)?;
+        let ledger = Db::connect(&ledger_dsn, &PoolSettings::ledger(c), "ledger").await?;
+        let shared = ledger_dsn == identity_dsn;
+        let identity = if shared {
+            ledger.clone()
+        } else {
+            Db::connect(&identity_dsn, &PoolSettings::identity(c), "identity").await?
+        };
+        Ok(Databases {
+            ledger,
+            identity,
+            ledger_dsn,
+            identity_dsn,
+            shared,
+        })
+    }
+
+    /// Each distinct database once, with its role name and DSN.
+    pub fn distinct(&self) -> Vec<(&'static str, &Db, &Dsn)> {
+        if self.shared {
+            vec![("ledger+identity", &self.ledger, &self.ledger_dsn)]
+        } else {
+            vec![
+                ("ledger", &self.ledger, &self.ledger_dsn),
+                ("identity", &self.identity, &self.identity_dsn),
+            ]
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch: the one time format of every table.
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}

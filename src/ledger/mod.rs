@@ -1,0 +1,5 @@
+//! The usage ledger: entries, the store per backend, and the async writer.
+
+pub mod entry;
+
+pub use entry::{Entry, TokenSource, Usage};

@@ -1,0 +1,9 @@
+//! tokctl: an LLM API gateway with a usage ledger that loses nothing.
+//!
+//! The library every subcommand shares; the binary in `commands/` only
+//! parses arguments, calls in here and renders.
+
+pub mod config;
+pub mod db;
+pub mod ledger;
+pub mod telemetry;
