@@ -153,6 +153,15 @@ dbtest!(two_migrates_at_once_both_succeed, |db| {
     let (a, b) = (bin::wait(a, &["migrate"]), bin::wait(b, &["migrate"]));
     a.expect_code(0);
     b.expect_code(0);
+    let idle = [&a, &b]
+        .iter()
+        .filter(|o| o.stderr.contains("nothing to apply"))
+        .count();
+    assert_eq!(
+        idle, 1,
+        "one run applies, the other finds nothing pending:\n{}\n{}",
+        a.stderr, b.stderr
+    );
     let status = run.run(&["migrate", "status"]);
     status.expect_code(0);
     assert_all(&status.stdout, "installed");
