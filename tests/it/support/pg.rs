@@ -57,7 +57,7 @@ impl Cluster {
 /// fails with the same message when it cannot start.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
-    match CLUSTER.get_or_init(start) {
+    match CLUSTER.get_or_init(|| start(&bin_dir())) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     }
@@ -97,11 +97,12 @@ fn run(mut cmd: Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn start() -> Result<Cluster, String> {
-    let bin = bin_dir();
+/// Starts a cluster from the binaries in `bin`; public so a test can check
+/// the message for missing binaries.
+pub fn start(bin: &Path) -> Result<Cluster, String> {
     let (Some(initdb), Some(pg_ctl)) = (
-        super::find_binary("initdb", Some(&bin)),
-        super::find_binary("pg_ctl", Some(&bin)),
+        super::find_binary("initdb", Some(bin)),
+        super::find_binary("pg_ctl", Some(bin)),
     ) else {
         return Err(format!(
             "PostgreSQL server binaries (initdb, pg_ctl) not found in {}: install the Debian \
