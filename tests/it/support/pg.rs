@@ -112,9 +112,15 @@ pub fn start(bin: &Path) -> Result<Cluster, String> {
         ));
     };
     let root = super::is_root();
+    // As root, user postgres must reach the dir: $TMPDIR may be private.
+    let parent = if root {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    };
     let dir = tempfile::Builder::new()
         .prefix("tokctl-pg-")
-        .tempdir()
+        .tempdir_in(parent)
         .map_err(|e| format!("cannot create a temp dir for PostgreSQL: {e}"))?
         .keep();
     let dir_text = dir.to_string_lossy().to_string();
