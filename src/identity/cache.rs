@@ -1,0 +1,245 @@
+//! The [`Authenticator`]: the gateway's per-request key check, served from
+//! memory so the hot path does no database I/O on a hit.
+//!
+//! Found keys are cached for the configured TTL (a revocation or a disabled
+//! user takes effect within it); unknown keys for at most
+//! [`NEGATIVE_TTL`], in a separate, smaller map so a flood of bad keys can
+//! neither hammer the database with repeats nor push good keys out. When a
+//! refresh fails (the database is unreachable) a stale found entry is served
+//! as it was, and an uncached key is [`AuthError::Unavailable`].
+//!
+//! After a failed lookup the database is left alone for [`OUTAGE_BACKOFF`]:
+//! requests in that window are answered from the cache (or refused as
+//! unavailable) at once instead of each waiting out a connect timeout.
+//!
+//! Concurrent misses for one key each query the database (no single-flight);
+//! with a TTL of seconds that is a handful of queries per key per TTL.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use super::auth::{AuthError, Principal, decide};
+use super::keys::key_digest;
+use super::store::{self, KeyRecord};
+use crate::config::AuthConfig;
+use crate::db::{Db, now_us};
+
+/// Longest time an unknown key is remembered as unknown (shorter when the
+/// TTL is), so a key created just after a failed attempt works soon.
+pub const NEGATIVE_TTL: Duration = Duration::from_secs(1);
+
+/// How long after a failed lookup the database is not asked again.
+pub const OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Shards, each behind its own lock, so readers on many cores rarely meet.
+const SHARDS: usize = 16;
+/// Found keys kept, over all shards.
+const MAX_FOUND: usize = 100_000;
+/// Unknown keys kept, over all shards.
+const MAX_UNKNOWN: usize = 16_384;
+
+type Digest = [u8; 32];
+
+#[derive(Default)]
+struct Shard {
+    found: HashMap<Digest, (KeyRecord, Instant)>,
+    unknown: HashMap<Digest, Instant>,
+}
+
+struct Inner {
+    db: Db,
+    ttl: Duration,
+    negative_ttl: Duration,
+    shards: Vec<RwLock<Shard>>,
+    /// Reference point of `down_until_ms`.
+    born: Instant,
+    /// Milliseconds after `born` before which the database is not asked.
+    down_until_ms: AtomicU64,
+}
+
+/// Checks presented API keys against the identity database, through a
+/// bounded in-memory cache. Cloning shares the cache.
+#[derive(Clone)]
+pub struct Authenticator {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Authenticator")
+            .field("ttl", &self.inner.ttl)
+            .field("cached", &self.cached_entries())
+            .finish()
+    }
+}
+
+enum Cached {
+    Fresh(Result<Principal, AuthError>),
+    Stale(KeyRecord),
+    Absent,
+}
+
+impl Authenticator {
+    /// An authenticator whose found entries live for `ttl`.
+    pub fn new(db: Db, ttl: Duration) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                db,
+                ttl,
+                negative_ttl: ttl.min(NEGATIVE_TTL),
+                shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                born: Instant::now(),
+                down_until_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// An authenticator with the TTL of `[auth] cache_ttl_ms`.
+    pub fn from_config(db: Db, auth: &AuthConfig) -> Self {
+        Self::new(db, Duration::from_millis(auth.cache_ttl_ms))
+    }
+
+    /// Decides on a presented key (empty: [`AuthError::Missing`]).
+    pub async fn authenticate(&self, presented_key: &str) -> Result<Principal, AuthError> {
+        if presented_key.is_empty() {
+            return Err(AuthError::Missing);
+        }
+        let digest = key_digest(presented_key);
+        let stale = match self.lookup_cached(&digest) {
+            Cached::Fresh(outcome) => return outcome,
+            Cached::Stale(record) => Some(record),
+            Cached::Absent => None,
+        };
+        let looked_up = if self.in_backoff() {
+            Err("backing off after a failed lookup".to_string())
+        } else {
+            store::lookup_by_hash(&self.inner.db, &hex::encode(digest))
+                .await
+                .map_err(|e| {
+                    self.back_off();
+                    e.to_string()
+                })
+        };
+        match looked_up {
+            Ok(Some(record)) => {
+                let outcome = decide(&record, now_us());
+                self.insert_found(digest, record);
+                outcome
+            }
+            Ok(None) => {
+                self.insert_unknown(digest);
+                Err(AuthError::Invalid)
+            }
+            Err(error) => match stale {
+                Some(record) => {
+                    tracing::warn!(%error, "identity database unreachable; serving a cached key");
+                    decide(&record, now_us())
+                }
+                None => {
+                    tracing::warn!(%error, "identity database unreachable; refusing an uncached key");
+                    Err(AuthError::Unavailable)
+                }
+            },
+        }
+    }
+
+    fn elapsed_ms(&self) -> u64 {
+        u64::try_from(self.inner.born.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn in_backoff(&self) -> bool {
+        self.elapsed_ms() < self.inner.down_until_ms.load(Ordering::Relaxed)
+    }
+
+    fn back_off(&self) {
+        let until = self
+            .elapsed_ms()
+            .saturating_add(OUTAGE_BACKOFF.as_millis() as u64);
+        self.inner.down_until_ms.store(until, Ordering::Relaxed);
+    }
+
+    /// Entries held (found and unknown), for metrics and tests.
+    pub fn cached_entries(&self) -> usize {
+        self.inner
+            .shards
+            .iter()
+            .map(|s| {
+                let s = s.read().unwrap_or_else(|p| p.into_inner());
+                s.found.len() + s.unknown.len()
+            })
+            .sum()
+    }
+
+    /// Forgets everything (e.g. after an administrative change made here).
+    pub fn clear(&self) {
+        for s in &self.inner.shards {
+            *s.write().unwrap_or_else(|p| p.into_inner()) = Shard::default();
+        }
+    }
+
+    fn shard(&self, digest: &Digest) -> &RwLock<Shard> {
+        &self.inner.shards[usize::from(digest[0]) % SHARDS]
+    }
+
+    fn lookup_cached(&self, digest: &Digest) -> Cached {
+        let shard = self.shard(digest).read().unwrap_or_else(|p| p.into_inner());
+        if let Some((record, at)) = shard.found.get(digest) {
+            if at.elapsed() < self.inner.ttl {
+                return Cached::Fresh(decide(record, now_us()));
+            }
+            return Cached::Stale(record.clone());
+        }
+        match shard.unknown.get(digest) {
+            Some(at) if at.elapsed() < self.inner.negative_ttl => {
+                Cached::Fresh(Err(AuthError::Invalid))
+            }
+            _ => Cached::Absent,
+        }
+    }
+
+    fn insert_found(&self, digest: Digest, record: KeyRecord) {
+        let ttl = self.inner.ttl;
+        let mut shard = self
+            .shard(&digest)
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        shard.unknown.remove(&digest);
+        let cap = MAX_FOUND / SHARDS;
+        if shard.found.len() >= cap && !shard.found.contains_key(&digest) {
+            // Expired entries go first; they are only worth keeping for an
+            // outage, and live ones matter more.
+            shard.found.retain(|_, (_, at)| at.elapsed() < ttl);
+            if shard.found.len() >= cap {
+                let oldest = shard
+                    .found
+                    .iter()
+                    .min_by_key(|(_, (_, at))| *at)
+                    .map(|(d, _)| *d);
+                if let Some(d) = oldest {
+                    shard.found.remove(&d);
+                }
+            }
+        }
+        shard.found.insert(digest, (record, Instant::now()));
+    }
+
+    fn insert_unknown(&self, digest: Digest) {
+        let ttl = self.inner.negative_ttl;
+        let mut shard = self
+            .shard(&digest)
+            .write()
+            .unwrap_or_else(|p| p.into_inner());
+        shard.found.remove(&digest);
+        if shard.unknown.len() >= MAX_UNKNOWN / SHARDS {
+            shard.unknown.retain(|_, at| at.elapsed() < ttl);
+            if shard.unknown.len() >= MAX_UNKNOWN / SHARDS {
+                // A flood of distinct bad keys: forgetting them all is cheap
+                // and bounded; each is one more query at worst.
+                shard.unknown.clear();
+            }
+        }
+        shard.unknown.insert(digest, Instant::now());
+    }
+}
