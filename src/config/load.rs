@@ -154,6 +154,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
                 message: e.message().to_string(),
             })?;
     super::validate::validate(&config, &sources)?;
+    // Rendered from the effective values, so a bare `30` shows as `30m`.
+    let tree = Value::try_from(&config).unwrap_or(tree);
     Ok(Loaded {
         config,
         sources,
@@ -170,10 +172,10 @@ fn resolve_file(
     if let Some(p) = &opts.config_path {
         return Ok(Some(p.clone()));
     }
-    if let Some((_, p)) = env_vars.iter().find(|(k, _)| k == "TOKCTL_CONFIG") {
-        if !p.is_empty() {
-            return Ok(Some(PathBuf::from(p)));
-        }
+    if let Some((_, p)) = env_vars.iter().find(|(k, _)| k == "TOKCTL_CONFIG")
+        && !p.is_empty()
+    {
+        return Ok(Some(PathBuf::from(p)));
     }
     let candidate = match &opts.cwd {
         Some(dir) => dir.join("config.toml"),
