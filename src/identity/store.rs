@@ -107,6 +107,13 @@ fn check_name(name: &str) -> Result<(), IdentityError> {
     Ok(())
 }
 
+impl NewKey {
+    /// Refuses limits that could never admit a request (zero, negative, NaN).
+    pub fn check(&self) -> Result<(), IdentityError> {
+        check_limits(self)
+    }
+}
+
 fn check_limits(k: &NewKey) -> Result<(), IdentityError> {
     let bad = |what, value: String, reason| IdentityError::InvalidLimit {
         what,
