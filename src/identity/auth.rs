@@ -7,7 +7,7 @@
 use http::StatusCode;
 
 use super::keys::format_us;
-use super::store::KeyRecord;
+use super::records::KeyRecord;
 
 /// Who a request acts for, with the key's rate-limit overrides (`None`: the
 /// configured defaults apply).

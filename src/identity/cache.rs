@@ -10,7 +10,8 @@
 //!
 //! After a failed lookup the database is left alone for [`OUTAGE_BACKOFF`]:
 //! requests in that window are answered from the cache (or refused as
-//! unavailable) at once instead of each waiting out a connect timeout.
+//! unavailable) at once instead of each waiting out a connect timeout; and
+//! a request holding a stale entry waits at most [`STALE_REFRESH_TIMEOUT`].
 //!
 //! Concurrent misses for one key each query the database (no single-flight);
 //! with a TTL of seconds that is a handful of queries per key per TTL.
@@ -22,7 +23,8 @@ use std::time::{Duration, Instant};
 
 use super::auth::{AuthError, Principal, decide};
 use super::keys::key_digest;
-use super::store::{self, KeyRecord};
+use super::records::KeyRecord;
+use super::store;
 use crate::config::AuthConfig;
 use crate::db::{Db, now_us};
 
@@ -32,6 +34,11 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(1);
 
 /// How long after a failed lookup the database is not asked again.
 pub const OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Longest wait for the database when a stale entry could answer instead
+/// (a slow database delays such requests by at most this; it does not
+/// trigger [`OUTAGE_BACKOFF`], which only a failed lookup does).
+pub const STALE_REFRESH_TIMEOUT: Duration = Duration::from_millis(250);
 
 /// Shards, each behind its own lock, so readers on many cores rarely meet.
 const SHARDS: usize = 16;
@@ -115,12 +122,27 @@ impl Authenticator {
         let looked_up = if self.in_backoff() {
             Err("backing off after a failed lookup".to_string())
         } else {
-            store::lookup_by_hash(&self.inner.db, &hex::encode(digest))
-                .await
-                .map_err(|e| {
+            let key_hash = hex::encode(digest);
+            let lookup = store::lookup_by_hash(&self.inner.db, &key_hash);
+            // A stale entry is an answer already: don't let a hung database
+            // hold the request for a whole connect timeout.
+            let result = match stale {
+                Some(_) => tokio::time::timeout(STALE_REFRESH_TIMEOUT, lookup)
+                    .await
+                    .map_err(|_| "the identity database did not answer in time".to_string()),
+                None => Ok(lookup.await),
+            };
+            match result {
+                Ok(Ok(found)) => Ok(found),
+                Ok(Err(e)) => {
+                    // Logged once per backoff period, not once per request.
+                    tracing::warn!(error = %e, backoff = ?OUTAGE_BACKOFF,
+                        "identity lookup failed; serving cached keys, refusing uncached ones");
                     self.back_off();
-                    e.to_string()
-                })
+                    Err(e.to_string())
+                }
+                Err(timed_out) => Err(timed_out),
+            }
         };
         match looked_up {
             Ok(Some(record)) => {
@@ -134,11 +156,11 @@ impl Authenticator {
             }
             Err(error) => match stale {
                 Some(record) => {
-                    tracing::warn!(%error, "identity database unreachable; serving a cached key");
+                    tracing::debug!(%error, "serving a cached key without the database");
                     decide(&record, now_us())
                 }
                 None => {
-                    tracing::warn!(%error, "identity database unreachable; refusing an uncached key");
+                    tracing::debug!(%error, "refusing an uncached key without the database");
                     Err(AuthError::Unavailable)
                 }
             },

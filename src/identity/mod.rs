@@ -2,6 +2,7 @@
 //! presented key up (cached, for the gateway's hot path) and revoking.
 //!
 //! - [`keys`]: key generation, hashing, display prefixes, `--expires` parsing.
+//! - [`records`]: the rows as types, and checks on supplied values.
 //! - [`store`]: the SQL, on SQLite and PostgreSQL alike.
 //! - [`auth`]: what a lookup decides ([`Principal`] or [`AuthError`]).
 //! - [`cache`]: the [`Authenticator`] the gateway calls per request.
@@ -14,13 +15,14 @@ pub mod auth;
 pub mod cache;
 pub mod header;
 pub mod keys;
+pub mod records;
 pub mod store;
 
 pub use auth::{AuthError, Principal};
 pub use cache::Authenticator;
 pub use header::presented_key;
 pub use keys::{display_prefix, generate_key, hash_key, parse_expiry};
-pub use store::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo};
+pub use records::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo};
 
 /// Errors of the identity store and its inputs; each names the user, key or
 /// value involved.

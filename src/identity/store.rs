@@ -4,10 +4,10 @@
 //! engines accept, and run on whichever pool [`Db`] holds. Holds no caching
 //! (see [`super::cache`]) and never sees a plaintext key except to hash it.
 
-use sqlx::FromRow;
-
 use super::IdentityError;
 use super::keys::{display_prefix, generate_key, hash_key};
+use super::records::check_name;
+use super::records::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo};
 use crate::db::{Db, now_us};
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool.
@@ -20,67 +20,6 @@ macro_rules! on_pool {
     };
 }
 
-/// What the authenticator needs to know about a presented key.
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct KeyRecord {
-    pub key_id: i64,
-    pub user_id: i64,
-    pub user_name: String,
-    pub user_disabled: bool,
-    pub expires_at_us: Option<i64>,
-    pub revoked_at_us: Option<i64>,
-    pub rps: Option<f64>,
-    pub burst: Option<i32>,
-    pub tokens_per_minute: Option<i64>,
-}
-
-/// One line of `tokctl users list`.
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct UserInfo {
-    pub id: i64,
-    pub name: String,
-    pub disabled: bool,
-    pub created_at_us: i64,
-    /// Keys neither revoked nor expired.
-    pub active_keys: i64,
-}
-
-/// One line of `tokctl keys list`: everything but the key itself.
-#[derive(Debug, Clone, PartialEq, FromRow)]
-pub struct KeyInfo {
-    pub id: i64,
-    pub user_id: i64,
-    pub user_name: String,
-    pub name: String,
-    pub display_prefix: String,
-    pub created_at_us: i64,
-    pub expires_at_us: Option<i64>,
-    pub revoked_at_us: Option<i64>,
-    pub rps: Option<f64>,
-    pub burst: Option<i32>,
-    pub tokens_per_minute: Option<i64>,
-}
-
-/// The settings of a key to create; `None` limits fall back to the
-/// configured defaults of `[rate_limit]`.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct NewKey {
-    pub name: String,
-    pub expires_at_us: Option<i64>,
-    pub rps: Option<f64>,
-    pub burst: Option<i32>,
-    pub tokens_per_minute: Option<i64>,
-}
-
-/// A key just created: the only time its plaintext exists.
-#[derive(Debug, Clone)]
-pub struct CreatedKey {
-    pub key_id: i64,
-    pub display_prefix: String,
-    /// The full key; shown once, never stored.
-    pub plaintext: String,
-}
-
 fn query_err(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> IdentityError {
     let context = context.into();
     move |source| IdentityError::Query { context, source }
@@ -88,52 +27,6 @@ fn query_err(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Identity
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
-}
-
-fn check_name(name: &str) -> Result<(), IdentityError> {
-    let bad = |reason| IdentityError::InvalidName {
-        name: name.to_string(),
-        reason,
-    };
-    if name.is_empty() {
-        return Err(bad("it is empty"));
-    }
-    if name.len() > 128 {
-        return Err(bad("it is longer than 128 bytes"));
-    }
-    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(bad("it contains whitespace or control characters"));
-    }
-    Ok(())
-}
-
-impl NewKey {
-    /// Refuses limits that could never admit a request (zero, negative, NaN).
-    pub fn check(&self) -> Result<(), IdentityError> {
-        check_limits(self)
-    }
-}
-
-fn check_limits(k: &NewKey) -> Result<(), IdentityError> {
-    let bad = |what, value: String, reason| IdentityError::InvalidLimit {
-        what,
-        value,
-        reason,
-    };
-    if let Some(r) = k.rps.filter(|r| !(r.is_finite() && *r > 0.0)) {
-        return Err(bad("rps", r.to_string(), "expected a number above 0"));
-    }
-    if let Some(b) = k.burst.filter(|b| *b < 1) {
-        return Err(bad("burst", b.to_string(), "expected at least 1"));
-    }
-    if let Some(t) = k.tokens_per_minute.filter(|t| *t < 1) {
-        return Err(bad(
-            "tokens per minute",
-            t.to_string(),
-            "expected at least 1",
-        ));
-    }
-    Ok(())
 }
 
 /// Creates a user; a taken name is [`IdentityError::UserExists`].
@@ -189,7 +82,7 @@ const INSERT_KEY: &str = "INSERT INTO api_keys (user_id, name, key_hash, display
 /// Creates a key for the user named `user`; returns its plaintext, the only
 /// copy there will ever be.
 pub async fn create_key(db: &Db, user: &str, k: &NewKey) -> Result<CreatedKey, IdentityError> {
-    check_limits(k)?;
+    k.check()?;
     let plaintext = generate_key();
     let prefix = display_prefix(&plaintext);
     let id: Option<i64> = on_pool!(db, p => sqlx::query_scalar(INSERT_KEY)
