@@ -261,3 +261,36 @@ dbtest!(bootstrap_leaves_an_existing_install_alone, |t| {
     assert_eq!(store::ensure_bootstrap(&db).await.expect("bootstrap"), None);
     assert_eq!(store::count_users(&db).await.expect("count"), 1);
 });
+
+/// A hung (not down) database: a lock holds every lookup. A key whose entry
+/// is stale is still answered, after at most the refresh timeout.
+#[tokio::test]
+async fn stale_key_is_served_quickly_while_the_database_hangs() {
+    let t = TestDb::postgres().await;
+    let db = migrated(&t).await;
+    let key = user_with_key(&db, "alice", &NewKey::default()).await;
+    let auth = Authenticator::new(db.clone(), Duration::from_millis(50));
+    auth.authenticate(&key).await.expect("fills the cache");
+    let Db::Postgres(pool) = t.connect().await else {
+        panic!("a PostgreSQL test database");
+    };
+    let mut tx = pool.begin().await.expect("begin");
+    sqlx::query("LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .expect("locking api_keys");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let p = auth
+        .authenticate(&key)
+        .await
+        .expect("the stale entry answers");
+    assert_eq!(p.user_name, "alice");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered in {:?}",
+        started.elapsed()
+    );
+    tx.rollback().await.expect("rollback");
+    pool.close().await;
+}
