@@ -60,6 +60,8 @@ struct Inner {
     ttl: Duration,
     negative_ttl: Duration,
     shards: Vec<RwLock<Shard>>,
+    found_per_shard: usize,
+    unknown_per_shard: usize,
     /// Reference point of `down_until_ms`.
     born: Instant,
     /// Milliseconds after `born` before which the database is not asked.
@@ -89,14 +91,23 @@ enum Cached {
 }
 
 impl Authenticator {
-    /// An authenticator whose found entries live for `ttl`.
+    /// An authenticator whose found entries live for `ttl`, holding at most
+    /// 100 000 found and 16 384 unknown keys.
     pub fn new(db: Db, ttl: Duration) -> Self {
+        Self::with_capacity(db, ttl, MAX_FOUND, MAX_UNKNOWN)
+    }
+
+    /// As [`Authenticator::new`], with other bounds on the entries kept
+    /// (found keys, unknown keys); each is rounded up to a multiple of 16.
+    pub fn with_capacity(db: Db, ttl: Duration, max_found: usize, max_unknown: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 db,
                 ttl,
                 negative_ttl: ttl.min(NEGATIVE_TTL),
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
+                found_per_shard: max_found.div_ceil(SHARDS).max(1),
+                unknown_per_shard: max_unknown.div_ceil(SHARDS).max(1),
                 born: Instant::now(),
                 down_until_ms: AtomicU64::new(0),
             }),
@@ -228,19 +239,20 @@ impl Authenticator {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         shard.unknown.remove(&digest);
-        let cap = MAX_FOUND / SHARDS;
+        let cap = self.inner.found_per_shard;
         if shard.found.len() >= cap && !shard.found.contains_key(&digest) {
             // Expired entries go first; they are only worth keeping for an
             // outage, and live ones matter more.
             shard.found.retain(|_, (_, at)| at.elapsed() < ttl);
             if shard.found.len() >= cap {
-                let oldest = shard
-                    .found
-                    .iter()
-                    .min_by_key(|(_, (_, at))| *at)
-                    .map(|(d, _)| *d);
-                if let Some(d) = oldest {
-                    shard.found.remove(&d);
+                // Still full of live keys: drop the oldest eighth at once,
+                // so this scan is paid once per cap/8 inserts.
+                let mut ages: Vec<(Instant, Digest)> =
+                    shard.found.iter().map(|(d, (_, at))| (*at, *d)).collect();
+                let n = (cap / 8).clamp(1, ages.len());
+                ages.select_nth_unstable(n - 1);
+                for (_, d) in &ages[..n] {
+                    shard.found.remove(d);
                 }
             }
         }
@@ -254,14 +266,95 @@ impl Authenticator {
             .write()
             .unwrap_or_else(|p| p.into_inner());
         shard.found.remove(&digest);
-        if shard.unknown.len() >= MAX_UNKNOWN / SHARDS {
+        let cap = self.inner.unknown_per_shard;
+        if shard.unknown.len() >= cap {
             shard.unknown.retain(|_, at| at.elapsed() < ttl);
-            if shard.unknown.len() >= MAX_UNKNOWN / SHARDS {
+            if shard.unknown.len() >= cap {
                 // A flood of distinct bad keys: forgetting them all is cheap
                 // and bounded; each is one more query at worst.
                 shard.unknown.clear();
             }
         }
         shard.unknown.insert(digest, Instant::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database that has no identity tables: every lookup fails, as in
+    /// an outage, without any server.
+    fn broken_db() -> Db {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_lazy("sqlite::memory:")
+            .expect("an in-memory SQLite URL parses");
+        Db::Sqlite(pool)
+    }
+
+    fn record(key_id: i64) -> KeyRecord {
+        KeyRecord {
+            key_id,
+            user_id: 1,
+            user_name: "alice".into(),
+            user_disabled: false,
+            expires_at_us: None,
+            revoked_at_us: None,
+            rps: None,
+            burst: None,
+            tokens_per_minute: None,
+        }
+    }
+
+    fn digest(i: u32) -> Digest {
+        key_digest(&format!("tok_{i}"))
+    }
+
+    #[tokio::test]
+    async fn a_hit_needs_no_database_and_a_miss_without_one_is_unavailable() {
+        let auth = Authenticator::new(broken_db(), Duration::from_secs(60));
+        auth.insert_found(key_digest("tok_cached"), record(7));
+        let p = auth.authenticate("tok_cached").await.map(|p| p.key_id);
+        assert_eq!(p, Ok(7));
+        assert_eq!(
+            auth.authenticate("tok_other").await,
+            Err(AuthError::Unavailable)
+        );
+        assert!(auth.in_backoff(), "a failed lookup starts the backoff");
+        assert_eq!(
+            auth.authenticate("tok_third").await,
+            Err(AuthError::Unavailable)
+        );
+        assert_eq!(auth.authenticate("").await, Err(AuthError::Missing));
+    }
+
+    #[tokio::test]
+    async fn found_entries_are_bounded() {
+        let auth = Authenticator::with_capacity(broken_db(), Duration::from_secs(60), 64, 16);
+        for i in 0..2_000 {
+            auth.insert_found(digest(i), record(i64::from(i)));
+        }
+        assert!(auth.cached_entries() <= 64, "{}", auth.cached_entries());
+        // The newest entry survives eviction.
+        assert!(matches!(
+            auth.lookup_cached(&digest(1_999)),
+            Cached::Fresh(Ok(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn unknown_entries_are_bounded_and_apart_from_found_ones() {
+        let auth = Authenticator::with_capacity(broken_db(), Duration::from_secs(60), 64, 32);
+        auth.insert_found(digest(0), record(0));
+        for i in 1..5_000 {
+            auth.insert_unknown(digest(i));
+        }
+        assert!(auth.cached_entries() <= 1 + 32, "{}", auth.cached_entries());
+        assert!(matches!(
+            auth.lookup_cached(&digest(0)),
+            Cached::Fresh(Ok(_))
+        ));
+        auth.clear();
+        assert_eq!(auth.cached_entries(), 0);
     }
 }

@@ -100,13 +100,22 @@ pub async fn create_key(db: &Db, user: &str, k: &NewKey) -> Result<CreatedKey, I
     })
 }
 
+/// The `SELECT ... FROM` of a [`KeyInfo`], to which callers add a `WHERE`.
+macro_rules! key_info_select {
+    () => {
+        "SELECT k.id, k.user_id, u.name AS user_name, k.name, k.display_prefix, \
+         k.created_at_us, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
+         k.tokens_per_minute FROM api_keys k JOIN users u ON u.id = k.user_id"
+    };
+}
+
 /// Keys, newest last, optionally of one user (an unknown user is an error,
 /// not an empty list).
 pub async fn list_keys(db: &Db, user: Option<&str>) -> Result<Vec<KeyInfo>, IdentityError> {
-    const SQL: &str = "SELECT k.id, k.user_id, u.name AS user_name, k.name, k.display_prefix, \
-        k.created_at_us, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, k.tokens_per_minute \
-        FROM api_keys k JOIN users u ON u.id = k.user_id \
-        WHERE ($1 IS NULL OR u.name = $1) ORDER BY k.id";
+    const SQL: &str = concat!(
+        key_info_select!(),
+        " WHERE ($1 IS NULL OR u.name = $1) ORDER BY k.id"
+    );
     if let Some(name) = user {
         let known: Option<i64> =
             on_pool!(db, p => sqlx::query_scalar("SELECT id FROM users WHERE name = $1")
@@ -165,10 +174,9 @@ pub async fn revoke_key(db: &Db, id_or_prefix: &str) -> Result<KeyInfo, Identity
     if done == 0 {
         return Err(unknown());
     }
-    list_keys(db, None)
-        .await?
-        .into_iter()
-        .find(|k| k.id == id)
+    const ONE: &str = concat!(key_info_select!(), " WHERE k.id = $1");
+    on_pool!(db, p => sqlx::query_as(ONE).bind(id).fetch_optional(p).await)
+        .map_err(query_err(format!("reading key {id}")))?
         .ok_or_else(unknown)
 }
 
