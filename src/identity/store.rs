@@ -5,9 +5,8 @@
 //! (see [`super::cache`]) and never sees a plaintext key except to hash it.
 
 use super::IdentityError;
-use super::keys::{display_prefix, generate_key, hash_key};
-use super::records::check_name;
-use super::records::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo};
+use super::keys::{DISPLAY_PREFIX_CHARS, display_prefix, generate_key, hash_key};
+use super::records::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo, check_name};
 use crate::db::{Db, now_us};
 
 /// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool.
@@ -135,11 +134,18 @@ pub async fn list_keys(db: &Db, user: Option<&str>) -> Result<Vec<KeyInfo>, Iden
 /// Revoking twice keeps the first revocation time. Returns the key as listed.
 pub async fn revoke_key(db: &Db, id_or_prefix: &str) -> Result<KeyInfo, IdentityError> {
     let t = id_or_prefix.trim();
-    let unknown = || IdentityError::UnknownKey { key: t.to_string() };
+    let is_full_key = t.len() > DISPLAY_PREFIX_CHARS && t.parse::<i64>().is_err();
+    // Errors name a full key by its prefix only: stderr ends up in logs.
+    let shown = if is_full_key {
+        format!("{}...", display_prefix(t))
+    } else {
+        t.to_string()
+    };
+    let unknown = || IdentityError::UnknownKey { key: shown.clone() };
     let id = if let Ok(id) = t.parse::<i64>() {
         id
     } else {
-        let (sql, arg) = if t.len() > super::keys::DISPLAY_PREFIX_CHARS {
+        let (sql, arg) = if is_full_key {
             ("SELECT id FROM api_keys WHERE key_hash = $1", hash_key(t))
         } else {
             (
@@ -148,15 +154,14 @@ pub async fn revoke_key(db: &Db, id_or_prefix: &str) -> Result<KeyInfo, Identity
             )
         };
         let ids: Vec<i64> =
-            on_pool!(db, p => sqlx::query_scalar(sql).bind(&arg).fetch_all(p).await).map_err(
-                query_err(format!("finding key `{}`", super::keys::display_prefix(t))),
-            )?;
+            on_pool!(db, p => sqlx::query_scalar(sql).bind(&arg).fetch_all(p).await)
+                .map_err(query_err(format!("finding key `{shown}`")))?;
         match ids.as_slice() {
             [] => return Err(unknown()),
             [one] => *one,
             many => {
                 return Err(IdentityError::AmbiguousPrefix {
-                    prefix: t.to_string(),
+                    prefix: shown.clone(),
                     ids: many
                         .iter()
                         .map(i64::to_string)

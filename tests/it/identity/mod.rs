@@ -129,6 +129,15 @@ dbtest!(revoke_by_id_and_by_full_key, |t| {
     store::revoke_key(&db, &a)
         .await
         .expect("revoke by full key");
+    let unknown_full = "tok_ThisKeyDoesNotExist0123456789abcdefghij";
+    let msg = store::revoke_key(&db, unknown_full)
+        .await
+        .map_err(|e| e.to_string())
+        .expect_err("an unknown full key is an error");
+    assert!(
+        msg.contains("tok_ThisKeyD...") && !msg.contains(unknown_full),
+        "errors never echo a full key: {msg}"
+    );
     let keys = store::list_keys(&db, None).await.expect("list");
     assert!(keys.iter().all(|k| k.revoked_at_us.is_some()), "{keys:?}");
 });
