@@ -5,6 +5,7 @@
 //! identity) live with that domain and match on [`Db`] there.
 
 mod dsn;
+mod lock;
 pub mod migrate;
 
 use std::str::FromStr;
