@@ -119,6 +119,18 @@ impl Authenticator {
         Self::new(db, Duration::from_millis(auth.cache_ttl_ms))
     }
 
+    /// Decides on the key a request's headers present (see
+    /// [`super::presented_key`]); none is [`AuthError::Missing`].
+    pub async fn authenticate_headers(
+        &self,
+        headers: &http::HeaderMap,
+    ) -> Result<Principal, AuthError> {
+        match super::presented_key(headers) {
+            Some(key) => self.authenticate(key).await,
+            None => Err(AuthError::Missing),
+        }
+    }
+
     /// Decides on a presented key (empty: [`AuthError::Missing`]).
     pub async fn authenticate(&self, presented_key: &str) -> Result<Principal, AuthError> {
         if presented_key.is_empty() {
@@ -326,6 +338,14 @@ mod tests {
             Err(AuthError::Unavailable)
         );
         assert_eq!(auth.authenticate("").await, Err(AuthError::Missing));
+        let mut headers = http::HeaderMap::new();
+        assert_eq!(
+            auth.authenticate_headers(&headers).await,
+            Err(AuthError::Missing)
+        );
+        headers.insert("x-api-key", http::HeaderValue::from_static("tok_cached"));
+        let p = auth.authenticate_headers(&headers).await.map(|p| p.key_id);
+        assert_eq!(p, Ok(7));
     }
 
     #[tokio::test]
