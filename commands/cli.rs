@@ -41,6 +41,10 @@ pub enum Command {
     Config(crate::config_cmd::Args),
     /// Apply database migrations, or show their status.
     Migrate(crate::migrate::Args),
+    /// Create, list and disable users of the gateway.
+    Users(crate::users::Args),
+    /// Create, list and revoke API keys (a new key is printed once, alone on stdout).
+    Keys(crate::keys::Args),
     /// Write completions and man pages (for packaging and the repo's own tests).
     #[command(hide = true)]
     GenerateDocs(crate::docs::Args),

@@ -4,8 +4,11 @@
 mod cli;
 mod config_cmd;
 mod docs;
+mod identity_db;
+mod keys;
 mod migrate;
 mod render;
+mod users;
 
 use std::process::ExitCode;
 
@@ -46,6 +49,17 @@ impl From<tokctl::config::ConfigError> for Failure {
 impl From<tokctl::db::DbError> for Failure {
     fn from(e: tokctl::db::DbError) -> Self {
         Failure::new(exit::FAILURE, chain(&e))
+    }
+}
+
+impl From<tokctl::identity::IdentityError> for Failure {
+    fn from(e: tokctl::identity::IdentityError) -> Self {
+        let code = if e.is_usage() {
+            exit::USAGE
+        } else {
+            exit::FAILURE
+        };
+        Failure::new(code, chain(&e))
     }
 }
 
@@ -94,6 +108,8 @@ fn run(cli: Cli) -> CmdResult {
     match cli.command {
         Command::Config(args) => config_cmd::run(args, &cli.global),
         Command::Migrate(args) => rt.block_on(migrate::run(args, &cli.global)),
+        Command::Users(args) => rt.block_on(users::run(args, &cli.global)),
+        Command::Keys(args) => rt.block_on(keys::run(args, &cli.global)),
         Command::GenerateDocs(args) => docs::run(args),
     }
 }

@@ -5,5 +5,6 @@
 
 pub mod config;
 pub mod db;
+pub mod identity;
 pub mod ledger;
 pub mod telemetry;

@@ -8,5 +8,6 @@ mod support;
 mod cli;
 mod config;
 mod docs;
+mod identity;
 mod migrate;
 mod servers;

@@ -1,0 +1,70 @@
+//! Users and API keys: creating them, hashing keys for storage, looking a
+//! presented key up (cached, for the gateway's hot path) and revoking.
+//!
+//! - [`keys`]: key generation, hashing, display prefixes, `--expires` parsing.
+//! - [`records`]: the rows as types, and checks on supplied values.
+//! - [`store`]: the SQL, on SQLite and PostgreSQL alike.
+//! - [`auth`]: what a lookup decides ([`Principal`] or [`AuthError`]).
+//! - [`cache`]: the [`Authenticator`] the gateway calls per request.
+//! - [`header`]: where a request carries its key.
+//!
+//! Rate limiting itself lives in `ratelimit/`; this module only carries the
+//! per-key overrides to it.
+
+pub mod auth;
+pub mod cache;
+pub mod header;
+pub mod keys;
+pub mod records;
+pub mod store;
+
+pub use auth::{AuthError, Principal};
+pub use cache::Authenticator;
+pub use header::presented_key;
+pub use keys::{display_prefix, generate_key, hash_key, parse_expiry};
+pub use records::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo};
+
+/// Errors of the identity store and its inputs; each names the user, key or
+/// value involved.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    #[error("user `{name}` already exists (see `tokctl users list`)")]
+    UserExists { name: String },
+    #[error(
+        "no user named `{name}` (see `tokctl users list`, or create it with `tokctl users create {name}`)"
+    )]
+    UnknownUser { name: String },
+    #[error("no API key with id or prefix `{key}` (see `tokctl keys list`)")]
+    UnknownKey { key: String },
+    #[error("the prefix `{prefix}` matches several keys (ids {ids}); revoke by id instead")]
+    AmbiguousPrefix { prefix: String, ids: String },
+    #[error("invalid user name `{name}`: {reason}")]
+    InvalidName { name: String, reason: &'static str },
+    #[error("invalid expiry `{text}`: {reason}")]
+    InvalidExpiry { text: String, reason: String },
+    #[error("invalid {what} `{value}`: {reason}")]
+    InvalidLimit {
+        what: &'static str,
+        value: String,
+        reason: &'static str,
+    },
+    #[error("{context} in the identity database: {source}")]
+    Query {
+        context: String,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl IdentityError {
+    /// Whether the caller gave a bad value (a usage error, exit 2), as opposed
+    /// to an operation that failed (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            IdentityError::InvalidExpiry { .. }
+                | IdentityError::InvalidLimit { .. }
+                | IdentityError::InvalidName { .. }
+        )
+    }
+}

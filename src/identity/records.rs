@@ -1,0 +1,158 @@
+//! The rows of the identity tables as Rust types, and the checks on values
+//! a caller supplies (user names, per-key limits). No I/O here; the SQL is
+//! in [`super::store`].
+
+use sqlx::FromRow;
+
+use super::IdentityError;
+
+/// What the authenticator needs to know about a presented key.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct KeyRecord {
+    pub key_id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub user_disabled: bool,
+    pub expires_at_us: Option<i64>,
+    pub revoked_at_us: Option<i64>,
+    pub rps: Option<f64>,
+    pub burst: Option<i32>,
+    pub tokens_per_minute: Option<i64>,
+}
+
+/// One line of `tokctl users list`.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct UserInfo {
+    pub id: i64,
+    pub name: String,
+    pub disabled: bool,
+    pub created_at_us: i64,
+    /// Keys neither revoked nor expired.
+    pub active_keys: i64,
+}
+
+/// One line of `tokctl keys list`: everything but the key itself.
+#[derive(Debug, Clone, PartialEq, FromRow)]
+pub struct KeyInfo {
+    pub id: i64,
+    pub user_id: i64,
+    pub user_name: String,
+    pub name: String,
+    pub display_prefix: String,
+    pub created_at_us: i64,
+    pub expires_at_us: Option<i64>,
+    pub revoked_at_us: Option<i64>,
+    pub rps: Option<f64>,
+    pub burst: Option<i32>,
+    pub tokens_per_minute: Option<i64>,
+}
+
+/// The settings of a key to create; `None` limits fall back to the
+/// configured defaults of `[rate_limit]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NewKey {
+    pub name: String,
+    pub expires_at_us: Option<i64>,
+    pub rps: Option<f64>,
+    pub burst: Option<i32>,
+    pub tokens_per_minute: Option<i64>,
+}
+
+/// A key just created: the only time its plaintext exists.
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    pub key_id: i64,
+    pub display_prefix: String,
+    /// The full key; shown once, never stored.
+    pub plaintext: String,
+}
+
+pub(crate) fn check_name(name: &str) -> Result<(), IdentityError> {
+    let bad = |reason| IdentityError::InvalidName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if name.len() > 128 {
+        return Err(bad("it is longer than 128 bytes"));
+    }
+    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(bad("it contains whitespace or control characters"));
+    }
+    Ok(())
+}
+
+impl NewKey {
+    /// Refuses limits that could never admit a request (zero, negative, NaN).
+    pub fn check(&self) -> Result<(), IdentityError> {
+        let bad = |what, value: String, reason| IdentityError::InvalidLimit {
+            what,
+            value,
+            reason,
+        };
+        if let Some(r) = self.rps.filter(|r| !(r.is_finite() && *r > 0.0)) {
+            return Err(bad("rps", r.to_string(), "expected a number above 0"));
+        }
+        if let Some(b) = self.burst.filter(|b| *b < 1) {
+            return Err(bad("burst", b.to_string(), "expected at least 1"));
+        }
+        if let Some(t) = self.tokens_per_minute.filter(|t| *t < 1) {
+            return Err(bad(
+                "tokens per minute",
+                t.to_string(),
+                "expected at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_must_be_plain() {
+        assert!(check_name("alice").is_ok());
+        for bad in ["", "a b", "tab\there", &"x".repeat(129)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn limits_must_admit_something() {
+        assert!(NewKey::default().check().is_ok());
+        let ok = NewKey {
+            rps: Some(0.5),
+            burst: Some(1),
+            tokens_per_minute: Some(1),
+            ..NewKey::default()
+        };
+        assert!(ok.check().is_ok());
+        for bad in [
+            NewKey {
+                rps: Some(0.0),
+                ..NewKey::default()
+            },
+            NewKey {
+                rps: Some(f64::NAN),
+                ..NewKey::default()
+            },
+            NewKey {
+                burst: Some(0),
+                ..NewKey::default()
+            },
+            NewKey {
+                tokens_per_minute: Some(-5),
+                ..NewKey::default()
+            },
+        ] {
+            assert!(
+                matches!(bad.check(), Err(IdentityError::InvalidLimit { .. })),
+                "{bad:?}"
+            );
+        }
+    }
+}
