@@ -170,10 +170,10 @@ fn resolve_file(
     if let Some(p) = &opts.config_path {
         return Ok(Some(p.clone()));
     }
-    if let Some((_, p)) = env_vars.iter().find(|(k, _)| k == "TOKCTL_CONFIG") {
-        if !p.is_empty() {
-            return Ok(Some(PathBuf::from(p)));
-        }
+    if let Some((_, p)) = env_vars.iter().find(|(k, _)| k == "TOKCTL_CONFIG")
+        && !p.is_empty()
+    {
+        return Ok(Some(PathBuf::from(p)));
     }
     let candidate = match &opts.cwd {
         Some(dir) => dir.join("config.toml"),

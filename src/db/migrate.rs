@@ -191,22 +191,22 @@ pub async fn apply(db: &Db, dsn: &Dsn, on_wait: &(dyn Fn() + Sync)) -> Result<Ap
         return Ok(Applied::default());
     }
     let mut backup = None;
-    if let (Dsn::Sqlite { path }, Db::Sqlite(pool)) = (dsn, db) {
-        if holds_data(pool).await? {
-            let dest = backup_path(path);
-            let dest_text = dest.to_string_lossy().replace('\'', "''");
-            sqlx::query(&format!("VACUUM INTO '{dest_text}'"))
-                .execute(pool)
-                .await
-                .map_err(|e| {
-                    DbError::Migrate(format!(
-                        "backing up {} before migrating: {}",
-                        path.display(),
-                        cause(&e)
-                    ))
-                })?;
-            backup = Some(dest);
-        }
+    if let (Dsn::Sqlite { path }, Db::Sqlite(pool)) = (dsn, db)
+        && holds_data(pool).await?
+    {
+        let dest = backup_path(path);
+        let dest_text = dest.to_string_lossy().replace('\'', "''");
+        sqlx::query(&format!("VACUUM INTO '{dest_text}'"))
+            .execute(pool)
+            .await
+            .map_err(|e| {
+                DbError::Migrate(format!(
+                    "backing up {} before migrating: {}",
+                    path.display(),
+                    cause(&e)
+                ))
+            })?;
+        backup = Some(dest);
     }
     let m = migrator(db.backend());
     let result = match db {
