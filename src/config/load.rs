@@ -154,6 +154,8 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
                 message: e.message().to_string(),
             })?;
     super::validate::validate(&config, &sources)?;
+    // Rendered from the effective values, so a bare `30` shows as `30m`.
+    let tree = Value::try_from(&config).unwrap_or(tree);
     Ok(Loaded {
         config,
         sources,

@@ -104,14 +104,32 @@ impl Dsn {
     }
 }
 
-/// Replaces the password of a URL-shaped DSN with `********`.
+/// Replaces the password of a URL-shaped DSN with `********`, also when
+/// the rest of the URL is malformed (its error message shows the DSN).
 pub fn mask_password(dsn: &str) -> String {
     match url::Url::parse(dsn) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("********"));
             u.to_string()
         }
-        _ => dsn.to_string(),
+        Ok(_) => dsn.to_string(),
+        Err(_) => mask_unparsed(dsn),
+    }
+}
+
+/// `scheme://user:pass@rest` -> `scheme://user:********@rest`, by hand.
+fn mask_unparsed(dsn: &str) -> String {
+    let Some((scheme, rest)) = dsn.split_once("://") else {
+        return dsn.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return dsn.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:********@{host}{tail}"),
+        None => dsn.to_string(),
     }
 }
 
@@ -159,6 +177,11 @@ mod tests {
             "postgres://u:********@h/db"
         );
         assert_eq!(mask_password("data/x.db"), "data/x.db");
+        assert_eq!(
+            mask_password("postgres://u:secret@/db"),
+            "postgres://u:********@/db"
+        );
+        assert_eq!(mask_password("postgres://u@/db"), "postgres://u@/db");
         let d = Dsn::parse("postgres://u:secret@db.example:6543/ledger").unwrap();
         assert_eq!(d.describe(), "PostgreSQL at db.example:6543/ledger");
     }

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what the tests and benchmarks need, only when something is
+# missing: PostgreSQL server binaries, redis-server, promtool (prometheus),
+# nginx and wrk. Idempotent, quiet, needs no stdin; uses sudo when not root.
+set -euo pipefail
+
+PG_BIN="${TOKCTL_PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+missing=()
+[[ -x "$PG_BIN/initdb" && -x "$PG_BIN/pg_ctl" ]] || missing+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    exit 0
+fi
+
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then
+    if ! command -v sudo >/dev/null 2>&1; then
+        echo "install-test-deps: missing ${missing[*]}; run as root or install sudo" >&2
+        exit 1
+    fi
+    sudo=(sudo -n)
+fi
+
+echo "install-test-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+# Installing a package must not start its service (the tests start their own).
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee /usr/sbin/policy-rc.d >/dev/null
+    "${sudo[@]}" chmod +x /usr/sbin/policy-rc.d
+    trap '"${sudo[@]}" rm -f /usr/sbin/policy-rc.d' EXIT
+fi
+"${sudo[@]}" apt-get update -qq </dev/null >/dev/null
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null >/dev/null

@@ -1,0 +1,12 @@
+//! The one integration test binary of tokctl: a module per area, sharing
+//! the harness in [`support`] (real PostgreSQL, Redis, SQLite files and the
+//! real `tokctl` binary; see its module docs for the API).
+
+#[macro_use]
+mod support;
+
+mod cli;
+mod config;
+mod docs;
+mod migrate;
+mod servers;
