@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the ledger writer benchmark on SQLite and on a throwaway PostgreSQL
 # cluster (temp dir, free port, stopped at exit). Needs root for runuser.
-# Extra arguments go to the benchmark's environment knobs, e.g.
+# The knobs are environment variables (see bench/ledger_writer.rs), e.g.
 #   TOKCTL_BENCH_N=500000 bench/ledger.sh
+# Arguments, when given, are run instead of `cargo bench` (with
+# TOKCTL_BENCH_PG set), e.g. a bench executable already built.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,4 +25,8 @@ runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
 runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tokctl_bench
 
 export TOKCTL_BENCH_PG="postgres://postgres@127.0.0.1:$port/tokctl_bench"
-cargo bench --bench ledger_writer
+if [ $# -gt 0 ]; then
+    "$@" # e.g. an already built bench executable, run several times while tuning
+else
+    cargo bench --bench ledger_writer
+fi
