@@ -5,7 +5,10 @@
 //! Prints numbers, asserts nothing. Knobs (environment): `TOKCTL_BENCH_N`
 //! (entries, default 200000), `TOKCTL_BENCH_BATCH` (default 5000),
 //! `TOKCTL_BENCH_BUFFER` (default 4 batches), `TOKCTL_BENCH_WORKERS`
-//! (default 1 on SQLite, 2 on PostgreSQL). Run with `bench/ledger.sh`.
+//! (default 1 on SQLite, 2 on PostgreSQL), `TOKCTL_BENCH_SQLITE_CACHE_KIB`
+//! (unset: SQLite's default page cache; set: one pooled connection with
+//! `PRAGMA cache_size` of that many KiB, to measure what the db layer
+//! could gain). Run with `bench/ledger.sh`.
 
 use std::time::{Duration, Instant};
 
@@ -67,7 +70,16 @@ fn settings() -> PoolSettings {
 }
 
 async fn fresh(dsn: &Dsn) -> Result<Db, Box<dyn std::error::Error>> {
-    let db = Db::connect(dsn, &settings(), "ledger").await?;
+    let cache_kib = knob("TOKCTL_BENCH_SQLITE_CACHE_KIB", 0);
+    let mut settings = settings();
+    if cache_kib > 0 && matches!(dsn, Dsn::Sqlite { .. }) {
+        (settings.max_open, settings.max_idle) = (1, 1);
+    }
+    let db = Db::connect(dsn, &settings, "ledger").await?;
+    if let (Db::Sqlite(p), true) = (&db, cache_kib > 0) {
+        let pragma = format!("PRAGMA cache_size = -{cache_kib}");
+        sqlx::query(&pragma).execute(p).await?;
+    }
     migrate::apply(&db, dsn, &|| {}).await?;
     if let Db::Postgres(p) = &db {
         sqlx::query("TRUNCATE usage_entries").execute(p).await?;
