@@ -46,6 +46,17 @@ impl TokenSource {
             TokenSource::None => "none",
         }
     }
+
+    /// The inverse of [`TokenSource::as_str`], for reading rows back.
+    pub fn parse(text: &str) -> Option<TokenSource> {
+        match text {
+            "provider" => Some(TokenSource::Provider),
+            "estimated" => Some(TokenSource::Estimated),
+            "partial" => Some(TokenSource::Partial),
+            "none" => Some(TokenSource::None),
+            _ => None,
+        }
+    }
 }
 
 /// One row of `usage_entries`.
@@ -129,5 +140,18 @@ mod tests {
         let mut s = "ééé".to_string(); // 6 bytes
         clean(&mut s, 3);
         assert_eq!(s, "é");
+    }
+
+    #[test]
+    fn token_source_round_trips_through_text() {
+        for t in [
+            TokenSource::Provider,
+            TokenSource::Estimated,
+            TokenSource::Partial,
+            TokenSource::None,
+        ] {
+            assert_eq!(TokenSource::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(TokenSource::parse("Provider"), None);
     }
 }

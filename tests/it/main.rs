@@ -9,5 +9,6 @@ mod cli;
 mod config;
 mod docs;
 mod identity;
+mod ledger;
 mod migrate;
 mod servers;

@@ -1,0 +1,165 @@
+//! Ledger writer throughput: `record()` as fast as one producer can feed it,
+//! against a bare `insert_batch` of the same rows, on SQLite (a temp file)
+//! and PostgreSQL (`TOKCTL_BENCH_PG`, skipped when unset).
+//!
+//! Prints numbers, asserts nothing. Knobs (environment): `TOKCTL_BENCH_N`
+//! (entries, default 200000), `TOKCTL_BENCH_BATCH` (default 5000),
+//! `TOKCTL_BENCH_BUFFER` (default 4 batches), `TOKCTL_BENCH_WORKERS`
+//! (default 1 on SQLite, 2 on PostgreSQL), `TOKCTL_BENCH_SQLITE_CACHE_KIB`
+//! (unset: SQLite's default page cache; set: one pooled connection with
+//! `PRAGMA cache_size` of that many KiB, to measure what the db layer
+//! could gain). Run with `bench/ledger.sh`.
+
+use std::time::{Duration, Instant};
+
+use tokctl::config::{AsyncWriterConfig, LedgerConfig, OnFull};
+use tokctl::db::{Db, Dsn, PoolSettings, migrate};
+use tokctl::ledger::{self, Entry, LedgerWriter, TokenSource, Usage};
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn entries(n: usize, tag: &str) -> Vec<Entry> {
+    (0..n)
+        .map(|i| Entry {
+            request_id: format!("{tag}-{i:010}"),
+            created_at_us: 1_700_000_000_000_000 + i as i64,
+            client_request_id: (i % 3 == 0).then(|| format!("client-{i}")),
+            upstream_request_id: Some(format!("chatcmpl-{i}")),
+            user_id: Some((i % 50) as i64),
+            user_name: Some(format!("user-{}", i % 50)),
+            api_key_id: Some((i % 200) as i64),
+            endpoint: "/v1/chat/completions".into(),
+            model: ["gpt-4o-mini", "gpt-4o", "claude-sonnet-4"][i % 3].into(),
+            provider: "openai".into(),
+            upstream_model: None,
+            usage: Usage {
+                input_tokens: 120,
+                cached_input_tokens: 0,
+                cache_write_tokens: 0,
+                output_tokens: 240,
+                reasoning_tokens: 0,
+            },
+            token_source: TokenSource::Provider,
+            cost_nano: 162_000,
+            latency_us: 350_000,
+            upstream_latency_us: Some(349_000),
+            ttft_us: None,
+            overhead_us: Some(1_000),
+            status_code: 200,
+            streamed: i % 2 == 0,
+            error_kind: None,
+            error_message: None,
+        })
+        .collect()
+}
+
+fn settings() -> PoolSettings {
+    PoolSettings {
+        max_open: 8,
+        max_idle: 2,
+        max_lifetime: Duration::from_secs(3600),
+        idle_timeout: Duration::from_secs(600),
+        connect_timeout: Duration::from_secs(5),
+        busy_timeout: Duration::from_secs(5),
+    }
+}
+
+async fn fresh(dsn: &Dsn) -> Result<Db, Box<dyn std::error::Error>> {
+    let cache_kib = knob("TOKCTL_BENCH_SQLITE_CACHE_KIB", 0);
+    let mut settings = settings();
+    if cache_kib > 0 && matches!(dsn, Dsn::Sqlite { .. }) {
+        (settings.max_open, settings.max_idle) = (1, 1);
+    }
+    let db = Db::connect(dsn, &settings, "ledger").await?;
+    if let (Db::Sqlite(p), true) = (&db, cache_kib > 0) {
+        let pragma = format!("PRAGMA cache_size = -{cache_kib}");
+        sqlx::query(&pragma).execute(p).await?;
+    }
+    migrate::apply(&db, dsn, &|| {}).await?;
+    if let Db::Postgres(p) = &db {
+        sqlx::query("TRUNCATE usage_entries").execute(p).await?;
+    }
+    Ok(db)
+}
+
+async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn std::error::Error>> {
+    let n = knob("TOKCTL_BENCH_N", 200_000);
+    let batch = knob("TOKCTL_BENCH_BATCH", 5_000);
+    let buffer = knob("TOKCTL_BENCH_BUFFER", 4 * batch);
+
+    // Bare bulk insert: the same rows, batch by batch, straight to the store.
+    let [bare_dsn, writer_dsn] = dsns;
+    let db = fresh(&bare_dsn).await?;
+    let rows = entries(n, "bare");
+    let start = Instant::now();
+    for chunk in rows.chunks(batch) {
+        ledger::insert_batch(&db, chunk).await?;
+    }
+    let bare = start.elapsed();
+    let stored = ledger::count(&db).await?;
+    db.close().await;
+
+    // The writer: one producer calling admit + record, then shutdown (drain).
+    let db = fresh(&writer_dsn).await?;
+    let cfg = LedgerConfig {
+        async_writer: AsyncWriterConfig {
+            enabled: true,
+            batch_size: batch,
+            flush_ms: 100,
+            buffer_size: buffer,
+            num_workers: workers,
+            on_full: OnFull::Block,
+        },
+        ..LedgerConfig::default()
+    };
+    let rows = entries(n, "writer");
+    let writer = LedgerWriter::start(db.clone(), &cfg);
+    let start = Instant::now();
+    for e in rows {
+        let admission = writer.admit().await;
+        writer.record(admission, e);
+    }
+    let stats = writer.shutdown().await;
+    let took = start.elapsed();
+    let written = ledger::count(&db).await?;
+    db.close().await;
+
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    println!(
+        "{name:<10} n={n} batch={batch} buffer={buffer} workers={workers}\n  \
+         bare insert_batch: {:>9.0} entries/s ({bare:.2?}, {stored} rows)\n  \
+         writer record():   {:>9.0} entries/s ({took:.2?}, {written} rows, {} batches, \
+         dropped {}, dead-lettered {})\n  ratio writer/bare: {:.1}%",
+        rate(bare),
+        rate(took),
+        stats.batches,
+        stats.dropped,
+        stats.dead_lettered,
+        100.0 * rate(took) / rate(bare),
+    );
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let sqlite = |file: &str| Dsn::Sqlite {
+        path: dir.path().join(file),
+    };
+    let workers = knob("TOKCTL_BENCH_WORKERS", 1);
+    run("sqlite", [sqlite("bare.db"), sqlite("writer.db")], workers).await?;
+    match std::env::var("TOKCTL_BENCH_PG") {
+        Ok(url) if !url.is_empty() => {
+            let dsn = Dsn::parse(&url)?;
+            let workers = knob("TOKCTL_BENCH_WORKERS", 2);
+            run("postgres", [dsn.clone(), dsn], workers).await?
+        }
+        _ => println!("postgres   skipped: set TOKCTL_BENCH_PG to a PostgreSQL DSN"),
+    }
+    Ok(())
+}

@@ -1,0 +1,146 @@
+//! The ledger store on real databases: every field round-trips, inserts are
+//! idempotent on `request_id`, and 10,000 entries go in one call, on SQLite
+//! and PostgreSQL. The writer's tests are in [`writer`].
+
+mod writer;
+
+use tokctl::db::{Db, Dsn, migrate};
+use tokctl::ledger::{self, Entry, TokenSource, Usage};
+
+use crate::support::TestDb;
+
+/// Connects to a fresh test database and applies the migrations.
+pub(crate) async fn migrated(db: &TestDb) -> Db {
+    let conn = db.connect().await;
+    let dsn = Dsn::parse(&db.dsn).expect("a test DSN parses");
+    migrate::apply(&conn, &dsn, &|| {})
+        .await
+        .expect("migrating the test database");
+    conn
+}
+
+/// A plain successful entry.
+pub(crate) fn entry(request_id: &str) -> Entry {
+    Entry {
+        request_id: request_id.to_string(),
+        created_at_us: 1_700_000_000_000_000,
+        client_request_id: None,
+        upstream_request_id: None,
+        user_id: Some(1),
+        user_name: None,
+        api_key_id: None,
+        endpoint: "/v1/chat/completions".into(),
+        model: "gpt-4o-mini".into(),
+        provider: "mock".into(),
+        upstream_model: None,
+        usage: Usage::default(),
+        token_source: TokenSource::Provider,
+        cost_nano: 0,
+        latency_us: 1_000,
+        upstream_latency_us: None,
+        ttft_us: None,
+        overhead_us: None,
+        status_code: 200,
+        streamed: false,
+        error_kind: None,
+        error_message: None,
+    }
+}
+
+/// `n` entries named `{prefix}-{i}`.
+pub(crate) fn entries(prefix: &str, n: usize) -> Vec<Entry> {
+    (0..n).map(|i| entry(&format!("{prefix}-{i:06}"))).collect()
+}
+
+/// An entry with every optional field set and distinct values everywhere.
+fn full_entry() -> Entry {
+    Entry {
+        request_id: "0190f3c2-full".into(),
+        created_at_us: 1_732_000_000_123_456,
+        client_request_id: Some("client-ü-✓".into()),
+        upstream_request_id: Some("chatcmpl-abc".into()),
+        user_id: Some(42),
+        user_name: Some("alice's \"team\"".into()),
+        api_key_id: Some(7),
+        endpoint: "/v1/messages".into(),
+        model: "claude-sonnet-4".into(),
+        provider: "anthropic".into(),
+        upstream_model: Some("claude-sonnet-4-20250514".into()),
+        usage: Usage {
+            input_tokens: 1_234,
+            cached_input_tokens: 567,
+            cache_write_tokens: 89,
+            output_tokens: 4_321,
+            reasoning_tokens: 1_000,
+        },
+        token_source: TokenSource::Partial,
+        cost_nano: 9_876_543_210_123,
+        latency_us: i64::MAX,
+        upstream_latency_us: Some(123_456),
+        ttft_us: Some(7_890),
+        overhead_us: Some(-5),
+        status_code: 499,
+        streamed: true,
+        error_kind: Some("client_closed".into()),
+        error_message: Some("the client went away; line\nbreak".into()),
+    }
+}
+
+dbtest!(insert_batch_round_trips_every_field, |db| {
+    let conn = migrated(&db).await;
+    let full = full_entry();
+    let mut bare = entry("0190f3c2-bare");
+    bare.user_id = None;
+    bare.token_source = TokenSource::None;
+    let batch = vec![full.clone(), bare.clone()];
+    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 2);
+    assert_eq!(
+        ledger::get(&conn, &full.request_id).await.unwrap(),
+        Some(full)
+    );
+    assert_eq!(
+        ledger::get(&conn, &bare.request_id).await.unwrap(),
+        Some(bare)
+    );
+    assert_eq!(ledger::get(&conn, "missing").await.unwrap(), None);
+    for t in [TokenSource::Provider, TokenSource::Estimated] {
+        let mut e = entry(&format!("ts-{}", t.as_str()));
+        e.token_source = t;
+        ledger::insert_batch(&conn, std::slice::from_ref(&e))
+            .await
+            .unwrap();
+        assert_eq!(ledger::get(&conn, &e.request_id).await.unwrap(), Some(e));
+    }
+});
+
+dbtest!(insert_batch_is_idempotent_on_request_id, |db| {
+    let conn = migrated(&db).await;
+    let batch = entries("idem", 50);
+    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 50);
+    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 0);
+    // A batch that overlaps the stored rows and repeats an id within itself.
+    let mut mixed = entries("idem", 60);
+    mixed.push(entry("idem-000059"));
+    assert_eq!(ledger::insert_batch(&conn, &mixed).await.unwrap(), 10);
+    assert_eq!(ledger::count(&conn).await.unwrap(), 60);
+    let ids = ledger::list_request_ids(&conn).await.unwrap();
+    let want: Vec<String> = (0..60).map(|i| format!("idem-{i:06}")).collect();
+    assert_eq!(ids, want);
+    assert_eq!(ledger::insert_batch(&conn, &[]).await.unwrap(), 0);
+});
+
+dbtest!(insert_batch_takes_ten_thousand_entries_in_one_call, |db| {
+    let conn = migrated(&db).await;
+    let mut batch = entries("big", 10_000);
+    for (i, e) in batch.iter_mut().enumerate() {
+        e.cost_nano = i as i64;
+        e.error_message = (i % 2 == 0).then(|| "x".repeat(2048));
+    }
+    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 10_000);
+    assert_eq!(ledger::count(&conn).await.unwrap(), 10_000);
+    let sum = db
+        .scalar("SELECT CAST(sum(cost_nano) AS BIGINT) FROM usage_entries")
+        .await;
+    assert_eq!(sum, (0..10_000i64).sum::<i64>());
+    assert_eq!(ledger::get(&conn, "big-009999").await.unwrap(), batch.pop());
+});

@@ -1,0 +1,260 @@
+//! The ledger writer on real databases: every recorded entry becomes exactly
+//! one row after shutdown; `block` never drops and makes `admit` wait;
+//! `drop` counts what it drops; a refused entry is dead-lettered while the
+//! rest of its batch is written; batches flush by time; inline mode writes
+//! before returning. A table lock held from another connection plays the
+//! slow database.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::{Postgres, Sqlite, Transaction};
+use tokctl::config::{AsyncWriterConfig, LedgerConfig, OnFull};
+use tokctl::db::Db;
+use tokctl::ledger::{self, LedgerWriter, dead_letter};
+
+use super::{entries, entry, migrated};
+use crate::support::TestDb;
+
+fn config(dir: &Path, batch_size: usize, buffer_size: usize, on_full: OnFull) -> LedgerConfig {
+    LedgerConfig {
+        dead_letter_path: dir.join("dl/dead-letter.jsonl").to_string_lossy().into(),
+        async_writer: AsyncWriterConfig {
+            enabled: true,
+            batch_size,
+            flush_ms: 50,
+            buffer_size,
+            num_workers: 2,
+            on_full,
+        },
+        ..LedgerConfig::default()
+    }
+}
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("creating a temp dir")
+}
+
+/// A write lock on `usage_entries` held from another pool until released.
+enum Lock {
+    Sqlite(PoolConnection<Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+async fn lock_table(db: &TestDb) -> Lock {
+    match db.connect().await {
+        Db::Sqlite(p) => {
+            let mut c = p.acquire().await.expect("a SQLite connection");
+            sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut *c)
+                .await
+                .expect("BEGIN IMMEDIATE");
+            Lock::Sqlite(c)
+        }
+        Db::Postgres(p) => {
+            let mut tx = p.begin().await.expect("a PostgreSQL transaction");
+            sqlx::query("LOCK TABLE usage_entries IN ACCESS EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await
+                .expect("LOCK TABLE");
+            Lock::Postgres(tx)
+        }
+    }
+}
+
+impl Lock {
+    async fn release(self) {
+        match self {
+            Lock::Sqlite(mut c) => {
+                sqlx::query("COMMIT")
+                    .execute(&mut *c)
+                    .await
+                    .expect("COMMIT");
+            }
+            Lock::Postgres(tx) => tx.commit().await.expect("COMMIT"),
+        }
+    }
+}
+
+dbtest!(concurrent_records_become_exactly_one_row_each, |db| {
+    let conn = migrated(&db).await;
+    let dir = tempdir();
+    let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 64, 256, OnFull::Block));
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let writer = writer.clone();
+            tokio::spawn(async move {
+                for e in entries(&format!("t{t}"), 250) {
+                    let admission = writer.admit().await;
+                    writer.record(admission, e);
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = writer.shutdown().await;
+    assert_eq!(ledger::count(&conn).await.unwrap(), 2_000);
+    assert_eq!(
+        (stats.written, stats.dropped, stats.dead_lettered),
+        (2_000, 0, 0)
+    );
+    assert_eq!(stats.queue_depth, 0);
+    assert!(stats.batches >= 2_000 / 64, "{stats:?}");
+    assert!(stats.flush_duration_sum >= stats.last_flush);
+});
+
+dbtest!(block_with_a_tiny_buffer_waits_and_never_drops, |db| {
+    let conn = migrated(&db).await;
+    let dir = tempdir();
+    let mut cfg = config(dir.path(), 1, 1, OnFull::Block);
+    cfg.async_writer.num_workers = 1;
+    let writer = LedgerWriter::start(conn.clone(), &cfg);
+    let lock = lock_table(&db).await;
+    // One entry in the blocked worker's hands, one in the buffer: the next
+    // admission must wait for room.
+    for e in entries("early", 2) {
+        let admission = writer.admit().await;
+        writer.record(admission, e);
+    }
+    let waited = tokio::time::timeout(Duration::from_millis(300), writer.admit()).await;
+    assert!(waited.is_err(), "admit returned while the buffer was full");
+    lock.release().await;
+    for e in entries("late", 200) {
+        let admission = writer.admit().await;
+        writer.record(admission, e);
+    }
+    let stats = writer.shutdown().await;
+    assert_eq!(stats.dropped, 0);
+    assert_eq!(ledger::count(&conn).await.unwrap(), 202);
+});
+
+dbtest!(drop_with_a_tiny_buffer_counts_every_dropped_entry, |db| {
+    let conn = migrated(&db).await;
+    let dir = tempdir();
+    let mut cfg = config(dir.path(), 2, 4, OnFull::Drop);
+    cfg.async_writer.num_workers = 1;
+    let writer = LedgerWriter::start(conn.clone(), &cfg);
+    let lock = lock_table(&db).await;
+    for e in entries("d", 100) {
+        let admission = writer.admit().await;
+        writer.record(admission, e);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    lock.release().await;
+    let stats = writer.shutdown().await;
+    let rows = ledger::count(&conn).await.unwrap();
+    assert!(stats.dropped > 0, "nothing dropped: {stats:?}");
+    assert_eq!(rows + stats.dropped, 100, "{stats:?}");
+    assert_eq!(stats.written, rows);
+});
+
+dbtest!(
+    a_refused_entry_is_dead_lettered_and_its_batch_written,
+    |db| {
+        let conn = migrated(&db).await;
+        match db.backend {
+            crate::support::Backend::Sqlite => {
+                db.execute(
+                "CREATE TRIGGER poison BEFORE INSERT ON usage_entries WHEN NEW.model = 'poison' \
+                 BEGIN SELECT RAISE(ABORT, 'poisoned entry'); END",
+            )
+            .await;
+            }
+            crate::support::Backend::Postgres => {
+                db.execute(
+                    "CREATE FUNCTION poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 IF NEW.model = 'poison' THEN RAISE EXCEPTION 'poisoned entry'; END IF; \
+                 RETURN NEW; END $$",
+                )
+                .await;
+                db.execute(
+                    "CREATE TRIGGER poison BEFORE INSERT ON usage_entries \
+                 FOR EACH ROW EXECUTE FUNCTION poison()",
+                )
+                .await;
+            }
+        }
+        let dir = tempdir();
+        let cfg = config(dir.path(), 20, 100, OnFull::Block);
+        let writer = LedgerWriter::start(conn.clone(), &cfg);
+        let mut batch = entries("p", 20);
+        batch[7].model = "poison".into();
+        for e in batch.clone() {
+            let admission = writer.admit().await;
+            writer.record(admission, e);
+        }
+        let stats = writer.shutdown().await;
+        assert_eq!((stats.written, stats.dead_lettered), (19, 1), "{stats:?}");
+        assert_eq!(ledger::count(&conn).await.unwrap(), 19);
+        assert_eq!(ledger::get(&conn, "p-000007").await.unwrap(), None);
+        let dead = dead_letter::read(Path::new(&cfg.dead_letter_path))
+            .await
+            .unwrap();
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].entry, batch[7]);
+        assert!(
+            dead[0].error.contains("poisoned entry"),
+            "{}",
+            dead[0].error
+        );
+    }
+);
+
+dbtest!(a_batch_that_never_fills_is_flushed_by_time, |db| {
+    let conn = migrated(&db).await;
+    let dir = tempdir();
+    let writer = LedgerWriter::start(
+        conn.clone(),
+        &config(dir.path(), 1_000, 2_000, OnFull::Block),
+    );
+    let start = Instant::now();
+    for e in entries("slow", 5) {
+        let admission = writer.admit().await;
+        writer.record(admission, e);
+    }
+    while ledger::count(&conn).await.unwrap() < 5 {
+        assert!(start.elapsed() < Duration::from_secs(3), "no time flush");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_millis(40),
+        "flushed before flush_ms: {took:?}"
+    );
+    assert_eq!(writer.stats().batches, 1);
+    writer.shutdown().await;
+});
+
+dbtest!(inline_mode_writes_before_returning, |db| {
+    let conn = migrated(&db).await;
+    let dir = tempdir();
+    let mut cfg = config(dir.path(), 100, 100, OnFull::Block);
+    cfg.async_writer.enabled = false;
+    let writer = LedgerWriter::start(conn.clone(), &cfg);
+    assert!(writer.is_inline());
+    let admission = writer.admit().await;
+    writer.persist(admission, entry("inline-1")).await;
+    assert_eq!(ledger::count(&conn).await.unwrap(), 1);
+    let admission = writer.admit().await;
+    writer.record(admission, entry("inline-2"));
+    let stats = writer.shutdown().await;
+    assert_eq!((stats.written, stats.batches), (2, 2));
+    assert_eq!(ledger::count(&conn).await.unwrap(), 2);
+});
+
+dbtest!(
+    entries_recorded_after_shutdown_are_counted_as_dropped,
+    |db| {
+        let conn = migrated(&db).await;
+        let dir = tempdir();
+        let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 10, 10, OnFull::Block));
+        writer.shutdown().await;
+        let admission = writer.admit().await;
+        writer.record(admission, entry("late"));
+        assert_eq!(writer.stats().dropped, 1);
+        assert_eq!(ledger::count(&conn).await.unwrap(), 0);
+    }
+);
