@@ -6,6 +6,7 @@ mod config_cmd;
 mod docs;
 mod migrate;
 mod render;
+mod serve;
 
 use std::process::ExitCode;
 
@@ -92,6 +93,7 @@ fn run(cli: Cli) -> CmdResult {
             )
         })?;
     match cli.command {
+        Command::Serve(args) => rt.block_on(serve::run(args, &cli.global)),
         Command::Config(args) => config_cmd::run(args, &cli.global),
         Command::Migrate(args) => rt.block_on(migrate::run(args, &cli.global)),
         Command::GenerateDocs(args) => docs::run(args),

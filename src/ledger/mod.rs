@@ -3,3 +3,5 @@
 pub mod entry;
 
 pub use entry::{Entry, TokenSource, Usage};
+pub mod writer;
+pub use writer::{Admission, LedgerWriter, WriterStats};
