@@ -37,6 +37,8 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger.
+    Serve(crate::serve::Args),
     /// Show or check the effective configuration.
     Config(crate::config_cmd::Args),
     /// Apply database migrations, or show their status.

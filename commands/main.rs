@@ -8,6 +8,7 @@ mod identity_db;
 mod keys;
 mod migrate;
 mod render;
+mod serve;
 mod users;
 
 use std::process::ExitCode;
@@ -106,6 +107,7 @@ fn run(cli: Cli) -> CmdResult {
             )
         })?;
     match cli.command {
+        Command::Serve(args) => rt.block_on(serve::run(args, &cli.global)),
         Command::Config(args) => config_cmd::run(args, &cli.global),
         Command::Migrate(args) => rt.block_on(migrate::run(args, &cli.global)),
         Command::Users(args) => rt.block_on(users::run(args, &cli.global)),

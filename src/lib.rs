@@ -5,6 +5,9 @@
 
 pub mod config;
 pub mod db;
+pub mod gateway;
 pub mod identity;
 pub mod ledger;
+pub mod pricing;
+pub mod providers;
 pub mod telemetry;

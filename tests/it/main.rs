@@ -8,6 +8,7 @@ mod support;
 mod cli;
 mod config;
 mod docs;
+mod gateway;
 mod identity;
 mod ledger;
 mod migrate;

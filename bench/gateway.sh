@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Gateway overhead benchmark, one run, all rows measured on this machine:
+#   direct      wrk -> upstream (nginx returning a fixed OpenAI completion with usage)
+#   nginx-proxy wrk -> nginx reverse proxy -> upstream   (the cheapest proxy hop: the reference)
+#   tokctl-sqlite / tokctl-postgres
+#               wrk -> tokctl serve (auth on, ledger on) -> upstream
+# Each row: requests/s, p50/p99/p99.9, the proxy's CPU time per request (from /proc),
+# and for tokctl the ledger rows against the 200 responses.
+# Usage: bash bench/gateway.sh [duration_seconds=10] [connections="50 200"]
+# Needs: nginx-light, wrk, postgresql (bash scripts/install-test-deps.sh installs them).
+set -euo pipefail
+DUR=${1:-10}
+CONNS=${2:-"50 200"}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/tokctl-bench.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  [ -d "$WORK/pg" ] && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cpu_ticks() { # utime+stime of the given pids, in clock ticks
+  local t=0; for p in "$@"; do set -- $(cut -d' ' -f14,15 "/proc/$p/stat"); t=$((t + $1 + $2)); done; echo "$t"; }
+HZ=$(getconf CLK_TCK)
+
+cd "$ROOT"
+cargo build --release --quiet
+BIN="$ROOT/target/release/tokctl"
+
+UP=$(free_port); PROXY=$(free_port)
+BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":24,"total_tokens":36}}'
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:$UP; keepalive 256; }
+  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$BODY'; } }
+  server { listen 127.0.0.1:$PROXY;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
+}
+NGINX
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
+sleep 0.5
+NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+
+cat > "$WORK/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"model":"bench","messages":[{"role":"user","content":"hello"}]}'
+wrk.headers["Content-Type"] = "application/json"
+if os.getenv("KEY") then wrk.headers["Authorization"] = "Bearer " .. os.getenv("KEY") end
+done = function(summary, latency, requests)
+  local non2xx = summary.errors.status
+  io.write(string.format("RESULT %d %d %.1f %.0f %.0f %.0f\n", summary.requests, non2xx,
+    summary.requests / (summary.duration / 1e6),
+    latency:percentile(50), latency:percentile(99), latency:percentile(99.9)))
+end
+LUA
+
+# run NAME URL CONNS PIDS... ; prints one row
+row() {
+  local name=$1 url=$2 conns=$3; shift 3
+  local before after out
+  before=$(cpu_ticks "$@")
+  out=$(wrk -t2 -c"$conns" -d"${DUR}s" --latency -s "$WORK/post.lua" "$url" | grep '^RESULT')
+  after=$(cpu_ticks "$@")
+  read -r _ reqs non2xx rps p50 p99 p999 <<<"$out"
+  local cpu_us=$(( (after - before) * 1000000 / HZ ))
+  local per_req=$(python3 -c "print(f'{$cpu_us/max($reqs,1):.1f}')")
+  printf "%-16s %5s %10s %9.0f %8s %8s %8s %10s" "$name" "$conns" "$reqs" "$rps" "$p50" "$p99" "$p999" "$per_req"
+  LAST_OK=$((reqs - non2xx))
+}
+
+start_tokctl() { # DSN -> sets TPID, TPORT, KEY
+  local dsn=$1
+  TPORT=$(free_port)
+  cat > "$WORK/tokctl.toml" <<TOML
+[server]
+listen = "127.0.0.1:$TPORT"
+[ledger]
+path = "$dsn"
+dead_letter_path = "$WORK/dead.jsonl"
+[ledger.async]
+batch_size = 1000
+flush_ms = 200
+buffer_size = 100000
+num_workers = ${WORKERS:-1}
+[identity]
+path = "$dsn"
+[log]
+level = "warn"
+[providers.up]
+kind = "openai"
+base_url = "http://127.0.0.1:$UP/v1"
+[[models]]
+name = "bench"
+provider = "up"
+input_per_mtok = 1.0
+output_per_mtok = 2.0
+TOML
+  "$BIN" --config "$WORK/tokctl.toml" migrate >/dev/null 2>&1
+  KEY=$("$BIN" --config "$WORK/tokctl.toml" keys create --user bench 2>/dev/null || true)
+  if [ -z "$KEY" ]; then "$BIN" --config "$WORK/tokctl.toml" users create bench >/dev/null 2>&1; KEY=$("$BIN" --config "$WORK/tokctl.toml" keys create --user bench 2>/dev/null); fi
+  export KEY
+  "$BIN" --config "$WORK/tokctl.toml" serve 2>"$WORK/tokctl.log" &
+  TPID=$!
+  for _ in $(seq 50); do grep -q "listening on" "$WORK/tokctl.log" && break; sleep 0.1; done
+}
+
+stop_tokctl() { kill -TERM "$TPID"; wait "$TPID" 2>/dev/null || true; unset KEY; }
+
+rows_sqlite() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from usage_entries where status_code=200').fetchone()[0])" "$1"; }
+
+printf "%-16s %5s %10s %9s %8s %8s %8s %10s %s\n" row conns requests req/s p50 p99 p99.9 cpu_us/req "ledger rows(200) / 200 responses"
+for c in $CONNS; do
+  row direct "http://127.0.0.1:$UP/v1/chat/completions" "$c" "$NGINX_WORKER"; echo
+  row nginx-proxy "http://127.0.0.1:$PROXY/v1/chat/completions" "$c" "$NGINX_WORKER"; echo "   (cpu includes the upstream server block in the same worker)"
+
+  rm -f "$WORK"/ledger.db*
+  start_tokctl "$WORK/ledger.db"
+  row tokctl-sqlite "http://127.0.0.1:$TPORT/v1/chat/completions" "$c" "$TPID"
+  ok=$LAST_OK; stop_tokctl
+  echo "   $(rows_sqlite "$WORK/ledger.db") / $ok"
+
+  if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+    if [ ! -d "$WORK/pg" ]; then
+      PGPORT=$(free_port)
+      mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
+      runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$WORK/pg" -A trust -U postgres >/dev/null
+      runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$WORK/pg.log" start >/dev/null
+    fi
+    DB="bench$c"
+    psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+    start_tokctl "postgres://postgres@127.0.0.1:$PGPORT/$DB"
+    row tokctl-postgres "http://127.0.0.1:$TPORT/v1/chat/completions" "$c" "$TPID"
+    ok=$LAST_OK; stop_tokctl
+    echo "   $(psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$DB" -tAc 'select count(*) from usage_entries where status_code=200') / $ok"
+  fi
+done

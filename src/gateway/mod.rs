@@ -1,0 +1,147 @@
+//! The gateway: axum router, middleware stack, handlers.
+//!
+//! Handlers do almost nothing themselves: they stamp the request, spawn
+//! [`relay::process`] detached from the connection, and wait for its
+//! answer. Auth runs as a `route_layer` on `/v1`, so `/health` and
+//! `/metrics` stay public.
+
+mod auth;
+pub mod error;
+mod layers;
+pub mod relay;
+pub mod request;
+pub mod routes;
+pub mod server;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::sync::oneshot;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::identity::{Authenticator, Principal};
+use crate::ledger::LedgerWriter;
+use crate::providers::Endpoint;
+use error::ApiError;
+use relay::RequestCtx;
+use routes::Routes;
+
+/// Everything a request needs, shared by all of them.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub routes: Arc<Routes>,
+    /// `None` when `auth.enabled = false`.
+    pub auth: Option<Authenticator>,
+    pub ledger: LedgerWriter,
+    /// Detached request tasks, awaited at shutdown.
+    pub tracker: TaskTracker,
+    /// Cancelled when the shutdown deadline passes: streams end and record.
+    pub shutdown: CancellationToken,
+}
+
+/// When the request arrived (set by the outermost layer), so overhead
+/// includes the middleware.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestStart(pub Instant);
+
+/// The client's own `x-request-id`, kept apart from the gateway's.
+#[derive(Debug, Clone)]
+pub struct ClientRequestId(pub String);
+
+/// The router with its whole middleware stack.
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/messages", post(messages))
+        .route("/v1/models", get(models))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let app = Router::new()
+        .merge(v1)
+        .route("/livez", get(|| async { "ok" }))
+        .fallback(not_found)
+        .with_state(state.clone());
+    layers::apply(app, &state.config)
+}
+
+async fn chat_completions(State(s): State<AppState>, req: Request) -> Response {
+    proxy(s, Endpoint::ChatCompletions, req).await
+}
+
+async fn embeddings(State(s): State<AppState>, req: Request) -> Response {
+    proxy(s, Endpoint::Embeddings, req).await
+}
+
+async fn messages(State(s): State<AppState>, req: Request) -> Response {
+    proxy(s, Endpoint::Messages, req).await
+}
+
+async fn models(State(s): State<AppState>) -> Response {
+    axum::Json(s.routes.list_json()).into_response()
+}
+
+async fn not_found(req: Request) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "unknown_route",
+        format!(
+            "no route for {} {}; the gateway serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages and GET /v1/models",
+            req.method(),
+            req.uri().path()
+        ),
+    )
+    .into_response()
+}
+
+/// Spawns the request's work detached from the connection and waits for
+/// the response it produces.
+async fn proxy(state: AppState, endpoint: Endpoint, req: Request) -> Response {
+    let (parts, body): (_, Body) = req.into_parts();
+    let start = parts
+        .extensions
+        .get::<RequestStart>()
+        .map_or_else(Instant::now, |s| s.0);
+    let request_id = parts
+        .headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let ctx = RequestCtx {
+        endpoint,
+        request_id,
+        client_request_id: parts
+            .extensions
+            .get::<ClientRequestId>()
+            .map(|c| c.0.clone()),
+        principal: parts.extensions.get::<Principal>().cloned(),
+        start,
+        created_at_us: crate::db::now_us(),
+        headers: parts.headers,
+    };
+    let (tx, rx) = oneshot::channel();
+    state
+        .tracker
+        .spawn(relay::process(state.clone(), ctx, body, tx));
+    match rx.await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the request's task ended without an answer; it has been logged",
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,515 @@
+//! One proxied request, run detached from the client connection.
+//!
+//! The handler spawns [`process`] and waits for its answer; if the client
+//! goes away the task carries on, so the request still leaves exactly one
+//! ledger entry (status 499, `client_closed`, tokens so far). The order is:
+//! admission to the ledger (backpressure happens here, before the upstream
+//! is called), body checks, routing, the upstream call, then either a whole
+//! body or a stream relayed chunk by chunk while usage is read from it.
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, Limited};
+use tokio::sync::{mpsc, oneshot};
+
+use super::AppState;
+use super::error::ApiError;
+use super::request;
+use super::routes::Route;
+use crate::identity::Principal;
+use crate::ledger::{Entry, TokenSource, Usage};
+use crate::providers::usage::{Shape, StreamMeter};
+use crate::providers::{Endpoint, UpstreamRequest, UpstreamResponse};
+
+/// Status recorded when the client went away before the answer was done
+/// (nginx's convention; never sent, since nobody is listening).
+pub const CLIENT_CLOSED: u16 = 499;
+
+/// What the gateway knows about a request before its body is read.
+pub struct RequestCtx {
+    pub endpoint: Endpoint,
+    pub request_id: String,
+    pub client_request_id: Option<String>,
+    pub principal: Option<Principal>,
+    pub start: Instant,
+    pub created_at_us: i64,
+    pub headers: HeaderMap,
+}
+
+/// The facts gathered along the way, turned into one entry at the end.
+struct Outcome {
+    model: String,
+    route: Option<Route>,
+    status: u16,
+    usage: Usage,
+    source: TokenSource,
+    streamed: bool,
+    upstream_latency: Option<Duration>,
+    ttft: Option<Duration>,
+    overhead: Option<Duration>,
+    upstream_request_id: Option<String>,
+    error: Option<(&'static str, String)>,
+}
+
+impl Outcome {
+    fn new() -> Self {
+        Self {
+            model: String::new(),
+            route: None,
+            status: 200,
+            usage: Usage::default(),
+            source: TokenSource::None,
+            streamed: false,
+            upstream_latency: None,
+            ttft: None,
+            overhead: None,
+            upstream_request_id: None,
+            error: None,
+        }
+    }
+
+    fn fail(&mut self, e: &ApiError) {
+        self.status = e.status.as_u16();
+        self.error = Some((e.label, e.message.clone()));
+    }
+}
+
+/// Runs one request to its end and records its entry; the response goes
+/// back through `reply` as soon as it is known.
+pub async fn process(
+    state: AppState,
+    ctx: RequestCtx,
+    body: Body,
+    reply: oneshot::Sender<Response>,
+) {
+    let admission = state.ledger.admit().await;
+    let shape = shape_of(ctx.endpoint);
+    let mut out = Outcome::new();
+    let response = match run(&state, &ctx, body, &mut out, reply).await {
+        Ok(()) => None,
+        Err((e, reply)) => {
+            let e = e.shaped(shape);
+            out.fail(&e);
+            Some((e, reply))
+        }
+    };
+    let entry = build_entry(&state, &ctx, &out);
+    tracing::debug!(request_id = %ctx.request_id, status = out.status, "recording entry");
+    state.ledger.record(admission, entry);
+    if let Some((e, reply)) = response {
+        let mut resp = e.into_response();
+        decorate(&mut resp, &ctx, &out);
+        let _ = reply.send(resp);
+    }
+}
+
+type Failed = (ApiError, oneshot::Sender<Response>);
+
+async fn run(
+    state: &AppState,
+    ctx: &RequestCtx,
+    body: Body,
+    out: &mut Outcome,
+    reply: oneshot::Sender<Response>,
+) -> Result<(), Failed> {
+    if let Err(e) = check_content_type(&ctx.headers) {
+        return Err((e, reply));
+    }
+    let bytes = match read_body(body, &ctx.headers, state.config.server.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return Err((e, reply)),
+    };
+    let parsed = match request::parse(&bytes) {
+        Ok(p) => p,
+        Err(e) => return Err((e, reply)),
+    };
+    out.model = parsed.model.clone();
+    let Some(route) = state.routes.get(&parsed.model).cloned() else {
+        let e = ApiError::new(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!(
+                "the model `{}` does not exist here; known models: {}",
+                parsed.model,
+                state.routes.names.join(", ")
+            ),
+        )
+        .param("model");
+        return Err((e, reply));
+    };
+    if !route.serves(ctx.endpoint) {
+        let e = ApiError::bad_request(
+            "wrong_endpoint",
+            format!(
+                "the model `{}` is served by a provider that does not speak {}; use {}",
+                route.model,
+                ctx.endpoint.path(),
+                if ctx.endpoint == Endpoint::Messages {
+                    "/v1/chat/completions"
+                } else {
+                    "/v1/messages"
+                }
+            ),
+        );
+        return Err((e, reply));
+    }
+    out.route = Some(route.clone());
+    let stream = parsed.stream && ctx.endpoint != Endpoint::Embeddings;
+    // Ask OpenAI-shaped upstreams for the usage chunk; drop it later if the
+    // client did not ask for it itself.
+    let ask_usage = stream && ctx.endpoint == Endpoint::ChatCompletions && !parsed.include_usage;
+    let upstream_body = request::upstream_body(bytes, &parsed, &route.upstream_model, ask_usage);
+    let anthropic_headers = ctx
+        .headers
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("anthropic-"))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect();
+    let req = UpstreamRequest {
+        endpoint: ctx.endpoint,
+        body: upstream_body,
+        stream,
+        model: route.upstream_model.clone(),
+        anthropic_headers,
+    };
+    let sent = Instant::now();
+    let upstream = match route.provider.send(req).await {
+        Ok(u) => u,
+        Err(e) => return Err((ApiError::upstream(&e), reply)),
+    };
+    out.upstream_request_id = upstream.upstream_request_id.clone();
+    let is_sse = upstream
+        .content_type
+        .as_ref()
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if stream && upstream.status.is_success() && is_sse {
+        relay_stream(state, ctx, out, upstream, sent, ask_usage, reply).await;
+        return Ok(());
+    }
+    whole_body(state, ctx, out, upstream, sent, reply).await
+}
+
+/// A non-streamed answer: read it all, take its usage, then answer.
+async fn whole_body(
+    state: &AppState,
+    ctx: &RequestCtx,
+    out: &mut Outcome,
+    upstream: UpstreamResponse,
+    sent: Instant,
+    reply: oneshot::Sender<Response>,
+) -> Result<(), Failed> {
+    let status = upstream.status;
+    let limit = Duration::from_millis(state.config.server.request_timeout_ms);
+    let mut body = upstream.body;
+    let mut buf = BytesMut::new();
+    let collected = tokio::time::timeout(limit, async {
+        while let Some(chunk) = body.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+        Ok::<(), crate::providers::UpstreamError>(())
+    })
+    .await;
+    match collected {
+        Err(_) => {
+            let e = ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                format!("the upstream did not finish its answer within {limit:?}"),
+            );
+            return Err((e, reply));
+        }
+        Ok(Err(e)) => return Err((ApiError::upstream(&e), reply)),
+        Ok(Ok(())) => {}
+    }
+    let upstream_latency = sent.elapsed();
+    out.upstream_latency = Some(upstream_latency);
+    let bytes = buf.freeze();
+    out.status = status.as_u16();
+    if status.is_success() {
+        if let Some(u) = crate::providers::usage::from_body(shape_of(ctx.endpoint), &bytes) {
+            out.usage = u;
+            out.source = TokenSource::Provider;
+        }
+    } else {
+        out.error = Some((
+            "upstream_status",
+            String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned(),
+        ));
+    }
+    out.overhead = Some(ctx.start.elapsed().saturating_sub(upstream_latency));
+    if reply.is_closed() {
+        out.status = CLIENT_CLOSED;
+        out.error = Some((
+            "client_closed",
+            "the client closed the connection before the answer".into(),
+        ));
+        return Ok(());
+    }
+    let mut resp = Response::new(Body::from(bytes));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        upstream
+            .content_type
+            .unwrap_or_else(|| HeaderValue::from_static("application/json")),
+    );
+    decorate(&mut resp, ctx, out);
+    if reply.send(resp).is_err() {
+        out.status = CLIENT_CLOSED;
+        out.error = Some((
+            "client_closed",
+            "the client closed the connection before the answer".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A streamed answer: headers go out at once, chunks as they arrive.
+async fn relay_stream(
+    state: &AppState,
+    ctx: &RequestCtx,
+    out: &mut Outcome,
+    upstream: UpstreamResponse,
+    sent: Instant,
+    ask_usage: bool,
+    reply: oneshot::Sender<Response>,
+) {
+    out.streamed = true;
+    out.status = upstream.status.as_u16();
+    let to_headers = sent.elapsed();
+    out.overhead = Some(ctx.start.elapsed().saturating_sub(to_headers));
+    let (tx, rx) = mpsc::channel::<Bytes>(32);
+    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
+    }));
+    let mut resp = Response::new(body);
+    *resp.status_mut() = upstream.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    decorate(&mut resp, ctx, out);
+    if reply.send(resp).is_err() {
+        out.status = CLIENT_CLOSED;
+        out.error = Some((
+            "client_closed",
+            "the client closed the connection before the stream began".into(),
+        ));
+        return;
+    }
+    let mut meter = StreamMeter::new(shape_of(ctx.endpoint), ask_usage);
+    let idle = Duration::from_millis(state.config.server.stream_idle_timeout_ms);
+    let mut body = upstream.body;
+    let mut ended_early: Option<(&'static str, String, u16)> = None;
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(idle, body.next()) => n,
+            () = state.shutdown.cancelled() => {
+                ended_early = Some(("shutdown", "the gateway shut down during the stream".into(), 503));
+                break;
+            }
+        };
+        match next {
+            Err(_) => {
+                ended_early = Some((
+                    "upstream_timeout",
+                    format!("the upstream was silent for {idle:?}"),
+                    504,
+                ));
+                break;
+            }
+            Ok(None) => {
+                let rest = meter.finish();
+                if !rest.is_empty() && tx.send(rest).await.is_err() {
+                    ended_early = Some((
+                        "client_closed",
+                        "the client closed the stream".into(),
+                        CLIENT_CLOSED,
+                    ));
+                }
+                break;
+            }
+            Ok(Some(Err(e))) => {
+                ended_early = Some((e.label(), e.to_string(), 502));
+                break;
+            }
+            Ok(Some(Ok(chunk))) => {
+                if out.ttft.is_none() {
+                    out.ttft = Some(ctx.start.elapsed());
+                }
+                let pass = meter.feed(chunk);
+                if !pass.is_empty() && tx.send(pass).await.is_err() {
+                    ended_early = Some((
+                        "client_closed",
+                        "the client closed the stream".into(),
+                        CLIENT_CLOSED,
+                    ));
+                    break;
+                }
+            }
+        }
+    }
+    out.upstream_latency = Some(sent.elapsed());
+    match (meter.usage(), &ended_early) {
+        (Some(u), None) => {
+            out.usage = u;
+            out.source = TokenSource::Provider;
+        }
+        (Some(u), Some(_)) => {
+            out.usage = u;
+            out.usage.output_tokens = out.usage.output_tokens.max(meter.estimated_output_tokens());
+            out.source = TokenSource::Partial;
+        }
+        (None, early) => {
+            out.usage.output_tokens = meter.estimated_output_tokens();
+            out.source = if early.is_some() {
+                TokenSource::Partial
+            } else {
+                TokenSource::Estimated
+            };
+        }
+    }
+    if let Some((label, message, status)) = ended_early {
+        out.status = status;
+        out.error = Some((label, message));
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ok = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/json")
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request body must be JSON: send the header `Content-Type: application/json`",
+        ))
+    }
+}
+
+async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than {max} bytes (server.max_body_bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > max) {
+        return Err(too_large());
+    }
+    match Limited::new(body, max).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(e) => Err(ApiError::new(
+            StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST),
+            "client_closed",
+            format!("the request body could not be read: {e}"),
+        )),
+    }
+}
+
+pub fn shape_of(endpoint: Endpoint) -> Shape {
+    if endpoint == Endpoint::Messages {
+        Shape::Anthropic
+    } else {
+        Shape::OpenAi
+    }
+}
+
+/// Response headers every proxied answer carries.
+fn decorate(resp: &mut Response, ctx: &RequestCtx, out: &Outcome) {
+    let h = resp.headers_mut();
+    if let Some(o) = out.overhead
+        && let Ok(v) = HeaderValue::from_str(&o.as_micros().to_string())
+    {
+        h.insert("x-tokctl-overhead-us", v);
+    }
+    if let Some(id) = out
+        .upstream_request_id
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        h.insert("x-upstream-request-id", id);
+    }
+    let _ = ctx;
+}
+
+fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
+    let route = out.route.as_ref();
+    let cost_nano = route.map_or(0, |r| r.prices.cost_nano(&out.usage));
+    let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
+    let latency = ctx.start.elapsed();
+    let mut e = Entry {
+        request_id: ctx.request_id.clone(),
+        created_at_us: ctx.created_at_us,
+        client_request_id: ctx.client_request_id.clone(),
+        upstream_request_id: out.upstream_request_id.clone(),
+        user_id: ctx.principal.as_ref().map(|p| p.user_id),
+        user_name: ctx.principal.as_ref().map(|p| p.user_name.clone()),
+        api_key_id: ctx.principal.as_ref().map(|p| p.key_id),
+        endpoint: ctx.endpoint.path().to_string(),
+        model: out.model.clone(),
+        provider: route
+            .map(|r| r.provider.name().to_string())
+            .unwrap_or_default(),
+        upstream_model: route.map(|r| r.upstream_model.clone()),
+        usage: out.usage,
+        token_source: out.source,
+        cost_nano,
+        latency_us: us(latency),
+        upstream_latency_us: out.upstream_latency.map(us),
+        ttft_us: out.ttft.map(us),
+        // With no upstream time at all, the whole latency is the gateway's.
+        overhead_us: Some(us(out.overhead.unwrap_or_else(|| {
+            latency.saturating_sub(out.upstream_latency.unwrap_or_default())
+        }))),
+        status_code: i32::from(out.status),
+        streamed: out.streamed,
+        error_kind: out.error.as_ref().map(|(k, _)| (*k).to_string()),
+        error_message: out.error.as_ref().map(|(_, m)| m.clone()),
+    };
+    e.sanitize();
+    tracing::info!(
+        request_id = %e.request_id,
+        client_request_id = e.client_request_id.as_deref().unwrap_or(""),
+        endpoint = %e.endpoint,
+        model = %e.model,
+        status = e.status_code,
+        latency_us = e.latency_us,
+        overhead_us = e.overhead_us.unwrap_or(0),
+        input_tokens = e.usage.input_tokens,
+        output_tokens = e.usage.output_tokens,
+        token_source = e.token_source.as_str(),
+        error = e.error_kind.as_deref().unwrap_or(""),
+        "access"
+    );
+    let _ = state;
+    e
+}

@@ -1,0 +1,187 @@
+//! Running the gateway: bind, announce the address, serve until SIGINT or
+//! SIGTERM, then stop accepting, let in-flight requests finish within the
+//! deadline, flush the ledger and report.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{AppState, router};
+use crate::config::Config;
+use crate::db::{Databases, DbError, migrate};
+use crate::identity::Authenticator;
+use crate::ledger::{LedgerWriter, WriterStats};
+use crate::providers::{self, UpstreamError};
+
+/// Why the server could not start or stopped badly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Provider(#[from] UpstreamError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Identity(String),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Options that are not config keys.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Skip applying pending migrations (still refuses a drifted schema).
+    pub no_migrate: bool,
+}
+
+/// What happened at shutdown.
+#[derive(Debug, Clone)]
+pub struct ShutdownReport {
+    pub ledger: WriterStats,
+    pub unfinished_requests: usize,
+}
+
+/// Serves until a shutdown signal. `on_bootstrap_key` receives the admin
+/// key made on first start (the caller prints it).
+pub async fn serve(
+    config: Config,
+    opts: ServeOptions,
+    on_bootstrap_key: impl FnOnce(&str),
+) -> Result<ShutdownReport, ServeError> {
+    let config = Arc::new(config);
+    let dbs = Databases::open(&config).await?;
+    for (role, db, dsn) in dbs.distinct() {
+        if opts.no_migrate {
+            migrate::check_drift(&migrate::status(db).await?)?;
+            let pending = migrate::status(db)
+                .await?
+                .iter()
+                .filter(|s| s.state == migrate::State::Pending)
+                .count();
+            if pending > 0 {
+                tracing::warn!(
+                    database = role,
+                    pending,
+                    "pending migrations not applied (--no-migrate)"
+                );
+            }
+        } else {
+            let done = migrate::apply(db, dsn, &|| {
+                tracing::info!("waiting for the migration lock")
+            })
+            .await?;
+            if !done.versions.is_empty() {
+                tracing::info!(database = role, versions = ?done.versions, "applied migrations");
+            }
+        }
+    }
+    let auth = if config.auth.enabled {
+        if config.auth.bootstrap_admin
+            && let Some(key) = crate::identity::store::ensure_bootstrap(&dbs.identity)
+                .await
+                .map_err(|e| ServeError::Identity(e.to_string()))?
+        {
+            on_bootstrap_key(&key);
+        }
+        Some(Authenticator::new(
+            dbs.identity.clone(),
+            Duration::from_millis(config.auth.cache_ttl_ms),
+        ))
+    } else {
+        tracing::warn!(
+            "auth is disabled (auth.enabled = false): every request is recorded as anonymous"
+        );
+        None
+    };
+    let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger);
+    let providers = providers::build(&config)?;
+    let routes = Arc::new(super::routes::Routes::new(&config, &providers));
+    let state = AppState {
+        config: config.clone(),
+        routes,
+        auth,
+        ledger: ledger.clone(),
+        tracker: TaskTracker::new(),
+        shutdown: CancellationToken::new(),
+    };
+    let addr = config.server.listen.clone();
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: addr.clone(),
+            source,
+        })?;
+    let local: SocketAddr = listener.local_addr()?;
+    tracing::info!("listening on {local}");
+    let app = router(state.clone());
+    let stop = CancellationToken::new();
+    let stop_signal = stop.clone();
+    let server = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { stop_signal.cancelled().await });
+    let server = tokio::spawn(async move { server.await });
+    shutdown_signal().await;
+    tracing::info!("shutting down: no new connections; waiting for in-flight requests");
+    stop.cancel();
+    let deadline = Duration::from_millis(config.server.shutdown_timeout_ms);
+    let tracker = state.tracker.clone();
+    tracker.close();
+    if tokio::time::timeout(deadline, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown deadline passed; ending the remaining streams");
+        state.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
+    }
+    let unfinished = tracker.len();
+    if tokio::time::timeout(Duration::from_secs(1), server)
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open at shutdown were closed");
+    }
+    let stats = ledger.shutdown().await;
+    tracing::info!(
+        written = stats.written,
+        dropped = stats.dropped,
+        unfinished_requests = unfinished,
+        "ledger flushed; bye"
+    );
+    for (_, db, _) in dbs.distinct() {
+        db.close().await;
+    }
+    Ok(ShutdownReport {
+        ledger: stats,
+        unfinished_requests: unfinished,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

@@ -1,0 +1,317 @@
+//! Gateway behaviours, each run on SQLite and on PostgreSQL.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::harness::{Gateway, Upstream, start_upstream};
+use super::ledger_rows::rows;
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+}
+
+fn chat(model: &str, stream: bool) -> Value {
+    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hello"}]})
+}
+
+async fn post(c: &reqwest::Client, gw: &Gateway, path: &str, body: &Value) -> reqwest::Response {
+    c.post(gw.url(path))
+        .bearer_auth(gw.key.as_deref().unwrap_or(""))
+        .json(body)
+        .send()
+        .await
+        .expect("request")
+}
+
+/// Plain and streamed completions through `mock`, recorded with provider usage.
+pub async fn mock_plain_and_stream_are_recorded(dsn: String) {
+    let gw = Gateway::start(&dsn, "");
+    let key = gw.key.clone().expect("a bootstrap key was printed on first start");
+    assert!(key.starts_with("tok_"), "{key}");
+    let c = client();
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .header("x-request-id", "client-chosen-id")
+        .json(&chat("gpt-4o-mini", false))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let rid = r.headers()["x-request-id"].to_str().expect("ascii").to_string();
+    assert_ne!(rid, "client-chosen-id", "the gateway's own id replaces the client's");
+    assert!(uuid::Uuid::parse_str(&rid).is_ok(), "{rid}");
+    assert!(r.headers().contains_key("x-tokctl-overhead-us"));
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["usage"]["prompt_tokens"], 12);
+
+    let r = post(&c, &gw, "/v1/chat/completions", &chat("gpt-4o-mini", true)).await;
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.expect("body");
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert!(!text.contains("\"usage\""), "usage chunk must not reach a client that did not ask: {text}");
+
+    let r = c
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", &key)
+        .json(&json!({"model": "claude-sonnet-4", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["type"], "message");
+
+    let (code, _) = gw.stop();
+    assert_eq!(code, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let first = rows.iter().find(|r| r.request_id == rid).expect("row for the first request");
+    assert_eq!(first.client_request_id.as_deref(), Some("client-chosen-id"));
+    assert_eq!(first.user_name.as_deref(), Some("admin"));
+    assert_eq!((first.input_tokens, first.output_tokens), (12, 24));
+    assert_eq!(first.token_source, "provider");
+    // 12 × 0.15 + 24 × 0.6 per Mtok = 1800 + 14400 nano
+    assert_eq!(first.cost_nano, 16_200);
+    let streamed = rows.iter().find(|r| r.streamed).expect("a streamed row");
+    assert_eq!((streamed.input_tokens, streamed.output_tokens, streamed.token_source.as_str()), (12, 24, "provider"));
+}
+
+/// An OpenAI-compatible upstream over a real socket: usage normalised,
+/// the usage chunk asked for and hidden, upstream ids passed back.
+pub async fn openai_upstream_usage_is_normalised(dsn: String) {
+    let up = Upstream { stream_usage: true, ..Default::default() };
+    let base = start_upstream(up.clone()).await;
+    let extra = format!(
+        "[providers.up]\nkind = \"openai\"\nbase_url = \"{base}\"\nretry_base_ms = 1\n\
+         [[models]]\nname = \"public\"\nprovider = \"up\"\nupstream_model = \"private-1\"\ninput_per_mtok = 1.0\n\
+         cached_input_per_mtok = 0.5\noutput_per_mtok = 2.0\n"
+    );
+    let gw = Gateway::start(&dsn, &extra);
+    let c = client();
+    let r = post(&c, &gw, "/v1/chat/completions", &chat("public", false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-upstream-request-id"], "upstream-req-1");
+    let r = post(&c, &gw, "/v1/chat/completions", &chat("public", true)).await;
+    let text = r.text().await.expect("body");
+    assert!(text.contains("Hello") && !text.contains("\"usage\""), "{text}");
+    {
+        let got = up.received.lock().expect("lock");
+        let sent: Value = serde_json::from_slice(&got[1].1).expect("json");
+        assert_eq!(sent["model"], "private-1", "the upstream model name is sent");
+        assert_eq!(sent["stream_options"]["include_usage"], true);
+    }
+    // A client that asks for usage gets it.
+    let mut body = chat("public", true);
+    body["stream_options"] = json!({"include_usage": true});
+    let text = post(&c, &gw, "/v1/chat/completions", &body).await.text().await.expect("body");
+    assert!(text.contains("\"usage\""), "{text}");
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 3);
+    let plain = rows.iter().find(|r| !r.streamed).expect("plain row");
+    assert_eq!(
+        (plain.input_tokens, plain.cached_input_tokens, plain.output_tokens, plain.reasoning_tokens),
+        (60, 40, 50, 20)
+    );
+    // 60 × 1.0 + 40 × 0.5 + 50 × 2.0 per Mtok, in nano-units
+    assert_eq!(plain.cost_nano, 60_000 + 20_000 + 100_000);
+    assert_eq!(plain.upstream_request_id.as_deref(), Some("upstream-req-1"));
+    for s in rows.iter().filter(|r| r.streamed) {
+        assert_eq!((s.input_tokens, s.cached_input_tokens, s.output_tokens), (20, 10, 3));
+        assert_eq!(s.token_source, "provider");
+    }
+}
+
+/// No usage in the stream: the entry counts what was streamed, marked estimated.
+pub async fn stream_without_usage_is_estimated(dsn: String) {
+    let base = start_upstream(Upstream::default()).await;
+    let extra = format!(
+        "[providers.up]\nkind = \"openai\"\nbase_url = \"{base}\"\n[[models]]\nname = \"m\"\nprovider = \"up\"\n"
+    );
+    let gw = Gateway::start(&dsn, &extra);
+    let text = post(&client(), &gw, "/v1/chat/completions", &chat("m", true)).await.text().await.expect("body");
+    assert!(text.contains("friend"));
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].token_source, "estimated");
+    // "Hello there friend" = 18 characters, about 5 tokens
+    assert_eq!(rows[0].output_tokens, 5);
+}
+
+/// Refusals by auth are answered and not written to the ledger.
+pub async fn auth_failures_are_refused_and_not_recorded(dsn: String) {
+    let gw = Gateway::start(&dsn, "");
+    let c = client();
+    let r = c.post(gw.url("/v1/chat/completions")).json(&chat("gpt-4o-mini", false)).send().await.expect("req");
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["error"]["type"], "authentication_error");
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth("tok_notarealkey0000000000000000000000")
+        .json(&chat("gpt-4o-mini", false))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 401);
+    let r = c
+        .post(gw.url("/v1/messages"))
+        .header("x-api-key", "wrong")
+        .json(&json!({"model": "claude-sonnet-4"}))
+        .send()
+        .await
+        .expect("req");
+    assert_eq!(r.status(), 401);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["type"], "error", "Anthropic's error shape on /v1/messages");
+    assert_eq!(gw.stop().0, 0);
+    assert!(rows(&dsn).await.is_empty());
+}
+
+/// Every bad input gets the right status and a message, one entry each,
+/// and the server keeps serving.
+pub async fn bad_inputs_get_clear_errors_and_one_entry_each(dsn: String) {
+    let gw = Gateway::start_with_env(&dsn, "", &[("TOKCTL_SERVER_MAX_BODY_BYTES", "16384")]);
+    let key = gw.key.clone().expect("key");
+    let c = client();
+    let url = gw.url("/v1/chat/completions");
+    let long_model = "x".repeat(10_000);
+    let cases: Vec<(&str, String, &str, u16)> = vec![
+        ("malformed json", "{\"model\": ".into(), "application/json", 400),
+        ("missing model", "{\"messages\":[]}".into(), "application/json", 400),
+        ("non-string model", "{\"model\": 42}".into(), "application/json", 400),
+        ("NUL in model", "{\"model\": \"gpt\\u0000x\"}".into(), "application/json", 400),
+        ("10,000-char model", format!("{{\"model\":\"{long_model}\"}}"), "application/json", 400),
+        ("wrong content type", "{\"model\":\"gpt-4o-mini\"}".into(), "text/plain", 415),
+        ("unknown model", "{\"model\":\"gpt-99\"}".into(), "application/json", 404),
+        ("oversize body", format!("{{\"model\":\"gpt-4o-mini\",\"pad\":\"{}\"}}", "y".repeat(20_000)), "application/json", 413),
+    ];
+    for (what, body, ctype, status) in &cases {
+        let r = c
+            .post(&url)
+            .bearer_auth(&key)
+            .header("content-type", *ctype)
+            .body(body.clone())
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status().as_u16(), *status, "{what}");
+        let v: Value = r.json().await.expect("error body is JSON");
+        let msg = v["error"]["message"].as_str().unwrap_or("");
+        assert!(msg.len() > 10, "{what}: a message that says what to fix: {v}");
+    }
+    // The server still answers, and the last good request is recorded too.
+    let r = post(&c, &gw, "/v1/chat/completions", &chat("gpt-4o-mini", false)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), cases.len() + 1, "one entry per admitted request: {rows:?}");
+    assert!(rows.iter().any(|r| r.error_kind.as_deref() == Some("model_not_found")));
+    assert!(rows.iter().all(|r| !r.model.contains('\0')));
+    assert!(rows.iter().all(|r| r.overhead_us.is_some_and(|o| o >= 0)));
+}
+
+/// Upstream down is a 502 naming the provider; retries cover a 503.
+pub async fn upstream_failures_map_to_gateway_errors(dsn: String) {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr").port()
+    };
+    let up = Upstream::default();
+    up.fail_first.lock().expect("lock").push(503);
+    let base = start_upstream(up.clone()).await;
+    let extra = format!(
+        "[providers.down]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{closed}/v1\"\nmax_retries = 1\nretry_base_ms = 1\n\
+         [providers.flaky]\nkind = \"openai\"\nbase_url = \"{base}\"\nmax_retries = 2\nretry_base_ms = 1\n\
+         [[models]]\nname = \"a\"\nprovider = \"down\"\n[[models]]\nname = \"b\"\nprovider = \"flaky\"\n"
+    );
+    let gw = Gateway::start(&dsn, &extra);
+    let c = client();
+    let r = post(&c, &gw, "/v1/chat/completions", &chat("a", false)).await;
+    assert_eq!(r.status(), 502);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["error"]["message"].as_str().unwrap_or("").contains("down"), "{v}");
+    let r = post(&c, &gw, "/v1/chat/completions", &chat("b", false)).await;
+    assert_eq!(r.status(), 200, "a 503 is retried");
+    assert_eq!(up.received.lock().expect("lock").len(), 2);
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().any(|r| r.status_code == 502 && r.error_kind.as_deref() == Some("upstream_unreachable")));
+}
+
+/// A client that goes away mid-stream still leaves an entry: 499, partial.
+pub async fn client_disconnect_mid_stream_is_recorded(dsn: String) {
+    let extra = "[providers.mock]\nkind = \"mock\"\nmock_completion_tokens = 40\nmock_chunk_interval_ms = 50\n";
+    let gw = Gateway::start(&dsn, extra);
+    let c = client();
+    let r = post(&c, &gw, "/v1/chat/completions", &chat("gpt-4o-mini", true)).await;
+    let mut s = r.bytes_stream();
+    let first = s.next().await.expect("a first chunk").expect("bytes");
+    assert!(!first.is_empty());
+    drop(s);
+    drop(c);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status_code, 499);
+    assert_eq!(rows[0].error_kind.as_deref(), Some("client_closed"));
+    assert_eq!(rows[0].token_source, "partial");
+    assert!(rows[0].output_tokens < 40, "{:?}", rows[0]);
+}
+
+/// Load then SIGTERM: every answered request is in the ledger (block policy),
+/// or rows plus dropped equal requests (drop policy).
+pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str) {
+    let extra = format!(
+        "[ledger.async]\nbatch_size = 200\nflush_ms = 50\nbuffer_size = {}\non_full = \"{on_full}\"\n",
+        if on_full == "drop" { 16 } else { 1000 }
+    );
+    let gw = Gateway::start(&dsn, &extra);
+    let key = gw.key.clone().expect("key");
+    let c = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+    let url = gw.url("/v1/chat/completions");
+    let total = 3000usize;
+    let ok = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (c, url, key, ok, next) = (c.clone(), url.clone(), key.clone(), ok.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
+                let r = c.post(&url).bearer_auth(&key).json(&chat("gpt-4o-mini", false)).send().await;
+                if let Ok(r) = r {
+                    if r.status() == 200 && r.bytes().await.is_ok() {
+                        ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.expect("task");
+    }
+    let answered = ok.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(answered, total);
+    let (code, log) = gw.stop();
+    assert_eq!(code, 0);
+    let rows = rows(&dsn).await.len();
+    let dropped: usize = log
+        .iter()
+        .find(|l| l.contains("ledger flushed"))
+        .and_then(|l| l.split("dropped=").nth(1))
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no shutdown report in the log: {log:?}"));
+    if on_full == "block" {
+        assert_eq!(rows, answered, "every answered request is in the ledger");
+        assert_eq!(dropped, 0);
+    } else {
+        assert_eq!(rows + dropped, total, "rows + dropped = requests");
+    }
+}

@@ -1,0 +1,36 @@
+//! The gateway end to end: the real binary on a free port, the mock
+//! provider and an OpenAI-compatible upstream served by the test over a
+//! real socket, and the ledger read back with SQL.
+
+mod cases;
+mod harness;
+mod ledger_rows;
+
+
+crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
+    super::cases::mock_plain_and_stream_are_recorded(db.dsn.clone()).await;
+});
+crate::dbtest!(openai_upstream_usage_is_normalised, |db| {
+    super::cases::openai_upstream_usage_is_normalised(db.dsn.clone()).await;
+});
+crate::dbtest!(stream_without_usage_is_estimated, |db| {
+    super::cases::stream_without_usage_is_estimated(db.dsn.clone()).await;
+});
+crate::dbtest!(auth_failures_are_refused_and_not_recorded, |db| {
+    super::cases::auth_failures_are_refused_and_not_recorded(db.dsn.clone()).await;
+});
+crate::dbtest!(bad_inputs_get_clear_errors_and_one_entry_each, |db| {
+    super::cases::bad_inputs_get_clear_errors_and_one_entry_each(db.dsn.clone()).await;
+});
+crate::dbtest!(upstream_failures_map_to_gateway_errors, |db| {
+    super::cases::upstream_failures_map_to_gateway_errors(db.dsn.clone()).await;
+});
+crate::dbtest!(client_disconnect_mid_stream_is_recorded, |db| {
+    super::cases::client_disconnect_mid_stream_is_recorded(db.dsn.clone()).await;
+});
+crate::dbtest!(load_then_sigterm_block_loses_nothing, |db| {
+    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block").await;
+});
+crate::dbtest!(load_then_sigterm_drop_counts_every_drop, |db| {
+    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "drop").await;
+});
