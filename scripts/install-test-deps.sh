@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, only when something is
 # missing: PostgreSQL server binaries, redis-server, promtool (prometheus),
-# nginx and wrk. Idempotent, quiet, needs no stdin; uses sudo when not root.
+# nginx and wrk, and a C compiler when none is there. Idempotent, quiet, needs no stdin; uses sudo when not root.
 set -euo pipefail
 
 PG_BIN="${TOKCTL_PG_BIN:-/usr/lib/postgresql/15/bin}"
@@ -12,6 +12,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# rustup needs a C toolchain to link, and some crates compile C (SQLite).
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

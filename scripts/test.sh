@@ -4,5 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# rustup's cargo may not be on PATH in a non-login shell.
+if ! command -v cargo >/dev/null 2>&1 && [[ -f "$HOME/.cargo/env" ]]; then
+    # shellcheck source=/dev/null
+    source "$HOME/.cargo/env"
+fi
+
 bash scripts/install-test-deps.sh
 exec cargo test --all-targets

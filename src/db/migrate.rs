@@ -2,11 +2,10 @@
 //!
 //! sqlx applies them; this module adds what an operator needs around it:
 //! a status that compares the database with the binary (applied, pending,
-//! changed checksum, unknown to this binary), a lock for SQLite (sqlx takes
-//! none there, PostgreSQL gets an advisory lock from sqlx), and a backup of a
-//! SQLite file that already holds data before anything is changed.
+//! changed checksum, unknown to this binary), a lock around the whole step
+//! ([`super::lock`]), and a backup of a SQLite file that already holds data
+//! before anything is changed.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use sqlx::Row;
@@ -172,14 +171,14 @@ pub struct Applied {
     pub backup: Option<PathBuf>,
 }
 
-/// Applies pending migrations. On SQLite, takes a file lock first (calling
-/// `on_wait` once if another process holds it) and, when the file already
-/// holds data and something is pending, keeps a `VACUUM INTO` copy beside it.
+/// Applies pending migrations. Takes the migration lock first (calling
+/// `on_wait` once if another process holds it) and, when a SQLite file
+/// already holds data and something is pending, keeps a `VACUUM INTO` copy
+/// beside it.
 pub async fn apply(db: &Db, dsn: &Dsn, on_wait: &(dyn Fn() + Sync)) -> Result<Applied, DbError> {
-    let _lock = match dsn {
-        Dsn::Sqlite { path } => Some(lock_sqlite(path, on_wait).await?),
-        Dsn::Postgres { .. } => None,
-    };
+    // Held until this function returns, so that status, backup and apply
+    // are one step and a second migrate waits, then finds nothing pending.
+    let _lock = super::lock::migration_lock(db, dsn, on_wait).await?;
     let before = status(db).await?;
     check_drift(&before)?;
     let pending: Vec<i64> = before
@@ -250,44 +249,4 @@ fn backup_path(path: &Path) -> PathBuf {
         }
     }
     dest
-}
-
-/// An exclusive lock on `<db>.migrate-lock`, released when dropped.
-async fn lock_sqlite(path: &Path, on_wait: &(dyn Fn() + Sync)) -> Result<File, DbError> {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".migrate-lock");
-    let lock_path = path.with_file_name(name);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| {
-            DbError::Migrate(format!(
-                "cannot open the migration lock {}: {e}",
-                lock_path.display()
-            ))
-        })?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => {
-            on_wait();
-            tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-                .await
-                .map_err(|e| DbError::Migrate(format!("waiting for the migration lock: {e}")))?
-                .map_err(|e| {
-                    DbError::Migrate(format!(
-                        "taking the migration lock {}: {e}",
-                        lock_path.display()
-                    ))
-                })
-        }
-        Err(std::fs::TryLockError::Error(e)) => Err(DbError::Migrate(format!(
-            "taking the migration lock {}: {e}",
-            lock_path.display()
-        ))),
-    }
 }

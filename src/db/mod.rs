@@ -5,6 +5,7 @@
 //! identity) live with that domain and match on [`Db`] there.
 
 mod dsn;
+mod lock;
 pub mod migrate;
 
 use std::str::FromStr;
@@ -133,10 +134,17 @@ impl Db {
                     .max_lifetime(settings.max_lifetime)
                     .idle_timeout(settings.idle_timeout)
                     .acquire_timeout(settings.connect_timeout)
-                    .connect_with(opts)
-                    .await
-                    .map_err(|e| fail(cause(&e)))?;
-                Ok(Db::Postgres(pool))
+                    .connect_with(opts.clone())
+                    .await;
+                match pool {
+                    Ok(pool) => Ok(Db::Postgres(pool)),
+                    // The pool retries until its timeout and then reports only
+                    // that; one direct attempt says why (refused, auth, ...).
+                    Err(sqlx::Error::PoolTimedOut) => {
+                        Err(fail(pg_probe(&opts, settings.connect_timeout).await))
+                    }
+                    Err(e) => Err(fail(cause(&e))),
+                }
             }
         }
     }
@@ -171,6 +179,20 @@ impl Db {
             Db::Sqlite(p) => p.close().await,
             Db::Postgres(p) => p.close().await,
         }
+    }
+}
+
+/// Why a PostgreSQL server cannot be reached, from one direct connection
+/// attempt bounded by `timeout`.
+async fn pg_probe(opts: &PgConnectOptions, timeout: Duration) -> String {
+    use sqlx::Connection;
+    match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(opts)).await {
+        Ok(Err(e)) => cause(&e),
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            "timed out waiting for a connection".into()
+        }
+        Err(_) => format!("no answer within {timeout:?}"),
     }
 }
 

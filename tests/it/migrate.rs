@@ -132,6 +132,31 @@ dbtest!(changed_checksum_fails_status_naming_the_version, |db| {
     assert!(migrate.stderr.contains("1 (initial"), "{}", migrate.stderr);
 });
 
+dbtest!(version_from_a_newer_binary_fails_status, |db| {
+    let run = tokctl_on(&db);
+    run.run(&["migrate"]).expect_code(0);
+    let insert = match db.backend {
+        Backend::Sqlite => {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', 1, X'00', 0)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from the future', TRUE, decode('00', 'hex'), 0)"
+        }
+    };
+    assert_eq!(db.execute(insert).await, 1);
+    let status = run.run(&["migrate", "status"]);
+    status.expect_code(1);
+    assert!(
+        status
+            .stderr
+            .contains("9999 (from the future: unknown to this binary)"),
+        "{}",
+        status.stderr
+    );
+});
+
 dbtest!(dry_run_changes_nothing, |db| {
     let run = tokctl_on(&db);
     let out = run.run(&["migrate", "--dry-run"]);
@@ -143,6 +168,13 @@ dbtest!(dry_run_changes_nothing, |db| {
         "{}",
         out.stderr
     );
+    let tables = match db.backend {
+        Backend::Sqlite => "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        Backend::Postgres => {
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        }
+    };
+    assert_eq!(db.scalar(tables).await, 0, "no table was created");
     assert_all(&run.run(&["migrate", "status"]).stdout, "pending");
 });
 
@@ -153,6 +185,15 @@ dbtest!(two_migrates_at_once_both_succeed, |db| {
     let (a, b) = (bin::wait(a, &["migrate"]), bin::wait(b, &["migrate"]));
     a.expect_code(0);
     b.expect_code(0);
+    let idle = [&a, &b]
+        .iter()
+        .filter(|o| o.stderr.contains("nothing to apply"))
+        .count();
+    assert_eq!(
+        idle, 1,
+        "one run applies, the other finds nothing pending:\n{}\n{}",
+        a.stderr, b.stderr
+    );
     let status = run.run(&["migrate", "status"]);
     status.expect_code(0);
     assert_all(&status.stdout, "installed");

@@ -34,3 +34,17 @@ async fn sqlite_files_are_fresh() {
     assert!(path.exists());
     assert_eq!(a.scalar("SELECT count(*) FROM t").await, 0);
 }
+
+#[test]
+fn missing_postgres_binaries_fail_naming_the_package() {
+    let dir = tempfile::tempdir().expect("an empty temp dir");
+    let err = crate::support::pg::start(dir.path()).expect_err("no initdb in an empty dir");
+    assert!(err.contains("Debian package `postgresql`"), "{err}");
+    assert!(err.contains("TOKCTL_PG_BIN"), "{err}");
+}
+
+#[test]
+fn missing_redis_binary_fails_naming_the_package() {
+    let err = redis::start("tokctl-no-such-redis-server").expect_err("no such binary");
+    assert!(err.contains("Debian package `redis-server`"), "{err}");
+}

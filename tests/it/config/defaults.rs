@@ -1,6 +1,7 @@
-//! The committed top-level `config.toml` documents the defaults: it parses
-//! to exactly `Config::default()`, and every default key appears in it with
-//! a comment line above it.
+//! The committed documents of the configuration stay true: the top-level
+//! `config.toml` parses to exactly `Config::default()` and shows every key
+//! with a comment line above it, and docs/configuration.md lists every
+//! environment variable and reserved name.
 
 use std::collections::BTreeMap;
 
@@ -76,4 +77,33 @@ fn every_default_key_is_in_config_toml_with_a_comment() {
         }
     }
     assert!(problems.is_empty(), "config.toml: {}", problems.join("; "));
+}
+
+#[test]
+fn docs_configuration_lists_every_env_var_and_reserved_name() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md");
+    let doc = std::fs::read_to_string(&path).expect("reading docs/configuration.md");
+    let defaults = toml::Value::try_from(Config::default()).expect("defaults serialize");
+    let leaves = tokctl::config::env::leaf_types(&defaults);
+    assert!(!leaves.is_empty());
+    let missing: Vec<String> = leaves
+        .keys()
+        .map(|k| {
+            format!(
+                "`{}{}`",
+                tokctl::config::env::PREFIX,
+                tokctl::config::env::env_suffix(k)
+            )
+        })
+        .chain(
+            tokctl::config::env::RESERVED
+                .iter()
+                .map(|(n, _)| format!("`{n}`")),
+        )
+        .filter(|name| !doc.contains(name.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/configuration.md lacks {missing:?}"
+    );
 }

@@ -26,6 +26,7 @@ fn unreachable_postgres_is_one_clear_line() {
         "{}",
         out.stderr
     );
+    assert!(out.stderr.contains("refused"), "says why: {}", out.stderr);
     assert!(
         !out.stderr.contains("hunter2"),
         "no password: {}",
@@ -57,4 +58,21 @@ fn unsupported_scheme_is_one_clear_line() {
     assert_one_error_line(&out.stderr);
     assert!(out.stderr.contains("identity.path"), "{}", out.stderr);
     assert!(out.stderr.contains("mysql"), "{}", out.stderr);
+}
+
+#[tokio::test]
+async fn missing_postgres_database_says_so() {
+    let dsn = crate::support::pg::cluster().dsn("no_such_database");
+    let out = Tokctl::new()
+        .env("TOKCTL_LEDGER_PATH", &dsn)
+        .env("TOKCTL_IDENTITY_PATH", &dsn)
+        .env("TOKCTL_DB_CONNECT_TIMEOUT_MS", "2000")
+        .run(&["migrate"]);
+    out.expect_code(1);
+    assert_one_error_line(&out.stderr);
+    assert!(
+        out.stderr.contains("\"no_such_database\" does not exist"),
+        "{}",
+        out.stderr
+    );
 }

@@ -24,7 +24,8 @@
 //! - [`redis::server()`] — the process-wide Redis (`redis-server` on PATH),
 //!   with `port()` and `addr()`.
 //! - A missing server binary fails the test with the Debian package to
-//!   install (`postgresql`, `redis-server`); it never skips.
+//!   install (`postgresql`, `redis-server`); it never skips (checked by
+//!   `pg::start(dir)` and `redis::start(name)` in tests/it/servers.rs).
 //!
 //! The binary ([`bin`]):
 //! - `Tokctl::new()` — runs `CARGO_BIN_EXE_tokctl` in a fresh temp dir (its

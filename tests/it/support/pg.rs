@@ -57,7 +57,7 @@ impl Cluster {
 /// fails with the same message when it cannot start.
 pub fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
-    match CLUSTER.get_or_init(start) {
+    match CLUSTER.get_or_init(|| start(&bin_dir())) {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     }
@@ -97,11 +97,12 @@ fn run(mut cmd: Command, what: &str) -> Result<(), String> {
     }
 }
 
-fn start() -> Result<Cluster, String> {
-    let bin = bin_dir();
+/// Starts a cluster from the binaries in `bin`; public so a test can check
+/// the message for missing binaries.
+pub fn start(bin: &Path) -> Result<Cluster, String> {
     let (Some(initdb), Some(pg_ctl)) = (
-        super::find_binary("initdb", Some(&bin)),
-        super::find_binary("pg_ctl", Some(&bin)),
+        super::find_binary("initdb", Some(bin)),
+        super::find_binary("pg_ctl", Some(bin)),
     ) else {
         return Err(format!(
             "PostgreSQL server binaries (initdb, pg_ctl) not found in {}: install the Debian \
@@ -111,9 +112,15 @@ fn start() -> Result<Cluster, String> {
         ));
     };
     let root = super::is_root();
+    // As root, user postgres must reach the dir: $TMPDIR may be private.
+    let parent = if root {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    };
     let dir = tempfile::Builder::new()
         .prefix("tokctl-pg-")
-        .tempdir()
+        .tempdir_in(parent)
         .map_err(|e| format!("cannot create a temp dir for PostgreSQL: {e}"))?
         .keep();
     let dir_text = dir.to_string_lossy().to_string();

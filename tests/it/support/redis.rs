@@ -29,7 +29,7 @@ impl Server {
 /// The process-wide Redis, started on first use.
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
-    match SERVER.get_or_init(start) {
+    match SERVER.get_or_init(|| start("redis-server")) {
         Ok(s) => s,
         Err(e) => panic!("{e}"),
     }
@@ -46,13 +46,14 @@ pub fn command(addr: &str, line: &str) -> std::io::Result<String> {
     Ok(text.lines().next().unwrap_or_default().to_string())
 }
 
-fn start() -> Result<Server, String> {
-    let Some(bin) = super::find_binary("redis-server", None) else {
-        return Err(
-            "redis-server not found on PATH: install the Debian package `redis-server` \
-                    (bash scripts/install-test-deps.sh)"
-                .to_string(),
-        );
+/// Starts `binary` (looked up on PATH) as a Redis server; public so a test
+/// can check the message for a missing binary.
+pub fn start(binary: &str) -> Result<Server, String> {
+    let Some(bin) = super::find_binary(binary, None) else {
+        return Err(format!(
+            "{binary} not found on PATH: install the Debian package `redis-server` \
+             (bash scripts/install-test-deps.sh)"
+        ));
     };
     let dir = tempfile::Builder::new()
         .prefix("tokctl-redis-")
