@@ -64,7 +64,8 @@ impl StoreError {
 
     /// Whether trying the same statement again later may succeed: lost
     /// connections, pool timeouts, a busy SQLite file, PostgreSQL
-    /// serialization failures or resource exhaustion. A rejected row is not.
+    /// serialization failures, deadlocks, lock timeouts or resource
+    /// exhaustion. A rejected row is not.
     pub fn is_transient(&self) -> bool {
         let StoreError::Query { source, .. } = self else {
             return false;
@@ -78,8 +79,7 @@ impl StoreError {
                     Some(_) => matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6)),
                     None => {
                         ["08", "53", "57P"].iter().any(|p| code.starts_with(p))
-                            || code == "40001"
-                            || code == "40P01"
+                            || ["40001", "40P01", "55P03"].contains(&code.as_ref())
                     }
                 }
             }
