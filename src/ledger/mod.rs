@@ -1,11 +1,12 @@
 //! The usage ledger: entries, the store per backend, and the async writer.
 //!
-//! [`Entry`] is one row; [`store`] inserts batches and reads rows back;
+//! [`Entry`] is one row; [`store`] inserts batches, [`read`] reads rows back;
 //! [`LedgerWriter`] batches entries off the request path and never loses one
 //! silently (dropped entries are counted, refused ones dead-lettered).
 
 pub mod dead_letter;
 pub mod entry;
+pub mod read;
 mod stats;
 pub mod store;
 mod worker;
@@ -13,6 +14,7 @@ mod writer;
 
 pub use dead_letter::{DeadLetter, DeadLetterError};
 pub use entry::{Entry, TokenSource, Usage};
+pub use read::{count, get, list_request_ids};
 pub use stats::WriterStats;
-pub use store::{StoreError, count, get, insert_batch, list_request_ids};
+pub use store::{StoreError, insert_batch};
 pub use writer::{Admission, LedgerWriter};

@@ -6,17 +6,18 @@
 //! backend gets its fastest bulk path: SQLite one transaction of multi-row
 //! `INSERT`s whose full chunks share one cached statement; PostgreSQL one
 //! `INSERT … SELECT FROM UNNEST` of typed arrays, however large the batch.
-//! Batching, retries and dead-lettering live in the writer, not here.
+//! Reading rows back lives in [`super::read`]; batching, retries and
+//! dead-lettering live in the writer, not here.
 
 use std::sync::LazyLock;
 
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::{Postgres, Sqlite};
 
-use super::entry::{Entry, TokenSource, Usage};
+use super::entry::Entry;
 use crate::db::{Backend, Db};
 
 /// The 26 stored columns in bind order (`id` is the database's own).
-const COLUMNS: &str = "request_id, created_at_us, client_request_id, upstream_request_id, \
+pub(crate) const COLUMNS: &str = "request_id, created_at_us, client_request_id, upstream_request_id, \
     user_id, user_name, api_key_id, endpoint, model, provider, upstream_model, \
     input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
     token_source, cost_nano, latency_us, upstream_latency_us, ttft_us, overhead_us, \
@@ -48,7 +49,10 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    fn query(db: &Db, context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
+    pub(crate) fn query(
+        db: &Db,
+        context: impl Into<String>,
+    ) -> impl FnOnce(sqlx::Error) -> StoreError {
         let backend = db.backend();
         let context = context.into();
         move |source| StoreError::Query {
@@ -60,7 +64,8 @@ impl StoreError {
 
     /// Whether trying the same statement again later may succeed: lost
     /// connections, pool timeouts, a busy SQLite file, PostgreSQL
-    /// serialization failures or resource exhaustion. A rejected row is not.
+    /// serialization failures, deadlocks, lock timeouts or resource
+    /// exhaustion. A rejected row is not.
     pub fn is_transient(&self) -> bool {
         let StoreError::Query { source, .. } = self else {
             return false;
@@ -74,8 +79,7 @@ impl StoreError {
                     Some(_) => matches!(code.parse::<i32>().map(|c| c & 0xff), Ok(5 | 6)),
                     None => {
                         ["08", "53", "57P"].iter().any(|p| code.starts_with(p))
-                            || code == "40001"
-                            || code == "40P01"
+                            || ["40001", "40P01", "55P03"].contains(&code.as_ref())
                     }
                 }
             }
@@ -207,120 +211,6 @@ async fn postgres_insert(pool: &sqlx::PgPool, entries: &[Entry]) -> Result<u64, 
         .bind(col(e, |e| e.error_kind.as_deref()))
         .bind(col(e, |e| e.error_message.as_deref()));
     Ok(q.execute(pool).await?.rows_affected())
-}
-
-/// How many entries the ledger holds.
-pub async fn count(db: &Db) -> Result<u64, StoreError> {
-    const SQL: &str = "SELECT count(*) FROM usage_entries";
-    let n: i64 = match db {
-        Db::Sqlite(p) => sqlx::query_scalar(SQL).fetch_one(p).await,
-        Db::Postgres(p) => sqlx::query_scalar(SQL).fetch_one(p).await,
-    }
-    .map_err(StoreError::query(db, "counting entries"))?;
-    Ok(u64::try_from(n).unwrap_or(0))
-}
-
-/// Every stored `request_id`, in insertion order.
-pub async fn list_request_ids(db: &Db) -> Result<Vec<String>, StoreError> {
-    const SQL: &str = "SELECT request_id FROM usage_entries ORDER BY id";
-    match db {
-        Db::Sqlite(p) => sqlx::query_scalar(SQL).fetch_all(p).await,
-        Db::Postgres(p) => sqlx::query_scalar(SQL).fetch_all(p).await,
-    }
-    .map_err(StoreError::query(db, "listing request ids"))
-}
-
-/// One row as stored, before its text columns are checked.
-#[derive(sqlx::FromRow)]
-struct Row {
-    request_id: String,
-    created_at_us: i64,
-    client_request_id: Option<String>,
-    upstream_request_id: Option<String>,
-    user_id: Option<i64>,
-    user_name: Option<String>,
-    api_key_id: Option<i64>,
-    endpoint: String,
-    model: String,
-    provider: String,
-    upstream_model: Option<String>,
-    input_tokens: i64,
-    cached_input_tokens: i64,
-    cache_write_tokens: i64,
-    output_tokens: i64,
-    reasoning_tokens: i64,
-    token_source: String,
-    cost_nano: i64,
-    latency_us: i64,
-    upstream_latency_us: Option<i64>,
-    ttft_us: Option<i64>,
-    overhead_us: Option<i64>,
-    status_code: i32,
-    streamed: bool,
-    error_kind: Option<String>,
-    error_message: Option<String>,
-}
-
-/// The entry stored under `request_id`, if any.
-pub async fn get(db: &Db, request_id: &str) -> Result<Option<Entry>, StoreError> {
-    let context = format!("reading entry `{request_id}`");
-    let row: Option<Row> = match db {
-        Db::Sqlite(p) => {
-            let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM usage_entries"));
-            q.push(" WHERE request_id = ").push_bind(request_id);
-            q.build_query_as().fetch_optional(p).await
-        }
-        Db::Postgres(p) => {
-            let mut q =
-                QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM usage_entries"));
-            q.push(" WHERE request_id = ").push_bind(request_id);
-            q.build_query_as().fetch_optional(p).await
-        }
-    }
-    .map_err(StoreError::query(db, context))?;
-    row.map(|r| r.into_entry(db.backend())).transpose()
-}
-
-impl Row {
-    fn into_entry(self, backend: Backend) -> Result<Entry, StoreError> {
-        let Some(token_source) = TokenSource::parse(&self.token_source) else {
-            return Err(StoreError::BadTokenSource {
-                request_id: self.request_id,
-                backend,
-                value: self.token_source,
-            });
-        };
-        Ok(Entry {
-            request_id: self.request_id,
-            created_at_us: self.created_at_us,
-            client_request_id: self.client_request_id,
-            upstream_request_id: self.upstream_request_id,
-            user_id: self.user_id,
-            user_name: self.user_name,
-            api_key_id: self.api_key_id,
-            endpoint: self.endpoint,
-            model: self.model,
-            provider: self.provider,
-            upstream_model: self.upstream_model,
-            usage: Usage {
-                input_tokens: self.input_tokens,
-                cached_input_tokens: self.cached_input_tokens,
-                cache_write_tokens: self.cache_write_tokens,
-                output_tokens: self.output_tokens,
-                reasoning_tokens: self.reasoning_tokens,
-            },
-            token_source,
-            cost_nano: self.cost_nano,
-            latency_us: self.latency_us,
-            upstream_latency_us: self.upstream_latency_us,
-            ttft_us: self.ttft_us,
-            overhead_us: self.overhead_us,
-            status_code: self.status_code,
-            streamed: self.streamed,
-            error_kind: self.error_kind,
-            error_message: self.error_message,
-        })
-    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,8 @@ struct Inner {
     inline_tasks: Mutex<JoinSet<()>>,
     started: Instant,
     last_full_warn_ms: AtomicU64,
+    /// Held for the whole of `shutdown`, so a second caller waits for the drain.
+    shutting_down: tokio::sync::Mutex<()>,
 }
 
 /// A place in the ledger, taken before the upstream is called.
@@ -96,6 +98,7 @@ impl LedgerWriter {
                 inline_tasks: Mutex::new(JoinSet::new()),
                 started: Instant::now(),
                 last_full_warn_ms: AtomicU64::new(0),
+                shutting_down: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -139,7 +142,8 @@ impl LedgerWriter {
             permit.send(entry);
             return;
         }
-        let Some(tx) = self.sender() else {
+        let tx = self.inner.tx.read().unwrap_or_else(PoisonError::into_inner);
+        let Some(tx) = tx.as_ref() else {
             return self.drop_after_shutdown(&entry);
         };
         counters.queued.fetch_add(1, Relaxed);
@@ -188,8 +192,10 @@ impl LedgerWriter {
     /// Stops taking entries, drains every queued one, waits for the
     /// workers and returns the final stats. Entries under an outstanding
     /// [`Admission`] are still accepted and written: shutdown waits for
-    /// them, as it waits for in-flight requests. Safe to call twice.
+    /// them, as it waits for in-flight requests. Safe to call from several
+    /// clones: every caller returns after the drain.
     pub async fn shutdown(&self) -> WriterStats {
+        let _one_at_a_time = self.inner.shutting_down.lock().await;
         self.inner.closed.store(true, Relaxed);
         drop(
             self.inner

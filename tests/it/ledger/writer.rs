@@ -2,8 +2,8 @@
 //! one row after shutdown; `block` never drops and makes `admit` wait;
 //! `drop` counts what it drops; a refused entry is dead-lettered while the
 //! rest of its batch is written; batches flush by time; inline mode writes
-//! before returning. A table lock held from another connection plays the
-//! slow database.
+//! before returning; a locked table is retried, not dead-lettered. A table
+//! lock held from another connection plays the slow database.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use sqlx::pool::PoolConnection;
 use sqlx::{Postgres, Sqlite, Transaction};
 use tokctl::config::{AsyncWriterConfig, LedgerConfig, OnFull};
-use tokctl::db::Db;
+use tokctl::db::{Db, Dsn, PoolSettings};
 use tokctl::ledger::{self, LedgerWriter, dead_letter};
 
 use super::{entries, entry, migrated};
@@ -76,6 +76,60 @@ impl Lock {
         }
     }
 }
+
+/// A pool on the same database whose writes give up after 50 ms on a lock
+/// (SQLite `busy_timeout`, PostgreSQL `lock_timeout`).
+async fn impatient(db: &TestDb) -> Db {
+    let dsn = match db.backend {
+        crate::support::Backend::Sqlite => db.dsn.clone(),
+        crate::support::Backend::Postgres => format!("{}?options=-c%20lock_timeout%3D50", db.dsn),
+    };
+    let mut settings = PoolSettings::ledger(&tokctl::config::Config::default());
+    settings.busy_timeout = Duration::from_millis(50);
+    let dsn = Dsn::parse(&dsn).expect("a test DSN parses");
+    Db::connect(&dsn, &settings, "test")
+        .await
+        .expect("connecting")
+}
+
+dbtest!(a_locked_table_is_a_transient_error, |db| {
+    migrated(&db).await;
+    let conn = impatient(&db).await;
+    let lock = lock_table(&db).await;
+    let err = ledger::insert_batch(&conn, &[entry("locked")])
+        .await
+        .unwrap_err();
+    lock.release().await;
+    assert!(err.is_transient(), "{err:?}");
+    assert!(
+        err.to_string().contains("inserting a batch of 1 entries"),
+        "{err}"
+    );
+    assert_eq!(
+        ledger::insert_batch(&conn, &[entry("locked")])
+            .await
+            .unwrap(),
+        1
+    );
+});
+
+dbtest!(transient_failures_are_retried_not_dead_lettered, |db| {
+    migrated(&db).await;
+    let conn = impatient(&db).await;
+    let dir = tempdir();
+    let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 10, 100, OnFull::Block));
+    let lock = lock_table(&db).await;
+    for e in entries("retry", 10) {
+        let admission = writer.admit().await;
+        writer.record(admission, e);
+    }
+    // Longer than one attempt (50 ms), shorter than all of them with backoff.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    lock.release().await;
+    let stats = writer.shutdown().await;
+    assert_eq!((stats.written, stats.dead_lettered), (10, 0), "{stats:?}");
+    assert_eq!(ledger::count(&conn).await.unwrap(), 10);
+});
 
 dbtest!(concurrent_records_become_exactly_one_row_each, |db| {
     let conn = migrated(&db).await;
