@@ -31,6 +31,9 @@ _tokctl() {
             tokctl,migrate)
                 cmd="tokctl__subcmd__migrate"
                 ;;
+            tokctl,serve)
+                cmd="tokctl__subcmd__serve"
+                ;;
             tokctl,users)
                 cmd="tokctl__subcmd__users"
                 ;;
@@ -66,6 +69,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__help,migrate)
                 cmd="tokctl__subcmd__help__subcmd__migrate"
+                ;;
+            tokctl__subcmd__help,serve)
+                cmd="tokctl__subcmd__help__subcmd__serve"
                 ;;
             tokctl__subcmd__help,users)
                 cmd="tokctl__subcmd__help__subcmd__users"
@@ -164,7 +170,7 @@ _tokctl() {
 
     case "${cmd}" in
         tokctl)
-            opts="-v -q -h -V --config --verbose --quiet --help --version config migrate users keys generate-docs help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -314,7 +320,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help)
-            opts="config migrate users keys generate-docs help"
+            opts="serve config migrate users keys generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -470,6 +476,20 @@ _tokctl() {
         tokctl__subcmd__help__subcmd__migrate__subcmd__status)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -774,6 +794,28 @@ _tokctl() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__serve)
+            opts="-v -q -h -V --listen --no-migrate --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -9,7 +9,10 @@ use super::harness::{Gateway, Upstream, start_upstream};
 use super::ledger_rows::rows;
 
 fn client() -> reqwest::Client {
-    reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client")
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
 }
 
 fn chat(model: &str, stream: bool) -> Value {
@@ -28,7 +31,10 @@ async fn post(c: &reqwest::Client, gw: &Gateway, path: &str, body: &Value) -> re
 /// Plain and streamed completions through `mock`, recorded with provider usage.
 pub async fn mock_plain_and_stream_are_recorded(dsn: String) {
     let gw = Gateway::start(&dsn, "");
-    let key = gw.key.clone().expect("a bootstrap key was printed on first start");
+    let key = gw
+        .key
+        .clone()
+        .expect("a bootstrap key was printed on first start");
     assert!(key.starts_with("tok_"), "{key}");
     let c = client();
     let r = c
@@ -40,8 +46,14 @@ pub async fn mock_plain_and_stream_are_recorded(dsn: String) {
         .await
         .expect("request");
     assert_eq!(r.status(), 200);
-    let rid = r.headers()["x-request-id"].to_str().expect("ascii").to_string();
-    assert_ne!(rid, "client-chosen-id", "the gateway's own id replaces the client's");
+    let rid = r.headers()["x-request-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert_ne!(
+        rid, "client-chosen-id",
+        "the gateway's own id replaces the client's"
+    );
     assert!(uuid::Uuid::parse_str(&rid).is_ok(), "{rid}");
     assert!(r.headers().contains_key("x-tokctl-overhead-us"));
     let v: Value = r.json().await.expect("json");
@@ -51,7 +63,10 @@ pub async fn mock_plain_and_stream_are_recorded(dsn: String) {
     assert_eq!(r.status(), 200);
     let text = r.text().await.expect("body");
     assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
-    assert!(!text.contains("\"usage\""), "usage chunk must not reach a client that did not ask: {text}");
+    assert!(
+        !text.contains("\"usage\""),
+        "usage chunk must not reach a client that did not ask: {text}"
+    );
 
     let r = c
         .post(gw.url("/v1/messages"))
@@ -68,7 +83,10 @@ pub async fn mock_plain_and_stream_are_recorded(dsn: String) {
     assert_eq!(code, 0);
     let rows = rows(&dsn).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
-    let first = rows.iter().find(|r| r.request_id == rid).expect("row for the first request");
+    let first = rows
+        .iter()
+        .find(|r| r.request_id == rid)
+        .expect("row for the first request");
     assert_eq!(first.client_request_id.as_deref(), Some("client-chosen-id"));
     assert_eq!(first.user_name.as_deref(), Some("admin"));
     assert_eq!((first.input_tokens, first.output_tokens), (12, 24));
@@ -76,13 +94,23 @@ pub async fn mock_plain_and_stream_are_recorded(dsn: String) {
     // 12 × 0.15 + 24 × 0.6 per Mtok = 1800 + 14400 nano
     assert_eq!(first.cost_nano, 16_200);
     let streamed = rows.iter().find(|r| r.streamed).expect("a streamed row");
-    assert_eq!((streamed.input_tokens, streamed.output_tokens, streamed.token_source.as_str()), (12, 24, "provider"));
+    assert_eq!(
+        (
+            streamed.input_tokens,
+            streamed.output_tokens,
+            streamed.token_source.as_str()
+        ),
+        (12, 24, "provider")
+    );
 }
 
 /// An OpenAI-compatible upstream over a real socket: usage normalised,
 /// the usage chunk asked for and hidden, upstream ids passed back.
 pub async fn openai_upstream_usage_is_normalised(dsn: String) {
-    let up = Upstream { stream_usage: true, ..Default::default() };
+    let up = Upstream {
+        stream_usage: true,
+        ..Default::default()
+    };
     let base = start_upstream(up.clone()).await;
     let extra = format!(
         "[providers.up]\nkind = \"openai\"\nbase_url = \"{base}\"\nretry_base_ms = 1\n\
@@ -96,31 +124,49 @@ pub async fn openai_upstream_usage_is_normalised(dsn: String) {
     assert_eq!(r.headers()["x-upstream-request-id"], "upstream-req-1");
     let r = post(&c, &gw, "/v1/chat/completions", &chat("public", true)).await;
     let text = r.text().await.expect("body");
-    assert!(text.contains("Hello") && !text.contains("\"usage\""), "{text}");
+    assert!(
+        text.contains("Hello") && !text.contains("\"usage\""),
+        "{text}"
+    );
     {
         let got = up.received.lock().expect("lock");
         let sent: Value = serde_json::from_slice(&got[1].1).expect("json");
-        assert_eq!(sent["model"], "private-1", "the upstream model name is sent");
+        assert_eq!(
+            sent["model"], "private-1",
+            "the upstream model name is sent"
+        );
         assert_eq!(sent["stream_options"]["include_usage"], true);
     }
     // A client that asks for usage gets it.
     let mut body = chat("public", true);
     body["stream_options"] = json!({"include_usage": true});
-    let text = post(&c, &gw, "/v1/chat/completions", &body).await.text().await.expect("body");
+    let text = post(&c, &gw, "/v1/chat/completions", &body)
+        .await
+        .text()
+        .await
+        .expect("body");
     assert!(text.contains("\"usage\""), "{text}");
     assert_eq!(gw.stop().0, 0);
     let rows = rows(&dsn).await;
     assert_eq!(rows.len(), 3);
     let plain = rows.iter().find(|r| !r.streamed).expect("plain row");
     assert_eq!(
-        (plain.input_tokens, plain.cached_input_tokens, plain.output_tokens, plain.reasoning_tokens),
+        (
+            plain.input_tokens,
+            plain.cached_input_tokens,
+            plain.output_tokens,
+            plain.reasoning_tokens
+        ),
         (60, 40, 50, 20)
     );
     // 60 × 1.0 + 40 × 0.5 + 50 × 2.0 per Mtok, in nano-units
     assert_eq!(plain.cost_nano, 60_000 + 20_000 + 100_000);
     assert_eq!(plain.upstream_request_id.as_deref(), Some("upstream-req-1"));
     for s in rows.iter().filter(|r| r.streamed) {
-        assert_eq!((s.input_tokens, s.cached_input_tokens, s.output_tokens), (20, 10, 3));
+        assert_eq!(
+            (s.input_tokens, s.cached_input_tokens, s.output_tokens),
+            (20, 10, 3)
+        );
         assert_eq!(s.token_source, "provider");
     }
 }
@@ -132,7 +178,11 @@ pub async fn stream_without_usage_is_estimated(dsn: String) {
         "[providers.up]\nkind = \"openai\"\nbase_url = \"{base}\"\n[[models]]\nname = \"m\"\nprovider = \"up\"\n"
     );
     let gw = Gateway::start(&dsn, &extra);
-    let text = post(&client(), &gw, "/v1/chat/completions", &chat("m", true)).await.text().await.expect("body");
+    let text = post(&client(), &gw, "/v1/chat/completions", &chat("m", true))
+        .await
+        .text()
+        .await
+        .expect("body");
     assert!(text.contains("friend"));
     assert_eq!(gw.stop().0, 0);
     let rows = rows(&dsn).await;
@@ -146,7 +196,12 @@ pub async fn stream_without_usage_is_estimated(dsn: String) {
 pub async fn auth_failures_are_refused_and_not_recorded(dsn: String) {
     let gw = Gateway::start(&dsn, "");
     let c = client();
-    let r = c.post(gw.url("/v1/chat/completions")).json(&chat("gpt-4o-mini", false)).send().await.expect("req");
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat("gpt-4o-mini", false))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["error"]["type"], "authentication_error");
@@ -167,7 +222,10 @@ pub async fn auth_failures_are_refused_and_not_recorded(dsn: String) {
         .expect("req");
     assert_eq!(r.status(), 401);
     let v: Value = r.json().await.expect("json");
-    assert_eq!(v["type"], "error", "Anthropic's error shape on /v1/messages");
+    assert_eq!(
+        v["type"], "error",
+        "Anthropic's error shape on /v1/messages"
+    );
     assert_eq!(gw.stop().0, 0);
     assert!(rows(&dsn).await.is_empty());
 }
@@ -181,14 +239,57 @@ pub async fn bad_inputs_get_clear_errors_and_one_entry_each(dsn: String) {
     let url = gw.url("/v1/chat/completions");
     let long_model = "x".repeat(10_000);
     let cases: Vec<(&str, String, &str, u16)> = vec![
-        ("malformed json", "{\"model\": ".into(), "application/json", 400),
-        ("missing model", "{\"messages\":[]}".into(), "application/json", 400),
-        ("non-string model", "{\"model\": 42}".into(), "application/json", 400),
-        ("NUL in model", "{\"model\": \"gpt\\u0000x\"}".into(), "application/json", 400),
-        ("10,000-char model", format!("{{\"model\":\"{long_model}\"}}"), "application/json", 400),
-        ("wrong content type", "{\"model\":\"gpt-4o-mini\"}".into(), "text/plain", 415),
-        ("unknown model", "{\"model\":\"gpt-99\"}".into(), "application/json", 404),
-        ("oversize body", format!("{{\"model\":\"gpt-4o-mini\",\"pad\":\"{}\"}}", "y".repeat(20_000)), "application/json", 413),
+        (
+            "malformed json",
+            "{\"model\": ".into(),
+            "application/json",
+            400,
+        ),
+        (
+            "missing model",
+            "{\"messages\":[]}".into(),
+            "application/json",
+            400,
+        ),
+        (
+            "non-string model",
+            "{\"model\": 42}".into(),
+            "application/json",
+            400,
+        ),
+        (
+            "NUL in model",
+            "{\"model\": \"gpt\\u0000x\"}".into(),
+            "application/json",
+            400,
+        ),
+        (
+            "10,000-char model",
+            format!("{{\"model\":\"{long_model}\"}}"),
+            "application/json",
+            400,
+        ),
+        (
+            "wrong content type",
+            "{\"model\":\"gpt-4o-mini\"}".into(),
+            "text/plain",
+            415,
+        ),
+        (
+            "unknown model",
+            "{\"model\":\"gpt-99\"}".into(),
+            "application/json",
+            404,
+        ),
+        (
+            "oversize body",
+            format!(
+                "{{\"model\":\"gpt-4o-mini\",\"pad\":\"{}\"}}",
+                "y".repeat(20_000)
+            ),
+            "application/json",
+            413,
+        ),
     ];
     for (what, body, ctype, status) in &cases {
         let r = c
@@ -202,15 +303,25 @@ pub async fn bad_inputs_get_clear_errors_and_one_entry_each(dsn: String) {
         assert_eq!(r.status().as_u16(), *status, "{what}");
         let v: Value = r.json().await.expect("error body is JSON");
         let msg = v["error"]["message"].as_str().unwrap_or("");
-        assert!(msg.len() > 10, "{what}: a message that says what to fix: {v}");
+        assert!(
+            msg.len() > 10,
+            "{what}: a message that says what to fix: {v}"
+        );
     }
     // The server still answers, and the last good request is recorded too.
     let r = post(&c, &gw, "/v1/chat/completions", &chat("gpt-4o-mini", false)).await;
     assert_eq!(r.status(), 200);
     assert_eq!(gw.stop().0, 0);
     let rows = rows(&dsn).await;
-    assert_eq!(rows.len(), cases.len() + 1, "one entry per admitted request: {rows:?}");
-    assert!(rows.iter().any(|r| r.error_kind.as_deref() == Some("model_not_found")));
+    assert_eq!(
+        rows.len(),
+        cases.len() + 1,
+        "one entry per admitted request: {rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.error_kind.as_deref() == Some("model_not_found"))
+    );
     assert!(rows.iter().all(|r| !r.model.contains('\0')));
     assert!(rows.iter().all(|r| r.overhead_us.is_some_and(|o| o >= 0)));
 }
@@ -234,14 +345,24 @@ pub async fn upstream_failures_map_to_gateway_errors(dsn: String) {
     let r = post(&c, &gw, "/v1/chat/completions", &chat("a", false)).await;
     assert_eq!(r.status(), 502);
     let v: Value = r.json().await.expect("json");
-    assert!(v["error"]["message"].as_str().unwrap_or("").contains("down"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("down"),
+        "{v}"
+    );
     let r = post(&c, &gw, "/v1/chat/completions", &chat("b", false)).await;
     assert_eq!(r.status(), 200, "a 503 is retried");
     assert_eq!(up.received.lock().expect("lock").len(), 2);
     assert_eq!(gw.stop().0, 0);
     let rows = rows(&dsn).await;
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().any(|r| r.status_code == 502 && r.error_kind.as_deref() == Some("upstream_unreachable")));
+    assert!(
+        rows.iter().any(
+            |r| r.status_code == 502 && r.error_kind.as_deref() == Some("upstream_unreachable")
+        )
+    );
 }
 
 /// A client that goes away mid-stream still leaves an entry: 499, partial.
@@ -274,21 +395,36 @@ pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str) {
     );
     let gw = Gateway::start(&dsn, &extra);
     let key = gw.key.clone().expect("key");
-    let c = reqwest::Client::builder().pool_max_idle_per_host(64).build().expect("client");
+    let c = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
     let url = gw.url("/v1/chat/completions");
     let total = 3000usize;
     let ok = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..64 {
-        let (c, url, key, ok, next) = (c.clone(), url.clone(), key.clone(), ok.clone(), next.clone());
+        let (c, url, key, ok, next) = (
+            c.clone(),
+            url.clone(),
+            key.clone(),
+            ok.clone(),
+            next.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < total {
-                let r = c.post(&url).bearer_auth(&key).json(&chat("gpt-4o-mini", false)).send().await;
-                if let Ok(r) = r {
-                    if r.status() == 200 && r.bytes().await.is_ok() {
-                        ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
+                let r = c
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .json(&chat("gpt-4o-mini", false))
+                    .send()
+                    .await;
+                if let Ok(r) = r
+                    && r.status() == 200
+                    && r.bytes().await.is_ok()
+                {
+                    ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }));

@@ -74,7 +74,12 @@ impl Gateway {
         let addr = loop {
             let line = rx
                 .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("tokctl serve did not report its address; stderr: {:?}", lines.lock()));
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "tokctl serve did not report its address; stderr: {:?}",
+                        lines.lock()
+                    )
+                });
             if next_is_key {
                 key = Some(line.trim().to_string());
                 next_is_key = false;
@@ -86,7 +91,13 @@ impl Gateway {
                 break rest.trim().to_string();
             }
         };
-        Gateway { addr, key, child, _dir: dir, stderr_lines: lines }
+        Gateway {
+            addr,
+            key,
+            child,
+            _dir: dir,
+            stderr_lines: lines,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -95,7 +106,10 @@ impl Gateway {
 
     /// SIGTERM, then wait for a clean exit; returns the exit status code.
     pub fn stop(mut self) -> (i32, Vec<String>) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         let code = loop {
             if let Some(s) = self.child.try_wait().expect("wait") {
@@ -111,7 +125,6 @@ impl Gateway {
         let lines = self.stderr_lines.lock().expect("lock").clone();
         (code, lines)
     }
-
 }
 
 impl Drop for Gateway {
@@ -133,8 +146,12 @@ pub struct Upstream {
 
 /// Starts an OpenAI-compatible upstream on a free port; returns its base URL (…/v1).
 pub async fn start_upstream(up: Upstream) -> String {
-    let app = Router::new().route("/v1/chat/completions", post(chat)).with_state(up);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind upstream");
+    let app = Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .with_state(up);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
@@ -143,12 +160,23 @@ pub async fn start_upstream(up: Upstream) -> String {
 }
 
 async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Response {
-    up.received.lock().expect("lock").push((headers, body.clone()));
+    up.received
+        .lock()
+        .expect("lock")
+        .push((headers, body.clone()));
     if let Some(code) = {
         let mut f = up.fail_first.lock().expect("lock");
-        if f.is_empty() { None } else { Some(f.remove(0)) }
+        if f.is_empty() {
+            None
+        } else {
+            Some(f.remove(0))
+        }
     } {
-        return (StatusCode::from_u16(code).expect("status"), "{\"error\":{\"message\":\"try later\"}}").into_response();
+        return (
+            StatusCode::from_u16(code).expect("status"),
+            "{\"error\":{\"message\":\"try later\"}}",
+        )
+            .into_response();
     }
     if !up.delay.is_zero() {
         tokio::time::sleep(up.delay).await;
@@ -173,6 +201,7 @@ async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Re
         );
         ([("content-type", "application/json")], b).into_response()
     };
-    resp.headers_mut().insert("x-request-id", "upstream-req-1".parse().expect("header"));
+    resp.headers_mut()
+        .insert("x-request-id", "upstream-req-1".parse().expect("header"));
     resp
 }

@@ -6,7 +6,6 @@ mod cases;
 mod harness;
 mod ledger_rows;
 
-
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
     super::cases::mock_plain_and_stream_are_recorded(db.dsn.clone()).await;
 });
