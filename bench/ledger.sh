@@ -26,7 +26,7 @@ runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tok
 
 export TOKCTL_BENCH_PG="postgres://postgres@127.0.0.1:$port/tokctl_bench"
 if [ $# -gt 0 ]; then
-    "$@" # e.g. an already built bench executable, run several times while tuning
+    "$@" # e.g. target/release/deps/ledger_writer-HASH --bench (the flag is required), run several times while tuning
 else
     cargo bench --bench ledger_writer
 fi

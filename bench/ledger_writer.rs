@@ -147,6 +147,14 @@ async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn s
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    // `cargo test --all-targets` runs bench targets too; only `cargo bench`
+    // (which passes `--bench`) should spend a minute inserting rows.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!(
+            "ledger_writer: a benchmark; run it with `cargo bench --bench ledger_writer` or bench/ledger.sh"
+        );
+        return Ok(());
+    }
     let dir = tempfile::tempdir()?;
     let sqlite = |file: &str| Dsn::Sqlite {
         path: dir.path().join(file),

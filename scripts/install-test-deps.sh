@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, only when something is
 # missing: PostgreSQL server binaries, redis-server, promtool (prometheus),
-# nginx and wrk, and a C compiler when none is there. Idempotent, quiet, needs no stdin; uses sudo when not root.
+# nginx and wrk, a C compiler when none is there, and the OpenAI/Anthropic Python SDKs. Idempotent, quiet, needs no stdin; uses sudo when not root.
 set -euo pipefail
 
 PG_BIN="${TOKCTL_PG_BIN:-/usr/lib/postgresql/15/bin}"
@@ -14,6 +14,13 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # rustup needs a C toolchain to link, and some crates compile C (SQLite).
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+
+# The official OpenAI and Anthropic Python SDKs, for the SDK compatibility test.
+if ! python3 -c 'import openai, anthropic' >/dev/null 2>&1; then
+    echo "install-test-deps: installing the openai and anthropic Python SDKs" >&2
+    python3 -m pip install -q --disable-pip-version-check openai anthropic </dev/null >/dev/null 2>&1 \
+        || python3 -m pip install -q --break-system-packages openai anthropic </dev/null >/dev/null
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

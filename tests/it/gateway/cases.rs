@@ -451,3 +451,36 @@ pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str) {
         assert_eq!(rows + dropped, total, "rows + dropped = requests");
     }
 }
+
+/// The official OpenAI and Anthropic SDKs (Python) against the gateway:
+/// plain, streamed, embeddings, model list, errors, Anthropic messages.
+pub async fn official_sdks_work(dsn: String) {
+    let has_sdks = std::process::Command::new("python3")
+        .args(["-c", "import openai, anthropic"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        has_sdks,
+        "the OpenAI and Anthropic Python SDKs are missing: `pip install openai anthropic` (scripts/install-test-deps.sh does it)"
+    );
+    let gw = Gateway::start(&dsn, "");
+    let key = gw.key.clone().expect("key");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/sdk_smoke.py");
+    let out = tokio::process::Command::new("python3")
+        .args([script, &format!("http://{}", gw.addr), &key])
+        .output()
+        .await
+        .expect("run python3");
+    assert!(
+        out.status.success(),
+        "SDK smoke failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(gw.stop().0, 0);
+    assert_eq!(
+        rows(&dsn).await.len(),
+        6,
+        "one entry per POST the SDKs made (GET /v1/models is not ledgered)"
+    );
+}

@@ -33,3 +33,9 @@ crate::dbtest!(load_then_sigterm_block_loses_nothing, |db| {
 crate::dbtest!(load_then_sigterm_drop_counts_every_drop, |db| {
     super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "drop").await;
 });
+
+#[tokio::test]
+async fn official_sdks_work() {
+    let db = crate::support::TestDb::sqlite();
+    cases::official_sdks_work(db.dsn.clone()).await;
+}
