@@ -10,4 +10,5 @@ pub mod identity;
 pub mod ledger;
 pub mod pricing;
 pub mod providers;
+pub mod ratelimit;
 pub mod telemetry;

@@ -137,6 +137,8 @@ pub struct RateLimitConfig {
     pub user_burst: u32,
     pub apikey_rps: f64,
     pub apikey_burst: u32,
+    /// Tokens (input + output) per minute per API key; 0 is no limit. A key's own record may override it.
+    pub apikey_tokens_per_minute: u64,
     /// Empty: in-memory buckets. Set: a shared Redis store (`host:port` or `redis://`).
     pub redis_addr: String,
     /// When the store fails, admit (true) or refuse (false).
@@ -310,6 +312,7 @@ impl Default for RateLimitConfig {
             user_burst: 200,
             apikey_rps: 50.0,
             apikey_burst: 100,
+            apikey_tokens_per_minute: 0,
             redis_addr: String::new(),
             fail_open: true,
         }

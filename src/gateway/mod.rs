@@ -8,6 +8,7 @@
 mod auth;
 pub mod error;
 mod layers;
+mod limit;
 pub mod relay;
 pub mod request;
 pub mod routes;
@@ -42,6 +43,8 @@ pub struct AppState {
     /// `None` when `auth.enabled = false`.
     pub auth: Option<Authenticator>,
     pub ledger: LedgerWriter,
+    /// `None` when `rate_limit.enabled = false`.
+    pub limiter: Option<crate::ratelimit::RateLimiter>,
     /// Detached request tasks, awaited at shutdown.
     pub tracker: TaskTracker,
     /// Cancelled when the shutdown deadline passes: streams end and record.
@@ -64,6 +67,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
         .route("/v1/models", get(models))
+        // route_layers wrap what is above them: auth runs first, then limits.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limit::limit,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
@@ -127,6 +135,10 @@ async fn proxy(state: AppState, endpoint: Endpoint, req: Request) -> Response {
             .get::<ClientRequestId>()
             .map(|c| c.0.clone()),
         principal: parts.extensions.get::<Principal>().cloned(),
+        reservation: parts
+            .extensions
+            .get::<limit::TokenReservation>()
+            .map(|r| r.0),
         start,
         created_at_us: crate::db::now_us(),
         headers: parts.headers,

@@ -36,6 +36,8 @@ pub struct RequestCtx {
     pub request_id: String,
     pub client_request_id: Option<String>,
     pub principal: Option<Principal>,
+    /// Tokens reserved by the tokens-per-minute limit, settled at the end.
+    pub reservation: Option<(i64, crate::ratelimit::bucket::Limit, f64)>,
     pub start: Instant,
     pub created_at_us: i64,
     pub headers: HeaderMap,
@@ -100,7 +102,14 @@ pub async fn process(
     };
     let entry = build_entry(&state, &ctx, &out);
     tracing::debug!(request_id = %ctx.request_id, status = out.status, "recording entry");
+    let used = entry.usage.input_tokens
+        + entry.usage.cached_input_tokens
+        + entry.usage.cache_write_tokens
+        + entry.usage.output_tokens;
     state.ledger.record(admission, entry);
+    if let (Some(r), Some(limiter)) = (ctx.reservation, &state.limiter) {
+        limiter.settle(r, used.max(0) as u64).await;
+    }
     if let Some((e, reply)) = response {
         let mut resp = e.into_response();
         decorate(&mut resp, &ctx, &out);

@@ -32,6 +32,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Identity(String),
+    #[error("{0}")]
+    RateLimit(String),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -102,6 +104,15 @@ pub async fn serve(
         );
         None
     };
+    let limiter = if config.rate_limit.enabled {
+        let l = crate::ratelimit::RateLimiter::new(&config.rate_limit)
+            .await
+            .map_err(|e| ServeError::RateLimit(e.to_string()))?;
+        tracing::info!(store = l.store_name(), "rate limiting on");
+        Some(l)
+    } else {
+        None
+    };
     let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger);
     let providers = providers::build(&config)?;
     let routes = Arc::new(super::routes::Routes::new(&config, &providers));
@@ -110,6 +121,7 @@ pub async fn serve(
         routes,
         auth,
         ledger: ledger.clone(),
+        limiter,
         tracker: TaskTracker::new(),
         shutdown: CancellationToken::new(),
     };

@@ -3,7 +3,7 @@
 //! real socket, and the ledger read back with SQL.
 
 mod cases;
-mod harness;
+pub mod harness;
 mod ledger_rows;
 
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {

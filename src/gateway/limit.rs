@@ -1,0 +1,132 @@
+//! The rate-limit layer on `/v1`, after auth: checks the principal's
+//! buckets, answers 429 (OpenAI's shape, Anthropic's on /v1/messages) with
+//! `Retry-After` when one is empty, and puts `X-RateLimit-*` headers on
+//! every answer. Refusals are counted, not written to the ledger.
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, Limited};
+
+use super::AppState;
+use super::error::ApiError;
+use crate::identity::Principal;
+use crate::providers::usage::Shape;
+use crate::ratelimit::Verdict;
+
+/// Assumed output tokens when a request sets no `max_tokens`.
+pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 1000;
+
+/// A tokens-per-minute reservation carried to the end of the request.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenReservation(pub (i64, crate::ratelimit::bucket::Limit, f64));
+
+pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(limiter) = &state.limiter else {
+        return next.run(req).await;
+    };
+    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+        return next.run(req).await;
+    };
+    let shape = if req.uri().path() == "/v1/messages" {
+        Shape::Anthropic
+    } else {
+        Shape::OpenAi
+    };
+    let (req, estimate) =
+        if limiter.tokens_per_minute(&principal).is_some() && req.method() == http::Method::POST {
+            match estimate_tokens(req, state.config.server.max_body_bytes).await {
+                Ok(pair) => pair,
+                Err(resp) => return resp,
+            }
+        } else {
+            (req, None)
+        };
+    let verdict = limiter.check(&principal, estimate).await;
+    if !verdict.allowed {
+        tracing::info!(scope = verdict.scope.as_str(), user = %principal.user_name, "rate limited");
+        let message = if verdict.store_failed {
+            "the rate-limit store is unavailable and rate_limit.fail_open is false; try again shortly".to_string()
+        } else {
+            format!(
+                "rate limit reached ({} limit: {} at once); retry after {:.1} s",
+                verdict.scope.as_str(),
+                verdict.limit,
+                verdict.retry_after_s
+            )
+        };
+        let label = if verdict.store_failed {
+            "rate_limit_store_down"
+        } else {
+            "rate_limited"
+        };
+        let mut resp = ApiError::new(StatusCode::TOO_MANY_REQUESTS, label, message)
+            .shaped(shape)
+            .into_response();
+        let retry = verdict.retry_after_s.ceil().max(1.0) as u64;
+        resp.headers_mut()
+            .insert("retry-after", HeaderValue::from(retry));
+        headers(&mut resp, &verdict);
+        return resp;
+    }
+    let mut req = req;
+    if let Some(r) = verdict.reserved_tokens {
+        req.extensions_mut().insert(TokenReservation(r));
+    }
+    let mut resp = next.run(req).await;
+    headers(&mut resp, &verdict);
+    resp
+}
+
+fn headers(resp: &mut Response, v: &Verdict) {
+    if !v.has_limits() {
+        return;
+    }
+    let h = resp.headers_mut();
+    h.insert("x-ratelimit-limit", HeaderValue::from(v.limit as u64));
+    h.insert(
+        "x-ratelimit-remaining",
+        HeaderValue::from(v.remaining as u64),
+    );
+    h.insert(
+        "x-ratelimit-reset",
+        HeaderValue::from(v.reset_s.ceil() as u64),
+    );
+    h.insert(
+        "x-ratelimit-type",
+        HeaderValue::from_static(v.scope.as_str()),
+    );
+}
+
+/// Reads the body to estimate the request's tokens (prompt bytes / 4 plus
+/// `max_tokens`), then puts the bytes back for the handler.
+async fn estimate_tokens(req: Request, max: usize) -> Result<(Request, Option<u64>), Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = match Limited::new(body, max).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than {max} bytes (server.max_body_bytes)"),
+            )
+            .into_response());
+        }
+    };
+    #[derive(serde::Deserialize)]
+    struct Max {
+        max_tokens: Option<u64>,
+        max_completion_tokens: Option<u64>,
+    }
+    let output = serde_json::from_slice::<Max>(&bytes)
+        .ok()
+        .and_then(|m| m.max_completion_tokens.or(m.max_tokens))
+        .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+    let estimate = (bytes.len() as u64).div_ceil(4) + output;
+    Ok((
+        Request::from_parts(parts, Body::from(bytes)),
+        Some(estimate),
+    ))
+}
