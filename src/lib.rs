@@ -11,3 +11,4 @@ pub mod ledger;
 pub mod pricing;
 pub mod providers;
 pub mod telemetry;
+pub mod tune;

@@ -1,0 +1,1 @@
+//! Measuring the real bulk insert (filled in below).
