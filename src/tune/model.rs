@@ -350,8 +350,43 @@ pub fn recommend(inputs: &Inputs) -> Result<Recommendation, TuneError> {
         };
     }
 
+    let (max_open, max_idle, memory, risk) =
+        pools_and_risk(inputs, workers.value, batch.value, buffer.value);
+    Ok(Recommendation {
+        inputs: inputs.clone(),
+        batch_size: batch,
+        flush_ms: flush,
+        buffer_size: buffer,
+        num_workers: workers,
+        max_open_conns: max_open,
+        max_idle_conns: max_idle,
+        buffer_memory_bytes: memory,
+        entries_at_risk: risk,
+        warnings,
+    })
+}
+
+/// The most workers the constraints allow: 1 on SQLite, else
+/// `min(cores, (db_max_conns ÷ instances) ÷ 10)`, at least 1.
+pub fn worker_cap(i: &Inputs) -> usize {
+    if i.backend == Backend::Sqlite {
+        return 1;
+    }
+    let share = i.db_max_conns / i.instances;
+    (i.cores as usize).min((share / 10).max(1) as usize).max(1)
+}
+
+/// The pool sizes, the buffer's memory and the entries at risk that follow
+/// from workers, batch and buffer (also used after `--measure` changes them).
+pub(crate) fn pools_and_risk(
+    i: &Inputs,
+    workers: usize,
+    batch: usize,
+    buffer: usize,
+) -> (Reasoned<u32>, Reasoned<u32>, Reasoned<u64>, Reasoned<u64>) {
+    let share = i.db_max_conns / i.instances;
     // Pools: the writers plus headroom, within this gateway's share.
-    let w = workers.value as u32;
+    let w = workers as u32;
     let open_want = w + POOL_HEADROOM;
     let open = open_want.min(share);
     let mut max_open = Reasoned::new(
@@ -374,41 +409,30 @@ pub fn recommend(inputs: &Inputs) -> Result<Recommendation, TuneError> {
         ),
     );
 
-    let mem = buffer.value as u64 * i.entry_bytes;
+    let mem = buffer as u64 * i.entry_bytes;
     let memory = Reasoned::new(
         mem,
         format!(
             "buffer × entry = {} × {} B = {}",
-            buffer.value,
+            buffer,
             i.entry_bytes,
             format_bytes(mem)
         ),
     );
-    let in_flight = workers.value as u64 * batch.value as u64;
+    let in_flight = workers as u64 * batch as u64;
     let risk = Reasoned::new(
-        buffer.value as u64 + in_flight,
+        buffer as u64 + in_flight,
         format!(
             "no spool yet, so a process crash loses the buffer plus in-flight batches: {} + {} × \
              {} = {}",
-            buffer.value,
-            workers.value,
-            batch.value,
-            buffer.value as u64 + in_flight
+            buffer,
+            workers,
+            batch,
+            buffer as u64 + in_flight
         ),
     );
 
-    Ok(Recommendation {
-        inputs: inputs.clone(),
-        batch_size: batch,
-        flush_ms: flush,
-        buffer_size: buffer,
-        num_workers: workers,
-        max_open_conns: max_open,
-        max_idle_conns: max_idle,
-        buffer_memory_bytes: memory,
-        entries_at_risk: risk,
-        warnings,
-    })
+    (max_open, max_idle, memory, risk)
 }
 
 #[cfg(test)]
