@@ -13,3 +13,4 @@ mod identity;
 mod ledger;
 mod migrate;
 mod servers;
+mod tune;
