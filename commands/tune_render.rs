@@ -1,6 +1,7 @@
 //! Rendering `tokctl tune`'s answer: a table (default), the TOML block, the
 //! `export` lines or JSON; and the progress bar of `--measure`.
 
+use std::io::Write;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -18,18 +19,19 @@ pub fn print(
     m: Option<&Measurement>,
 ) -> Result<(), Failure> {
     let chosen = measured.unwrap_or(table);
+    let mut out = String::new();
     match format {
         Format::Table => {
             if let Some(m) = m {
-                println!("{}", samples(m));
+                out.push_str(&format!("{}\n", samples(m)));
             }
-            println!("{}", values(table, measured));
+            out.push_str(&format!("{}\n", values(table, measured)));
             for w in &chosen.warnings {
-                println!("warning: {w}");
+                out.push_str(&format!("warning: {w}\n"));
             }
         }
-        Format::Toml => print!("{}", output::to_toml(chosen)),
-        Format::Env => print!("{}", output::to_env(chosen)),
+        Format::Toml => out = output::to_toml(chosen),
+        Format::Env => out = output::to_env(chosen),
         Format::Json => {
             let v = serde_json::json!({
                 "recommendation": chosen,
@@ -37,9 +39,9 @@ pub fn print(
                 "measured": measured,
                 "measurement": m,
             });
-            let text = serde_json::to_string_pretty(&v)
+            out = serde_json::to_string_pretty(&v)
                 .map_err(|e| Failure::new(exit::FAILURE, format!("rendering JSON: {e}")))?;
-            println!("{text}");
+            out.push('\n');
         }
     }
     if format != Format::Table {
@@ -47,7 +49,12 @@ pub fn print(
             eprintln!("warning: {w}");
         }
     }
-    Ok(())
+    // One write, and a closed pipe is an error `main` treats as success.
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new(exit::FAILURE, format!("writing to stdout: {e}")))
 }
 
 fn cell<T: std::fmt::Display>(r: &Reasoned<T>) -> String {
@@ -146,6 +153,7 @@ fn samples(m: &Measurement) -> comfy_table::Table {
 /// A bar over the time budget, on stderr (hidden when it is not a terminal).
 pub fn progress_bar(total: Duration) -> ProgressBar {
     let bar = ProgressBar::new(total.as_millis() as u64);
+    bar.enable_steady_tick(Duration::from_millis(120));
     bar.set_style(
         ProgressStyle::with_template("{spinner} measuring {msg} [{bar:30}] {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -1,6 +1,7 @@
 //! `tokctl tune`'s conversation: the questions asked when no `--qps` is
 //! given in a terminal, and writing accepted changes into the config file
-//! (yes / skip / quit per change, a backup kept, `--dry-run`, `--yes`).
+//! (yes / skip / quit per change — quit keeps what was already accepted —
+//! a backup kept, `--dry-run`, `--yes`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -86,7 +87,8 @@ pub fn write(
         match pick {
             0 => accepted.push((c.key, c.recommended)),
             1 => {}
-            _ => return Ok(()),
+            // Like `git add -p`: what was accepted so far is still written.
+            _ => break,
         }
     }
     if args.dry_run {

@@ -104,7 +104,7 @@ pub enum TuneError {
     },
     #[error(
         "--memory-budget {budget} cannot hold {seconds} s of traffic: at {qps} QPS × {entry_bytes} B \
-         per entry that needs {needed}; raise the budget or lower --burst-seconds"
+         per entry that needs {needed}; raise the budget (or lower --burst-seconds when it is above 1)"
     )]
     BudgetTooSmall {
         budget: String,
@@ -233,8 +233,8 @@ pub fn recommend(inputs: &Inputs) -> Result<Recommendation, TuneError> {
             "SQLite takes one writer at a time, so 1 (the curve at {qps} QPS gives {wanted})"
         );
         warnings.push(
-            "SQLite takes one writer at a time: one worker; past a few thousand entries/s per \
-             gateway use PostgreSQL."
+            "SQLite takes one writer at a time: one worker; when one worker cannot keep up \
+             (--measure shows its rate), use PostgreSQL."
                 .into(),
         );
     } else if wanted > core_limit.min(conn_limit) {
@@ -332,7 +332,7 @@ pub fn recommend(inputs: &Inputs) -> Result<Recommendation, TuneError> {
             buffer = Reasoned {
                 value: fits,
                 reason: format!(
-                    "{} wanted {}; --memory-budget {} ÷ {} B per entry = {fits}",
+                    "{} gives {}, but --memory-budget {} ÷ {} B per entry = {fits}",
                     buffer.reason,
                     buffer.value,
                     format_bytes(budget),
