@@ -119,14 +119,26 @@ pub async fn run(mut args: Args, global: &GlobalArgs) -> CmdResult {
     };
     // Bad input fails before any database is touched.
     inputs.validate().map_err(usage)?;
-    let need_db =
-        args.measure || (args.db_max_conns.is_none() && dsn.backend() == Backend::Postgres);
-    let db = if need_db {
-        let mut settings = PoolSettings::ledger(&loaded.config);
-        settings.max_open = settings.max_open.max(4);
-        Some(Db::connect(&dsn, &settings, "ledger").await?)
-    } else {
-        None
+    let mut settings = PoolSettings::ledger(&loaded.config);
+    settings.max_open = settings.max_open.max(4);
+    let connected = match (args.measure, args.db_max_conns, dsn.backend()) {
+        (true, _, _) | (false, None, Backend::Postgres) => {
+            Some(Db::connect(&dsn, &settings, "ledger").await)
+        }
+        _ => None,
+    };
+    // --measure needs the database; reading max_connections only helps.
+    let db = match connected {
+        Some(Ok(db)) => Some(db),
+        Some(Err(e)) if args.measure => return Err(e.into()),
+        Some(Err(e)) => {
+            eprintln!(
+                "warning: {}; assuming 100 connections (pass --db-max-conns)",
+                chain(&e)
+            );
+            None
+        }
+        None => None,
     };
     if let (Some(db), None) = (&db, args.db_max_conns) {
         match measure::max_connections(db).await {

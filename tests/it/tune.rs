@@ -245,3 +245,21 @@ fn measure_without_migrations_says_what_to_do() {
     out.expect_code(1);
     assert!(out.stderr.contains("tokctl migrate"), "{}", out.stderr);
 }
+
+#[test]
+fn an_unreachable_postgres_falls_back_to_100_connections_with_a_warning() {
+    let out = Tokctl::new()
+        .env("TOKCTL_LEDGER_PATH", "postgres://u:secret@127.0.0.1:1/x")
+        .env("TOKCTL_DB_CONNECT_TIMEOUT_MS", "300")
+        .run(&["tune", "--qps", "100", "--cores", "64", "--format", "json"]);
+    out.expect_code(0);
+    assert!(
+        out.stderr.contains("assuming 100 connections"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("secret"), "the password is masked");
+    let v = json(&out);
+    assert_eq!(v["recommendation"]["inputs"]["db_max_conns"], 100);
+    assert_eq!(v["recommendation"]["inputs"]["backend"], "postgres");
+}
