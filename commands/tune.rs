@@ -46,6 +46,7 @@ pub struct Args {
     /// Backend to plan for (default: from the configured ledger DSN).
     #[arg(long, value_enum)]
     pub backend: Option<BackendArg>,
+    /// Output: a table with reasons, a TOML block for config.toml, export lines, or JSON.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Benchmark the real bulk insert on the ledger database first (scratch table, bounded time).
@@ -65,12 +66,14 @@ pub struct Args {
     pub dry_run: bool,
 }
 
+/// The backend to plan for, when it is not the configured one.
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum BackendArg {
     Sqlite,
     Postgres,
 }
 
+/// How the answer is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Table,
@@ -87,6 +90,8 @@ fn usage(e: impl std::fmt::Display) -> Failure {
     Failure::new(exit::USAGE, e.to_string())
 }
 
+/// Resolves the inputs (flags, else questions, else the configured database
+/// and this machine), recommends, optionally measures, prints, and writes.
 pub async fn run(mut args: Args, global: &GlobalArgs) -> CmdResult {
     let loaded = global.load(Vec::new())?;
     let interactive = args.qps.is_none() && std::io::stdin().is_terminal();

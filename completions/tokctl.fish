@@ -153,7 +153,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l memory-budget -d 
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l instances -d 'Gateways sharing one database' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l backend -d 'Backend to plan for (default: from the configured ledger DSN)' -r -f -a "sqlite\t''
 postgres\t''"
-complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l format -r -f -a "table\t''
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l format -d 'Output: a table with reasons, a TOML block for config.toml, export lines, or JSON' -r -f -a "table\t''
 toml\t''
 env\t''
 json\t''"

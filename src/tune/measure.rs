@@ -303,7 +303,18 @@ pub fn nearest_single(m: &Measurement, batch: usize) -> Option<&Sample> {
 /// measured p99 insert time (so flushes do not queue behind each other).
 pub fn apply(table: &Recommendation, m: &Measurement) -> Option<Recommendation> {
     let i = &table.inputs;
-    let s = nearest_single(m, table.batch_size.value)?;
+    let s1 = nearest_single(m, table.batch_size.value)?;
+    let needed1 = (i.qps / (s1.entries_per_second_per_worker * TARGET_BUSY)).ceil() as usize;
+    // Writers contend (for the WAL, the lock, the server's cores): size from
+    // the run at that batch with the most workers not above what one
+    // worker's rate says is needed.
+    let s = m
+        .samples
+        .iter()
+        .filter(|x| x.batch_size == s1.batch_size && x.entries > 0)
+        .filter(|x| x.workers <= needed1.max(1))
+        .max_by_key(|x| x.workers)
+        .unwrap_or(s1);
     let mut r = table.clone();
     let per_worker = s.entries_per_second_per_worker;
     let needed = (i.qps / (per_worker * TARGET_BUSY)).ceil().max(1.0) as usize;
@@ -312,9 +323,10 @@ pub fn apply(table: &Recommendation, m: &Measurement) -> Option<Recommendation> 
     r.num_workers = Reasoned {
         value: workers,
         reason: format!(
-            "measured {per_worker:.0} entries/s per worker at batch {}; {} QPS ÷ ({per_worker:.0} × \
-             {TARGET_BUSY}) = {needed}{}",
+            "measured {per_worker:.0} entries/s per worker at batch {} with {} worker(s); {} QPS ÷ \
+             ({per_worker:.0} × {TARGET_BUSY}) = {needed}{}",
             s.batch_size,
+            s.workers,
             i.qps,
             if needed > cap {
                 format!(", capped at {cap}")
@@ -322,18 +334,27 @@ pub fn apply(table: &Recommendation, m: &Measurement) -> Option<Recommendation> 
                 String::new()
             }
         ),
-        limited_by: (needed > cap).then_some("cap"),
+        limited_by: (needed > cap).then_some(cap_name(i, cap)),
     };
-    let floor = (2.0 * s.flush_p99_ms).ceil() as u64;
+    // Insert time grows with the batch: scale up (never down) to the
+    // recommended batch from the nearest measured one.
+    let scale = (r.batch_size.value as f64 / s.batch_size as f64).max(1.0);
+    let p99 = s.flush_p99_ms * scale;
+    let floor = (2.0 * p99).ceil() as u64;
     if floor > r.flush_ms.value {
         let bound = i.max_delay_ms.unwrap_or(u64::MAX);
         let value = floor.min(bound);
         r.flush_ms = Reasoned {
             value,
             reason: format!(
-                "measured p99 insert of {:.1} ms at batch {}; flush ≥ 2 × p99 = {floor} ms{}",
+                "measured p99 insert of {:.1} ms at batch {}{}; flush ≥ 2 × p99 = {floor} ms{}",
                 s.flush_p99_ms,
                 s.batch_size,
+                if scale > 1.0 {
+                    format!(" ({p99:.1} ms scaled to batch {})", r.batch_size.value)
+                } else {
+                    String::new()
+                },
                 if value < floor {
                     format!(", held to --max-delay-ms {bound}")
                 } else {
@@ -359,6 +380,19 @@ pub fn apply(table: &Recommendation, m: &Measurement) -> Option<Recommendation> 
     r.buffer_memory_bytes = mem;
     r.entries_at_risk = risk;
     Some(r)
+}
+
+/// Which constraint [`worker_cap`] applied.
+fn cap_name(i: &crate::tune::Inputs, cap: usize) -> &'static str {
+    if i.backend == crate::db::Backend::Sqlite {
+        "sqlite"
+    } else if i.cores as usize == cap {
+        "cores"
+    } else if i.instances > 1 {
+        "instances"
+    } else {
+        "db_max_conns"
+    }
 }
 
 #[cfg(test)]
@@ -405,9 +439,17 @@ mod tests {
         // The table's batch is 2,000: the nearest measured is 1,000.
         let r = apply(&table, &m).expect("a measured recommendation");
         assert_eq!(r.num_workers.value, 3); // 10,000 / (8,000 × 0.5) = 2.5
-        assert_eq!(r.flush_ms.value, 300); // 2 × 150 ms > the table's 200
+        // 150 ms at batch 1,000 is 300 ms at 2,000; twice that.
+        assert_eq!(r.flush_ms.value, 600);
         assert!(r.num_workers.reason.contains("8000"));
         assert!(r.warnings.is_empty());
+        // With two workers each writes less: size from that run.
+        let mut contended = m.clone();
+        contended.samples.push(sample(1_000, 2, 5_000.0, 200.0));
+        let r = apply(&table, &contended).expect("ok");
+        assert_eq!(r.num_workers.value, 4); // 10,000 / (5,000 × 0.5)
+        assert_eq!(r.flush_ms.value, 800);
+        assert!(r.num_workers.reason.contains("with 2 worker(s)"));
         let slow = Measurement {
             samples: vec![sample(1_000, 1, 1_000.0, 10.0)],
         };
@@ -417,6 +459,7 @@ mod tests {
         capped.inputs.cores = 4;
         let r = apply(&capped, &slow).expect("ok");
         assert_eq!(r.num_workers.value, 4);
+        assert_eq!(r.num_workers.limited_by, Some("cores"));
         assert!(r.warnings[0].contains("fall behind"));
     }
 }
