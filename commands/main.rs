@@ -9,6 +9,9 @@ mod keys;
 mod migrate;
 mod render;
 mod serve;
+mod tune;
+mod tune_render;
+mod tune_write;
 mod users;
 
 use std::process::ExitCode;
@@ -112,6 +115,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Migrate(args) => rt.block_on(migrate::run(args, &cli.global)),
         Command::Users(args) => rt.block_on(users::run(args, &cli.global)),
         Command::Keys(args) => rt.block_on(keys::run(args, &cli.global)),
+        Command::Tune(args) => rt.block_on(tune::run(args, &cli.global)),
         Command::GenerateDocs(args) => docs::run(args),
     }
 }

@@ -34,6 +34,9 @@ _tokctl() {
             tokctl,serve)
                 cmd="tokctl__subcmd__serve"
                 ;;
+            tokctl,tune)
+                cmd="tokctl__subcmd__tune"
+                ;;
             tokctl,users)
                 cmd="tokctl__subcmd__users"
                 ;;
@@ -72,6 +75,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__help,serve)
                 cmd="tokctl__subcmd__help__subcmd__serve"
+                ;;
+            tokctl__subcmd__help,tune)
+                cmd="tokctl__subcmd__help__subcmd__tune"
                 ;;
             tokctl__subcmd__help,users)
                 cmd="tokctl__subcmd__help__subcmd__users"
@@ -170,7 +176,7 @@ _tokctl() {
 
     case "${cmd}" in
         tokctl)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys generate-docs help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -320,7 +326,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help)
-            opts="serve config migrate users keys generate-docs help"
+            opts="serve config migrate users keys tune generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -488,6 +494,20 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__tune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -813,6 +833,68 @@ _tokctl() {
             fi
             case "${prev}" in
                 --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__tune)
+            opts="-v -q -h -V --qps --burst-seconds --max-delay-ms --cores --db-max-conns --entry-bytes --memory-budget --instances --backend --format --measure --measure-seconds --write --yes --dry-run --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --qps)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --burst-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-delay-ms)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cores)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --db-max-conns)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --entry-bytes)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --memory-budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instances)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --backend)
+                    COMPREPLY=($(compgen -W "sqlite postgres" -- "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table toml env json" -- "${cur}"))
+                    return 0
+                    ;;
+                --measure-seconds)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -34,6 +34,7 @@ complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "config" -d 'Show or c
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "migrate" -d 'Apply database migrations, or show their status'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "users" -d 'Create, list and disable users of the gateway'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand serve" -l listen -d 'Address to listen on (overrides server.listen); port 0 picks a free port' -r
@@ -142,19 +143,44 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l qps -d 'Target peak rate, requests (ledger entries) per second per gateway' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l burst-seconds -d 'How long the peak may outrun the writers; the buffer holds qps × this' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l max-delay-ms -d 'How stale the ledger may be; bounds flush_ms (default: no bound)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l cores -d 'CPU cores for the writers (default: detected)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l db-max-conns -d 'The database\'s connection limit (default: PostgreSQL\'s max_connections, else 100)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l entry-bytes -d 'Memory per buffered entry (default: the measured size of a representative entry)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l memory-budget -d 'Bound on the buffer\'s memory when full, e.g. 256MiB (default: no bound)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l instances -d 'Gateways sharing one database' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l backend -d 'Backend to plan for (default: from the configured ledger DSN)' -r -f -a "sqlite\t''
+postgres\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l format -d 'Output: a table with reasons, a TOML block for config.toml, export lines, or JSON' -r -f -a "table\t''
+toml\t''
+env\t''
+json\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l measure-seconds -d 'Time budget of --measure, in seconds' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l measure -d 'Benchmark the real bulk insert on the ledger database first (scratch table, bounded time)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l write -d 'Write the recommendation into the config file (asks per change unless --yes)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l yes -d 'Accept every change without asking'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l dry-run -d 'Show what would be written, write nothing'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l out -d 'Directory that receives completions/ and man/' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys generate-docs help" -f -a "users" -d 'Create, list and disable users of the gateway'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys generate-docs help" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "users" -d 'Create, list and disable users of the gateway'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration as TOML, each value with its source; secrets masked'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration: exit 0 when valid, 2 with the reason when not'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'

@@ -12,3 +12,4 @@ pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
 pub mod telemetry;
+pub mod tune;

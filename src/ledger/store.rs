@@ -92,24 +92,38 @@ impl StoreError {
 /// `request_id` is already stored are skipped, so retries are safe. All or
 /// nothing: on error no row of the batch is written.
 pub async fn insert_batch(db: &Db, entries: &[Entry]) -> Result<u64, StoreError> {
+    insert_batch_into(db, LEDGER_TABLE, entries).await
+}
+
+/// The ledger's table; [`insert_batch`] writes here.
+pub(crate) const LEDGER_TABLE: &str = "usage_entries";
+
+/// [`insert_batch`] into another table of the same schema, for
+/// `tokctl tune --measure`'s scratch table. `table` is spliced into the
+/// SQL, so it must be a constant identifier, never user input.
+pub(crate) async fn insert_batch_into(
+    db: &Db,
+    table: &'static str,
+    entries: &[Entry],
+) -> Result<u64, StoreError> {
     if entries.is_empty() {
         return Ok(0);
     }
     let context = || format!("inserting a batch of {} entries", entries.len());
     match db {
-        Db::Sqlite(pool) => sqlite_insert(pool, entries)
+        Db::Sqlite(pool) => sqlite_insert(pool, table, entries)
             .await
             .map_err(StoreError::query(db, context())),
-        Db::Postgres(pool) => postgres_insert(pool, entries)
+        Db::Postgres(pool) => postgres_insert(pool, table, entries)
             .await
             .map_err(StoreError::query(db, context())),
     }
 }
 
-fn sqlite_sql(rows: usize) -> String {
+fn sqlite_sql(table: &str, rows: usize) -> String {
     let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
     format!(
-        "INSERT INTO usage_entries ({COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        "INSERT INTO {table} ({COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -117,17 +131,21 @@ fn sqlite_sql(rows: usize) -> String {
 /// The statement for a full chunk: one text, so sqlx prepares it once per
 /// connection and reuses it.
 static SQLITE_FULL_CHUNK: LazyLock<String> =
-    LazyLock::new(|| sqlite_sql(SQLITE_ROWS_PER_STATEMENT));
+    LazyLock::new(|| sqlite_sql(LEDGER_TABLE, SQLITE_ROWS_PER_STATEMENT));
 
-async fn sqlite_insert(pool: &sqlx::SqlitePool, entries: &[Entry]) -> Result<u64, sqlx::Error> {
+async fn sqlite_insert(
+    pool: &sqlx::SqlitePool,
+    table: &str,
+    entries: &[Entry],
+) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let mut inserted = 0;
     for chunk in entries.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let tail;
-        let sql: &str = if chunk.len() == SQLITE_ROWS_PER_STATEMENT {
+        let sql: &str = if chunk.len() == SQLITE_ROWS_PER_STATEMENT && table == LEDGER_TABLE {
             &SQLITE_FULL_CHUNK
         } else {
-            tail = sqlite_sql(chunk.len());
+            tail = sqlite_sql(table, chunk.len());
             &tail
         };
         let mut q = sqlx::query::<Sqlite>(sql);
@@ -178,12 +196,23 @@ const POSTGRES_SQL: &str = "INSERT INTO usage_entries (request_id, created_at_us
     $20::int8[], $21::int8[], $22::int8[], $23::int4[], $24::bool[], $25::text[], $26::text[]) \
     ON CONFLICT (request_id) DO NOTHING";
 
-async fn postgres_insert(pool: &sqlx::PgPool, entries: &[Entry]) -> Result<u64, sqlx::Error> {
+async fn postgres_insert(
+    pool: &sqlx::PgPool,
+    table: &str,
+    entries: &[Entry],
+) -> Result<u64, sqlx::Error> {
     fn col<'a, T>(entries: &'a [Entry], f: impl Fn(&'a Entry) -> T) -> Vec<T> {
         entries.iter().map(f).collect()
     }
     let e = entries;
-    let q = sqlx::query::<Postgres>(POSTGRES_SQL)
+    let other;
+    let sql = if table == LEDGER_TABLE {
+        POSTGRES_SQL
+    } else {
+        other = POSTGRES_SQL.replacen(LEDGER_TABLE, table, 1);
+        &other
+    };
+    let q = sqlx::query::<Postgres>(sql)
         .bind(col(e, |e| e.request_id.as_str()))
         .bind(col(e, |e| e.created_at_us))
         .bind(col(e, |e| e.client_request_id.as_deref()))
@@ -220,7 +249,7 @@ mod tests {
     #[test]
     fn sqlite_statements_stay_under_the_bind_limit() {
         assert_eq!(COLUMNS.split(',').count(), NUM_COLUMNS);
-        let sql = sqlite_sql(3);
+        let sql = sqlite_sql(LEDGER_TABLE, 3);
         assert_eq!(sql.matches('?').count(), 3 * NUM_COLUMNS);
     }
 

@@ -14,3 +14,4 @@ mod ledger;
 mod migrate;
 mod ratelimit;
 mod servers;
+mod tune;

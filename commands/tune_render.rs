@@ -1,0 +1,168 @@
+//! Rendering `tokctl tune`'s answer: a table (default), the TOML block, the
+//! `export` lines or JSON; and the progress bar of `--measure`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokctl::tune::measure::{Measurement, Progress};
+use tokctl::tune::{Reasoned, Recommendation, bytes::format_bytes, output};
+
+use crate::tune::Format;
+use crate::{Failure, exit};
+
+/// Prints the recommendation (and the measured one, when there is one).
+pub fn print(
+    format: Format,
+    table: &Recommendation,
+    measured: Option<&Recommendation>,
+    m: Option<&Measurement>,
+) -> Result<(), Failure> {
+    let chosen = measured.unwrap_or(table);
+    let mut out = String::new();
+    match format {
+        Format::Table => {
+            if let Some(m) = m {
+                out.push_str(&format!("{}\n", samples(m)));
+            }
+            out.push_str(&format!("{}\n", values(table, measured)));
+            for w in &chosen.warnings {
+                out.push_str(&format!("warning: {w}\n"));
+            }
+        }
+        Format::Toml => out = output::to_toml(chosen),
+        Format::Env => out = output::to_env(chosen),
+        Format::Json => {
+            let v = serde_json::json!({
+                "recommendation": chosen,
+                "table": table,
+                "measured": measured,
+                "measurement": m,
+            });
+            out = serde_json::to_string_pretty(&v)
+                .map_err(|e| Failure::new(exit::FAILURE, format!("rendering JSON: {e}")))?;
+            out.push('\n');
+        }
+    }
+    if format != Format::Table {
+        for w in &chosen.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    // One write, and a closed pipe is an error `main` treats as success.
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|e| Failure::new(exit::FAILURE, format!("writing to stdout: {e}")))
+}
+
+fn cell<T: std::fmt::Display>(r: &Reasoned<T>) -> String {
+    match r.limited_by {
+        Some(by) => format!("{} (limited by {by})", r.value),
+        None => r.value.to_string(),
+    }
+}
+
+fn values(t: &Recommendation, m: Option<&Recommendation>) -> comfy_table::Table {
+    fn rows(r: &Recommendation) -> Vec<(&'static str, String, &String)> {
+        vec![
+            (
+                "ledger.async.batch_size",
+                cell(&r.batch_size),
+                &r.batch_size.reason,
+            ),
+            (
+                "ledger.async.flush_ms",
+                cell(&r.flush_ms),
+                &r.flush_ms.reason,
+            ),
+            (
+                "ledger.async.buffer_size",
+                cell(&r.buffer_size),
+                &r.buffer_size.reason,
+            ),
+            (
+                "ledger.async.num_workers",
+                cell(&r.num_workers),
+                &r.num_workers.reason,
+            ),
+            (
+                "db.max_open_conns",
+                cell(&r.max_open_conns),
+                &r.max_open_conns.reason,
+            ),
+            (
+                "db.max_idle_conns",
+                cell(&r.max_idle_conns),
+                &r.max_idle_conns.reason,
+            ),
+            (
+                "buffer memory at full",
+                format_bytes(r.buffer_memory_bytes.value),
+                &r.buffer_memory_bytes.reason,
+            ),
+            (
+                "entries at risk on a crash",
+                r.entries_at_risk.value.to_string(),
+                &r.entries_at_risk.reason,
+            ),
+        ]
+    }
+    match m {
+        None => {
+            let mut out = crate::render::table(&["setting", "value", "reason"]);
+            for (k, v, why) in rows(t) {
+                out.add_row(vec![k.to_string(), v, why.clone()]);
+            }
+            out
+        }
+        Some(m) => {
+            let mut out =
+                crate::render::table(&["setting", "table", "measured", "reason (measured)"]);
+            for ((k, tv, _), (_, mv, why)) in rows(t).into_iter().zip(rows(m)) {
+                out.add_row(vec![k.to_string(), tv, mv, why.clone()]);
+            }
+            out
+        }
+    }
+}
+
+fn samples(m: &Measurement) -> comfy_table::Table {
+    let mut out = crate::render::table(&[
+        "batch",
+        "workers",
+        "entries/s",
+        "per worker",
+        "flush p50 ms",
+        "flush p99 ms",
+    ]);
+    for s in &m.samples {
+        out.add_row(vec![
+            s.batch_size.to_string(),
+            s.workers.to_string(),
+            format!("{:.0}", s.entries_per_second),
+            format!("{:.0}", s.entries_per_second_per_worker),
+            format!("{:.1}", s.flush_p50_ms),
+            format!("{:.1}", s.flush_p99_ms),
+        ]);
+    }
+    out
+}
+
+/// A bar over the time budget, on stderr (hidden when it is not a terminal).
+pub fn progress_bar(total: Duration) -> ProgressBar {
+    let bar = ProgressBar::new(total.as_millis() as u64);
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} measuring {msg} [{bar:30}] {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+/// Moves the bar to where the benchmark is.
+pub fn update(bar: &ProgressBar, p: &Progress) {
+    bar.set_position(p.elapsed.as_millis() as u64);
+    bar.set_message(format!("{}/{}: {}", p.run, p.runs, p.label));
+}
