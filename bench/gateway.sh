@@ -17,7 +17,7 @@ chmod 755 "$WORK"
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  for f in "$WORK/upstream.pid" "$WORK/proxy.pid"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
   [ -d "$WORK/pg" ] && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -28,28 +28,43 @@ cpu_ticks() { # utime+stime of the given pids, in clock ticks
 HZ=$(getconf CLK_TCK)
 
 cd "$ROOT"
-cargo build --release --quiet
+[ -n "${TOKCTL_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet
 BIN="$ROOT/target/release/tokctl"
 
 UP=$(free_port); PROXY=$(free_port)
 BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":24,"total_tokens":36}}'
-cat > "$WORK/nginx.conf" <<NGINX
+# Two nginx instances, so that each one's CPU time is its own: the upstream
+# (1 worker) and the reverse proxy (one worker per core, as tokctl uses a
+# thread per core).
+cat > "$WORK/upstream.conf" <<NGINX
 worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
+pid $WORK/upstream.pid;
+error_log $WORK/upstream-error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$BODY'; } }
+}
+NGINX
+cat > "$WORK/proxy.conf" <<NGINX
+worker_processes auto;
+pid $WORK/proxy.pid;
+error_log $WORK/proxy-error.log warn;
 events { worker_connections 4096; }
 http {
   access_log off;
   keepalive_requests 1000000;
   upstream up { server 127.0.0.1:$UP; keepalive 256; }
-  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$BODY'; } }
   server { listen 127.0.0.1:$PROXY;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 NGINX
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
+nginx -c "$WORK/upstream.conf" -e "$WORK/upstream-error.log"
+nginx -c "$WORK/proxy.conf" -e "$WORK/proxy-error.log"
 sleep 0.5
-NGINX_WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+UPSTREAM_WORKER=$(pgrep -P "$(cat "$WORK/upstream.pid")" | head -1)
+PROXY_WORKERS=$(pgrep -P "$(cat "$WORK/proxy.pid")" | tr '\n' ' ')
 
 cat > "$WORK/post.lua" <<'LUA'
 wrk.method = "POST"
@@ -120,8 +135,9 @@ rows_sqlite() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); 
 
 printf "%-16s %5s %10s %9s %8s %8s %8s %10s %s\n" row conns requests req/s p50 p99 p99.9 cpu_us/req "ledger rows(200) / 200 responses"
 for c in $CONNS; do
-  row direct "http://127.0.0.1:$UP/v1/chat/completions" "$c" "$NGINX_WORKER"; echo
-  row nginx-proxy "http://127.0.0.1:$PROXY/v1/chat/completions" "$c" "$NGINX_WORKER"; echo "   (cpu includes the upstream server block in the same worker)"
+  row direct "http://127.0.0.1:$UP/v1/chat/completions" "$c" "$UPSTREAM_WORKER"; echo "   (cpu: the upstream itself)"
+  # shellcheck disable=SC2086
+  row nginx-proxy "http://127.0.0.1:$PROXY/v1/chat/completions" "$c" $PROXY_WORKERS; echo
 
   rm -f "$WORK"/ledger.db*
   start_tokctl "$WORK/ledger.db"
@@ -134,7 +150,7 @@ for c in $CONNS; do
       PGPORT=$(free_port)
       mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
       runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$WORK/pg" -A trust -U postgres >/dev/null
-      runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$WORK/pg.log" start >/dev/null
+      runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$WORK/pg/server.log" start >/dev/null
     fi
     DB="bench$c"
     psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null

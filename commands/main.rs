@@ -16,6 +16,12 @@ mod users;
 
 use std::process::ExitCode;
 
+/// mimalloc instead of glibc's malloc: the gateway allocates and frees many
+/// small buffers per request, and glibc's allocator was ~13% of the CPU
+/// profile under load (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 use cli::{Cli, Command};

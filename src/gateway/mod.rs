@@ -35,9 +35,10 @@ use error::ApiError;
 use relay::RequestCtx;
 use routes::Routes;
 
-/// Everything a request needs, shared by all of them.
-#[derive(Clone)]
-pub struct AppState {
+/// Everything a request needs, shared by all of them. Held in an `Arc`
+/// ([`AppState`]) so that the per-request clones axum makes are one atomic
+/// increment each, not a clone of every field.
+pub struct App {
     pub config: Arc<Config>,
     pub routes: Arc<Routes>,
     /// `None` when `auth.enabled = false`.
@@ -50,6 +51,9 @@ pub struct AppState {
     /// Cancelled when the shutdown deadline passes: streams end and record.
     pub shutdown: CancellationToken,
 }
+
+/// The shared state handed to handlers and layers.
+pub type AppState = Arc<App>;
 
 /// When the request arrived (set by the outermost layer), so overhead
 /// includes the middleware.

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{AppState, router};
+use super::router;
 use crate::config::Config;
 use crate::db::{Databases, DbError, migrate};
 use crate::identity::Authenticator;
@@ -116,7 +116,7 @@ pub async fn serve(
     let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger);
     let providers = providers::build(&config)?;
     let routes = Arc::new(super::routes::Routes::new(&config, &providers));
-    let state = AppState {
+    let state = Arc::new(super::App {
         config: config.clone(),
         routes,
         auth,
@@ -124,7 +124,7 @@ pub async fn serve(
         limiter,
         tracker: TaskTracker::new(),
         shutdown: CancellationToken::new(),
-    };
+    });
     let addr = config.server.listen.clone();
     let listener = TcpListener::bind(&addr)
         .await

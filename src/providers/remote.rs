@@ -16,6 +16,8 @@ pub struct HttpProvider {
     name: String,
     kind: ProviderKind,
     base_url: String,
+    /// Upstream URLs parsed once: chat completions, embeddings, messages.
+    urls: [reqwest::Url; 3],
     api_key: Option<String>,
     client: reqwest::Client,
     timeout: Duration,
@@ -41,10 +43,23 @@ impl HttpProvider {
                 .ok()
                 .filter(|k| !k.is_empty())
         };
+        let base_url = cfg.base_url.trim_end_matches('/').to_string();
+        let parse = |tail: &str| {
+            reqwest::Url::parse(&format!("{base_url}{tail}")).map_err(|e| UpstreamError::Config {
+                provider: name.to_string(),
+                message: format!("base_url `{base_url}` does not make a URL: {e}"),
+            })
+        };
+        let urls = [
+            parse("/chat/completions")?,
+            parse("/embeddings")?,
+            parse("/messages")?,
+        ];
         Ok(Self {
             name: name.to_string(),
             kind: cfg.kind,
-            base_url: cfg.base_url.trim_end_matches('/').to_string(),
+            base_url,
+            urls,
             api_key,
             client,
             timeout: Duration::from_millis(cfg.timeout_ms),
@@ -54,13 +69,13 @@ impl HttpProvider {
     }
 
     /// The upstream URL: the base URL carries the version path (`…/v1`).
-    fn url(&self, endpoint: Endpoint) -> String {
-        let tail = match endpoint {
-            Endpoint::ChatCompletions => "/chat/completions",
-            Endpoint::Embeddings => "/embeddings",
-            Endpoint::Messages => "/messages",
+    fn url(&self, endpoint: Endpoint) -> reqwest::Url {
+        let i = match endpoint {
+            Endpoint::ChatCompletions => 0,
+            Endpoint::Embeddings => 1,
+            Endpoint::Messages => 2,
         };
-        format!("{}{tail}", self.base_url)
+        self.urls[i].clone()
     }
 
     fn request(&self, req: &UpstreamRequest) -> reqwest::RequestBuilder {

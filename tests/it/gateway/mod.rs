@@ -41,11 +41,16 @@ async fn official_sdks_work() {
 }
 
 crate::dbtest!(serve_refuses_a_schema_that_differs, |db| {
-    let cfg = format!("[ledger]\npath = \"{0}\"\n[identity]\npath = \"{0}\"\n", db.dsn);
+    let cfg = format!(
+        "[ledger]\npath = \"{0}\"\n[identity]\npath = \"{0}\"\n",
+        db.dsn
+    );
     let t = crate::support::Tokctl::new().config(&cfg);
     t.run(&["migrate"]).expect_code(0);
     db.execute(match db.backend {
-        crate::support::Backend::Sqlite => "UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 1",
+        crate::support::Backend::Sqlite => {
+            "UPDATE _sqlx_migrations SET checksum = X'00' WHERE version = 1"
+        }
         crate::support::Backend::Postgres => {
             "UPDATE _sqlx_migrations SET checksum = decode('00', 'hex') WHERE version = 1"
         }
@@ -53,7 +58,15 @@ crate::dbtest!(serve_refuses_a_schema_that_differs, |db| {
     .await;
     let out = t.run(&["serve", "--listen", "127.0.0.1:0"]);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("do not match this binary") && out.stderr.contains('1'), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("do not match this binary") && out.stderr.contains('1'),
+        "{}",
+        out.stderr
+    );
     let out = t.run(&["serve", "--listen", "127.0.0.1:0", "--no-migrate"]);
-    assert_eq!(out.code, 1, "--no-migrate still refuses a drifted schema: {}", out.stderr);
+    assert_eq!(
+        out.code, 1,
+        "--no-migrate still refuses a drifted schema: {}",
+        out.stderr
+    );
 });
