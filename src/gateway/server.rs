@@ -16,6 +16,9 @@ use crate::db::{Databases, DbError, migrate};
 use crate::identity::Authenticator;
 use crate::ledger::{LedgerWriter, WriterStats};
 use crate::providers::{self, UpstreamError};
+use crate::telemetry::health::{DbTarget, Health};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::{MetricsPlace, Telemetry, metrics_place};
 
 /// Why the server could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,8 @@ pub enum ServeError {
     },
     #[error("{0}")]
     Identity(String),
+    #[error(transparent)]
+    Metrics(#[from] crate::telemetry::metrics::MetricsError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -105,6 +110,8 @@ pub async fn serve(
     let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger);
     let providers = providers::build(&config)?;
     let routes = Arc::new(super::routes::Routes::new(&config, &providers));
+    let telemetry = telemetry(&config, &dbs, &ledger, &providers)?;
+    let probes = telemetry.health.spawn_probes();
     let state = AppState {
         config: config.clone(),
         routes,
@@ -112,6 +119,7 @@ pub async fn serve(
         ledger: ledger.clone(),
         tracker: TaskTracker::new(),
         shutdown: CancellationToken::new(),
+        telemetry: telemetry.clone(),
     };
     let addr = config.server.listen.clone();
     let listener = TcpListener::bind(&addr)
@@ -128,6 +136,22 @@ pub async fn serve(
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop_signal.cancelled().await });
     let server = tokio::spawn(async move { server.await });
+    if let MetricsPlace::Separate(addr) = metrics_place(&config) {
+        let listener = TcpListener::bind(&addr)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: addr.clone(),
+                source,
+            })?;
+        tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+        let stop_metrics = stop.clone();
+        let app = crate::telemetry::endpoints::metrics_router(telemetry.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop_metrics.cancelled().await })
+                .await
+        });
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     stop.cancel();
@@ -149,6 +173,7 @@ pub async fn serve(
     {
         tracing::warn!("connections still open at shutdown were closed");
     }
+    probes.abort();
     let stats = ledger.shutdown().await;
     tracing::info!(
         written = stats.written,
@@ -163,6 +188,38 @@ pub async fn serve(
         ledger: stats,
         unfinished_requests: unfinished,
     })
+}
+
+/// Metrics and health over the opened databases, writer and providers.
+fn telemetry(
+    config: &Config,
+    dbs: &Databases,
+    ledger: &LedgerWriter,
+    providers: &providers::Providers,
+) -> Result<Arc<Telemetry>, ServeError> {
+    let metrics = if config.metrics.enabled {
+        Some(Metrics::new(config)?)
+    } else {
+        None
+    };
+    let health = Health::new(
+        vec![
+            DbTarget::identity(Ok(dbs.identity.clone())),
+            DbTarget::ledger(Ok(dbs.ledger.clone())),
+        ],
+        dbs.distinct()
+            .into_iter()
+            .map(|(role, db, _)| (role, db.clone()))
+            .collect(),
+        Some(ledger.clone()),
+        providers,
+        config.health.clone(),
+    );
+    Ok(Arc::new(Telemetry {
+        metrics,
+        health: Arc::new(health),
+        ledger: ledger.clone(),
+    }))
 }
 
 async fn shutdown_signal() {
