@@ -200,6 +200,11 @@ impl Health {
         }
     }
 
+    /// The distinct database pools this checker reports on.
+    pub fn pools(&self) -> &[(&'static str, Db)] {
+        &self.pools
+    }
+
     /// The database pools' numbers, for metrics and the report.
     pub fn pool_stats(&self) -> Vec<super::metrics::PoolStat> {
         self.pools
