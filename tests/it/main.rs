@@ -12,4 +12,5 @@ mod gateway;
 mod identity;
 mod ledger;
 mod migrate;
+mod observability;
 mod servers;

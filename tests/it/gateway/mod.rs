@@ -3,8 +3,8 @@
 //! real socket, and the ledger read back with SQL.
 
 mod cases;
-mod harness;
-mod ledger_rows;
+pub mod harness;
+pub mod ledger_rows;
 
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
     super::cases::mock_plain_and_stream_are_recorded(db.dsn.clone()).await;
