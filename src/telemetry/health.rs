@@ -36,6 +36,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The word used in JSON and tables.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Healthy => "healthy",
@@ -48,15 +49,19 @@ impl Status {
 /// One checked thing, in the seed's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Component {
+    /// `identity_db`, `ledger_db`, `ledger_writer` or a provider's name.
     pub name: String,
+    /// `database`, `writer` or `provider` (providers are non-critical).
     #[serde(rename = "type")]
     pub kind: String,
     pub status: Status,
+    /// Why, in words; the cause of a failure.
     pub message: String,
+    /// The ping or probe time, when one was measured.
     pub latency_ms: Option<f64>,
 }
 
-/// A database pool's numbers.
+/// A database pool's numbers (sqlx does not count waits, so none here).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DbPool {
     pub name: String,
@@ -74,6 +79,7 @@ pub struct ProviderPool {
     pub mean_latency_ms: Option<f64>,
 }
 
+/// The pool statistics carried beside the components, as the seed's v2.2.0 did.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Pools {
     pub databases: Vec<DbPool>,
@@ -168,6 +174,8 @@ pub struct Health {
 }
 
 impl Health {
+    /// A checker over these databases, pools, writer (`None` for
+    /// `--direct`) and providers; probes start with [`Health::spawn_probes`].
     pub fn new(
         dbs: Vec<DbTarget>,
         pools: Vec<(&'static str, Db)>,
