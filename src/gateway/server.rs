@@ -121,6 +121,21 @@ pub async fn serve(
         shutdown: CancellationToken::new(),
         telemetry: telemetry.clone(),
     };
+    // Bound before the main port is announced, so a scraper told the
+    // address finds /metrics too.
+    let metrics_listener = match metrics_place(&config) {
+        MetricsPlace::Separate(addr) => {
+            let l = TcpListener::bind(&addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+            Some(l)
+        }
+        _ => None,
+    };
     let addr = config.server.listen.clone();
     let listener = TcpListener::bind(&addr)
         .await
@@ -136,14 +151,7 @@ pub async fn serve(
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop_signal.cancelled().await });
     let server = tokio::spawn(async move { server.await });
-    if let MetricsPlace::Separate(addr) = metrics_place(&config) {
-        let listener = TcpListener::bind(&addr)
-            .await
-            .map_err(|source| ServeError::Bind {
-                addr: addr.clone(),
-                source,
-            })?;
-        tracing::info!("metrics on http://{}/metrics", listener.local_addr()?);
+    if let Some(listener) = metrics_listener {
         let stop_metrics = stop.clone();
         let app = crate::telemetry::endpoints::metrics_router(telemetry.clone());
         tokio::spawn(async move {
