@@ -9,7 +9,9 @@ const AFTER_HELP: &str = "\
 Configuration: built-in defaults < config file (--config, else TOKCTL_CONFIG, else ./config.toml) \
 < environment (TOKCTL_* or TOKLIGENCE_*) < flags. See `tokctl config show`.
 
-Exit codes: 0 success; 1 the operation failed or its verdict is bad; 2 usage or configuration error.";
+Exit codes: 0 success; 1 the operation failed or its verdict is bad; 2 usage or configuration error. \
+`tokctl health` alone follows Nagios: 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or unknown \
+(its usage and configuration errors exit 3).";
 
 /// tokctl: an LLM API gateway with a usage ledger that loses nothing.
 #[derive(Debug, Parser)]
@@ -49,9 +51,27 @@ pub enum Command {
     Keys(crate::keys::Args),
     /// Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates.
     Tune(crate::tune::Args),
+    /// Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes.
+    Health(crate::health::Args),
     /// Write completions and man pages (for packaging and the repo's own tests).
     #[command(hide = true)]
     GenerateDocs(crate::docs::Args),
+}
+
+/// Whether the command line invokes `tokctl health` (the first word that
+/// is not an option or the value of `--config`), so that its parse errors
+/// exit 3 (Nagios UNKNOWN) rather than clap's 2 (which reads as CRITICAL).
+pub fn invokes_health(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    let mut it = args.into_iter().skip(1);
+    while let Some(a) = it.next() {
+        let a = a.to_string_lossy();
+        if a == "--config" {
+            it.next();
+        } else if !a.starts_with('-') {
+            return a == "health";
+        }
+    }
+    false
 }
 
 impl GlobalArgs {

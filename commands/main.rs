@@ -4,6 +4,7 @@
 mod cli;
 mod config_cmd;
 mod docs;
+mod health;
 mod identity_db;
 mod keys;
 mod migrate;
@@ -91,7 +92,10 @@ pub fn chain(e: &dyn std::error::Error) -> String {
 pub type CmdResult = Result<ExitCode, Failure>;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_error(&e),
+    };
     let outcome = run(cli);
     match outcome {
         Ok(code) => code,
@@ -102,6 +106,20 @@ fn main() -> ExitCode {
             eprintln!("error: {}", f.message);
             ExitCode::from(f.code)
         }
+    }
+}
+
+/// Prints clap's message; help and version are success, a usage error is
+/// 2, or 3 for `tokctl health` (Nagios UNKNOWN).
+fn parse_error(e: &clap::Error) -> ExitCode {
+    let _ = e.print();
+    if !e.use_stderr() {
+        return ExitCode::SUCCESS;
+    }
+    if cli::invokes_health(std::env::args_os()) {
+        ExitCode::from(tokctl::telemetry::check::EXIT_UNKNOWN)
+    } else {
+        ExitCode::from(exit::USAGE)
     }
 }
 
@@ -122,6 +140,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Users(args) => rt.block_on(users::run(args, &cli.global)),
         Command::Keys(args) => rt.block_on(keys::run(args, &cli.global)),
         Command::Tune(args) => rt.block_on(tune::run(args, &cli.global)),
+        Command::Health(args) => rt.block_on(health::run(args, &cli.global)),
         Command::GenerateDocs(args) => docs::run(args),
     }
 }
@@ -133,5 +152,16 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn health_invocations_are_recognised() {
+        let is = |args: &[&str]| super::cli::invokes_health(args.iter().map(|a| a.into()));
+        assert!(is(&["tokctl", "health", "--bogus"]));
+        assert!(is(&["tokctl", "--config", "health", "health"]));
+        assert!(is(&["tokctl", "-v", "health"]));
+        assert!(!is(&["tokctl", "--config", "health", "serve"]));
+        assert!(!is(&["tokctl", "serve", "health"]));
+        assert!(!is(&["tokctl"]));
     }
 }

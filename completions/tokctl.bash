@@ -22,6 +22,9 @@ _tokctl() {
             tokctl,generate-docs)
                 cmd="tokctl__subcmd__generate__subcmd__docs"
                 ;;
+            tokctl,health)
+                cmd="tokctl__subcmd__health"
+                ;;
             tokctl,help)
                 cmd="tokctl__subcmd__help"
                 ;;
@@ -63,6 +66,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__help,generate-docs)
                 cmd="tokctl__subcmd__help__subcmd__generate__subcmd__docs"
+                ;;
+            tokctl__subcmd__help,health)
+                cmd="tokctl__subcmd__help__subcmd__health"
                 ;;
             tokctl__subcmd__help,help)
                 cmd="tokctl__subcmd__help__subcmd__help"
@@ -176,7 +182,7 @@ _tokctl() {
 
     case "${cmd}" in
         tokctl)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune generate-docs help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune health generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -325,8 +331,38 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__health)
+            opts="-v -q -h -V --url --json --watch --direct --timeout --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --url)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --watch)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__help)
-            opts="serve config migrate users keys tune generate-docs help"
+            opts="serve config migrate users keys tune health generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -382,6 +418,20 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__generate__subcmd__docs)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__health)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

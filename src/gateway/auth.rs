@@ -34,6 +34,7 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 AuthError::Disabled { .. } => StatusCode::FORBIDDEN,
                 _ => e.status(),
             };
+            state.telemetry.auth_refused(e.label());
             tracing::info!(path = %req.uri().path(), reason = e.label(), "request refused by auth");
             ApiError::new(status, e.label(), e.to_string())
                 .shaped(shape)

@@ -50,6 +50,8 @@ pub struct App {
     pub tracker: TaskTracker,
     /// Cancelled when the shutdown deadline passes: streams end and record.
     pub shutdown: CancellationToken,
+    /// Metrics and health; requests are recorded in [`relay`].
+    pub telemetry: Arc<crate::telemetry::Telemetry>,
 }
 
 /// The shared state handed to handlers and layers.
@@ -84,7 +86,12 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .route("/livez", get(|| async { "ok" }))
         .fallback(not_found)
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(crate::telemetry::endpoints::router(
+            state.telemetry.clone(),
+            crate::telemetry::metrics_place(&state.config)
+                == crate::telemetry::MetricsPlace::MainPort,
+        ));
     layers::apply(app, &state.config)
 }
 

@@ -89,6 +89,7 @@ pub async fn process(
     body: Body,
     reply: oneshot::Sender<Response>,
 ) {
+    let _in_flight = state.telemetry.in_flight();
     let admission = state.ledger.admit().await;
     let shape = shape_of(ctx.endpoint);
     let mut out = Outcome::new();
@@ -505,6 +506,7 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
         error_message: out.error.as_ref().map(|(_, m)| m.clone()),
     };
     e.sanitize();
+    state.telemetry.record(&e);
     tracing::info!(
         request_id = %e.request_id,
         client_request_id = e.client_request_id.as_deref().unwrap_or(""),
@@ -519,6 +521,5 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
         error = e.error_kind.as_deref().unwrap_or(""),
         "access"
     );
-    let _ = state;
     e
 }

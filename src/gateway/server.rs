@@ -16,6 +16,9 @@ use crate::db::{Databases, DbError, migrate};
 use crate::identity::Authenticator;
 use crate::ledger::{LedgerWriter, WriterStats};
 use crate::providers::{self, UpstreamError};
+use crate::telemetry::health::{DbTarget, Health};
+use crate::telemetry::metrics::Metrics;
+use crate::telemetry::{MetricsPlace, Telemetry, metrics_place};
 
 /// Why the server could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +37,8 @@ pub enum ServeError {
     Identity(String),
     #[error("{0}")]
     RateLimit(String),
+    #[error(transparent)]
+    Metrics(#[from] crate::telemetry::metrics::MetricsError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -116,6 +121,8 @@ pub async fn serve(
     let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger);
     let providers = providers::build(&config)?;
     let routes = Arc::new(super::routes::Routes::new(&config, &providers));
+    let telemetry = telemetry(&config, &dbs, &ledger, &providers)?;
+    let probes = telemetry.health.spawn_probes();
     let state = Arc::new(super::App {
         config: config.clone(),
         routes,
@@ -124,7 +131,23 @@ pub async fn serve(
         limiter,
         tracker: TaskTracker::new(),
         shutdown: CancellationToken::new(),
+        telemetry: telemetry.clone(),
     });
+    // Bound before the main port is announced, so a scraper told the
+    // address finds /metrics too.
+    let metrics_listener = match metrics_place(&config) {
+        MetricsPlace::Separate(addr) => {
+            let l = TcpListener::bind(&addr)
+                .await
+                .map_err(|source| ServeError::Bind {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            tracing::info!("metrics on http://{}/metrics", l.local_addr()?);
+            Some(l)
+        }
+        _ => None,
+    };
     let addr = config.server.listen.clone();
     let listener = TcpListener::bind(&addr)
         .await
@@ -140,6 +163,15 @@ pub async fn serve(
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop_signal.cancelled().await });
     let server = tokio::spawn(async move { server.await });
+    if let Some(listener) = metrics_listener {
+        let stop_metrics = stop.clone();
+        let app = crate::telemetry::endpoints::metrics_router(telemetry.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { stop_metrics.cancelled().await })
+                .await
+        });
+    }
     shutdown_signal().await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     stop.cancel();
@@ -161,6 +193,7 @@ pub async fn serve(
     {
         tracing::warn!("connections still open at shutdown were closed");
     }
+    probes.abort();
     let stats = ledger.shutdown().await;
     tracing::info!(
         written = stats.written,
@@ -175,6 +208,38 @@ pub async fn serve(
         ledger: stats,
         unfinished_requests: unfinished,
     })
+}
+
+/// Metrics and health over the opened databases, writer and providers.
+fn telemetry(
+    config: &Config,
+    dbs: &Databases,
+    ledger: &LedgerWriter,
+    providers: &providers::Providers,
+) -> Result<Arc<Telemetry>, ServeError> {
+    let metrics = if config.metrics.enabled {
+        Some(Metrics::new(config)?)
+    } else {
+        None
+    };
+    let health = Health::new(
+        vec![
+            DbTarget::identity(Ok(dbs.identity.clone())),
+            DbTarget::ledger(Ok(dbs.ledger.clone())),
+        ],
+        dbs.distinct()
+            .into_iter()
+            .map(|(role, db, _)| (role, db.clone()))
+            .collect(),
+        Some(ledger.clone()),
+        providers,
+        config.health.clone(),
+    );
+    Ok(Arc::new(Telemetry {
+        metrics,
+        health: Arc::new(health),
+        ledger: ledger.clone(),
+    }))
 }
 
 async fn shutdown_signal() {

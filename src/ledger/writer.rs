@@ -179,6 +179,16 @@ impl LedgerWriter {
         self.inner.inline
     }
 
+    /// Whether a new entry would be taken now: not shut down, and room in
+    /// the buffer (always, for inline writes). `/readyz` answers from this.
+    pub fn accepts_entries(&self) -> bool {
+        if self.inner.closed.load(Relaxed) {
+            return false;
+        }
+        let s = self.stats();
+        self.inner.inline || s.queue_depth < s.buffer_size
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> WriterStats {
         let buffer = if self.inner.inline {

@@ -1,6 +1,15 @@
-//! Logging setup (tracing), shared by every subcommand.
+//! Logging, metrics and health, shared by every subcommand.
 //!
 //! Logs go to stderr so that stdout stays for a command's output
-//! (`keys create` prints the key alone on stdout).
+//! (`keys create` prints the key alone on stdout). Metric names live in
+//! [`names`], the registry and recording in [`metrics`], checks in
+//! [`health`] (and what `tokctl health` does with them in [`check`]), and the HTTP routes that expose both in [`endpoints`].
 
+pub mod check;
+pub mod endpoints;
+pub mod health;
 pub mod logging;
+pub mod metrics;
+pub mod names;
+
+pub use endpoints::{MetricsPlace, Telemetry, metrics_place};

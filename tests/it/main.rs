@@ -12,6 +12,7 @@ mod gateway;
 mod identity;
 mod ledger;
 mod migrate;
+mod observability;
 mod ratelimit;
 mod servers;
 mod tune;

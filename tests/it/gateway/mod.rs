@@ -4,7 +4,7 @@
 
 mod cases;
 pub mod harness;
-mod ledger_rows;
+pub mod ledger_rows;
 
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
     super::cases::mock_plain_and_stream_are_recorded(db.dsn.clone()).await;

@@ -33,6 +33,19 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// Stops the server at once (`pg_ctl stop -m immediate`), as an outage
+    /// would. Only for a test's own cluster from [`private`], never the
+    /// shared one from [`cluster`].
+    pub fn stop(&self) {
+        let pg_ctl = super::find_binary("pg_ctl", Some(&bin_dir()))
+            .expect("pg_ctl was found when the cluster started");
+        let mut ctl = pg_command(&pg_ctl, super::is_root());
+        ctl.arg("-D")
+            .arg(self.dir.join("data"))
+            .args(["-m", "immediate", "-w", "stop"]);
+        run(ctl, "pg_ctl stop").expect("stopping a private test cluster");
+    }
+
     /// Creates a database with a name unique in this process and returns its DSN.
     pub async fn fresh_database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -61,6 +74,12 @@ pub fn cluster() -> &'static Cluster {
         Ok(c) => c,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// A cluster of the caller's own, for a test that stops its database;
+/// removed when the test process ends, like the shared one.
+pub fn private() -> Cluster {
+    start(&bin_dir()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn bin_dir() -> PathBuf {

@@ -1,0 +1,182 @@
+//! What `tokctl health` does: ask a running gateway for its `/health`, or
+//! check the configured databases and providers directly (`--direct`), and
+//! map the verdict to the Nagios exit codes monitoring tools expect.
+//! Rendering lives in commands/health.rs.
+
+use std::time::Duration;
+
+use super::health::{DbTarget, Health, Report, Status};
+use crate::config::Config;
+use crate::db::{Db, Dsn, PoolSettings};
+
+/// Nagios: OK.
+pub const EXIT_HEALTHY: u8 = 0;
+/// Nagios: WARNING.
+pub const EXIT_DEGRADED: u8 = 1;
+/// Nagios: CRITICAL.
+pub const EXIT_UNHEALTHY: u8 = 2;
+/// Nagios: UNKNOWN — unreachable server, bad answer, usage or config error.
+pub const EXIT_UNKNOWN: u8 = 3;
+
+/// The Nagios exit code of a verdict.
+pub fn exit_code(status: Status) -> u8 {
+    match status {
+        Status::Healthy => EXIT_HEALTHY,
+        Status::Degraded => EXIT_DEGRADED,
+        Status::Unhealthy => EXIT_UNHEALTHY,
+    }
+}
+
+/// Why no verdict could be had (all exit 3).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error("cannot reach the gateway at {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    #[error("the gateway at {url} answered {status} without a health report: {cause}")]
+    BadAnswer {
+        url: String,
+        status: u16,
+        cause: String,
+    },
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+}
+
+/// The gateway's address from `server.listen`, with a wildcard host
+/// replaced by loopback.
+pub fn default_url(c: &Config) -> String {
+    let listen = &c.server.listen;
+    let (host, port) = listen.rsplit_once(':').unwrap_or((listen.as_str(), "8081"));
+    let host = match host {
+        "" | "0.0.0.0" => "127.0.0.1",
+        "[::]" => "[::1]",
+        h => h,
+    };
+    format!("http://{host}:{port}")
+}
+
+/// `GET {base}/health` (a URL already ending in `/health` is used as is);
+/// 200 and 503 both carry a report.
+pub async fn fetch(base: &str, timeout: Duration) -> Result<Report, CheckError> {
+    let base = base.trim_end_matches('/');
+    let url = if base.ends_with("/health") {
+        base.to_string()
+    } else {
+        format!("{base}/health")
+    };
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .build()
+        .map_err(|e| CheckError::Client(e.to_string()))?;
+    let unreachable = |e: reqwest::Error| CheckError::Unreachable {
+        url: url.clone(),
+        cause: chain(&e),
+    };
+    let resp = client.get(&url).send().await.map_err(unreachable)?;
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await.map_err(unreachable)?;
+    serde_json::from_slice::<Report>(&body).map_err(|e| CheckError::BadAnswer {
+        url: url.clone(),
+        status,
+        cause: e.to_string(),
+    })
+}
+
+/// Checks the databases and providers named in the config from here,
+/// without a server: each database is opened (bounded by
+/// `db.connect_timeout_ms`) and pinged, each provider probed once.
+pub async fn direct(c: &Config) -> Report {
+    let open = |path: String, settings: PoolSettings, role: &'static str| async move {
+        let dsn = Dsn::parse(&path).map_err(|e| e.to_string())?;
+        Db::connect(&dsn, &settings, role)
+            .await
+            .map_err(|e| e.to_string())
+    };
+    let shared = c.ledger.path == c.identity.path;
+    let ledger = open(c.ledger.path.clone(), PoolSettings::ledger(c), "ledger").await;
+    let identity = if shared {
+        ledger.clone()
+    } else {
+        open(
+            c.identity.path.clone(),
+            PoolSettings::identity(c),
+            "identity",
+        )
+        .await
+    };
+    let mut pools = Vec::new();
+    if let Ok(db) = &ledger {
+        pools.push((
+            if shared { "ledger+identity" } else { "ledger" },
+            db.clone(),
+        ));
+    }
+    if !shared && let Ok(db) = &identity {
+        pools.push(("identity", db.clone()));
+    }
+    let providers = match crate::providers::build(c) {
+        Ok(p) => p,
+        Err(e) => {
+            let mut r = Report::new(Vec::new(), Default::default());
+            r.components.push(super::health::Component {
+                name: "providers".into(),
+                kind: "provider".into(),
+                status: Status::Degraded,
+                message: e.to_string(),
+                latency_ms: None,
+            });
+            r.status = r.status.max(Status::Degraded);
+            return r;
+        }
+    };
+    let health = Health::new(
+        vec![DbTarget::identity(identity), DbTarget::ledger(ledger)],
+        pools,
+        None,
+        &providers,
+        c.health.clone(),
+    );
+    health.probe_all().await;
+    let report = health.check().await;
+    for (_, db) in health.pools() {
+        db.close().await;
+    }
+    report
+}
+
+/// An error and its sources on one line (reqwest hides the useful part,
+/// "connection refused", in a source).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !s.contains(&text) {
+            s.push_str(": ");
+            s.push_str(&text);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_url_uses_loopback_for_wildcards() {
+        let mut c = Config::default();
+        c.server.listen = "0.0.0.0:9000".into();
+        assert_eq!(default_url(&c), "http://127.0.0.1:9000");
+        c.server.listen = "10.1.2.3:80".into();
+        assert_eq!(default_url(&c), "http://10.1.2.3:80");
+    }
+
+    #[test]
+    fn nagios_codes() {
+        assert_eq!(exit_code(Status::Healthy), 0);
+        assert_eq!(exit_code(Status::Degraded), 1);
+        assert_eq!(exit_code(Status::Unhealthy), 2);
+    }
+}

@@ -1,0 +1,124 @@
+//! [`Telemetry`], the metrics and health of one `tokctl serve`, and the
+//! routes that expose them: `GET /health`, `GET /readyz` and `GET
+//! /metrics` (on the main port, or on its own listener when
+//! `metrics.listen` or `metrics.port` says so). These routes are merged
+//! outside `/v1`, so they need no key and never count as requests.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::health::{Health, Status};
+use super::metrics::{self, InFlight, Metrics};
+use crate::config::Config;
+use crate::ledger::{Entry, LedgerWriter};
+
+/// Metrics (when `metrics.enabled`) and health of the running gateway.
+pub struct Telemetry {
+    pub metrics: Option<Metrics>,
+    pub health: Arc<Health>,
+    pub ledger: LedgerWriter,
+}
+
+impl Telemetry {
+    /// Records a finished request from its ledger entry.
+    pub fn record(&self, e: &Entry) {
+        self.health.record(e);
+        if let Some(m) = &self.metrics {
+            m.record(e);
+        }
+    }
+
+    /// Counts the request as in flight until the guard drops.
+    pub fn in_flight(&self) -> Option<InFlight> {
+        self.metrics.as_ref().map(Metrics::in_flight)
+    }
+
+    /// Counts an auth refusal by its fixed reason label.
+    pub fn auth_refused(&self, reason: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.auth_refused(reason);
+        }
+    }
+}
+
+/// Where `/metrics` is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetricsPlace {
+    Off,
+    MainPort,
+    /// Its own listener on this address.
+    Separate(String),
+}
+
+/// Decides where `/metrics` goes: `metrics.listen` wins, then
+/// `metrics.port` on the server's host, else the main port.
+pub fn metrics_place(c: &Config) -> MetricsPlace {
+    if !c.metrics.enabled {
+        return MetricsPlace::Off;
+    }
+    if !c.metrics.listen.is_empty() {
+        return MetricsPlace::Separate(c.metrics.listen.clone());
+    }
+    if c.metrics.port != 0 {
+        let host = c
+            .server
+            .listen
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        return MetricsPlace::Separate(format!("{host}:{}", c.metrics.port));
+    }
+    MetricsPlace::MainPort
+}
+
+/// `/health` and `/readyz`, plus `/metrics` when `with_metrics`.
+pub fn router(t: Arc<Telemetry>, with_metrics: bool) -> Router {
+    let r = Router::new()
+        .route("/health", get(health))
+        .route("/readyz", get(readyz));
+    let r = if with_metrics {
+        r.route("/metrics", get(scrape))
+    } else {
+        r
+    };
+    r.with_state(t)
+}
+
+/// `/metrics` alone, for its own listener.
+pub fn metrics_router(t: Arc<Telemetry>) -> Router {
+    Router::new().route("/metrics", get(scrape)).with_state(t)
+}
+
+async fn health(State(t): State<Arc<Telemetry>>) -> Response {
+    let report = t.health.check().await;
+    let code = if report.status == Status::Unhealthy {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
+    (code, axum::Json(report)).into_response()
+}
+
+async fn readyz(State(t): State<Arc<Telemetry>>) -> Response {
+    if t.health.ready() {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the ledger writer does not accept entries",
+        )
+            .into_response()
+    }
+}
+
+async fn scrape(State(t): State<Arc<Telemetry>>) -> Response {
+    let Some(m) = &t.metrics else {
+        return (StatusCode::NOT_FOUND, "metrics are disabled").into_response();
+    };
+    let body = m.render(&t.ledger.stats(), &t.health.pool_stats());
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
+}

@@ -1,0 +1,443 @@
+//! The Prometheus registry of the gateway and the one place requests are
+//! counted: [`Metrics::record`] takes a finished request's ledger entry
+//! (so metrics and ledger can never disagree on what a request was), and
+//! [`Metrics::render`] writes the text exposition, adding the values read
+//! at scrape time (ledger writer, database pools, uptime).
+//!
+//! Label values come only from bounded sets: endpoints and providers from
+//! the configuration, models from the configured names (anything else is
+//! `other`), status codes 100–599, error kinds from `&'static str` labels,
+//! and at most `metrics.max_user_series` users (masked as `u<id>`, the rest
+//! `other`). Names live in [`super::names`]. Serving `/metrics` is not done
+//! here; see [`super::http`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{PoisonError, RwLock};
+use std::time::Instant;
+
+use prometheus::core::Collector;
+use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+use super::names::{self, Name};
+use crate::config::Config;
+use crate::ledger::{Entry, WriterStats};
+
+/// Buckets for whole requests and upstream answers (seconds): LLM calls
+/// range from milliseconds (embeddings, errors) to minutes (long streams).
+const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Buckets for time to first token (seconds).
+const TTFT_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
+
+/// The label of everything outside a bounded set.
+pub const OTHER: &str = "other";
+
+/// Why the registry could not be built (a programming error in names or
+/// labels, reported at start rather than panicking).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot register metric: {0}")]
+pub struct MetricsError(#[from] prometheus::Error);
+
+/// One database pool's numbers at scrape time.
+#[derive(Debug, Clone)]
+pub struct PoolStat {
+    /// `ledger`, `identity` or `ledger+identity` when both share one pool.
+    pub database: &'static str,
+    pub open: u32,
+    pub idle: usize,
+}
+
+/// The registry and the handles the request path records into.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    errors: IntCounterVec,
+    in_flight: IntGauge,
+    duration: HistogramVec,
+    upstream: HistogramVec,
+    ttft: HistogramVec,
+    tokens: IntCounterVec,
+    user_tokens: IntCounterVec,
+    auth_refusals: IntCounterVec,
+    models: HashSet<String>,
+    providers: HashSet<String>,
+    max_users: usize,
+    /// Users given their own series so far, with their masked label.
+    users: RwLock<HashMap<i64, String>>,
+    started: Instant,
+}
+
+fn opts(n: Name) -> Opts {
+    Opts::new(n.0, n.1)
+}
+
+fn hist(n: Name, buckets: &[f64]) -> HistogramOpts {
+    HistogramOpts::new(n.0, n.1).buckets(buckets.to_vec())
+}
+
+impl Metrics {
+    /// Builds the registry for the configured models and providers.
+    pub fn new(c: &Config) -> Result<Metrics, MetricsError> {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(opts(names::REQUESTS), &["endpoint", "model", "status"])?;
+        let errors = IntCounterVec::new(opts(names::REQUEST_ERRORS), &["kind"])?;
+        let in_flight = IntGauge::with_opts(opts(names::IN_FLIGHT))?;
+        let duration = HistogramVec::new(
+            hist(names::REQUEST_DURATION, DURATION_BUCKETS),
+            &["endpoint", "provider"],
+        )?;
+        let upstream = HistogramVec::new(
+            hist(names::UPSTREAM_LATENCY, DURATION_BUCKETS),
+            &["provider"],
+        )?;
+        let ttft = HistogramVec::new(hist(names::TTFT, TTFT_BUCKETS), &["provider"])?;
+        let tokens = IntCounterVec::new(opts(names::TOKENS), &["model", "type"])?;
+        let user_tokens = IntCounterVec::new(opts(names::USER_TOKENS), &["user", "type"])?;
+        let auth_refusals = IntCounterVec::new(opts(names::AUTH_REFUSALS), &["reason"])?;
+        let collectors: [Box<dyn Collector>; 9] = [
+            Box::new(requests.clone()),
+            Box::new(errors.clone()),
+            Box::new(in_flight.clone()),
+            Box::new(duration.clone()),
+            Box::new(upstream.clone()),
+            Box::new(ttft.clone()),
+            Box::new(tokens.clone()),
+            Box::new(user_tokens.clone()),
+            Box::new(auth_refusals.clone()),
+        ];
+        for c in collectors {
+            registry.register(c)?;
+        }
+        Ok(Metrics {
+            registry,
+            requests,
+            errors,
+            in_flight,
+            duration,
+            upstream,
+            ttft,
+            tokens,
+            user_tokens,
+            auth_refusals,
+            models: c.models.iter().map(|m| m.name.clone()).collect(),
+            providers: c.providers.keys().cloned().collect(),
+            max_users: c.metrics.max_user_series,
+            users: RwLock::new(HashMap::new()),
+            started: Instant::now(),
+        })
+    }
+
+    /// Counts a request as in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.in_flight.clone())
+    }
+
+    /// Counts an auth refusal; `reason` is the error's fixed label.
+    pub fn auth_refused(&self, reason: &'static str) {
+        self.auth_refusals.with_label_values(&[reason]).inc();
+    }
+
+    /// Records one finished request from its ledger entry.
+    pub fn record(&self, e: &Entry) {
+        let endpoint = match e.endpoint.as_str() {
+            p @ ("/v1/chat/completions" | "/v1/embeddings" | "/v1/messages") => p,
+            _ => OTHER,
+        };
+        let model = self.model_label(&e.model);
+        let provider = if e.provider.is_empty() {
+            "none"
+        } else if self.providers.contains(&e.provider) {
+            e.provider.as_str()
+        } else {
+            OTHER
+        };
+        let status = if (100..=599).contains(&e.status_code) {
+            e.status_code.to_string()
+        } else {
+            OTHER.to_string()
+        };
+        self.requests
+            .with_label_values(&[endpoint, model, status.as_str()])
+            .inc();
+        if let Some(kind) = &e.error_kind {
+            self.errors.with_label_values(&[kind.as_str()]).inc();
+        }
+        let secs = |us: i64| us.max(0) as f64 / 1e6;
+        self.duration
+            .with_label_values(&[endpoint, provider])
+            .observe(secs(e.latency_us));
+        if let Some(us) = e.upstream_latency_us {
+            self.upstream
+                .with_label_values(&[provider])
+                .observe(secs(us));
+        }
+        if e.streamed
+            && let Some(us) = e.ttft_us
+        {
+            self.ttft.with_label_values(&[provider]).observe(secs(us));
+        }
+        let (prompt, completion) = (e.usage.input_tokens.max(0), e.usage.output_tokens.max(0));
+        if prompt > 0 {
+            self.tokens
+                .with_label_values(&[model, "prompt"])
+                .inc_by(prompt as u64);
+        }
+        if completion > 0 {
+            self.tokens
+                .with_label_values(&[model, "completion"])
+                .inc_by(completion as u64);
+        }
+        if let Some(id) = e.user_id
+            && (prompt > 0 || completion > 0)
+        {
+            self.with_user_label(id, |user| {
+                if prompt > 0 {
+                    self.user_tokens
+                        .with_label_values(&[user, "prompt"])
+                        .inc_by(prompt as u64);
+                }
+                if completion > 0 {
+                    self.user_tokens
+                        .with_label_values(&[user, "completion"])
+                        .inc_by(completion as u64);
+                }
+            });
+        }
+    }
+
+    fn model_label<'a>(&self, model: &'a str) -> &'a str {
+        if self.models.contains(model) {
+            model
+        } else {
+            OTHER
+        }
+    }
+
+    /// Runs `f` with the user's label: `u<id>` while fewer than
+    /// `max_user_series` users have one, `other` after.
+    fn with_user_label(&self, id: i64, f: impl FnOnce(&str)) {
+        {
+            let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(label) = users.get(&id) {
+                return f(label);
+            }
+            if users.len() >= self.max_users {
+                return f(OTHER);
+            }
+        }
+        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
+        if users.len() >= self.max_users && !users.contains_key(&id) {
+            return f(OTHER);
+        }
+        let label = users.entry(id).or_insert_with(|| format!("u{id}"));
+        f(label)
+    }
+
+    /// The text exposition: the registry plus the values read now.
+    pub fn render(&self, ledger: &WriterStats, pools: &[PoolStat]) -> String {
+        let mut families = self.registry.gather();
+        families.extend(scrape_families(ledger, pools, self.started));
+        let mut out = Vec::new();
+        // Encoding into a Vec fails only on a malformed family, which
+        // `scrape_families` never builds; an empty answer would show it.
+        if let Err(e) = TextEncoder::new().encode(&families, &mut out) {
+            tracing::error!("cannot encode metrics: {e}");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+}
+
+/// Decrements the in-flight gauge when dropped.
+pub struct InFlight(IntGauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The content type of the text exposition.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+fn family(n: Name, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {
+    let mut f = MetricFamily::default();
+    f.set_name(n.0.to_string());
+    f.set_help(n.1.to_string());
+    f.set_field_type(kind);
+    f.set_metric(metrics);
+    f
+}
+
+fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let mut l = proto::LabelPair::default();
+            l.set_name((*k).to_string());
+            l.set_value((*v).to_string());
+            l
+        })
+        .collect()
+}
+
+fn gauge(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
+    let mut g = proto::Gauge::default();
+    g.set_value(v);
+    let mut m = proto::Metric::default();
+    m.set_label(labels(pairs));
+    m.set_gauge(g);
+    m
+}
+
+fn counter(v: f64) -> proto::Metric {
+    let mut c = proto::Counter::default();
+    c.set_value(v);
+    let mut m = proto::Metric::default();
+    m.set_counter(c);
+    m
+}
+
+/// Families whose values are read at scrape time, not recorded.
+fn scrape_families(s: &WriterStats, pools: &[PoolStat], started: Instant) -> Vec<MetricFamily> {
+    use MetricType::{COUNTER, GAUGE, SUMMARY};
+    let mut flush = proto::Summary::default();
+    flush.set_sample_count(s.batches);
+    flush.set_sample_sum(s.flush_duration_sum.as_secs_f64());
+    let mut flush_m = proto::Metric::default();
+    flush_m.set_summary(flush);
+    let pool = |f: &dyn Fn(&PoolStat) -> f64| -> Vec<proto::Metric> {
+        pools
+            .iter()
+            .map(|p| gauge(&[("database", p.database)], f(p)))
+            .collect()
+    };
+    vec![
+        family(
+            names::LEDGER_QUEUE,
+            GAUGE,
+            vec![gauge(&[], s.queue_depth as f64)],
+        ),
+        family(
+            names::LEDGER_BUFFER,
+            GAUGE,
+            vec![gauge(&[], s.buffer_size as f64)],
+        ),
+        family(
+            names::LEDGER_WRITTEN,
+            COUNTER,
+            vec![counter(s.written as f64)],
+        ),
+        family(
+            names::LEDGER_DROPPED,
+            COUNTER,
+            vec![counter(s.dropped as f64)],
+        ),
+        family(
+            names::LEDGER_DEAD,
+            COUNTER,
+            vec![counter(s.dead_lettered as f64)],
+        ),
+        family(
+            names::LEDGER_LAST_BATCH,
+            GAUGE,
+            vec![gauge(&[], s.last_batch_size as f64)],
+        ),
+        family(names::LEDGER_FLUSH, SUMMARY, vec![flush_m]),
+        family(names::DB_OPEN, GAUGE, pool(&|p| f64::from(p.open))),
+        family(names::DB_IDLE, GAUGE, pool(&|p| p.idle as f64)),
+        family(
+            names::DB_IN_USE,
+            GAUGE,
+            pool(&|p| (p.open as usize).saturating_sub(p.idle) as f64),
+        ),
+        family(
+            names::UPTIME,
+            GAUGE,
+            vec![gauge(&[], started.elapsed().as_secs_f64())],
+        ),
+        family(
+            names::BUILD_INFO,
+            GAUGE,
+            vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)],
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{TokenSource, Usage};
+
+    fn entry(model: &str, user: i64) -> Entry {
+        Entry {
+            request_id: "r".into(),
+            created_at_us: 0,
+            client_request_id: None,
+            upstream_request_id: None,
+            user_id: Some(user),
+            user_name: None,
+            api_key_id: None,
+            endpoint: "/v1/chat/completions".into(),
+            model: model.into(),
+            provider: "mock".into(),
+            upstream_model: None,
+            usage: Usage {
+                input_tokens: 10,
+                output_tokens: 5,
+                ..Usage::default()
+            },
+            token_source: TokenSource::Provider,
+            cost_nano: 0,
+            latency_us: 1_500,
+            upstream_latency_us: Some(1_000),
+            ttft_us: Some(500),
+            overhead_us: None,
+            status_code: 200,
+            streamed: true,
+            error_kind: None,
+            error_message: None,
+        }
+    }
+
+    #[test]
+    fn labels_stay_bounded() {
+        let mut c = Config::default();
+        c.metrics.max_user_series = 2;
+        let m = Metrics::new(&c).expect("registry");
+        for user in 1..=5 {
+            m.record(&entry("gpt-4o-mini", user));
+        }
+        m.record(&entry("made-up-model", 1));
+        let text = m.render(&WriterStats::default(), &[]);
+        assert!(text.contains("user=\"u1\""), "{text}");
+        assert!(text.contains("user=\"u2\""), "{text}");
+        assert!(!text.contains("user=\"u3\""), "{text}");
+        assert!(
+            text.contains("tokctl_user_tokens_total{type=\"prompt\",user=\"other\"} 30"),
+            "{text}"
+        );
+        assert!(text.contains("model=\"other\""), "{text}");
+        assert!(!text.contains("made-up-model"), "{text}");
+    }
+
+    /// The hot-path cost of one `record` (printed; a budget catches regressions).
+    #[test]
+    fn record_is_cheap() {
+        let m = Metrics::new(&Config::default()).expect("registry");
+        let e = entry("gpt-4o-mini", 1);
+        let n = 20_000;
+        let start = Instant::now();
+        for _ in 0..n {
+            let _g = m.in_flight();
+            m.record(&e);
+        }
+        let per = start.elapsed() / n;
+        eprintln!("Metrics::record + in_flight: {per:?} per request");
+        assert!(per.as_micros() < 50, "{per:?} per request");
+    }
+}

@@ -1,0 +1,96 @@
+//! Every metric name tokctl exports, with its help text, in one place
+//! (STYLE rule 10): `tokctl_<name>_<unit>[_total]`, counters end in
+//! `_total`, durations in `_seconds`. Nothing here records anything; see
+//! [`super::metrics`] for that and docs/operations.md for the labels.
+
+/// A metric's name and its `# HELP` text.
+pub type Name = (&'static str, &'static str);
+
+// Requests (recorded once per admitted request, from its ledger entry).
+pub const REQUESTS: Name = (
+    "tokctl_requests_total",
+    "Requests admitted past auth, by endpoint, model (configured names, else other) and status code.",
+);
+pub const REQUEST_ERRORS: Name = (
+    "tokctl_request_errors_total",
+    "Requests that ended in an error, by error kind (a fixed set of labels).",
+);
+pub const IN_FLIGHT: Name = (
+    "tokctl_in_flight_requests",
+    "Requests being processed right now (admitted, not yet recorded).",
+);
+pub const REQUEST_DURATION: Name = (
+    "tokctl_request_duration_seconds",
+    "Whole request time at the gateway, arrival to last byte, by endpoint and provider.",
+);
+pub const UPSTREAM_LATENCY: Name = (
+    "tokctl_upstream_latency_seconds",
+    "Time from sending upstream to the end of its answer, by provider.",
+);
+pub const TTFT: Name = (
+    "tokctl_time_to_first_token_seconds",
+    "Streams only: arrival to the first chunk from the upstream, by provider.",
+);
+pub const TOKENS: Name = (
+    "tokctl_tokens_total",
+    "Tokens by model and type (prompt or completion).",
+);
+pub const USER_TOKENS: Name = (
+    "tokctl_user_tokens_total",
+    "Tokens by user (masked id u<id>, at most metrics.max_user_series users, the rest other) and type.",
+);
+pub const AUTH_REFUSALS: Name = (
+    "tokctl_auth_refusals_total",
+    "Requests refused by auth (never written to the ledger), by reason.",
+);
+
+// The ledger writer, read from its counters at scrape time (per batch, not per row).
+pub const LEDGER_QUEUE: Name = (
+    "tokctl_ledger_queue_depth_entries",
+    "Entries waiting in the ledger writer's buffer.",
+);
+pub const LEDGER_BUFFER: Name = (
+    "tokctl_ledger_buffer_size_entries",
+    "Capacity of the ledger writer's buffer (0 with inline writes).",
+);
+pub const LEDGER_WRITTEN: Name = (
+    "tokctl_ledger_entries_written_total",
+    "Ledger rows inserted.",
+);
+pub const LEDGER_DROPPED: Name = (
+    "tokctl_ledger_entries_dropped_total",
+    "Ledger entries dropped (full buffer under on_full = drop, or recorded after shutdown).",
+);
+pub const LEDGER_DEAD: Name = (
+    "tokctl_ledger_entries_dead_lettered_total",
+    "Ledger entries the database refused, appended to the dead-letter file.",
+);
+pub const LEDGER_LAST_BATCH: Name = (
+    "tokctl_ledger_last_batch_size_entries",
+    "Entries in the most recent ledger batch.",
+);
+pub const LEDGER_FLUSH: Name = (
+    "tokctl_ledger_flush_duration_seconds",
+    "Ledger batch flushes: count and total time.",
+);
+
+// Database pools, by database (ledger, identity, or ledger+identity when shared).
+pub const DB_OPEN: Name = (
+    "tokctl_db_pool_open_connections",
+    "Open connections in the pool.",
+);
+pub const DB_IDLE: Name = (
+    "tokctl_db_pool_idle_connections",
+    "Idle connections in the pool.",
+);
+pub const DB_IN_USE: Name = (
+    "tokctl_db_pool_in_use_connections",
+    "Connections of the pool in use.",
+);
+
+// The process.
+pub const UPTIME: Name = (
+    "tokctl_uptime_seconds",
+    "Seconds since the gateway started.",
+);
+pub const BUILD_INFO: Name = ("tokctl_build_info", "Always 1; the version in a label.");
