@@ -45,7 +45,13 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
             (req, None)
         };
     let verdict = limiter.check(&principal, estimate).await;
+    if verdict.allowed && verdict.store_failed {
+        state.telemetry.rate_limit_store_failed();
+    }
     if !verdict.allowed {
+        state
+            .telemetry
+            .rate_limited(verdict.scope.as_str(), verdict.store_failed);
         tracing::info!(scope = verdict.scope.as_str(), user = %principal.user_name, "rate limited");
         let message = if verdict.store_failed {
             "the rate-limit store is unavailable and rate_limit.fail_open is false; try again shortly".to_string()

@@ -39,6 +39,24 @@ impl Telemetry {
     }
 
     /// Counts an auth refusal by its fixed reason label.
+    pub fn rate_limited(&self, kind: &'static str, store_failed: bool) {
+        if let Some(m) = &self.metrics {
+            if store_failed {
+                m.rate_limit_store_failed();
+            } else {
+                m.rate_limited(kind);
+            }
+        }
+    }
+
+    /// Counts a rate-limit store failure that was let through (fail open).
+    pub fn rate_limit_store_failed(&self) {
+        if let Some(m) = &self.metrics {
+            m.rate_limit_store_failed();
+        }
+    }
+
+    /// Counts an auth refusal.
     pub fn auth_refused(&self, reason: &'static str) {
         if let Some(m) = &self.metrics {
             m.auth_refused(reason);

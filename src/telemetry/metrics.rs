@@ -18,7 +18,8 @@ use std::time::Instant;
 use prometheus::core::Collector;
 use prometheus::proto::{self, MetricFamily, MetricType};
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 use super::names::{self, Name};
@@ -63,6 +64,8 @@ pub struct Metrics {
     tokens: IntCounterVec,
     user_tokens: IntCounterVec,
     auth_refusals: IntCounterVec,
+    rate_limit_refusals: IntCounterVec,
+    rate_limit_store_failures: IntCounter,
     models: HashSet<String>,
     providers: HashSet<String>,
     max_users: usize,
@@ -98,7 +101,12 @@ impl Metrics {
         let tokens = IntCounterVec::new(opts(names::TOKENS), &["model", "type"])?;
         let user_tokens = IntCounterVec::new(opts(names::USER_TOKENS), &["user", "type"])?;
         let auth_refusals = IntCounterVec::new(opts(names::AUTH_REFUSALS), &["reason"])?;
-        let collectors: [Box<dyn Collector>; 9] = [
+        let rate_limit_refusals = IntCounterVec::new(opts(names::RATE_LIMIT_REFUSALS), &["type"])?;
+        let rate_limit_store_failures =
+            IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_FAILURES))?;
+        let collectors: [Box<dyn Collector>; 11] = [
+            Box::new(rate_limit_refusals.clone()),
+            Box::new(rate_limit_store_failures.clone()),
             Box::new(requests.clone()),
             Box::new(errors.clone()),
             Box::new(in_flight.clone()),
@@ -123,6 +131,8 @@ impl Metrics {
             tokens,
             user_tokens,
             auth_refusals,
+            rate_limit_refusals,
+            rate_limit_store_failures,
             models: c.models.iter().map(|m| m.name.clone()).collect(),
             providers: c.providers.keys().cloned().collect(),
             max_users: c.metrics.max_user_series,
@@ -140,6 +150,16 @@ impl Metrics {
     /// Counts an auth refusal; `reason` is the error's fixed label.
     pub fn auth_refused(&self, reason: &'static str) {
         self.auth_refusals.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts a rate-limit refusal; `kind` is `user`, `apikey` or `tokens`.
+    pub fn rate_limited(&self, kind: &'static str) {
+        self.rate_limit_refusals.with_label_values(&[kind]).inc();
+    }
+
+    /// Counts a failed rate-limit store check.
+    pub fn rate_limit_store_failed(&self) {
+        self.rate_limit_store_failures.inc();
     }
 
     /// Records one finished request from its ledger entry.

@@ -39,6 +39,14 @@ pub const USER_TOKENS: Name = (
     "tokctl_user_tokens_total",
     "Tokens by user (masked id u<id>, at most metrics.max_user_series users, the rest other) and type.",
 );
+pub const RATE_LIMIT_REFUSALS: Name = (
+    "tokctl_rate_limit_refusals_total",
+    "Requests refused by rate limiting (never written to the ledger), by bucket type.",
+);
+pub const RATE_LIMIT_STORE_FAILURES: Name = (
+    "tokctl_rate_limit_store_failures_total",
+    "Rate-limit checks whose store (memory or Redis) failed; fail_open decides the answer.",
+);
 pub const AUTH_REFUSALS: Name = (
     "tokctl_auth_refusals_total",
     "Requests refused by auth (never written to the ledger), by reason.",
