@@ -11,5 +11,6 @@ mod docs;
 mod gateway;
 mod identity;
 mod ledger;
+mod loadtest;
 mod migrate;
 mod servers;
