@@ -149,9 +149,9 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         };
         let text = serde_json::to_string_pretty(&doc)
             .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-        println!("{text}");
+        out(&text)?;
     } else {
-        render::report(&reports, plan.rate.is_some(), plan.stream);
+        out(&render::report(&reports, plan.rate.is_some(), plan.stream))?;
     }
     if reports.iter().any(|r| r.interrupted) {
         eprintln!("interrupted: partial results above");
@@ -168,6 +168,13 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     } else {
         ExitCode::from(exit::FAILURE)
     })
+}
+
+/// Writes to stdout; a closed pipe becomes an error `main` treats as success.
+fn out(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    writeln!(std::io::stdout(), "{}", text.trim_end())
+        .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))
 }
 
 fn usage(e: loadtest::BodyError) -> Failure {

@@ -42,9 +42,10 @@ fn ms(v: f64) -> String {
     format!("{v:.2}")
 }
 
-/// Prints one row per level, then status codes, errors and the
-/// open-loop/stream details.
-pub fn report(reports: &[Report], open: bool, stream: bool) {
+/// One row per level, then status codes, errors and the open-loop/stream details.
+pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
     let mut t = crate::render::table(&[
         "conc", "requests", "ok", "failed", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
         "p99.9 ms", "max ms", "mean ms", "MB in",
@@ -67,7 +68,7 @@ pub fn report(reports: &[Report], open: bool, stream: bool) {
             format!("{:.2}", r.bytes_received as f64 / 1e6),
         ]);
     }
-    println!("{t}");
+    let _ = writeln!(o, "{t}");
     for r in reports {
         let codes: Vec<String> = r
             .status_codes
@@ -75,7 +76,8 @@ pub fn report(reports: &[Report], open: bool, stream: bool) {
             .map(|(k, v)| format!("{k}: {v}"))
             .collect();
         let errs: Vec<String> = r.errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
-        println!(
+        let _ = writeln!(
+            o,
             "c={}: status {{{}}} errors {{{}}}{}",
             r.concurrency,
             codes.join(", "),
@@ -84,23 +86,26 @@ pub fn report(reports: &[Report], open: bool, stream: bool) {
                 .map(|g| format!(" goodput {:.1}%", g * 100.0))
                 .unwrap_or_default()
         );
-        if open && let Some(o) = &r.open_loop {
-            println!(
+        if open && let Some(ol) = &r.open_loop {
+            let _ = writeln!(
+                o,
                 "  open loop at {}/s: response time above is from the intended start",
-                o.rate
+                ol.rate
             );
-            println!("  service time  {}", line(&o.service_time_ms));
-            println!("  behind sched. {}", line(&o.behind_ms));
+            let _ = writeln!(o, "  service time  {}", line(&ol.service_time_ms));
+            let _ = writeln!(o, "  behind sched. {}", line(&ol.behind_ms));
         }
         if stream && let Some(s) = &r.stream {
-            println!("  ttft          {}", line(&s.ttft_ms));
-            println!("  inter-token   {}", line(&s.inter_token_ms));
-            println!(
+            let _ = writeln!(o, "  ttft          {}", line(&s.ttft_ms));
+            let _ = writeln!(o, "  inter-token   {}", line(&s.inter_token_ms));
+            let _ = writeln!(
+                o,
                 "  output tokens {} ({} answers with usage, {} chunks), {:.1} tokens/s",
                 s.output_tokens, s.answers_with_usage, s.chunks, s.output_tokens_per_s
             );
         }
     }
+    o
 }
 
 fn line(l: &Latency) -> String {
