@@ -197,6 +197,23 @@ fn open_loop_shows_a_stall_that_closed_loop_hides() {
         behind_max >= 500.0,
         "the generator fell behind during the stall: {behind_max} ms"
     );
+    // The same stall in a closed loop: only the few requests in flight wait
+    // and nothing is sent meanwhile, so p99 hides it (coordinated omission).
+    let (url, _) = upstream(Behaviour {
+        stall_at: Some(50),
+        ..Default::default()
+    });
+    let closed = json_runs(&[&url, "-c", "4", "-d", "2500ms"]);
+    let closed_p99 = closed[0]["latency_ms"]["p99"].as_f64().expect("p99");
+    let closed_max = closed[0]["latency_ms"]["max"].as_f64().expect("max");
+    assert!(
+        closed_max >= 800.0,
+        "the stalled requests are there: max {closed_max} ms"
+    );
+    assert!(
+        closed_p99 < 300.0,
+        "closed-loop p99 {closed_p99} ms hides the stall (open loop: {p99} ms)"
+    );
 }
 
 #[test]
