@@ -55,7 +55,7 @@ pub async fn run(
         if cancel.is_cancelled() {
             break;
         }
-        let (report, iv) = level(plan, c, cancel, on_tick).await;
+        let (report, iv) = level(plan, c, cancel, on_tick).await?;
         reports.push(report);
         intervals.push(iv);
     }
@@ -76,7 +76,7 @@ async fn level(
     concurrency: usize,
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
-) -> (Report, Seconds) {
+) -> Result<(Report, Seconds), LoadError> {
     let start = Instant::now();
     let done = cancel.child_token();
     let shared = Arc::new(Shared {
@@ -89,10 +89,38 @@ async fn level(
     let recorders: Vec<_> = (0..concurrency)
         .map(|_| Arc::new(Mutex::new(Recorder::default())))
         .collect();
-    let mut tasks = tokio::task::JoinSet::new();
-    for r in &recorders {
-        tasks.spawn(worker(shared.clone(), r.clone()));
+    // Like wrk's threads: one single-threaded runtime per core, each driving
+    // its share of the connections, so a request never hops between threads.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(concurrency);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(threads);
+    for t in 0..threads {
+        let mine: Vec<_> = recorders.iter().skip(t).step_by(threads).cloned().collect();
+        let (shared, done_tx) = (shared.clone(), done_tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("loadtest-{t}"))
+            .spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(async move {
+                        let mut set = tokio::task::JoinSet::new();
+                        for r in mine {
+                            set.spawn(worker(shared.clone(), r));
+                        }
+                        while set.join_next().await.is_some() {}
+                    });
+                }
+                drop(done_tx);
+            });
+        if let Err(e) = spawned {
+            done.cancel();
+            return Err(LoadError::Plan(format!("cannot start a load thread: {e}")));
+        }
     }
+    drop(done_tx);
     let planned = match plan.stop {
         Stop::Duration(d) => Some(d),
         Stop::Requests(n) => plan.rate.map(|r| Duration::from_secs_f64(n as f64 / r)),
@@ -130,9 +158,7 @@ async fn level(
                     intervals.push((start.elapsed().as_secs_f64() - 1.0, second));
                 }
             }
-            joined = tasks.join_next() => {
-                if joined.is_none() { break; }
-            }
+            _ = done_rx.recv() => break,
         }
     }
     let elapsed = Instant::now().saturating_duration_since(shared.measure_from);
@@ -149,7 +175,7 @@ async fn level(
         elapsed,
         cancel.is_cancelled(),
     );
-    (report, intervals)
+    Ok((report, intervals))
 }
 
 async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
