@@ -23,6 +23,8 @@ struct Behaviour {
     /// Request number that starts a stall: every request arriving in the next second waits for its end.
     stall_at: Option<u64>,
     stream: bool,
+    /// Headers every request must carry, else 401.
+    require: Vec<(&'static str, &'static str)>,
 }
 
 #[derive(Clone)]
@@ -62,7 +64,15 @@ fn upstream(b: Behaviour) -> (String, Arc<AtomicU64>) {
     (format!("http://{addr}/v1/chat/completions"), count)
 }
 
-async fn answer(State(up): State<Up>) -> Response {
+async fn answer(State(up): State<Up>, headers: axum::http::HeaderMap) -> Response {
+    if up
+        .b
+        .require
+        .iter()
+        .any(|(k, v)| headers.get(*k).is_none_or(|h| h != v))
+    {
+        return (StatusCode::UNAUTHORIZED, "{}").into_response();
+    }
     let n = up.count.fetch_add(1, Ordering::SeqCst) + 1;
     if up.b.stall_at == Some(n) {
         *up.stall_until.lock().expect("lock") =
@@ -346,4 +356,33 @@ fn bad_input_is_one_clear_line() {
     let out = t.run(&["loadtest", "not a url", "-n", "1"]);
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("bad target URL"), "{}", out.stderr);
+}
+
+#[test]
+fn api_key_from_env_and_extra_headers_are_sent() {
+    let (url, _) = upstream(Behaviour {
+        require: vec![("authorization", "Bearer sekret"), ("x-tenant", "t1")],
+        ..Default::default()
+    });
+    let out = Tokctl::new().env("TOKCTL_API_KEY", "sekret").run(&[
+        "loadtest",
+        &url,
+        "-n",
+        "5",
+        "-c",
+        "1",
+        "-H",
+        "X-Tenant: t1",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(v["runs"][0]["status_codes"]["200"], 5, "{v}");
+
+    let out = Tokctl::new().run(&["loadtest", &url, "-n", "5", "-c", "1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(
+        v["runs"][0]["status_codes"]["401"], 5,
+        "no key, no header: {v}"
+    );
 }
