@@ -53,6 +53,8 @@ pub enum Command {
     Tune(crate::tune::Args),
     /// Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes.
     Health(crate::health::Args),
+    /// Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles).
+    Loadtest(Box<crate::loadtest::Args>),
     /// Write completions and man pages (for packaging and the repo's own tests).
     #[command(hide = true)]
     GenerateDocs(crate::docs::Args),

@@ -7,6 +7,8 @@ mod docs;
 mod health;
 mod identity_db;
 mod keys;
+mod loadtest;
+mod loadtest_render;
 mod migrate;
 mod render;
 mod serve;
@@ -141,6 +143,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Keys(args) => rt.block_on(keys::run(args, &cli.global)),
         Command::Tune(args) => rt.block_on(tune::run(args, &cli.global)),
         Command::Health(args) => rt.block_on(health::run(args, &cli.global)),
+        Command::Loadtest(args) => rt.block_on(loadtest::run(*args, &cli.global)),
         Command::GenerateDocs(args) => docs::run(args),
     }
 }

@@ -31,6 +31,9 @@ _tokctl() {
             tokctl,keys)
                 cmd="tokctl__subcmd__keys"
                 ;;
+            tokctl,loadtest)
+                cmd="tokctl__subcmd__loadtest"
+                ;;
             tokctl,migrate)
                 cmd="tokctl__subcmd__migrate"
                 ;;
@@ -76,6 +79,9 @@ _tokctl() {
             tokctl__subcmd__help,keys)
                 cmd="tokctl__subcmd__help__subcmd__keys"
                 ;;
+            tokctl__subcmd__help,loadtest)
+                cmd="tokctl__subcmd__help__subcmd__loadtest"
+                ;;
             tokctl__subcmd__help,migrate)
                 cmd="tokctl__subcmd__help__subcmd__migrate"
                 ;;
@@ -102,6 +108,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__help__subcmd__keys,revoke)
                 cmd="tokctl__subcmd__help__subcmd__keys__subcmd__revoke"
+                ;;
+            tokctl__subcmd__help__subcmd__loadtest,compare)
+                cmd="tokctl__subcmd__help__subcmd__loadtest__subcmd__compare"
                 ;;
             tokctl__subcmd__help__subcmd__migrate,status)
                 cmd="tokctl__subcmd__help__subcmd__migrate__subcmd__status"
@@ -138,6 +147,18 @@ _tokctl() {
                 ;;
             tokctl__subcmd__keys__subcmd__help,revoke)
                 cmd="tokctl__subcmd__keys__subcmd__help__subcmd__revoke"
+                ;;
+            tokctl__subcmd__loadtest,compare)
+                cmd="tokctl__subcmd__loadtest__subcmd__compare"
+                ;;
+            tokctl__subcmd__loadtest,help)
+                cmd="tokctl__subcmd__loadtest__subcmd__help"
+                ;;
+            tokctl__subcmd__loadtest__subcmd__help,compare)
+                cmd="tokctl__subcmd__loadtest__subcmd__help__subcmd__compare"
+                ;;
+            tokctl__subcmd__loadtest__subcmd__help,help)
+                cmd="tokctl__subcmd__loadtest__subcmd__help__subcmd__help"
                 ;;
             tokctl__subcmd__migrate,help)
                 cmd="tokctl__subcmd__migrate__subcmd__help"
@@ -182,7 +203,7 @@ _tokctl() {
 
     case "${cmd}" in
         tokctl)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune health generate-docs help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune health loadtest generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -362,7 +383,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help)
-            opts="serve config migrate users keys tune health generate-docs help"
+            opts="serve config migrate users keys tune health loadtest generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -502,6 +523,34 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__keys__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__loadtest)
+            opts="compare"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__loadtest__subcmd__compare)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -790,6 +839,156 @@ _tokctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__loadtest)
+            opts="-c -d -n -H -v -q -h -V --concurrency --rate --duration --requests --warmup --timeout --model --prompt --body-file --api-key --header --stream --slo --fail-on --json --hdr-out --config --verbose --quiet --help --version compare help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --rate)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --duration)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -d)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --requests)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -n)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --warmup)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prompt)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --body-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --api-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --slo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --fail-on)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --hdr-out)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__loadtest__subcmd__compare)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__loadtest__subcmd__help)
+            opts="compare help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__loadtest__subcmd__help__subcmd__compare)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__loadtest__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -36,6 +36,7 @@ complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "users" -d 'Create, li
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand serve" -l listen -d 'Address to listen on (overrides server.listen); port 0 picks a free port' -r
@@ -178,21 +179,52 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s v -l verbose -d
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s c -l concurrency -d 'Connections, one per concurrency slot; a list (10,50,100) runs a sweep' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l rate -d 'Open loop: requests per second on a constant schedule' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s d -l duration -d 'How long to measure each level (e.g. 10s, 1m)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s n -l requests -d 'Measure exactly this many requests per level instead of a duration' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l warmup -d 'Traffic before measuring, per level (e.g. 2s)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l timeout -d 'A request unanswered after this long counts as a timeout error' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l model -d 'Model for the generated chat body' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l prompt -d 'Prompt for the generated chat body' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l body-file -d 'Send this JSON file as the body instead' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l api-key -d 'Bearer token to send' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s H -l header -d 'Extra header, `Name: value` (repeatable)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l slo -d 'Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s"' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l fail-on -d 'Exit 1 when a bound is crossed, e.g. "p99>50ms,errors>0.1%"' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l hdr-out -d 'Write per-second histograms in the HdrHistogram log format' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l stream -d 'Stream answers: report time to first token, inter-token latency and tokens/s'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l json -d 'Print the results as JSON (docs/loadtest.md)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l out -d 'Directory that receives completions/ and man/' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "users" -d 'Create, list and disable users of the gateway'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "users" -d 'Create, list and disable users of the gateway'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration as TOML, each value with its source; secrets masked'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration: exit 0 when valid, 2 with the reason when not'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'
@@ -202,3 +234,4 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'

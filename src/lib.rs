@@ -8,6 +8,7 @@ pub mod db;
 pub mod gateway;
 pub mod identity;
 pub mod ledger;
+pub mod loadtest;
 pub mod pricing;
 pub mod providers;
 pub mod ratelimit;

@@ -88,7 +88,12 @@ async fn limited_key_admits_about_its_rate(store_extra: String) {
     assert!(retry >= 1);
     let v: serde_json::Value = r.json().await.expect("json");
     assert_eq!(v["error"]["type"], "rate_limit_error");
-    let metrics = reqwest::get(gw.url("/metrics")).await.expect("scrape").text().await.expect("text");
+    let metrics = reqwest::get(gw.url("/metrics"))
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
     let line = format!("tokctl_rate_limit_refusals_total{{type=\"apikey\"}} {refused}");
     assert!(metrics.contains(&line), "expected `{line}` in /metrics");
     assert_eq!(gw.stop().0, 0);

@@ -1,0 +1,191 @@
+//! `tokctl loadtest [URL]` and `tokctl loadtest compare A.json B.json`.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokctl::loadtest::{self, Criteria, Plan, RunFile, Stop, Target};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::GlobalArgs;
+use crate::loadtest_render as render;
+use crate::{CmdResult, Failure, exit};
+
+#[derive(Debug, clap::Args)]
+#[command(
+    args_conflicts_with_subcommands = true,
+    after_help = "Closed loop by default (each connection sends its next request when the last one is answered); \
+--rate switches to an open loop that measures latency from each request's intended start. Ctrl-C stops early and \
+still reports. The API key may come from TOKCTL_API_KEY. Exit codes: 0 ok, 1 a --fail-on bound was crossed or the \
+target is unreachable, 2 usage error. JSON fields: docs/loadtest.md."
+)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Option<Action>,
+    /// URL to POST to (default: http://<server.listen>/v1/chat/completions).
+    pub url: Option<String>,
+    /// Connections, one per concurrency slot; a list (10,50,100) runs a sweep.
+    #[arg(short, long, value_delimiter = ',', default_value = "10")]
+    pub concurrency: Vec<usize>,
+    /// Open loop: requests per second on a constant schedule.
+    #[arg(long, value_name = "PER_SECOND")]
+    pub rate: Option<f64>,
+    /// How long to measure each level (e.g. 10s, 1m).
+    #[arg(short, long, value_parser = humantime::parse_duration, default_value = "10s", conflicts_with = "requests")]
+    pub duration: Duration,
+    /// Measure exactly this many requests per level instead of a duration.
+    #[arg(short = 'n', long)]
+    pub requests: Option<u64>,
+    /// Traffic before measuring, per level (e.g. 2s).
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    pub warmup: Duration,
+    /// A request unanswered after this long counts as a timeout error.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    pub timeout: Duration,
+    /// Model for the generated chat body.
+    #[arg(long, default_value = "mock")]
+    pub model: String,
+    /// Prompt for the generated chat body.
+    #[arg(long, default_value = "Say hello.")]
+    pub prompt: String,
+    /// Send this JSON file as the body instead.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["model", "prompt"])]
+    pub body_file: Option<PathBuf>,
+    /// Bearer token to send.
+    #[arg(long, env = "TOKCTL_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Extra header, `Name: value` (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "HEADER")]
+    pub headers: Vec<String>,
+    /// Stream answers: report time to first token, inter-token latency and tokens/s.
+    #[arg(long)]
+    pub stream: bool,
+    /// Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s".
+    #[arg(long, value_parser = Criteria::parse)]
+    pub slo: Option<Criteria>,
+    /// Exit 1 when a bound is crossed, e.g. "p99>50ms,errors>0.1%".
+    #[arg(long, value_parser = Criteria::parse)]
+    pub fail_on: Option<Criteria>,
+    /// Print the results as JSON (docs/loadtest.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Write per-second histograms in the HdrHistogram log format.
+    #[arg(long, value_name = "FILE")]
+    pub hdr_out: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Show two `--json` results side by side with ratios (B/A).
+    Compare { a: PathBuf, b: PathBuf },
+}
+
+pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
+    if let Some(Action::Compare { a, b }) = &args.action {
+        let (ra, rb) = (
+            RunFile::read(a).map_err(usage)?,
+            RunFile::read(b).map_err(usage)?,
+        );
+        println!(
+            "{}",
+            render::compare(&loadtest::compare(&ra.runs, &rb.runs))
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let url = match &args.url {
+        Some(u) => u.clone(),
+        None => loadtest::default_url(&global.load(Vec::new())?.config.server.listen),
+    };
+    let body = match &args.body_file {
+        Some(p) => loadtest::body_file(p, args.stream).map_err(usage)?,
+        None => loadtest::chat_body(&args.model, &args.prompt, args.stream),
+    };
+    let target = Target::new(&url, &args.headers, args.api_key.as_deref(), body).map_err(load)?;
+    let plan = Plan {
+        target,
+        concurrency: args.concurrency.clone(),
+        rate: args.rate,
+        stop: args
+            .requests
+            .map_or(Stop::Duration(args.duration), Stop::Requests),
+        warmup: args.warmup,
+        timeout: args.timeout,
+        stream: args.stream,
+        slo: args.slo.clone().unwrap_or_default(),
+        keep_intervals: args.hdr_out.is_some(),
+    };
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let progress = std::io::stderr().is_terminal().then(render::Progress::new);
+    let on_tick = |t: &loadtest::Tick| {
+        if let Some(p) = &progress {
+            p.tick(t);
+        }
+    };
+    let (reports, intervals) = loadtest::run(&plan, &cancel, &on_tick)
+        .await
+        .map_err(load)?;
+    if let Some(p) = &progress {
+        p.finish();
+    }
+    if let Some(path) = &args.hdr_out {
+        let levels: Vec<_> = plan.concurrency.iter().copied().zip(intervals).collect();
+        let shown = path.display().to_string();
+        let mut file = std::fs::File::create(path)
+            .map_err(|e| Failure::new(exit::FAILURE, format!("cannot write {shown}: {e}")))?;
+        loadtest::write_hdr_log(&mut file, &shown, &levels).map_err(load)?;
+    }
+    if args.json {
+        let doc = RunFile {
+            version: 1,
+            target: url,
+            runs: reports.clone(),
+        };
+        let text = serde_json::to_string_pretty(&doc)
+            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+        out(&text)?;
+    } else {
+        out(&render::report(&reports, plan.rate.is_some(), plan.stream))?;
+    }
+    if reports.iter().any(|r| r.interrupted) {
+        eprintln!("interrupted: partial results above");
+    }
+    let crossed: Vec<String> = match &args.fail_on {
+        Some(c) => reports.iter().flat_map(|r| c.check(r).crossed).collect(),
+        None => Vec::new(),
+    };
+    for c in &crossed {
+        eprintln!("threshold crossed: {c}");
+    }
+    Ok(if crossed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(exit::FAILURE)
+    })
+}
+
+/// Writes to stdout; a closed pipe becomes an error `main` treats as success.
+fn out(text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    writeln!(std::io::stdout(), "{}", text.trim_end())
+        .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))
+}
+
+fn usage(e: loadtest::BodyError) -> Failure {
+    Failure::new(exit::USAGE, crate::chain(&e))
+}
+
+fn load(e: loadtest::LoadError) -> Failure {
+    let code = if e.is_usage() {
+        exit::USAGE
+    } else {
+        exit::FAILURE
+    };
+    Failure::new(code, crate::chain(&e))
+}

@@ -1,0 +1,136 @@
+//! Rendering for `tokctl loadtest`: the live progress bar (stderr, only on a
+//! terminal) and the comfy-table reports. No measurement or verdict here.
+
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use tokctl::loadtest::{CompareRow, Latency, Report, Tick};
+
+/// A progress bar showing live requests/s, errors and p99.
+pub struct Progress {
+    bar: ProgressBar,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        Progress { bar }
+    }
+
+    pub fn tick(&self, t: &Tick) {
+        if let Some(p) = t.planned {
+            self.bar.set_length(p.as_secs());
+        }
+        self.bar.set_position(t.elapsed.as_secs());
+        self.bar.set_message(format!(
+            "c={} {} req/s, {} requests, {} errors, p99 {:.1} ms",
+            t.concurrency, t.last_second, t.requests, t.failures, t.p99_ms
+        ));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+fn ms(v: f64) -> String {
+    format!("{v:.2}")
+}
+
+/// One row per level, then status codes, errors and the open-loop/stream details.
+pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let mut t = crate::render::table(&[
+        "conc", "requests", "ok", "failed", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
+        "p99.9 ms", "max ms", "mean ms", "MB in",
+    ]);
+    for r in reports {
+        let l = &r.latency_ms;
+        t.add_row(vec![
+            r.concurrency.to_string(),
+            r.requests.to_string(),
+            r.successes.to_string(),
+            r.failures.to_string(),
+            format!("{:.1}", r.requests_per_s),
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p95),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max),
+            ms(l.mean),
+            format!("{:.2}", r.bytes_received as f64 / 1e6),
+        ]);
+    }
+    let _ = writeln!(o, "{t}");
+    for r in reports {
+        let codes: Vec<String> = r
+            .status_codes
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let errs: Vec<String> = r.errors.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let _ = writeln!(
+            o,
+            "c={}: status {{{}}} errors {{{}}}{}",
+            r.concurrency,
+            codes.join(", "),
+            errs.join(", "),
+            r.goodput
+                .map(|g| format!(" goodput {:.1}%", g * 100.0))
+                .unwrap_or_default()
+        );
+        if open && let Some(ol) = &r.open_loop {
+            let _ = writeln!(
+                o,
+                "  open loop at {}/s: response time above is from the intended start",
+                ol.rate
+            );
+            let _ = writeln!(o, "  service time  {}", line(&ol.service_time_ms));
+            let _ = writeln!(o, "  behind sched. {}", line(&ol.behind_ms));
+        }
+        if stream && let Some(s) = &r.stream {
+            let _ = writeln!(o, "  ttft          {}", line(&s.ttft_ms));
+            let _ = writeln!(o, "  inter-token   {}", line(&s.inter_token_ms));
+            let _ = writeln!(
+                o,
+                "  output tokens {} ({} answers with usage, {} chunks), {:.1} tokens/s",
+                s.output_tokens, s.answers_with_usage, s.chunks, s.output_tokens_per_s
+            );
+        }
+    }
+    o
+}
+
+fn line(l: &Latency) -> String {
+    format!(
+        "p50 {} p90 {} p99 {} p99.9 {} max {} mean {} (ms)",
+        ms(l.p50),
+        ms(l.p90),
+        ms(l.p99),
+        ms(l.p999),
+        ms(l.max),
+        ms(l.mean)
+    )
+}
+
+/// Two runs side by side.
+pub fn compare(rows: &[CompareRow]) -> comfy_table::Table {
+    let mut t = crate::render::table(&["conc", "metric", "A", "B", "B/A"]);
+    for r in rows {
+        t.add_row(vec![
+            r.concurrency.to_string(),
+            r.metric.to_string(),
+            format!("{:.3}", r.a),
+            format!("{:.3}", r.b),
+            r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
+        ]);
+    }
+    t
+}

@@ -1,0 +1,295 @@
+//! Running a [`Plan`]: one task per connection, a sampler that takes each
+//! worker's per-second histogram once a second (for the progress callback
+//! and `--hdr-out`), warmup, closed and open loop, early stop on
+//! cancellation. It does not format anything.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::conn::{self, Conn};
+use super::stats::{Recorder, Report, Seconds, histogram};
+use super::{LoadError, Plan, Stop};
+
+/// Live numbers for a progress display, one per second of a level.
+#[derive(Debug, Clone)]
+pub struct Tick {
+    pub concurrency: usize,
+    pub elapsed: Duration,
+    /// Requests measured so far in this level.
+    pub requests: u64,
+    pub failures: u64,
+    /// Requests completed in the last second.
+    pub last_second: u64,
+    /// p99 of the last second, in milliseconds.
+    pub p99_ms: f64,
+    /// The level's expected length, when known.
+    pub planned: Option<Duration>,
+}
+
+/// Runs every level of `plan` in turn; returns one report per level run
+/// (fewer when `cancel` fired) and, with `keep_intervals`, per-second
+/// histograms of each level (seconds since the level's start).
+pub async fn run(
+    plan: &Plan,
+    cancel: &CancellationToken,
+    on_tick: &(dyn Fn(&Tick) + Sync),
+) -> Result<(Vec<Report>, Vec<Seconds>), LoadError> {
+    if plan.concurrency.is_empty() || plan.concurrency.contains(&0) {
+        return Err(LoadError::Plan("concurrency must be at least 1".into()));
+    }
+    if plan.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+        return Err(LoadError::Plan("--rate must be a positive number".into()));
+    }
+    conn::probe(&plan.target.addr)
+        .await
+        .map_err(|source| LoadError::Unreachable {
+            addr: plan.target.addr.clone(),
+            source,
+        })?;
+    let mut reports = Vec::new();
+    let mut intervals = Vec::new();
+    for &c in &plan.concurrency {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let (report, iv) = level(plan, c, cancel, on_tick).await?;
+        reports.push(report);
+        intervals.push(iv);
+    }
+    Ok((reports, intervals))
+}
+
+struct Shared {
+    plan: Plan,
+    start: Instant,
+    measure_from: Instant,
+    /// Closed loop: measured requests taken; open loop: schedule slots taken.
+    taken: AtomicU64,
+    cancel: CancellationToken,
+}
+
+async fn level(
+    plan: &Plan,
+    concurrency: usize,
+    cancel: &CancellationToken,
+    on_tick: &(dyn Fn(&Tick) + Sync),
+) -> Result<(Report, Seconds), LoadError> {
+    let start = Instant::now();
+    let done = cancel.child_token();
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        start,
+        measure_from: start + plan.warmup,
+        taken: AtomicU64::new(0),
+        cancel: done.clone(),
+    });
+    let recorders: Vec<_> = (0..concurrency)
+        .map(|_| Arc::new(Mutex::new(Recorder::default())))
+        .collect();
+    // Like wrk's threads: one single-threaded runtime per core, each driving
+    // its share of the connections, so a request never hops between threads.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(concurrency);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(threads);
+    for t in 0..threads {
+        let mine: Vec<_> = recorders.iter().skip(t).step_by(threads).cloned().collect();
+        let (shared, done_tx) = (shared.clone(), done_tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("loadtest-{t}"))
+            .spawn(move || {
+                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    rt.block_on(async move {
+                        let mut set = tokio::task::JoinSet::new();
+                        for r in mine {
+                            set.spawn(worker(shared.clone(), r));
+                        }
+                        while set.join_next().await.is_some() {}
+                    });
+                }
+                drop(done_tx);
+            });
+        if let Err(e) = spawned {
+            done.cancel();
+            return Err(LoadError::Plan(format!("cannot start a load thread: {e}")));
+        }
+    }
+    drop(done_tx);
+    let planned = match plan.stop {
+        Stop::Duration(d) => Some(d),
+        Stop::Requests(n) => plan.rate.map(|r| Duration::from_secs_f64(n as f64 / r)),
+    };
+    let mut intervals = Vec::new();
+    let mut totals = (0u64, 0u64);
+    let mut tick = tokio::time::interval_at(
+        tokio::time::Instant::from_std(start + Duration::from_secs(1)),
+        Duration::from_secs(1),
+    );
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let mut second = histogram();
+                let (mut n, mut failed) = (0, 0);
+                for r in &recorders {
+                    let mut g = r.lock().unwrap_or_else(PoisonError::into_inner);
+                    let _ = second.add(&g.interval);
+                    g.interval.reset();
+                    n += std::mem::take(&mut g.interval_count);
+                    failed += std::mem::take(&mut g.interval_failed);
+                }
+                totals.0 += n;
+                totals.1 += failed;
+                on_tick(&Tick {
+                    concurrency,
+                    elapsed: start.elapsed(),
+                    requests: totals.0,
+                    failures: totals.1,
+                    last_second: n,
+                    p99_ms: second.value_at_quantile(0.99) as f64 / 1000.0,
+                    planned,
+                });
+                if plan.keep_intervals {
+                    intervals.push((start.elapsed().as_secs_f64() - 1.0, second));
+                }
+            }
+            _ = done_rx.recv() => break,
+        }
+    }
+    let elapsed = Instant::now().saturating_duration_since(shared.measure_from);
+    let mut merged = Recorder::default();
+    for r in &recorders {
+        merged.merge(&r.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+    let report = Report::build(
+        &merged,
+        concurrency,
+        plan.rate,
+        plan.stream,
+        !plan.slo.is_empty(),
+        elapsed,
+        cancel.is_cancelled(),
+    );
+    Ok((report, intervals))
+}
+
+async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
+    let mut conn = Conn::default();
+    let plan = &s.plan;
+    let end = match plan.stop {
+        Stop::Duration(d) => Some(s.measure_from + d),
+        Stop::Requests(_) => None,
+    };
+    let warm_slots = plan
+        .rate
+        .map_or(0, |r| (plan.warmup.as_secs_f64() * r).ceil() as u64);
+    loop {
+        let now = Instant::now();
+        if s.cancel.is_cancelled() || end.is_some_and(|e| now >= e) {
+            return;
+        }
+        let intended = match plan.rate {
+            None => {
+                if now >= s.measure_from
+                    && let Stop::Requests(n) = plan.stop
+                    && s.taken.fetch_add(1, Ordering::Relaxed) >= n
+                {
+                    return;
+                }
+                now
+            }
+            Some(rate) => {
+                let i = s.taken.fetch_add(1, Ordering::Relaxed);
+                if let Stop::Requests(n) = plan.stop
+                    && i >= warm_slots + n
+                {
+                    return;
+                }
+                let at = s.start + Duration::from_secs_f64(i as f64 / rate);
+                if end.is_some_and(|e| at >= e) {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at.into()) => {}
+                    _ = s.cancel.cancelled() => return,
+                }
+                at
+            }
+        };
+        let measured = intended >= s.measure_from;
+        let out = tokio::select! {
+            o = conn.exchange(&plan.target, plan.stream, plan.timeout) => o,
+            _ = s.cancel.cancelled() => return,
+        };
+        if !measured {
+            continue;
+        }
+        let mut g = rec.lock().unwrap_or_else(PoisonError::into_inner);
+        record(&mut g, plan, intended, out);
+    }
+}
+
+fn record(
+    g: &mut Recorder,
+    plan: &Plan,
+    intended: Instant,
+    out: Result<conn::Answer, super::ErrorKind>,
+) {
+    let us = |d: Duration| d.as_micros().max(1) as u64;
+    g.bytes_out += plan.target.body_len();
+    g.interval_count += 1;
+    let a = match out {
+        Ok(a) => a,
+        Err(kind) => {
+            g.failed += 1;
+            g.interval_failed += 1;
+            *g.errors.entry(kind.as_str()).or_default() += 1;
+            return;
+        }
+    };
+    let latency = us(a.done.saturating_duration_since(intended));
+    g.latency.saturating_record(latency);
+    g.interval.saturating_record(latency);
+    if plan.rate.is_some() {
+        g.service
+            .saturating_record(us(a.done.saturating_duration_since(a.sent)));
+        g.behind
+            .saturating_record(us(a.sent.saturating_duration_since(intended)));
+    }
+    *g.status.entry(a.status).or_default() += 1;
+    g.bytes_in += a.bytes;
+    let ok = (200..300).contains(&a.status);
+    if ok {
+        g.ok += 1;
+    } else {
+        g.failed += 1;
+        g.interval_failed += 1;
+    }
+    let (mut ttft, mut itl) = (None, None);
+    if let Some(sse) = &a.sse {
+        if let Some(first) = sse.first {
+            let t = us(first.saturating_duration_since(intended));
+            g.ttft.saturating_record(t);
+            ttft = Some(t as f64 / 1000.0);
+        }
+        for gap in &sse.gaps_us {
+            g.itl.saturating_record((*gap).max(1));
+        }
+        if !sse.gaps_us.is_empty() {
+            itl = Some(sse.gaps_us.iter().sum::<u64>() as f64 / sse.gaps_us.len() as f64 / 1000.0);
+        }
+        g.chunks += sse.chunks;
+        if let Some(t) = sse.tokens {
+            g.tokens += t;
+            g.with_usage += 1;
+        }
+    }
+    if ok && !plan.slo.is_empty() && plan.slo.request_meets(latency as f64 / 1000.0, ttft, itl) {
+        g.slo_met += 1;
+    }
+}
