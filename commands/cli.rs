@@ -47,6 +47,8 @@ pub enum Command {
     Users(crate::users::Args),
     /// Create, list and revoke API keys (a new key is printed once, alone on stdout).
     Keys(crate::keys::Args),
+    /// Export ledger entries (CSV, JSON lines) and summarise usage.
+    Ledger(crate::ledger::Args),
     /// Write completions and man pages (for packaging and the repo's own tests).
     #[command(hide = true)]
     GenerateDocs(crate::docs::Args),

@@ -6,6 +6,7 @@ mod config_cmd;
 mod docs;
 mod identity_db;
 mod keys;
+mod ledger;
 mod migrate;
 mod render;
 mod serve;
@@ -112,6 +113,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Migrate(args) => rt.block_on(migrate::run(args, &cli.global)),
         Command::Users(args) => rt.block_on(users::run(args, &cli.global)),
         Command::Keys(args) => rt.block_on(keys::run(args, &cli.global)),
+        Command::Ledger(args) => rt.block_on(ledger::run(args, &cli.global)),
         Command::GenerateDocs(args) => docs::run(args),
     }
 }

@@ -11,5 +11,6 @@ mod docs;
 mod gateway;
 mod identity;
 mod ledger;
+mod ledger_export;
 mod migrate;
 mod servers;
