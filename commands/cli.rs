@@ -55,6 +55,8 @@ pub enum Command {
     Health(crate::health::Args),
     /// Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles).
     Loadtest(Box<crate::loadtest::Args>),
+    /// Export ledger entries (CSV, JSON lines) and summarise usage.
+    Ledger(crate::ledger::Args),
     /// Write completions and man pages (for packaging and the repo's own tests).
     #[command(hide = true)]
     GenerateDocs(crate::docs::Args),

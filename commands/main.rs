@@ -7,6 +7,7 @@ mod docs;
 mod health;
 mod identity_db;
 mod keys;
+mod ledger;
 mod loadtest;
 mod loadtest_render;
 mod migrate;
@@ -144,6 +145,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Tune(args) => rt.block_on(tune::run(args, &cli.global)),
         Command::Health(args) => rt.block_on(health::run(args, &cli.global)),
         Command::Loadtest(args) => rt.block_on(loadtest::run(*args, &cli.global)),
+        Command::Ledger(args) => rt.block_on(ledger::run(args, &cli.global)),
         Command::GenerateDocs(args) => docs::run(args),
     }
 }

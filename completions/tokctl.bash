@@ -31,6 +31,9 @@ _tokctl() {
             tokctl,keys)
                 cmd="tokctl__subcmd__keys"
                 ;;
+            tokctl,ledger)
+                cmd="tokctl__subcmd__ledger"
+                ;;
             tokctl,loadtest)
                 cmd="tokctl__subcmd__loadtest"
                 ;;
@@ -79,6 +82,9 @@ _tokctl() {
             tokctl__subcmd__help,keys)
                 cmd="tokctl__subcmd__help__subcmd__keys"
                 ;;
+            tokctl__subcmd__help,ledger)
+                cmd="tokctl__subcmd__help__subcmd__ledger"
+                ;;
             tokctl__subcmd__help,loadtest)
                 cmd="tokctl__subcmd__help__subcmd__loadtest"
                 ;;
@@ -108,6 +114,12 @@ _tokctl() {
                 ;;
             tokctl__subcmd__help__subcmd__keys,revoke)
                 cmd="tokctl__subcmd__help__subcmd__keys__subcmd__revoke"
+                ;;
+            tokctl__subcmd__help__subcmd__ledger,export)
+                cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__export"
+                ;;
+            tokctl__subcmd__help__subcmd__ledger,summary)
+                cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__summary"
                 ;;
             tokctl__subcmd__help__subcmd__loadtest,compare)
                 cmd="tokctl__subcmd__help__subcmd__loadtest__subcmd__compare"
@@ -147,6 +159,24 @@ _tokctl() {
                 ;;
             tokctl__subcmd__keys__subcmd__help,revoke)
                 cmd="tokctl__subcmd__keys__subcmd__help__subcmd__revoke"
+                ;;
+            tokctl__subcmd__ledger,export)
+                cmd="tokctl__subcmd__ledger__subcmd__export"
+                ;;
+            tokctl__subcmd__ledger,help)
+                cmd="tokctl__subcmd__ledger__subcmd__help"
+                ;;
+            tokctl__subcmd__ledger,summary)
+                cmd="tokctl__subcmd__ledger__subcmd__summary"
+                ;;
+            tokctl__subcmd__ledger__subcmd__help,export)
+                cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__export"
+                ;;
+            tokctl__subcmd__ledger__subcmd__help,help)
+                cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__help"
+                ;;
+            tokctl__subcmd__ledger__subcmd__help,summary)
+                cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__summary"
                 ;;
             tokctl__subcmd__loadtest,compare)
                 cmd="tokctl__subcmd__loadtest__subcmd__compare"
@@ -203,7 +233,7 @@ _tokctl() {
 
     case "${cmd}" in
         tokctl)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune health loadtest generate-docs help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune health loadtest ledger generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -383,7 +413,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help)
-            opts="serve config migrate users keys tune health loadtest generate-docs help"
+            opts="serve config migrate users keys tune health loadtest ledger generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -523,6 +553,48 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__keys__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__ledger)
+            opts="export summary"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__ledger__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__ledger__subcmd__summary)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -835,6 +907,192 @@ _tokctl() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger)
+            opts="-v -q -h -V --config --verbose --quiet --help --version export summary help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__export)
+            opts="-o -v -q -h -V --since --until --user --key --model --status --format --output --compress --after --cursor --excel-safe --manifest --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "csv jsonl" -- "${cur}"))
+                    return 0
+                    ;;
+                --output)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --compress)
+                    COMPREPLY=($(compgen -W "none gzip zstd" -- "${cur}"))
+                    return 0
+                    ;;
+                --after)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cursor)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__help)
+            opts="export summary help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__help__subcmd__export)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__help__subcmd__summary)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__summary)
+            opts="-v -q -h -V --since --until --user --key --model --status --by --json --csv --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --model)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --by)
+                    COMPREPLY=($(compgen -W "user key model day hour" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -37,6 +37,7 @@ complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "keys" -d 'Create, lis
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines) and summarise usage'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand serve" -l listen -d 'Address to listen on (overrides server.listen); port 0 picks a free port' -r
@@ -209,22 +210,73 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l since -d 'Entries at or after this time: RFC 3339, or a duration before now (24h, 7d)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l until -d 'Entries before this time: RFC 3339, or a duration before now' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l user -d 'Only this user\'s entries (by name)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l key -d 'Only this API key\'s entries (by key id, see `tokctl keys list`)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l model -d 'Only entries for this model (as the client asked for it)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l status -d 'Only entries with this HTTP status code' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "csv\t''
+jsonl\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s o -l output -d 'Write to FILE (temporary name, renamed when complete) instead of stdout' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l compress -d 'Compression (default: from the output\'s extension, .gz or .zst; else none)' -r -f -a "none\t''
+gzip\t''
+zstd\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l after -d 'Only entries with a row id greater than ID' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l cursor -d 'Incremental export: start after the row id kept in FILE; rewrite it when done' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l excel-safe -d 'Prefix text cells starting with = + - @ with \' so spreadsheets show them as text'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l manifest -d 'Also write <FILE>.manifest.json: rows, time range, filters, SHA-256, columns'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l since -d 'Entries at or after this time: RFC 3339, or a duration before now (24h, 7d)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l until -d 'Entries before this time: RFC 3339, or a duration before now' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l user -d 'Only this user\'s entries (by name)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l key -d 'Only this API key\'s entries (by key id, see `tokctl keys list`)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l model -d 'Only entries for this model (as the client asked for it)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l status -d 'Only entries with this HTTP status code' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l by -d 'Group by these (comma-separated or repeated); none: grand totals' -r -f -a "user\t''
+key\t''
+model\t''
+day\t''
+hour\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l json -d 'JSON (an array of objects) instead of a table'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l csv -d 'CSV instead of a table'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l out -d 'Directory that receives completions/ and man/' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "users" -d 'Create, list and disable users of the gateway'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "users" -d 'Create, list and disable users of the gateway'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines) and summarise usage'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration as TOML, each value with its source; secrets masked'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration: exit 0 when valid, 2 with the reason when not'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'
@@ -235,3 +287,5 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'

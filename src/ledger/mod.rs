@@ -1,14 +1,17 @@
 //! The usage ledger: entries, the store per backend, and the async writer.
 //!
 //! [`Entry`] is one row; [`store`] inserts batches, [`read`] reads rows back;
+//! [`export`] streams them out to files and [`summary`] totals them;
 //! [`LedgerWriter`] batches entries off the request path and never loses one
 //! silently (dropped entries are counted, refused ones dead-lettered).
 
 pub mod dead_letter;
 pub mod entry;
+pub mod export;
 pub mod read;
 mod stats;
 pub mod store;
+pub mod summary;
 mod worker;
 mod writer;
 

@@ -11,6 +11,7 @@ mod docs;
 mod gateway;
 mod identity;
 mod ledger;
+mod ledger_export;
 mod loadtest;
 mod migrate;
 mod observability;

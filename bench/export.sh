@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Ledger export benchmark: fills a ledger with N entries (default 1,000,000)
+# on SQLite (a temp file) and on a throwaway PostgreSQL cluster (temp dir,
+# free port, stopped at exit; needs root for runuser), then measures, each
+# as its own process under /usr/bin/time -v (wall time, peak RSS):
+#   scan        the bare streaming scan (bench/ledger_export.rs `scan`)
+#   csv, jsonl  `tokctl ledger export --format F --output FILE` (a real file)
+#   csv|null    the CSV export to stdout, redirected to /dev/null
+#   csv.zst     the CSV export compressed with zstd
+# Knobs: TOKCTL_BENCH_N (entries), TOKCTL_BENCH_RUNS (runs of each, default 3),
+# TOKCTL_BENCH_BACKENDS ("sqlite postgres").
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+N=${TOKCTL_BENCH_N:-1000000}
+RUNS=${TOKCTL_BENCH_RUNS:-3}
+BACKENDS=${TOKCTL_BENCH_BACKENDS:-sqlite postgres}
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+
+cargo build --release --bin tokctl
+helper=$(cargo bench --bench ledger_export --no-run --message-format=json 2>/dev/null | python3 -c '
+import sys, json
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ledger_export" and m.get("executable"):
+        print(m["executable"])')
+tokctl=target/release/tokctl
+
+work=$(mktemp -d /tmp/tokctl-bench-export.XXXXXX)
+chmod 755 "$work"
+pgdir=""
+stop() {
+    if [ -n "$pgdir" ]; then
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true
+        rm -rf "$pgdir"
+    fi
+    rm -rf "$work"
+}
+trap stop EXIT
+
+# measure LABEL CMD...: runs CMD under /usr/bin/time -v, prints one line.
+measure() {
+    local label=$1; shift
+    /usr/bin/time -v "$@" >"$work/stdout" 2>"$work/time" || { cat "$work/time" >&2; exit 1; }
+    python3 - "$label" "$N" "$work/time" <<'PY'
+import sys, re
+label, n, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+text = open(path).read()
+wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", text).group(1)
+secs = 0.0
+for part in wall.split(":"):
+    secs = secs * 60 + float(part)
+rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
+cpu = float(re.search(r"User time \(seconds\): (\S+)", text).group(1)) + \
+      float(re.search(r"System time \(seconds\): (\S+)", text).group(1))
+print(f"{label:10} {secs:7.2f} s  {n / secs:>10,.0f} rows/s  peak RSS {rss / 1024:6.1f} MiB  cpu {cpu:5.2f} s")
+PY
+}
+
+run_backend() {
+    local name=$1 dsn=$2
+    echo "== $name: populating $N entries"
+    "$helper" populate "$dsn" "$N"
+    printf '[ledger]\npath = "%s"\n' "$dsn" >"$work/config.toml"
+    local ex=("$tokctl" --config "$work/config.toml" ledger export)
+    echo "== $name: $N rows, $RUNS runs each"
+    for run in $(seq "$RUNS"); do
+        measure "scan" "$helper" scan "$dsn"
+        measure "csv" "${ex[@]}" --format csv --output "$work/out.csv"
+        measure "jsonl" "${ex[@]}" --format jsonl --output "$work/out.jsonl"
+        measure "csv|null" sh -c '"$@" >/dev/null' sh "${ex[@]}" --format csv
+        measure "csv.zst" "${ex[@]}" --format csv --output "$work/out.csv.zst"
+        rm -f "$work"/out.*
+    done
+}
+
+for backend in $BACKENDS; do
+    case $backend in
+    sqlite)
+        run_backend sqlite "$work/ledger.db"
+        ;;
+    postgres)
+        pgdir=$(mktemp -d /tmp/tokctl-bench-pg.XXXXXX)
+        chown postgres "$pgdir"
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        runuser -u postgres -- "$PGBIN/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
+        # fsync off only speeds up filling the table; the export only reads.
+        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
+            -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
+        runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tokctl_bench
+        run_backend postgres "postgres://postgres@127.0.0.1:$port/tokctl_bench"
+        ;;
+    *) echo "unknown backend $backend" >&2; exit 2 ;;
+    esac
+done

@@ -1,0 +1,246 @@
+//! `tokctl ledger export | summary`: usage data out of the ledger, as files
+//! (CSV or JSON lines) or as totals per user, key, model, day or hour.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokctl::db::{Db, Dsn, PoolSettings, now_us};
+use tokctl::ledger::export::{self, Compression, Destination, Export, ExportOptions, Filter};
+use tokctl::ledger::summary::{self, GroupBy};
+
+use crate::cli::GlobalArgs;
+use crate::{CmdResult, Failure, exit};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically).
+    #[command(
+        after_help = "Columns and their order: docs/ledger.md. Incremental exports go by row id \
+(--after, --cursor); the cursor file is rewritten only when the export completes."
+    )]
+    Export(ExportArgs),
+    /// Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency.
+    Summary(SummaryArgs),
+}
+
+/// Which entries: shared by export and summary.
+#[derive(Debug, clap::Args)]
+pub struct FilterArgs {
+    /// Entries at or after this time: RFC 3339, or a duration before now (24h, 7d).
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Entries before this time: RFC 3339, or a duration before now.
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only this user's entries (by name).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Only this API key's entries (by key id, see `tokctl keys list`).
+    #[arg(long, value_name = "ID")]
+    pub key: Option<i64>,
+    /// Only entries for this model (as the client asked for it).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Only entries with this HTTP status code.
+    #[arg(long, value_name = "CODE")]
+    pub status: Option<i32>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
+    pub format: FormatArg,
+    /// Write to FILE (temporary name, renamed when complete) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Compression (default: from the output's extension, .gz or .zst; else none).
+    #[arg(long, value_enum)]
+    pub compress: Option<CompressArg>,
+    /// Only entries with a row id greater than ID.
+    #[arg(long, value_name = "ID", conflicts_with = "cursor")]
+    pub after: Option<i64>,
+    /// Incremental export: start after the row id kept in FILE; rewrite it when done.
+    #[arg(long, value_name = "FILE")]
+    pub cursor: Option<PathBuf>,
+    /// Prefix text cells starting with = + - @ with ' so spreadsheets show them as text.
+    #[arg(long)]
+    pub excel_safe: bool,
+    /// Also write <FILE>.manifest.json: rows, time range, filters, SHA-256, columns.
+    #[arg(long, requires = "output")]
+    pub manifest: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Jsonl,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompressArg {
+    None,
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SummaryArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Group by these (comma-separated or repeated); none: grand totals.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub by: Vec<ByArg>,
+    /// JSON (an array of objects) instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV instead of a table.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ByArg {
+    User,
+    Key,
+    Model,
+    Day,
+    Hour,
+}
+
+impl From<export::ExportError> for Failure {
+    fn from(e: export::ExportError) -> Self {
+        let code = if e.is_usage() {
+            exit::USAGE
+        } else {
+            exit::FAILURE
+        };
+        Failure::new(code, crate::chain(&e))
+    }
+}
+
+pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
+    match args.action {
+        Action::Export(a) => run_export(a, global).await,
+        Action::Summary(a) => run_summary(a, global).await,
+    }
+}
+
+fn filter(f: &FilterArgs) -> Result<Filter, Failure> {
+    let base = Filter {
+        user: f.user.clone(),
+        key: f.key,
+        model: f.model.clone(),
+        status: f.status,
+        ..Filter::default()
+    };
+    Ok(base.with_times(f.since.as_deref(), f.until.as_deref(), now_us())?)
+}
+
+async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
+    let loaded = global.load(Vec::new())?;
+    let c = &loaded.config;
+    let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    Ok(Db::connect(&dsn, &PoolSettings::ledger(c), "ledger").await?)
+}
+
+async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
+    let mut filter = filter(&a.filter)?;
+    filter.after_id = a.after;
+    let compress = a.compress.map(|c| match c {
+        CompressArg::None => Compression::None,
+        CompressArg::Gzip => Compression::Gzip,
+        CompressArg::Zstd => Compression::Zstd,
+    });
+    let opts = ExportOptions {
+        format: match a.format {
+            FormatArg::Csv => export::Format::Csv,
+            FormatArg::Jsonl => export::Format::Jsonl,
+        },
+        compression: Compression::resolve(compress, a.output.as_deref()),
+        filter,
+        excel_safe: a.excel_safe,
+        manifest: a.manifest,
+        cursor: a.cursor,
+    };
+    let dest = match &a.output {
+        Some(p) => Destination::File(p.clone()),
+        None => Destination::Stream(Box::new(std::io::stdout())),
+    };
+    let job = Export::prepare(opts, dest)?;
+    let db = open_ledger(global).await?;
+    let bar = (a.output.is_some() && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} {human_pos} rows ({per_sec})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(Duration::from_millis(200));
+        bar
+    });
+    let mut progress = |rows: u64| {
+        if let Some(b) = &bar {
+            b.set_position(rows);
+        }
+    };
+    let result = job.run(&db, &mut progress).await;
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    db.close().await;
+    let report = result?;
+    if let Some(path) = &report.path {
+        eprintln!(
+            "exported {} rows ({} bytes) to {}",
+            report.rows,
+            report.bytes,
+            path.display()
+        );
+    }
+    if let Some(m) = &report.manifest {
+        eprintln!("manifest: {}", m.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn run_summary(a: SummaryArgs, global: &GlobalArgs) -> CmdResult {
+    let filter = filter(&a.filter)?;
+    let by: Vec<GroupBy> =
+        a.by.iter()
+            .map(|b| match b {
+                ByArg::User => GroupBy::User,
+                ByArg::Key => GroupBy::Key,
+                ByArg::Model => GroupBy::Model,
+                ByArg::Day => GroupBy::Day,
+                ByArg::Hour => GroupBy::Hour,
+            })
+            .collect();
+    let db = open_ledger(global).await?;
+    let result = summary::summarize(&db, &filter, &by).await;
+    db.close().await;
+    let s = result?;
+    if a.json {
+        println!("{}", s.to_json());
+    } else if a.csv {
+        s.write_csv(std::io::stdout().lock())?;
+    } else {
+        let mut t = crate::render::table(&s.header());
+        for row in s.cells() {
+            t.add_row(row);
+        }
+        println!("{t}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,183 @@
+//! The files written beside an export: the manifest (`<output>.manifest.json`,
+//! so a receiver can check what it got) and the cursor file of incremental
+//! exports (the last exported row id). Both are written atomically.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::filter::format_time;
+use super::run::ExportReport;
+use super::sink::write_atomic;
+use super::{COLUMNS, ExportError, ExportOptions, Filter};
+
+/// What a manifest says about its export file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Manifest {
+    /// Bumped when a field changes meaning.
+    pub manifest_version: u32,
+    /// The export file's name (same directory as the manifest).
+    pub file: String,
+    /// SHA-256 (hex) of the file's bytes as stored (compressed, if it is).
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows: u64,
+    pub format: String,
+    pub compression: String,
+    pub columns: Vec<String>,
+    pub excel_safe: bool,
+    pub filters: ManifestFilters,
+    /// `created_at` of the earliest and latest exported row (RFC 3339 UTC).
+    pub first_created_at: Option<String>,
+    pub last_created_at: Option<String>,
+    /// Row ids of the first and last exported row (export order is by id).
+    pub first_id: Option<i64>,
+    pub last_id: Option<i64>,
+    pub exported_at: String,
+    pub tokctl_version: String,
+    /// The hash-chain head the export ends at: `null` until the ledger has a
+    /// hash chain.
+    pub chain_head: Option<String>,
+}
+
+/// The filters of the export, as given (times in RFC 3339 UTC).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestFilters {
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub user: Option<String>,
+    pub key: Option<i64>,
+    pub model: Option<String>,
+    pub status: Option<i32>,
+    pub after_id: Option<i64>,
+}
+
+impl From<&Filter> for ManifestFilters {
+    fn from(f: &Filter) -> Self {
+        ManifestFilters {
+            since: f.since_us.map(format_time),
+            until: f.until_us.map(format_time),
+            user: f.user.clone(),
+            key: f.key,
+            model: f.model.clone(),
+            status: f.status,
+            after_id: f.after_id,
+        }
+    }
+}
+
+impl Manifest {
+    pub(crate) fn new(output: &Path, opts: &ExportOptions, r: &ExportReport) -> Manifest {
+        Manifest {
+            manifest_version: 1,
+            file: output
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            sha256: r.sha256.clone().unwrap_or_default(),
+            bytes: r.bytes,
+            rows: r.rows,
+            format: opts.format.as_str().to_string(),
+            compression: opts.compression.as_str().to_string(),
+            columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+            excel_safe: opts.excel_safe,
+            filters: (&opts.filter).into(),
+            first_created_at: r.min_created_us.map(format_time),
+            last_created_at: r.max_created_us.map(format_time),
+            first_id: r.first_id,
+            last_id: r.last_id,
+            exported_at: format_time(crate::db::now_us()),
+            tokctl_version: env!("CARGO_PKG_VERSION").to_string(),
+            chain_head: None,
+        }
+    }
+
+    /// The manifest's path for an export file: `<output>.manifest.json`.
+    pub fn path_for(output: &Path) -> PathBuf {
+        let mut s = output.as_os_str().to_owned();
+        s.push(".manifest.json");
+        PathBuf::from(s)
+    }
+
+    pub(crate) fn write(&self, output: &Path) -> Result<PathBuf, ExportError> {
+        let path = Manifest::path_for(output);
+        let mut text = serde_json::to_vec_pretty(self).map_err(|e| ExportError::Write {
+            source: std::io::Error::other(e),
+        })?;
+        text.push(b'\n');
+        write_atomic(&path, &text).map_err(|source| ExportError::Output {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(path)
+    }
+}
+
+/// The position of an incremental export: the last exported row `id`.
+/// (Not yet the hash chain's sequence number; see docs/ledger.md.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cursor {
+    pub last_id: i64,
+}
+
+impl Cursor {
+    /// The cursor in `path`, or `None` when the file does not exist yet
+    /// (the first run exports from the beginning).
+    pub fn read(path: &Path) -> Result<Option<Cursor>, ExportError> {
+        let bad = |reason: String| ExportError::Cursor {
+            path: path.to_path_buf(),
+            reason,
+        };
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(bad(e.to_string())),
+        };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| bad(format!("expected {{\"last_id\": N}}: {e}")))
+    }
+
+    /// Replaces the cursor file atomically.
+    pub fn write(&self, path: &Path) -> Result<(), ExportError> {
+        let mut text = serde_json::to_vec(self).map_err(|e| ExportError::Write {
+            source: std::io::Error::other(e),
+        })?;
+        text.push(b'\n');
+        write_atomic(path, &text).map_err(|e| ExportError::Cursor {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trips_and_a_missing_file_is_the_start() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let path = dir.path().join("cursor.json");
+        assert!(matches!(Cursor::read(&path), Ok(None)));
+        assert!(Cursor { last_id: 41 }.write(&path).is_ok());
+        assert!(matches!(
+            Cursor::read(&path),
+            Ok(Some(Cursor { last_id: 41 }))
+        ));
+        assert!(std::fs::write(&path, "garbage").is_ok());
+        assert!(matches!(
+            Cursor::read(&path),
+            Err(ExportError::Cursor { .. })
+        ));
+    }
+
+    #[test]
+    fn manifest_sits_beside_the_output() {
+        assert_eq!(
+            Manifest::path_for(Path::new("/x/usage.csv.gz")),
+            PathBuf::from("/x/usage.csv.gz.manifest.json")
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! `tokctl ledger export`: ledger rows streamed from the database to CSV or
+//! JSON lines, optionally compressed, with a manifest and a cursor file for
+//! incremental exports.
+//!
+//! Memory stays flat however many rows: rows are decoded one at a time from
+//! the driver's stream, borrowed (not copied) into [`ExportRow`], encoded
+//! into a fixed-size buffer and written through. A file is written under a
+//! temporary name and renamed at the end ([`sink`]), so an interrupted or
+//! failed export never leaves a file that looks complete.
+//!
+//! Not here (yet): the hash chain's sequence numbers and committed
+//! watermark. Incremental exports go by the row `id` until then; see
+//! docs/ledger.md for what that means with parallel writers.
+
+mod filter;
+mod manifest;
+mod row;
+mod run;
+mod sink;
+
+use std::path::PathBuf;
+
+pub use filter::{Filter, format_time, parse_time};
+pub use manifest::{Cursor, Manifest};
+pub use row::{COLUMNS, ExportRow, push_nano_decimal, push_rfc3339};
+pub use run::{Export, ExportReport, scan};
+pub use sink::Destination;
+
+pub(crate) use filter::push_filter;
+
+use crate::db::Backend;
+
+/// The file format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// RFC 4180 CSV with a header record.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
+}
+
+/// Compression applied to the whole output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+impl Format {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Jsonl => "jsonl",
+        }
+    }
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+        }
+    }
+
+    /// The flag wins; else the output file's extension (`.gz`, `.zst`)
+    /// decides, so `--output usage.csv.gz` does what it says.
+    pub fn resolve(flag: Option<Compression>, output: Option<&std::path::Path>) -> Compression {
+        if let Some(c) = flag {
+            return c;
+        }
+        match output.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+            Some("gz") => Compression::Gzip,
+            Some("zst") => Compression::Zstd,
+            _ => Compression::None,
+        }
+    }
+}
+
+/// What to export and how.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    pub format: Format,
+    pub compression: Compression,
+    pub filter: Filter,
+    /// Prefix text cells that begin with `=`, `+`, `-` or `@` with `'`, so
+    /// spreadsheets do not run them as formulas. Off by default: values stay exact.
+    pub excel_safe: bool,
+    /// Write `<output>.manifest.json` beside the output (files only).
+    pub manifest: bool,
+    /// A cursor file: read for the starting row id, rewritten when the
+    /// export completes.
+    pub cursor: Option<PathBuf>,
+}
+
+/// Errors of an export, each naming what it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error(
+        "{flag} `{text}` is neither an RFC 3339 time (2026-11-23T00:00:00Z) nor a duration before now (24h, 7d)"
+    )]
+    BadTime { flag: &'static str, text: String },
+    #[error("--since ({since}) is after --until ({until})")]
+    SinceAfterUntil { since: String, until: String },
+    #[error("--manifest needs --output FILE (a manifest describes a file)")]
+    ManifestNeedsFile,
+    #[error("cannot write the output {}: {source}", path.display())]
+    Output {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cursor file {}: {reason}", path.display())]
+    Cursor { path: PathBuf, reason: String },
+    #[error("writing the export: {source}")]
+    Write {
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading the {backend} ledger: {source}")]
+    Read {
+        backend: Backend,
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl ExportError {
+    /// Whether the caller gave a bad value (exit 2) rather than the export
+    /// failing on the way (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            ExportError::BadTime { .. }
+                | ExportError::SinceAfterUntil { .. }
+                | ExportError::ManifestNeedsFile
+                | ExportError::Output { .. }
+                | ExportError::Cursor { .. }
+        )
+    }
+
+    /// Whether the output stream was closed by its reader (e.g. `| head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, ExportError::Write { source } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn compression_comes_from_the_flag_else_the_extension() {
+        let r = Compression::resolve;
+        assert_eq!(r(None, Some(Path::new("a.csv.gz"))), Compression::Gzip);
+        assert_eq!(r(None, Some(Path::new("a.jsonl.zst"))), Compression::Zstd);
+        assert_eq!(r(None, Some(Path::new("a.csv"))), Compression::None);
+        assert_eq!(r(None, None), Compression::None);
+        let flag = Some(Compression::Zstd);
+        assert_eq!(r(flag, Some(Path::new("a.gz"))), Compression::Zstd);
+    }
+}

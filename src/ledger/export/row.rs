@@ -1,0 +1,485 @@
+//! One exported row: the stable column list, the row borrowed from the
+//! database's own buffers, and its encoding as a CSV record or a JSON line.
+//!
+//! The column order is a contract with whoever reads the files (documented
+//! in docs/ledger.md): columns are only ever appended, never reordered.
+//! Reading rows from the database is [`super::stream`]'s.
+
+use std::io::{self, Write};
+
+/// The exported columns, in order.
+pub const COLUMNS: [&str; 29] = [
+    "id",
+    "request_id",
+    "created_at",
+    "created_at_us",
+    "client_request_id",
+    "upstream_request_id",
+    "user_id",
+    "user_name",
+    "api_key_id",
+    "endpoint",
+    "model",
+    "provider",
+    "upstream_model",
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "token_source",
+    "cost_nano",
+    "cost",
+    "latency_us",
+    "upstream_latency_us",
+    "ttft_us",
+    "overhead_us",
+    "status_code",
+    "streamed",
+    "error_kind",
+    "error_message",
+];
+
+/// The `SELECT` list matching [`ExportRow`]'s decode order.
+pub(crate) const SELECT: &str = "SELECT id, request_id, created_at_us, client_request_id, \
+    upstream_request_id, user_id, user_name, api_key_id, endpoint, model, provider, \
+    upstream_model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
+    reasoning_tokens, token_source, cost_nano, latency_us, upstream_latency_us, ttft_us, \
+    overhead_us, status_code, streamed, error_kind, error_message FROM usage_entries";
+
+/// One row, its text borrowed from the database row (no copy per field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportRow<'r> {
+    pub id: i64,
+    pub request_id: &'r str,
+    pub created_at_us: i64,
+    pub client_request_id: Option<&'r str>,
+    pub upstream_request_id: Option<&'r str>,
+    pub user_id: Option<i64>,
+    pub user_name: Option<&'r str>,
+    pub api_key_id: Option<i64>,
+    pub endpoint: &'r str,
+    pub model: &'r str,
+    pub provider: &'r str,
+    pub upstream_model: Option<&'r str>,
+    pub input_tokens: i64,
+    pub cached_input_tokens: i64,
+    pub cache_write_tokens: i64,
+    pub output_tokens: i64,
+    pub reasoning_tokens: i64,
+    pub token_source: &'r str,
+    pub cost_nano: i64,
+    pub latency_us: i64,
+    pub upstream_latency_us: Option<i64>,
+    pub ttft_us: Option<i64>,
+    pub overhead_us: Option<i64>,
+    pub status_code: i32,
+    pub streamed: bool,
+    pub error_kind: Option<&'r str>,
+    pub error_message: Option<&'r str>,
+}
+
+/// Decodes a `sqlx` row selected with [`SELECT`] into an [`ExportRow`], by
+/// column index (no name look-ups on the hot path). A macro because the
+/// decode bounds differ per backend.
+macro_rules! decode_row {
+    ($row:expr) => {{
+        use sqlx::Row as _;
+        let r = $row;
+        (|| -> Result<$crate::ledger::export::ExportRow<'_>, sqlx::Error> {
+            Ok($crate::ledger::export::ExportRow {
+                id: r.try_get(0)?,
+                request_id: r.try_get(1)?,
+                created_at_us: r.try_get(2)?,
+                client_request_id: r.try_get(3)?,
+                upstream_request_id: r.try_get(4)?,
+                user_id: r.try_get(5)?,
+                user_name: r.try_get(6)?,
+                api_key_id: r.try_get(7)?,
+                endpoint: r.try_get(8)?,
+                model: r.try_get(9)?,
+                provider: r.try_get(10)?,
+                upstream_model: r.try_get(11)?,
+                input_tokens: r.try_get(12)?,
+                cached_input_tokens: r.try_get(13)?,
+                cache_write_tokens: r.try_get(14)?,
+                output_tokens: r.try_get(15)?,
+                reasoning_tokens: r.try_get(16)?,
+                token_source: r.try_get(17)?,
+                cost_nano: r.try_get(18)?,
+                latency_us: r.try_get(19)?,
+                upstream_latency_us: r.try_get(20)?,
+                ttft_us: r.try_get(21)?,
+                overhead_us: r.try_get(22)?,
+                status_code: r.try_get(23)?,
+                streamed: r.try_get(24)?,
+                error_kind: r.try_get(25)?,
+                error_message: r.try_get(26)?,
+            })
+        })()
+    }};
+}
+pub(crate) use decode_row;
+
+/// How rows are written: the file format and whether text cells are made
+/// safe for spreadsheets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Encoding {
+    pub jsonl: bool,
+    pub excel_safe: bool,
+}
+
+/// Encodes rows into a writer, reusing its scratch buffers between rows.
+pub(crate) struct RowWriter<W: Write> {
+    inner: Inner<W>,
+    scratch: Scratch,
+    excel_safe: bool,
+}
+
+enum Inner<W: Write> {
+    Csv(Box<csv::Writer<W>>),
+    Jsonl(io::BufWriter<W>),
+}
+
+/// Reusable buffers for numbers, times and escaped text.
+#[derive(Default)]
+struct Scratch {
+    time: Vec<u8>,
+    cost: Vec<u8>,
+    text: Vec<u8>,
+    int: itoa::Buffer,
+}
+
+const BUFFER_BYTES: usize = 128 * 1024;
+
+impl<W: Write> RowWriter<W> {
+    /// A writer; for CSV the header record is written at once.
+    pub fn new(out: W, encoding: Encoding) -> io::Result<RowWriter<W>> {
+        let inner = if encoding.jsonl {
+            Inner::Jsonl(io::BufWriter::with_capacity(BUFFER_BYTES, out))
+        } else {
+            let mut w = csv::WriterBuilder::new()
+                .buffer_capacity(BUFFER_BYTES)
+                .from_writer(out);
+            w.write_record(COLUMNS).map_err(io::Error::from)?;
+            Inner::Csv(Box::new(w))
+        };
+        Ok(RowWriter {
+            inner,
+            scratch: Scratch::default(),
+            excel_safe: encoding.excel_safe,
+        })
+    }
+
+    pub fn write(&mut self, row: &ExportRow<'_>) -> io::Result<()> {
+        let (s, safe) = (&mut self.scratch, self.excel_safe);
+        match &mut self.inner {
+            Inner::Csv(w) => write_csv(w, s, row, safe).map_err(io::Error::from),
+            Inner::Jsonl(w) => write_jsonl(w, s, row, safe),
+        }
+    }
+
+    /// Flushes the encoder and hands back the underlying writer.
+    pub fn finish(self) -> io::Result<W> {
+        match self.inner {
+            Inner::Csv(w) => (*w).into_inner().map_err(|e| e.into_error()),
+            Inner::Jsonl(w) => w.into_inner().map_err(|e| e.into_error()),
+        }
+    }
+}
+
+/// Prefix that makes spreadsheets read a cell as text, not a formula.
+fn needs_excel_guard(s: &str) -> bool {
+    matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
+}
+
+fn write_csv<W: Write>(
+    w: &mut csv::Writer<W>,
+    s: &mut Scratch,
+    r: &ExportRow<'_>,
+    safe: bool,
+) -> csv::Result<()> {
+    fn text<W: Write>(
+        w: &mut csv::Writer<W>,
+        buf: &mut Vec<u8>,
+        v: Option<&str>,
+        safe: bool,
+    ) -> csv::Result<()> {
+        match v {
+            Some(v) if safe && needs_excel_guard(v) => {
+                buf.clear();
+                buf.push(b'\'');
+                buf.extend_from_slice(v.as_bytes());
+                w.write_field(&buf[..])
+            }
+            Some(v) => w.write_field(v),
+            None => w.write_field(""),
+        }
+    }
+    let int = |w: &mut csv::Writer<W>, b: &mut itoa::Buffer, v: Option<i64>| match v {
+        Some(v) => w.write_field(b.format(v)),
+        None => w.write_field(""),
+    };
+    let b = &mut s.int;
+    int(w, b, Some(r.id))?;
+    text(w, &mut s.text, Some(r.request_id), safe)?;
+    s.time.clear();
+    push_rfc3339(&mut s.time, r.created_at_us);
+    w.write_field(&s.time)?;
+    int(w, b, Some(r.created_at_us))?;
+    text(w, &mut s.text, r.client_request_id, safe)?;
+    text(w, &mut s.text, r.upstream_request_id, safe)?;
+    int(w, b, r.user_id)?;
+    text(w, &mut s.text, r.user_name, safe)?;
+    int(w, b, r.api_key_id)?;
+    text(w, &mut s.text, Some(r.endpoint), safe)?;
+    text(w, &mut s.text, Some(r.model), safe)?;
+    text(w, &mut s.text, Some(r.provider), safe)?;
+    text(w, &mut s.text, r.upstream_model, safe)?;
+    int(w, b, Some(r.input_tokens))?;
+    int(w, b, Some(r.cached_input_tokens))?;
+    int(w, b, Some(r.cache_write_tokens))?;
+    int(w, b, Some(r.output_tokens))?;
+    int(w, b, Some(r.reasoning_tokens))?;
+    text(w, &mut s.text, Some(r.token_source), safe)?;
+    int(w, b, Some(r.cost_nano))?;
+    s.cost.clear();
+    push_nano_decimal(&mut s.cost, r.cost_nano);
+    w.write_field(&s.cost)?;
+    int(w, b, Some(r.latency_us))?;
+    int(w, b, r.upstream_latency_us)?;
+    int(w, b, r.ttft_us)?;
+    int(w, b, r.overhead_us)?;
+    int(w, b, Some(i64::from(r.status_code)))?;
+    w.write_field(if r.streamed { "true" } else { "false" })?;
+    text(w, &mut s.text, r.error_kind, safe)?;
+    text(w, &mut s.text, r.error_message, safe)?;
+    w.write_record(None::<&[u8]>)
+}
+
+fn write_jsonl<W: Write>(
+    w: &mut W,
+    s: &mut Scratch,
+    r: &ExportRow<'_>,
+    safe: bool,
+) -> io::Result<()> {
+    let out = &mut s.text;
+    out.clear();
+    let b = &mut s.int;
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        out.extend_from_slice(if first { b"{\"" } else { b",\"" });
+        first = false;
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+    };
+    let int = |out: &mut Vec<u8>, b: &mut itoa::Buffer, v: Option<i64>| match v {
+        Some(v) => out.extend_from_slice(b.format(v).as_bytes()),
+        None => out.extend_from_slice(b"null"),
+    };
+    let text = |out: &mut Vec<u8>, v: Option<&str>| match v {
+        Some(v) => push_json_string(out, v, safe && needs_excel_guard(v)),
+        None => out.extend_from_slice(b"null"),
+    };
+    key(out, "id");
+    int(out, b, Some(r.id));
+    key(out, "request_id");
+    text(out, Some(r.request_id));
+    key(out, "created_at");
+    out.push(b'"');
+    push_rfc3339(out, r.created_at_us);
+    out.push(b'"');
+    key(out, "created_at_us");
+    int(out, b, Some(r.created_at_us));
+    key(out, "client_request_id");
+    text(out, r.client_request_id);
+    key(out, "upstream_request_id");
+    text(out, r.upstream_request_id);
+    key(out, "user_id");
+    int(out, b, r.user_id);
+    key(out, "user_name");
+    text(out, r.user_name);
+    key(out, "api_key_id");
+    int(out, b, r.api_key_id);
+    key(out, "endpoint");
+    text(out, Some(r.endpoint));
+    key(out, "model");
+    text(out, Some(r.model));
+    key(out, "provider");
+    text(out, Some(r.provider));
+    key(out, "upstream_model");
+    text(out, r.upstream_model);
+    key(out, "input_tokens");
+    int(out, b, Some(r.input_tokens));
+    key(out, "cached_input_tokens");
+    int(out, b, Some(r.cached_input_tokens));
+    key(out, "cache_write_tokens");
+    int(out, b, Some(r.cache_write_tokens));
+    key(out, "output_tokens");
+    int(out, b, Some(r.output_tokens));
+    key(out, "reasoning_tokens");
+    int(out, b, Some(r.reasoning_tokens));
+    key(out, "token_source");
+    text(out, Some(r.token_source));
+    key(out, "cost_nano");
+    int(out, b, Some(r.cost_nano));
+    key(out, "cost");
+    push_nano_decimal(out, r.cost_nano);
+    key(out, "latency_us");
+    int(out, b, Some(r.latency_us));
+    key(out, "upstream_latency_us");
+    int(out, b, r.upstream_latency_us);
+    key(out, "ttft_us");
+    int(out, b, r.ttft_us);
+    key(out, "overhead_us");
+    int(out, b, r.overhead_us);
+    key(out, "status_code");
+    int(out, b, Some(i64::from(r.status_code)));
+    key(out, "streamed");
+    out.extend_from_slice(if r.streamed { b"true" } else { b"false" });
+    key(out, "error_kind");
+    text(out, r.error_kind);
+    key(out, "error_message");
+    text(out, r.error_message);
+    out.extend_from_slice(b"}\n");
+    w.write_all(out)
+}
+
+/// Appends `v` as a JSON string (RFC 8259 escaping), with a leading `'`
+/// when `guard` is set.
+fn push_json_string(out: &mut Vec<u8>, v: &str, guard: bool) {
+    out.push(b'"');
+    if guard {
+        out.push(b'\'');
+    }
+    let bytes = v.as_bytes();
+    let mut start = 0;
+    for (i, &c) in bytes.iter().enumerate() {
+        let esc: &[u8] = match c {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(c >> 4)]);
+            out.push(HEX[usize::from(c & 0xf)]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Appends nano-units as an exact decimal with nine places (`-1.500000000`).
+pub fn push_nano_decimal(out: &mut Vec<u8>, nano: i64) {
+    if nano < 0 {
+        out.push(b'-');
+    }
+    let abs = nano.unsigned_abs();
+    let mut b = itoa::Buffer::new();
+    out.extend_from_slice(b.format(abs / 1_000_000_000).as_bytes());
+    out.push(b'.');
+    let frac = b.format(abs % 1_000_000_000 + 1_000_000_000);
+    out.extend_from_slice(&frac.as_bytes()[1..]);
+}
+
+/// Appends microseconds since the epoch as RFC 3339 UTC with six decimals
+/// (`2026-11-23T18:30:00.123456Z`). Hand-rolled: chrono's formatter is a
+/// measurable share of an export's time.
+pub fn push_rfc3339(out: &mut Vec<u8>, us: i64) {
+    let secs = us.div_euclid(1_000_000);
+    let micros = us.rem_euclid(1_000_000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        out.extend_from_slice(super::filter::format_time(us).as_bytes());
+        return;
+    }
+    let mut digits = |v: i64, n: u32| {
+        for i in (0..n).rev() {
+            out.push(b'0' + ((v / 10_i64.pow(i)) % 10) as u8);
+        }
+    };
+    digits(year, 4);
+    let parts = [
+        (b'-', month, 2),
+        (b'-', day, 2),
+        (b'T', sod / 3600, 2),
+        (b':', sod / 60 % 60, 2),
+        (b':', sod % 60, 2),
+        (b'.', micros, 6),
+    ];
+    for (sep, v, n) in parts {
+        out.push(sep);
+        for i in (0..n).rev() {
+            out.push(b'0' + ((v / 10_i64.pow(i)) % 10) as u8);
+        }
+    }
+    out.push(b'Z');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_chrono() {
+        for us in [
+            0,
+            1_732_000_000_123_456,
+            951_782_400_000_001, // 2000-02-29
+            4_102_444_799_999_999,
+            1_700_000_000_000_000,
+        ] {
+            let mut out = Vec::new();
+            push_rfc3339(&mut out, us);
+            assert_eq!(
+                String::from_utf8_lossy(&out),
+                super::super::filter::format_time(us)
+            );
+        }
+    }
+
+    #[test]
+    fn nano_decimal_is_exact() {
+        let f = |n| {
+            let mut out = Vec::new();
+            push_nano_decimal(&mut out, n);
+            String::from_utf8(out).expect("ASCII")
+        };
+        assert_eq!(f(0), "0.000000000");
+        assert_eq!(f(1_500_000_001), "1.500000001");
+        assert_eq!(f(-42), "-0.000000042");
+        assert_eq!(f(i64::MIN), "-9223372036.854775808");
+    }
+
+    #[test]
+    fn json_strings_escape_controls_and_quotes() {
+        let mut out = Vec::new();
+        push_json_string(&mut out, "a\"b\\c\n\u{1}é", false);
+        let back: String = serde_json::from_slice(&out).expect("valid JSON");
+        assert_eq!(back, "a\"b\\c\n\u{1}é");
+        out.clear();
+        push_json_string(&mut out, "=1+1", true);
+        assert_eq!(out, b"\"'=1+1\"");
+    }
+}
