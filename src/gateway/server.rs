@@ -121,7 +121,7 @@ pub async fn serve(
     let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger);
     let providers = providers::build(&config)?;
     let routes = Arc::new(super::routes::Routes::new(&config, &providers));
-    let telemetry = telemetry(&config, &dbs, &ledger, &providers)?;
+    let telemetry = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;
     let probes = telemetry.health.spawn_probes();
     let state = Arc::new(super::App {
         config: config.clone(),
@@ -216,6 +216,7 @@ fn telemetry(
     dbs: &Databases,
     ledger: &LedgerWriter,
     providers: &providers::Providers,
+    limiter: Option<crate::ratelimit::RateLimiter>,
 ) -> Result<Arc<Telemetry>, ServeError> {
     let metrics = if config.metrics.enabled {
         Some(Metrics::new(config)?)
@@ -234,7 +235,8 @@ fn telemetry(
         Some(ledger.clone()),
         providers,
         config.health.clone(),
-    );
+    )
+    .with_rate_limiter(limiter);
     Ok(Arc::new(Telemetry {
         metrics,
         health: Arc::new(health),

@@ -146,6 +146,19 @@ impl RateLimiter {
         }
     }
 
+    /// Pings the Redis store (`None` for the memory store, which cannot fail).
+    pub async fn ping(&self) -> Option<Result<Duration, RateLimitError>> {
+        match &self.inner.store {
+            Store::Memory(_) => None,
+            Store::Redis(r) => Some(r.ping().await),
+        }
+    }
+
+    /// Whether requests are admitted when the store fails.
+    pub fn fail_open(&self) -> bool {
+        self.inner.cfg.fail_open
+    }
+
     pub fn store_name(&self) -> &'static str {
         match self.inner.store {
             Store::Memory(_) => "memory",

@@ -115,6 +115,17 @@ impl RedisStore {
         Ok(checks)
     }
 
+    /// One `PING`, for health checks.
+    pub async fn ping(&self) -> Result<std::time::Duration, RateLimitError> {
+        let start = std::time::Instant::now();
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| RateLimitError::Store(format!("Redis: {e}")))?;
+        Ok(start.elapsed())
+    }
+
     pub async fn adjust(
         &self,
         key: super::BucketKey,

@@ -171,6 +171,8 @@ pub struct Health {
     providers: BTreeMap<String, Probed>,
     cfg: HealthConfig,
     first_round: watch::Sender<bool>,
+    /// The rate limiter, when its store is Redis and can fail.
+    limiter: Option<crate::ratelimit::RateLimiter>,
 }
 
 impl Health {
@@ -205,7 +207,14 @@ impl Health {
             providers,
             cfg,
             first_round: watch::Sender::new(false),
+            limiter: None,
         }
+    }
+
+    /// Adds the rate limiter's store to the checks (only Redis can fail).
+    pub fn with_rate_limiter(mut self, limiter: Option<crate::ratelimit::RateLimiter>) -> Health {
+        self.limiter = limiter;
+        self
     }
 
     /// The distinct database pools this checker reports on.
@@ -294,6 +303,11 @@ impl Health {
         let mut components = futures_util::future::join_all(pings).await;
         if let Some(w) = &self.ledger {
             components.push(writer_component(w));
+        }
+        if let Some(l) = &self.limiter
+            && let Some(ping) = l.ping().await
+        {
+            components.push(redis_component(ping, l.fail_open()));
         }
         components.extend(
             self.providers
@@ -412,6 +426,38 @@ fn writer_component(w: &LedgerWriter) -> Component {
         status,
         message,
         latency_ms: None,
+    }
+}
+
+/// Redis down is degraded while requests are let through (fail open), and
+/// unhealthy when they are refused.
+fn redis_component(
+    ping: Result<Duration, crate::ratelimit::RateLimitError>,
+    fail_open: bool,
+) -> Component {
+    let (status, message, latency_ms) = match ping {
+        Ok(d) => (
+            Status::Healthy,
+            "ok".to_string(),
+            Some(d.as_secs_f64() * 1000.0),
+        ),
+        Err(e) if fail_open => (
+            Status::Degraded,
+            format!("{e}; requests are admitted without limits (fail_open)"),
+            None,
+        ),
+        Err(e) => (
+            Status::Unhealthy,
+            format!("{e}; requests are refused (fail_open = false)"),
+            None,
+        ),
+    };
+    Component {
+        name: "rate_limit_store".into(),
+        kind: "redis".into(),
+        status,
+        message,
+        latency_ms,
     }
 }
 

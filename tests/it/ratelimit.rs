@@ -150,6 +150,25 @@ async fn redis_down_fails_open_and_is_counted() {
     );
     let key = gw.key.clone().expect("key");
     let c = reqwest::Client::new();
+    let health: serde_json::Value = c
+        .get(gw.url("/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    let redis_status = |h: &serde_json::Value| {
+        h["components"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["name"] == "rate_limit_store"))
+            .map(|c| c["status"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(
+        redis_status(&health).as_deref(),
+        Some("healthy"),
+        "{health}"
+    );
     let body = json!({"model": "gpt-4o-mini", "messages": []});
     let send = || {
         c.post(gw.url("/v1/chat/completions"))
