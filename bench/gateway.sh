@@ -79,17 +79,26 @@ done = function(summary, latency, requests)
 end
 LUA
 
-# run NAME URL CONNS PIDS... ; prints one row
+# run NAME URL CONNS PIDS... ; prints one row and appends it to $WORK/rows
+# The load comes from `tokctl loadtest` (LOADGEN=wrk uses wrk instead).
 row() {
   local name=$1 url=$2 conns=$3; shift 3
   local before after out
   before=$(cpu_ticks "$@")
-  out=$(wrk -t2 -c"$conns" -d"${DUR}s" --latency -s "$WORK/post.lua" "$url" | grep '^RESULT')
+  if [ "${LOADGEN:-tokctl}" = wrk ]; then
+    out=$(wrk -t2 -c"$conns" -d"${DUR}s" --latency -s "$WORK/post.lua" "$url" | grep '^RESULT')
+  else
+    out=$("$BIN" loadtest "$url" -c "$conns" -d "${DUR}s" --model bench ${KEY:+--api-key "$KEY"} --json -q \
+      | python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"][0]; l=r["latency_ms"]
+print("RESULT", r["requests"], r["failures"], r["requests_per_s"], l["p50"]*1000, l["p99"]*1000, l["p999"]*1000)')
+  fi
   after=$(cpu_ticks "$@")
   read -r _ reqs non2xx rps p50 p99 p999 <<<"$out"
   local cpu_us=$(( (after - before) * 1000000 / HZ ))
-  local per_req=$(python3 -c "print(f'{$cpu_us/max($reqs,1):.1f}')")
-  printf "%-16s %5s %10s %9.0f %8s %8s %8s %10s" "$name" "$conns" "$reqs" "$rps" "$p50" "$p99" "$p999" "$per_req"
+  local per_req
+  per_req=$(python3 -c "print(f'{$cpu_us/max($reqs,1):.1f}')")
+  printf "%-16s %5s %10s %9.0f %8.0f %8.0f %8.0f %10s" "$name" "$conns" "$reqs" "$rps" "$p50" "$p99" "$p999" "$per_req"
+  echo "$name $conns $rps $p99 $per_req" >> "$WORK/rows"
   LAST_OK=$((reqs - non2xx))
 }
 
@@ -133,7 +142,7 @@ stop_tokctl() { kill -TERM "$TPID"; wait "$TPID" 2>/dev/null || true; unset KEY;
 
 rows_sqlite() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from usage_entries where status_code=200').fetchone()[0])" "$1"; }
 
-printf "%-16s %5s %10s %9s %8s %8s %8s %10s %s\n" row conns requests req/s p50 p99 p99.9 cpu_us/req "ledger rows(200) / 200 responses"
+printf "%-16s %5s %10s %9s %8s %8s %8s %10s %s\n" row conns requests req/s p50_us p99_us p99.9_us cpu_us/req "ledger rows(200) / 200 responses"
 for c in $CONNS; do
   row direct "http://127.0.0.1:$UP/v1/chat/completions" "$c" "$UPSTREAM_WORKER"; echo "   (cpu: the upstream itself)"
   # shellcheck disable=SC2086
@@ -160,3 +169,15 @@ for c in $CONNS; do
     echo "   $(psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$DB" -tAc 'select count(*) from usage_entries where status_code=200') / $ok"
   fi
 done
+
+echo
+echo "ratios to the nginx reverse proxy at the same connections (targets: req/s >= 0.5, cpu/req <= 2.5, p99 <= 2.5):"
+python3 - "$WORK/rows" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+ref = {r[1]: r for r in rows if r[0] == "nginx-proxy"}
+for name, conns, rps, p99, cpu in rows:
+    if name.startswith("tokctl") and conns in ref:
+        n = ref[conns]
+        print(f"  {name:16} c={conns:>4}  req/s {float(rps)/float(n[2]):.2f}x  cpu/req {float(cpu)/float(n[4]):.2f}x  p99 {float(p99)/float(n[3]):.2f}x")
+PY
