@@ -26,8 +26,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("ratelimit: a benchmark; run it with `cargo bench --bench ratelimit`");
         return Ok(());
     }
+    // Slow refill and a large burst, so no bucket refills completely (and is
+    // evicted) during the run: all 1M user and 1M key buckets stay live.
     let cfg = RateLimitConfig {
         enabled: true,
+        user_rps: 0.001,
+        user_burst: 1000,
+        apikey_rps: 0.001,
+        apikey_burst: 1000,
         ..Default::default()
     };
     let keys: i64 = 1_000_000;
@@ -37,6 +43,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in &principals {
         mem.check(p, None).await;
     }
+    println!(
+        "memory store: {} buckets after the first pass",
+        mem.memory_buckets().unwrap_or(0)
+    );
     let rounds = 3_000_000usize;
     let start = Instant::now();
     let mut allowed = 0usize;

@@ -24,8 +24,17 @@ struct Slot {
 
 type Shard = HashMap<BucketKey, Slot>;
 
+/// A shard's buckets and the size at which it is next swept. The threshold
+/// doubles past live buckets, so sweeping stays amortised O(1) per check
+/// even when every bucket is busy.
+#[derive(Default)]
+struct ShardState {
+    map: Shard,
+    sweep_at: usize,
+}
+
 pub struct MemoryStore {
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<Mutex<ShardState>>,
     hasher: std::collections::hash_map::RandomState,
     epoch: Instant,
 }
@@ -39,7 +48,14 @@ impl Default for MemoryStore {
 impl MemoryStore {
     pub fn new() -> Self {
         Self {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(ShardState {
+                        map: HashMap::new(),
+                        sweep_at: SWEEP_AT,
+                    })
+                })
+                .collect(),
             hasher: Default::default(),
             epoch: Instant::now(),
         }
@@ -53,7 +69,7 @@ impl MemoryStore {
         (self.hasher.hash_one(key) as usize) % SHARDS
     }
 
-    fn lock(&self, i: usize) -> MutexGuard<'_, Shard> {
+    fn lock(&self, i: usize) -> MutexGuard<'_, ShardState> {
         // A poisoned shard only means a panic elsewhere mid-update of plain
         // numbers; the data is still usable.
         self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
@@ -67,7 +83,7 @@ impl MemoryStore {
         let mut order: Vec<usize> = idx.clone();
         order.sort_unstable();
         order.dedup();
-        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
+        let mut guards: Vec<(usize, MutexGuard<'_, ShardState>)> =
             order.iter().map(|&i| (i, self.lock(i))).collect();
         let mut checks = Vec::with_capacity(wants.len());
         for (w, &i) in wants.iter().zip(&idx) {
@@ -87,8 +103,9 @@ impl MemoryStore {
             }
         }
         for (_, g) in guards.iter_mut() {
-            if g.len() > SWEEP_AT {
-                g.retain(|_, s| !s.bucket.is_idle(s.limit, now));
+            if g.map.len() > g.sweep_at {
+                g.map.retain(|_, s| !s.bucket.is_idle(s.limit, now));
+                g.sweep_at = (g.map.len() * 2).max(SWEEP_AT);
             }
         }
         checks
@@ -98,7 +115,7 @@ impl MemoryStore {
     pub fn adjust(&self, key: BucketKey, limit: Limit, delta: f64) {
         let now = self.now();
         let mut g = self.lock(self.shard_of(&key));
-        let slot = g.entry(key).or_insert_with(|| Slot {
+        let slot = g.map.entry(key).or_insert_with(|| Slot {
             bucket: Bucket::full(limit, now),
             limit,
         });
@@ -111,22 +128,23 @@ impl MemoryStore {
         let mut removed = 0;
         for i in 0..SHARDS {
             let mut g = self.lock(i);
-            let before = g.len();
-            g.retain(|_, s| !s.bucket.is_idle(s.limit, now));
-            removed += before - g.len();
+            let before = g.map.len();
+            g.map.retain(|_, s| !s.bucket.is_idle(s.limit, now));
+            removed += before - g.map.len();
+            g.sweep_at = (g.map.len() * 2).max(SWEEP_AT);
         }
         removed
     }
 
     /// Buckets held, for tests and metrics.
     pub fn len(&self) -> usize {
-        (0..SHARDS).map(|i| self.lock(i).len()).sum()
+        (0..SHARDS).map(|i| self.lock(i).map.len()).sum()
     }
 }
 
-fn guard<'a, 'g>(guards: &'a mut [(usize, MutexGuard<'g, Shard>)], i: usize) -> &'a mut Shard {
+fn guard<'a, 'g>(guards: &'a mut [(usize, MutexGuard<'g, ShardState>)], i: usize) -> &'a mut Shard {
     let pos = guards.iter().position(|(j, _)| *j == i).unwrap_or(0);
-    &mut guards[pos].1
+    &mut guards[pos].1.map
 }
 
 #[cfg(test)]
@@ -183,5 +201,29 @@ mod tests {
         assert!(second[0].allowed && !second[1].allowed);
         // The user bucket gave nothing to the refused request: 9 left, not 8.
         assert_eq!(store.check(&wants[..1])[0].remaining, 8.0);
+    }
+}
+
+#[cfg(test)]
+mod capacity_tests {
+    use super::*;
+    use crate::ratelimit::Scope;
+
+    #[test]
+    fn live_buckets_are_kept_past_the_sweep_threshold() {
+        let store = MemoryStore::new();
+        let limit = Limit {
+            rate: 0.001,
+            burst: 1000.0,
+        };
+        let n = (SWEEP_AT * SHARDS * 2) as i64;
+        for id in 0..n {
+            store.check(&[Want {
+                key: (Scope::User, id),
+                limit,
+                cost: 1.0,
+            }]);
+        }
+        assert_eq!(store.len() as i64, n);
     }
 }

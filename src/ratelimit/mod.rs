@@ -341,3 +341,33 @@ impl Verdict {
         self.limit > 0.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn distinct_principals_keep_their_own_buckets() {
+        let cfg = RateLimitConfig {
+            enabled: true,
+            user_rps: 0.001,
+            user_burst: 1000,
+            apikey_rps: 0.001,
+            apikey_burst: 1000,
+            ..Default::default()
+        };
+        let l = RateLimiter::new(&cfg).await.expect("memory store");
+        for i in 0..200_000 {
+            let p = Principal {
+                user_id: i,
+                user_name: String::new(),
+                key_id: i,
+                rps: None,
+                burst: None,
+                tokens_per_minute: None,
+            };
+            assert!(l.check(&p, None).await.allowed);
+        }
+        assert_eq!(l.memory_buckets(), Some(400_000));
+    }
+}
