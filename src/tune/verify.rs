@@ -261,7 +261,8 @@ pub fn judge(o: Observed) -> Outcome {
         },
         Check {
             name: "buffer peak",
-            passed: peak_percent < PEAK_LIMIT * 100.0,
+            // No sample means no evidence: it fails rather than passes.
+            passed: o.samples > 0 && peak_percent < PEAK_LIMIT * 100.0,
             detail: format!(
                 "peak {} of {} buffered ({peak_percent:.1}%, limit {:.0}%)",
                 o.peak_depth,
@@ -330,6 +331,16 @@ mod tests {
         });
         assert!(!o.kept_up);
         assert_eq!(o.verdict(), "did not keep up: rows, dropped, buffer peak");
+    }
+
+    #[test]
+    fn no_metrics_samples_is_not_a_pass() {
+        let o = judge(Observed {
+            samples: 0,
+            peak_depth: 0,
+            ..obs()
+        });
+        assert_eq!(o.verdict(), "did not keep up: buffer peak");
     }
 
     #[test]
