@@ -15,6 +15,7 @@ mod render;
 mod serve;
 mod tune;
 mod tune_render;
+mod tune_verify;
 mod tune_write;
 mod users;
 

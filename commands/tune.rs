@@ -64,6 +64,20 @@ pub struct Args {
     /// Show what would be written, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Run the recommendation: start `tokctl serve` on 127.0.0.1 with it, send --qps for
+    /// --verify-seconds, and check the ledger kept up (exit 1 when not).
+    #[arg(long, requires = "qps", conflicts_with_all = ["write", "dry_run", "measure"])]
+    pub verify: bool,
+    /// How long --verify sends load, in seconds (at most 600).
+    #[arg(long, default_value_t = 10.0, requires = "verify")]
+    pub verify_seconds: f64,
+    /// Replace one [ledger.async] value for --verify, e.g. buffer_size=4 or on_full=drop (repeatable).
+    #[arg(long, value_name = "KEY=VALUE", requires = "verify", value_parser = parse_override)]
+    pub verify_override: Vec<tune::verify::Override>,
+}
+
+fn parse_override(s: &str) -> Result<tune::verify::Override, String> {
+    tune::verify::parse_override(s).map_err(|e| e.to_string())
 }
 
 /// The backend to plan for, when it is not the configured one.
@@ -159,6 +173,16 @@ pub async fn run(mut args: Args, global: &GlobalArgs) -> CmdResult {
     };
     if let Some(db) = &db {
         db.close().await;
+    }
+    if args.verify {
+        return crate::tune_verify::run(
+            &table,
+            &loaded.config.ledger.path,
+            args.verify_seconds,
+            &args.verify_override,
+            args.format == Format::Json,
+        )
+        .await;
     }
     let (chosen, m) = match &measured {
         Some((r, m)) => (r, Some(m)),

@@ -1355,7 +1355,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__tune)
-            opts="-v -q -h -V --qps --burst-seconds --max-delay-ms --cores --db-max-conns --entry-bytes --memory-budget --instances --backend --format --measure --measure-seconds --write --yes --dry-run --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --qps --burst-seconds --max-delay-ms --cores --db-max-conns --entry-bytes --memory-budget --instances --backend --format --measure --measure-seconds --write --yes --dry-run --verify --verify-seconds --verify-override --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1402,6 +1402,14 @@ _tokctl() {
                     return 0
                     ;;
                 --measure-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --verify-seconds)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --verify-override)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -161,11 +161,14 @@ toml\t''
 env\t''
 json\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l measure-seconds -d 'Time budget of --measure, in seconds' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l verify-seconds -d 'How long --verify sends load, in seconds (at most 600)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l verify-override -d 'Replace one [ledger.async] value for --verify, e.g. buffer_size=4 or on_full=drop (repeatable)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l measure -d 'Benchmark the real bulk insert on the ledger database first (scratch table, bounded time)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l write -d 'Write the recommendation into the config file (asks per change unless --yes)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l yes -d 'Accept every change without asking'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l dry-run -d 'Show what would be written, write nothing'
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l verify -d 'Run the recommendation: start `tokctl serve` on 127.0.0.1 with it, send --qps for --verify-seconds, and check the ledger kept up (exit 1 when not)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s h -l help -d 'Print help'

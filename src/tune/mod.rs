@@ -14,6 +14,7 @@ pub mod edit;
 pub mod measure;
 pub mod model;
 pub mod output;
+pub mod verify;
 
 pub use bytes::{parse_bytes, representative_entry_bytes};
 pub use model::{Inputs, Reasoned, Recommendation, TuneError, recommend, worker_cap};

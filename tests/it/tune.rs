@@ -263,3 +263,80 @@ fn an_unreachable_postgres_falls_back_to_100_connections_with_a_warning() {
     assert_eq!(v["recommendation"]["inputs"]["db_max_conns"], 100);
     assert_eq!(v["recommendation"]["inputs"]["backend"], "postgres");
 }
+
+/// `--verify` on SQLite at a low rate: every 2xx answer has a ledger row,
+/// nothing dropped, the buffer far from full, exit 0.
+#[test]
+fn verify_at_fifty_qps_on_sqlite_keeps_up() {
+    let out = Tokctl::new().run(&[
+        "tune",
+        "--qps",
+        "50",
+        "--verify",
+        "--verify-seconds",
+        "2",
+        "--format",
+        "json",
+    ]);
+    out.expect_code(0);
+    let v: Value =
+        serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", out.stdout));
+    let o = &v["observed"];
+    let answered = o["answered_2xx"].as_u64().unwrap_or(0);
+    assert!(answered >= 80, "too few answers: {v}");
+    assert_eq!(o["sent"].as_u64(), Some(answered), "{v}");
+    assert!(o["rows"].as_u64().unwrap_or(0) >= answered, "{v}");
+    assert_eq!(o["dropped"].as_u64(), Some(0), "{v}");
+    assert!(o["samples"].as_u64().unwrap_or(0) >= 5, "{v}");
+    assert!(v["peak_percent"].as_f64().unwrap_or(100.0) < 80.0, "{v}");
+    assert_eq!(v["kept_up"], Value::Bool(true), "{v}");
+}
+
+/// A tiny buffer that drops when full, at a rate it cannot hold: exit 1
+/// and a verdict naming the failed checks.
+#[test]
+fn verify_with_a_tiny_dropping_buffer_reports_failure() {
+    let out = Tokctl::new().run(&[
+        "tune",
+        "--qps",
+        "1000",
+        "--verify",
+        "--verify-seconds",
+        "2",
+        "--verify-override",
+        "buffer_size=4",
+        "--verify-override",
+        "on_full=drop",
+        "--verify-override",
+        "flush_ms=1000",
+    ]);
+    out.expect_code(1);
+    let last = out.stdout.lines().last().unwrap_or_default();
+    assert!(last.starts_with("did not keep up: "), "{}", out.stdout);
+    assert!(last.contains("dropped"), "{}", out.stdout);
+    assert!(out.stdout.contains("buffer_size=4"), "{}", out.stdout);
+}
+
+#[test]
+fn verify_rejects_bad_overrides_and_durations() {
+    let out = Tokctl::new().run(&[
+        "tune",
+        "--qps",
+        "50",
+        "--verify",
+        "--verify-override",
+        "nope=1",
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("KEY=VALUE"), "{}", out.stderr);
+    let out = Tokctl::new().run(&[
+        "tune",
+        "--qps",
+        "50",
+        "--verify",
+        "--verify-seconds",
+        "9999",
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("--verify-seconds"), "{}", out.stderr);
+}
