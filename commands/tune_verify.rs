@@ -68,6 +68,10 @@ pub async fn run(
         .iter()
         .find(|(k, _)| *k == "buffer_size")
         .map_or(0, |(_, v)| *v);
+    let flush_ms = values
+        .iter()
+        .find(|(k, _)| *k == "flush_ms")
+        .map_or(0, |(_, v)| *v);
 
     let dsn = Dsn::parse(&ledger_dsn).map_err(fail)?;
     let before = count_rows(&dsn).await.unwrap_or(0);
@@ -155,6 +159,7 @@ pub async fn run(
         qps: rec.inputs.qps,
         seconds,
         buffer_size,
+        flush_ms,
         sent: report.requests,
         answered,
         answered_2xx: ok_2xx,

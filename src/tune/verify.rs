@@ -9,6 +9,9 @@ use serde::Serialize;
 
 use super::model::Recommendation;
 
+/// Slack on the write-delay check: the queue depth is sampled every 100 ms.
+pub const SAMPLE_SLACK_MS: f64 = 100.0;
+
 /// A buffer peak at or above this share of `buffer_size` fails the check.
 pub const PEAK_LIMIT: f64 = 0.8;
 /// Bounds of `--verify-seconds`.
@@ -169,6 +172,8 @@ pub struct Observed {
     pub qps: f64,
     pub seconds: f64,
     pub buffer_size: u64,
+    /// The flush interval the run used: entries should be written within it.
+    pub flush_ms: u64,
     /// Requests the generator sent (answered or not).
     pub sent: u64,
     /// Requests with any HTTP answer.
@@ -231,7 +236,8 @@ impl Outcome {
 ///
 /// The write delay is estimated as the p99 sampled queue depth divided by
 /// the observed write rate (Little's law: time an entry waits behind the
-/// queue); it is reported, not judged, since flush_ms bounds it by design.
+/// queue); it must stay within `flush_ms` plus one sampling interval
+/// ([`SAMPLE_SLACK_MS`], the resolution of the depth samples).
 pub fn judge(o: Observed) -> Outcome {
     let peak_percent = if o.buffer_size == 0 {
         100.0
@@ -270,6 +276,14 @@ pub fn judge(o: Observed) -> Outcome {
                 PEAK_LIMIT * 100.0
             ),
         },
+        Check {
+            name: "write delay",
+            passed: o.write_rate > 0.0 && write_delay_ms <= o.flush_ms as f64 + SAMPLE_SLACK_MS,
+            detail: format!(
+                "p99 ~{write_delay_ms:.0} ms (limit flush_ms {} + {SAMPLE_SLACK_MS:.0} ms sampling)",
+                o.flush_ms
+            ),
+        },
     ];
     let kept_up = checks.iter().all(|c| c.passed);
     Outcome {
@@ -301,6 +315,7 @@ mod tests {
             qps: 50.0,
             seconds: 2.0,
             buffer_size: 100,
+            flush_ms: 1000,
             sent: 100,
             answered: 100,
             answered_2xx: 100,
@@ -331,6 +346,15 @@ mod tests {
         });
         assert!(!o.kept_up);
         assert_eq!(o.verdict(), "did not keep up: rows, dropped, buffer peak");
+    }
+
+    #[test]
+    fn entries_waiting_longer_than_the_flush_interval_fail() {
+        let o = judge(Observed {
+            flush_ms: 50,
+            ..obs()
+        });
+        assert_eq!(o.verdict(), "did not keep up: write delay");
     }
 
     #[test]
