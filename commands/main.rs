@@ -78,20 +78,7 @@ impl From<tokctl::identity::IdentityError> for Failure {
     }
 }
 
-/// The error and its sources on one line.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
+pub use tokctl::errors::chain;
 
 pub type CmdResult = Result<ExitCode, Failure>;
 

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod db;
+pub mod errors;
 pub mod gateway;
 pub mod identity;
 pub mod ledger;

@@ -144,21 +144,7 @@ pub async fn direct(c: &Config) -> Report {
     report
 }
 
-/// An error and its sources on one line (reqwest hides the useful part,
-/// "connection refused", in a source).
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let text = c.to_string();
-        if !s.contains(&text) {
-            s.push_str(": ");
-            s.push_str(&text);
-        }
-        cur = c.source();
-    }
-    s
-}
+use crate::errors::chain;
 
 #[cfg(test)]
 mod tests {
