@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The gateway's throughput with rate limiting on (memory store, limits far
+# above the offered load) against off, in one run: alternating rows, same
+# upstream (nginx returning a fixed completion), load from tokctl loadtest.
+# Usage: bash bench/ratelimit_overhead.sh [seconds=6] [rounds=3] [conns=50]
+set -euo pipefail
+DUR=${1:-6}; ROUNDS=${2:-3}; CONNS=${3:-50}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d /tmp/tokctl-rl.XXXXXX)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$WORK/nginx.pid" ] && kill "$(cat "$WORK/nginx.pid")" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+cd "$ROOT"
+[ -n "${TOKCTL_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet
+BIN="$ROOT/target/release/tokctl"
+UP=$(free_port)
+BODY='{"id":"c","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":24,"total_tokens":36}}'
+cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx-error.log warn;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$BODY'; } } }
+NGINX
+nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
+start() { # NAME ENABLED -> sets PORT KEY (no subshell: the EXIT trap must stay in the parent)
+  local name=$1 enabled=$2 port
+  port=$(free_port)
+  cat > "$WORK/$name.toml" <<TOML
+[server]
+listen = "127.0.0.1:$port"
+[ledger]
+path = "$WORK/$name.db"
+dead_letter_path = "$WORK/$name-dead.jsonl"
+[ledger.async]
+batch_size = 1000
+flush_ms = 200
+buffer_size = 100000
+[identity]
+path = "$WORK/$name.db"
+[log]
+level = "warn"
+[rate_limit]
+enabled = $enabled
+user_rps = 1000000.0
+user_burst = 1000000
+apikey_rps = 1000000.0
+apikey_burst = 1000000
+[providers.up]
+kind = "openai"
+base_url = "http://127.0.0.1:$UP/v1"
+[[models]]
+name = "bench"
+provider = "up"
+TOML
+  "$BIN" --config "$WORK/$name.toml" users create bench >/dev/null 2>&1
+  KEY=$("$BIN" --config "$WORK/$name.toml" keys create --user bench 2>/dev/null)
+  "$BIN" --config "$WORK/$name.toml" serve 2>"$WORK/$name.log" &
+  PIDS+=("$!")
+  for _ in $(seq 100); do grep -q "listening on" "$WORK/$name.log" && break; sleep 0.1; done
+  PORT=$port
+}
+start off false; OFF_PORT=$PORT; OFF_KEY=$KEY
+start on true; ON_PORT=$PORT; ON_KEY=$KEY
+rps() { "$BIN" loadtest "http://127.0.0.1:$1/v1/chat/completions" -c "$CONNS" -d "${DUR}s" --model bench --api-key "$2" --json -q \
+  | python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"][0]; print(r["requests_per_s"], r["status_codes"].get("200",0), r["requests"])'; }
+echo "round  off_req/s  on_req/s  on/off"
+for i in $(seq "$ROUNDS"); do
+  read -r off off200 offn <<<"$(rps "$OFF_PORT" "$OFF_KEY")"
+  read -r on on200 onn <<<"$(rps "$ON_PORT" "$ON_KEY")"
+  [ "$on200" = "$onn" ] || echo "warning: $((onn - on200)) non-200 answers with limits on"
+  python3 -c "print(f'{$i:5d}  {$off:9.0f}  {$on:8.0f}  {$on/$off:.3f}')"
+done
