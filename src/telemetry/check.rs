@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::health::{DbTarget, Health, Report, Status};
 use crate::config::Config;
 use crate::db::{Db, Dsn, PoolSettings};
+use crate::errors::chain;
 
 /// Nagios: OK.
 pub const EXIT_HEALTHY: u8 = 0;
@@ -143,8 +144,6 @@ pub async fn direct(c: &Config) -> Report {
     }
     report
 }
-
-use crate::errors::chain;
 
 #[cfg(test)]
 mod tests {
