@@ -22,31 +22,20 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 cpu_ticks() { # utime+stime of the given pids, in clock ticks
   local t=0; for p in "$@"; do set -- $(cut -d' ' -f14,15 "/proc/$p/stat"); t=$((t + $1 + $2)); done; echo "$t"; }
 HZ=$(getconf CLK_TCK)
 
 cd "$ROOT"
-[ -n "${TOKCTL_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet
-BIN="$ROOT/target/release/tokctl"
+build_release
 
 UP=$(free_port); PROXY=$(free_port)
-BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":24,"total_tokens":36}}'
 # Two nginx instances, so that each one's CPU time is its own: the upstream
-# (1 worker) and the reverse proxy (one worker per core, as tokctl uses a
-# thread per core).
-cat > "$WORK/upstream.conf" <<NGINX
-worker_processes 1;
-pid $WORK/upstream.pid;
-error_log $WORK/upstream-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$BODY'; } }
-}
-NGINX
+# (1 worker, bench/lib.sh) and the reverse proxy (one worker per core, as
+# tokctl uses a thread per core).
+start_upstream upstream "$UP"
 cat > "$WORK/proxy.conf" <<NGINX
 worker_processes auto;
 pid $WORK/proxy.pid;
@@ -60,7 +49,6 @@ http {
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } }
 }
 NGINX
-nginx -c "$WORK/upstream.conf" -e "$WORK/upstream-error.log"
 nginx -c "$WORK/proxy.conf" -e "$WORK/proxy-error.log"
 sleep 0.5
 UPSTREAM_WORKER=$(pgrep -P "$(cat "$WORK/upstream.pid")" | head -1)

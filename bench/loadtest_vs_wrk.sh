@@ -5,7 +5,7 @@
 #   same duration; prints req/s and p50 of both and tokctl/wrk ratios.
 # Target (issue 5): tokctl >= 90% of wrk's req/s, p50 within 10%.
 # Usage: bench/loadtest_vs_wrk.sh [seconds=5] ["conns"="10 50"]
-# Needs: nginx, wrk. Builds tokctl with --release.
+# Needs: nginx, wrk. Builds tokctl with --release (TOKCTL_BENCH_NO_BUILD=1 skips it).
 set -euo pipefail
 DUR=${1:-5}
 CONNS=${2:-"10 50"}
@@ -17,27 +17,14 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 
 cd "$ROOT"
-cargo build --release --quiet
-BIN="$ROOT/target/release/tokctl"
+build_release
 
 UP=$(free_port)
-BODY='{"id":"chatcmpl-bench","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":24,"total_tokens":36}}'
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$BODY'; } }
-}
-NGINX
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
-sleep 0.5
+start_upstream nginx "$UP"
 URL="http://127.0.0.1:$UP/v1/chat/completions"
 REQ='{"model":"bench","messages":[{"role":"user","content":"hello"}]}'
 echo "$REQ" > "$WORK/body.json"

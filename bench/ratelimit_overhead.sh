@@ -14,21 +14,12 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
 cd "$ROOT"
-[ -n "${TOKCTL_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet
-BIN="$ROOT/target/release/tokctl"
+build_release
 UP=$(free_port)
-BODY='{"id":"c","object":"chat.completion","created":1,"model":"bench","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":24,"total_tokens":36}}'
-cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx-error.log warn;
-events { worker_connections 4096; }
-http { access_log off; keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { default_type application/json; return 200 '$BODY'; } } }
-NGINX
-nginx -c "$WORK/nginx.conf" -e "$WORK/nginx-error.log"
+start_upstream nginx "$UP"
 start() { # NAME ENABLED -> sets PORT KEY (no subshell: the EXIT trap must stay in the parent)
   local name=$1 enabled=$2 port
   port=$(free_port)
