@@ -49,6 +49,7 @@ fn entry(i: usize) -> Entry {
         streamed: i.is_multiple_of(2),
         error_kind: failed.then(|| "upstream_error".to_string()),
         error_message: failed.then(|| "upstream said: \"bad gateway\", retry later".to_string()),
+        chain: None,
     }
 }
 

@@ -54,6 +54,7 @@ fn entries(n: usize, tag: &str) -> Vec<Entry> {
             streamed: i % 2 == 0,
             error_kind: None,
             error_message: None,
+            chain: None,
         })
         .collect()
 }

@@ -41,6 +41,7 @@ fn entry(user: i64, streamed: bool) -> Entry {
         streamed,
         error_kind: None,
         error_message: None,
+        chain: None,
     }
 }
 

@@ -29,6 +29,16 @@ pub enum Action {
     Export(ExportArgs),
     /// Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency.
     Summary(SummaryArgs),
+    /// Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1.
+    #[command(
+        after_help = "Gaps (entries known lost: dead-lettered, or lost in a crash with the spool off) \
+are listed, not failures. Entries above the committed watermark are not checked. The head file \
+(ledger.chain.head_file) catches deletion of the newest entries. Use the HMAC key the chain was \
+written with (ledger.chain.hmac_key / TOKCTL_LEDGER_CHAIN_HMAC_KEY)."
+    )]
+    Verify(crate::ledger_chain::VerifyArgs),
+    /// The crash-safe spool: `status`, or `replay` its entries into the database without serving.
+    Spool(crate::ledger_chain::SpoolArgs),
 }
 
 /// Which entries: shared by export and summary.
@@ -133,6 +143,8 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     match args.action {
         Action::Export(a) => run_export(a, global).await,
         Action::Summary(a) => run_summary(a, global).await,
+        Action::Verify(a) => crate::ledger_chain::run_verify(a, global).await,
+        Action::Spool(a) => crate::ledger_chain::run_spool(a, global).await,
     }
 }
 
@@ -147,7 +159,7 @@ fn filter(f: &FilterArgs) -> Result<Filter, Failure> {
     Ok(base.with_times(f.since.as_deref(), f.until.as_deref(), now_us())?)
 }
 
-async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
+pub async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
     let loaded = global.load(Vec::new())?;
     let c = &loaded.config;
     let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;

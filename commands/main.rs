@@ -8,6 +8,7 @@ mod health;
 mod identity_db;
 mod keys;
 mod ledger;
+mod ledger_chain;
 mod loadtest;
 mod loadtest_render;
 mod migrate;

@@ -68,6 +68,55 @@ pub struct LedgerConfig {
     pub dead_letter_path: String,
     #[serde(rename = "async")]
     pub async_writer: AsyncWriterConfig,
+    /// The per-instance hash chain over the entries.
+    pub chain: ChainConfig,
+    /// The local append-only spool in front of the writer.
+    pub spool: SpoolConfig,
+}
+
+/// The tamper-evident hash chain: one per gateway instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainConfig {
+    /// This gateway's chain name; empty means one made once and kept in `instance_id_path`.
+    pub instance_id: String,
+    /// Where a generated instance id is kept, so a restart continues the same chain.
+    pub instance_id_path: String,
+    /// HMAC-SHA256 key (kept outside the database); empty falls back to plain SHA-256.
+    pub hmac_key: String,
+    /// The committed chain head, kept outside the database so deleting the newest entries shows.
+    pub head_file: String,
+    /// How often the head file (and the watermark, when idle) is written.
+    pub head_interval_ms: u64,
+}
+
+/// The crash-safe spool: entries are appended here before the writer takes them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SpoolConfig {
+    /// Off means a crash may lose the entries not yet written to the database.
+    pub enabled: bool,
+    /// Directory of the segment files.
+    pub dir: String,
+    /// What survives a power loss: never, interval (every `fsync_ms`) or always.
+    pub fsync: Fsync,
+    pub fsync_ms: u64,
+    /// Spool size beyond which `ledger.async.on_full` applies.
+    pub max_bytes: u64,
+    /// A segment file is closed and a new one started past this size.
+    pub segment_bytes: u64,
+}
+
+/// When the spool calls fsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Never: a process crash loses nothing, a power loss may lose what the OS had not written.
+    Never,
+    /// At most every `fsync_ms`: a power loss loses at most that window.
+    Interval,
+    /// Before each answer: a power loss loses nothing acknowledged.
+    Always,
 }
 
 /// The batched writer, named as in the seed's tuning guide.
@@ -255,6 +304,33 @@ impl Default for LedgerConfig {
             currency: "USD".into(),
             dead_letter_path: "data/dead-letter.jsonl".into(),
             async_writer: AsyncWriterConfig::default(),
+            chain: ChainConfig::default(),
+            spool: SpoolConfig::default(),
+        }
+    }
+}
+
+impl Default for ChainConfig {
+    fn default() -> Self {
+        Self {
+            instance_id: String::new(),
+            instance_id_path: "data/instance-id".into(),
+            hmac_key: String::new(),
+            head_file: "data/chain-head.json".into(),
+            head_interval_ms: 1000,
+        }
+    }
+}
+
+impl Default for SpoolConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: "data/spool".into(),
+            fsync: Fsync::Interval,
+            fsync_ms: 100,
+            max_bytes: 1 << 30,
+            segment_bytes: 16 << 20,
         }
     }
 }

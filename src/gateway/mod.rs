@@ -7,6 +7,7 @@
 
 mod auth;
 pub mod error;
+mod gated;
 mod layers;
 mod limit;
 pub mod relay;

@@ -56,6 +56,9 @@ struct Outcome {
     overhead: Option<Duration>,
     upstream_request_id: Option<String>,
     error: Option<(&'static str, String)>,
+    /// With the spool on: opens once the entry is on disk. The response's
+    /// end waits for it, so every answer a client completes is spooled.
+    gate: Option<oneshot::Receiver<()>>,
 }
 
 impl Outcome {
@@ -72,6 +75,7 @@ impl Outcome {
             overhead: None,
             upstream_request_id: None,
             error: None,
+            gate: None,
         }
     }
 
@@ -93,6 +97,11 @@ pub async fn process(
     let admission = state.ledger.admit().await;
     let shape = shape_of(ctx.endpoint);
     let mut out = Outcome::new();
+    let gate = state.ledger.is_spooled().then(|| {
+        let (open, gate) = oneshot::channel();
+        out.gate = Some(gate);
+        open
+    });
     let response = match run(&state, &ctx, body, &mut out, reply).await {
         Ok(()) => None,
         Err((e, reply)) => {
@@ -107,7 +116,10 @@ pub async fn process(
         + entry.usage.cached_input_tokens
         + entry.usage.cache_write_tokens
         + entry.usage.output_tokens;
-    state.ledger.record(admission, entry);
+    state.ledger.record(admission, entry).wait().await;
+    if let Some(open) = gate {
+        let _ = open.send(());
+    }
     if let (Some(r), Some(limiter)) = (ctx.reservation, &state.limiter) {
         limiter.settle(r, used.max(0) as u64).await;
     }
@@ -260,7 +272,10 @@ async fn whole_body(
         ));
         return Ok(());
     }
-    let mut resp = Response::new(Body::from(bytes));
+    let mut resp = match out.gate.take() {
+        Some(gate) => Response::new(Body::new(super::gated::Gated::new(bytes, gate))),
+        None => Response::new(Body::from(bytes)),
+    };
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -294,11 +309,22 @@ async fn relay_stream(
     let to_headers = sent.elapsed();
     out.overhead = Some(ctx.start.elapsed().saturating_sub(to_headers));
     let (tx, rx) = mpsc::channel::<Bytes>(32);
-    let body = Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv()
-            .await
-            .map(|b| (Ok::<Bytes, std::convert::Infallible>(b), rx))
-    }));
+    let gate = out.gate.take();
+    let body = Body::from_stream(futures_util::stream::unfold(
+        (rx, gate),
+        |(mut rx, mut gate)| async move {
+            match rx.recv().await {
+                Some(b) => Some((Ok::<Bytes, std::convert::Infallible>(b), (rx, gate))),
+                None => {
+                    // The stream's end leaves once the entry is spooled.
+                    if let Some(g) = gate.take() {
+                        let _ = g.await;
+                    }
+                    None
+                }
+            }
+        },
+    ));
     let mut resp = Response::new(body);
     *resp.status_mut() = upstream.status;
     let h = resp.headers_mut();
@@ -504,6 +530,7 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
         streamed: out.streamed,
         error_kind: out.error.as_ref().map(|(k, _)| (*k).to_string()),
         error_message: out.error.as_ref().map(|(_, m)| m.clone()),
+        chain: None,
     };
     e.sanitize();
     state.telemetry.record(&e);

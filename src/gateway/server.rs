@@ -41,6 +41,8 @@ pub enum ServeError {
     Metrics(#[from] crate::telemetry::metrics::MetricsError),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::LedgerError),
 }
 
 /// Options that are not config keys.
@@ -118,7 +120,7 @@ pub async fn serve(
     } else {
         None
     };
-    let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger);
+    let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger).await?;
     let providers = providers::build(&config)?;
     let routes = Arc::new(super::routes::Routes::new(&config, &providers));
     let telemetry = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;

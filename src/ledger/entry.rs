@@ -90,6 +90,11 @@ pub struct Entry {
     /// A low-cardinality label, e.g. `upstream_timeout`, `client_closed`.
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
+    /// Its place in this instance's hash chain: assigned by the writer once
+    /// the entry is admitted, `None` before (and for rows written before
+    /// the chain existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<super::chain::Link>,
 }
 
 impl Entry {

@@ -5,10 +5,12 @@
 //! [`LedgerWriter`] batches entries off the request path and never loses one
 //! silently (dropped entries are counted, refused ones dead-lettered).
 
+pub mod chain;
 pub mod dead_letter;
 pub mod entry;
 pub mod export;
 pub mod read;
+pub mod spool;
 mod stats;
 pub mod store;
 pub mod summary;
@@ -20,4 +22,4 @@ pub use entry::{Entry, TokenSource, Usage};
 pub use read::{count, get, list_request_ids};
 pub use stats::WriterStats;
 pub use store::{StoreError, insert_batch};
-pub use writer::{Admission, LedgerWriter};
+pub use writer::{Admission, Durable, LedgerError, LedgerWriter};

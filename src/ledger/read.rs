@@ -5,8 +5,9 @@
 
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
+use super::chain::{Link, hash_from_bytes};
 use super::entry::{Entry, TokenSource, Usage};
-use super::store::{COLUMNS, StoreError};
+use super::store::{CHAIN_COLUMNS, COLUMNS, StoreError};
 use crate::db::{Backend, Db};
 
 /// How many entries the ledger holds.
@@ -32,7 +33,7 @@ pub async fn list_request_ids(db: &Db) -> Result<Vec<String>, StoreError> {
 
 /// One row as stored, before its text columns are checked.
 #[derive(sqlx::FromRow)]
-struct Row {
+pub(crate) struct Row {
     request_id: String,
     created_at_us: i64,
     client_request_id: Option<String>,
@@ -59,6 +60,10 @@ struct Row {
     streamed: bool,
     error_kind: Option<String>,
     error_message: Option<String>,
+    instance_id: Option<String>,
+    seq: Option<i64>,
+    prev_hash: Option<Vec<u8>>,
+    entry_hash: Option<Vec<u8>>,
 }
 
 /// The entry stored under `request_id`, if any.
@@ -66,13 +71,16 @@ pub async fn get(db: &Db, request_id: &str) -> Result<Option<Entry>, StoreError>
     let context = format!("reading entry `{request_id}`");
     let row: Option<Row> = match db {
         Db::Sqlite(p) => {
-            let mut q = QueryBuilder::<Sqlite>::new(format!("SELECT {COLUMNS} FROM usage_entries"));
+            let mut q = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {COLUMNS}, {CHAIN_COLUMNS} FROM usage_entries"
+            ));
             q.push(" WHERE request_id = ").push_bind(request_id);
             q.build_query_as().fetch_optional(p).await
         }
         Db::Postgres(p) => {
-            let mut q =
-                QueryBuilder::<Postgres>::new(format!("SELECT {COLUMNS} FROM usage_entries"));
+            let mut q = QueryBuilder::<Postgres>::new(format!(
+                "SELECT {COLUMNS}, {CHAIN_COLUMNS} FROM usage_entries"
+            ));
             q.push(" WHERE request_id = ").push_bind(request_id);
             q.build_query_as().fetch_optional(p).await
         }
@@ -82,13 +90,22 @@ pub async fn get(db: &Db, request_id: &str) -> Result<Option<Entry>, StoreError>
 }
 
 impl Row {
-    fn into_entry(self, backend: Backend) -> Result<Entry, StoreError> {
+    pub(crate) fn into_entry(self, backend: Backend) -> Result<Entry, StoreError> {
         let Some(token_source) = TokenSource::parse(&self.token_source) else {
             return Err(StoreError::BadTokenSource {
                 request_id: self.request_id,
                 backend,
                 value: self.token_source,
             });
+        };
+        let chain = match (self.instance_id, self.seq, self.prev_hash, self.entry_hash) {
+            (Some(instance_id), Some(seq), Some(prev), Some(hash)) => Some(Link {
+                instance_id,
+                seq,
+                prev_hash: hash_from_bytes(&prev).unwrap_or_default(),
+                hash: hash_from_bytes(&hash).unwrap_or_default(),
+            }),
+            _ => None,
         };
         Ok(Entry {
             request_id: self.request_id,
@@ -119,6 +136,7 @@ impl Row {
             streamed: self.streamed,
             error_kind: self.error_kind,
             error_message: self.error_message,
+            chain,
         })
     }
 }

@@ -27,6 +27,23 @@ pub struct WriterStats {
     pub last_flush: Duration,
     /// Sum of all flush durations, for a `_seconds_sum` metric.
     pub flush_duration_sum: Duration,
+    /// The chain's committed watermark and the last number assigned: the
+    /// difference is the backlog not yet in the database.
+    pub watermark: i64,
+    pub last_seq: i64,
+    /// Bytes of spool segments on disk (0 with the spool off).
+    pub spool_bytes: u64,
+    /// How long the oldest entry not yet in the database has waited (spool on).
+    pub oldest_unwritten: Duration,
+    /// Spool records found torn or corrupt and skipped.
+    pub spool_torn_records: u64,
+}
+
+impl WriterStats {
+    /// Entries assigned a number but not yet committed (or recorded as gaps).
+    pub fn backlog(&self) -> u64 {
+        u64::try_from(self.last_seq - self.watermark).unwrap_or(0)
+    }
 }
 
 /// The live counters behind [`WriterStats`].
@@ -72,6 +89,7 @@ impl Counters {
             last_batch_size: self.last_batch_size.load(Relaxed),
             last_flush: Duration::from_nanos(self.last_flush_ns.load(Relaxed)),
             flush_duration_sum: Duration::from_nanos(self.flush_ns_sum.load(Relaxed)),
+            ..WriterStats::default()
         }
     }
 }

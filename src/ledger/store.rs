@@ -13,19 +13,22 @@ use std::sync::LazyLock;
 
 use sqlx::{Postgres, Sqlite};
 
+use super::chain::{Gap, Hash};
 use super::entry::Entry;
 use crate::db::{Backend, Db};
 
-/// The 26 stored columns in bind order (`id` is the database's own).
+/// The 26 stored entry columns in bind order (`id` is the database's own).
 pub(crate) const COLUMNS: &str = "request_id, created_at_us, client_request_id, upstream_request_id, \
     user_id, user_name, api_key_id, endpoint, model, provider, upstream_model, \
     input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
     token_source, cost_nano, latency_us, upstream_latency_us, ttft_us, overhead_us, \
     status_code, streamed, error_kind, error_message";
-const NUM_COLUMNS: usize = 26;
+/// The 4 hash-chain columns, bound after [`COLUMNS`].
+pub(crate) const CHAIN_COLUMNS: &str = "instance_id, seq, prev_hash, entry_hash";
+const NUM_COLUMNS: usize = 30;
 
 /// Rows per SQLite statement. SQLite allows 32,766 bind parameters
-/// (1,260 rows of 26); 1,000 measured a little faster than 250 or 500 and
+/// (1,092 rows of 30); 1,000 measured a little faster than 250 or 500 and
 /// level with 1,260 (see docs/benchmarks.md).
 pub const SQLITE_ROWS_PER_STATEMENT: usize = 1_000;
 const _: () = assert!(SQLITE_ROWS_PER_STATEMENT * NUM_COLUMNS <= 32_766);
@@ -89,10 +92,44 @@ impl StoreError {
 }
 
 /// Inserts `entries` and returns how many rows were new; entries whose
-/// `request_id` is already stored are skipped, so retries are safe. All or
-/// nothing: on error no row of the batch is written.
+/// `request_id` (or place in a chain) is already stored are skipped, so
+/// retries are safe. All or nothing: on error no row of the batch is written.
 pub async fn insert_batch(db: &Db, entries: &[Entry]) -> Result<u64, StoreError> {
     insert_batch_into(db, LEDGER_TABLE, entries).await
+}
+
+/// A chain's committed watermark, moved with a batch.
+#[derive(Debug, Clone, Copy)]
+pub struct Watermark<'a> {
+    pub instance_id: &'a str,
+    pub seq: i64,
+    pub hash: &'a Hash,
+}
+
+/// Inserts `entries` and `gaps` and moves the watermark forward (never
+/// back), all in one transaction, so a reader never sees a watermark ahead
+/// of the rows below it. Returns the entry rows that were new.
+pub async fn commit(
+    db: &Db,
+    entries: &[Entry],
+    gaps: &[Gap],
+    watermark: Option<Watermark<'_>>,
+) -> Result<u64, StoreError> {
+    let context = || {
+        format!(
+            "committing a batch of {} entries and {} gaps",
+            entries.len(),
+            gaps.len()
+        )
+    };
+    match db {
+        Db::Sqlite(pool) => sqlite_commit(pool, entries, gaps, watermark)
+            .await
+            .map_err(StoreError::query(db, context())),
+        Db::Postgres(pool) => postgres_commit(pool, entries, gaps, watermark)
+            .await
+            .map_err(StoreError::query(db, context())),
+    }
 }
 
 /// The ledger's table; [`insert_batch`] writes here.
@@ -123,7 +160,7 @@ pub(crate) async fn insert_batch_into(
 fn sqlite_sql(table: &str, rows: usize) -> String {
     let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
     format!(
-        "INSERT INTO {table} ({COLUMNS}) VALUES {} ON CONFLICT (request_id) DO NOTHING",
+        "INSERT INTO {table} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -139,6 +176,54 @@ async fn sqlite_insert(
     entries: &[Entry],
 ) -> Result<u64, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let inserted = sqlite_rows(&mut tx, table, entries).await?;
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+async fn sqlite_commit(
+    pool: &sqlx::SqlitePool,
+    entries: &[Entry],
+    gaps: &[Gap],
+    watermark: Option<Watermark<'_>>,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let inserted = sqlite_rows(&mut tx, LEDGER_TABLE, entries).await?;
+    for g in gaps {
+        sqlx::query::<Sqlite>(GAP_SQL)
+            .bind(g.instance_id.as_str())
+            .bind(g.seq)
+            .bind(g.request_id.as_deref())
+            .bind(g.reason.as_str())
+            .bind(g.entry_hash.as_ref().map(|h| h.as_slice()))
+            .bind(g.gap_mac.as_slice())
+            .bind(g.recorded_at_us)
+            .execute(&mut *tx)
+            .await?;
+    }
+    if let Some(w) = watermark {
+        sqlx::query::<Sqlite>(WATERMARK_SQL)
+            .bind(w.seq)
+            .bind(w.hash.as_slice())
+            .bind(crate::db::now_us())
+            .bind(w.instance_id)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(inserted)
+}
+
+const GAP_SQL: &str = "INSERT INTO ledger_gaps (instance_id, seq, request_id, reason, \
+    entry_hash, gap_mac, recorded_at_us) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING";
+const WATERMARK_SQL: &str = "UPDATE ledger_chains SET watermark_seq = $1, watermark_hash = $2, \
+    updated_at_us = $3 WHERE instance_id = $4 AND watermark_seq < $1";
+
+async fn sqlite_rows(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    table: &str,
+    entries: &[Entry],
+) -> Result<u64, sqlx::Error> {
     let mut inserted = 0;
     for chunk in entries.chunks(SQLITE_ROWS_PER_STATEMENT) {
         let tail;
@@ -178,10 +263,15 @@ async fn sqlite_insert(
                 .bind(e.streamed)
                 .bind(e.error_kind.as_deref())
                 .bind(e.error_message.as_deref());
+            let link = e.chain.as_ref();
+            q = q
+                .bind(link.map(|l| l.instance_id.as_str()))
+                .bind(link.map(|l| l.seq))
+                .bind(link.map(|l| l.prev_hash.as_slice()))
+                .bind(link.map(|l| l.hash.as_slice()));
         }
-        inserted += q.execute(&mut *tx).await?.rows_affected();
+        inserted += q.execute(&mut **tx).await?.rows_affected();
     }
-    tx.commit().await?;
     Ok(inserted)
 }
 
@@ -189,22 +279,34 @@ const POSTGRES_SQL: &str = "INSERT INTO usage_entries (request_id, created_at_us
     client_request_id, upstream_request_id, user_id, user_name, api_key_id, endpoint, model, \
     provider, upstream_model, input_tokens, cached_input_tokens, cache_write_tokens, \
     output_tokens, reasoning_tokens, token_source, cost_nano, latency_us, upstream_latency_us, \
-    ttft_us, overhead_us, status_code, streamed, error_kind, error_message) \
+    ttft_us, overhead_us, status_code, streamed, error_kind, error_message, \
+    instance_id, seq, prev_hash, entry_hash) \
     SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
     $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
     $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[], $19::int8[], \
-    $20::int8[], $21::int8[], $22::int8[], $23::int4[], $24::bool[], $25::text[], $26::text[]) \
-    ON CONFLICT (request_id) DO NOTHING";
+    $20::int8[], $21::int8[], $22::int8[], $23::int4[], $24::bool[], $25::text[], $26::text[], \
+    $27::text[], $28::int8[], $29::bytea[], $30::bytea[]) \
+    ON CONFLICT DO NOTHING";
+
+/// One statement, so one round trip and one implicit transaction: the
+/// entries, the gaps and the watermark move together or not at all.
+static POSTGRES_COMMIT_SQL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ins AS ({POSTGRES_SQL} RETURNING 1), \
+         gaps AS (INSERT INTO ledger_gaps (instance_id, seq, request_id, reason, entry_hash, \
+           gap_mac, recorded_at_us) SELECT * FROM UNNEST($31::text[], $32::int8[], $33::text[], \
+           $34::text[], $35::bytea[], $36::bytea[], $37::int8[]) ON CONFLICT DO NOTHING), \
+         wm AS (UPDATE ledger_chains SET watermark_seq = $39, watermark_hash = $40, \
+           updated_at_us = $41 WHERE instance_id = $38 AND watermark_seq < $39) \
+         SELECT count(*) FROM ins"
+    )
+});
 
 async fn postgres_insert(
     pool: &sqlx::PgPool,
     table: &str,
     entries: &[Entry],
 ) -> Result<u64, sqlx::Error> {
-    fn col<'a, T>(entries: &'a [Entry], f: impl Fn(&'a Entry) -> T) -> Vec<T> {
-        entries.iter().map(f).collect()
-    }
-    let e = entries;
     let other;
     let sql = if table == LEDGER_TABLE {
         POSTGRES_SQL
@@ -212,8 +314,16 @@ async fn postgres_insert(
         other = POSTGRES_SQL.replacen(LEDGER_TABLE, table, 1);
         &other
     };
-    let q = sqlx::query::<Postgres>(sql)
-        .bind(col(e, |e| e.request_id.as_str()))
+    let q = postgres_binds(sqlx::query::<Postgres>(sql), entries);
+    Ok(q.execute(pool).await?.rows_affected())
+}
+
+/// Binds the 30 entry columns as arrays, in [`POSTGRES_SQL`]'s order.
+fn postgres_binds<'q, Q: PgBind<'q>>(q: Q, e: &'q [Entry]) -> Q {
+    fn col<'a, T>(entries: &'a [Entry], f: impl Fn(&'a Entry) -> T) -> Vec<T> {
+        entries.iter().map(f).collect()
+    }
+    q.bind(col(e, |e| e.request_id.as_str()))
         .bind(col(e, |e| e.created_at_us))
         .bind(col(e, |e| e.client_request_id.as_deref()))
         .bind(col(e, |e| e.upstream_request_id.as_deref()))
@@ -238,8 +348,64 @@ async fn postgres_insert(
         .bind(col(e, |e| e.status_code))
         .bind(col(e, |e| e.streamed))
         .bind(col(e, |e| e.error_kind.as_deref()))
-        .bind(col(e, |e| e.error_message.as_deref()));
-    Ok(q.execute(pool).await?.rows_affected())
+        .bind(col(e, |e| e.error_message.as_deref()))
+        .bind(col(e, |e| e.chain.as_ref().map(|l| l.instance_id.as_str())))
+        .bind(col(e, |e| e.chain.as_ref().map(|l| l.seq)))
+        .bind(col(e, |e| e.chain.as_ref().map(|l| l.prev_hash.as_slice())))
+        .bind(col(e, |e| e.chain.as_ref().map(|l| l.hash.as_slice())))
+}
+
+async fn postgres_commit(
+    pool: &sqlx::PgPool,
+    entries: &[Entry],
+    gaps: &[Gap],
+    watermark: Option<Watermark<'_>>,
+) -> Result<u64, sqlx::Error> {
+    fn col<'a, T>(gaps: &'a [Gap], f: impl Fn(&'a Gap) -> T) -> Vec<T> {
+        gaps.iter().map(f).collect()
+    }
+    let g = gaps;
+    let sql: &str = &POSTGRES_COMMIT_SQL;
+    let q = postgres_binds(sqlx::query_scalar::<Postgres, i64>(sql), entries)
+        .bind(col(g, |g| g.instance_id.as_str()))
+        .bind(col(g, |g| g.seq))
+        .bind(col(g, |g| g.request_id.as_deref()))
+        .bind(col(g, |g| g.reason.as_str()))
+        .bind(col(g, |g| g.entry_hash.as_ref().map(|h| h.as_slice())))
+        .bind(col(g, |g| g.gap_mac.as_slice()))
+        .bind(col(g, |g| g.recorded_at_us))
+        .bind(watermark.map(|w| w.instance_id))
+        .bind(watermark.map(|w| w.seq))
+        .bind(watermark.map(|w| w.hash.as_slice()))
+        .bind(crate::db::now_us());
+    let n = q.fetch_one(pool).await?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// `bind` on sqlx's plain and scalar PostgreSQL queries alike, so one
+/// function binds the entry arrays for both statements.
+trait PgBind<'q>: Sized {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>;
+}
+
+impl<'q> PgBind<'q> for sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        sqlx::query::Query::bind(self, value)
+    }
+}
+
+impl<'q> PgBind<'q> for sqlx::query::QueryScalar<'q, Postgres, i64, sqlx::postgres::PgArguments> {
+    fn bind<T>(self, value: T) -> Self
+    where
+        T: 'q + sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres>,
+    {
+        sqlx::query::QueryScalar::bind(self, value)
+    }
 }
 
 #[cfg(test)]

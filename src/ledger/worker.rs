@@ -12,16 +12,18 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, mpsc};
 use tracing::{debug, error, warn};
 
+use super::chain::tracker::{self, Span, Tracker};
+use super::chain::{ChainKey, Gap};
 use super::dead_letter;
 use super::entry::Entry;
 use super::stats::Counters;
-use super::store::{self, StoreError};
+use super::store::{self, StoreError, Watermark};
 use crate::db::Db;
 
 /// Attempts per batch on transient errors, and the first backoff (doubled each time).
@@ -36,6 +38,14 @@ pub(crate) struct Shared {
     pub dead_letter_path: PathBuf,
     pub batch_size: usize,
     pub flush: Duration,
+    /// The chain's watermark and pending gaps.
+    pub tracker: Tracker,
+    pub key: ChainKey,
+    pub instance_id: String,
+    /// With the spool on, a batch the database cannot take now stays in
+    /// the spool: workers retry until it is written or `abandon` is set.
+    pub spooled: bool,
+    pub abandon: AtomicBool,
 }
 
 /// One worker: runs until the channel is closed and drained.
@@ -93,6 +103,14 @@ fn write_or_isolate<'a>(shared: &'a Shared, entries: &'a [Entry], top: bool) -> 
             Ok(n) => return n,
             Err(e) => e,
         };
+        if err.is_transient() && shared.spooled {
+            // Abandoned at shutdown: the entries stay in the spool, replayed at the next start.
+            warn!(
+                "{} ledger entries left in the spool for the next start: {err}",
+                entries.len()
+            );
+            return 0;
+        }
         if entries.len() == 1 || err.is_transient() {
             dead_letter(shared, entries, &err).await;
             return 0;
@@ -108,12 +126,65 @@ fn write_or_isolate<'a>(shared: &'a Shared, entries: &'a [Entry], top: bool) -> 
     })
 }
 
+/// Commits `entries` with the gaps waiting in the tracker and the
+/// watermark they make, in one transaction.
+pub(crate) async fn commit(shared: &Shared, entries: &[Entry]) -> Result<u64, StoreError> {
+    let gaps = shared.tracker.take_gaps();
+    let mut spans = tracker::spans(
+        entries
+            .iter()
+            .filter_map(|e| e.chain.as_ref().map(|l| (l.seq, &l.hash))),
+    );
+    spans.extend(gaps.iter().map(gap_span));
+    let (wm, hash) = shared.tracker.prospective(&spans);
+    let hash = hash.unwrap_or_default();
+    let watermark = Watermark {
+        instance_id: &shared.instance_id,
+        seq: wm,
+        hash: &hash,
+    };
+    match store::commit(&shared.db, entries, &gaps, Some(watermark)).await {
+        Ok(n) => {
+            shared.tracker.mark(&spans);
+            Ok(n)
+        }
+        Err(e) => {
+            shared.tracker.add_gaps(gaps);
+            Err(e)
+        }
+    }
+}
+
+fn gap_span(g: &Gap) -> Span {
+    Span {
+        lo: g.seq,
+        hi: g.seq,
+        hash: g.entry_hash,
+    }
+}
+
+/// The longest wait between retries while the spool holds a batch.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 async fn insert_with_retry(shared: &Shared, entries: &[Entry]) -> Result<u64, StoreError> {
     let mut backoff = FIRST_BACKOFF;
     let mut attempt = 1;
     loop {
-        match store::insert_batch(&shared.db, entries).await {
+        match commit(shared, entries).await {
             Ok(n) => return Ok(n),
+            Err(e) if e.is_transient() && shared.spooled && !shared.abandon.load(Relaxed) => {
+                if attempt == 1 || attempt % 20 == 0 {
+                    warn!(
+                        "ledger insert of {} entries failed (attempt {attempt}); they stay in the \
+                         spool and are retried every {:?} at most: {e}",
+                        entries.len(),
+                        backoff.min(MAX_BACKOFF)
+                    );
+                }
+                tokio::time::sleep(backoff.min(MAX_BACKOFF)).await;
+                backoff *= 2;
+                attempt += 1;
+            }
             Err(e) if e.is_transient() && attempt < ATTEMPTS => {
                 warn!(
                     "ledger insert of {} entries failed (attempt {attempt}/{ATTEMPTS}), \
@@ -130,6 +201,17 @@ async fn insert_with_retry(shared: &Shared, entries: &[Entry]) -> Result<u64, St
 }
 
 async fn dead_letter(shared: &Shared, entries: &[Entry], err: &StoreError) {
+    // Their numbers become gaps, so the watermark is not held back for ever.
+    shared.tracker.add_gaps(entries.iter().filter_map(|e| {
+        let l = e.chain.as_ref()?;
+        Some(shared.key.gap(
+            &l.instance_id,
+            l.seq,
+            Some(&e.request_id),
+            "dead_lettered",
+            Some(l.hash),
+        ))
+    }));
     let reason = err.to_string();
     let path = &shared.dead_letter_path;
     match dead_letter::append(path, entries, &reason).await {

@@ -421,6 +421,7 @@ mod tests {
             streamed: true,
             error_kind: None,
             error_message: None,
+            chain: None,
         }
     }
 

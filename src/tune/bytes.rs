@@ -76,6 +76,7 @@ pub fn representative_entry() -> Entry {
         streamed: false,
         error_kind: None,
         error_message: None,
+        chain: None,
     }
 }
 

@@ -44,6 +44,7 @@ pub(crate) fn entry(request_id: &str) -> Entry {
         streamed: false,
         error_kind: None,
         error_message: None,
+        chain: None,
     }
 }
 
@@ -83,6 +84,7 @@ fn full_entry() -> Entry {
         streamed: true,
         error_kind: Some("client_closed".into()),
         error_message: Some("the client went away; line\nbreak".into()),
+        chain: None,
     }
 }
 

@@ -73,6 +73,7 @@ fn entry(i: i64) -> Entry {
         streamed: i % 2 == 0,
         error_kind: failed.then(|| "+upstream_error".to_string()),
         error_message: failed.then(|| AWKWARD_ERROR.to_string()),
+        chain: None,
     }
 }
 

@@ -1,0 +1,426 @@
+//! Checking stored chains: every entry's hash recomputed, every link
+//! followed, every number accounted for up to the committed head.
+//!
+//! A chain is walked in sequence order up to the higher of its committed
+//! watermark and the head file's number (entries above are an uncommitted
+//! tail, not tampering). Findings: an entry whose fields no longer match
+//! its hash (edited), a missing number with no gap row (deleted), a link
+//! that does not follow (inserted or reordered), a gap row whose MAC fails
+//! (forged), rows of no chain written after the chains began (inserted).
+//! Gaps are listed apart: they are known losses, not tampering.
+
+use futures_util::TryStreamExt;
+use serde::Serialize;
+
+use super::head::Head;
+use super::{ChainKey, Hash, hash_from_bytes};
+use crate::db::Db;
+use crate::ledger::read::Row as EntryRow;
+use crate::ledger::store::{CHAIN_COLUMNS, COLUMNS, StoreError};
+
+/// What broke, at which number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Break {
+    pub seq: i64,
+    /// `edited`, `deleted`, `inserted`, `relinked` or `forged_gap`.
+    pub kind: &'static str,
+    pub request_id: Option<String>,
+    pub detail: String,
+}
+
+/// A known loss.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GapInfo {
+    pub seq: i64,
+    pub reason: String,
+    pub request_id: Option<String>,
+}
+
+/// The verdict on one chain.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainReport {
+    pub instance_id: String,
+    pub keyed: bool,
+    pub watermark: i64,
+    /// The number checked up to (the watermark, or the head file's when higher).
+    pub checked_to: i64,
+    pub entries_checked: u64,
+    pub gaps: Vec<GapInfo>,
+    /// The first break, and how many there are in all.
+    pub first_break: Option<Break>,
+    pub breaks: u64,
+    /// Entries above `checked_to`, not yet committed when read.
+    pub uncommitted_tail: u64,
+}
+
+/// The verdict on every chain asked for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub chains: Vec<ChainReport>,
+    /// Rows in no chain written after the first chain began.
+    pub unchained_rows: u64,
+    pub first_unchained: Option<String>,
+}
+
+impl Report {
+    pub fn is_intact(&self) -> bool {
+        self.unchained_rows == 0 && self.chains.iter().all(|c| c.breaks == 0)
+    }
+}
+
+/// Why verification could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no chain `{0}` in this ledger")]
+    UnknownInstance(String),
+    #[error(
+        "chain `{instance}` is hashed {stored}, but the configured ledger.chain.hmac_key gives {configured}: \
+         verify with the key the chain was written with"
+    )]
+    WrongKey {
+        instance: String,
+        stored: String,
+        configured: String,
+    },
+}
+
+struct ChainRow {
+    instance_id: String,
+    keyed: bool,
+    key_id: Option<String>,
+    started_at_us: i64,
+    watermark: i64,
+}
+
+/// Verifies `instance` (or every chain) from number `since` on. `head` is
+/// the local head file, checked for the chain it names. `progress` is told
+/// of each entry checked.
+pub async fn verify(
+    db: &Db,
+    key: &ChainKey,
+    instance: Option<&str>,
+    since: i64,
+    head: Option<&Head>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<Report, VerifyError> {
+    let chains = chains(db).await?;
+    if let Some(i) = instance
+        && !chains.iter().any(|c| c.instance_id == i)
+    {
+        return Err(VerifyError::UnknownInstance(i.to_string()));
+    }
+    let mut out = Vec::new();
+    for c in chains
+        .iter()
+        .filter(|c| instance.is_none_or(|i| i == c.instance_id))
+    {
+        if c.keyed != key.is_keyed() || c.key_id.as_deref() != key.key_id() {
+            return Err(VerifyError::WrongKey {
+                instance: c.instance_id.clone(),
+                stored: describe(c.keyed, c.key_id.as_deref()),
+                configured: describe(key.is_keyed(), key.key_id()),
+            });
+        }
+        let head = head.filter(|h| h.instance_id == c.instance_id);
+        out.push(verify_chain(db, key, c, since, head, progress).await?);
+    }
+    let started = chains.iter().map(|c| c.started_at_us).min();
+    let (unchained_rows, first_unchained) = match started {
+        Some(t) => unchained(db, t).await?,
+        None => (0, None),
+    };
+    Ok(Report {
+        chains: out,
+        unchained_rows,
+        first_unchained,
+    })
+}
+
+fn describe(keyed: bool, key_id: Option<&str>) -> String {
+    match (keyed, key_id) {
+        (true, Some(id)) => format!("with HMAC key id {id}"),
+        (true, None) => "with an HMAC key".into(),
+        (false, _) => "with plain SHA-256 (no key)".into(),
+    }
+}
+
+async fn chains(db: &Db) -> Result<Vec<ChainRow>, StoreError> {
+    const SQL: &str = "SELECT instance_id, keyed, key_id, started_at_us, watermark_seq \
+        FROM ledger_chains ORDER BY instance_id";
+    let ctx = StoreError::query(db, "reading the chains");
+    let rows: Vec<(String, bool, Option<String>, i64, i64)> = match db {
+        Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await,
+        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
+    }
+    .map_err(ctx)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(instance_id, keyed, key_id, started_at_us, watermark)| ChainRow {
+                instance_id,
+                keyed,
+                key_id,
+                started_at_us,
+                watermark,
+            },
+        )
+        .collect())
+}
+
+async fn unchained(db: &Db, since_us: i64) -> Result<(u64, Option<String>), StoreError> {
+    const SQL: &str = "SELECT request_id FROM usage_entries WHERE seq IS NULL AND created_at_us >= $1 ORDER BY id";
+    let ctx = StoreError::query(db, "looking for rows outside every chain");
+    let ids: Vec<String> = match db {
+        Db::Sqlite(p) => sqlx::query_scalar(SQL).bind(since_us).fetch_all(p).await,
+        Db::Postgres(p) => sqlx::query_scalar(SQL).bind(since_us).fetch_all(p).await,
+    }
+    .map_err(ctx)?;
+    Ok((ids.len() as u64, ids.into_iter().next()))
+}
+
+struct GapRow {
+    seq: i64,
+    request_id: Option<String>,
+    reason: String,
+    entry_hash: Option<Hash>,
+    mac: Vec<u8>,
+}
+
+async fn gaps(db: &Db, instance: &str, since: i64) -> Result<Vec<GapRow>, StoreError> {
+    const SQL: &str = "SELECT seq, request_id, reason, entry_hash, gap_mac FROM ledger_gaps \
+        WHERE instance_id = $1 AND seq > $2 ORDER BY seq";
+    let ctx = StoreError::query(db, format!("reading the gaps of chain `{instance}`"));
+    type R = (i64, Option<String>, String, Option<Vec<u8>>, Vec<u8>);
+    let rows: Vec<R> = match db {
+        Db::Sqlite(p) => {
+            sqlx::query_as(SQL)
+                .bind(instance)
+                .bind(since)
+                .fetch_all(p)
+                .await
+        }
+        Db::Postgres(p) => {
+            sqlx::query_as(SQL)
+                .bind(instance)
+                .bind(since)
+                .fetch_all(p)
+                .await
+        }
+    }
+    .map_err(ctx)?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, request_id, reason, h, mac)| GapRow {
+            seq,
+            request_id,
+            reason,
+            entry_hash: h.as_deref().and_then(hash_from_bytes),
+            mac,
+        })
+        .collect())
+}
+
+/// Walks one chain.
+async fn verify_chain(
+    db: &Db,
+    key: &ChainKey,
+    c: &ChainRow,
+    since: i64,
+    head: Option<&Head>,
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<ChainReport, VerifyError> {
+    let id = c.instance_id.as_str();
+    let to = c.watermark.max(head.map_or(0, |h| h.seq));
+    let gap_rows = gaps(db, id, since).await?;
+    let mut gaps_at = gap_rows.into_iter().peekable();
+    let mut report = ChainReport {
+        instance_id: id.to_string(),
+        keyed: c.keyed,
+        watermark: c.watermark,
+        checked_to: to,
+        entries_checked: 0,
+        gaps: Vec::new(),
+        first_break: None,
+        breaks: 0,
+        uncommitted_tail: 0,
+    };
+    let mut found = |b: Break, r: &mut ChainReport| {
+        r.breaks += 1;
+        if r.first_break.is_none() {
+            r.first_break = Some(b);
+        }
+    };
+    // The hash the next entry must link to; None when unknown (a gap
+    // without hash, or the start of a partial walk).
+    let mut prev: Option<Hash> = if since == 0 {
+        Some(super::GENESIS)
+    } else {
+        None
+    };
+    let mut expected = since + 1;
+    let mut last_hash: Option<Hash> = None;
+    let sql = format!(
+        "SELECT {COLUMNS}, {CHAIN_COLUMNS} FROM usage_entries WHERE instance_id = $1 AND seq > $2 \
+         ORDER BY seq"
+    );
+    let ctx = || StoreError::query(db, format!("reading chain `{id}`"));
+    let mut buf = Vec::with_capacity(1024);
+    let mut step = |row: EntryRow, report: &mut ChainReport| -> Result<(), StoreError> {
+        let e = row.into_entry(db.backend())?;
+        let Some(link) = e.chain.clone() else {
+            return Ok(());
+        };
+        if link.seq > to {
+            report.uncommitted_tail += 1;
+            return Ok(());
+        }
+        // Numbers before this one: gap rows, else deleted entries.
+        while expected < link.seq {
+            match gaps_at.next_if(|g| g.seq <= expected) {
+                Some(g) => {
+                    take_gap(key, id, g, &mut prev, report, &mut found);
+                }
+                None => {
+                    found(
+                        Break {
+                            seq: expected,
+                            kind: "deleted",
+                            request_id: None,
+                            detail: format!(
+                                "entries {expected}..{} are missing and no gap row accounts for them",
+                                link.seq - 1
+                            ),
+                        },
+                        report,
+                    );
+                    prev = None;
+                    expected = link.seq;
+                }
+            }
+            expected = expected.max(report.gaps.last().map_or(0, |g| g.seq + 1));
+        }
+        while gaps_at.next_if(|g| g.seq < link.seq).is_some() {}
+        let recomputed = key.entry_hash(&mut buf, id, link.seq, &link.prev_hash, &e);
+        if recomputed != link.hash {
+            found(
+                Break {
+                    seq: link.seq,
+                    kind: "edited",
+                    request_id: Some(e.request_id.clone()),
+                    detail: "its fields no longer match its hash".into(),
+                },
+                report,
+            );
+        } else if prev.is_some_and(|p| p != link.prev_hash) {
+            found(
+                Break {
+                    seq: link.seq,
+                    kind: "relinked",
+                    request_id: Some(e.request_id.clone()),
+                    detail: "it does not link to the entry before it (inserted, or moved)".into(),
+                },
+                report,
+            );
+        }
+        prev = Some(link.hash);
+        last_hash = Some(link.hash);
+        expected = link.seq + 1;
+        report.entries_checked += 1;
+        progress(report.entries_checked);
+        Ok(())
+    };
+    macro_rules! walk {
+        ($pool:expr) => {{
+            let mut rows = sqlx::query_as::<_, EntryRow>(&sql)
+                .bind(id)
+                .bind(since)
+                .fetch($pool);
+            while let Some(row) = rows.try_next().await.map_err(ctx())? {
+                step(row, &mut report)?;
+            }
+        }};
+    }
+    match db {
+        Db::Sqlite(p) => walk!(p),
+        Db::Postgres(p) => walk!(p),
+    }
+    // Gaps and missing numbers after the last entry, up to the committed head.
+    while expected <= to {
+        match gaps_at.next_if(|g| g.seq <= expected) {
+            Some(g) => {
+                last_hash = g.entry_hash;
+                take_gap(key, id, g, &mut prev, &mut report, &mut found);
+                expected += 1;
+            }
+            None => {
+                found(
+                    Break {
+                        seq: expected,
+                        kind: "deleted",
+                        request_id: None,
+                        detail: format!(
+                            "entries {expected}..={to} were committed but are missing (the newest entries were deleted?)"
+                        ),
+                    },
+                    &mut report,
+                );
+                last_hash = None;
+                break;
+            }
+        }
+    }
+    if let Some(h) = head
+        && h.seq == to
+        && h.hash.is_some()
+        && last_hash.is_some()
+        && h.hash != last_hash
+        && report.breaks == 0
+    {
+        found(
+            Break {
+                seq: h.seq,
+                kind: "edited",
+                request_id: None,
+                detail: "the committed head differs from the head file's hash".into(),
+            },
+            &mut report,
+        );
+    }
+    Ok(report)
+}
+
+fn take_gap(
+    key: &ChainKey,
+    id: &str,
+    g: GapRow,
+    prev: &mut Option<Hash>,
+    report: &mut ChainReport,
+    found: &mut impl FnMut(Break, &mut ChainReport),
+) {
+    let mac = key.gap_mac(
+        id,
+        g.seq,
+        g.request_id.as_deref(),
+        &g.reason,
+        g.entry_hash.as_ref(),
+    );
+    if mac.as_slice() != g.mac.as_slice() {
+        found(
+            Break {
+                seq: g.seq,
+                kind: "forged_gap",
+                request_id: g.request_id.clone(),
+                detail: "a gap row whose MAC does not match".into(),
+            },
+            report,
+        );
+    }
+    *prev = g.entry_hash;
+    report.gaps.push(GapInfo {
+        seq: g.seq,
+        reason: g.reason,
+        request_id: g.request_id,
+    });
+}

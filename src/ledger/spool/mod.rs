@@ -1,0 +1,225 @@
+//! The crash-safe spool: every admitted entry is appended to a local
+//! segment file before its response ends, and the writer's workers are fed
+//! from those files, so a kill -9 or a database outage loses nothing
+//! acknowledged.
+//!
+//! - [`segment`]: the file format.
+//! - The appender ([`appender`]) is one OS thread: it takes entries from a
+//!   channel in groups, links them into the chain (the sequencer lives
+//!   here, so replay keeps numbers and hashes), writes each group with one
+//!   `write(2)`, fsyncs by policy and only then acknowledges them.
+//! - The tailer ([`tailer`]) reads the segments from the committed
+//!   watermark on and feeds the writer's channel; at start it replays what
+//!   the last run left, and during an outage it simply waits for room.
+//! - Segments wholly at or below the watermark are deleted by the writer's
+//!   keeper.
+
+pub mod appender;
+pub mod segment;
+pub mod tailer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::{Notify, watch};
+
+use crate::config::SpoolConfig;
+use crate::ledger::chain::Hash;
+
+/// Why the spool could not be opened or read.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error(
+        "the spool directory {} is not usable ({source}); make it writable by this user, or set ledger.spool.dir",
+        path.display()
+    )]
+    Dir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read spool segment {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The end of what the appender has written: readers may read up to here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct WrittenTo {
+    /// The active segment (its first sequence number).
+    pub segment: i64,
+    pub offset: u64,
+    /// The last number written.
+    pub last_seq: i64,
+}
+
+/// What a scan of the spool directory found.
+#[derive(Debug, Clone, Default)]
+pub struct Scan {
+    pub segments: Vec<segment::SegmentInfo>,
+}
+
+impl Scan {
+    /// The newest readable record's number and hash.
+    pub fn last(&self) -> Option<(i64, Hash)> {
+        self.segments.iter().rev().find_map(|s| s.last)
+    }
+
+    /// Whether `seq` is in a readable record (segments hold consecutive numbers).
+    pub fn holds(&self, seq: i64) -> bool {
+        self.segments.iter().any(|s| {
+            s.last
+                .is_some_and(|(last, _)| s.first_seq <= seq && seq <= last)
+        })
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    pub fn unreadable_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.unreadable_bytes).sum()
+    }
+}
+
+/// Creates the directory if needed, checks it is writable and scans it.
+pub fn open_dir(dir: &Path) -> Result<Scan, SpoolError> {
+    let fail = |source| SpoolError::Dir {
+        path: dir.into(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"ok").map_err(fail)?;
+    let _ = std::fs::remove_file(&probe);
+    scan_dir(dir)
+}
+
+/// Scans the segments of `dir` (read-only).
+pub fn scan_dir(dir: &Path) -> Result<Scan, SpoolError> {
+    let list = segment::list(dir).map_err(|source| SpoolError::Dir {
+        path: dir.into(),
+        source,
+    })?;
+    let mut segments = Vec::with_capacity(list.len());
+    for (first, path) in list {
+        let info = segment::scan(first, &path).map_err(|source| SpoolError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        segments.push(info);
+    }
+    Ok(Scan { segments })
+}
+
+/// State the appender, the tailer, the keeper and admission share.
+#[derive(Debug)]
+pub struct SpoolShared {
+    pub dir: PathBuf,
+    pub max_bytes: u64,
+    /// Bytes of all segments on disk.
+    pub bytes: AtomicU64,
+    pub written_to: watch::Sender<WrittenTo>,
+    /// Woken when segments are deleted (room for blocked admissions).
+    pub room: Notify,
+    /// Records found torn or corrupt (at start or while tailing).
+    pub torn_records: AtomicU64,
+    /// Set when the appender has written its last group and stopped.
+    pub appender_done: std::sync::atomic::AtomicBool,
+    /// Ranges of numbers the tailer could not read (corrupt records), for
+    /// the keeper to record as gaps when the database lacks them.
+    pub unreadable: Mutex<Vec<(i64, i64)>>,
+    /// (first number of a group, when it was written), sampled, for the
+    /// age of the oldest entry not yet in the database.
+    samples: Mutex<std::collections::VecDeque<(i64, Instant)>>,
+}
+
+impl SpoolShared {
+    pub fn new(cfg: &SpoolConfig, scan: &Scan) -> SpoolShared {
+        let (written_to, _) = watch::channel(WrittenTo::default());
+        SpoolShared {
+            dir: PathBuf::from(&cfg.dir),
+            max_bytes: cfg.max_bytes,
+            bytes: AtomicU64::new(scan.bytes()),
+            written_to,
+            room: Notify::new(),
+            torn_records: AtomicU64::new(0),
+            appender_done: std::sync::atomic::AtomicBool::new(false),
+            unreadable: Mutex::new(Vec::new()),
+            samples: Mutex::new(std::collections::VecDeque::new()),
+        }
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.bytes.load(Relaxed) >= self.max_bytes
+    }
+
+    /// Notes that entries from `first_seq` on were written now (at most
+    /// ten samples a second are kept).
+    pub fn sample(&self, first_seq: i64) {
+        let mut s = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if s.back()
+            .is_none_or(|(_, t)| now.duration_since(*t).as_millis() >= 100)
+        {
+            s.push_back((first_seq, now));
+        }
+    }
+
+    /// How long the oldest entry above `watermark` has waited (an upper
+    /// bound, to the sampling interval); zero when none waits.
+    pub fn oldest_unwritten_age(&self, watermark: i64, last_seq: i64) -> std::time::Duration {
+        let mut s = self.samples.lock().unwrap_or_else(PoisonError::into_inner);
+        while s.len() > 1 && s[1].0 <= watermark + 1 {
+            s.pop_front();
+        }
+        if last_seq <= watermark {
+            return std::time::Duration::ZERO;
+        }
+        s.front()
+            .filter(|(seq, _)| *seq <= watermark + 1)
+            .map(|(_, t)| t.elapsed())
+            .unwrap_or_default()
+    }
+
+    /// Deletes the segments whose every number is at or below `watermark`
+    /// (never the active one). Returns how many were deleted.
+    pub fn delete_committed(&self, watermark: i64) -> usize {
+        let Ok(list) = segment::list(&self.dir) else {
+            return 0;
+        };
+        let active = self.written_to.borrow().segment;
+        let mut deleted = 0;
+        for pair in list.windows(2) {
+            let ((first, path), (next_first, _)) = (&pair[0], &pair[1]);
+            if *first == active || next_first - 1 > watermark {
+                continue;
+            }
+            let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            match std::fs::remove_file(path) {
+                Ok(()) => {
+                    self.bytes
+                        .fetch_sub(len.min(self.bytes.load(Relaxed)), Relaxed);
+                    deleted += 1;
+                }
+                Err(e) => tracing::warn!("cannot delete spool segment {}: {e}", path.display()),
+            }
+        }
+        if deleted > 0 {
+            self.room.notify_waiters();
+        }
+        deleted
+    }
+}
+
+/// A handle on the running spool.
+#[derive(Debug, Clone)]
+pub struct Spool {
+    pub shared: Arc<SpoolShared>,
+    pub appender: appender::Handle,
+}
