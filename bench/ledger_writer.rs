@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use tokctl::config::{AsyncWriterConfig, LedgerConfig, OnFull};
+use tokctl::config::{AsyncWriterConfig, ChainConfig, LedgerConfig, OnFull, SpoolConfig};
 use tokctl::db::{Db, Dsn, PoolSettings, migrate};
 use tokctl::ledger::{self, Entry, LedgerWriter, TokenSource, Usage};
 
@@ -107,6 +107,7 @@ async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn s
 
     // The writer: one producer calling admit + record, then shutdown (drain).
     let db = fresh(&writer_dsn).await?;
+    let scratch = tempfile::tempdir()?;
     let cfg = LedgerConfig {
         async_writer: AsyncWriterConfig {
             enabled: true,
@@ -116,14 +117,32 @@ async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn s
             num_workers: workers,
             on_full: OnFull::Block,
         },
+        // The chain is always on; the spool only with BENCH_SPOOL=1 (its
+        // fsync mode from BENCH_FSYNC: never, interval or always).
+        chain: ChainConfig {
+            instance_id: "bench".into(),
+            head_file: scratch.path().join("head.json").to_string_lossy().into(),
+            hmac_key: "bench-key".into(),
+            ..ChainConfig::default()
+        },
+        spool: SpoolConfig {
+            enabled: std::env::var("BENCH_SPOOL").is_ok_and(|v| v == "1"),
+            dir: scratch.path().join("spool").to_string_lossy().into(),
+            fsync: match std::env::var("BENCH_FSYNC").as_deref() {
+                Ok("never") => tokctl::config::Fsync::Never,
+                Ok("always") => tokctl::config::Fsync::Always,
+                _ => tokctl::config::Fsync::Interval,
+            },
+            ..SpoolConfig::default()
+        },
         ..LedgerConfig::default()
     };
     let rows = entries(n, "writer");
-    let writer = LedgerWriter::start(db.clone(), &cfg);
+    let writer = LedgerWriter::start(db.clone(), &cfg).await?;
     let start = Instant::now();
     for e in rows {
         let admission = writer.admit().await;
-        writer.record(admission, e);
+        let _ = writer.record(admission, e);
     }
     let stats = writer.shutdown().await;
     let took = start.elapsed();

@@ -58,7 +58,7 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
     };
     let tick = |n: u64| {
         if let Some(b) = &bar
-            && n % 4096 == 0
+            && n.is_multiple_of(4096)
         {
             b.set_position(n);
         }

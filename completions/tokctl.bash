@@ -118,8 +118,20 @@ _tokctl() {
             tokctl__subcmd__help__subcmd__ledger,export)
                 cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__export"
                 ;;
+            tokctl__subcmd__help__subcmd__ledger,spool)
+                cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__spool"
+                ;;
             tokctl__subcmd__help__subcmd__ledger,summary)
                 cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__summary"
+                ;;
+            tokctl__subcmd__help__subcmd__ledger,verify)
+                cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__verify"
+                ;;
+            tokctl__subcmd__help__subcmd__ledger__subcmd__spool,replay)
+                cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__spool__subcmd__replay"
+                ;;
+            tokctl__subcmd__help__subcmd__ledger__subcmd__spool,status)
+                cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__spool__subcmd__status"
                 ;;
             tokctl__subcmd__help__subcmd__loadtest,compare)
                 cmd="tokctl__subcmd__help__subcmd__loadtest__subcmd__compare"
@@ -166,8 +178,14 @@ _tokctl() {
             tokctl__subcmd__ledger,help)
                 cmd="tokctl__subcmd__ledger__subcmd__help"
                 ;;
+            tokctl__subcmd__ledger,spool)
+                cmd="tokctl__subcmd__ledger__subcmd__spool"
+                ;;
             tokctl__subcmd__ledger,summary)
                 cmd="tokctl__subcmd__ledger__subcmd__summary"
+                ;;
+            tokctl__subcmd__ledger,verify)
+                cmd="tokctl__subcmd__ledger__subcmd__verify"
                 ;;
             tokctl__subcmd__ledger__subcmd__help,export)
                 cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__export"
@@ -175,8 +193,38 @@ _tokctl() {
             tokctl__subcmd__ledger__subcmd__help,help)
                 cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__help"
                 ;;
+            tokctl__subcmd__ledger__subcmd__help,spool)
+                cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__spool"
+                ;;
             tokctl__subcmd__ledger__subcmd__help,summary)
                 cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__summary"
+                ;;
+            tokctl__subcmd__ledger__subcmd__help,verify)
+                cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__verify"
+                ;;
+            tokctl__subcmd__ledger__subcmd__help__subcmd__spool,replay)
+                cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__spool__subcmd__replay"
+                ;;
+            tokctl__subcmd__ledger__subcmd__help__subcmd__spool,status)
+                cmd="tokctl__subcmd__ledger__subcmd__help__subcmd__spool__subcmd__status"
+                ;;
+            tokctl__subcmd__ledger__subcmd__spool,help)
+                cmd="tokctl__subcmd__ledger__subcmd__spool__subcmd__help"
+                ;;
+            tokctl__subcmd__ledger__subcmd__spool,replay)
+                cmd="tokctl__subcmd__ledger__subcmd__spool__subcmd__replay"
+                ;;
+            tokctl__subcmd__ledger__subcmd__spool,status)
+                cmd="tokctl__subcmd__ledger__subcmd__spool__subcmd__status"
+                ;;
+            tokctl__subcmd__ledger__subcmd__spool__subcmd__help,help)
+                cmd="tokctl__subcmd__ledger__subcmd__spool__subcmd__help__subcmd__help"
+                ;;
+            tokctl__subcmd__ledger__subcmd__spool__subcmd__help,replay)
+                cmd="tokctl__subcmd__ledger__subcmd__spool__subcmd__help__subcmd__replay"
+                ;;
+            tokctl__subcmd__ledger__subcmd__spool__subcmd__help,status)
+                cmd="tokctl__subcmd__ledger__subcmd__spool__subcmd__help__subcmd__status"
                 ;;
             tokctl__subcmd__loadtest,compare)
                 cmd="tokctl__subcmd__loadtest__subcmd__compare"
@@ -567,7 +615,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__ledger)
-            opts="export summary"
+            opts="export summary verify spool"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -594,7 +642,63 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__help__subcmd__ledger__subcmd__spool)
+            opts="status replay"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__ledger__subcmd__spool__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__ledger__subcmd__spool__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__help__subcmd__ledger__subcmd__summary)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__ledger__subcmd__verify)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -919,7 +1023,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger)
-            opts="-v -q -h -V --config --verbose --quiet --help --version export summary help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version export summary verify spool help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1003,7 +1107,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__help)
-            opts="export summary help"
+            opts="export summary verify spool help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1044,6 +1148,48 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__ledger__subcmd__help__subcmd__spool)
+            opts="status replay"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__help__subcmd__spool__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__help__subcmd__spool__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__ledger__subcmd__help__subcmd__summary)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
@@ -1051,6 +1197,130 @@ _tokctl() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__help__subcmd__verify)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__spool)
+            opts="-v -q -h -V --config --verbose --quiet --help --version status replay help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__spool__subcmd__help)
+            opts="status replay help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__spool__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__spool__subcmd__help__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__spool__subcmd__help__subcmd__status)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 5 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__spool__subcmd__replay)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__spool__subcmd__status)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -1091,6 +1361,32 @@ _tokctl() {
                     ;;
                 --by)
                     COMPREPLY=($(compgen -W "user key model day hour" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__ledger__subcmd__verify)
+            opts="-v -q -h -V --instance --since --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --instance)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -213,14 +213,16 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s h -l help -d 'Print help'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "verify" -d 'Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "spool" -d 'The crash-safe spool: `status`, or `replay` its entries into the database without serving'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l since -d 'Entries at or after this time: RFC 3339, or a duration before now (24h, 7d)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l until -d 'Entries before this time: RFC 3339, or a duration before now' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l user -d 'Only this user\'s entries (by name)' -r
@@ -260,8 +262,26 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l instance -d 'Only this gateway instance\'s chain (default: every chain in the ledger)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Start after this sequence number (links into it are not checked)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l json -d 'Print the report as JSON'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -f -a "status" -d 'Segments, backlog above the committed watermark, torn records'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -f -a "replay" -d 'Write every spooled entry above the watermark into the database, without serving'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from spool" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "verify" -d 'Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "spool" -d 'The crash-safe spool: `status`, or `replay` its entries into the database without serving'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l out -d 'Directory that receives completions/ and man/' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
@@ -292,3 +312,5 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "verify" -d 'Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "spool" -d 'The crash-safe spool: `status`, or `replay` its entries into the database without serving'

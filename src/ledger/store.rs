@@ -414,7 +414,10 @@ mod tests {
 
     #[test]
     fn sqlite_statements_stay_under_the_bind_limit() {
-        assert_eq!(COLUMNS.split(',').count(), NUM_COLUMNS);
+        assert_eq!(
+            COLUMNS.split(',').count() + CHAIN_COLUMNS.split(',').count(),
+            NUM_COLUMNS
+        );
         let sql = sqlite_sql(LEDGER_TABLE, 3);
         assert_eq!(sql.matches('?').count(), 3 * NUM_COLUMNS);
     }

@@ -209,7 +209,9 @@ impl LedgerWriter {
             (None, Vec::new())
         };
         let (mut spool_shared, mut appender, mut thread, mut tailer) = (None, None, None, None);
-        if let (Some(scan), Some(tx)) = (scan, tx.take()) {
+        if let Some(scan) = scan
+            && let Some(tx) = tx.take()
+        {
             let torn = scan
                 .segments
                 .iter()
@@ -478,7 +480,8 @@ impl LedgerWriter {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        if let Some(th) = lock(&inner.appender_thread).take() {
+        let thread = lock(&inner.appender_thread).take();
+        if let Some(th) = thread {
             let _ = tokio::task::spawn_blocking(move || th.join()).await;
         }
         let tailer = lock(&inner.tailer).take();
@@ -516,7 +519,8 @@ impl LedgerWriter {
             let () = r;
         }
         inner.stop_keeper.cancel();
-        if let Some(k) = lock(&inner.keeper).take() {
+        let keeper = lock(&inner.keeper).take();
+        if let Some(k) = keeper {
             let _ = k.await;
         }
         if !inner.shared.abandon.load(Relaxed) {
@@ -591,11 +595,11 @@ impl Inner {
             }
         }
         let (wm, hash) = shared.tracker.watermark();
-        if *written != Some(wm) || shared.tracker.has_gaps() {
-            if let Err(e) = worker::commit(shared, &[]).await {
-                warn!("cannot write the chain's watermark: {e}");
-                return;
-            }
+        if (*written != Some(wm) || shared.tracker.has_gaps())
+            && let Err(e) = worker::commit(shared, &[]).await
+        {
+            warn!("cannot write the chain's watermark: {e}");
+            return;
         }
         let (wm, hash) = {
             let now = shared.tracker.watermark();

@@ -178,7 +178,7 @@ impl Appender {
             match self.file.write_all(buf) {
                 Ok(()) => break,
                 Err(e) => {
-                    if failures % 50 == 0 {
+                    if failures.is_multiple_of(50) {
                         error!(
                             "cannot append {} bytes to spool segment {} ({e}); answers wait until it succeeds",
                             buf.len(),

@@ -33,7 +33,17 @@ impl Gateway {
 
     /// Like [`Gateway::start`], with extra environment variables.
     pub fn start_with_env(dsn: &str, extra: &str, env: &[(&str, &str)]) -> Gateway {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_in(tempfile::tempdir().expect("temp dir"), dsn, extra, env)
+    }
+
+    /// Starts in `dir` (its `data/` holds the chain files and the spool),
+    /// e.g. the directory of a gateway killed before.
+    pub fn start_in(
+        dir: tempfile::TempDir,
+        dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout_ms = 5000\n\
              [ledger]\npath = \"{dsn}\"\ndead_letter_path = \"{dl}\"\n\
@@ -124,6 +134,23 @@ impl Gateway {
         std::thread::sleep(Duration::from_millis(100));
         let lines = self.stderr_lines.lock().expect("lock").clone();
         (code, lines)
+    }
+}
+
+impl Gateway {
+    /// kill -9, and keep the run directory for a restart.
+    pub fn kill9(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// SIGTERM, then keep the run directory (for `tokctl ledger verify`).
+    pub fn stop_keep_dir(mut self) -> tempfile::TempDir {
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("temp dir"));
+        let (code, lines) = self.stop();
+        assert_eq!(code, 0, "serve exited {code}: {lines:?}");
+        dir
     }
 }
 

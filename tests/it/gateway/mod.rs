@@ -3,6 +3,7 @@
 //! real socket, and the ledger read back with SQL.
 
 mod cases;
+mod chain;
 pub mod harness;
 pub mod ledger_rows;
 
@@ -69,4 +70,11 @@ crate::dbtest!(serve_refuses_a_schema_that_differs, |db| {
         "--no-migrate still refuses a drifted schema: {}",
         out.stderr
     );
+});
+
+crate::dbtest!(verify_finds_tampering, |db| {
+    super::chain::verify_finds_tampering(&db).await;
+});
+crate::dbtest!(kill9_with_spool_loses_no_answered_entry, |db| {
+    super::chain::kill9_with_spool_loses_no_answered_entry(&db).await;
 });

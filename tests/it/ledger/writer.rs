@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Postgres, Sqlite, Transaction};
-use tokctl::config::{AsyncWriterConfig, LedgerConfig, OnFull};
+use tokctl::config::{AsyncWriterConfig, ChainConfig, LedgerConfig, OnFull, SpoolConfig};
 use tokctl::db::{Db, Dsn, PoolSettings};
 use tokctl::ledger::{self, LedgerWriter, dead_letter};
 
@@ -27,6 +27,18 @@ fn config(dir: &Path, batch_size: usize, buffer_size: usize, on_full: OnFull) ->
             buffer_size,
             num_workers: 2,
             on_full,
+        },
+        // These tests are about the in-memory buffer: the spool is off
+        // (tests/it/ledger/chain.rs covers it); the chain's files stay in `dir`.
+        chain: ChainConfig {
+            instance_id_path: dir.join("instance-id").to_string_lossy().into(),
+            head_file: dir.join("chain-head.json").to_string_lossy().into(),
+            ..ChainConfig::default()
+        },
+        spool: SpoolConfig {
+            enabled: false,
+            dir: dir.join("spool").to_string_lossy().into(),
+            ..SpoolConfig::default()
         },
         ..LedgerConfig::default()
     }
@@ -117,11 +129,13 @@ dbtest!(transient_failures_are_retried_not_dead_lettered, |db| {
     migrated(&db).await;
     let conn = impatient(&db).await;
     let dir = tempdir();
-    let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 10, 100, OnFull::Block));
+    let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 10, 100, OnFull::Block))
+        .await
+        .expect("start the writer");
     let lock = lock_table(&db).await;
     for e in entries("retry", 10) {
         let admission = writer.admit().await;
-        writer.record(admission, e);
+        let _ = writer.record(admission, e);
     }
     // Longer than one attempt (50 ms), shorter than all of them with backoff.
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -134,14 +148,16 @@ dbtest!(transient_failures_are_retried_not_dead_lettered, |db| {
 dbtest!(concurrent_records_become_exactly_one_row_each, |db| {
     let conn = migrated(&db).await;
     let dir = tempdir();
-    let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 64, 256, OnFull::Block));
+    let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 64, 256, OnFull::Block))
+        .await
+        .expect("start the writer");
     let tasks: Vec<_> = (0..8)
         .map(|t| {
             let writer = writer.clone();
             tokio::spawn(async move {
                 for e in entries(&format!("t{t}"), 250) {
                     let admission = writer.admit().await;
-                    writer.record(admission, e);
+                    let _ = writer.record(admission, e);
                 }
             })
         })
@@ -165,20 +181,22 @@ dbtest!(block_with_a_tiny_buffer_waits_and_never_drops, |db| {
     let dir = tempdir();
     let mut cfg = config(dir.path(), 1, 1, OnFull::Block);
     cfg.async_writer.num_workers = 1;
-    let writer = LedgerWriter::start(conn.clone(), &cfg);
+    let writer = LedgerWriter::start(conn.clone(), &cfg)
+        .await
+        .expect("start the writer");
     let lock = lock_table(&db).await;
     // One entry in the blocked worker's hands, one in the buffer: the next
     // admission must wait for room.
     for e in entries("early", 2) {
         let admission = writer.admit().await;
-        writer.record(admission, e);
+        let _ = writer.record(admission, e);
     }
     let waited = tokio::time::timeout(Duration::from_millis(300), writer.admit()).await;
     assert!(waited.is_err(), "admit returned while the buffer was full");
     lock.release().await;
     for e in entries("late", 200) {
         let admission = writer.admit().await;
-        writer.record(admission, e);
+        let _ = writer.record(admission, e);
     }
     let stats = writer.shutdown().await;
     assert_eq!(stats.dropped, 0);
@@ -190,11 +208,13 @@ dbtest!(drop_with_a_tiny_buffer_counts_every_dropped_entry, |db| {
     let dir = tempdir();
     let mut cfg = config(dir.path(), 2, 4, OnFull::Drop);
     cfg.async_writer.num_workers = 1;
-    let writer = LedgerWriter::start(conn.clone(), &cfg);
+    let writer = LedgerWriter::start(conn.clone(), &cfg)
+        .await
+        .expect("start the writer");
     let lock = lock_table(&db).await;
     for e in entries("d", 100) {
         let admission = writer.admit().await;
-        writer.record(admission, e);
+        let _ = writer.record(admission, e);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     lock.release().await;
@@ -233,12 +253,14 @@ dbtest!(
         }
         let dir = tempdir();
         let cfg = config(dir.path(), 20, 100, OnFull::Block);
-        let writer = LedgerWriter::start(conn.clone(), &cfg);
+        let writer = LedgerWriter::start(conn.clone(), &cfg)
+            .await
+            .expect("start the writer");
         let mut batch = entries("p", 20);
         batch[7].model = "poison".into();
         for e in batch.clone() {
             let admission = writer.admit().await;
-            writer.record(admission, e);
+            let _ = writer.record(admission, e);
         }
         let stats = writer.shutdown().await;
         assert_eq!((stats.written, stats.dead_lettered), (19, 1), "{stats:?}");
@@ -263,11 +285,13 @@ dbtest!(a_batch_that_never_fills_is_flushed_by_time, |db| {
     let writer = LedgerWriter::start(
         conn.clone(),
         &config(dir.path(), 1_000, 2_000, OnFull::Block),
-    );
+    )
+    .await
+    .expect("start the writer");
     let start = Instant::now();
     for e in entries("slow", 5) {
         let admission = writer.admit().await;
-        writer.record(admission, e);
+        let _ = writer.record(admission, e);
     }
     while ledger::count(&conn).await.unwrap() < 5 {
         assert!(start.elapsed() < Duration::from_secs(3), "no time flush");
@@ -287,13 +311,15 @@ dbtest!(inline_mode_writes_before_returning, |db| {
     let dir = tempdir();
     let mut cfg = config(dir.path(), 100, 100, OnFull::Block);
     cfg.async_writer.enabled = false;
-    let writer = LedgerWriter::start(conn.clone(), &cfg);
+    let writer = LedgerWriter::start(conn.clone(), &cfg)
+        .await
+        .expect("start the writer");
     assert!(writer.is_inline());
     let admission = writer.admit().await;
     writer.persist(admission, entry("inline-1")).await;
     assert_eq!(ledger::count(&conn).await.unwrap(), 1);
     let admission = writer.admit().await;
-    writer.record(admission, entry("inline-2"));
+    let _ = writer.record(admission, entry("inline-2"));
     let stats = writer.shutdown().await;
     assert_eq!((stats.written, stats.batches), (2, 2));
     assert_eq!(ledger::count(&conn).await.unwrap(), 2);
@@ -304,10 +330,12 @@ dbtest!(
     |db| {
         let conn = migrated(&db).await;
         let dir = tempdir();
-        let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 10, 10, OnFull::Block));
+        let writer = LedgerWriter::start(conn.clone(), &config(dir.path(), 10, 10, OnFull::Block))
+            .await
+            .expect("start the writer");
         writer.shutdown().await;
         let admission = writer.admit().await;
-        writer.record(admission, entry("late"));
+        let _ = writer.record(admission, entry("late"));
         assert_eq!(writer.stats().dropped, 1);
         assert_eq!(ledger::count(&conn).await.unwrap(), 0);
     }
