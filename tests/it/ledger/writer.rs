@@ -270,7 +270,22 @@ dbtest!(
             .await
             .unwrap();
         assert_eq!(dead.len(), 1);
-        assert_eq!(dead[0].entry, batch[7]);
+        let mut got = dead[0].entry.clone();
+        let link = got
+            .chain
+            .take()
+            .expect("a dead letter keeps its chain link");
+        assert_eq!(got, batch[7]);
+        // Its number became a gap row, so the watermark passed it.
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT count(*) FROM ledger_gaps WHERE reason = 'dead_lettered' AND seq = {}",
+                link.seq
+            ))
+            .await,
+            1
+        );
+        assert_eq!(stats.watermark, 20, "{stats:?}");
         assert!(
             dead[0].error.contains("poisoned entry"),
             "{}",
