@@ -101,7 +101,8 @@ fn check_name(id: &str) -> Result<String, ChainError> {
     }
 }
 
-fn describe(keyed: bool, key_id: Option<&str>) -> String {
+/// How a chain is hashed, in words, for key-mismatch errors.
+pub fn describe(keyed: bool, key_id: Option<&str>) -> String {
     match (keyed, key_id) {
         (true, Some(id)) => format!("with HMAC key id {id}"),
         (true, None) => "with an HMAC key".into(),

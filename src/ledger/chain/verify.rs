@@ -13,6 +13,7 @@ use futures_util::TryStreamExt;
 use serde::Serialize;
 
 use super::head::Head;
+use super::start::describe;
 use super::{ChainKey, Hash, hash_from_bytes};
 use crate::db::Db;
 use crate::ledger::read::Row as EntryRow;
@@ -136,14 +137,6 @@ pub async fn verify(
         unchained_rows,
         first_unchained,
     })
-}
-
-fn describe(keyed: bool, key_id: Option<&str>) -> String {
-    match (keyed, key_id) {
-        (true, Some(id)) => format!("with HMAC key id {id}"),
-        (true, None) => "with an HMAC key".into(),
-        (false, _) => "with plain SHA-256 (no key)".into(),
-    }
 }
 
 async fn chains(db: &Db) -> Result<Vec<ChainRow>, StoreError> {
