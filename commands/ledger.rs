@@ -23,8 +23,10 @@ pub struct Args {
 pub enum Action {
     /// Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically).
     #[command(
-        after_help = "Columns and their order: docs/ledger.md. Incremental exports go by row id \
-(--after, --cursor); the cursor file is rewritten only when the export completes."
+        after_help = "Columns and their order: docs/ledger.md. Incremental exports (--after, \
+--cursor) go chain by chain by sequence number and stop at each chain's committed watermark, so \
+a batch committed late is exported by the next run, never skipped. Rows written outside every \
+chain are only in full exports."
     )]
     Export(ExportArgs),
     /// Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency.
@@ -62,6 +64,9 @@ pub struct FilterArgs {
     /// Only entries with this HTTP status code.
     #[arg(long, value_name = "CODE")]
     pub status: Option<i32>,
+    /// Only entries of this gateway instance's hash chain (see `tokctl ledger verify`).
+    #[arg(long, value_name = "ID")]
+    pub instance: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -77,10 +82,12 @@ pub struct ExportArgs {
     /// Compression (default: from the output's extension, .gz or .zst; else none).
     #[arg(long, value_enum)]
     pub compress: Option<CompressArg>,
-    /// Only entries with a row id greater than ID.
-    #[arg(long, value_name = "ID", conflicts_with = "cursor")]
+    /// Incremental export: entries numbered above SEQ in one chain (--instance, or the
+    /// only one), up to its committed watermark.
+    #[arg(long, value_name = "SEQ", conflicts_with = "cursor")]
     pub after: Option<i64>,
-    /// Incremental export: start after the row id kept in FILE; rewrite it when done.
+    /// Incremental export: each chain from the position kept in FILE up to its committed
+    /// watermark; FILE is rewritten only when the export completes.
     #[arg(long, value_name = "FILE")]
     pub cursor: Option<PathBuf>,
     /// Prefix text cells starting with = + - @ with ' so spreadsheets show them as text.
@@ -154,6 +161,7 @@ fn filter(f: &FilterArgs) -> Result<Filter, Failure> {
         key: f.key,
         model: f.model.clone(),
         status: f.status,
+        instance: f.instance.clone(),
         ..Filter::default()
     };
     Ok(base.with_times(f.since.as_deref(), f.until.as_deref(), now_us())?)
@@ -167,8 +175,7 @@ pub async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
 }
 
 async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
-    let mut filter = filter(&a.filter)?;
-    filter.after_id = a.after;
+    let filter = filter(&a.filter)?;
     let compress = a.compress.map(|c| match c {
         CompressArg::None => Compression::None,
         CompressArg::Gzip => Compression::Gzip,
@@ -183,6 +190,7 @@ async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
         filter,
         excel_safe: a.excel_safe,
         manifest: a.manifest,
+        after: a.after,
         cursor: a.cursor,
     };
     let dest = match &a.output {

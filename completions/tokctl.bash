@@ -1041,7 +1041,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__export)
-            opts="-o -v -q -h -V --since --until --user --key --model --status --format --output --compress --after --cursor --excel-safe --manifest --config --verbose --quiet --help --version"
+            opts="-o -v -q -h -V --since --until --user --key --model --status --instance --format --output --compress --after --cursor --excel-safe --manifest --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1068,6 +1068,10 @@ _tokctl() {
                     return 0
                     ;;
                 --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1329,7 +1333,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__summary)
-            opts="-v -q -h -V --since --until --user --key --model --status --by --json --csv --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --since --until --user --key --model --status --instance --by --json --csv --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1356,6 +1360,10 @@ _tokctl() {
                     return 0
                     ;;
                 --status)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --instance)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

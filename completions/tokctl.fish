@@ -229,14 +229,15 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l key -d 'Only this API key\'s entries (by key id, see `tokctl keys list`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l model -d 'Only entries for this model (as the client asked for it)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l status -d 'Only entries with this HTTP status code' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l instance -d 'Only entries of this gateway instance\'s hash chain (see `tokctl ledger verify`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "csv\t''
 jsonl\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s o -l output -d 'Write to FILE (temporary name, renamed when complete) instead of stdout' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l compress -d 'Compression (default: from the output\'s extension, .gz or .zst; else none)' -r -f -a "none\t''
 gzip\t''
 zstd\t''"
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l after -d 'Only entries with a row id greater than ID' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l cursor -d 'Incremental export: start after the row id kept in FILE; rewrite it when done' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l after -d 'Incremental export: entries numbered above SEQ in one chain (--instance, or the only one), up to its committed watermark' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l cursor -d 'Incremental export: each chain from the position kept in FILE up to its committed watermark; FILE is rewritten only when the export completes' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l excel-safe -d 'Prefix text cells starting with = + - @ with \' so spreadsheets show them as text'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l manifest -d 'Also write <FILE>.manifest.json: rows, time range, filters, SHA-256, columns'
@@ -250,6 +251,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l key -d 'Only this API key\'s entries (by key id, see `tokctl keys list`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l model -d 'Only entries for this model (as the client asked for it)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l status -d 'Only entries with this HTTP status code' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l instance -d 'Only entries of this gateway instance\'s hash chain (see `tokctl ledger verify`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l by -d 'Group by these (comma-separated or repeated); none: grand totals' -r -f -a "user\t''
 key\t''
 model\t''

@@ -11,6 +11,7 @@ use std::path::Path;
 
 use sha2::Digest;
 use tokctl::db::Db;
+use tokctl::ledger::chain::Link;
 use tokctl::ledger::{self, Entry, TokenSource, Usage};
 
 use crate::ledger::migrated;
@@ -73,8 +74,43 @@ fn entry(i: i64) -> Entry {
         streamed: i % 2 == 0,
         error_kind: failed.then(|| "+upstream_error".to_string()),
         error_message: failed.then(|| AWKWARD_ERROR.to_string()),
-        chain: None,
+        chain: Some(link(i)),
     }
+}
+
+/// Entry `i`'s place in a chain: even entries in `gw-a`, odd in `gw-b`,
+/// numbered from 1 in each; the hashes are distinct made-up bytes (the
+/// export copies them, it does not check them).
+fn link(i: i64) -> Link {
+    let byte = |k: i64| (k.rem_euclid(251)) as u8;
+    Link {
+        instance_id: if i % 2 == 0 { "gw-a" } else { "gw-b" }.to_string(),
+        seq: i / 2 + 1,
+        prev_hash: [byte(i - 2); 32],
+        hash: [byte(i); 32],
+    }
+}
+
+/// Sets each chain's committed watermark, creating its `ledger_chains` row.
+async fn set_watermark(conn: &Db, instance: &str, seq: i64) {
+    const SQL: &str = "INSERT INTO ledger_chains (instance_id, keyed, started_at_us, \
+        watermark_seq, updated_at_us) VALUES ($1, false, 0, $2, 0) \
+        ON CONFLICT (instance_id) DO UPDATE SET watermark_seq = excluded.watermark_seq";
+    match conn {
+        Db::Sqlite(p) => sqlx::query(SQL)
+            .bind(instance)
+            .bind(seq)
+            .execute(p)
+            .await
+            .map(|_| ()),
+        Db::Postgres(p) => sqlx::query(SQL)
+            .bind(instance)
+            .bind(seq)
+            .execute(p)
+            .await
+            .map(|_| ()),
+    }
+    .expect("setting a watermark");
 }
 
 /// Migrates `db`, inserts entries `range` and returns the connection.
@@ -84,6 +120,16 @@ async fn seeded(db: &TestDb, range: std::ops::Range<i64>) -> (Db, Vec<Entry>) {
     ledger::insert_batch(&conn, &entries)
         .await
         .expect("inserting the test entries");
+    for chain in ["gw-a", "gw-b"] {
+        let top = entries
+            .iter()
+            .filter_map(|e| e.chain.as_ref())
+            .filter(|l| l.instance_id == chain)
+            .map(|l| l.seq)
+            .max()
+            .unwrap_or(0);
+        set_watermark(&conn, chain, top).await;
+    }
     (conn, entries)
 }
 
@@ -141,6 +187,19 @@ fn expected_cells(e: &Entry, id: i64) -> Vec<String> {
         e.streamed.to_string(),
         text(&e.error_kind),
         text(&e.error_message),
+        e.chain
+            .as_ref()
+            .map(|l| l.instance_id.clone())
+            .unwrap_or_default(),
+        opt(e.chain.as_ref().map(|l| l.seq)),
+        e.chain
+            .as_ref()
+            .map(|l| hex::encode(l.prev_hash))
+            .unwrap_or_default(),
+        e.chain
+            .as_ref()
+            .map(|l| hex::encode(l.hash))
+            .unwrap_or_default(),
     ]
 }
 
@@ -224,14 +283,23 @@ dbtest!(exported_rows_equal_the_filtered_rows, |db| {
             vec!["--status".into(), "500".into()],
             Box::new(|e| e.status_code == 500),
         ),
-        {
-            let after = ids["req-029"];
-            let ids = ids.clone();
-            (
-                vec!["--after".into(), after.to_string()],
-                Box::new(move |e: &Entry| ids[&e.request_id] > after),
-            )
-        },
+        (
+            vec!["--instance".into(), "gw-b".into()],
+            Box::new(|e| e.request_id.ends_with(['1', '3', '5', '7', '9'])),
+        ),
+        (
+            vec![
+                "--instance".into(),
+                "gw-b".into(),
+                "--after".into(),
+                "14".into(),
+            ],
+            Box::new(|e| {
+                e.chain
+                    .as_ref()
+                    .is_some_and(|l| l.instance_id == "gw-b" && l.seq > 14)
+            }),
+        ),
     ];
     for (args, keep) in &cases {
         let mut want: Vec<&Entry> = entries.iter().filter(|e| keep(e)).collect();
@@ -382,10 +450,26 @@ dbtest!(compressed_exports_and_manifest_match_the_plain_file, |db| {
             assert_eq!(m["file"], file.as_str());
             assert_eq!(
                 m["columns"],
-                serde_json::json!(tokctl::ledger::export::COLUMNS)
+                serde_json::json!(tokctl::ledger::export::COLUMNS.to_vec())
             );
             assert_eq!(m["first_created_at"], rfc3339(T0));
             assert_eq!(m["last_created_at"], rfc3339(T0 + 24 * HOUR + 24));
+            // The chain heads the file ends at: the last row of each chain.
+            let chains = m["chains"].as_array().expect("chains");
+            let head = |id: &str| {
+                chains
+                    .iter()
+                    .find(|c| c["instance_id"] == id)
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            assert_eq!(chains.len(), 2);
+            assert_eq!(head("gw-a")["rows"], 13);
+            assert_eq!(head("gw-a")["last_seq"], 13);
+            assert_eq!(head("gw-a")["last_entry_hash"], hex::encode(link(24).hash));
+            assert_eq!(head("gw-b")["first_seq"], 1);
+            assert_eq!(head("gw-b")["last_seq"], 12);
+            assert_eq!(head("gw-b")["last_entry_hash"], hex::encode(link(23).hash));
         }
     }
     assert!(
@@ -421,6 +505,8 @@ dbtest!(cursor_file_exports_each_entry_exactly_once, |db| {
     let first = export("1.jsonl");
     assert_eq!(first.len(), 10);
     let cursor_before = std::fs::read_to_string(run.dir().join("cursor.json")).expect("cursor");
+    let cursor: serde_json::Value = serde_json::from_str(&cursor_before).expect("JSON");
+    assert_eq!(cursor["chains"], serde_json::json!({"gw-a": 5, "gw-b": 5}));
 
     // A failed run (unwritable output) leaves the cursor where it was.
     run.run(&[
@@ -435,19 +521,47 @@ dbtest!(cursor_file_exports_each_entry_exactly_once, |db| {
     let cursor_after = std::fs::read_to_string(run.dir().join("cursor.json")).expect("cursor");
     assert_eq!(cursor_before, cursor_after);
 
-    let more: Vec<Entry> = (10..15).map(entry).collect();
-    ledger::insert_batch(&conn, &more)
-        .await
-        .expect("inserting more");
+    // Workers commit out of order: seq 8 of each chain lands before seq 7,
+    // so the watermark stays at 6 and the export must stop there.
+    let insert = |range: &[i64]| {
+        let batch: Vec<Entry> = range.iter().copied().map(entry).collect();
+        let conn = conn.clone();
+        async move {
+            ledger::insert_batch(&conn, &batch)
+                .await
+                .expect("inserting more")
+        }
+    };
+    insert(&[10, 11, 14, 15]).await;
+    set_watermark(&conn, "gw-a", 6).await;
+    set_watermark(&conn, "gw-b", 6).await;
     let second = export("2.jsonl");
-    let want: Vec<String> = (10..15).map(|i| format!("req-{i:03}")).collect();
-    assert_eq!(second, want, "only the new entries, each once");
+    assert_eq!(second, ["req-010", "req-011"], "up to the watermark only");
+
+    // The late batch arrives; the next run takes it and what was above it.
+    insert(&[12, 13]).await;
+    set_watermark(&conn, "gw-a", 8).await;
+    set_watermark(&conn, "gw-b", 8).await;
+    let third = export("3.jsonl");
+    assert_eq!(
+        third,
+        ["req-012", "req-014", "req-013", "req-015"],
+        "chain by chain, in sequence order, nothing skipped"
+    );
     assert!(
-        export("3.jsonl").is_empty(),
+        export("4.jsonl").is_empty(),
         "nothing new: nothing exported"
     );
-    let all: std::collections::HashSet<_> = first.iter().chain(&second).collect();
-    assert_eq!(all.len(), 15);
+    let all: std::collections::HashSet<_> = first.iter().chain(&second).chain(&third).collect();
+    assert_eq!(all.len(), 16, "each entry exactly once");
+
+    // --after counts in one chain: with two, it needs --instance.
+    let out = run.run(&["ledger", "export", "--after", "3"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("--instance"), "{}", out.stderr);
+    let out = run.run(&["ledger", "export", "--instance", "gw-z", "--after", "3"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("gw-a, gw-b"), "{}", out.stderr);
 });
 
 #[test]

@@ -1,6 +1,6 @@
 //! Which ledger rows an export or a summary covers: a time range, a user, a
-//! key, a model, a status code, and (for incremental exports) the row id to
-//! start after. Parsing the flags' text and pushing the matching `WHERE`
+//! key, a model, a status code, a chain, and (for incremental exports) a
+//! range of sequence numbers in that chain. Parsing the flags' text and pushing the matching `WHERE`
 //! clause onto a query; running queries is the caller's.
 
 use serde::Serialize;
@@ -22,8 +22,13 @@ pub struct Filter {
     pub model: Option<String>,
     /// `status_code` equals this.
     pub status: Option<i32>,
-    /// Only rows with `id` greater than this (incremental export).
-    pub after_id: Option<i64>,
+    /// `instance_id` equals this: one gateway instance's chain.
+    pub instance: Option<String>,
+    /// Only rows with `seq` greater than this (incremental export, set per
+    /// chain by the export itself).
+    pub seq_after: Option<i64>,
+    /// Only rows with `seq` at or below this (the chain's committed watermark).
+    pub seq_upto: Option<i64>,
 }
 
 impl Filter {
@@ -108,8 +113,16 @@ macro_rules! push_filter {
             $q.push(sep).push("status_code = ").push_bind(v);
             sep = " AND ";
         }
-        if let Some(v) = f.after_id {
-            $q.push(sep).push("id > ").push_bind(v);
+        if let Some(v) = &f.instance {
+            $q.push(sep).push("instance_id = ").push_bind(v.clone());
+            sep = " AND ";
+        }
+        if let Some(v) = f.seq_after {
+            $q.push(sep).push("seq > ").push_bind(v);
+            sep = " AND ";
+        }
+        if let Some(v) = f.seq_upto {
+            $q.push(sep).push("seq <= ").push_bind(v);
         }
     }};
 }

@@ -1,7 +1,9 @@
 //! The files written beside an export: the manifest (`<output>.manifest.json`,
 //! so a receiver can check what it got) and the cursor file of incremental
-//! exports (the last exported row id). Both are written atomically.
+//! exports (how far each hash chain was exported). Both are written
+//! atomically.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -35,9 +37,24 @@ pub struct Manifest {
     pub last_id: Option<i64>,
     pub exported_at: String,
     pub tokctl_version: String,
-    /// The hash-chain head the export ends at: `null` until the ledger has a
-    /// hash chain.
-    pub chain_head: Option<String>,
+    /// Per hash chain in the export: the last exported row's sequence number
+    /// and hash (the head the export ends at), so a receiver can check the
+    /// chain link by link up to it.
+    pub chains: Vec<ChainSpan>,
+}
+
+/// The part of one hash chain an export holds.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ChainSpan {
+    pub instance_id: String,
+    pub rows: u64,
+    pub first_seq: i64,
+    pub last_seq: i64,
+    /// `entry_hash` (hex) of the row at `last_seq`.
+    pub last_entry_hash: String,
+    /// For incremental exports: the committed watermark the export stopped
+    /// at (the cursor's new position for this chain).
+    pub watermark_seq: Option<i64>,
 }
 
 /// The filters of the export, as given (times in RFC 3339 UTC).
@@ -49,7 +66,9 @@ pub struct ManifestFilters {
     pub key: Option<i64>,
     pub model: Option<String>,
     pub status: Option<i32>,
-    pub after_id: Option<i64>,
+    pub instance: Option<String>,
+    /// For incremental exports: where each chain's export started (exclusive).
+    pub after_seq: BTreeMap<String, i64>,
 }
 
 impl From<&Filter> for ManifestFilters {
@@ -61,7 +80,8 @@ impl From<&Filter> for ManifestFilters {
             key: f.key,
             model: f.model.clone(),
             status: f.status,
-            after_id: f.after_id,
+            instance: f.instance.clone(),
+            after_seq: BTreeMap::new(),
         }
     }
 }
@@ -69,7 +89,7 @@ impl From<&Filter> for ManifestFilters {
 impl Manifest {
     pub(crate) fn new(output: &Path, opts: &ExportOptions, r: &ExportReport) -> Manifest {
         Manifest {
-            manifest_version: 1,
+            manifest_version: 2,
             file: output
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -81,14 +101,17 @@ impl Manifest {
             compression: opts.compression.as_str().to_string(),
             columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
             excel_safe: opts.excel_safe,
-            filters: (&opts.filter).into(),
+            filters: ManifestFilters {
+                after_seq: r.after_seq.clone(),
+                ..(&opts.filter).into()
+            },
             first_created_at: r.min_created_us.map(format_time),
             last_created_at: r.max_created_us.map(format_time),
             first_id: r.first_id,
             last_id: r.last_id,
             exported_at: format_time(crate::db::now_us()),
             tokctl_version: env!("CARGO_PKG_VERSION").to_string(),
-            chain_head: None,
+            chains: r.chains.clone(),
         }
     }
 
@@ -113,12 +136,13 @@ impl Manifest {
     }
 }
 
-/// The position of an incremental export: the last exported row `id`.
-/// (Not yet the hash chain's sequence number; see docs/ledger.md.)
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// The position of an incremental export: per hash chain (by instance id),
+/// the sequence number up to which it has been exported. Chains not named
+/// start from the beginning.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Cursor {
-    pub last_id: i64,
+    pub chains: BTreeMap<String, i64>,
 }
 
 impl Cursor {
@@ -134,9 +158,12 @@ impl Cursor {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(bad(e.to_string())),
         };
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| bad(format!("expected {{\"last_id\": N}}: {e}")))
+        serde_json::from_str(&text).map(Some).map_err(|e| {
+            bad(format!(
+                "expected {{\"chains\": {{\"<instance id>\": <seq>, ...}}}}: {e}; \
+                     delete the file to export from the beginning"
+            ))
+        })
     }
 
     /// Replaces the cursor file atomically.
@@ -161,11 +188,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("cursor.json");
         assert!(matches!(Cursor::read(&path), Ok(None)));
-        assert!(Cursor { last_id: 41 }.write(&path).is_ok());
-        assert!(matches!(
-            Cursor::read(&path),
-            Ok(Some(Cursor { last_id: 41 }))
-        ));
+        let c = Cursor {
+            chains: BTreeMap::from([("gw-a".to_string(), 41), ("gw-b".to_string(), 7)]),
+        };
+        assert!(c.write(&path).is_ok());
+        assert_eq!(Cursor::read(&path).ok().flatten(), Some(c));
         assert!(std::fs::write(&path, "garbage").is_ok());
         assert!(matches!(
             Cursor::read(&path),

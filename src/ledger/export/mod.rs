@@ -8,9 +8,8 @@
 //! temporary name and renamed at the end ([`sink`]), so an interrupted or
 //! failed export never leaves a file that looks complete.
 //!
-//! Not here (yet): the hash chain's sequence numbers and committed
-//! watermark. Incremental exports go by the row `id` until then; see
-//! docs/ledger.md for what that means with parallel writers.
+//! Incremental exports go chain by chain, by sequence number, up to each
+//! chain's committed watermark ([`run`] says why).
 
 mod filter;
 mod manifest;
@@ -21,7 +20,7 @@ mod sink;
 use std::path::PathBuf;
 
 pub use filter::{Filter, format_time, parse_time};
-pub use manifest::{Cursor, Manifest};
+pub use manifest::{ChainSpan, Cursor, Manifest};
 pub use row::{COLUMNS, ExportRow, push_nano_decimal, push_rfc3339};
 pub use run::{Export, ExportReport, scan};
 pub use sink::Destination;
@@ -92,8 +91,11 @@ pub struct ExportOptions {
     pub excel_safe: bool,
     /// Write `<output>.manifest.json` beside the output (files only).
     pub manifest: bool,
-    /// A cursor file: read for the starting row id, rewritten when the
-    /// export completes.
+    /// Incremental export from this sequence number (exclusive), in the one
+    /// chain the filter's `instance` names (or the only chain).
+    pub after: Option<i64>,
+    /// A cursor file: read for each chain's starting position, rewritten
+    /// when the export completes.
     pub cursor: Option<PathBuf>,
 }
 
@@ -114,6 +116,16 @@ pub enum ExportError {
         #[source]
         source: std::io::Error,
     },
+    #[error("no hash chain has instance id `{instance}` (chains: {})", list(known))]
+    UnknownInstance {
+        instance: String,
+        known: Vec<String>,
+    },
+    #[error(
+        "--after counts in one chain, and the ledger has several: name one with --instance (chains: {})",
+        list(known)
+    )]
+    AfterNeedsInstance { known: Vec<String> },
     #[error("cursor file {}: {reason}", path.display())]
     Cursor { path: PathBuf, reason: String },
     #[error("writing the export: {source}")]
@@ -140,12 +152,22 @@ impl ExportError {
                 | ExportError::ManifestNeedsFile
                 | ExportError::Output { .. }
                 | ExportError::Cursor { .. }
+                | ExportError::UnknownInstance { .. }
+                | ExportError::AfterNeedsInstance { .. }
         )
     }
 
     /// Whether the output stream was closed by its reader (e.g. `| head`).
     pub fn is_broken_pipe(&self) -> bool {
         matches!(self, ExportError::Write { source } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+}
+
+fn list(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "none yet".to_string()
+    } else {
+        ids.join(", ")
     }
 }
 

@@ -8,7 +8,7 @@
 use std::io::{self, Write};
 
 /// The exported columns, in order.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 33] = [
     "id",
     "request_id",
     "created_at",
@@ -38,6 +38,10 @@ pub const COLUMNS: [&str; 29] = [
     "streamed",
     "error_kind",
     "error_message",
+    "instance_id",
+    "seq",
+    "prev_hash",
+    "entry_hash",
 ];
 
 /// The `SELECT` list matching [`ExportRow`]'s decode order.
@@ -45,7 +49,8 @@ pub(crate) const SELECT: &str = "SELECT id, request_id, created_at_us, client_re
     upstream_request_id, user_id, user_name, api_key_id, endpoint, model, provider, \
     upstream_model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
     reasoning_tokens, token_source, cost_nano, latency_us, upstream_latency_us, ttft_us, \
-    overhead_us, status_code, streamed, error_kind, error_message FROM usage_entries";
+    overhead_us, status_code, streamed, error_kind, error_message, instance_id, seq, prev_hash, \
+    entry_hash FROM usage_entries";
 
 /// One row, its text borrowed from the database row (no copy per field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +82,11 @@ pub struct ExportRow<'r> {
     pub streamed: bool,
     pub error_kind: Option<&'r str>,
     pub error_message: Option<&'r str>,
+    /// The hash chain the row belongs to (`None`: written outside every chain).
+    pub instance_id: Option<&'r str>,
+    pub seq: Option<i64>,
+    pub prev_hash: Option<&'r [u8]>,
+    pub entry_hash: Option<&'r [u8]>,
 }
 
 /// Decodes a `sqlx` row selected with [`SELECT`] into an [`ExportRow`], by
@@ -115,6 +125,10 @@ macro_rules! decode_row {
                 streamed: r.try_get(24)?,
                 error_kind: r.try_get(25)?,
                 error_message: r.try_get(26)?,
+                instance_id: r.try_get(27)?,
+                seq: r.try_get(28)?,
+                prev_hash: r.try_get(29)?,
+                entry_hash: r.try_get(30)?,
             })
         })()
     }};
@@ -254,6 +268,15 @@ fn write_csv<W: Write>(
     w.write_field(if r.streamed { "true" } else { "false" })?;
     text(w, &mut s.text, r.error_kind, safe)?;
     text(w, &mut s.text, r.error_message, safe)?;
+    text(w, &mut s.text, r.instance_id, safe)?;
+    int(w, b, r.seq)?;
+    for h in [r.prev_hash, r.entry_hash] {
+        s.text.clear();
+        if let Some(h) = h {
+            push_hex(&mut s.text, h);
+        }
+        w.write_field(&s.text)?;
+    }
     w.write_record(None::<&[u8]>)
 }
 
@@ -341,6 +364,21 @@ fn write_jsonl<W: Write>(
     text(out, r.error_kind);
     key(out, "error_message");
     text(out, r.error_message);
+    key(out, "instance_id");
+    text(out, r.instance_id);
+    key(out, "seq");
+    int(out, b, r.seq);
+    for (name, h) in [("prev_hash", r.prev_hash), ("entry_hash", r.entry_hash)] {
+        key(out, name);
+        match h {
+            Some(h) => {
+                out.push(b'"');
+                push_hex(out, h);
+                out.push(b'"');
+            }
+            None => out.extend_from_slice(b"null"),
+        }
+    }
     out.extend_from_slice(b"}\n");
     w.write_all(out)
 }
@@ -377,6 +415,15 @@ fn push_json_string(out: &mut Vec<u8>, v: &str, guard: bool) {
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
+}
+
+/// Appends `bytes` as lowercase hex (hashes are exported as text).
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(HEX[usize::from(b >> 4)]);
+        out.push(HEX[usize::from(b & 0xf)]);
+    }
 }
 
 /// Appends nano-units as an exact decimal with nine places (`-1.500000000`).

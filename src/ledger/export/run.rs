@@ -3,13 +3,23 @@
 //! [`Export::run`] streams the rows through, then finishes the file, the
 //! manifest and the cursor, in that order. [`scan`] is the same stream with
 //! nothing written, the baseline of the export benchmark.
+//!
+//! An incremental export (`--after`, `--cursor`) goes chain by chain: for
+//! each gateway instance, the rows numbered above the position it starts
+//! from and at or below the chain's committed watermark, read once at the
+//! start. Parallel workers commit batches out of order, so rows above the
+//! watermark may still have holes below them; stopping at the watermark
+//! (not at the highest number written) is what keeps a late batch from
+//! being skipped for ever. Rows outside every chain (written before the
+//! chain existed) are only in full exports.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use futures_util::TryStreamExt;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
-use super::manifest::{Cursor, Manifest};
+use super::manifest::{ChainSpan, Cursor, Manifest};
 use super::row::{Encoding, RowWriter, SELECT, decode_row};
 use super::sink::{Destination, Sink};
 use super::{ExportError, ExportOptions, Filter, Format, push_filter};
@@ -23,6 +33,8 @@ pub struct Export {
     opts: ExportOptions,
     sink: Sink,
     output: Option<PathBuf>,
+    /// Where an incremental export starts, per chain (`None`: a full export).
+    start: Option<Cursor>,
 }
 
 /// What an export wrote.
@@ -33,6 +45,10 @@ pub struct ExportReport {
     pub bytes: u64,
     pub first_id: Option<i64>,
     pub last_id: Option<i64>,
+    /// Per chain: the span of it that was exported.
+    pub chains: Vec<ChainSpan>,
+    /// Incremental exports: where each chain's export started (exclusive).
+    pub after_seq: BTreeMap<String, i64>,
     pub min_created_us: Option<i64>,
     pub max_created_us: Option<i64>,
     /// The file written, when the destination was a file.
@@ -43,10 +59,10 @@ pub struct ExportReport {
 }
 
 impl Export {
-    /// Checks the options, reads the cursor file (its position becomes the
-    /// filter's `after_id`) and opens the output. Every error here is the
-    /// caller's (exit 2), and nothing has been read or written yet.
-    pub fn prepare(mut opts: ExportOptions, dest: Destination) -> Result<Export, ExportError> {
+    /// Checks the options, reads the cursor file and opens the output. Every
+    /// error here is the caller's (exit 2), and nothing has been read or
+    /// written yet.
+    pub fn prepare(opts: ExportOptions, dest: Destination) -> Result<Export, ExportError> {
         let output = match &dest {
             Destination::File(p) => Some(p.clone()),
             Destination::Stream(_) => None,
@@ -54,18 +70,67 @@ impl Export {
         if opts.manifest && output.is_none() {
             return Err(ExportError::ManifestNeedsFile);
         }
-        if let Some(path) = &opts.cursor
-            && let Some(c) = Cursor::read(path)?
-        {
-            opts.filter.after_id = Some(c.last_id);
-        }
+        let start = match &opts.cursor {
+            Some(path) => Some(Cursor::read(path)?.unwrap_or_default()),
+            None => opts.after.map(|_| Cursor::default()),
+        };
         let sink = Sink::open(dest, opts.compression, opts.manifest)?;
-        Ok(Export { opts, sink, output })
+        Ok(Export {
+            opts,
+            sink,
+            output,
+            start,
+        })
     }
 
-    /// The filter in force (after the cursor file was read).
+    /// The filter in force.
     pub fn filter(&self) -> &Filter {
         &self.opts.filter
+    }
+
+    /// The queries to run: one full scan, or one per chain for an
+    /// incremental export (with the cursor it will leave behind).
+    async fn plan(&self, db: &Db) -> Result<(Vec<Filter>, Option<Cursor>), ExportError> {
+        let Some(start) = &self.start else {
+            return Ok((vec![self.opts.filter.clone()], None));
+        };
+        let chains = watermarks(db).await?;
+        let chosen: Vec<&(String, i64)> = match &self.opts.filter.instance {
+            Some(id) => match chains.iter().find(|(c, _)| c == id) {
+                Some(c) => vec![c],
+                None => {
+                    return Err(ExportError::UnknownInstance {
+                        instance: id.clone(),
+                        known: chains.iter().map(|(c, _)| c.clone()).collect(),
+                    });
+                }
+            },
+            None => chains.iter().collect(),
+        };
+        if self.opts.after.is_some() && chosen.len() > 1 {
+            return Err(ExportError::AfterNeedsInstance {
+                known: chains.iter().map(|(c, _)| c.clone()).collect(),
+            });
+        }
+        let mut next = start.clone();
+        let mut filters = Vec::with_capacity(chosen.len());
+        for (id, watermark) in chosen {
+            let after = self
+                .opts
+                .after
+                .or_else(|| start.chains.get(id).copied())
+                .unwrap_or(0);
+            // A cursor ahead of the watermark (a restored database, say)
+            // exports nothing and keeps its position, rather than moving back.
+            next.chains.insert(id.clone(), after.max(*watermark));
+            filters.push(Filter {
+                instance: Some(id.clone()),
+                seq_after: Some(after),
+                seq_upto: Some(*watermark),
+                ..self.opts.filter.clone()
+            });
+        }
+        Ok((filters, Some(next)))
     }
 
     /// Streams the rows, then renames the file into place, writes the
@@ -76,7 +141,11 @@ impl Export {
         db: &Db,
         progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<ExportReport, ExportError> {
-        let Export { opts, sink, output } = self;
+        let (plan, next_cursor) = self.plan(db).await?;
+        let Export {
+            opts, sink, output, ..
+        } = self;
+        let incremental = next_cursor.is_some();
         let encoding = Encoding {
             jsonl: opts.format == Format::Jsonl,
             excel_safe: opts.excel_safe,
@@ -84,31 +153,47 @@ impl Export {
         let write_err = |source| ExportError::Write { source };
         let mut w = RowWriter::new(sink, encoding).map_err(write_err)?;
         let mut report = ExportReport::default();
+        if incremental {
+            report.after_seq = plan
+                .iter()
+                .filter_map(|f| Some((f.instance.clone()?, f.seq_after?)))
+                .collect();
+        }
+        let mut spans = Spans::default();
         let read_err = |source| ExportError::Read {
             backend: db.backend(),
             source,
         };
+        let order = if incremental {
+            " ORDER BY seq"
+        } else {
+            " ORDER BY id"
+        };
         macro_rules! stream {
-            ($db:ty, $pool:expr) => {{
+            ($db:ty, $pool:expr, $filter:expr) => {{
                 let mut q = QueryBuilder::<$db>::new(SELECT);
-                push_filter!(q, &opts.filter);
-                q.push(" ORDER BY id");
+                push_filter!(q, $filter);
+                q.push(order);
                 let mut rows = q.build().fetch($pool);
                 while let Some(row) = rows.try_next().await.map_err(read_err)? {
                     let r = decode_row!(&row).map_err(read_err)?;
                     w.write(&r).map_err(write_err)?;
                     note(&mut report, r.id, r.created_at_us);
+                    spans.note(&r);
                     if report.rows % PROGRESS_EVERY == 0 {
                         progress(report.rows);
                     }
                 }
             }};
         }
-        match db {
-            Db::Sqlite(p) => stream!(Sqlite, p),
-            Db::Postgres(p) => stream!(Postgres, p),
+        for filter in &plan {
+            match db {
+                Db::Sqlite(p) => stream!(Sqlite, p, filter),
+                Db::Postgres(p) => stream!(Postgres, p, filter),
+            }
         }
         progress(report.rows);
+        report.chains = spans.finish(next_cursor.as_ref());
         let written = w.finish().map_err(write_err)?.finish()?;
         report.bytes = written.bytes;
         report.path = written.path;
@@ -119,10 +204,8 @@ impl Export {
             let m = Manifest::new(path, &opts, &report);
             report.manifest = Some(m.write(path)?);
         }
-        if let Some(cursor) = &opts.cursor
-            && let Some(last_id) = report.last_id
-        {
-            Cursor { last_id }.write(cursor)?;
+        if let (Some(path), Some(next)) = (&opts.cursor, &next_cursor) {
+            next.write(path)?;
         }
         Ok(report)
     }
@@ -142,6 +225,63 @@ fn note(report: &mut ExportReport, id: i64, created_us: i64) {
             .max_created_us
             .map_or(created_us, |m| m.max(created_us)),
     );
+}
+
+/// The span of each chain seen so far, kept in the order chains first appear.
+#[derive(Default)]
+struct Spans(Vec<ChainSpan>);
+
+impl Spans {
+    fn note(&mut self, r: &super::ExportRow<'_>) {
+        let (Some(id), Some(seq)) = (r.instance_id, r.seq) else {
+            return;
+        };
+        // Rows come chain by chain (or in id order, mostly one chain at a
+        // time): the last span is nearly always the one.
+        let at = match self.0.iter().rposition(|s| s.instance_id == id) {
+            Some(at) => at,
+            None => {
+                self.0.push(ChainSpan {
+                    instance_id: id.to_string(),
+                    rows: 0,
+                    first_seq: seq,
+                    last_seq: seq,
+                    last_entry_hash: String::new(),
+                    watermark_seq: None,
+                });
+                self.0.len() - 1
+            }
+        };
+        let s = &mut self.0[at];
+        s.rows += 1;
+        s.first_seq = s.first_seq.min(seq);
+        if seq >= s.last_seq {
+            s.last_seq = seq;
+            s.last_entry_hash = r.entry_hash.map(hex::encode).unwrap_or_default();
+        }
+    }
+
+    fn finish(mut self, cursor: Option<&Cursor>) -> Vec<ChainSpan> {
+        if let Some(c) = cursor {
+            for s in &mut self.0 {
+                s.watermark_seq = c.chains.get(&s.instance_id).copied();
+            }
+        }
+        self.0
+    }
+}
+
+/// Every chain's committed watermark, by instance id.
+async fn watermarks(db: &Db) -> Result<Vec<(String, i64)>, ExportError> {
+    const SQL: &str = "SELECT instance_id, watermark_seq FROM ledger_chains ORDER BY instance_id";
+    match db {
+        Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await,
+        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
+    }
+    .map_err(|source| ExportError::Read {
+        backend: db.backend(),
+        source,
+    })
 }
 
 /// Reads and decodes the rows `filter` selects, writing nothing: the bare
