@@ -127,7 +127,13 @@ impl Db {
                 Ok(Db::Sqlite(pool))
             }
             Dsn::Postgres { url } => {
-                let opts = PgConnectOptions::from_str(url).map_err(|e| fail(cause(&e)))?;
+                // A commit the ledger was told about lets the spool forget the
+                // entries: it must survive a database crash, so asynchronous
+                // commit (a server default some tune for speed) is overridden
+                // for our sessions. Costs one WAL flush per batch, not per row.
+                let opts = PgConnectOptions::from_str(url)
+                    .map_err(|e| fail(cause(&e)))?
+                    .options([("synchronous_commit", "on")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(settings.max_open)
                     .min_connections(0)

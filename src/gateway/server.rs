@@ -228,7 +228,7 @@ fn telemetry(
     let health = Health::new(
         vec![
             DbTarget::identity(Ok(dbs.identity.clone())),
-            DbTarget::ledger(Ok(dbs.ledger.clone())),
+            DbTarget::ledger(Ok(dbs.ledger.clone()), ledger.is_spooled()),
         ],
         dbs.distinct()
             .into_iter()

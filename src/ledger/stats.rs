@@ -31,8 +31,12 @@ pub struct WriterStats {
     /// difference is the backlog not yet in the database.
     pub watermark: i64,
     pub last_seq: i64,
+    /// Whether entries go through the spool (`ledger.spool.enabled`).
+    pub spooled: bool,
     /// Bytes of spool segments on disk (0 with the spool off).
     pub spool_bytes: u64,
+    /// `ledger.spool.max_bytes` (0 with the spool off).
+    pub spool_max_bytes: u64,
     /// How long the oldest entry not yet in the database has waited (spool on).
     pub oldest_unwritten: Duration,
     /// Spool records found torn or corrupt and skipped.

@@ -176,9 +176,10 @@ async fn insert_with_retry(shared: &Shared, entries: &[Entry]) -> Result<u64, St
                 if attempt == 1 || attempt % 20 == 0 {
                     warn!(
                         "ledger insert of {} entries failed (attempt {attempt}); they stay in the \
-                         spool and are retried every {:?} at most: {e}",
+                         spool and are retried (next in {:?}, backing off to every {:?}): {e}",
                         entries.len(),
-                        backoff.min(MAX_BACKOFF)
+                        backoff.min(MAX_BACKOFF),
+                        MAX_BACKOFF
                     );
                 }
                 tokio::time::sleep(backoff.min(MAX_BACKOFF)).await;

@@ -433,6 +433,8 @@ impl LedgerWriter {
         s.watermark = self.inner.shared.tracker.watermark().0;
         s.last_seq = self.inner.sequencer.head().0;
         if let Some(sp) = &self.inner.spool {
+            s.spooled = true;
+            s.spool_max_bytes = sp.max_bytes;
             s.spool_bytes = sp.bytes.load(Relaxed);
             s.oldest_unwritten = sp.oldest_unwritten_age(s.watermark, s.last_seq);
             s.spool_torn_records = sp.torn_records.load(Relaxed);

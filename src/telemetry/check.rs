@@ -131,7 +131,13 @@ pub async fn direct(c: &Config) -> Report {
         }
     };
     let health = Health::new(
-        vec![DbTarget::identity(identity), DbTarget::ledger(ledger)],
+        vec![
+            DbTarget::identity(identity),
+            DbTarget::ledger(
+                ledger,
+                c.ledger.spool.enabled && c.ledger.async_writer.enabled,
+            ),
+        ],
         pools,
         None,
         &providers,

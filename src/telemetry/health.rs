@@ -4,9 +4,11 @@
 //! Components: `identity_db` and `ledger_db` (a ping each time; slower than
 //! `health.max_db_latency_ms` is degraded), each provider (probed in the
 //! background every `health.provider_check_interval_ms`, never with a paid
-//! request), and the ledger writer (buffer more than 80% full is degraded).
-//! A failing ledger database is unhealthy — there is no spool yet, so
-//! entries would be lost; a failing identity database is degraded, since
+//! request), and the ledger writer (buffer or spool more than 80% full, or
+//! entries waiting over [`MAX_BACKLOG_AGE`] for the database, is degraded).
+//! A failing ledger database is degraded with the spool on (entries wait on
+//! disk) and unhealthy without it (they would be lost); a failing identity
+//! database is degraded, since
 //! cached keys keep authenticating. Providers are non-critical: at worst
 //! they make the whole degraded. Rendering and exit codes live in commands/.
 
@@ -20,7 +22,7 @@ use tokio::sync::watch;
 
 use crate::config::HealthConfig;
 use crate::db::Db;
-use crate::ledger::{Entry, LedgerWriter};
+use crate::ledger::{Entry, LedgerWriter, WriterStats};
 use crate::providers::{Provider, Providers};
 
 /// How long one provider probe may take.
@@ -142,13 +144,23 @@ impl DbTarget {
         }
     }
 
-    /// The ledger database: down is unhealthy (no spool: entries would be lost).
-    pub fn ledger(db: Result<Db, String>) -> DbTarget {
+    /// The ledger database. Down is degraded with the spool on (entries
+    /// wait on disk and are written when it returns), unhealthy without it
+    /// (entries pile up in memory and die with the process).
+    pub fn ledger(db: Result<Db, String>, spooled: bool) -> DbTarget {
         DbTarget {
             name: "ledger_db",
             db,
-            when_down: Status::Unhealthy,
-            when_down_note: "usage entries cannot be written and would be lost (no spool)",
+            when_down: if spooled {
+                Status::Degraded
+            } else {
+                Status::Unhealthy
+            },
+            when_down_note: if spooled {
+                "usage entries wait in the spool and are written when it is back"
+            } else {
+                "usage entries cannot be written and would be lost (no spool)"
+            },
         }
     }
 }
@@ -392,34 +404,13 @@ impl Health {
     }
 }
 
+/// The backlog's age past which the ledger writer is degraded: the database
+/// is down or too slow, and entries wait in the spool (or the buffer).
+pub const MAX_BACKLOG_AGE: Duration = Duration::from_secs(5);
+
 fn writer_component(w: &LedgerWriter) -> Component {
     let s = w.stats();
-    let (status, message) = if !w.accepts_entries() && s.buffer_size == 0 {
-        (Status::Unhealthy, "the writer is shut down".to_string())
-    } else if s.buffer_size == 0 {
-        (
-            Status::Healthy,
-            "inline writes (ledger.async.enabled = false)".to_string(),
-        )
-    } else if s.queue_depth * 10 > s.buffer_size * 8 {
-        (
-            Status::Degraded,
-            format!(
-                "buffer {}% full ({} of {} entries)",
-                s.queue_depth * 100 / s.buffer_size,
-                s.queue_depth,
-                s.buffer_size
-            ),
-        )
-    } else {
-        (
-            Status::Healthy,
-            format!(
-                "{} of {} buffered; {} written, {} dropped, {} dead-lettered",
-                s.queue_depth, s.buffer_size, s.written, s.dropped, s.dead_lettered
-            ),
-        )
-    };
+    let (status, message) = writer_status(&s, w.accepts_entries());
     Component {
         name: "ledger_writer".into(),
         kind: "writer".into(),
@@ -427,6 +418,65 @@ fn writer_component(w: &LedgerWriter) -> Component {
         message,
         latency_ms: None,
     }
+}
+
+/// The writer's status from its stats: degraded when entries wait too long
+/// for the database (spool) or the buffer is nearly full, with the numbers
+/// an operator needs (backlog size and age, spool bytes).
+fn writer_status(s: &WriterStats, accepts: bool) -> (Status, String) {
+    if !accepts && s.buffer_size == 0 {
+        return (Status::Unhealthy, "the writer is shut down".to_string());
+    }
+    if s.buffer_size == 0 {
+        return (
+            Status::Healthy,
+            "inline writes (ledger.async.enabled = false)".to_string(),
+        );
+    }
+    let mut problems = Vec::new();
+    if s.spooled && s.oldest_unwritten > MAX_BACKLOG_AGE {
+        problems.push(format!(
+            "backlog of {} entries not yet in the database, oldest waiting {:.1} s \
+             (they are safe in the spool)",
+            s.backlog(),
+            s.oldest_unwritten.as_secs_f64()
+        ));
+    }
+    if s.spooled && s.spool_max_bytes > 0 && s.spool_bytes * 10 > s.spool_max_bytes * 8 {
+        problems.push(format!(
+            "spool {}% full ({} of {} bytes)",
+            s.spool_bytes * 100 / s.spool_max_bytes,
+            s.spool_bytes,
+            s.spool_max_bytes
+        ));
+    }
+    if s.queue_depth * 10 > s.buffer_size * 8 {
+        problems.push(format!(
+            "buffer {}% full ({} of {} entries)",
+            s.queue_depth * 100 / s.buffer_size,
+            s.queue_depth,
+            s.buffer_size
+        ));
+    }
+    if !problems.is_empty() {
+        return (Status::Degraded, problems.join("; "));
+    }
+    let spool = if s.spooled {
+        format!(
+            "; backlog {} entries, spool {} bytes",
+            s.backlog(),
+            s.spool_bytes
+        )
+    } else {
+        String::new()
+    };
+    (
+        Status::Healthy,
+        format!(
+            "{} of {} buffered; {} written, {} dropped, {} dead-lettered{spool}",
+            s.queue_depth, s.buffer_size, s.written, s.dropped, s.dead_lettered
+        ),
+    )
 }
 
 /// Redis down is degraded while requests are let through (fail open), and
@@ -488,6 +538,45 @@ fn provider_component(name: &str, p: &Probed) -> Component {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stale_spool_backlog_is_degraded_with_its_size_and_age() {
+        let base = WriterStats {
+            buffer_size: 1000,
+            spooled: true,
+            spool_max_bytes: 1 << 30,
+            watermark: 100,
+            last_seq: 100,
+            ..WriterStats::default()
+        };
+        let (status, message) = writer_status(&base, true);
+        assert_eq!(status, Status::Healthy, "{message}");
+        let behind = WriterStats {
+            last_seq: 5100,
+            oldest_unwritten: Duration::from_secs(12),
+            spool_bytes: 2_000_000,
+            ..base
+        };
+        let (status, message) = writer_status(&behind, true);
+        assert_eq!(status, Status::Degraded);
+        assert!(message.contains("5000 entries"), "{message}");
+        assert!(message.contains("12.0 s"), "{message}");
+        let full = WriterStats {
+            spool_bytes: 900 << 20,
+            spool_max_bytes: 1000 << 20,
+            ..base
+        };
+        let (status, message) = writer_status(&full, true);
+        assert_eq!(status, Status::Degraded);
+        assert!(message.contains("spool 90% full"), "{message}");
+        // A young backlog (a batch in flight) is normal.
+        let young = WriterStats {
+            last_seq: 150,
+            oldest_unwritten: Duration::from_millis(80),
+            ..base
+        };
+        assert_eq!(writer_status(&young, true).0, Status::Healthy);
+    }
 
     fn comp(kind: &str, status: Status) -> Component {
         Component {

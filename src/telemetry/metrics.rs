@@ -368,6 +368,36 @@ fn scrape_families(s: &WriterStats, pools: &[PoolStat], started: Instant) -> Vec
             vec![gauge(&[], s.last_batch_size as f64)],
         ),
         family(names::LEDGER_FLUSH, SUMMARY, vec![flush_m]),
+        family(
+            names::LEDGER_BACKLOG,
+            GAUGE,
+            vec![gauge(&[], s.backlog() as f64)],
+        ),
+        family(
+            names::LEDGER_OLDEST_UNWRITTEN,
+            GAUGE,
+            vec![gauge(&[], s.oldest_unwritten.as_secs_f64())],
+        ),
+        family(
+            names::SPOOL_BYTES,
+            GAUGE,
+            vec![gauge(&[], s.spool_bytes as f64)],
+        ),
+        family(
+            names::SPOOL_MAX_BYTES,
+            GAUGE,
+            vec![gauge(&[], s.spool_max_bytes as f64)],
+        ),
+        family(
+            names::SPOOL_TORN,
+            COUNTER,
+            vec![counter(s.spool_torn_records as f64)],
+        ),
+        family(
+            names::LEDGER_WATERMARK,
+            GAUGE,
+            vec![gauge(&[], s.watermark as f64)],
+        ),
         family(names::DB_OPEN, GAUGE, pool(&|p| f64::from(p.open))),
         family(names::DB_IDLE, GAUGE, pool(&|p| p.idle as f64)),
         family(

@@ -81,6 +81,30 @@ pub const LEDGER_FLUSH: Name = (
     "tokctl_ledger_flush_duration_seconds",
     "Ledger batch flushes: count and total time.",
 );
+pub const LEDGER_BACKLOG: Name = (
+    "tokctl_ledger_backlog_entries",
+    "Entries numbered in the hash chain but not yet committed to the database (nor recorded as gaps).",
+);
+pub const LEDGER_OLDEST_UNWRITTEN: Name = (
+    "tokctl_ledger_oldest_unwritten_age_seconds",
+    "How long the oldest entry not yet in the database has waited (spool on; 0 when none waits).",
+);
+pub const SPOOL_BYTES: Name = (
+    "tokctl_ledger_spool_bytes",
+    "Bytes of spool segments on disk (0 with the spool off).",
+);
+pub const SPOOL_MAX_BYTES: Name = (
+    "tokctl_ledger_spool_max_bytes",
+    "ledger.spool.max_bytes: where the overflow policy starts to apply (0 with the spool off).",
+);
+pub const SPOOL_TORN: Name = (
+    "tokctl_ledger_spool_torn_records_total",
+    "Spool records found torn or corrupt (checksum or length) and skipped.",
+);
+pub const LEDGER_WATERMARK: Name = (
+    "tokctl_ledger_committed_watermark",
+    "The hash chain's committed watermark: every entry numbered at or below it is in the database or a gap.",
+);
 
 // Database pools, by database (ledger, identity, or ledger+identity when shared).
 pub const DB_OPEN: Name = (

@@ -1,6 +1,7 @@
 //! The hash chain and the spool end to end: `tokctl ledger verify` on what
-//! a real gateway wrote, after tampering behind its back, and after a
-//! kill -9 under load with the spool on.
+//! a real gateway wrote, after tampering behind its back, after a kill -9
+//! under load with the spool on, and across a 20-second PostgreSQL outage
+//! under load.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -8,7 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::harness::Gateway;
-use crate::support::TestDb;
+use crate::support::{TestDb, pg};
 
 const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
 
@@ -162,4 +163,169 @@ pub async fn kill9_with_spool_loses_no_answered_entry(db: &TestDb) {
     let dir = gw.stop_keep_dir();
     let (code, j) = verify(dir.path());
     assert_eq!(code, 0, "{j}");
+}
+
+/// `GET /health` as JSON, and the named component's status and message.
+async fn health(client: &reqwest::Client, gw: &Gateway) -> (u16, serde_json::Value) {
+    let r = client
+        .get(gw.url("/health"))
+        .send()
+        .await
+        .expect("GET /health");
+    let code = r.status().as_u16();
+    (code, r.json().await.expect("a JSON health report"))
+}
+
+fn component(report: &serde_json::Value, name: &str) -> (String, String) {
+    let c = report["components"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == name))
+        .unwrap_or_else(|| panic!("no component {name} in {report}"));
+    (
+        c["status"].as_str().unwrap_or_default().to_string(),
+        c["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// A value of an unlabelled metric in a Prometheus text page.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in the page"))
+}
+
+#[tokio::test]
+async fn postgres_outage_under_load_loses_nothing_and_health_shows_the_backlog() {
+    // A cluster of our own: stopping the shared one would break other tests.
+    let cluster = pg::private();
+    let dsn = cluster.fresh_database().await;
+    let extra = "[ledger.async]\nflush_ms = 100\n";
+    // Keys stay cached through the outage (the identity database is down too).
+    let gw = Gateway::start_with_env(&dsn, extra, &[("TOKCTL_AUTH_CACHE_TTL_MS", "600000")]);
+    let key = gw.key.clone().expect("bootstrap key");
+    let url = gw.url("/v1/chat/completions");
+    let c = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client");
+    assert!(
+        complete(&c, &url, &key).await.is_some(),
+        "warm the key cache"
+    );
+
+    // Steady load from 4 clients, about 100 requests/s, until told to stop.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, key, stop) = (url.clone(), key.clone(), stop.clone());
+            tokio::spawn(async move {
+                let client = reqwest::Client::new();
+                let (mut answered, mut failed, mut sent) = (Vec::new(), 0u64, 0u64);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    sent += 1;
+                    match complete(&client, &url, &key).await {
+                        Some(id) => answered.push(id),
+                        None => failed += 1,
+                    }
+                    tokio::time::sleep(Duration::from_millis(40)).await;
+                }
+                (answered, failed, sent)
+            })
+        })
+        .collect();
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (code, report) = health(&c, &gw).await;
+    assert_eq!(
+        (code, report["status"].as_str()),
+        (200, Some("healthy")),
+        "{report}"
+    );
+
+    cluster.stop();
+    let outage = Instant::now();
+    // Past the 5 s the writer may lag before it says so.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let (code, report) = health(&c, &gw).await;
+    assert_eq!(code, 200, "degraded is not unhealthy: {report}");
+    assert_eq!(report["status"], "degraded", "{report}");
+    assert_eq!(component(&report, "ledger_db").0, "degraded", "{report}");
+    let (status, message) = component(&report, "ledger_writer");
+    assert_eq!(status, "degraded", "{report}");
+    assert!(
+        message.contains("backlog of") && message.contains("oldest waiting"),
+        "{message}"
+    );
+    let page = c
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    assert!(
+        metric(&page, "tokctl_ledger_backlog_entries") > 100.0,
+        "entries wait"
+    );
+    assert!(metric(&page, "tokctl_ledger_oldest_unwritten_age_seconds") > 5.0);
+    assert!(metric(&page, "tokctl_ledger_spool_bytes") > 0.0);
+    tokio::time::sleep(Duration::from_secs(20).saturating_sub(outage.elapsed())).await;
+    cluster.restart();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+
+    let (mut answered, mut failed, mut sent) = (HashSet::new(), 0, 0);
+    for t in load {
+        let (ids, f, n) = t.await.expect("client task");
+        answered.extend(ids);
+        failed += f;
+        sent += n;
+    }
+    assert_eq!(failed, 0, "the gateway kept answering through the outage");
+    assert!(
+        answered.len() > 1000,
+        "load ran: {} answers",
+        answered.len()
+    );
+
+    // The backlog drains; health comes back.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, report) = health(&c, &gw).await;
+        if report["status"] == "healthy" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still not healthy: {report}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let stored = loop {
+        let rows = super::ledger_rows::rows(&dsn).await;
+        let ids: HashSet<String> = rows.iter().map(|r| r.request_id.clone()).collect();
+        if answered.is_subset(&ids) || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let ids: HashSet<String> = stored.iter().map(|r| r.request_id.clone()).collect();
+    let missing: Vec<_> = answered.difference(&ids).collect();
+    assert!(
+        missing.is_empty(),
+        "{} answered entries missing: {missing:?}",
+        missing.len()
+    );
+    assert_eq!(ids.len(), stored.len(), "no request id twice");
+    assert!(
+        stored.len() as u64 <= sent + 1,
+        "nothing that was never sent"
+    );
+    let dir = gw.stop_keep_dir();
+    let (code, j) = verify(dir.path());
+    assert_eq!(code, 0, "{j}");
+    assert_eq!(
+        j["chains"][0]["gaps"].as_array().map(Vec::len),
+        Some(0),
+        "{j}"
+    );
 }

@@ -21,6 +21,8 @@ const DEFAULT_BIN: &str = "/usr/lib/postgresql/15/bin";
 pub struct Cluster {
     port: u16,
     dir: PathBuf,
+    /// The server options it was started with (port included), for [`Cluster::restart`].
+    opts: String,
 }
 
 impl Cluster {
@@ -44,6 +46,21 @@ impl Cluster {
             .arg(self.dir.join("data"))
             .args(["-m", "immediate", "-w", "stop"]);
         run(ctl, "pg_ctl stop").expect("stopping a private test cluster");
+    }
+
+    /// Starts a cluster stopped by [`Cluster::stop`] again, on the same port.
+    pub fn restart(&self) {
+        let pg_ctl = super::find_binary("pg_ctl", Some(&bin_dir()))
+            .expect("pg_ctl was found when the cluster started");
+        let mut ctl = pg_command(&pg_ctl, super::is_root());
+        ctl.arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-o")
+            .arg(&self.opts)
+            .arg("-l")
+            .arg(self.dir.join("postgres.log"))
+            .args(["-w", "-t", "30", "start"]);
+        run(ctl, "pg_ctl start").expect("restarting a private test cluster");
     }
 
     /// Creates a database with a name unique in this process and returns its DSN.
@@ -183,7 +200,7 @@ pub fn start(bin: &Path) -> Result<Cluster, String> {
         ctl.arg("-D")
             .arg(&data)
             .arg("-o")
-            .arg(opts)
+            .arg(&opts)
             .arg("-l")
             .arg(&log)
             .args(["-w", "-t", "30", "start"]);
@@ -192,7 +209,7 @@ pub fn start(bin: &Path) -> Result<Cluster, String> {
                 if super::test_log() {
                     eprintln!("PostgreSQL on 127.0.0.1:{port}, log {}", log.display());
                 }
-                return Ok(Cluster { port, dir });
+                return Ok(Cluster { port, dir, opts });
             }
             Err(e) => {
                 let tail = std::fs::read_to_string(&log).unwrap_or_default();
