@@ -145,6 +145,33 @@ fn print_report(r: &Report) {
     );
 }
 
+/// The checkpoint line of `spool status`: the committed watermark read from
+/// the database and the backlog above it, or why they are unknown.
+async fn checkpoint(cfg: &tokctl::config::LedgerConfig, global: &GlobalArgs, last: i64) -> String {
+    use tokctl::ledger::chain::start;
+    let id = match start::existing_instance_id(&cfg.chain) {
+        Ok(Some(id)) => id,
+        Ok(None) => return "checkpoint: this gateway has no instance id yet".into(),
+        Err(e) => return format!("checkpoint: unknown ({e})"),
+    };
+    let db = match crate::ledger::open_ledger(global).await {
+        Ok(db) => db,
+        Err(e) => return format!("checkpoint of `{id}`: database unreachable ({})", e.message),
+    };
+    let wm = start::stored_watermark(&db, &id).await;
+    db.close().await;
+    match wm {
+        Ok(Some(wm)) => format!(
+            "checkpoint of `{id}`: committed watermark {wm}; backlog {} entries to replay",
+            (last - wm).max(0)
+        ),
+        Ok(None) => {
+            format!("checkpoint of `{id}`: no chain in the database yet; backlog {last} entries")
+        }
+        Err(e) => format!("checkpoint of `{id}`: unknown ({e})"),
+    }
+}
+
 pub async fn run_spool(a: SpoolArgs, global: &GlobalArgs) -> CmdResult {
     let loaded = global.load(Vec::new())?;
     let cfg = loaded.config.ledger.clone();
@@ -174,11 +201,14 @@ pub async fn run_spool(a: SpoolArgs, global: &GlobalArgs) -> CmdResult {
             }
             println!("{t}");
             let last = scan.last().map_or(0, |(s, _)| s);
+            let unreadable: u64 = scan.segments.iter().map(|s| s.unreadable_bytes).sum();
             println!(
-                "spool: {} segments, {} bytes, last entry {last}",
+                "spool: {} segments, {} bytes, last entry {last}, {unreadable} unreadable bytes \
+                 (a torn or corrupt tail, skipped by replay)",
                 scan.segments.len(),
                 scan.bytes()
             );
+            println!("{}", checkpoint(&cfg, global, last).await);
             Ok(ExitCode::SUCCESS)
         }
         SpoolAction::Replay => {

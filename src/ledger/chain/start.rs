@@ -164,6 +164,40 @@ pub async fn open(db: &Db, cfg: &ChainConfig, key: &ChainKey) -> Result<Opened, 
     })
 }
 
+/// The chain's committed watermark as stored, or `None` when the chain is not
+/// registered yet (for `ledger spool status`, which changes nothing).
+pub async fn stored_watermark(db: &Db, instance_id: &str) -> Result<Option<i64>, StoreError> {
+    const SQL: &str = "SELECT watermark_seq FROM ledger_chains WHERE instance_id = $1";
+    let ctx = StoreError::query(
+        db,
+        format!("reading the watermark of chain `{instance_id}`"),
+    );
+    match db {
+        Db::Sqlite(p) => {
+            sqlx::query_scalar(SQL)
+                .bind(instance_id)
+                .fetch_optional(p)
+                .await
+        }
+        Db::Postgres(p) => {
+            sqlx::query_scalar(SQL)
+                .bind(instance_id)
+                .fetch_optional(p)
+                .await
+        }
+    }
+    .map_err(ctx)
+}
+
+/// This gateway's instance id if it has one yet (configured, or kept in
+/// `instance_id_path`), without making one.
+pub fn existing_instance_id(cfg: &ChainConfig) -> Result<Option<String>, ChainError> {
+    if cfg.instance_id.is_empty() && !Path::new(&cfg.instance_id_path).exists() {
+        return Ok(None);
+    }
+    instance_id(cfg).map(Some)
+}
+
 /// The newest number stored for the chain (entries or gaps) and its hash
 /// (`GENESIS` for an empty chain; `None` for a gap whose hash is unknown).
 pub async fn stored_head(db: &Db, instance_id: &str) -> Result<(i64, Option<Hash>), StoreError> {

@@ -329,3 +329,121 @@ async fn postgres_outage_under_load_loses_nothing_and_health_shows_the_backlog()
         "{j}"
     );
 }
+
+/// `tokctl <args>` with the gateway's config, in its directory.
+fn tokctl_in(dir: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_tokctl"))
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("TOKCTL_CONFIG")
+        .output()
+        .expect("run tokctl")
+}
+
+#[tokio::test]
+async fn a_torn_spool_tail_replays_every_complete_record() {
+    // Entries pile up in the spool while PostgreSQL is down; the gateway is
+    // killed; its last segment is cut mid-record, as a crash mid-write would.
+    let cluster = pg::private();
+    let dsn = cluster.fresh_database().await;
+    let env = [("TOKCTL_AUTH_CACHE_TTL_MS", "600000")];
+    let gw = Gateway::start_with_env(&dsn, "", &env);
+    let key = gw.key.clone().expect("bootstrap key");
+    let url = gw.url("/v1/chat/completions");
+    let c = reqwest::Client::new();
+    let first = complete(&c, &url, &key).await.expect("warm the key cache");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while super::ledger_rows::rows(&dsn).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first entry was never written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    cluster.stop();
+    let mut answered = Vec::new();
+    for _ in 0..30 {
+        answered.push(
+            complete(&c, &url, &key)
+                .await
+                .expect("answered during the outage"),
+        );
+    }
+    let dir = gw.kill9();
+    let spool = dir.path().join("data/spool");
+    let mut segments: Vec<_> = std::fs::read_dir(&spool)
+        .expect("the spool dir")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    segments.sort();
+    let last = segments.last().expect("a segment");
+    let len = std::fs::metadata(last).expect("segment size").len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(last)
+        .expect("open the segment");
+    file.set_len(len - 7).expect("truncate mid-record");
+    drop(file);
+
+    cluster.restart();
+    let status = tokctl_in(dir.path(), &["ledger", "spool", "status"]);
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(status.status.success(), "{text}");
+    assert!(text.contains("committed watermark 1;"), "{text}");
+    assert!(
+        !text.contains(" 0 unreadable bytes"),
+        "the torn tail is shown: {text}"
+    );
+
+    let replay = tokctl_in(dir.path(), &["ledger", "spool", "replay"]);
+    let err = String::from_utf8_lossy(&replay.stderr);
+    assert!(replay.status.success(), "{err}");
+    assert!(
+        err.to_lowercase().contains("torn"),
+        "the torn record is warned about: {err}"
+    );
+    let ids: HashSet<String> = super::ledger_rows::rows(&dsn)
+        .await
+        .into_iter()
+        .map(|r| r.request_id)
+        .collect();
+    let (complete_ones, torn) = answered.split_at(answered.len() - 1);
+    assert!(ids.contains(&first));
+    for id in complete_ones {
+        assert!(ids.contains(id), "complete record {id} replayed");
+    }
+    assert!(!ids.contains(&torn[0]), "the torn record is not invented");
+    assert_eq!(ids.len(), 1 + complete_ones.len());
+    let (code, j) = verify(dir.path());
+    assert_eq!(code, 0, "a torn tail is a gap, not tampering: {j}");
+}
+
+#[tokio::test]
+async fn an_unwritable_spool_dir_is_a_clear_error_at_start() {
+    let db = TestDb::sqlite();
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A file where the spool directory should be: no user can write there.
+    std::fs::write(dir.path().join("blocker"), "x").expect("write a file");
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[ledger]\npath = \"{}\"\n\
+         [ledger.spool]\ndir = \"blocker/spool\"\n",
+        db.dsn
+    );
+    std::fs::write(dir.path().join("config.toml"), config).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_tokctl"))
+        .arg("--config")
+        .arg(dir.path().join("config.toml"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env_remove("TOKCTL_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run tokctl serve");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "serve must not start: {err}");
+    assert!(err.contains("blocker/spool"), "names the directory: {err}");
+    assert!(err.contains("ledger.spool.dir"), "names the setting: {err}");
+}
