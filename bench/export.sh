@@ -7,6 +7,9 @@
 #   csv, jsonl  `tokctl ledger export --format F --output FILE` (a real file)
 #   csv|null    the CSV export to stdout, redirected to /dev/null
 #   csv.zst     the CSV export compressed with zstd
+#   csv-incr    the CSV export as an incremental one (--after 0: by chain and
+#               sequence number, up to the watermark)
+#   verify      `tokctl ledger verify`: every row's HMAC recomputed and linked
 # Knobs: TOKCTL_BENCH_N (entries), TOKCTL_BENCH_RUNS (runs of each, default 3),
 # TOKCTL_BENCH_BACKENDS ("sqlite postgres").
 set -euo pipefail
@@ -60,8 +63,10 @@ PY
 run_backend() {
     local name=$1 dsn=$2
     echo "== $name: populating $N entries"
-    "$helper" populate "$dsn" "$N"
-    printf '[ledger]\npath = "%s"\n' "$dsn" >"$work/config.toml"
+    rm -f "$work/head.json"
+    "$helper" populate "$dsn" "$N" "$work/head.json"
+    printf '[ledger]\npath = "%s"\n[ledger.chain]\nhmac_key = "bench-key"\nhead_file = "%s"\n' \
+        "$dsn" "$work/head.json" >"$work/config.toml"
     local ex=("$tokctl" --config "$work/config.toml" ledger export)
     echo "== $name: $N rows, $RUNS runs each"
     for run in $(seq "$RUNS"); do
@@ -70,6 +75,8 @@ run_backend() {
         measure "jsonl" "${ex[@]}" --format jsonl --output "$work/out.jsonl"
         measure "csv|null" sh -c '"$@" >/dev/null' sh "${ex[@]}" --format csv
         measure "csv.zst" "${ex[@]}" --format csv --output "$work/out.csv.zst"
+        measure "csv-incr" "${ex[@]}" --format csv --after 0 --output "$work/out.incr.csv"
+        measure "verify" "$tokctl" --config "$work/config.toml" ledger verify
         rm -f "$work"/out.*
     done
 }

@@ -7,6 +7,9 @@
 # Each row: requests/s, p50/p99/p99.9, the proxy's CPU time per request (from /proc),
 # and for tokctl the ledger rows against the 200 responses.
 # Usage: bash bench/gateway.sh [duration_seconds=10] [connections="50 200"]
+# SPOOL_MODES="off never interval always" runs each tokctl row once per spool
+# setting (off, or on with that fsync mode); the default is the shipped one,
+# interval.
 # Needs: nginx-light, wrk, postgresql (bash scripts/install-test-deps.sh installs them).
 set -euo pipefail
 DUR=${1:-10}
@@ -85,13 +88,18 @@ print("RESULT", r["requests"], r["failures"], r["requests_per_s"], l["p50"]*1000
   local cpu_us=$(( (after - before) * 1000000 / HZ ))
   local per_req
   per_req=$(python3 -c "print(f'{$cpu_us/max($reqs,1):.1f}')")
-  printf "%-16s %5s %10s %9.0f %8.0f %8.0f %8.0f %10s" "$name" "$conns" "$reqs" "$rps" "$p50" "$p99" "$p999" "$per_req"
+  printf "%-24s %5s %10s %9.0f %8.0f %8.0f %8.0f %10s" "$name" "$conns" "$reqs" "$rps" "$p50" "$p99" "$p999" "$per_req"
   echo "$name $conns $rps $p99 $per_req" >> "$WORK/rows"
   LAST_OK=$((reqs - non2xx))
 }
 
-start_tokctl() { # DSN -> sets TPID, TPORT, KEY
-  local dsn=$1
+start_tokctl() { # DSN SPOOL_MODE -> sets TPID, TPORT, KEY
+  local dsn=$1 mode=${2:-interval} enabled=true fsync
+  fsync=$mode
+  if [ "$mode" = off ]; then enabled=false; fsync=interval; fi
+  # Each run its own spool and chain files: a spool left by one run must
+  # never replay into the next run's database.
+  local data="$WORK/data-$RANDOM$RANDOM"
   TPORT=$(free_port)
   cat > "$WORK/tokctl.toml" <<TOML
 [server]
@@ -104,6 +112,13 @@ batch_size = 1000
 flush_ms = 200
 buffer_size = 100000
 num_workers = ${WORKERS:-1}
+[ledger.spool]
+enabled = $enabled
+fsync = "$fsync"
+dir = "$data/spool"
+[ledger.chain]
+instance_id_path = "$data/instance-id"
+head_file = "$data/chain-head.json"
 [identity]
 path = "$dsn"
 [log]
@@ -130,17 +145,20 @@ stop_tokctl() { kill -TERM "$TPID"; wait "$TPID" 2>/dev/null || true; unset KEY;
 
 rows_sqlite() { python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute('select count(*) from usage_entries where status_code=200').fetchone()[0])" "$1"; }
 
-printf "%-16s %5s %10s %9s %8s %8s %8s %10s %s\n" row conns requests req/s p50_us p99_us p99.9_us cpu_us/req "ledger rows(200) / 200 responses"
+printf "%-24s %5s %10s %9s %8s %8s %8s %10s %s\n" row conns requests req/s p50_us p99_us p99.9_us cpu_us/req "ledger rows(200) / 200 responses"
 for c in $CONNS; do
   row direct "http://127.0.0.1:$UP/v1/chat/completions" "$c" "$UPSTREAM_WORKER"; echo "   (cpu: the upstream itself)"
   # shellcheck disable=SC2086
   row nginx-proxy "http://127.0.0.1:$PROXY/v1/chat/completions" "$c" $PROXY_WORKERS; echo
 
+  for mode in ${SPOOL_MODES:-interval}; do
+  suffix=""; [ -n "${SPOOL_MODES:-}" ] && suffix="/$mode"
   rm -f "$WORK"/ledger.db*
-  start_tokctl "$WORK/ledger.db"
-  row tokctl-sqlite "http://127.0.0.1:$TPORT/v1/chat/completions" "$c" "$TPID"
+  start_tokctl "$WORK/ledger.db" "$mode"
+  row "tokctl-sqlite$suffix" "http://127.0.0.1:$TPORT/v1/chat/completions" "$c" "$TPID"
   ok=$LAST_OK; stop_tokctl
   echo "   $(rows_sqlite "$WORK/ledger.db") / $ok"
+  done
 
   if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
     if [ ! -d "$WORK/pg" ]; then
@@ -149,12 +167,15 @@ for c in $CONNS; do
       runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$WORK/pg" -A trust -U postgres >/dev/null
       runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$WORK/pg/server.log" start >/dev/null
     fi
-    DB="bench$c"
+    for mode in ${SPOOL_MODES:-interval}; do
+    suffix=""; [ -n "${SPOOL_MODES:-}" ] && suffix="/$mode"
+    DB="bench$c$mode"
     psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
-    start_tokctl "postgres://postgres@127.0.0.1:$PGPORT/$DB"
-    row tokctl-postgres "http://127.0.0.1:$TPORT/v1/chat/completions" "$c" "$TPID"
+    start_tokctl "postgres://postgres@127.0.0.1:$PGPORT/$DB" "$mode"
+    row "tokctl-postgres$suffix" "http://127.0.0.1:$TPORT/v1/chat/completions" "$c" "$TPID"
     ok=$LAST_OK; stop_tokctl
     echo "   $(psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$DB" -tAc 'select count(*) from usage_entries where status_code=200') / $ok"
+    done
   fi
 done
 
@@ -167,5 +188,13 @@ ref = {r[1]: r for r in rows if r[0] == "nginx-proxy"}
 for name, conns, rps, p99, cpu in rows:
     if name.startswith("tokctl") and conns in ref:
         n = ref[conns]
-        print(f"  {name:16} c={conns:>4}  req/s {float(rps)/float(n[2]):.2f}x  cpu/req {float(cpu)/float(n[4]):.2f}x  p99 {float(p99)/float(n[3]):.2f}x")
+        print(f"  {name:24} c={conns:>4}  req/s {float(rps)/float(n[2]):.2f}x  cpu/req {float(cpu)/float(n[4]):.2f}x  p99 {float(p99)/float(n[3]):.2f}x")
+# With several spool modes: each mode against the spool off, same backend and connections.
+off = {(r[0].split("/")[0], r[1]): r for r in rows if r[0].endswith("/off")}
+if off:
+    print("spool modes against the spool off (target for interval: req/s >= 0.90):")
+    for name, conns, rps, p99, cpu in rows:
+        base = off.get((name.split("/")[0], conns))
+        if base and not name.endswith("/off"):
+            print(f"  {name:24} c={conns:>4}  req/s {float(rps)/float(base[2]):.2f}x  p99 {float(p99)/float(base[3]):.2f}x  cpu/req {float(cpu)/float(base[4]):.2f}x")
 PY

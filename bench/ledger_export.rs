@@ -4,7 +4,9 @@
 //! `/usr/bin/time -v`, so both sides are separate processes measured alike.
 //!
 //! ```text
-//! ledger_export populate DSN N   # migrate, then insert N entries (batches of 5,000)
+//! ledger_export populate DSN N HEAD   # migrate, then record N entries through the
+//!                                     # ledger writer: one hash chain, instance `bench`,
+//!                                     # HMAC key `bench-key`, head file HEAD
 //! ledger_export scan DSN         # decode every row, write nothing; prints rows and rows/s
 //! ```
 //!
@@ -12,9 +14,10 @@
 
 use std::time::Instant;
 
+use tokctl::config::{AsyncWriterConfig, ChainConfig, LedgerConfig, OnFull, SpoolConfig};
 use tokctl::db::{Db, Dsn, PoolSettings, migrate};
 use tokctl::ledger::export::{Filter, scan};
-use tokctl::ledger::{self, Entry, TokenSource, Usage};
+use tokctl::ledger::{Entry, LedgerWriter, TokenSource, Usage};
 
 const BATCH: usize = 5_000;
 
@@ -72,21 +75,48 @@ async fn main() {
         .filter(|a| a != "--bench")
         .collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
-        ["populate", dsn, n] => {
+        ["populate", dsn, n, head] => {
             let n: usize = n.parse().unwrap_or_else(|e| panic!("N: {e}"));
             let db = connect(dsn).await;
+            let postgres = dsn.starts_with("postgres");
+            // Through the real writer, so the rows carry a real hash chain
+            // for `tokctl ledger verify` to walk.
+            let cfg = LedgerConfig {
+                async_writer: AsyncWriterConfig {
+                    enabled: true,
+                    batch_size: BATCH,
+                    flush_ms: 100,
+                    buffer_size: 4 * BATCH,
+                    num_workers: if postgres { 2 } else { 1 },
+                    on_full: OnFull::Block,
+                },
+                chain: ChainConfig {
+                    instance_id: "bench".into(),
+                    hmac_key: "bench-key".into(),
+                    head_file: head.to_string(),
+                    ..ChainConfig::default()
+                },
+                spool: SpoolConfig {
+                    enabled: false,
+                    ..SpoolConfig::default()
+                },
+                ..LedgerConfig::default()
+            };
+            let writer = LedgerWriter::start(db.clone(), &cfg)
+                .await
+                .unwrap_or_else(|e| panic!("starting the writer: {e}"));
             let start = Instant::now();
-            let mut batch = Vec::with_capacity(BATCH);
             for i in 0..n {
-                batch.push(entry(i));
-                if batch.len() == BATCH || i + 1 == n {
-                    ledger::insert_batch(&db, &batch)
-                        .await
-                        .unwrap_or_else(|e| panic!("inserting: {e}"));
-                    batch.clear();
-                }
+                let admission = writer.admit().await;
+                let _ = writer.record(admission, entry(i));
             }
-            eprintln!("populated {n} entries in {:.1?}", start.elapsed());
+            let stats = writer.shutdown().await;
+            eprintln!(
+                "populated {} entries in {:.1?} (watermark {})",
+                stats.written,
+                start.elapsed(),
+                stats.watermark
+            );
             db.close().await;
         }
         ["scan", dsn] => {
@@ -103,7 +133,7 @@ async fn main() {
             db.close().await;
         }
         _ => {
-            eprintln!("usage: ledger_export populate DSN N | scan DSN");
+            eprintln!("usage: ledger_export populate DSN N HEAD_FILE | scan DSN");
             std::process::exit(2);
         }
     }

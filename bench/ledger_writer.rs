@@ -83,7 +83,19 @@ async fn fresh(dsn: &Dsn) -> Result<Db, Box<dyn std::error::Error>> {
     }
     migrate::apply(&db, dsn, &|| {}).await?;
     if let Db::Postgres(p) = &db {
-        sqlx::query("TRUNCATE usage_entries").execute(p).await?;
+        // The chain's tables too: a watermark left by an earlier run would
+        // make the spool's tailer skip this run's entries as committed.
+        sqlx::query("TRUNCATE usage_entries, ledger_chains, ledger_gaps")
+            .execute(p)
+            .await?;
+    }
+    // Experiment knob: what the chain's (instance_id, seq) index costs.
+    if std::env::var("TOKCTL_BENCH_DROP_CHAIN_INDEX").is_ok_and(|v| v == "1") {
+        let sql = "DROP INDEX IF EXISTS usage_entries_chain";
+        match &db {
+            Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ())?,
+            Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ())?,
+        }
     }
     Ok(db)
 }

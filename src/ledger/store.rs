@@ -290,17 +290,36 @@ const POSTGRES_SQL: &str = "INSERT INTO usage_entries (request_id, created_at_us
 
 /// One statement, so one round trip and one implicit transaction: the
 /// entries, the gaps and the watermark move together or not at all.
-static POSTGRES_COMMIT_SQL: LazyLock<String> = LazyLock::new(|| {
+///
+/// The watermark row is taken with `SKIP LOCKED`: when another worker's
+/// batch holds it (until its commit, WAL flush included), this batch
+/// commits without moving it instead of waiting, so parallel workers stay
+/// parallel. The stored watermark is then a moment behind, never ahead:
+/// the next batch, or the keeper within `head_interval_ms`, moves it.
+static POSTGRES_COMMIT_SQL: LazyLock<String> = LazyLock::new(|| postgres_commit_sql(true));
+
+/// The same for a commit without entries (the keeper's watermark and gaps):
+/// nothing waits on it, so it waits for the row rather than skip it.
+static POSTGRES_WATERMARK_SQL: LazyLock<String> = LazyLock::new(|| postgres_commit_sql(false));
+
+fn postgres_commit_sql(skip_locked: bool) -> String {
+    let lock = if skip_locked {
+        "FOR UPDATE SKIP LOCKED"
+    } else {
+        "FOR UPDATE"
+    };
     format!(
         "WITH ins AS ({POSTGRES_SQL} RETURNING 1), \
          gaps AS (INSERT INTO ledger_gaps (instance_id, seq, request_id, reason, entry_hash, \
            gap_mac, recorded_at_us) SELECT * FROM UNNEST($31::text[], $32::int8[], $33::text[], \
            $34::text[], $35::bytea[], $36::bytea[], $37::int8[]) ON CONFLICT DO NOTHING), \
-         wm AS (UPDATE ledger_chains SET watermark_seq = $39, watermark_hash = $40, \
-           updated_at_us = $41 WHERE instance_id = $38 AND watermark_seq < $39) \
+         wm AS (UPDATE ledger_chains c SET watermark_seq = $39, watermark_hash = $40, \
+           updated_at_us = $41 FROM (SELECT instance_id FROM ledger_chains \
+             WHERE instance_id = $38 AND watermark_seq < $39 {lock}) l \
+           WHERE c.instance_id = l.instance_id) \
          SELECT count(*) FROM ins"
     )
-});
+}
 
 async fn postgres_insert(
     pool: &sqlx::PgPool,
@@ -365,7 +384,11 @@ async fn postgres_commit(
         gaps.iter().map(f).collect()
     }
     let g = gaps;
-    let sql: &str = &POSTGRES_COMMIT_SQL;
+    let sql: &str = if entries.is_empty() {
+        &POSTGRES_WATERMARK_SQL
+    } else {
+        &POSTGRES_COMMIT_SQL
+    };
     let q = postgres_binds(sqlx::query_scalar::<Postgres, i64>(sql), entries)
         .bind(col(g, |g| g.instance_id.as_str()))
         .bind(col(g, |g| g.seq))
