@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -162,6 +163,15 @@ pub async fn serve(
     let app = router(state.clone());
     let stop = CancellationToken::new();
     let stop_signal = stop.clone();
+    // TCP_NODELAY: a response is often written in two parts (the head, then
+    // a body held until its ledger entry is on disk; or stream chunks), and
+    // Nagle's algorithm would hold the second part back until the client's
+    // delayed ACK, about 40 ms later.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+    });
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move { stop_signal.cancelled().await });
     let server = tokio::spawn(async move { server.await });

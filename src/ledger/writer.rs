@@ -70,7 +70,7 @@ struct Inner {
     tx: RwLock<Option<mpsc::Sender<Entry>>>,
     appender: RwLock<Option<appender::Handle>>,
     spool: Option<Arc<SpoolShared>>,
-    appender_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    appender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     tailer: Mutex<Option<JoinHandle<()>>>,
     keeper: Mutex<Option<JoinHandle<()>>>,
     stop_keeper: CancellationToken,
@@ -254,7 +254,7 @@ impl LedgerWriter {
             tx: RwLock::new(tx),
             appender: RwLock::new(appender),
             spool: spool_shared,
-            appender_thread: Mutex::new(thread),
+            appender_task: Mutex::new(thread),
             tailer: Mutex::new(tailer),
             keeper: Mutex::new(None),
             stop_keeper: stop_keeper.clone(),
@@ -482,9 +482,9 @@ impl LedgerWriter {
                 .unwrap_or_else(PoisonError::into_inner)
                 .take(),
         );
-        let thread = lock(&inner.appender_thread).take();
-        if let Some(th) = thread {
-            let _ = tokio::task::spawn_blocking(move || th.join()).await;
+        let task = lock(&inner.appender_task).take();
+        if let Some(t) = task {
+            let _ = t.await;
         }
         let tailer = lock(&inner.tailer).take();
         let workers = std::mem::take(&mut *lock(&inner.workers));
