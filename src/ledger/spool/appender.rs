@@ -189,8 +189,10 @@ impl Appender {
                     }
                     failures += 1;
                     let _ = self.file.set_len(self.offset);
-                    let _ =
-                        std::io::Seek::seek(&mut &*self.file, std::io::SeekFrom::Start(self.offset));
+                    let _ = std::io::Seek::seek(
+                        &mut &*self.file,
+                        std::io::SeekFrom::Start(self.offset),
+                    );
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
