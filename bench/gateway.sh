@@ -9,7 +9,8 @@
 # Usage: bash bench/gateway.sh [duration_seconds=10] [connections="50 200"]
 # SPOOL_MODES="off never interval always" runs each tokctl row once per spool
 # setting (off, or on with that fsync mode); the default is the shipped one,
-# interval.
+# interval. SPOOL_MODES=legacy writes neither [ledger.spool] nor [ledger.chain],
+# for a binary from before them (TOKCTL_BENCH_BIN=path/to/old/tokctl).
 # Needs: nginx-light, wrk, postgresql (bash scripts/install-test-deps.sh installs them).
 set -euo pipefail
 DUR=${1:-10}
@@ -99,7 +100,15 @@ start_tokctl() { # DSN SPOOL_MODE -> sets TPID, TPORT, KEY
   if [ "$mode" = off ]; then enabled=false; fsync=interval; fi
   # Each run its own spool and chain files: a spool left by one run must
   # never replay into the next run's database.
-  local data="$WORK/data-$RANDOM$RANDOM"
+  local data="$WORK/data-$RANDOM$RANDOM" chain_toml
+  chain_toml="[ledger.spool]
+enabled = $enabled
+fsync = \"$fsync\"
+dir = \"$data/spool\"
+[ledger.chain]
+instance_id_path = \"$data/instance-id\"
+head_file = \"$data/chain-head.json\""
+  [ "$mode" = legacy ] && chain_toml=""
   TPORT=$(free_port)
   cat > "$WORK/tokctl.toml" <<TOML
 [server]
@@ -112,13 +121,7 @@ batch_size = 1000
 flush_ms = 200
 buffer_size = 100000
 num_workers = ${WORKERS:-1}
-[ledger.spool]
-enabled = $enabled
-fsync = "$fsync"
-dir = "$data/spool"
-[ledger.chain]
-instance_id_path = "$data/instance-id"
-head_file = "$data/chain-head.json"
+$chain_toml
 [identity]
 path = "$dsn"
 [log]

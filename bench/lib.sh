@@ -4,8 +4,10 @@
 # A port that was free a moment ago on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Builds the release binary (skipped with TOKCTL_BENCH_NO_BUILD=1) and sets BIN.
+# Builds the release binary (skipped with TOKCTL_BENCH_NO_BUILD=1) and sets BIN;
+# TOKCTL_BENCH_BIN=PATH benchmarks another binary instead (e.g. an older build).
 build_release() {
+  if [ -n "${TOKCTL_BENCH_BIN:-}" ]; then BIN=$TOKCTL_BENCH_BIN; return; fi
   [ -n "${TOKCTL_BENCH_NO_BUILD:-}" ] || cargo build --release --quiet
   BIN="$ROOT/target/release/tokctl"
 }
