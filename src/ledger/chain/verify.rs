@@ -261,8 +261,9 @@ async fn verify_chain(
     let ctx = || StoreError::query(db, format!("reading chain `{id}`"));
     let mut buf = Vec::with_capacity(1024);
     let mut step = |row: EntryRow, report: &mut ChainReport| -> Result<(), StoreError> {
-        let e = row.into_entry(db.backend())?;
-        let Some(link) = e.chain.clone() else {
+        let mut e = row.into_entry(db.backend())?;
+        // Taken, not cloned: the hash covers the fields, not the link.
+        let Some(link) = e.chain.take() else {
             return Ok(());
         };
         if link.seq > to {
