@@ -159,6 +159,7 @@ pub async fn serve(
             source,
         })?;
     let local: SocketAddr = listener.local_addr()?;
+    let signal = shutdown_signal();
     tracing::info!("listening on {local}");
     let app = router(state.clone());
     let stop = CancellationToken::new();
@@ -184,7 +185,7 @@ pub async fn serve(
                 .await
         });
     }
-    shutdown_signal().await;
+    signal.await;
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     stop.cancel();
     let deadline = Duration::from_millis(config.server.shutdown_timeout_ms);
@@ -256,23 +257,33 @@ fn telemetry(
     }))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Registers for SIGINT and SIGTERM at once (the caller does this before
+/// announcing its address, so a signal sent the moment the gateway says it
+/// listens is a clean shutdown, not the default action's kill) and returns
+/// a future that resolves on the first of them.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut int = signal(SignalKind::interrupt()).ok();
+        async move {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(term.take()) => {},
+                () = wait(int.take()) => {},
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
