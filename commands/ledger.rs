@@ -199,17 +199,36 @@ async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
     };
     let job = Export::prepare(opts, dest)?;
     let db = open_ledger(global).await?;
-    let bar = (a.output.is_some() && std::io::stderr().is_terminal()).then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {elapsed_precise} {human_pos} rows ({per_sec})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
+    let bar = if a.output.is_some() && std::io::stderr().is_terminal() {
+        // A bar with an ETA when the rows can be counted first (one COUNT
+        // with the same filters); a spinner with the rate otherwise.
+        let bar = match job.count(&db).await {
+            Ok(total) => {
+                let bar = indicatif::ProgressBar::new(total);
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{bar:30} {human_pos}/{human_len} rows ({per_sec}, ETA {eta})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                bar
+            }
+            Err(_) => {
+                let bar = indicatif::ProgressBar::new_spinner();
+                bar.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {elapsed_precise} {human_pos} rows ({per_sec})",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                bar
+            }
+        };
         bar.enable_steady_tick(Duration::from_millis(200));
-        bar
-    });
+        Some(bar)
+    } else {
+        None
+    };
     let mut progress = |rows: u64| {
         if let Some(b) = &bar {
             b.set_position(rows);

@@ -705,3 +705,41 @@ dbtest!(summary_totals_equal_sums_computed_in_sql, |db| {
         "{text}"
     );
 });
+
+dbtest!(count_for_the_progress_bar_matches_the_rows_exported, |db| {
+    use tokctl::ledger::export::{Compression, Destination, Export, ExportOptions, Filter, Format};
+    let (conn, _) = seeded(&db, 0..40).await;
+    for (filter, after) in [
+        (Filter::default(), None),
+        (
+            Filter {
+                status: Some(200),
+                ..Filter::default()
+            },
+            None,
+        ),
+        (
+            Filter {
+                instance: Some("gw-b".into()),
+                ..Filter::default()
+            },
+            Some(7),
+        ),
+    ] {
+        let opts = ExportOptions {
+            format: Format::Jsonl,
+            compression: Compression::None,
+            filter: filter.clone(),
+            excel_safe: false,
+            manifest: false,
+            after,
+            cursor: None,
+        };
+        let job = Export::prepare(opts, Destination::Stream(Box::new(std::io::sink())))
+            .expect("options are valid");
+        let counted = job.count(&conn).await.expect("counting");
+        let report = job.run(&conn, &mut |_| {}).await.expect("exporting");
+        assert_eq!(counted, report.rows, "{filter:?} after {after:?}");
+        assert!(counted > 0);
+    }
+});

@@ -88,6 +88,36 @@ impl Export {
         &self.opts.filter
     }
 
+    /// How many rows the export will write, counted with the same filters
+    /// (and, for an incremental export, the watermarks as they stand now):
+    /// the length of the progress bar, so it can show an ETA. One extra
+    /// query, so the command runs it only when a bar is shown.
+    pub async fn count(&self, db: &Db) -> Result<u64, ExportError> {
+        let (plan, _) = self.plan(db).await?;
+        let read_err = |source| ExportError::Read {
+            backend: db.backend(),
+            source,
+        };
+        let mut total = 0i64;
+        for filter in &plan {
+            macro_rules! count {
+                ($db:ty, $pool:expr) => {{
+                    let mut q = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM usage_entries");
+                    push_filter!(q, filter);
+                    q.build_query_scalar::<i64>()
+                        .fetch_one($pool)
+                        .await
+                        .map_err(read_err)?
+                }};
+            }
+            total += match db {
+                Db::Sqlite(p) => count!(Sqlite, p),
+                Db::Postgres(p) => count!(Postgres, p),
+            };
+        }
+        Ok(u64::try_from(total).unwrap_or(0))
+    }
+
     /// The queries to run: one full scan, or one per chain for an
     /// incremental export (with the cursor it will leave behind).
     async fn plan(&self, db: &Db) -> Result<(Vec<Filter>, Option<Cursor>), ExportError> {
