@@ -36,14 +36,7 @@ async fn complete(client: &reqwest::Client, gw_url: &str, key: &str) -> Option<S
 
 /// `tokctl ledger verify --json` with the gateway's config, in its directory.
 fn verify(dir: &Path) -> (i32, serde_json::Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_tokctl"))
-        .arg("--config")
-        .arg(dir.join("config.toml"))
-        .args(["ledger", "verify", "--json"])
-        .current_dir(dir)
-        .env_remove("TOKCTL_CONFIG")
-        .output()
-        .expect("run tokctl ledger verify");
+    let out = tokctl_in(dir, &["ledger", "verify", "--json"]);
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         panic!(
             "verify printed no JSON: {} {}",
