@@ -11,13 +11,18 @@
 #               sequence number, up to the watermark)
 #   verify      `tokctl ledger verify`: every row's HMAC recomputed and linked
 # Knobs: TOKCTL_BENCH_N (entries), TOKCTL_BENCH_RUNS (runs of each, default 3),
-# TOKCTL_BENCH_BACKENDS ("sqlite postgres").
+# TOKCTL_BENCH_BACKENDS ("sqlite postgres"), TOKCTL_BENCH_ONLY (labels to
+# run, e.g. "scan csv"), TOKCTL_BENCH_BEFORE (another tokctl binary: its CSV
+# export and verify run as csv-before and verify-before in the same runs, for
+# a before/after comparison on one machine state).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 N=${TOKCTL_BENCH_N:-1000000}
 RUNS=${TOKCTL_BENCH_RUNS:-3}
 BACKENDS=${TOKCTL_BENCH_BACKENDS:-sqlite postgres}
+ONLY=${TOKCTL_BENCH_ONLY:-}
+BEFORE=${TOKCTL_BENCH_BEFORE:-}
 PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
 
 cargo build --release --bin tokctl
@@ -44,6 +49,7 @@ trap stop EXIT
 # measure LABEL CMD...: runs CMD under /usr/bin/time -v, prints one line.
 measure() {
     local label=$1; shift
+    if [ -n "$ONLY" ] && [[ " $ONLY " != *" $label "* ]]; then return; fi
     /usr/bin/time -v "$@" >"$work/stdout" 2>"$work/time" || { cat "$work/time" >&2; exit 1; }
     python3 - "$label" "$N" "$work/time" <<'PY'
 import sys, re
@@ -77,6 +83,11 @@ run_backend() {
         measure "csv.zst" "${ex[@]}" --format csv --output "$work/out.csv.zst"
         measure "csv-incr" "${ex[@]}" --format csv --after 0 --output "$work/out.incr.csv"
         measure "verify" "$tokctl" --config "$work/config.toml" ledger verify
+        if [ -n "$BEFORE" ]; then
+            measure "csv-before" "$BEFORE" --config "$work/config.toml" ledger export \
+                --format csv --output "$work/out.before.csv"
+            measure "verify-before" "$BEFORE" --config "$work/config.toml" ledger verify
+        fi
         rm -f "$work"/out.*
     done
 }

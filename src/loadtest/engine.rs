@@ -134,15 +134,7 @@ async fn level(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let mut second = histogram();
-                let (mut n, mut failed) = (0, 0);
-                for r in &recorders {
-                    let mut g = r.lock().unwrap_or_else(PoisonError::into_inner);
-                    let _ = second.add(&g.interval);
-                    g.interval.reset();
-                    n += std::mem::take(&mut g.interval_count);
-                    failed += std::mem::take(&mut g.interval_failed);
-                }
+                let (second, n, failed) = take_second(&recorders);
                 totals.0 += n;
                 totals.1 += failed;
                 on_tick(&Tick {
@@ -161,6 +153,13 @@ async fn level(
             _ = done_rx.recv() => break,
         }
     }
+    // The last, partial second: without it the log would miss up to a
+    // second of answers and not add up to the report's count.
+    let (last, n, _) = take_second(&recorders);
+    if plan.keep_intervals && n > 0 {
+        let from = intervals.last().map_or(0.0, |(at, _)| at + 1.0);
+        intervals.push((from, last));
+    }
     let elapsed = Instant::now().saturating_duration_since(shared.measure_from);
     let mut merged = Recorder::default();
     for r in &recorders {
@@ -176,6 +175,21 @@ async fn level(
         cancel.is_cancelled(),
     );
     Ok((report, intervals))
+}
+
+/// Takes every worker's histogram of the current second (resetting it):
+/// the merged histogram, the requests and the failures in it.
+fn take_second(recorders: &[Arc<Mutex<Recorder>>]) -> (hdrhistogram::Histogram<u64>, u64, u64) {
+    let mut second = histogram();
+    let (mut n, mut failed) = (0, 0);
+    for r in recorders {
+        let mut g = r.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = second.add(&g.interval);
+        g.interval.reset();
+        n += std::mem::take(&mut g.interval_count);
+        failed += std::mem::take(&mut g.interval_failed);
+    }
+    (second, n, failed)
 }
 
 async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {

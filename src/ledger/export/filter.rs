@@ -83,46 +83,49 @@ pub fn format_time(us: i64) -> String {
         .unwrap_or_else(|| format!("{us}us"))
 }
 
+/// A value bound to a filter condition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Bound {
+    Int(i64),
+    Text(String),
+}
+
+impl Filter {
+    /// The conditions as `(SQL up to the placeholder, value)` pairs, ANDed:
+    /// the one description of the `WHERE` clause that every reader (sqlx on
+    /// both backends, the direct SQLite reader) turns into its own query.
+    pub(crate) fn conditions(&self) -> Vec<(&'static str, Bound)> {
+        let int = |sql, v: Option<i64>| v.map(|v| (sql, Bound::Int(v)));
+        let text = |sql, v: &Option<String>| v.clone().map(|v| (sql, Bound::Text(v)));
+        [
+            int("created_at_us >= ", self.since_us),
+            int("created_at_us < ", self.until_us),
+            text("user_name = ", &self.user),
+            int("api_key_id = ", self.key),
+            text("model = ", &self.model),
+            int("status_code = ", self.status.map(i64::from)),
+            text("instance_id = ", &self.instance),
+            int("seq > ", self.seq_after),
+            int("seq <= ", self.seq_upto),
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+}
+
 /// Pushes ` WHERE …` (or nothing) for `$filter` onto the `QueryBuilder` `$q`.
 /// A macro rather than a function because the bind bounds differ per backend.
 macro_rules! push_filter {
     ($q:expr, $filter:expr) => {{
-        let f = $filter;
         let mut sep = " WHERE ";
-        if let Some(v) = f.since_us {
-            $q.push(sep).push("created_at_us >= ").push_bind(v);
+        for (sql, value) in $filter.conditions() {
+            $q.push(sep).push(sql);
+            match value {
+                $crate::ledger::export::Bound::Int(v) => $q.push_bind(v),
+                $crate::ledger::export::Bound::Text(v) => $q.push_bind(v),
+            };
             sep = " AND ";
-        }
-        if let Some(v) = f.until_us {
-            $q.push(sep).push("created_at_us < ").push_bind(v);
-            sep = " AND ";
-        }
-        if let Some(v) = &f.user {
-            $q.push(sep).push("user_name = ").push_bind(v.clone());
-            sep = " AND ";
-        }
-        if let Some(v) = f.key {
-            $q.push(sep).push("api_key_id = ").push_bind(v);
-            sep = " AND ";
-        }
-        if let Some(v) = &f.model {
-            $q.push(sep).push("model = ").push_bind(v.clone());
-            sep = " AND ";
-        }
-        if let Some(v) = f.status {
-            $q.push(sep).push("status_code = ").push_bind(v);
-            sep = " AND ";
-        }
-        if let Some(v) = &f.instance {
-            $q.push(sep).push("instance_id = ").push_bind(v.clone());
-            sep = " AND ";
-        }
-        if let Some(v) = f.seq_after {
-            $q.push(sep).push("seq > ").push_bind(v);
-            sep = " AND ";
-        }
-        if let Some(v) = f.seq_upto {
-            $q.push(sep).push("seq <= ").push_bind(v);
         }
     }};
 }

@@ -16,6 +16,7 @@ mod manifest;
 mod row;
 mod run;
 mod sink;
+mod sqlite_direct;
 
 use std::path::PathBuf;
 
@@ -25,7 +26,7 @@ pub use row::{COLUMNS, ExportRow, push_nano_decimal, push_rfc3339};
 pub use run::{Export, ExportReport, scan};
 pub use sink::Destination;
 
-pub(crate) use filter::push_filter;
+pub(crate) use filter::{Bound, push_filter};
 
 use crate::db::Backend;
 
@@ -132,6 +133,11 @@ pub enum ExportError {
     Write {
         #[source]
         source: std::io::Error,
+    },
+    #[error("reading the SQLite ledger file: {source}")]
+    ReadFile {
+        #[source]
+        source: rusqlite::Error,
     },
     #[error("reading the {backend} ledger: {source}")]
     Read {

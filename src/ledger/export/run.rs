@@ -22,6 +22,7 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 use super::manifest::{ChainSpan, Cursor, Manifest};
 use super::row::{Encoding, RowWriter, SELECT, decode_row};
 use super::sink::{Destination, Sink};
+use super::sqlite_direct::Reader;
 use super::{ExportError, ExportOptions, Filter, Format, push_filter};
 use crate::db::Db;
 
@@ -199,6 +200,15 @@ impl Export {
         } else {
             " ORDER BY id"
         };
+        let mut emit = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
+            w.write(r).map_err(write_err)?;
+            note(&mut report, r.id, r.created_at_us);
+            spans.note(r);
+            if report.rows % PROGRESS_EVERY == 0 {
+                progress(report.rows);
+            }
+            Ok(())
+        };
         macro_rules! stream {
             ($db:ty, $pool:expr, $filter:expr) => {{
                 let mut q = QueryBuilder::<$db>::new(SELECT);
@@ -206,20 +216,16 @@ impl Export {
                 q.push(order);
                 let mut rows = q.build().fetch($pool);
                 while let Some(row) = rows.try_next().await.map_err(read_err)? {
-                    let r = decode_row!(&row).map_err(read_err)?;
-                    w.write(&r).map_err(write_err)?;
-                    note(&mut report, r.id, r.created_at_us);
-                    spans.note(&r);
-                    if report.rows % PROGRESS_EVERY == 0 {
-                        progress(report.rows);
-                    }
+                    emit(&decode_row!(&row).map_err(read_err)?)?;
                 }
             }};
         }
+        let direct = direct_reader(db);
         for filter in &plan {
-            match db {
-                Db::Sqlite(p) => stream!(Sqlite, p, filter),
-                Db::Postgres(p) => stream!(Postgres, p, filter),
+            match (db, &direct) {
+                (_, Some(reader)) => blocking(|| reader.each(filter, order, &mut emit))?,
+                (Db::Sqlite(p), None) => stream!(Sqlite, p, filter),
+                (Db::Postgres(p), None) => stream!(Postgres, p, filter),
             }
         }
         progress(report.rows);
@@ -314,6 +320,28 @@ async fn watermarks(db: &Db) -> Result<Vec<(String, i64)>, ExportError> {
     })
 }
 
+/// A direct reader for a SQLite ledger file (`sqlite_direct.rs` says why);
+/// `None` for PostgreSQL and in-memory SQLite, read through sqlx.
+fn direct_reader(db: &Db) -> Option<Reader> {
+    match db {
+        Db::Sqlite(p) => Reader::open(p.connect_options().get_filename()),
+        Db::Postgres(_) => None,
+    }
+}
+
+/// Runs blocking work from async code: on a multi-thread runtime the
+/// worker hands its other tasks away first; elsewhere (a current-thread
+/// runtime, as in tests) it simply runs.
+fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 /// Reads and decodes the rows `filter` selects, writing nothing: the bare
 /// streaming scan that the export benchmark compares itself with. Returns
 /// the row count and the sum of `cost_nano` (so the work cannot be skipped).
@@ -323,6 +351,13 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
         source,
     };
     let (mut n, mut sum) = (0u64, 0i64);
+    let mut count = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
+        n += 1;
+        sum = sum
+            .wrapping_add(r.cost_nano)
+            .wrapping_add(r.request_id.len() as i64);
+        Ok(())
+    };
     macro_rules! stream {
         ($db:ty, $pool:expr) => {{
             let mut q = QueryBuilder::<$db>::new(SELECT);
@@ -330,17 +365,14 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
             q.push(" ORDER BY id");
             let mut rows = q.build().fetch($pool);
             while let Some(row) = rows.try_next().await.map_err(read_err)? {
-                let r = decode_row!(&row).map_err(read_err)?;
-                n += 1;
-                sum = sum
-                    .wrapping_add(r.cost_nano)
-                    .wrapping_add(r.request_id.len() as i64);
+                count(&decode_row!(&row).map_err(read_err)?)?;
             }
         }};
     }
-    match db {
-        Db::Sqlite(p) => stream!(Sqlite, p),
-        Db::Postgres(p) => stream!(Postgres, p),
+    match (db, direct_reader(db)) {
+        (_, Some(reader)) => blocking(|| reader.each(filter, " ORDER BY id", &mut count))?,
+        (Db::Sqlite(p), None) => stream!(Sqlite, p),
+        (Db::Postgres(p), None) => stream!(Postgres, p),
     }
     Ok((n, sum))
 }
