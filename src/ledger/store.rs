@@ -43,6 +43,11 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("reading the SQLite ledger file: {source}")]
+    ReadFile {
+        #[from]
+        source: rusqlite::Error,
+    },
     #[error("row `{request_id}` of the {backend} ledger has an unknown token_source `{value}`")]
     BadTokenSource {
         request_id: String,

@@ -400,7 +400,16 @@ fn hdr_out_holds_every_answer_once_in_per_second_histograms() {
     let log = t.dir().join("run.hlog");
     let log_arg = log.display().to_string();
     let out = t.run(&[
-        "loadtest", &url, "-c", "2", "-d", "2500ms", "--warmup", "0s", "--json", "--hdr-out",
+        "loadtest",
+        &url,
+        "-c",
+        "2",
+        "-d",
+        "2500ms",
+        "--warmup",
+        "0s",
+        "--json",
+        "--hdr-out",
         &log_arg,
     ]);
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
@@ -424,7 +433,7 @@ fn hdr_out_holds_every_answer_once_in_per_second_histograms() {
         let h: hdrhistogram::Histogram<u64> = de
             .deserialize(&mut std::io::Cursor::new(b64))
             .expect("a V2 deflate histogram");
-        if h.len() > 0 {
+        if !h.is_empty() {
             // microseconds: every answer took at least the upstream's 4 ms
             assert!(h.min() >= 4_000, "min {} µs", h.min());
         }
@@ -471,11 +480,17 @@ fn compare_shows_two_runs_side_by_side_with_ratios() {
             .filter(|c| !c.is_empty())
             .collect()
     };
-    let num = |s: &str| s.parse::<f64>().unwrap_or_else(|_| panic!("`{s}` is a number"));
+    let num = |s: &str| {
+        s.parse::<f64>()
+            .unwrap_or_else(|_| panic!("`{s}` is a number"))
+    };
     let p50 = cells("p50 ms");
     let (a, b, ratio) = (num(&p50[2]), num(&p50[3]), num(&p50[4]));
     assert!(a >= 10.0 && b >= 30.0, "{p50:?}");
-    assert!((ratio - b / a).abs() < 0.01, "B/A is b divided by a: {p50:?}");
+    assert!(
+        (ratio - b / a).abs() < 0.01,
+        "B/A is b divided by a: {p50:?}"
+    );
     assert!((2.0..3.5).contains(&ratio), "a 3x slower upstream: {p50:?}");
     let rps = cells("requests/s");
     assert!(num(&rps[4]) < 0.6, "B is slower: {rps:?}");

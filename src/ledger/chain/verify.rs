@@ -16,6 +16,9 @@ use super::head::Head;
 use super::start::describe;
 use super::{ChainKey, Hash, hash_from_bytes};
 use crate::db::Db;
+use crate::ledger::entry::Entry;
+use crate::ledger::export::Filter;
+use crate::ledger::export::sqlite_direct::{Reader, blocking};
 use crate::ledger::read::Row as EntryRow;
 use crate::ledger::store::{CHAIN_COLUMNS, COLUMNS, StoreError};
 
@@ -260,8 +263,7 @@ async fn verify_chain(
     );
     let ctx = || StoreError::query(db, format!("reading chain `{id}`"));
     let mut buf = Vec::with_capacity(1024);
-    let mut step = |row: EntryRow, report: &mut ChainReport| -> Result<(), StoreError> {
-        let mut e = row.into_entry(db.backend())?;
+    let mut step = |mut e: Entry, report: &mut ChainReport| -> Result<(), StoreError> {
         // Taken, not cloned: the hash covers the fields, not the link.
         let Some(link) = e.chain.take() else {
             return Ok(());
@@ -332,13 +334,26 @@ async fn verify_chain(
                 .bind(since)
                 .fetch($pool);
             while let Some(row) = rows.try_next().await.map_err(ctx())? {
-                step(row, &mut report)?;
+                step(row.into_entry(db.backend())?, &mut report)?;
             }
         }};
     }
-    match db {
-        Db::Sqlite(p) => walk!(p),
-        Db::Postgres(p) => walk!(p),
+    match (db, Reader::for_db(db)) {
+        (_, Some(reader)) => {
+            let filter = Filter {
+                instance: Some(id.to_string()),
+                seq_after: Some(since),
+                ..Filter::default()
+            };
+            let backend = db.backend();
+            blocking(|| {
+                reader.each(&filter, " ORDER BY seq", |r| {
+                    step(EntryRow::from(r).into_entry(backend)?, &mut report)
+                })
+            })?;
+        }
+        (Db::Sqlite(p), None) => walk!(p),
+        (Db::Postgres(p), None) => walk!(p),
     }
     // Gaps and missing numbers after the last entry, up to the committed head.
     while expected <= to {

@@ -16,7 +16,7 @@ mod manifest;
 mod row;
 mod run;
 mod sink;
-mod sqlite_direct;
+pub(crate) mod sqlite_direct;
 
 use std::path::PathBuf;
 
@@ -136,7 +136,7 @@ pub enum ExportError {
     },
     #[error("reading the SQLite ledger file: {source}")]
     ReadFile {
-        #[source]
+        #[from]
         source: rusqlite::Error,
     },
     #[error("reading the {backend} ledger: {source}")]

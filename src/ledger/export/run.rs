@@ -22,7 +22,7 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 use super::manifest::{ChainSpan, Cursor, Manifest};
 use super::row::{Encoding, RowWriter, SELECT, decode_row};
 use super::sink::{Destination, Sink};
-use super::sqlite_direct::Reader;
+use super::sqlite_direct::{Reader, blocking};
 use super::{ExportError, ExportOptions, Filter, Format, push_filter};
 use crate::db::Db;
 
@@ -220,7 +220,7 @@ impl Export {
                 }
             }};
         }
-        let direct = direct_reader(db);
+        let direct = Reader::for_db(db);
         for filter in &plan {
             match (db, &direct) {
                 (_, Some(reader)) => blocking(|| reader.each(filter, order, &mut emit))?,
@@ -263,9 +263,11 @@ fn note(report: &mut ExportReport, id: i64, created_us: i64) {
     );
 }
 
-/// The span of each chain seen so far, kept in the order chains first appear.
+/// The span of each chain seen so far, kept in the order chains first
+/// appear, with the raw hash of its newest row (hex-encoded once, at the end,
+/// not for every row).
 #[derive(Default)]
-struct Spans(Vec<ChainSpan>);
+struct Spans(Vec<(ChainSpan, Vec<u8>)>);
 
 impl Spans {
     fn note(&mut self, r: &super::ExportRow<'_>) {
@@ -274,36 +276,44 @@ impl Spans {
         };
         // Rows come chain by chain (or in id order, mostly one chain at a
         // time): the last span is nearly always the one.
-        let at = match self.0.iter().rposition(|s| s.instance_id == id) {
+        let at = match self.0.iter().rposition(|(s, _)| s.instance_id == id) {
             Some(at) => at,
             None => {
-                self.0.push(ChainSpan {
-                    instance_id: id.to_string(),
-                    rows: 0,
-                    first_seq: seq,
-                    last_seq: seq,
-                    last_entry_hash: String::new(),
-                    watermark_seq: None,
-                });
+                self.0.push((
+                    ChainSpan {
+                        instance_id: id.to_string(),
+                        rows: 0,
+                        first_seq: seq,
+                        last_seq: seq,
+                        last_entry_hash: String::new(),
+                        watermark_seq: None,
+                    },
+                    Vec::new(),
+                ));
                 self.0.len() - 1
             }
         };
-        let s = &mut self.0[at];
+        let (s, last_hash) = &mut self.0[at];
         s.rows += 1;
         s.first_seq = s.first_seq.min(seq);
         if seq >= s.last_seq {
             s.last_seq = seq;
-            s.last_entry_hash = r.entry_hash.map(hex::encode).unwrap_or_default();
+            last_hash.clear();
+            last_hash.extend_from_slice(r.entry_hash.unwrap_or_default());
         }
     }
 
-    fn finish(mut self, cursor: Option<&Cursor>) -> Vec<ChainSpan> {
-        if let Some(c) = cursor {
-            for s in &mut self.0 {
-                s.watermark_seq = c.chains.get(&s.instance_id).copied();
-            }
-        }
+    fn finish(self, cursor: Option<&Cursor>) -> Vec<ChainSpan> {
         self.0
+            .into_iter()
+            .map(|(mut s, last_hash)| {
+                s.last_entry_hash = hex::encode(last_hash);
+                if let Some(c) = cursor {
+                    s.watermark_seq = c.chains.get(&s.instance_id).copied();
+                }
+                s
+            })
+            .collect()
     }
 }
 
@@ -318,28 +328,6 @@ async fn watermarks(db: &Db) -> Result<Vec<(String, i64)>, ExportError> {
         backend: db.backend(),
         source,
     })
-}
-
-/// A direct reader for a SQLite ledger file (`sqlite_direct.rs` says why);
-/// `None` for PostgreSQL and in-memory SQLite, read through sqlx.
-fn direct_reader(db: &Db) -> Option<Reader> {
-    match db {
-        Db::Sqlite(p) => Reader::open(p.connect_options().get_filename()),
-        Db::Postgres(_) => None,
-    }
-}
-
-/// Runs blocking work from async code: on a multi-thread runtime the
-/// worker hands its other tasks away first; elsewhere (a current-thread
-/// runtime, as in tests) it simply runs.
-fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
 }
 
 /// Reads and decodes the rows `filter` selects, writing nothing: the bare
@@ -369,7 +357,7 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
             }
         }};
     }
-    match (db, direct_reader(db)) {
+    match (db, Reader::for_db(db)) {
         (_, Some(reader)) => blocking(|| reader.each(filter, " ORDER BY id", &mut count))?,
         (Db::Sqlite(p), None) => stream!(Sqlite, p),
         (Db::Postgres(p), None) => stream!(Postgres, p),

@@ -8,6 +8,7 @@
 //! itself a few per cent). Here each row is decoded in place from SQLite's
 //! own buffers and written before the next step. The SQL, the filter and
 //! the order are the sqlx path's; that path stays for in-memory databases.
+//! `ledger verify` reads its chains through the same reader.
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,7 +17,8 @@ use rusqlite::types::{FromSqlError, Type, Value};
 use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
 
 use super::row::SELECT;
-use super::{Bound, ExportError, ExportRow, Filter};
+use super::{Bound, ExportRow, Filter};
+use crate::db::Db;
 
 /// A read-only connection to a ledger file.
 pub(crate) struct Reader {
@@ -37,14 +39,23 @@ impl Reader {
         Some(Reader { conn })
     }
 
+    /// A reader for `db` when it is a SQLite file; `None` for PostgreSQL
+    /// and in-memory SQLite, which are read through sqlx.
+    pub fn for_db(db: &Db) -> Option<Reader> {
+        match db {
+            Db::Sqlite(p) => Reader::open(p.connect_options().get_filename()),
+            Db::Postgres(_) => None,
+        }
+    }
+
     /// Runs the export's `SELECT` with `filter` and `order` (an `ORDER BY`
     /// clause) and calls `f` with each row, in one statement (one snapshot).
-    pub fn each(
+    pub fn each<E: From<rusqlite::Error>>(
         &self,
         filter: &Filter,
         order: &str,
-        mut f: impl FnMut(&ExportRow<'_>) -> Result<(), ExportError>,
-    ) -> Result<(), ExportError> {
+        mut f: impl FnMut(&ExportRow<'_>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut sql = String::from(SELECT);
         let mut values = Vec::new();
         for (i, (cond, value)) in filter.conditions().into_iter().enumerate() {
@@ -57,13 +68,23 @@ impl Reader {
             });
         }
         sql.push_str(order);
-        let read = |source| ExportError::ReadFile { source };
-        let mut stmt = self.conn.prepare(&sql).map_err(read)?;
-        let mut rows = stmt.query(params_from_iter(values)).map_err(read)?;
-        while let Some(row) = rows.next().map_err(read)? {
-            f(&decode(row).map_err(read)?)?;
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            f(&decode(row)?)?;
         }
         Ok(())
+    }
+}
+
+/// Runs blocking work from async code: on a multi-thread runtime the
+/// worker hands its other tasks away first; elsewhere (a current-thread
+/// runtime, as in tests) it simply runs.
+pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
+        _ => f(),
     }
 }
 
@@ -104,11 +125,7 @@ fn decode<'r>(r: &'r Row<'_>) -> rusqlite::Result<ExportRow<'r>> {
     })
 }
 
-fn conv(
-    i: usize,
-    t: Type,
-    e: impl std::error::Error + Send + Sync + 'static,
-) -> rusqlite::Error {
+fn conv(i: usize, t: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, t, Box::new(e))
 }
 
