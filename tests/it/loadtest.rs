@@ -475,7 +475,7 @@ fn compare_shows_two_runs_side_by_side_with_ratios() {
             .lines()
             .find(|l| l.contains(metric))
             .unwrap_or_else(|| panic!("no `{metric}` row in:\n{}", out.stdout));
-        line.split('│')
+        line.split(['│', '┆', '|'])
             .map(|c| c.trim().to_string())
             .filter(|c| !c.is_empty())
             .collect()
