@@ -13,6 +13,7 @@
 
 mod filter;
 mod manifest;
+mod pipeline;
 mod row;
 mod run;
 mod sink;

@@ -20,6 +20,7 @@ use futures_util::TryStreamExt;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use super::manifest::{ChainSpan, Cursor, Manifest};
+use super::pipeline::Output;
 use super::row::{Encoding, RowWriter, SELECT, decode_row};
 use super::sink::{Destination, Sink};
 use super::sqlite_direct::{Reader, blocking};
@@ -182,7 +183,8 @@ impl Export {
             excel_safe: opts.excel_safe,
         };
         let write_err = |source| ExportError::Write { source };
-        let mut w = RowWriter::new(sink, encoding).map_err(write_err)?;
+        let mut w =
+            Output::new(RowWriter::new(sink, encoding).map_err(write_err)?).map_err(write_err)?;
         let mut report = ExportReport::default();
         if incremental {
             report.after_seq = plan
@@ -230,7 +232,11 @@ impl Export {
         }
         progress(report.rows);
         report.chains = spans.finish(next_cursor.as_ref());
-        let written = w.finish().map_err(write_err)?.finish()?;
+        let written = w
+            .finish()
+            .and_then(RowWriter::finish)
+            .map_err(write_err)?
+            .finish()?;
         report.bytes = written.bytes;
         report.path = written.path;
         report.sha256 = written.sha256;
