@@ -37,6 +37,11 @@ pub struct Args {
     /// Measure exactly this many requests per level instead of a duration.
     #[arg(short = 'n', long)]
     pub requests: Option<u64>,
+    /// Load threads, each driving its share of the connections (like wrk's
+    /// -t); default: one per core. On a machine shared with the target,
+    /// fewer threads leave the target more CPU.
+    #[arg(short = 't', long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
     /// Traffic before measuring, per level (e.g. 2s).
     #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
     pub warmup: Duration,
@@ -114,6 +119,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         stream: args.stream,
         slo: args.slo.clone().unwrap_or_default(),
         keep_intervals: args.hdr_out.is_some(),
+        threads: args.threads.map(usize::from),
     };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();

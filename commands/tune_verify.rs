@@ -132,6 +132,7 @@ pub async fn run(
         stream: false,
         slo: Criteria::default(),
         keep_intervals: false,
+        threads: None,
     };
     let started = Instant::now();
     let load = loadtest::run(&plan, &CancellationToken::new(), &|_| {}).await;

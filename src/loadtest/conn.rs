@@ -1,37 +1,58 @@
-//! One HTTP/1.1 connection per concurrency slot, driven in the worker's own
-//! task (no spawned connection task, no pool), and one request/answer
-//! exchange over it with its outcome classified. It does not record
+//! One HTTP/1.1 connection per concurrency slot and one request/answer
+//! exchange over it, with its outcome classified. It does not record
 //! statistics (see `engine.rs`).
+//!
+//! Why not hyper's client here: a load generator must cost its host less
+//! than the target does, and hyper's client (request and header-map
+//! building, its dispatch channel, response header maps) spent ~8 µs of
+//! user CPU per request against wrk's ~2 µs (docs/benchmarks.md), on a
+//! machine the generator shares with the target. Every request of a run is
+//! the same, so its bytes are made once ([`Target::wire`]); the answer's
+//! head is parsed with `httparse` (the parser hyper itself uses) and its
+//! body framed by `Content-Length`, chunked encoding, or the end of the
+//! connection, as RFC 9112 says.
 
-use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{Connection, SendRequest, handshake};
-use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::sse::SseState;
 use super::stats::ErrorKind;
 use super::target::Target;
 
-type Driver = Pin<Box<Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+/// Headers an answer may carry; more is a malformed answer.
+const MAX_HEADERS: usize = 64;
+/// Read-buffer growth step.
+const READ_CHUNK: usize = 16 * 1024;
 
-/// A worker's connection, opened lazily and reopened after a failure.
+/// A worker's connection, opened lazily and reopened after a failure or
+/// an answer that ends the connection.
 #[derive(Default)]
 pub struct Conn {
-    open: Option<(SendRequest<Full<Bytes>>, Driver)>,
+    stream: Option<TcpStream>,
+    /// Bytes read and not yet consumed, from `start`.
+    buf: Vec<u8>,
+    start: usize,
 }
 
 /// A request that got an HTTP answer.
 pub struct Answer {
     pub status: u16,
+    /// Body bytes (after chunked decoding).
     pub bytes: u64,
     /// When the request was handed to the connection.
     pub sent: Instant,
     pub done: Instant,
     pub sse: Option<SseState>,
+}
+
+/// How the body of an answer ends.
+enum Framing {
+    Length(u64),
+    Chunked,
+    /// Until the server closes the connection.
+    Close,
 }
 
 /// Opens a TCP connection to `addr` (used once before a run to fail fast).
@@ -47,98 +68,260 @@ impl Conn {
         stream: bool,
         timeout: Duration,
     ) -> Result<Answer, ErrorKind> {
-        if self.open.as_ref().is_none_or(|(s, _)| s.is_closed()) {
-            self.open = None;
+        match tokio::time::timeout(timeout, self.exchange_inner(target, stream)).await {
+            Ok(Ok(a)) => Ok(a),
+            Ok(Err(kind)) => {
+                self.stream = None;
+                Err(kind)
+            }
+            Err(_) => {
+                self.stream = None;
+                Err(ErrorKind::Timeout)
+            }
+        }
+    }
+
+    async fn exchange_inner(&mut self, target: &Target, stream: bool) -> Result<Answer, ErrorKind> {
+        if self.stream.is_none() {
             let tcp = TcpStream::connect(&target.addr)
                 .await
                 .map_err(|_| ErrorKind::Connect)?;
             let _ = tcp.set_nodelay(true);
-            let (s, c) = handshake(TokioIo::new(tcp))
-                .await
-                .map_err(|_| ErrorKind::Connect)?;
-            self.open = Some((s, Box::pin(c)));
+            self.stream = Some(tcp);
         }
-        let Some((sender, driver)) = self.open.as_mut() else {
+        self.buf.clear();
+        self.start = 0;
+        let sent = Instant::now();
+        self.tcp()?
+            .write_all(target.wire())
+            .await
+            .map_err(|e| classify(&e))?;
+        let (status, framing, close) = self.read_head().await?;
+        let mut sse = stream.then(SseState::default);
+        let bytes = match framing {
+            Framing::Length(n) => self.read_length(n, sse.as_mut()).await?,
+            Framing::Chunked => self.read_chunked(sse.as_mut()).await?,
+            Framing::Close => self.read_to_close(sse.as_mut()).await?,
+        };
+        let done = Instant::now();
+        // Anything after the answer was not asked for: start afresh.
+        if close || matches!(framing, Framing::Close) || self.start < self.buf.len() {
+            self.stream = None;
+        }
+        Ok(Answer {
+            status,
+            bytes,
+            sent,
+            done,
+            sse,
+        })
+    }
+
+    fn tcp(&mut self) -> Result<&mut TcpStream, ErrorKind> {
+        self.stream.as_mut().ok_or(ErrorKind::Connect)
+    }
+
+    /// Reads more bytes; `Ok(0)` is the end of the connection.
+    async fn fill(&mut self) -> Result<usize, ErrorKind> {
+        if self.start > 0 && self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        self.buf.reserve(READ_CHUNK);
+        let Some(tcp) = self.stream.as_mut() else {
             return Err(ErrorKind::Connect);
         };
-        let sent = Instant::now();
-        let mut closed = false;
-        let out = {
-            let work = tokio::time::timeout(timeout, read(sender, target, stream, sent));
-            tokio::pin!(work);
-            loop {
-                tokio::select! {
-                    biased;
-                    r = &mut work => break r,
-                    _ = driver.as_mut(), if !closed => closed = true,
+        tcp.read_buf(&mut self.buf).await.map_err(|e| classify(&e))
+    }
+
+    /// Reads and parses the status line and headers (skipping 1xx answers).
+    async fn read_head(&mut self) -> Result<(u16, Framing, bool), ErrorKind> {
+        loop {
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut resp = httparse::Response::new(&mut headers);
+            match resp.parse(&self.buf[self.start..]) {
+                Ok(httparse::Status::Complete(len)) => {
+                    let status = resp.code.ok_or(ErrorKind::Other)?;
+                    let (framing, close) = framing(status, resp.headers)?;
+                    self.start += len;
+                    if (100..200).contains(&status) {
+                        continue;
+                    }
+                    return Ok((status, framing, close));
                 }
+                Ok(httparse::Status::Partial) => {
+                    if self.fill().await? == 0 {
+                        return Err(ErrorKind::Reset);
+                    }
+                }
+                Err(_) => return Err(ErrorKind::Other),
             }
-        };
-        let out = match out {
-            Ok(r) => r,
-            Err(_) => {
-                self.open = None;
-                return Err(ErrorKind::Timeout);
-            }
-        };
-        if closed || out.is_err() {
-            self.open = None;
         }
-        out
+    }
+
+    /// Hands `n` buffered body bytes to the stream parser and consumes them.
+    fn take(&mut self, n: usize, sse: Option<&mut SseState>) {
+        if let Some(s) = sse {
+            s.feed(&self.buf[self.start..self.start + n], Instant::now());
+        }
+        self.start += n;
+    }
+
+    async fn read_length(
+        &mut self,
+        len: u64,
+        mut sse: Option<&mut SseState>,
+    ) -> Result<u64, ErrorKind> {
+        let mut left = len;
+        loop {
+            let have = (self.buf.len() - self.start) as u64;
+            let n = have.min(left) as usize;
+            self.take(n, sse.as_deref_mut());
+            left -= n as u64;
+            if left == 0 {
+                return Ok(len);
+            }
+            if self.fill().await? == 0 {
+                return Err(ErrorKind::Reset);
+            }
+        }
+    }
+
+    async fn read_to_close(&mut self, mut sse: Option<&mut SseState>) -> Result<u64, ErrorKind> {
+        let mut total = 0u64;
+        loop {
+            let n = self.buf.len() - self.start;
+            self.take(n, sse.as_deref_mut());
+            total += n as u64;
+            if self.fill().await? == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Decodes a chunked body (RFC 9112 §7.1), feeding each chunk's data as
+    /// it arrives; trailers are read and ignored.
+    async fn read_chunked(&mut self, mut sse: Option<&mut SseState>) -> Result<u64, ErrorKind> {
+        let mut total = 0u64;
+        loop {
+            let line = self.read_line().await?;
+            let size_text = line.split(|&b| b == b';').next().unwrap_or_default();
+            let size = std::str::from_utf8(size_text)
+                .ok()
+                .and_then(|t| u64::from_str_radix(t.trim(), 16).ok())
+                .ok_or(ErrorKind::Other)?;
+            if size == 0 {
+                // Trailer fields, then the empty line.
+                while !self.read_line().await?.is_empty() {}
+                return Ok(total);
+            }
+            total += self.read_length(size, sse.as_deref_mut()).await?;
+            if !self.read_line().await?.is_empty() {
+                return Err(ErrorKind::Other);
+            }
+        }
+    }
+
+    /// Reads one CRLF-terminated line and returns it without the CRLF.
+    async fn read_line(&mut self) -> Result<Vec<u8>, ErrorKind> {
+        loop {
+            if let Some(i) = self.buf[self.start..].windows(2).position(|w| w == b"\r\n") {
+                let line = self.buf[self.start..self.start + i].to_vec();
+                self.start += i + 2;
+                return Ok(line);
+            }
+            if self.buf.len() - self.start > READ_CHUNK {
+                return Err(ErrorKind::Other);
+            }
+            if self.fill().await? == 0 {
+                return Err(ErrorKind::Reset);
+            }
+        }
     }
 }
 
-async fn read(
-    sender: &mut SendRequest<Full<Bytes>>,
-    target: &Target,
-    stream: bool,
-    sent: Instant,
-) -> Result<Answer, ErrorKind> {
-    sender.ready().await.map_err(|e| classify(&e))?;
-    let resp = sender
-        .send_request(target.request())
-        .await
-        .map_err(|e| classify(&e))?;
-    let status = resp.status().as_u16();
-    let mut body = resp.into_body();
-    let mut bytes = 0u64;
-    let mut sse = stream.then(SseState::default);
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| classify(&e))?;
-        if let Some(data) = frame.data_ref() {
-            bytes += data.len() as u64;
-            if let Some(s) = sse.as_mut() {
-                s.feed(data, Instant::now());
+/// The body's framing and whether the server ends the connection after it.
+fn framing(status: u16, headers: &[httparse::Header<'_>]) -> Result<(Framing, bool), ErrorKind> {
+    let mut length = None;
+    let (mut chunked, mut close) = (false, false);
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = std::str::from_utf8(h.value)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .ok_or(ErrorKind::Other)?;
+            if length.is_some_and(|l| l != n) {
+                return Err(ErrorKind::Other);
             }
+            length = Some(n);
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            chunked = h
+                .value
+                .split(|&b| b == b',')
+                .next_back()
+                .is_some_and(|v| v.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if h.name.eq_ignore_ascii_case("connection") {
+            close = h
+                .value
+                .split(|&b| b == b',')
+                .any(|v| v.trim_ascii().eq_ignore_ascii_case(b"close"));
         }
     }
-    Ok(Answer {
-        status,
-        bytes,
-        sent,
-        done: Instant::now(),
-        sse,
+    // No body: 1xx, 204 and 304 (RFC 9112 §6.3).
+    if (100..200).contains(&status) || status == 204 || status == 304 {
+        return Ok((Framing::Length(0), close));
+    }
+    Ok(match (chunked, length) {
+        (true, _) => (Framing::Chunked, close),
+        (false, Some(n)) => (Framing::Length(n), close),
+        (false, None) => (Framing::Close, true),
     })
 }
 
-/// Maps a hyper error to the reported error kind.
-fn classify(e: &hyper::Error) -> ErrorKind {
-    if e.is_incomplete_message() || e.is_canceled() || e.is_closed() {
-        return ErrorKind::Reset;
-    }
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(c) = cur {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            use std::io::ErrorKind as K;
-            return match io.kind() {
-                K::ConnectionReset | K::BrokenPipe | K::ConnectionAborted | K::UnexpectedEof => {
-                    ErrorKind::Reset
-                }
-                K::TimedOut => ErrorKind::Timeout,
-                _ => ErrorKind::Other,
-            };
+/// Maps an I/O error to the reported error kind.
+fn classify(e: &std::io::Error) -> ErrorKind {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionReset | K::BrokenPipe | K::ConnectionAborted | K::UnexpectedEof => {
+            ErrorKind::Reset
         }
-        cur = c.source();
+        K::TimedOut => ErrorKind::Timeout,
+        _ => ErrorKind::Other,
     }
-    ErrorKind::Other
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(head: &str) -> Result<(u16, Framing, bool), ErrorKind> {
+        let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        let mut resp = httparse::Response::new(&mut headers);
+        let _ = resp.parse(head.as_bytes());
+        let status = resp.code.unwrap_or(0);
+        framing(status, resp.headers).map(|(f, c)| (status, f, c))
+    }
+
+    #[test]
+    fn bodies_are_framed_as_rfc_9112_says() {
+        let len = parse("HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n");
+        assert!(matches!(len, Ok((200, Framing::Length(12), false))));
+        // Chunked wins over a length (a proxy's leftover).
+        let chunked = parse(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        );
+        assert!(matches!(chunked, Ok((200, Framing::Chunked, false))));
+        let close = parse("HTTP/1.1 200 OK\r\n\r\n");
+        assert!(matches!(close, Ok((200, Framing::Close, true))));
+        let asked = parse(
+            "HTTP/1.1 500 Oops\r\nConnection: keep-alive, close\r\nContent-Length: 0\r\n\r\n",
+        );
+        assert!(matches!(asked, Ok((500, Framing::Length(0), true))));
+        let none = parse("HTTP/1.1 204 No Content\r\n\r\n");
+        assert!(matches!(none, Ok((204, Framing::Length(0), false))));
+        let two = parse("HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n");
+        assert!(matches!(two, Err(ErrorKind::Other)));
+        let junk = parse("HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\n");
+        assert!(matches!(junk, Err(ErrorKind::Other)));
+    }
 }

@@ -91,9 +91,10 @@ async fn level(
         .collect();
     // Like wrk's threads: one single-threaded runtime per core, each driving
     // its share of the connections, so a request never hops between threads.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(concurrency);
+    let threads = plan
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, concurrency);
     let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(threads);
     for t in 0..threads {
         let mine: Vec<_> = recorders.iter().skip(t).step_by(threads).cloned().collect();
@@ -195,6 +196,10 @@ fn take_second(recorders: &[Arc<Mutex<Recorder>>]) -> (hdrhistogram::Histogram<u
 async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
     let mut conn = Conn::default();
     let plan = &s.plan;
+    // Checked twice per request: a token of this worker's own, so the
+    // check locks a mutex no other thread touches (the shared token's
+    // lock, taken by every worker on every request, was contended).
+    let cancel = s.cancel.child_token();
     let end = match plan.stop {
         Stop::Duration(d) => Some(s.measure_from + d),
         Stop::Requests(_) => None,
@@ -204,7 +209,7 @@ async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
         .map_or(0, |r| (plan.warmup.as_secs_f64() * r).ceil() as u64);
     loop {
         let now = Instant::now();
-        if s.cancel.is_cancelled() || end.is_some_and(|e| now >= e) {
+        if cancel.is_cancelled() || end.is_some_and(|e| now >= e) {
             return;
         }
         let intended = match plan.rate {
@@ -230,7 +235,7 @@ async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
                 }
                 tokio::select! {
                     _ = tokio::time::sleep_until(at.into()) => {}
-                    _ = s.cancel.cancelled() => return,
+                    _ = cancel.cancelled() => return,
                 }
                 at
             }
@@ -238,7 +243,7 @@ async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
         let measured = intended >= s.measure_from;
         let out = tokio::select! {
             o = conn.exchange(&plan.target, plan.stream, plan.timeout) => o,
-            _ = s.cancel.cancelled() => return,
+            _ = cancel.cancelled() => return,
         };
         if !measured {
             continue;

@@ -58,6 +58,10 @@ pub struct Plan {
     pub slo: Criteria,
     /// Keep one histogram per second of each level (for `--hdr-out`).
     pub keep_intervals: bool,
+    /// Load threads, each a single-threaded runtime driving its share of
+    /// the connections (as wrk's `-t`); `None`: one per core. Never more
+    /// than the connections.
+    pub threads: Option<usize>,
 }
 
 /// Why a run could not be made.

@@ -1,11 +1,10 @@
 //! The target of a load run: address, request line, headers and body,
-//! parsed and checked once so the workers only clone prepared parts. It does
+//! parsed, checked and serialised once so the workers only write its bytes. It does
 //! not open connections (see `conn.rs`).
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http::header::{CONTENT_TYPE, HOST, HeaderName, HeaderValue};
-use http::{HeaderMap, Request};
-use http_body_util::Full;
 
 use super::LoadError;
 
@@ -16,9 +15,10 @@ pub struct Target {
     pub url: String,
     /// `host:port` to connect to.
     pub addr: String,
-    path: String,
-    headers: HeaderMap,
-    body: Bytes,
+    /// The whole request as sent: request line, headers, body. Every
+    /// request of a run is the same, so it is made once.
+    wire: Bytes,
+    body_len: u64,
 }
 
 impl Target {
@@ -45,6 +45,9 @@ impl Target {
         if let Some(q) = parsed.query() {
             path = format!("{path}?{q}");
         }
+        let _: http::uri::PathAndQuery = path
+            .parse()
+            .map_err(|_| bad("the path is not a valid request target"))?;
         let mut map = HeaderMap::new();
         let host_value =
             HeaderValue::from_str(&addr).map_err(|_| bad("host is not a valid header"))?;
@@ -65,29 +68,37 @@ impl Target {
                 .map_err(|_| LoadError::Plan(format!("bad header value in `{h}`")))?;
             map.insert(name, value);
         }
+        // The length is the body's; a framing header from -H would lie.
+        map.remove(http::header::CONTENT_LENGTH);
+        map.remove(http::header::TRANSFER_ENCODING);
+        let mut wire = Vec::with_capacity(256 + body.len());
+        wire.extend_from_slice(b"POST ");
+        wire.extend_from_slice(path.as_bytes());
+        wire.extend_from_slice(b" HTTP/1.1\r\n");
+        for (name, value) in &map {
+            wire.extend_from_slice(name.as_str().as_bytes());
+            wire.extend_from_slice(b": ");
+            wire.extend_from_slice(value.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+        wire.extend_from_slice(format!("content-length: {}\r\n\r\n", body.len()).as_bytes());
+        wire.extend_from_slice(&body);
         Ok(Target {
             url: url.to_string(),
             addr,
-            path,
-            headers: map,
-            body,
+            wire: Bytes::from(wire),
+            body_len: body.len() as u64,
         })
     }
 
     /// Bytes of the request body.
     pub fn body_len(&self) -> u64 {
-        self.body.len() as u64
+        self.body_len
     }
 
-    /// A fresh request (cheap: the body is reference-counted).
-    pub(crate) fn request(&self) -> Request<Full<Bytes>> {
-        let mut req = Request::new(Full::new(self.body.clone()));
-        *req.method_mut() = http::Method::POST;
-        if let Ok(uri) = self.path.parse() {
-            *req.uri_mut() = uri;
-        }
-        *req.headers_mut() = self.headers.clone();
-        req
+    /// The request's bytes on the wire.
+    pub(crate) fn wire(&self) -> &[u8] {
+        &self.wire
     }
 }
 

@@ -23,6 +23,9 @@ struct Behaviour {
     /// Request number that starts a stall: every request arriving in the next second waits for its end.
     stall_at: Option<u64>,
     stream: bool,
+    /// Streamed answers: send each event as its own chunk (chunked transfer
+    /// encoding), this long after the previous one.
+    pace: Option<Duration>,
     /// Headers every request must carry, else 401.
     require: Vec<(&'static str, &'static str)>,
 }
@@ -89,6 +92,29 @@ async fn answer(State(up): State<Up>, headers: axum::http::HeaderMap) -> Respons
         return (
             StatusCode::INTERNAL_SERVER_ERROR,
             "{\"error\":{\"message\":\"boom\"}}",
+        )
+            .into_response();
+    }
+    if up.b.stream
+        && let Some(pace) = up.b.pace
+    {
+        use futures_util::StreamExt as _;
+        let mut events: Vec<String> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|w| {
+                format!(
+                    "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}}}}]}}\n\n"
+                )
+            })
+            .collect();
+        events.push("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9}}\n\ndata: [DONE]\n\n".into());
+        let paced = futures_util::stream::iter(events).then(move |e| async move {
+            tokio::time::sleep(pace).await;
+            Ok::<_, std::io::Error>(e)
+        });
+        return (
+            [("content-type", "text/event-stream")],
+            axum::body::Body::from_stream(paced),
         )
             .into_response();
     }
@@ -318,6 +344,30 @@ fn streaming_counts_tokens_from_usage_and_chunks_apart() {
     assert_eq!(s["chunks"], 40);
     assert!(s["ttft_ms"]["p50"].as_f64().expect("ttft") > 0.0);
     assert_eq!(runs[0]["goodput"], 1.0);
+}
+
+#[test]
+fn chunked_streams_are_timed_as_their_chunks_arrive() {
+    let (url, _) = upstream(Behaviour {
+        stream: true,
+        pace: Some(Duration::from_millis(30)),
+        ..Default::default()
+    });
+    let runs = json_runs(&[&url, "-c", "2", "-n", "6", "--stream"]);
+    let r = &runs[0];
+    assert_eq!(r["successes"], 6, "{r}");
+    let s = &r["stream"];
+    assert_eq!(s["output_tokens"], 54);
+    assert_eq!(s["answers_with_usage"], 6);
+    assert_eq!(s["chunks"], 24);
+    let ttft = s["ttft_ms"]["p50"].as_f64().expect("ttft");
+    let itl = s["inter_token_ms"]["p50"].as_f64().expect("itl");
+    let total = r["latency_ms"]["p50"].as_f64().expect("p50");
+    // First chunk after one pace, the next ones one pace apart, the answer
+    // complete after five: chunks were seen as they came, not at the end.
+    assert!((30.0..100.0).contains(&ttft), "ttft {ttft} ms");
+    assert!((25.0..100.0).contains(&itl), "inter-token {itl} ms");
+    assert!(total >= 150.0, "whole answer {total} ms");
 }
 
 #[test]

@@ -176,7 +176,7 @@ impl Batch {
 /// Where the reading side puts rows: encoded at once on this thread, or
 /// batched for the encoder thread.
 pub(crate) enum Output {
-    Inline(RowWriter<Sink>),
+    Inline(Box<RowWriter<Sink>>),
     Threaded(Encoder),
 }
 
@@ -195,7 +195,7 @@ impl Output {
     pub fn new(w: RowWriter<Sink>) -> io::Result<Output> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         if cores < 2 {
-            return Ok(Output::Inline(w));
+            return Ok(Output::Inline(Box::new(w)));
         }
         let (full, to_encode) = flume::bounded::<Batch>(BATCHES);
         let (give_back, empty) = flume::bounded::<Batch>(BATCHES + 1);
@@ -244,7 +244,7 @@ impl Output {
     /// (or the error that stopped it).
     pub fn finish(self) -> io::Result<RowWriter<Sink>> {
         match self {
-            Output::Inline(w) => Ok(w),
+            Output::Inline(w) => Ok(*w),
             Output::Threaded(mut e) => {
                 if !e.filling.rows.is_empty() {
                     e.hand_over()?;

@@ -20,9 +20,6 @@ use super::row::SELECT;
 use super::{Bound, ExportRow, Filter};
 use crate::db::Db;
 
-/// The most of the file mapped at once (SQLite caps it at its own limit).
-const MMAP_BYTES: i64 = 1 << 34;
-
 /// A read-only connection to a ledger file.
 pub(crate) struct Reader {
     conn: Connection,
@@ -39,9 +36,6 @@ impl Reader {
         let conn = Connection::open_with_flags(path, flags).ok()?;
         // A writer's checkpoint can hold the lock briefly; wait as sqlx would.
         conn.busy_timeout(Duration::from_secs(5)).ok()?;
-        // Pages read through a memory map, not a read() and a copy each.
-        // Only address space: a reader, so nothing is written through it.
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES).ok()?;
         Some(Reader { conn })
     }
 
