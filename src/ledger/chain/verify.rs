@@ -15,12 +15,15 @@ use serde::Serialize;
 use super::head::Head;
 use super::start::describe;
 use super::{ChainKey, Hash, hash_from_bytes};
+use sqlx::{Postgres, QueryBuilder, Sqlite};
+
 use crate::db::Db;
 use crate::ledger::entry::Entry;
-use crate::ledger::export::Filter;
+use crate::ledger::export::pipeline::overlapped;
 use crate::ledger::export::sqlite_direct::{Reader, blocking};
+use crate::ledger::export::{Filter, SELECT, decode_row, push_filter};
 use crate::ledger::read::Row as EntryRow;
-use crate::ledger::store::{CHAIN_COLUMNS, COLUMNS, StoreError};
+use crate::ledger::store::StoreError;
 
 /// What broke, at which number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -257,10 +260,6 @@ async fn verify_chain(
     };
     let mut expected = since + 1;
     let mut last_hash: Option<Hash> = None;
-    let sql = format!(
-        "SELECT {COLUMNS}, {CHAIN_COLUMNS} FROM usage_entries WHERE instance_id = $1 AND seq > $2 \
-         ORDER BY seq"
-    );
     let ctx = || StoreError::query(db, format!("reading chain `{id}`"));
     let mut buf = Vec::with_capacity(1024);
     let mut step = |mut e: Entry, report: &mut ChainReport| -> Result<(), StoreError> {
@@ -327,33 +326,35 @@ async fn verify_chain(
         progress(report.entries_checked);
         Ok(())
     };
+    // The export's query and decoding (by column index, text borrowed),
+    // then one owned entry per row for the hash.
+    let filter = Filter {
+        instance: Some(id.to_string()),
+        seq_after: Some(since),
+        ..Filter::default()
+    };
+    let backend = db.backend();
     macro_rules! walk {
-        ($pool:expr) => {{
-            let mut rows = sqlx::query_as::<_, EntryRow>(&sql)
-                .bind(id)
-                .bind(since)
-                .fetch($pool);
+        ($db:ty, $pool:expr) => {{
+            let mut q = QueryBuilder::<$db>::new(SELECT);
+            push_filter!(q, &filter);
+            q.push(" ORDER BY seq");
+            let mut rows = q.build().fetch($pool);
             while let Some(row) = rows.try_next().await.map_err(ctx())? {
-                step(row.into_entry(db.backend())?, &mut report)?;
+                let r = decode_row!(&row).map_err(ctx())?;
+                step(EntryRow::from(&r).into_entry(backend)?, &mut report)?;
             }
         }};
     }
     match (db, Reader::for_db(db)) {
-        (_, Some(reader)) => {
-            let filter = Filter {
-                instance: Some(id.to_string()),
-                seq_after: Some(since),
-                ..Filter::default()
-            };
-            let backend = db.backend();
-            blocking(|| {
-                reader.each(&filter, " ORDER BY seq", |r| {
-                    step(EntryRow::from(r).into_entry(backend)?, &mut report)
-                })
-            })?;
-        }
-        (Db::Sqlite(p), None) => walk!(p),
-        (Db::Postgres(p), None) => walk!(p),
+        (_, Some(reader)) => blocking(|| {
+            overlapped(
+                |push| reader.each(&filter, " ORDER BY seq", push),
+                |r| step(EntryRow::from(r).into_entry(backend)?, &mut report),
+            )
+        })?,
+        (Db::Sqlite(p), None) => walk!(Sqlite, p),
+        (Db::Postgres(p), None) => walk!(Postgres, p),
     }
     // Gaps and missing numbers after the last entry, up to the committed head.
     while expected <= to {

@@ -13,7 +13,7 @@
 
 mod filter;
 mod manifest;
-mod pipeline;
+pub(crate) mod pipeline;
 mod row;
 mod run;
 mod sink;
@@ -28,6 +28,7 @@ pub use run::{Export, ExportReport, scan};
 pub use sink::Destination;
 
 pub(crate) use filter::{Bound, push_filter};
+pub(crate) use row::{SELECT, decode_row};
 
 use crate::db::Backend;
 

@@ -286,3 +286,76 @@ impl Encoder {
         }
     }
 }
+
+/// Why feeding a row to [`overlapped`]'s consumer failed.
+pub(crate) enum Fed<E> {
+    /// Reading failed.
+    Failed(E),
+    /// The consumer stopped (on an error of its own, which is reported).
+    Stopped,
+}
+
+impl<E: From<rusqlite::Error>> From<rusqlite::Error> for Fed<E> {
+    fn from(e: rusqlite::Error) -> Self {
+        Fed::Failed(E::from(e))
+    }
+}
+
+/// Runs `read` on this thread and `consume` on a second one, rows crossing
+/// in batches as in an export: for `ledger verify`, whose hashing then
+/// overlaps the reading. One thread when the machine has one core. The
+/// consumer's error wins over the reader's (it is why reading stopped).
+pub(crate) fn overlapped<E: Send>(
+    read: impl FnOnce(&mut dyn FnMut(&ExportRow<'_>) -> Result<(), Fed<E>>) -> Result<(), Fed<E>>,
+    mut consume: impl FnMut(&ExportRow<'_>) -> Result<(), E> + Send,
+) -> Result<(), E> {
+    let finish = |r: Result<(), Fed<E>>| match r {
+        Ok(()) | Err(Fed::Stopped) => Ok(()),
+        Err(Fed::Failed(e)) => Err(e),
+    };
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+        return finish(read(&mut |r| consume(r).map_err(Fed::Failed)));
+    }
+    let (full_tx, full_rx) = flume::bounded::<Batch>(BATCHES);
+    let (back_tx, back_rx) = flume::bounded::<Batch>(BATCHES + 1);
+    for _ in 0..BATCHES {
+        let _ = back_tx.send(Batch::default());
+    }
+    std::thread::scope(|scope| {
+        let consumer = scope.spawn(move || -> Result<(), E> {
+            for mut batch in full_rx.iter() {
+                for p in &batch.rows {
+                    consume(&batch.row(p))?;
+                }
+                batch.clear();
+                let _ = back_tx.send(batch);
+            }
+            Ok(())
+        });
+        let mut filling = Batch::default();
+        let hand_over = |filling: &mut Batch| -> Result<(), Fed<E>> {
+            let next = back_rx.recv().map_err(|_| Fed::Stopped)?;
+            let full = std::mem::replace(filling, next);
+            full_tx.send(full).map_err(|_| Fed::Stopped)
+        };
+        let read_result = read(&mut |r| {
+            filling.push(r);
+            if filling.rows.len() >= BATCH_ROWS {
+                hand_over(&mut filling)?;
+            }
+            Ok(())
+        })
+        .and_then(|()| {
+            if filling.rows.is_empty() {
+                Ok(())
+            } else {
+                hand_over(&mut filling)
+            }
+        });
+        drop(full_tx);
+        let consumed = consumer
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        consumed.and(finish(read_result))
+    })
+}
