@@ -187,6 +187,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_s
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l rate -d 'Open loop: requests per second on a constant schedule' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s d -l duration -d 'How long to measure each level (e.g. 10s, 1m)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s n -l requests -d 'Measure exactly this many requests per level instead of a duration' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s t -l threads -d 'Load threads, each driving its share of the connections (like wrk\'s -t); default: one per core. On a machine shared with the target, fewer threads leave the target more CPU' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l warmup -d 'Traffic before measuring, per level (e.g. 2s)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l timeout -d 'A request unanswered after this long counts as a timeout error' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l model -d 'Model for the generated chat body' -r

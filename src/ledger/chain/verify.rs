@@ -19,8 +19,9 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use crate::db::Db;
 use crate::ledger::entry::Entry;
-use crate::ledger::export::pipeline::overlapped;
-use crate::ledger::export::sqlite_direct::{Reader, blocking};
+use crate::ledger::export::ExportRow;
+use crate::ledger::export::pipeline::{Fed, overlapped};
+use crate::ledger::export::sqlite_direct::{Reader, blocking, multi_thread};
 use crate::ledger::export::{Filter, SELECT, decode_row, push_filter};
 use crate::ledger::read::Row as EntryRow;
 use crate::ledger::store::StoreError;
@@ -334,15 +335,34 @@ async fn verify_chain(
         ..Filter::default()
     };
     let backend = db.backend();
+    // PostgreSQL (and in-memory SQLite): the async stream is read on this
+    // thread inside `block_on`, and hashing overlaps it as for a file.
+    // Without a multi-thread runtime (unit tests), one row at a time.
     macro_rules! walk {
         ($db:ty, $pool:expr) => {{
-            let mut q = QueryBuilder::<$db>::new(SELECT);
-            push_filter!(q, &filter);
-            q.push(" ORDER BY seq");
-            let mut rows = q.build().fetch($pool);
-            while let Some(row) = rows.try_next().await.map_err(ctx())? {
-                let r = decode_row!(&row).map_err(ctx())?;
-                step(EntryRow::from(&r).into_entry(backend)?, &mut report)?;
+            let pool = $pool;
+            let read =
+                async |push: &mut dyn FnMut(&ExportRow<'_>) -> Result<(), Fed<StoreError>>| {
+                    let mut q = QueryBuilder::<$db>::new(SELECT);
+                    push_filter!(q, &filter);
+                    q.push(" ORDER BY seq");
+                    let mut rows = q.build().fetch(pool);
+                    let failed = |e| Fed::Failed(ctx()(e));
+                    while let Some(row) = rows.try_next().await.map_err(failed)? {
+                        push(&decode_row!(&row).map_err(failed)?)?;
+                    }
+                    Ok::<(), Fed<StoreError>>(())
+                };
+            let mut hash =
+                |r: &ExportRow<'_>| step(EntryRow::from(r).into_entry(backend)?, &mut report);
+            if multi_thread() {
+                let handle = tokio::runtime::Handle::current();
+                blocking(|| overlapped(|push| handle.block_on(read(push)), hash))?;
+            } else {
+                match read(&mut |r| hash(r).map_err(Fed::Failed)).await {
+                    Ok(()) | Err(Fed::Stopped) => {}
+                    Err(Fed::Failed(e)) => return Err(e.into()),
+                }
             }
         }};
     }

@@ -81,11 +81,18 @@ impl Reader {
 /// worker hands its other tasks away first; elsewhere (a current-thread
 /// runtime, as in tests) it simply runs.
 pub(crate) fn blocking<R>(f: impl FnOnce() -> R) -> R {
-    use tokio::runtime::{Handle, RuntimeFlavor};
-    match Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
-        _ => f(),
+    if multi_thread() {
+        tokio::task::block_in_place(f)
+    } else {
+        f()
     }
+}
+
+/// Whether this runs on a multi-thread tokio runtime (where a thread may
+/// block in place, and block on a future from there).
+pub(crate) fn multi_thread() -> bool {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
 }
 
 /// Decodes a row selected with [`SELECT`], by column index.
