@@ -183,7 +183,8 @@ pub(crate) enum Output {
 /// The encoder thread and the two channels to it (full batches there,
 /// emptied batches back).
 pub(crate) struct Encoder {
-    full: flume::Sender<Batch>,
+    /// Dropped to tell the encoder there is no more.
+    full: Option<flume::Sender<Batch>>,
     empty: flume::Receiver<Batch>,
     filling: Batch,
     /// Taken when joined (at the end, or early when it stopped on an error).
@@ -217,7 +218,7 @@ impl Output {
                 Ok(w)
             })?;
         Ok(Output::Threaded(Encoder {
-            full,
+            full: Some(full),
             empty,
             filling: Batch::default(),
             thread: Some(thread),
@@ -249,9 +250,8 @@ impl Output {
                 if !e.filling.rows.is_empty() {
                     e.hand_over()?;
                 }
-                let Encoder { full, thread, .. } = e;
-                drop(full);
-                join(thread)
+                e.full = None;
+                join(e.thread.take())
             }
         }
     }
@@ -266,12 +266,24 @@ fn join(thread: Option<JoinHandle<io::Result<RowWriter<Sink>>>>) -> io::Result<R
         .map_err(|_| io::Error::other("the export's encoder thread panicked"))?
 }
 
+/// An export that fails while reading drops its output here: the encoder
+/// is told to stop and waited for, so the temporary file it owns is removed
+/// before the error reaches the user (and before the process exits).
+impl Drop for Encoder {
+    fn drop(&mut self) {
+        self.full = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl Encoder {
     fn hand_over(&mut self) -> io::Result<()> {
         let sent = match self.empty.recv() {
             Ok(next) => {
                 let full = std::mem::replace(&mut self.filling, next);
-                self.full.send(full).is_ok()
+                self.full.as_ref().is_some_and(|tx| tx.send(full).is_ok())
             }
             Err(_) => false,
         };
