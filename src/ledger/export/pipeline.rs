@@ -173,6 +173,42 @@ impl Batch {
     }
 }
 
+/// Whether a second thread has a core of its own to run on.
+fn two_cores() -> bool {
+    std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
+}
+
+type Channel = (flume::Sender<Batch>, flume::Receiver<Batch>);
+
+/// The two channels between the threads: full batches to the consumer
+/// (bounded), emptied ones back, the latter primed with every batch.
+fn channels() -> (Channel, Channel) {
+    let full = flume::bounded::<Batch>(BATCHES);
+    let back = flume::bounded::<Batch>(BATCHES + 1);
+    for _ in 0..BATCHES {
+        let _ = back.0.send(Batch::default());
+    }
+    (full, back)
+}
+
+/// The consumer's loop: every row of every batch to `consume`, each
+/// emptied batch back. Ends when the reading side drops its sender (done
+/// or failed), or at `consume`'s first error.
+fn drain<E>(
+    full: &flume::Receiver<Batch>,
+    back: &flume::Sender<Batch>,
+    mut consume: impl FnMut(&ExportRow<'_>) -> Result<(), E>,
+) -> Result<(), E> {
+    for mut batch in full.iter() {
+        for p in &batch.rows {
+            consume(&batch.row(p))?;
+        }
+        batch.clear();
+        let _ = back.send(batch);
+    }
+    Ok(())
+}
+
 /// Where the reading side puts rows: encoded at once on this thread, or
 /// batched for the encoder thread.
 pub(crate) enum Output {
@@ -194,27 +230,15 @@ pub(crate) struct Encoder {
 impl Output {
     /// A second thread when the machine has a second core to run it.
     pub fn new(w: RowWriter<Sink>) -> io::Result<Output> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if cores < 2 {
+        if !two_cores() {
             return Ok(Output::Inline(Box::new(w)));
         }
-        let (full, to_encode) = flume::bounded::<Batch>(BATCHES);
-        let (give_back, empty) = flume::bounded::<Batch>(BATCHES + 1);
-        for _ in 0..BATCHES {
-            let _ = give_back.send(Batch::default());
-        }
+        let ((full, to_encode), (give_back, empty)) = channels();
         let thread = std::thread::Builder::new()
             .name("export-encode".into())
             .spawn(move || {
                 let mut w = w;
-                // Ends when the reading side drops its sender (done or failed).
-                for mut batch in to_encode.iter() {
-                    for p in &batch.rows {
-                        w.write(&batch.row(p))?;
-                    }
-                    batch.clear();
-                    let _ = give_back.send(batch);
-                }
+                drain(&to_encode, &give_back, |r| w.write(r))?;
                 Ok(w)
             })?;
         Ok(Output::Threaded(Encoder {
@@ -325,25 +349,12 @@ pub(crate) fn overlapped<E: Send>(
         Ok(()) | Err(Fed::Stopped) => Ok(()),
         Err(Fed::Failed(e)) => Err(e),
     };
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+    if !two_cores() {
         return finish(read(&mut |r| consume(r).map_err(Fed::Failed)));
     }
-    let (full_tx, full_rx) = flume::bounded::<Batch>(BATCHES);
-    let (back_tx, back_rx) = flume::bounded::<Batch>(BATCHES + 1);
-    for _ in 0..BATCHES {
-        let _ = back_tx.send(Batch::default());
-    }
+    let ((full_tx, full_rx), (back_tx, back_rx)) = channels();
     std::thread::scope(|scope| {
-        let consumer = scope.spawn(move || -> Result<(), E> {
-            for mut batch in full_rx.iter() {
-                for p in &batch.rows {
-                    consume(&batch.row(p))?;
-                }
-                batch.clear();
-                let _ = back_tx.send(batch);
-            }
-            Ok(())
-        });
+        let consumer = scope.spawn(move || drain(&full_rx, &back_tx, consume));
         let mut filling = Batch::default();
         let hand_over = |filling: &mut Batch| -> Result<(), Fed<E>> {
             let next = back_rx.recv().map_err(|_| Fed::Stopped)?;
