@@ -23,7 +23,7 @@ use super::chain::{ChainKey, Gap};
 use super::dead_letter;
 use super::entry::Entry;
 use super::stats::Counters;
-use super::store::{self, StoreError, Watermark};
+use super::store::{self, FileWriter, StoreError, Watermark};
 use crate::db::Db;
 
 /// Attempts per batch on transient errors, and the first backoff (doubled each time).
@@ -46,6 +46,9 @@ pub(crate) struct Shared {
     /// the spool: workers retry until it is written or `abandon` is set.
     pub spooled: bool,
     pub abandon: AtomicBool,
+    /// On a SQLite file: the connection every commit goes through, kept
+    /// open so its statements stay prepared (`None`: through the pool).
+    pub file: Option<std::sync::Mutex<FileWriter>>,
 }
 
 /// One worker: runs until the channel is closed and drained.
@@ -143,7 +146,16 @@ pub(crate) async fn commit(shared: &Shared, entries: &[Entry]) -> Result<u64, St
         seq: wm,
         hash: &hash,
     };
-    match store::commit(&shared.db, entries, &gaps, Some(watermark)).await {
+    let committed = match &shared.file {
+        Some(file) => {
+            let mut file = file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            store::commit_file(&mut file, entries, &gaps, Some(watermark))
+        }
+        None => store::commit(&shared.db, entries, &gaps, Some(watermark)).await,
+    };
+    match committed {
         Ok(n) => {
             shared.tracker.mark(&spans);
             Ok(n)

@@ -37,6 +37,7 @@ use super::chain::{ChainKey, GENESIS};
 use super::entry::Entry;
 use super::spool::{self, SpoolError, SpoolShared, appender};
 use super::stats::{Counters, WriterStats};
+use super::store::FileWriter;
 use super::worker::{self, Shared};
 use crate::config::{LedgerConfig, OnFull};
 use crate::db::Db;
@@ -183,6 +184,13 @@ impl LedgerWriter {
             );
         }
         let buffer_size = a.buffer_size.max(1);
+        let file = match FileWriter::for_db(&db).await {
+            Ok(f) => f.map(std::sync::Mutex::new),
+            Err(e) => {
+                warn!("writing the SQLite ledger through the pool: cannot open the file: {e}");
+                None
+            }
+        };
         let shared = Arc::new(Shared {
             db,
             counters: Counters::default(),
@@ -194,6 +202,7 @@ impl LedgerWriter {
             instance_id: opened.instance_id.clone(),
             spooled: spool_on,
             abandon: AtomicBool::new(false),
+            file,
         });
         if let Err(e) = worker::commit(&shared, &[]).await {
             warn!("cannot record the chain's gaps yet (retried in the background): {e}");

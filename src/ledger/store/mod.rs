@@ -15,7 +15,11 @@ use sqlx::{Postgres, Sqlite};
 
 use super::chain::{Gap, Hash};
 use super::entry::Entry;
+use super::export::sqlite_direct::blocking;
 use crate::db::{Backend, Db};
+
+mod sqlite_file;
+pub(crate) use sqlite_file::FileWriter;
 
 /// The 26 stored entry columns in bind order (`id` is the database's own).
 pub(crate) const COLUMNS: &str = "request_id, created_at_us, client_request_id, upstream_request_id, \
@@ -48,6 +52,12 @@ pub enum StoreError {
         #[from]
         source: rusqlite::Error,
     },
+    #[error("{context} on the SQLite ledger file: {source}")]
+    WriteFile {
+        context: String,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("row `{request_id}` of the {backend} ledger has an unknown token_source `{value}`")]
     BadTokenSource {
         request_id: String,
@@ -75,8 +85,14 @@ impl StoreError {
     /// serialization failures, deadlocks, lock timeouts or resource
     /// exhaustion. A rejected row is not.
     pub fn is_transient(&self) -> bool {
-        let StoreError::Query { source, .. } = self else {
-            return false;
+        let source = match self {
+            StoreError::Query { source, .. } => source,
+            StoreError::WriteFile { source, .. } => {
+                use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+                let code = source.sqlite_error_code();
+                return matches!(code, Some(DatabaseBusy | DatabaseLocked));
+            }
+            _ => return false,
         };
         match source {
             sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::WorkerCrashed => true,
@@ -137,6 +153,26 @@ pub async fn commit(
     }
 }
 
+/// [`commit`] through a [`FileWriter`] the caller keeps open across
+/// batches (the writer's workers do, on a SQLite file).
+pub(crate) fn commit_file(
+    file: &mut FileWriter,
+    entries: &[Entry],
+    gaps: &[Gap],
+    watermark: Option<Watermark<'_>>,
+) -> Result<u64, StoreError> {
+    blocking(|| file.commit(LEDGER_TABLE, entries, gaps, watermark)).map_err(|source| {
+        StoreError::WriteFile {
+            context: format!(
+                "committing a batch of {} entries and {} gaps",
+                entries.len(),
+                gaps.len()
+            ),
+            source,
+        }
+    })
+}
+
 /// The ledger's table; [`insert_batch`] writes here.
 pub(crate) const LEDGER_TABLE: &str = "usage_entries";
 
@@ -152,6 +188,13 @@ pub(crate) async fn insert_batch_into(
         return Ok(0);
     }
     let context = || format!("inserting a batch of {} entries", entries.len());
+    let file_error = |source| StoreError::WriteFile {
+        context: context(),
+        source,
+    };
+    if let Some(mut file) = FileWriter::for_db(db).await.map_err(file_error)? {
+        return blocking(|| file.commit(table, entries, &[], None)).map_err(file_error);
+    }
     match db {
         Db::Sqlite(pool) => sqlite_insert(pool, table, entries)
             .await

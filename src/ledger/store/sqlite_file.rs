@@ -1,0 +1,166 @@
+//! Writing batches into a SQLite ledger file directly, with rusqlite on the
+//! calling thread, rather than through sqlx.
+//!
+//! Why: sqlx binds every value of a multi-row `INSERT` into an argument
+//! buffer of its own, then hands the statement to its worker thread, which
+//! copies the values again into SQLite. SQLite itself is fast at this when
+//! fed one prepared single-row statement per entry inside one transaction,
+//! each value bound straight from the entry's fields: the writer bench
+//! (docs/benchmarks.md, "Ledger writer: SQLite written directly") measures
+//! the gain. The SQL and its semantics are the sqlx path's (idempotent on
+//! `request_id`, entries, gaps and watermark in one transaction); that path
+//! stays for in-memory databases.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
+
+use super::{CHAIN_COLUMNS, COLUMNS, GAP_SQL, LEDGER_TABLE, NUM_COLUMNS, Watermark};
+use crate::db::Db;
+use crate::ledger::chain::Gap;
+use crate::ledger::entry::Entry;
+
+/// A read-write connection to a ledger file, kept by the writer across
+/// batches so its statements stay prepared.
+#[derive(Debug)]
+pub(crate) struct FileWriter {
+    conn: Connection,
+}
+
+impl FileWriter {
+    /// Opens the file behind `db`; `None` for PostgreSQL and in-memory
+    /// SQLite, which are written through sqlx. The busy timeout is the
+    /// pool's own (`PRAGMA busy_timeout` asked of one of its connections),
+    /// so a locked file is waited for exactly as long either way.
+    pub async fn for_db(db: &Db) -> Result<Option<FileWriter>, rusqlite::Error> {
+        let Db::Sqlite(pool) = db else {
+            return Ok(None);
+        };
+        let path = pool.connect_options().get_filename().to_path_buf();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        // Unknown (the pool cannot be reached): sqlx's default, 5 s.
+        let busy_ms: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(pool)
+            .await
+            .unwrap_or(5_000);
+        let busy = Duration::from_millis(u64::try_from(busy_ms).unwrap_or(5_000));
+        FileWriter::open(&path, busy).map(Some)
+    }
+
+    fn open(path: &Path, busy: Duration) -> Result<FileWriter, rusqlite::Error> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(busy)?;
+        // The pool's settings: WAL is kept by the file, `synchronous` is
+        // per connection (NORMAL: a commit survives a process crash, and
+        // a power loss may take the last ones, which the spool covers).
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        Ok(FileWriter { conn })
+    }
+
+    /// Inserts `entries` into `table`, and `gaps`, and moves the watermark
+    /// forward, in one `BEGIN IMMEDIATE` transaction. Returns the entry rows
+    /// that were new. `table` is spliced into the SQL: a constant, never
+    /// user input.
+    pub fn commit(
+        &mut self,
+        table: &str,
+        entries: &[Entry],
+        gaps: &[Gap],
+        watermark: Option<Watermark<'_>>,
+    ) -> Result<u64, rusqlite::Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut inserted = 0;
+        if !entries.is_empty() {
+            let sql = insert_sql(table);
+            let mut stmt = tx.prepare_cached(&sql)?;
+            for e in entries {
+                bind_entry(&mut stmt, e)?;
+                inserted += stmt.raw_execute()? as u64;
+            }
+        }
+        if !gaps.is_empty() {
+            let mut stmt = tx.prepare_cached(GAP_SQL)?;
+            for g in gaps {
+                stmt.execute(rusqlite::params![
+                    g.instance_id,
+                    g.seq,
+                    g.request_id,
+                    g.reason,
+                    g.entry_hash.as_ref().map(|h| h.as_slice()),
+                    g.gap_mac.as_slice(),
+                    g.recorded_at_us,
+                ])?;
+            }
+        }
+        if let Some(w) = watermark {
+            tx.prepare_cached(super::WATERMARK_SQL)?
+                .execute(rusqlite::params![
+                    w.seq,
+                    w.hash.as_slice(),
+                    crate::db::now_us(),
+                    w.instance_id,
+                ])?;
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+}
+
+fn insert_sql(table: &str) -> String {
+    if table == LEDGER_TABLE {
+        return INSERT_LEDGER.to_string();
+    }
+    INSERT_LEDGER.replacen(LEDGER_TABLE, table, 1)
+}
+
+/// One row's statement: prepared once per connection, stepped per entry.
+static INSERT_LEDGER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let marks = vec!["?"; NUM_COLUMNS].join(",");
+    format!(
+        "INSERT INTO {LEDGER_TABLE} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES ({marks}) \
+         ON CONFLICT DO NOTHING"
+    )
+});
+
+/// Binds the 30 columns in [`COLUMNS`], [`CHAIN_COLUMNS`] order.
+fn bind_entry(s: &mut Statement<'_>, e: &Entry) -> rusqlite::Result<()> {
+    let u = &e.usage;
+    let link = e.chain.as_ref();
+    s.raw_bind_parameter(1, e.request_id.as_str())?;
+    s.raw_bind_parameter(2, e.created_at_us)?;
+    s.raw_bind_parameter(3, e.client_request_id.as_deref())?;
+    s.raw_bind_parameter(4, e.upstream_request_id.as_deref())?;
+    s.raw_bind_parameter(5, e.user_id)?;
+    s.raw_bind_parameter(6, e.user_name.as_deref())?;
+    s.raw_bind_parameter(7, e.api_key_id)?;
+    s.raw_bind_parameter(8, e.endpoint.as_str())?;
+    s.raw_bind_parameter(9, e.model.as_str())?;
+    s.raw_bind_parameter(10, e.provider.as_str())?;
+    s.raw_bind_parameter(11, e.upstream_model.as_deref())?;
+    s.raw_bind_parameter(12, u.input_tokens)?;
+    s.raw_bind_parameter(13, u.cached_input_tokens)?;
+    s.raw_bind_parameter(14, u.cache_write_tokens)?;
+    s.raw_bind_parameter(15, u.output_tokens)?;
+    s.raw_bind_parameter(16, u.reasoning_tokens)?;
+    s.raw_bind_parameter(17, e.token_source.as_str())?;
+    s.raw_bind_parameter(18, e.cost_nano)?;
+    s.raw_bind_parameter(19, e.latency_us)?;
+    s.raw_bind_parameter(20, e.upstream_latency_us)?;
+    s.raw_bind_parameter(21, e.ttft_us)?;
+    s.raw_bind_parameter(22, e.overhead_us)?;
+    s.raw_bind_parameter(23, e.status_code)?;
+    s.raw_bind_parameter(24, e.streamed)?;
+    s.raw_bind_parameter(25, e.error_kind.as_deref())?;
+    s.raw_bind_parameter(26, e.error_message.as_deref())?;
+    s.raw_bind_parameter(27, link.map(|l| l.instance_id.as_str()))?;
+    s.raw_bind_parameter(28, link.map(|l| l.seq))?;
+    s.raw_bind_parameter(29, link.map(|l| l.prev_hash.as_slice()))?;
+    s.raw_bind_parameter(30, link.map(|l| l.hash.as_slice()))
+}
