@@ -19,7 +19,8 @@ stop() {
 }
 trap stop EXIT
 
-runuser -u postgres -- "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres >/dev/null
+# TOKCTL_BENCH_INITDB_ARGS: extra initdb arguments, e.g. "--locale=C" (experiments)
+runuser -u postgres -- "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres ${TOKCTL_BENCH_INITDB_ARGS:-} >/dev/null
 runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on" start >/dev/null
 runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tokctl_bench

@@ -89,12 +89,23 @@ async fn fresh(dsn: &Dsn) -> Result<Db, Box<dyn std::error::Error>> {
             .execute(p)
             .await?;
     }
-    // Experiment knob: what the chain's (instance_id, seq) index costs.
+    // Experiment knobs: what indexes cost. TOKCTL_BENCH_DROP_INDEXES is a
+    // comma-separated list of index names; TOKCTL_BENCH_DROP_CHAIN_INDEX=1
+    // is short for the chain's (instance_id, seq) index.
+    let mut drop: Vec<String> = std::env::var("TOKCTL_BENCH_DROP_INDEXES")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
     if std::env::var("TOKCTL_BENCH_DROP_CHAIN_INDEX").is_ok_and(|v| v == "1") {
-        let sql = "DROP INDEX IF EXISTS usage_entries_chain";
+        drop.push("usage_entries_chain".into());
+    }
+    for index in drop {
+        let sql = format!("DROP INDEX IF EXISTS {index}");
         match &db {
-            Db::Sqlite(p) => sqlx::query(sql).execute(p).await.map(|_| ())?,
-            Db::Postgres(p) => sqlx::query(sql).execute(p).await.map(|_| ())?,
+            Db::Sqlite(p) => sqlx::query(&sql).execute(p).await.map(|_| ())?,
+            Db::Postgres(p) => sqlx::query(&sql).execute(p).await.map(|_| ())?,
         }
     }
     Ok(db)
