@@ -11,6 +11,9 @@
 # setting (off, or on with that fsync mode); the default is the shipped one,
 # interval. SPOOL_MODES=legacy writes neither [ledger.spool] nor [ledger.chain],
 # for a binary from before them (TOKCTL_BENCH_BIN=path/to/old/tokctl).
+# PERF_DIR=dir records a CPU profile of each tokctl row (perf record -g) into
+# dir/NAME-CONNS.data, for `perf report -i`; the numbers of a profiled row
+# include perf's own cost.
 # Needs: nginx-light, wrk, postgresql (bash scripts/install-test-deps.sh installs them).
 set -euo pipefail
 DUR=${1:-10}
@@ -77,6 +80,12 @@ row() {
   local name=$1 url=$2 conns=$3; shift 3
   local before after out
   before=$(cpu_ticks "$@")
+  local perf_pid=""
+  if [ -n "${PERF_DIR:-}" ] && [[ $name == tokctl* ]]; then
+    mkdir -p "$PERF_DIR"
+    perf record -q -F 999 -g -p "$1" -o "$PERF_DIR/${name//\//-}-$conns.data" -- sleep "$DUR" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   if [ "${LOADGEN:-tokctl}" = wrk ]; then
     out=$(wrk -t2 -c"$conns" -d"${DUR}s" --latency -s "$WORK/post.lua" "$url" | grep '^RESULT')
   else
@@ -85,6 +94,7 @@ row() {
 print("RESULT", r["requests"], r["failures"], r["requests_per_s"], l["p50"]*1000, l["p99"]*1000, l["p999"]*1000)')
   fi
   after=$(cpu_ticks "$@")
+  [ -n "$perf_pid" ] && wait "$perf_pid"
   read -r _ reqs non2xx rps p50 p99 p999 <<<"$out"
   local cpu_us=$(( (after - before) * 1000000 / HZ ))
   local per_req
