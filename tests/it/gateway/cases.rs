@@ -171,6 +171,33 @@ pub async fn openai_upstream_usage_is_normalised(dsn: String) {
     }
 }
 
+/// An upstream the environment routes through a proxy is reached through
+/// it: the "proxy" here is the test upstream itself, which answers the
+/// absolute-form request; the upstream's own host does not resolve, so
+/// only the proxy can have answered.
+pub async fn a_proxy_from_the_environment_is_used(dsn: String) {
+    let up = Upstream::default();
+    let proxy = start_upstream(up.clone()).await;
+    let proxy = proxy.trim_end_matches("/v1");
+    let extra = "[providers.up]\nkind = \"openai\"\nbase_url = \"http://upstream.invalid/v1\"\n\
+         max_retries = 0\n[[models]]\nname = \"public\"\nprovider = \"up\"\n";
+    let gw = Gateway::start_with_env(&dsn, extra, &[("HTTP_PROXY", proxy), ("NO_PROXY", "")]);
+    let r = post(
+        &client(),
+        &gw,
+        "/v1/chat/completions",
+        &chat("public", false),
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    {
+        let got = up.received.lock().expect("lock");
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0["host"], "upstream.invalid");
+    }
+    assert_eq!(gw.stop().0, 0);
+}
+
 /// No usage in the stream: the entry counts what was streamed, marked estimated.
 pub async fn stream_without_usage_is_estimated(dsn: String) {
     let base = start_upstream(Upstream::default()).await;

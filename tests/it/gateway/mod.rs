@@ -13,6 +13,11 @@ crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
 crate::dbtest!(openai_upstream_usage_is_normalised, |db| {
     super::cases::openai_upstream_usage_is_normalised(db.dsn.clone()).await;
 });
+#[tokio::test]
+async fn a_proxy_from_the_environment_is_used() {
+    let db = crate::support::db::TestDb::sqlite();
+    cases::a_proxy_from_the_environment_is_used(db.dsn.clone()).await;
+}
 crate::dbtest!(stream_without_usage_is_estimated, |db| {
     super::cases::stream_without_usage_is_estimated(db.dsn.clone()).await;
 });
