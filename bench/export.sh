@@ -14,7 +14,8 @@
 # TOKCTL_BENCH_BACKENDS ("sqlite postgres"), TOKCTL_BENCH_ONLY (labels to
 # run, e.g. "scan csv"), TOKCTL_BENCH_BEFORE (another tokctl binary: its CSV
 # export and verify run as csv-before and verify-before in the same runs, for
-# a before/after comparison on one machine state).
+# a before/after comparison on one machine state), TOKCTL_BENCH_EXPLAIN=1
+# (PostgreSQL: print the plans of export's and verify's reads first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -74,6 +75,12 @@ run_backend() {
     printf '[ledger]\npath = "%s"\n[ledger.chain]\nhmac_key = "bench-key"\nhead_file = "%s"\n' \
         "$dsn" "$work/head.json" >"$work/config.toml"
     local ex=("$tokctl" --config "$work/config.toml" ledger export)
+    if [ -n "${TOKCTL_BENCH_EXPLAIN:-}" ] && [ "$name" = postgres ]; then
+        # The plans of export's and verify's reads, as the server runs them.
+        for order in "ORDER BY id" "WHERE instance_id = (SELECT instance_id FROM ledger_chains LIMIT 1) AND seq > 0 ORDER BY seq"; do
+            psql "$dsn" -Atc "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM usage_entries $order"
+        done
+    fi
     echo "== $name: $N rows, $RUNS runs each"
     for run in $(seq "$RUNS"); do
         measure "scan" "$helper" scan "$dsn"

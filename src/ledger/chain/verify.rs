@@ -22,7 +22,7 @@ use crate::ledger::entry::Entry;
 use crate::ledger::export::ExportRow;
 use crate::ledger::export::pipeline::{Fed, overlapped};
 use crate::ledger::export::sqlite_direct::{Reader, blocking, multi_thread};
-use crate::ledger::export::{Filter, SELECT, decode_row, push_filter};
+use crate::ledger::export::{Filter, SELECT, decode_row, index_ordered, push_filter};
 use crate::ledger::read::Row as EntryRow;
 use crate::ledger::store::StoreError;
 
@@ -374,7 +374,10 @@ async fn verify_chain(
             )
         })?,
         (Db::Sqlite(p), None) => walk!(Sqlite, p),
-        (Db::Postgres(p), None) => walk!(Postgres, p),
+        (Db::Postgres(p), None) => {
+            let mut tx = index_ordered(p).await.map_err(ctx())?;
+            walk!(Postgres, &mut *tx)
+        }
     }
     // Gaps and missing numbers after the last entry, up to the committed head.
     while expected <= to {

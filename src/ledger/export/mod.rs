@@ -30,6 +30,24 @@ pub use sink::Destination;
 pub(crate) use filter::{Bound, push_filter};
 pub(crate) use row::{SELECT, decode_row};
 
+/// A transaction for PostgreSQL reads that stream rows in an order an index
+/// already gives (`ORDER BY id`, or a chain's `ORDER BY seq`): sorting is
+/// switched off for it. Why: right after a bulk load, before autovacuum has
+/// analysed the table, the planner estimates a chain at a thousand rows and
+/// picks a bitmap scan plus a sort, which for a million rows spilled 380 MB
+/// to disk and held back the first row (docs/benchmarks.md). The index scan
+/// streams from the first row in every case. `SET LOCAL` ends with the
+/// transaction, so the pool's connections are left as they were.
+pub(crate) async fn index_ordered(
+    pool: &sqlx::PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL enable_sort = off")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
 use crate::db::Backend;
 
 /// The file format of an export.

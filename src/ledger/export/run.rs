@@ -227,7 +227,10 @@ impl Export {
             match (db, &direct) {
                 (_, Some(reader)) => blocking(|| reader.each(filter, order, &mut emit))?,
                 (Db::Sqlite(p), None) => stream!(Sqlite, p, filter),
-                (Db::Postgres(p), None) => stream!(Postgres, p, filter),
+                (Db::Postgres(p), None) => {
+                    let mut tx = super::index_ordered(p).await.map_err(read_err)?;
+                    stream!(Postgres, &mut *tx, filter)
+                }
             }
         }
         progress(report.rows);
@@ -366,7 +369,10 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
     match (db, Reader::for_db(db)) {
         (_, Some(reader)) => blocking(|| reader.each(filter, " ORDER BY id", &mut count))?,
         (Db::Sqlite(p), None) => stream!(Sqlite, p),
-        (Db::Postgres(p), None) => stream!(Postgres, p),
+        (Db::Postgres(p), None) => {
+            let mut tx = super::index_ordered(p).await.map_err(read_err)?;
+            stream!(Postgres, &mut *tx)
+        }
     }
     Ok((n, sum))
 }
