@@ -104,54 +104,11 @@ print("RESULT", r["requests"], r["failures"], r["requests_per_s"], l["p50"]*1000
   LAST_OK=$((reqs - non2xx))
 }
 
-start_tokctl() { # DSN SPOOL_MODE -> sets TPID, TPORT, KEY
-  local dsn=$1 mode=${2:-interval} enabled=true fsync
-  fsync=$mode
-  if [ "$mode" = off ]; then enabled=false; fsync=interval; fi
+start_tokctl() { # DSN SPOOL_MODE -> sets TPID, TPORT, KEY (bench/lib.sh)
   # Each run its own spool and chain files: a spool left by one run must
   # never replay into the next run's database.
-  local data="$WORK/data-$RANDOM$RANDOM" chain_toml
-  chain_toml="[ledger.spool]
-enabled = $enabled
-fsync = \"$fsync\"
-dir = \"$data/spool\"
-[ledger.chain]
-instance_id_path = \"$data/instance-id\"
-head_file = \"$data/chain-head.json\""
-  [ "$mode" = legacy ] && chain_toml=""
-  TPORT=$(free_port)
-  cat > "$WORK/tokctl.toml" <<TOML
-[server]
-listen = "127.0.0.1:$TPORT"
-[ledger]
-path = "$dsn"
-dead_letter_path = "$WORK/dead.jsonl"
-[ledger.async]
-batch_size = 1000
-flush_ms = 200
-buffer_size = 100000
-num_workers = ${WORKERS:-1}
-$chain_toml
-[identity]
-path = "$dsn"
-[log]
-level = "warn"
-[providers.up]
-kind = "openai"
-base_url = "http://127.0.0.1:$UP/v1"
-[[models]]
-name = "bench"
-provider = "up"
-input_per_mtok = 1.0
-output_per_mtok = 2.0
-TOML
-  "$BIN" --config "$WORK/tokctl.toml" migrate >/dev/null 2>&1
-  KEY=$("$BIN" --config "$WORK/tokctl.toml" keys create --user bench 2>/dev/null || true)
-  if [ -z "$KEY" ]; then "$BIN" --config "$WORK/tokctl.toml" users create bench >/dev/null 2>&1; KEY=$("$BIN" --config "$WORK/tokctl.toml" keys create --user bench 2>/dev/null); fi
+  start_tokctl_in "$BIN" "$WORK/data-$RANDOM$RANDOM" "$1" "${2:-interval}"
   export KEY
-  "$BIN" --config "$WORK/tokctl.toml" serve 2>"$WORK/tokctl.log" &
-  TPID=$!
-  for _ in $(seq 50); do grep -q "listening on" "$WORK/tokctl.log" && break; sleep 0.1; done
 }
 
 stop_tokctl() { kill -TERM "$TPID"; wait "$TPID" 2>/dev/null || true; unset KEY; }

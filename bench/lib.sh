@@ -33,3 +33,57 @@ NGINX
   nginx -c "$WORK/$name.conf" -e "$WORK/$name-error.log"
   sleep 0.5
 }
+
+# start_tokctl_in BIN DIR DSN [SPOOL_MODE]: `tokctl serve` on a free port in
+# front of the upstream on $UP, auth on, the ledger and identity at DSN, its
+# own files under DIR (config, log, spool, chain files, dead letters).
+# SPOOL_MODE: off, never, interval (as shipped, the default), always, or
+# legacy (neither [ledger.spool] nor [ledger.chain], for a binary from before
+# them). WORKERS sets the ledger's workers (default 1). Sets TPID, TPORT and
+# KEY (a key of user `bench`).
+start_tokctl_in() {
+  local bin=$1 dir=$2 dsn=$3 mode=${4:-interval} enabled=true fsync extra
+  fsync=$mode
+  if [ "$mode" = off ]; then enabled=false; fsync=interval; fi
+  extra="[ledger.spool]
+enabled = $enabled
+fsync = \"$fsync\"
+dir = \"$dir/spool\"
+[ledger.chain]
+instance_id_path = \"$dir/instance-id\"
+head_file = \"$dir/chain-head.json\""
+  [ "$mode" = legacy ] && extra=""
+  mkdir -p "$dir"
+  TPORT=$(free_port)
+  cat > "$dir/tokctl.toml" <<TOML
+[server]
+listen = "127.0.0.1:$TPORT"
+[ledger]
+path = "$dsn"
+dead_letter_path = "$dir/dead.jsonl"
+[ledger.async]
+batch_size = 1000
+flush_ms = 200
+buffer_size = 100000
+num_workers = ${WORKERS:-1}
+$extra
+[identity]
+path = "$dsn"
+[log]
+level = "warn"
+[providers.up]
+kind = "openai"
+base_url = "http://127.0.0.1:$UP/v1"
+[[models]]
+name = "bench"
+provider = "up"
+input_per_mtok = 1.0
+output_per_mtok = 2.0
+TOML
+  "$bin" --config "$dir/tokctl.toml" migrate >/dev/null 2>&1
+  "$bin" --config "$dir/tokctl.toml" users create bench >/dev/null 2>&1 || true
+  KEY=$("$bin" --config "$dir/tokctl.toml" keys create --user bench 2>/dev/null)
+  "$bin" --config "$dir/tokctl.toml" serve >/dev/null 2>"$dir/tokctl.log" &
+  TPID=$!
+  for _ in $(seq 50); do grep -q "listening on" "$dir/tokctl.log" && break; sleep 0.1; done
+}

@@ -8,7 +8,7 @@
 # Usage: bash bench/proxy_floor.sh [duration_seconds=8] [connections=50]
 # Knobs: ROUNDS (default 3); TOKCTL_BENCH_BEFORE=path/to/old/tokctl adds a
 # row for that binary (same config) to compare before and after a change;
-# SPOOL=false turns the spool off.
+# SPOOL_MODE=off turns the spool off (or never, always: the fsync mode).
 set -euo pipefail
 DUR=${1:-8}
 CONNS=${2:-50}
@@ -36,49 +36,6 @@ UP=$(free_port)
 start_upstream upstream "$UP"
 URL="http://127.0.0.1:$UP/v1/chat/completions"
 
-# start_tokctl NAME BIN -> prints "PID PORT KEY"
-start_tokctl() {
-  local dir="$WORK/$1" port; mkdir -p "$dir"; port=$(free_port)
-  cat > "$dir/tokctl.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-[ledger]
-path = "$dir/ledger.db"
-dead_letter_path = "$dir/dead.jsonl"
-[ledger.async]
-batch_size = 1000
-flush_ms = 200
-buffer_size = 100000
-num_workers = 1
-[ledger.spool]
-enabled = ${SPOOL:-true}
-dir = "$dir/spool"
-[ledger.chain]
-instance_id_path = "$dir/instance-id"
-head_file = "$dir/chain-head.json"
-[identity]
-path = "$dir/ledger.db"
-[log]
-level = "warn"
-[providers.up]
-kind = "openai"
-base_url = "http://127.0.0.1:$UP/v1"
-[[models]]
-name = "bench"
-provider = "up"
-input_per_mtok = 1.0
-output_per_mtok = 2.0
-TOML
-  "$2" --config "$dir/tokctl.toml" migrate >/dev/null 2>&1
-  "$2" --config "$dir/tokctl.toml" users create bench >/dev/null 2>&1
-  local key; key=$("$2" --config "$dir/tokctl.toml" keys create --user bench 2>/dev/null)
-  # stdout closed: this runs inside $(...), which would wait for it
-  "$2" --config "$dir/tokctl.toml" serve >/dev/null 2>"$dir/tokctl.log" &
-  local pid=$!
-  for _ in $(seq 50); do grep -q "listening on" "$dir/tokctl.log" && break; sleep 0.1; done
-  echo "$pid $port $key"
-}
-
 row() { # NAME URL PID [KEY]
   local b a out
   b=$(ticks "$3")
@@ -92,9 +49,11 @@ print(r["requests"], round(r["requests_per_s"]), round(l["p50"]*1000), round(l["
 
 "$THIN" --bench "127.0.0.1:$(free_port | tee "$WORK/p1")" "$URL" reqwest & PIDS+=($!); T1=$!
 "$THIN" --bench "127.0.0.1:$(free_port | tee "$WORK/p2")" "$URL" hyper & PIDS+=($!); T2=$!
-read -r APID APORT AKEY <<<"$(start_tokctl after "$BIN")"; PIDS+=("$APID")
+start_tokctl_in "$BIN" "$WORK/after" "$WORK/after/ledger.db" "${SPOOL_MODE:-interval}"
+APID=$TPID APORT=$TPORT AKEY=$KEY; PIDS+=("$APID")
 if [ -n "${TOKCTL_BENCH_BEFORE:-}" ]; then
-  read -r BPID BPORT BKEY <<<"$(start_tokctl before "$TOKCTL_BENCH_BEFORE")"; PIDS+=("$BPID")
+  start_tokctl_in "$TOKCTL_BENCH_BEFORE" "$WORK/before" "$WORK/before/ledger.db" "${SPOOL_MODE:-interval}"
+  BPID=$TPID BPORT=$TPORT BKEY=$KEY; PIDS+=("$BPID")
 fi
 sleep 0.5
 UPW=$(pgrep -P "$(cat "$WORK/upstream.pid")" | head -1)
