@@ -34,13 +34,14 @@ NGINX
   sleep 0.5
 }
 
-# start_tokctl_in BIN DIR DSN [SPOOL_MODE]: `tokctl serve` on a free port in
+# start_tokctl_in BIN DIR DSN [SPOOL_MODE [TOML]]: `tokctl serve` on a free port in
 # front of the upstream on $UP, auth on, the ledger and identity at DSN, its
 # own files under DIR (config, log, spool, chain files, dead letters).
 # SPOOL_MODE: off, never, interval (as shipped, the default), always, or
 # legacy (neither [ledger.spool] nor [ledger.chain], for a binary from before
-# them). WORKERS sets the ledger's workers (default 1). Sets TPID, TPORT and
-# KEY (a key of user `bench`).
+# them). TOML is added to the config as it is (e.g. a [rate_limit] table).
+# WORKERS sets the ledger's workers (default 1). Sets TPID, TPORT and KEY (a
+# key of user `bench`).
 start_tokctl_in() {
   local bin=$1 dir=$2 dsn=$3 mode=${4:-interval} enabled=true fsync extra
   fsync=$mode
@@ -71,6 +72,7 @@ $extra
 path = "$dsn"
 [log]
 level = "warn"
+${5:-}
 [providers.up]
 kind = "openai"
 base_url = "http://127.0.0.1:$UP/v1"

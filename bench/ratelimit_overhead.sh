@@ -21,41 +21,14 @@ build_release
 UP=$(free_port)
 start_upstream nginx "$UP"
 start() { # NAME ENABLED -> sets PORT KEY (no subshell: the EXIT trap must stay in the parent)
-  local name=$1 enabled=$2 port
-  port=$(free_port)
-  cat > "$WORK/$name.toml" <<TOML
-[server]
-listen = "127.0.0.1:$port"
-[ledger]
-path = "$WORK/$name.db"
-dead_letter_path = "$WORK/$name-dead.jsonl"
-[ledger.async]
-batch_size = 1000
-flush_ms = 200
-buffer_size = 100000
-[identity]
-path = "$WORK/$name.db"
-[log]
-level = "warn"
-[rate_limit]
-enabled = $enabled
+  start_tokctl_in "$BIN" "$WORK/$1" "$WORK/$1/ledger.db" interval "[rate_limit]
+enabled = $2
 user_rps = 1000000.0
 user_burst = 1000000
 apikey_rps = 1000000.0
-apikey_burst = 1000000
-[providers.up]
-kind = "openai"
-base_url = "http://127.0.0.1:$UP/v1"
-[[models]]
-name = "bench"
-provider = "up"
-TOML
-  "$BIN" --config "$WORK/$name.toml" users create bench >/dev/null 2>&1
-  KEY=$("$BIN" --config "$WORK/$name.toml" keys create --user bench 2>/dev/null)
-  "$BIN" --config "$WORK/$name.toml" serve 2>"$WORK/$name.log" &
-  PIDS+=("$!")
-  for _ in $(seq 100); do grep -q "listening on" "$WORK/$name.log" && break; sleep 0.1; done
-  PORT=$port
+apikey_burst = 1000000"
+  PIDS+=("$TPID")
+  PORT=$TPORT
 }
 start off false; OFF_PORT=$PORT; OFF_KEY=$KEY
 start on true; ON_PORT=$PORT; ON_KEY=$KEY
