@@ -136,13 +136,7 @@ pub async fn commit(
     gaps: &[Gap],
     watermark: Option<Watermark<'_>>,
 ) -> Result<u64, StoreError> {
-    let context = || {
-        format!(
-            "committing a batch of {} entries and {} gaps",
-            entries.len(),
-            gaps.len()
-        )
-    };
+    let context = || commit_context(entries, gaps);
     match db {
         Db::Sqlite(pool) => sqlite_commit(pool, entries, gaps, watermark)
             .await
@@ -163,14 +157,19 @@ pub(crate) fn commit_file(
 ) -> Result<u64, StoreError> {
     blocking(|| file.commit(LEDGER_TABLE, entries, gaps, watermark)).map_err(|source| {
         StoreError::WriteFile {
-            context: format!(
-                "committing a batch of {} entries and {} gaps",
-                entries.len(),
-                gaps.len()
-            ),
+            context: commit_context(entries, gaps),
             source,
         }
     })
+}
+
+/// What a failed commit was doing, for its error message.
+fn commit_context(entries: &[Entry], gaps: &[Gap]) -> String {
+    format!(
+        "committing a batch of {} entries and {} gaps",
+        entries.len(),
+        gaps.len()
+    )
 }
 
 /// The ledger's table; [`insert_batch`] writes here.
