@@ -7,7 +7,6 @@
 
 mod auth;
 pub mod error;
-mod gated;
 mod layers;
 mod limit;
 pub mod relay;

@@ -56,9 +56,13 @@ struct Outcome {
     overhead: Option<Duration>,
     upstream_request_id: Option<String>,
     error: Option<(&'static str, String)>,
-    /// With the spool on: opens once the entry is on disk. The response's
-    /// end waits for it, so every answer a client completes is spooled.
+    /// With the spool on: opens once the entry is on disk. A stream's end
+    /// waits for it, so every answer a client completes is spooled.
     gate: Option<oneshot::Receiver<()>>,
+    /// With the spool on: a whole answer, held until its entry is on disk
+    /// and then sent in one piece (head and body in one write, where
+    /// sending the head first cost a second write per request).
+    held: Option<(Response, oneshot::Sender<Response>)>,
 }
 
 impl Outcome {
@@ -76,7 +80,16 @@ impl Outcome {
             upstream_request_id: None,
             error: None,
             gate: None,
+            held: None,
         }
+    }
+
+    fn client_closed(&mut self) {
+        self.status = CLIENT_CLOSED;
+        self.error = Some((
+            "client_closed",
+            "the client closed the connection before the answer".into(),
+        ));
     }
 
     fn fail(&mut self, e: &ApiError) {
@@ -110,6 +123,14 @@ pub async fn process(
             Some((e, reply))
         }
     };
+    if out
+        .held
+        .as_ref()
+        .is_some_and(|(_, reply)| reply.is_closed())
+    {
+        out.held = None;
+        out.client_closed();
+    }
     let entry = build_entry(&state, &ctx, &out);
     tracing::debug!(request_id = %ctx.request_id, status = out.status, "recording entry");
     let used = entry.usage.input_tokens
@@ -119,6 +140,12 @@ pub async fn process(
     state.ledger.record(admission, entry).wait().await;
     if let Some(open) = gate {
         let _ = open.send(());
+    }
+    if let Some((resp, reply)) = out.held.take() {
+        // The entry says 200 already: a client gone in the last moment
+        // (between the check above and here) still got everything it
+        // waited for up to its own disconnect.
+        let _ = reply.send(resp);
     }
     if let (Some(r), Some(limiter)) = (ctx.reservation, &state.limiter) {
         limiter.settle(r, used.max(0) as u64).await;
@@ -265,17 +292,10 @@ async fn whole_body(
     }
     out.overhead = Some(ctx.start.elapsed().saturating_sub(upstream_latency));
     if reply.is_closed() {
-        out.status = CLIENT_CLOSED;
-        out.error = Some((
-            "client_closed",
-            "the client closed the connection before the answer".into(),
-        ));
+        out.client_closed();
         return Ok(());
     }
-    let mut resp = match out.gate.take() {
-        Some(gate) => Response::new(Body::new(super::gated::Gated::new(bytes, gate))),
-        None => Response::new(Body::from(bytes)),
-    };
+    let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -284,12 +304,10 @@ async fn whole_body(
             .unwrap_or_else(|| HeaderValue::from_static("application/json")),
     );
     decorate(&mut resp, ctx, out);
-    if reply.send(resp).is_err() {
-        out.status = CLIENT_CLOSED;
-        out.error = Some((
-            "client_closed",
-            "the client closed the connection before the answer".into(),
-        ));
+    if out.gate.take().is_some() {
+        out.held = Some((resp, reply));
+    } else if reply.send(resp).is_err() {
+        out.client_closed();
     }
     Ok(())
 }

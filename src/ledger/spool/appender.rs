@@ -131,6 +131,19 @@ impl Appender {
             if received == 0 {
                 break;
             }
+            // The first entry wakes this task at once (tokio runs a task
+            // woken by another next, on the same worker), so groups were of
+            // one entry and each request paid a write(2) of its own. Letting
+            // the requests already runnable go first fills the group.
+            if group.len() < MAX_GROUP {
+                tokio::task::yield_now().await;
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(r) => group.push(r),
+                        Err(_) => break,
+                    }
+                }
+            }
             if self.offset >= self.segment_bytes {
                 self.rotate().await;
             }

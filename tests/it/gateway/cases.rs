@@ -413,6 +413,46 @@ pub async fn client_disconnect_mid_stream_is_recorded(dsn: String) {
     assert!(rows[0].output_tokens < 40, "{:?}", rows[0]);
 }
 
+/// A client that gives up before a whole (non-streamed) answer is ready
+/// leaves an entry too: 499, with the upstream's usage, since the answer
+/// was paid for.
+pub async fn client_gone_before_a_whole_answer_is_recorded(dsn: String) {
+    let extra = "[providers.mock]\nkind = \"mock\"\nmock_latency_ms = 600\n";
+    let gw = Gateway::start(&dsn, extra);
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(150))
+        .build()
+        .expect("client");
+    let r = impatient
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(gw.key.as_deref().unwrap_or(""))
+        .json(&chat("gpt-4o-mini", false))
+        .send()
+        .await;
+    assert!(r.is_err(), "the client timed out: {r:?}");
+    drop(impatient);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let answered = post(
+        &client(),
+        &gw,
+        "/v1/chat/completions",
+        &chat("gpt-4o-mini", false),
+    )
+    .await;
+    assert_eq!(answered.status(), 200);
+    assert_eq!(gw.stop().0, 0);
+    let mut rows = rows(&dsn).await;
+    rows.sort_by_key(|r| r.status_code);
+    let codes: Vec<i64> = rows.iter().map(|r| r.status_code).collect();
+    assert_eq!(codes, [200, 499], "{rows:?}");
+    assert_eq!(rows[1].error_kind.as_deref(), Some("client_closed"));
+    assert!(
+        rows[1].output_tokens > 0,
+        "the paid-for usage is kept: {:?}",
+        rows[1]
+    );
+}
+
 /// Load then SIGTERM: every answered request is in the ledger (block policy),
 /// or rows plus dropped equal requests (drop policy).
 pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str) {

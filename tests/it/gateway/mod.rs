@@ -33,6 +33,9 @@ crate::dbtest!(upstream_failures_map_to_gateway_errors, |db| {
 crate::dbtest!(client_disconnect_mid_stream_is_recorded, |db| {
     super::cases::client_disconnect_mid_stream_is_recorded(db.dsn.clone()).await;
 });
+crate::dbtest!(client_gone_before_a_whole_answer_is_recorded, |db| {
+    super::cases::client_gone_before_a_whole_answer_is_recorded(db.dsn.clone()).await;
+});
 crate::dbtest!(load_then_sigterm_block_loses_nothing, |db| {
     super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block").await;
 });
