@@ -150,15 +150,24 @@ impl Appender {
             buf.clear();
             let first = self.sequencer.head().0 + 1;
             let mut last = first - 1;
+            let mut linked = Vec::with_capacity(group.len());
             for r in group.drain(..) {
-                last = self.sequencer.assign_then(r.entry, |e| {
-                    let seq = e.chain.as_ref().map_or(0, |l| l.seq);
-                    segment::encode(&mut buf, seq, &e);
-                    seq
+                let e = self.sequencer.assign_then(r.entry, |e| {
+                    last = e.chain.as_ref().map_or(0, |l| l.seq);
+                    segment::encode(&mut buf, last, &e);
+                    e
                 });
+                linked.push(e);
                 acks.extend(r.ack);
             }
+            let start = self.offset;
             self.write(&buf).await;
+            self.shared.push_live(super::LiveGroup {
+                segment: self.segment,
+                start,
+                end: self.offset,
+                entries: linked,
+            });
             if self.fsync == Fsync::Always {
                 self.sync().await;
             }

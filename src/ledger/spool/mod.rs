@@ -4,13 +4,15 @@
 //! acknowledged.
 //!
 //! - [`segment`]: the file format.
-//! - The appender ([`appender`]) is one OS thread: it takes entries from a
+//! - The appender ([`appender`]) is one task: it takes entries from a
 //!   channel in groups, links them into the chain (the sequencer lives
 //!   here, so replay keeps numbers and hashes), writes each group with one
-//!   `write(2)`, fsyncs by policy and only then acknowledges them.
-//! - The tailer ([`tailer`]) reads the segments from the committed
-//!   watermark on and feeds the writer's channel; at start it replays what
-//!   the last run left, and during an outage it simply waits for room.
+//!   `write(2)`, fsyncs by policy and only then acknowledges them. It also
+//!   keeps each group in memory for the tailer ([`LiveGroup`]).
+//! - The tailer ([`tailer`]) feeds the writer's channel in sequence order
+//!   from the committed watermark on: from the appender's groups in memory
+//!   while it keeps up, from the segments otherwise. At start it replays
+//!   what the last run left, and during an outage it simply waits for room.
 //! - Segments wholly at or below the watermark are deleted by the writer's
 //!   keeper.
 
@@ -27,6 +29,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::config::SpoolConfig;
 use crate::ledger::chain::Hash;
+use crate::ledger::entry::Entry;
 
 /// Why the spool could not be opened or read.
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +120,29 @@ pub fn scan_dir(dir: &Path) -> Result<Scan, SpoolError> {
     Ok(Scan { segments })
 }
 
+/// Entries the appender keeps in memory for the tailer at most (the newest
+/// groups are kept; older ones are read back from the segment instead).
+const LIVE_MAX_ENTRIES: usize = 16 * 1024;
+
+/// A group the appender has just written, handed to the tailer in memory:
+/// in normal running the tailer takes it instead of reading back and
+/// decoding bytes it was given a moment ago. The segment stays the source
+/// of truth for replay, outages and a tailer that has fallen behind.
+#[derive(Debug)]
+pub struct LiveGroup {
+    /// The segment (its first number) and the byte range the group fills.
+    pub segment: i64,
+    pub start: u64,
+    pub end: u64,
+    pub entries: Vec<Entry>,
+}
+
+#[derive(Debug, Default)]
+struct Live {
+    groups: std::collections::VecDeque<LiveGroup>,
+    entries: usize,
+}
+
 /// State the appender, the tailer, the keeper and admission share.
 #[derive(Debug)]
 pub struct SpoolShared {
@@ -137,6 +163,7 @@ pub struct SpoolShared {
     /// (first number of a group, when it was written), sampled, for the
     /// age of the oldest entry not yet in the database.
     samples: Mutex<std::collections::VecDeque<(i64, Instant)>>,
+    live: Mutex<Live>,
 }
 
 impl SpoolShared {
@@ -152,7 +179,39 @@ impl SpoolShared {
             appender_done: std::sync::atomic::AtomicBool::new(false),
             unreadable: Mutex::new(Vec::new()),
             samples: Mutex::new(std::collections::VecDeque::new()),
+            live: Mutex::new(Live::default()),
         }
+    }
+
+    /// Keeps a group just written for the tailer (the oldest are let go
+    /// beyond [`LIVE_MAX_ENTRIES`]).
+    pub fn push_live(&self, group: LiveGroup) {
+        let mut l = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        l.entries += group.entries.len();
+        l.groups.push_back(group);
+        while l.entries > LIVE_MAX_ENTRIES && l.groups.len() > 1 {
+            if let Some(old) = l.groups.pop_front() {
+                l.entries -= old.entries.len();
+            }
+        }
+    }
+
+    /// The kept group that starts exactly at `offset` of `segment`, if any;
+    /// groups before that position are already read and are let go.
+    pub fn take_live(&self, segment: i64, offset: u64) -> Option<LiveGroup> {
+        let mut l = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        while let Some(front) = l.groups.front() {
+            let at = (front.segment, front.start);
+            if at > (segment, offset) {
+                return None;
+            }
+            let g = l.groups.pop_front()?;
+            l.entries -= g.entries.len();
+            if at == (segment, offset) {
+                return Some(g);
+            }
+        }
+        None
     }
 
     pub fn is_full(&self) -> bool {
@@ -222,4 +281,59 @@ impl SpoolShared {
 pub struct Spool {
     pub shared: Arc<SpoolShared>,
     pub appender: appender::Handle,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::chain::tests_entry as entry;
+
+    fn group(segment: i64, start: u64, end: u64, n: usize) -> LiveGroup {
+        LiveGroup {
+            segment,
+            start,
+            end,
+            entries: (0..n)
+                .map(|i| entry(&format!("{segment}-{start}-{i}")))
+                .collect(),
+        }
+    }
+
+    fn shared() -> SpoolShared {
+        SpoolShared::new(&SpoolConfig::default(), &Scan::default())
+    }
+
+    #[test]
+    fn the_tailer_gets_the_group_that_starts_where_it_stands() {
+        let s = shared();
+        s.push_live(group(1, 0, 100, 2));
+        s.push_live(group(1, 100, 250, 3));
+        s.push_live(group(4, 0, 50, 1));
+        assert!(s.take_live(1, 40).is_none(), "no group starts mid-record");
+        // The first group lay below 40 and was let go; the next starts at 100.
+        assert!(s.take_live(1, 60).is_none());
+        let g = s.take_live(1, 100).expect("the group at 100");
+        assert_eq!((g.start, g.end, g.entries.len()), (100, 250, 3));
+        assert!(
+            s.take_live(1, 250).is_none(),
+            "the next group is in another segment"
+        );
+        assert_eq!(s.take_live(4, 0).map(|g| g.entries.len()), Some(1));
+        assert!(s.take_live(4, 50).is_none());
+    }
+
+    #[test]
+    fn a_tailer_that_fell_behind_reads_the_file_and_finds_the_newest_groups() {
+        let s = shared();
+        let per = 1000;
+        let groups = LIVE_MAX_ENTRIES / per + 5;
+        for i in 0..groups as u64 {
+            s.push_live(group(1, i * 10, (i + 1) * 10, per));
+        }
+        assert!(s.take_live(1, 0).is_none(), "the oldest groups were let go");
+        let newest = (groups as u64 - 1) * 10;
+        assert_eq!(s.take_live(1, newest).map(|g| g.end), Some(newest + 10));
+        let l = s.live.lock().unwrap_or_else(PoisonError::into_inner);
+        assert_eq!((l.groups.len(), l.entries), (0, 0));
+    }
 }
