@@ -9,12 +9,16 @@
 #   on a 2-core machine the generator and the upstream share the cores, so a
 #   generator that spends more per request leaves the upstream less.
 # Usage: bench/loadtest_vs_wrk.sh [seconds=5] ["conns"="10 50"]
-# Knobs: THREADS (load threads of both tools, default 2 as wrk -t2).
+# Knobs: THREADS (load threads of both tools, default 2 as wrk -t2);
+# PIN=1 pins the nginx worker to CPU 0 and both generators to CPU 1 (with
+# THREADS=1), so that neither shares a core with the upstream.
 # Needs: nginx, wrk. Builds tokctl with --release (TOKCTL_BENCH_NO_BUILD=1 skips it).
 set -euo pipefail
 DUR=${1:-5}
 CONNS=${2:-"10 50"}
 THREADS=${THREADS:-2}
+PIN=${PIN:-}
+GEN=()
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/tokctl-lt-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -44,6 +48,10 @@ end
 LUA
 
 WORKER=$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)
+if [ -n "$PIN" ]; then
+  taskset -p -c 0 "$WORKER" >/dev/null
+  GEN=(taskset -c 1)
+fi
 # nginx worker CPU so far, in clock ticks (utime + stime)
 ticks() { awk '{print $14 + $15}' "/proc/$WORKER/stat"; }
 HZ=$(getconf CLK_TCK)
@@ -52,11 +60,11 @@ echo "(latencies in ms; c/rps_wrk is the mean latency Little's law implies from 
 echo " *_us: CPU microseconds per request of wrk, of tokctl loadtest, and of nginx under each; $THREADS load threads)"
 for c in $CONNS; do
   N0=$(ticks)
-  W=$(/usr/bin/time -f "CPU %U %S" -o "$WORK/wrk.time" wrk -t"$THREADS" -c"$c" -d"${DUR}s" -s "$WORK/post.lua" "$URL" | grep '^WRK')
+  W=$(/usr/bin/time -f "CPU %U %S" -o "$WORK/wrk.time" "${GEN[@]}" wrk -t"$THREADS" -c"$c" -d"${DUR}s" -s "$WORK/post.lua" "$URL" | grep '^WRK')
   N1=$(ticks)
   read -r _ WRPS WP50 WMEAN <<<"$W"
   read -r _ WU WS <"$WORK/wrk.time"
-  T=$(/usr/bin/time -f "CPU %U %S" -o "$WORK/tok.time" "$BIN" loadtest "$URL" -c "$c" -d "${DUR}s" --threads "$THREADS" \
+  T=$(/usr/bin/time -f "CPU %U %S" -o "$WORK/tok.time" "${GEN[@]}" "$BIN" loadtest "$URL" -c "$c" -d "${DUR}s" --threads "$THREADS" \
       --body-file "$WORK/body.json" --json \
       | python3 -c 'import json,sys; r=json.load(sys.stdin)["runs"][0]; print(r["requests_per_s"], r["latency_ms"]["p50"], r["latency_ms"]["mean"], r["failures"], r["requests"])')
   N2=$(ticks)
