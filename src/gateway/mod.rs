@@ -13,6 +13,7 @@ pub mod relay;
 pub mod request;
 pub mod routes;
 pub mod server;
+mod stamp;
 
 use std::sync::Arc;
 use std::time::Instant;
