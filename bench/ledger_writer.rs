@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 use tokctl::config::{AsyncWriterConfig, ChainConfig, LedgerConfig, OnFull, SpoolConfig};
 use tokctl::db::{Db, Dsn, PoolSettings, migrate};
+use tokctl::ledger::chain::sequencer::Sequencer;
+use tokctl::ledger::chain::{ChainKey, GENESIS};
 use tokctl::ledger::{self, Entry, LedgerWriter, TokenSource, Usage};
 
 fn knob(name: &str, default: usize) -> usize {
@@ -128,6 +130,32 @@ async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn s
     let stored = ledger::count(&db).await?;
     db.close().await;
 
+    // The same bare insert of chained rows: each entry linked (sequence
+    // number, HMAC, previous hash) inside the timed loop, so the difference
+    // to the row above is what the chain costs the store and the hashing.
+    let chained_dsn = match &bare_dsn {
+        Dsn::Sqlite { path } => Dsn::Sqlite {
+            path: path.with_extension("chained.db"),
+        },
+        other => other.clone(),
+    };
+    let db = fresh(&chained_dsn).await?;
+    let rows = entries(n, "chained");
+    let seq = Sequencer::new("bench".into(), ChainKey::new("bench-key"), 0, GENESIS);
+    let start = Instant::now();
+    let mut linked = Vec::with_capacity(batch);
+    let mut rows = rows.into_iter();
+    loop {
+        linked.clear();
+        linked.extend(rows.by_ref().take(batch).map(|e| seq.assign_then(e, |e| e)));
+        if linked.is_empty() {
+            break;
+        }
+        ledger::insert_batch(&db, &linked).await?;
+    }
+    let chained = start.elapsed();
+    db.close().await;
+
     // The writer: one producer calling admit + record, then shutdown (drain).
     let db = fresh(&writer_dsn).await?;
     let scratch = tempfile::tempdir()?;
@@ -176,9 +204,12 @@ async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn s
     println!(
         "{name:<10} n={n} batch={batch} buffer={buffer} workers={workers}\n  \
          bare insert_batch: {:>9.0} entries/s ({bare:.2?}, {stored} rows)\n  \
+         bare, chained:     {:>9.0} entries/s ({chained:.2?}; chained/bare {:.1}%)\n  \
          writer record():   {:>9.0} entries/s ({took:.2?}, {written} rows, {} batches, \
          dropped {}, dead-lettered {})\n  ratio writer/bare: {:.1}%",
         rate(bare),
+        rate(chained),
+        100.0 * rate(chained) / rate(bare),
         rate(took),
         stats.batches,
         stats.dropped,
