@@ -8,7 +8,8 @@
 # Usage: bash bench/proxy_floor.sh [duration_seconds=8] [connections=50]
 # Knobs: ROUNDS (default 3); TOKCTL_BENCH_BEFORE=path/to/old/tokctl adds a
 # row for that binary (same config) to compare before and after a change;
-# SPOOL_MODE=off turns the spool off (or never, always: the fsync mode).
+# LOCAL=1 adds the thin pass-through on one single-threaded runtime per
+# core (SO_REUSEPORT listeners); SPOOL_MODE=off turns the spool off (or never, always: the fsync mode).
 set -euo pipefail
 DUR=${1:-8}
 CONNS=${2:-50}
@@ -49,6 +50,9 @@ print(r["requests"], round(r["requests_per_s"]), round(l["p50"]*1000), round(l["
 
 "$THIN" --bench "127.0.0.1:$(free_port | tee "$WORK/p1")" "$URL" reqwest & PIDS+=($!); T1=$!
 "$THIN" --bench "127.0.0.1:$(free_port | tee "$WORK/p2")" "$URL" hyper & PIDS+=($!); T2=$!
+if [ -n "${LOCAL:-}" ]; then
+  "$THIN" --bench "127.0.0.1:$(free_port | tee "$WORK/p3")" "$URL" hyper-local & PIDS+=($!); T3=$!
+fi
 start_tokctl_in "$BIN" "$WORK/after" "$WORK/after/ledger.db" "${SPOOL_MODE:-interval}"
 APID=$TPID APORT=$TPORT AKEY=$KEY; PIDS+=("$APID")
 if [ -n "${TOKCTL_BENCH_BEFORE:-}" ]; then
@@ -63,6 +67,7 @@ for _ in $(seq "${ROUNDS:-3}"); do
   row direct "$URL" "$UPW"
   row thin-reqwest "http://127.0.0.1:$(cat "$WORK/p1")/v1/chat/completions" "$T1"
   row thin-hyper "http://127.0.0.1:$(cat "$WORK/p2")/v1/chat/completions" "$T2"
+  [ -n "${LOCAL:-}" ] && row thin-local "http://127.0.0.1:$(cat "$WORK/p3")/v1/chat/completions" "$T3"
   [ -n "${TOKCTL_BENCH_BEFORE:-}" ] && row tokctl-before "http://127.0.0.1:$BPORT/v1/chat/completions" "$BPID" "$BKEY"
   row tokctl "http://127.0.0.1:$APORT/v1/chat/completions" "$APID" "$AKEY"
 done

@@ -68,26 +68,71 @@ async fn relay(State(up): State<Arc<Upstream>>, req: Request<Body>) -> Response 
     }
 }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
     if !std::env::args().any(|a| a == "--bench") || args.len() != 4 {
         println!("thin_proxy: a benchmark; run by bench/proxy_floor.sh");
         return Ok(());
     }
+    if args[3] == "hyper-local" {
+        // One single-threaded runtime per core, each with its own
+        // SO_REUSEPORT listener and its own client pool: no task ever
+        // crosses threads.
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let args = args.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| e.to_string())?;
+                    rt.block_on(async move {
+                        let up = hyper_upstream(&args[2]).map_err(|e| e.to_string())?;
+                        let app = axum::Router::new()
+                            .route("/v1/chat/completions", post(relay))
+                            .with_state(Arc::new(up));
+                        let sock = tokio::net::TcpSocket::new_v4().map_err(|e| e.to_string())?;
+                        sock.set_reuseport(true).map_err(|e| e.to_string())?;
+                        sock.set_reuseaddr(true).map_err(|e| e.to_string())?;
+                        sock.bind(
+                            args[1]
+                                .parse()
+                                .map_err(|e: std::net::AddrParseError| e.to_string())?,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        let listener = sock.listen(1024).map_err(|e| e.to_string())?;
+                        axum::serve(listener, app).await.map_err(|e| e.to_string())
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            let _ = t.join();
+        }
+        return Ok(());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(serve(args))
+}
+
+fn hyper_upstream(url: &str) -> Result<Upstream, Box<dyn std::error::Error>> {
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    Ok(Upstream::Hyper(
+        Box::new(Client::builder(TokioExecutor::new()).build(http)),
+        url.parse()?,
+    ))
+}
+
+async fn serve(args: Vec<String>) -> Result<(), Box<dyn std::error::Error>> {
     let up = match args[3].as_str() {
         "reqwest" => Upstream::Reqwest(
             reqwest::Client::builder().tcp_nodelay(true).build()?,
             args[2].parse()?,
         ),
-        _ => {
-            let mut http = HttpConnector::new();
-            http.set_nodelay(true);
-            Upstream::Hyper(
-                Box::new(Client::builder(TokioExecutor::new()).build(http)),
-                args[2].parse()?,
-            )
-        }
+        _ => hyper_upstream(&args[2])?,
     };
     let app = axum::Router::new()
         .route("/v1/chat/completions", post(relay))

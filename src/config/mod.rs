@@ -54,6 +54,10 @@ pub struct ServerConfig {
     pub shutdown_timeout_ms: u64,
     /// Origins allowed by CORS; empty disables CORS headers.
     pub cors_allow_origins: Vec<String>,
+    /// Threads serving connections, each on its own single-threaded
+    /// runtime with its own upstream connection pools, so a request never
+    /// hops between threads; 0 means one per CPU.
+    pub workers: usize,
 }
 
 /// Where usage entries go and how the asynchronous writer batches them.
@@ -293,6 +297,7 @@ impl Default for ServerConfig {
             max_body_bytes: 10 * 1024 * 1024,
             shutdown_timeout_ms: 30_000,
             cors_allow_origins: Vec::new(),
+            workers: 0,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod request;
 pub mod routes;
 pub mod server;
 mod stamp;
+mod workers;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -122,20 +121,34 @@ pub async fn serve(
         None
     };
     let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger).await?;
+    // These serve the health probes; requests go through each worker's own.
     let providers = providers::build(&config)?;
-    let routes = Arc::new(super::routes::Routes::new(&config, &providers));
     let telemetry = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;
     let probes = telemetry.health.spawn_probes();
-    let state = Arc::new(super::App {
-        config: config.clone(),
-        routes,
-        auth,
-        ledger: ledger.clone(),
-        limiter,
-        tracker: TaskTracker::new(),
-        shutdown: CancellationToken::new(),
-        telemetry: telemetry.clone(),
-    });
+    let tracker = TaskTracker::new();
+    let shutdown = CancellationToken::new();
+    // Each worker gets its own providers (its own upstream connection
+    // pools, so upstream sockets live on the worker's thread too); the
+    // rest of the state is shared.
+    let app_state = |routes: Arc<super::routes::Routes>| {
+        Arc::new(super::App {
+            config: config.clone(),
+            routes,
+            auth: auth.clone(),
+            ledger: ledger.clone(),
+            limiter: limiter.clone(),
+            tracker: tracker.clone(),
+            shutdown: shutdown.clone(),
+            telemetry: telemetry.clone(),
+        })
+    };
+    let mut apps = Vec::new();
+    for _ in 0..super::workers::count(config.server.workers) {
+        let own = providers::build(&config)?;
+        apps.push(router(app_state(Arc::new(super::routes::Routes::new(
+            &config, &own,
+        )))));
+    }
     // Bound before the main port is announced, so a scraper told the
     // address finds /metrics too.
     let metrics_listener = match metrics_place(&config) {
@@ -160,22 +173,11 @@ pub async fn serve(
         })?;
     let local: SocketAddr = listener.local_addr()?;
     let signal = shutdown_signal();
-    tracing::info!("listening on {local}");
-    let app = router(state.clone());
     let stop = CancellationToken::new();
-    let stop_signal = stop.clone();
-    // TCP_NODELAY: a response is often written in two parts (the head, then
-    // a body held until its ledger entry is on disk; or stream chunks), and
-    // Nagle's algorithm would hold the second part back until the client's
-    // delayed ACK, about 40 ms later.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
-        }
-    });
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { stop_signal.cancelled().await });
-    let server = tokio::spawn(async move { server.await });
+    let served = apps.len();
+    let mut workers = super::workers::start(listener, apps, stop.clone())?;
+    tracing::info!("listening on {local}");
+    tracing::debug!("{served} worker threads serve connections");
     if let Some(listener) = metrics_listener {
         let stop_metrics = stop.clone();
         let app = crate::telemetry::endpoints::metrics_router(telemetry.clone());
@@ -189,21 +191,17 @@ pub async fn serve(
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     stop.cancel();
     let deadline = Duration::from_millis(config.server.shutdown_timeout_ms);
-    let tracker = state.tracker.clone();
     tracker.close();
     if tokio::time::timeout(deadline, tracker.wait())
         .await
         .is_err()
     {
         tracing::warn!("shutdown deadline passed; ending the remaining streams");
-        state.shutdown.cancel();
+        shutdown.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
     }
     let unfinished = tracker.len();
-    if tokio::time::timeout(Duration::from_secs(1), server)
-        .await
-        .is_err()
-    {
+    if !workers.drained(Duration::from_secs(1)).await {
         tracing::warn!("connections still open at shutdown were closed");
     }
     probes.abort();
@@ -217,6 +215,7 @@ pub async fn serve(
     for (_, db, _) in dbs.distinct() {
         db.close().await;
     }
+    workers.finish().await;
     Ok(ShutdownReport {
         ledger: stats,
         unfinished_requests: unfinished,

@@ -453,6 +453,56 @@ pub async fn client_gone_before_a_whole_answer_is_recorded(dsn: String) {
     );
 }
 
+/// `server.workers` threads serve the connections: each connection
+/// (one client each here) is answered, every request leaves one entry, the
+/// upstream is reached from the workers' own pools, and the process runs
+/// exactly that many worker threads.
+pub async fn workers_share_the_connections(dsn: String) {
+    let up = Upstream::default();
+    let base = start_upstream(up.clone()).await;
+    let extra = format!(
+        "[providers.up]\nkind = \"openai\"\nbase_url = \"{base}\"\n\
+         [[models]]\nname = \"public\"\nprovider = \"up\"\nupstream_model = \"private-1\"\n"
+    );
+    let gw = Gateway::start_with_env(&dsn, &extra, &[("TOKCTL_SERVER_WORKERS", "3")]);
+    let workers = std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
+        .expect("the process's threads")
+        .filter_map(Result::ok)
+        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+        .filter(|name| name.starts_with("tokctl-worker-"))
+        .count();
+    assert_eq!(workers, 3, "one thread per configured worker");
+    let mut jobs = Vec::new();
+    for _ in 0..9 {
+        // A client of its own: one connection each, dealt out in turn.
+        let c = client();
+        let addr = gw.url("/v1/chat/completions");
+        let key = gw.key.clone().unwrap_or_default();
+        jobs.push(tokio::spawn(async move {
+            let mut codes = Vec::new();
+            for _ in 0..3 {
+                let r = c
+                    .post(&addr)
+                    .bearer_auth(&key)
+                    .json(&chat("public", false))
+                    .send()
+                    .await
+                    .expect("an answer");
+                codes.push(r.status().as_u16());
+            }
+            codes
+        }));
+    }
+    for j in jobs {
+        assert_eq!(j.await.expect("join"), [200, 200, 200]);
+    }
+    assert_eq!(up.received.lock().expect("lock").len(), 27);
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 27);
+    assert!(rows.iter().all(|r| r.status_code == 200), "{rows:?}");
+}
+
 /// Load then SIGTERM: every answered request is in the ledger (block policy),
 /// or rows plus dropped equal requests (drop policy).
 pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str) {

@@ -36,6 +36,11 @@ crate::dbtest!(client_disconnect_mid_stream_is_recorded, |db| {
 crate::dbtest!(client_gone_before_a_whole_answer_is_recorded, |db| {
     super::cases::client_gone_before_a_whole_answer_is_recorded(db.dsn.clone()).await;
 });
+#[tokio::test]
+async fn workers_share_the_connections() {
+    let db = crate::support::db::TestDb::sqlite();
+    cases::workers_share_the_connections(db.dsn.clone()).await;
+}
 crate::dbtest!(load_then_sigterm_block_loses_nothing, |db| {
     super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block").await;
 });

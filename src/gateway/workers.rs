@@ -1,0 +1,195 @@
+//! Connections served by one single-threaded runtime per worker thread.
+//!
+//! Why: on tokio's work-stealing runtime a request's tasks (the
+//! connection, the detached relay, the upstream connection) land on
+//! whichever thread is free, and every hop between threads is a futex wake
+//! and a cache miss. Here the main runtime only accepts and hands each
+//! connection, round-robin, to a worker; from then on everything that
+//! connection causes — its requests, their relays, the upstream
+//! connections they open (each worker has its own provider pools) — runs
+//! on that worker's thread. The thinnest pass-through measured 0.75× the
+//! CPU per request this way (docs/benchmarks.md, "One runtime per worker").
+//!
+//! The ledger writer, spool, probes and the accept loop stay on the main
+//! multi-threaded runtime; entries reach them over channels as before.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+/// A connection handed from the accept loop to a worker.
+type Handoff = (std::net::TcpStream, SocketAddr);
+
+/// The worker threads of one `serve`.
+pub struct Workers {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// One per worker: resolves once its connections are all closed.
+    served: Vec<oneshot::Receiver<()>>,
+    /// Cancelled when the gateway is done; until then each worker's
+    /// runtime stays up, because detached requests, timers and pooled
+    /// database sockets opened on it may still be in use.
+    release: CancellationToken,
+}
+
+/// How many workers `server.workers` asks for (0: one per CPU).
+pub fn count(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// Starts one thread per app (each app with its own state and pools) and
+/// an accept loop, on the caller's runtime, that deals the listener's
+/// connections out to them until `stop` is cancelled.
+pub fn start(
+    listener: TcpListener,
+    apps: Vec<Router>,
+    stop: CancellationToken,
+) -> std::io::Result<Workers> {
+    let local = listener.local_addr()?;
+    let release = CancellationToken::new();
+    let mut threads = Vec::with_capacity(apps.len());
+    let mut served = Vec::with_capacity(apps.len());
+    let mut inboxes = Vec::with_capacity(apps.len());
+    for (i, app) in apps.into_iter().enumerate() {
+        let (tx, rx) = mpsc::unbounded_channel::<Handoff>();
+        let (done, done_rx) = oneshot::channel();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let stop = stop.clone();
+        let release = release.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tokctl-worker-{i}"))
+            .spawn(move || {
+                rt.block_on(async move {
+                    let inbox = Inbox { rx, local };
+                    let server = axum::serve(inbox, app)
+                        .with_graceful_shutdown(async move { stop.cancelled().await });
+                    if let Err(e) = server.await {
+                        tracing::error!("worker {i} stopped serving: {e}");
+                    }
+                    let _ = done.send(());
+                    release.cancelled().await;
+                });
+            })?;
+        threads.push(thread);
+        served.push(done_rx);
+        inboxes.push(tx);
+    }
+    tokio::spawn(deal(listener, inboxes, stop));
+    Ok(Workers {
+        threads,
+        served,
+        release,
+    })
+}
+
+impl Workers {
+    /// Waits up to `limit` for every worker's connections to close;
+    /// false if some were still open.
+    pub async fn drained(&mut self, limit: Duration) -> bool {
+        let all = futures_util::future::join_all(self.served.iter_mut());
+        tokio::time::timeout(limit, all).await.is_ok()
+    }
+
+    /// Ends the worker runtimes and joins their threads.
+    pub async fn finish(self) {
+        self.release.cancel();
+        let threads = self.threads;
+        let _ = tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await;
+    }
+}
+
+/// The accept loop: TCP_NODELAY on, then the next worker in turn.
+async fn deal(
+    listener: TcpListener,
+    inboxes: Vec<mpsc::UnboundedSender<Handoff>>,
+    stop: CancellationToken,
+) {
+    let mut next = 0usize;
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        let (tcp, addr) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                // A connection reset before it was accepted is the
+                // client's business; anything else (out of descriptors)
+                // is worth a line and a pause rather than a busy loop.
+                if !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::ConnectionAborted
+                        | std::io::ErrorKind::ConnectionReset
+                        | std::io::ErrorKind::ConnectionRefused
+                ) {
+                    tracing::error!("accept failed: {e}; retrying in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                continue;
+            }
+        };
+        // TCP_NODELAY: a streamed answer is written chunk by chunk, and
+        // Nagle's algorithm would hold each small chunk back until the
+        // client's delayed ACK, about 40 ms later.
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY on a connection: {e}");
+        }
+        let std_tcp = match tcp.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!("cannot hand a connection to a worker: {e}");
+                continue;
+            }
+        };
+        if inboxes[next % inboxes.len()].send((std_tcp, addr)).is_err() {
+            tracing::error!(
+                "worker {} is gone; connection dropped",
+                next % inboxes.len()
+            );
+        }
+        next = next.wrapping_add(1);
+    }
+}
+
+/// A worker's side of the hand-off, as axum's listener.
+struct Inbox {
+    rx: mpsc::UnboundedReceiver<Handoff>,
+    local: SocketAddr,
+}
+
+impl axum::serve::Listener for Inbox {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            let Some((tcp, addr)) = self.rx.recv().await else {
+                // The accept loop has stopped: no more connections, and
+                // graceful shutdown ends this server.
+                return std::future::pending().await;
+            };
+            // Registers the socket with this worker's own reactor.
+            match TcpStream::from_std(tcp) {
+                Ok(t) => return (t, addr),
+                Err(e) => tracing::debug!("cannot take over a connection: {e}"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
