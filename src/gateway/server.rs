@@ -135,7 +135,7 @@ pub async fn serve(
             config: config.clone(),
             routes,
             auth: auth.clone(),
-            ledger: ledger.clone(),
+            ledger: ledger.for_worker(),
             limiter: limiter.clone(),
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod dead_letter;
 pub mod entry;
 pub mod export;
+mod front;
 pub mod read;
 pub mod spool;
 mod stats;

@@ -35,6 +35,7 @@ use super::chain::start::{self, ChainError};
 use super::chain::tracker::Tracker;
 use super::chain::{ChainKey, GENESIS};
 use super::entry::Entry;
+use super::front::Front;
 use super::spool::{self, SpoolError, SpoolShared, appender};
 use super::stats::{Counters, WriterStats};
 use super::store::FileWriter;
@@ -60,6 +61,8 @@ pub enum LedgerError {
 #[derive(Debug, Clone)]
 pub struct LedgerWriter {
     inner: Arc<Inner>,
+    /// Set on a worker thread's handle ([`LedgerWriter::for_worker`]).
+    front: Option<Arc<Front>>,
 }
 
 #[derive(Debug)]
@@ -107,6 +110,10 @@ pub struct Admission {
 pub struct Durable(Option<oneshot::Receiver<()>>);
 
 impl Durable {
+    pub(super) fn pending(rx: oneshot::Receiver<()>) -> Self {
+        Durable(Some(rx))
+    }
+
     /// Whether there is anything to wait for.
     pub fn is_pending(&self) -> bool {
         self.0.is_some()
@@ -290,7 +297,7 @@ impl LedgerWriter {
                 k.keep(&mut written).await;
             }
         }));
-        Ok(LedgerWriter { inner })
+        Ok(LedgerWriter { inner, front: None })
     }
 
     /// Takes a place for one entry. Under `on_full = "block"` this waits for
@@ -346,6 +353,9 @@ impl LedgerWriter {
                 self.warn_full(dropped);
                 return none;
             }
+            if let Some(front) = &self.front {
+                return front.gather(self, entry);
+            }
             let app = self
                 .inner
                 .appender
@@ -356,8 +366,11 @@ impl LedgerWriter {
                 self.drop_after_shutdown(&entry);
                 return none;
             };
-            if let Err(entry) = app.append(entry, Some(ack)) {
-                self.drop_after_shutdown(&entry);
+            if let Err(entries) = app.append(appender::Entries::One(entry), Some(ack)) {
+                entries
+                    .into_vec()
+                    .iter()
+                    .for_each(|e| self.drop_after_shutdown(e));
                 return none;
             }
             return Durable(Some(rx));
@@ -385,6 +398,48 @@ impl LedgerWriter {
             Err(TrySendError::Closed(())) => self.drop_after_shutdown(&entry),
         }
         none
+    }
+
+    /// A handle for one serving worker thread: with the spool on, the
+    /// entries recorded through it reach the appender in groups
+    /// ([`super::front`]). Use it only from that thread's runtime.
+    pub fn for_worker(&self) -> LedgerWriter {
+        LedgerWriter {
+            inner: self.inner.clone(),
+            front: self
+                .inner
+                .spool
+                .as_ref()
+                .map(|_| Arc::new(Front::default())),
+        }
+    }
+
+    /// Hands a worker's gathered group to the appender; after shutdown the
+    /// entries are dropped (counted and logged) and an error returned.
+    pub(super) fn append_group(
+        &self,
+        entries: appender::Entries,
+        ack: oneshot::Sender<()>,
+    ) -> Result<(), ()> {
+        let app = self
+            .inner
+            .appender
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let refused = match app.as_ref() {
+            Some(app) => app.append(entries, Some(ack)).err(),
+            None => Some(entries),
+        };
+        match refused {
+            Some(entries) => {
+                entries
+                    .into_vec()
+                    .iter()
+                    .for_each(|e| self.drop_after_shutdown(e));
+                Err(())
+            }
+            None => Ok(()),
+        }
     }
 
     /// Records and, in inline mode, returns only once the entry is written

@@ -32,11 +32,28 @@ use crate::ledger::entry::Entry;
 /// Entries per group at most: bounds the write and the wait of the first.
 const MAX_GROUP: usize = 4096;
 
-/// One entry to append and whom to tell once it is written.
+/// Entries to append, in order, and whom to tell once all are written.
 #[derive(Debug)]
 pub struct Request {
-    pub entry: Entry,
+    pub entries: Entries,
     pub ack: Option<oneshot::Sender<()>>,
+}
+
+/// One entry, or a worker's gathered group (one message, one wake-up of
+/// this task, one acknowledgement for all of them).
+#[derive(Debug)]
+pub enum Entries {
+    One(Entry),
+    Many(Vec<Entry>),
+}
+
+impl Entries {
+    pub fn into_vec(self) -> Vec<Entry> {
+        match self {
+            Entries::One(e) => vec![e],
+            Entries::Many(v) => v,
+        }
+    }
 }
 
 /// Sends entries to the appender; clonable, never blocks (the spool's size
@@ -47,11 +64,16 @@ pub struct Handle {
 }
 
 impl Handle {
-    /// Queues an entry; gives it back when the appender has stopped.
-    pub fn append(&self, entry: Entry, ack: Option<oneshot::Sender<()>>) -> Result<(), Box<Entry>> {
+    /// Queues entries, acknowledged together once all are written; gives
+    /// them back when the appender has stopped.
+    pub fn append(
+        &self,
+        entries: Entries,
+        ack: Option<oneshot::Sender<()>>,
+    ) -> Result<(), Entries> {
         self.tx
-            .send(Request { entry, ack })
-            .map_err(|e| Box::new(e.0.entry))
+            .send(Request { entries, ack })
+            .map_err(|e| e.0.entries)
     }
 }
 
@@ -151,13 +173,19 @@ impl Appender {
             let first = self.sequencer.head().0 + 1;
             let mut last = first - 1;
             let mut linked = Vec::with_capacity(group.len());
-            for r in group.drain(..) {
-                let e = self.sequencer.assign_then(r.entry, |e| {
+            let mut link = |entry: Entry| {
+                let e = self.sequencer.assign_then(entry, |e| {
                     last = e.chain.as_ref().map_or(0, |l| l.seq);
                     segment::encode(&mut buf, last, &e);
                     e
                 });
                 linked.push(e);
+            };
+            for r in group.drain(..) {
+                match r.entries {
+                    Entries::One(entry) => link(entry),
+                    Entries::Many(entries) => entries.into_iter().for_each(&mut link),
+                }
                 acks.extend(r.ack);
             }
             let start = self.offset;
