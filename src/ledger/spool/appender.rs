@@ -41,6 +41,9 @@ pub struct Request {
 
 /// One entry, or a worker's gathered group (one message, one wake-up of
 /// this task, one acknowledgement for all of them).
+// The channel holds requests by value either way; boxing the one entry
+// would add an allocation per request for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Entries {
     One(Entry),
@@ -65,7 +68,8 @@ pub struct Handle {
 
 impl Handle {
     /// Queues entries, acknowledged together once all are written; gives
-    /// them back when the appender has stopped.
+    /// them back (as they came) when the appender has stopped.
+    #[allow(clippy::result_large_err)]
     pub fn append(
         &self,
         entries: Entries,
