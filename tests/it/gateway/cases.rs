@@ -465,12 +465,21 @@ pub async fn workers_share_the_connections(dsn: String) {
          [[models]]\nname = \"public\"\nprovider = \"up\"\nupstream_model = \"private-1\"\n"
     );
     let gw = Gateway::start_with_env(&dsn, &extra, &[("TOKCTL_SERVER_WORKERS", "3")]);
-    let workers = std::fs::read_dir(format!("/proc/{}/task", gw.child.id()))
-        .expect("the process's threads")
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
-        .filter(|name| name.starts_with("tokctl-worker-"))
-        .count();
+    // A thread names itself once it runs, so give them a moment.
+    let named = |pid: u32| {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the process's threads")
+            .filter_map(Result::ok)
+            .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+            .filter(|name| name.starts_with("tokctl-worker-"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let mut workers = named(gw.child.id());
+    while workers < 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        workers = named(gw.child.id());
+    }
     assert_eq!(workers, 3, "one thread per configured worker");
     let mut jobs = Vec::new();
     for _ in 0..9 {
