@@ -1,33 +1,37 @@
-//! The auth layer on `/v1`: finds the presented key, asks the cached
-//! authenticator, and puts the [`Principal`] into the request. Refusals are
-//! answered here and never reach the ledger (so nobody can flood it from
-//! outside); an identity database outage for an uncached key is 503.
+//! Auth on `/v1`, the first step of every `/v1` handler: finds the
+//! presented key and asks the cached authenticator who it belongs to.
+//! Refusals are answered here and never reach the ledger (so nobody can
+//! flood it from outside); an identity database outage for an uncached key
+//! is 503.
 
-use axum::extract::{Request, State};
-use axum::http::StatusCode;
-use axum::middleware::Next;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::AppState;
+use super::App;
 use super::error::ApiError;
-use crate::identity::AuthError;
+use crate::identity::{AuthError, Principal};
 use crate::providers::usage::Shape;
 
-pub async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// The caller's principal (`None` with `auth.enabled = false`), or the
+/// refusal to send back.
+/// (Takes the parts it reads, not the request: a request's body is not
+/// `Sync`, so a borrowed request would make the handler's future not `Send`.)
+pub async fn admit(
+    state: &App,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<Option<Principal>, Response> {
     let Some(auth) = &state.auth else {
-        return next.run(req).await;
+        return Ok(None);
     };
-    let shape = if req.uri().path() == "/v1/messages" {
+    let shape = if path == "/v1/messages" {
         Shape::Anthropic
     } else {
         Shape::OpenAi
     };
-    let result = auth.authenticate_headers(req.headers()).await;
+    let result = auth.authenticate_headers(headers).await;
     match result {
-        Ok(principal) => {
-            req.extensions_mut().insert(principal);
-            next.run(req).await
-        }
+        Ok(principal) => Ok(Some(principal)),
         Err(e) => {
             // A disabled user is known but not allowed: 403, not 401.
             let status = match e {
@@ -35,10 +39,10 @@ pub async fn authenticate(State(state): State<AppState>, mut req: Request, next:
                 _ => e.status(),
             };
             state.telemetry.auth_refused(e.label());
-            tracing::info!(path = %req.uri().path(), reason = e.label(), "request refused by auth");
-            ApiError::new(status, e.label(), e.to_string())
+            tracing::info!(path = %path, reason = e.label(), "request refused by auth");
+            Err(ApiError::new(status, e.label(), e.to_string())
                 .shaped(shape)
-                .into_response()
+                .into_response())
         }
     }
 }

@@ -1,16 +1,16 @@
-//! The rate-limit layer on `/v1`, after auth: checks the principal's
+//! Rate limits on `/v1`, the step after auth: checks the principal's
 //! buckets, answers 429 (OpenAI's shape, Anthropic's on /v1/messages) with
 //! `Retry-After` when one is empty, and puts `X-RateLimit-*` headers on
-//! every answer. Refusals are counted, not written to the ledger.
+//! every answer ([`headers`]). Refusals are counted, not written to the
+//! ledger.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, Limited};
 
-use super::AppState;
+use super::App;
 use super::error::ApiError;
 use crate::identity::Principal;
 use crate::providers::usage::Shape;
@@ -19,16 +19,19 @@ use crate::ratelimit::Verdict;
 /// Assumed output tokens when a request sets no `max_tokens`.
 pub const DEFAULT_OUTPUT_ESTIMATE: u64 = 1000;
 
-/// A tokens-per-minute reservation carried to the end of the request.
-#[derive(Debug, Clone, Copy)]
-pub struct TokenReservation(pub (i64, crate::ratelimit::bucket::Limit, f64));
-
-pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Lets the request through with the verdict (`None` when limits are off
+/// or nobody is authenticated), or answers 429. The body may have been
+/// read to estimate tokens; the request returned carries it again.
+pub async fn check(
+    state: &App,
+    principal: Option<&Principal>,
+    req: Request,
+) -> Result<(Request, Option<Verdict>), Response> {
     let Some(limiter) = &state.limiter else {
-        return next.run(req).await;
+        return Ok((req, None));
     };
-    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
-        return next.run(req).await;
+    let Some(principal) = principal else {
+        return Ok((req, None));
     };
     let shape = if req.uri().path() == "/v1/messages" {
         Shape::Anthropic
@@ -36,15 +39,12 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         Shape::OpenAi
     };
     let (req, estimate) =
-        if limiter.tokens_per_minute(&principal).is_some() && req.method() == http::Method::POST {
-            match estimate_tokens(req, state.config.server.max_body_bytes).await {
-                Ok(pair) => pair,
-                Err(resp) => return resp,
-            }
+        if limiter.tokens_per_minute(principal).is_some() && req.method() == http::Method::POST {
+            estimate_tokens(req, state.config.server.max_body_bytes).await?
         } else {
             (req, None)
         };
-    let verdict = limiter.check(&principal, estimate).await;
+    let verdict = limiter.check(principal, estimate).await;
     if verdict.allowed && verdict.store_failed {
         state.telemetry.rate_limit_store_failed();
     }
@@ -75,18 +75,13 @@ pub async fn limit(State(state): State<AppState>, req: Request, next: Next) -> R
         resp.headers_mut()
             .insert("retry-after", HeaderValue::from(retry));
         headers(&mut resp, &verdict);
-        return resp;
+        return Err(resp);
     }
-    let mut req = req;
-    if let Some(r) = verdict.reserved_tokens {
-        req.extensions_mut().insert(TokenReservation(r));
-    }
-    let mut resp = next.run(req).await;
-    headers(&mut resp, &verdict);
-    resp
+    Ok((req, Some(verdict)))
 }
 
-fn headers(resp: &mut Response, v: &Verdict) {
+/// The `X-RateLimit-*` headers of a verdict, on an answer.
+pub fn headers(resp: &mut Response, v: &Verdict) {
     if !v.has_limits() {
         return;
     }

@@ -1,9 +1,11 @@
 //! The gateway: axum router, middleware stack, handlers.
 //!
-//! Handlers do almost nothing themselves: they stamp the request, spawn
-//! [`relay::process`] detached from the connection, and wait for its
-//! answer. Auth runs as a `route_layer` on `/v1`, so `/health` and
-//! `/metrics` stay public.
+//! Handlers do almost nothing themselves: every `/v1` handler passes auth
+//! and the rate limits ([`guarded`]), then spawns [`relay::process`]
+//! detached from the connection and waits for its answer. `/health` and
+//! `/metrics` stay public. Auth and limits are plain steps of the handler,
+//! not `from_fn` layers: each such layer cost a clone of the boxed route
+//! and a boxed future per request.
 
 mod auth;
 pub mod error;
@@ -74,16 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
-        .route("/v1/models", get(models))
-        // route_layers wrap what is above them: auth runs first, then limits.
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            limit::limit,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ));
+        .route("/v1/models", get(models));
     let app = Router::new()
         .merge(v1)
         .route("/livez", get(|| async { "ok" }))
@@ -98,19 +91,43 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn chat_completions(State(s): State<AppState>, req: Request) -> Response {
-    proxy(s, Endpoint::ChatCompletions, req).await
+    guarded(s, Some(Endpoint::ChatCompletions), req).await
 }
 
 async fn embeddings(State(s): State<AppState>, req: Request) -> Response {
-    proxy(s, Endpoint::Embeddings, req).await
+    guarded(s, Some(Endpoint::Embeddings), req).await
 }
 
 async fn messages(State(s): State<AppState>, req: Request) -> Response {
-    proxy(s, Endpoint::Messages, req).await
+    guarded(s, Some(Endpoint::Messages), req).await
 }
 
-async fn models(State(s): State<AppState>) -> Response {
-    axum::Json(s.routes.list_json()).into_response()
+async fn models(State(s): State<AppState>, req: Request) -> Response {
+    guarded(s, None, req).await
+}
+
+/// Auth, then the rate limits, then the endpoint (`None`: the model
+/// list); the limits' headers go on whatever answer comes back.
+async fn guarded(state: AppState, endpoint: Option<Endpoint>, req: Request) -> Response {
+    let principal = match auth::admit(&state, req.headers(), req.uri().path()).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    let (req, verdict) = match limit::check(&state, principal.as_ref(), req).await {
+        Ok(pair) => pair,
+        Err(refused) => return refused,
+    };
+    let mut resp = match endpoint {
+        Some(endpoint) => {
+            let reservation = verdict.as_ref().and_then(|v| v.reserved_tokens);
+            proxy(state, endpoint, req, principal, reservation).await
+        }
+        None => axum::Json(state.routes.list_json()).into_response(),
+    };
+    if let Some(v) = &verdict {
+        limit::headers(&mut resp, v);
+    }
+    resp
 }
 
 async fn not_found(req: Request) -> Response {
@@ -128,7 +145,13 @@ async fn not_found(req: Request) -> Response {
 
 /// Spawns the request's work detached from the connection and waits for
 /// the response it produces.
-async fn proxy(state: AppState, endpoint: Endpoint, req: Request) -> Response {
+async fn proxy(
+    state: AppState,
+    endpoint: Endpoint,
+    req: Request,
+    principal: Option<Principal>,
+    reservation: Option<(i64, crate::ratelimit::bucket::Limit, f64)>,
+) -> Response {
     let (parts, body): (_, Body) = req.into_parts();
     let start = parts
         .extensions
@@ -147,11 +170,8 @@ async fn proxy(state: AppState, endpoint: Endpoint, req: Request) -> Response {
             .extensions
             .get::<ClientRequestId>()
             .map(|c| c.0.clone()),
-        principal: parts.extensions.get::<Principal>().cloned(),
-        reservation: parts
-            .extensions
-            .get::<limit::TokenReservation>()
-            .map(|r| r.0),
+        principal,
+        reservation,
         start,
         created_at_us: crate::db::now_us(),
         headers: parts.headers,
