@@ -1,13 +1,15 @@
 //! The gateway: axum router, middleware stack, handlers.
 //!
 //! Handlers do almost nothing themselves: every `/v1` handler passes auth
-//! and the rate limits ([`guarded`]), then spawns [`relay::process`]
-//! detached from the connection and waits for its answer. `/health` and
+//! and the rate limits ([`guarded`]), then runs [`relay::process`] and
+//! waits for its answer; the process carries on detached from the
+//! connection if the client goes ([`detach`]). `/health` and
 //! `/metrics` stay public. Auth and limits are plain steps of the handler,
 //! not `from_fn` layers: each such layer cost a clone of the boxed route
 //! and a boxed future per request.
 
 mod auth;
+mod detach;
 pub mod error;
 mod layers;
 mod limit;
@@ -143,8 +145,8 @@ async fn not_found(req: Request) -> Response {
     .into_response()
 }
 
-/// Spawns the request's work detached from the connection and waits for
-/// the response it produces.
+/// Runs the request's work (detached from the connection if the client
+/// goes, see [`detach`]) and waits for the response it produces.
 async fn proxy(
     state: AppState,
     endpoint: Endpoint,
@@ -177,12 +179,13 @@ async fn proxy(
         headers: parts.headers,
     };
     let (tx, rx) = oneshot::channel();
-    state
+    // Tracked from the start, so shutdown waits for it wherever it runs.
+    let work = state
         .tracker
-        .spawn(relay::process(state.clone(), ctx, body, tx));
-    match rx.await {
-        Ok(resp) => resp,
-        Err(_) => ApiError::new(
+        .track_future(relay::process(state.clone(), ctx, body, tx));
+    match detach::run(work, rx).await {
+        Some(resp) => resp,
+        None => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
             "the request's task ended without an answer; it has been logged",

@@ -1,7 +1,7 @@
 //! One proxied request, run detached from the client connection.
 //!
-//! The handler spawns [`process`] and waits for its answer; if the client
-//! goes away the task carries on, so the request still leaves exactly one
+//! The handler runs [`process`] and waits for its answer; if the client
+//! goes away it carries on as a task of its own (`super::detach`), so the request still leaves exactly one
 //! ledger entry (status 499, `client_closed`, tokens so far). The order is:
 //! admission to the ledger (backpressure happens here, before the upstream
 //! is called), body checks, routing, the upstream call, then either a whole
