@@ -6,6 +6,10 @@ use std::net::SocketAddr;
 
 use super::{Config, ConfigError, ProviderKind, Source};
 
+/// Each worker is an OS thread with its own upstream pools: past this, a
+/// typo (an extra zero) would start thousands of threads.
+const MAX_WORKERS: usize = 1024;
+
 pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result<(), ConfigError> {
     let err = |key: &str, message: String| ConfigError::Invalid {
         key: key.to_string(),
@@ -67,6 +71,16 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         if v == 0 {
             return Err(err(key, "must be at least 1".into()));
         }
+    }
+    if c.server.workers > MAX_WORKERS {
+        return Err(err(
+            "server.workers",
+            format!(
+                "{} worker threads is more than the {MAX_WORKERS} allowed; 0 means one per CPU, \
+                 which is what a gateway normally wants",
+                c.server.workers
+            ),
+        ));
     }
     if c.db.max_idle_conns > c.db.max_open_conns {
         return Err(err(

@@ -101,6 +101,16 @@ fn bad_env_value_names_the_key_and_variable() {
 }
 
 #[test]
+fn too_many_workers_is_refused_naming_the_key() {
+    let out = Tokctl::new()
+        .env("TOKCTL_SERVER_WORKERS", "100000")
+        .run(&["config", "show"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("server.workers"), "{}", out.stderr);
+    assert!(out.stderr.contains("one per CPU"), "{}", out.stderr);
+}
+
+#[test]
 fn unknown_tokctl_variable_warns_with_the_closest_key() {
     let out = Tokctl::new()
         .env("TOKCTL_LEDGER_ASYNC_BATCH_SIZ", "5")
