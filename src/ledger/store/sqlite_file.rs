@@ -21,6 +21,12 @@ use crate::db::Db;
 use crate::ledger::chain::Gap;
 use crate::ledger::entry::Entry;
 
+/// Page cache of the writer's connection, in KiB.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// WAL size, in pages, past which a commit of the writer checkpoints it.
+const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
+
 /// A read-write connection to a ledger file, kept by the writer across
 /// batches so its statements stay prepared.
 #[derive(Debug)]
@@ -59,6 +65,17 @@ impl FileWriter {
         // a power loss may take the last ones, which the spool covers).
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", true)?;
+        // The writer's own connection only (readers keep SQLite's
+        // defaults): a larger page cache keeps the hot right-hand pages of
+        // the table and its indexes between batches, and checkpoints run
+        // every WRITER_CHECKPOINT_PAGES WAL pages instead of every 1,000,
+        // so each hot page is copied into the database file once per
+        // checkpoint rather than once per batch or two, with fewer syncs.
+        // Together ~1.4x the writer's rate (docs/benchmarks.md, "Leaner
+        // ledger indexes"). The WAL may grow to that size (32 MiB at 4 KiB
+        // pages) before it is checkpointed back.
+        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         Ok(FileWriter { conn })
     }
 
