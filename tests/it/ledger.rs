@@ -146,3 +146,36 @@ dbtest!(insert_batch_takes_ten_thousand_entries_in_one_call, |db| {
     assert_eq!(sum, (0..10_000i64).sum::<i64>());
     assert_eq!(ledger::get(&conn, "big-009999").await.unwrap(), batch.pop());
 });
+
+// On PostgreSQL a batch goes plain first and, when it repeats a stored
+// entry, fails whole and goes again with ON CONFLICT DO NOTHING: the commit
+// must still write exactly the new rows, and the batches after it too.
+dbtest!(
+    commit_of_a_batch_that_repeats_stored_entries_writes_only_the_new_ones,
+    |db| {
+        let conn = migrated(&db).await;
+        let first = entries("again", 30);
+        let n = ledger::store::commit(&conn, &first, &[], None)
+            .await
+            .unwrap();
+        assert_eq!(n, 30);
+        let overlap = entries("again", 45);
+        let n = ledger::store::commit(&conn, &overlap, &[], None)
+            .await
+            .unwrap();
+        assert_eq!(n, 15);
+        for round in 0..20 {
+            let fresh = entries(&format!("after-{round}"), 5);
+            let n = ledger::store::commit(&conn, &fresh, &[], None)
+                .await
+                .unwrap();
+            assert_eq!(n, 5, "round {round}");
+        }
+        assert_eq!(ledger::count(&conn).await.unwrap(), 145);
+        let ids = ledger::list_request_ids(&conn).await.unwrap();
+        let mut unique = ids.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "no request id stored twice");
+    }
+);

@@ -1,8 +1,10 @@
 //! The ledger store: bulk insert of [`Entry`] rows per backend, and the few
 //! reads that tests and reports need.
 //!
-//! Inserts are idempotent on `request_id` (`ON CONFLICT DO NOTHING`), so a
-//! batch retried after an ambiguous failure never duplicates a row. Each
+//! Inserts are idempotent on `request_id` (`ON CONFLICT DO NOTHING`; on
+//! PostgreSQL only when a plain insert of the batch hit a duplicate, see
+//! `Idempotency`), so a batch retried after an ambiguous failure never
+//! duplicates a row. Each
 //! backend gets its fastest bulk path: SQLite one transaction of multi-row
 //! `INSERT`s whose full chunks share one cached statement; PostgreSQL one
 //! `INSERT … SELECT FROM UNNEST` of typed arrays, however large the batch.
@@ -322,7 +324,9 @@ async fn sqlite_rows(
     Ok(inserted)
 }
 
-const POSTGRES_SQL: &str = "INSERT INTO usage_entries (request_id, created_at_us, \
+/// The PostgreSQL insert of a batch, from typed arrays; `{conflict}` is
+/// empty or `ON CONFLICT DO NOTHING` (see [`Idempotency`]).
+const POSTGRES_INSERT: &str = "INSERT INTO usage_entries (request_id, created_at_us, \
     client_request_id, upstream_request_id, user_id, user_name, api_key_id, endpoint, model, \
     provider, upstream_model, input_tokens, cached_input_tokens, cache_write_tokens, \
     output_tokens, reasoning_tokens, token_source, cost_nano, latency_us, upstream_latency_us, \
@@ -332,8 +336,82 @@ const POSTGRES_SQL: &str = "INSERT INTO usage_entries (request_id, created_at_us
     $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
     $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[], $19::int8[], \
     $20::int8[], $21::int8[], $22::int8[], $23::int4[], $24::bool[], $25::text[], $26::text[], \
-    $27::text[], $28::int8[], $29::bytea[], $30::bytea[]) \
-    ON CONFLICT DO NOTHING";
+    $27::text[], $28::int8[], $29::bytea[], $30::bytea[]) {conflict}";
+
+/// How a PostgreSQL batch is kept idempotent.
+///
+/// `ON CONFLICT DO NOTHING` inserts speculatively: each row is checked
+/// against the unique indexes, inserted, then confirmed, which made the
+/// server's insert ~1.7x slower than a plain `INSERT` of the same rows
+/// (docs/benchmarks.md, "PostgreSQL: plain inserts first"). Duplicates are
+/// rare (a batch retried after an ambiguous failure, a spool replay after a
+/// crash), so a batch is first sent plain; if it hits a unique violation
+/// the statement fails whole, nothing of it is written, and it is sent
+/// again with `ON CONFLICT DO NOTHING`. After such a conflict the next
+/// [`CAREFUL_BATCHES`] batches go straight to the careful form, so a replay
+/// of many already-stored entries does not pay twice per batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Idempotency {
+    /// Plain `INSERT`: fails on a duplicate. Index 0 of the prepared texts.
+    Optimistic = 0,
+    /// `ON CONFLICT DO NOTHING`: skips duplicates. Index 1.
+    Careful = 1,
+}
+
+/// Batches sent careful after one hit a duplicate.
+const CAREFUL_BATCHES: u32 = 16;
+
+/// Careful batches still owed after the last conflict, across the process
+/// (every PostgreSQL ledger commit shares it: a replay is process-wide).
+static CAREFUL_LEFT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+impl Idempotency {
+    /// The form the next batch starts with.
+    fn next() -> Idempotency {
+        use std::sync::atomic::Ordering::Relaxed;
+        let owed = CAREFUL_LEFT.fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1));
+        if owed.is_ok() {
+            Idempotency::Careful
+        } else {
+            Idempotency::Optimistic
+        }
+    }
+
+    fn conflict_clause(self) -> &'static str {
+        match self {
+            Idempotency::Optimistic => "",
+            Idempotency::Careful => "ON CONFLICT DO NOTHING",
+        }
+    }
+
+    /// Runs `send` optimistically (unless a recent conflict says not to),
+    /// and once more careful when the optimistic statement hit a duplicate.
+    async fn run<T, F, Fut>(send: F) -> Result<T, sqlx::Error>
+    where
+        F: Fn(Idempotency) -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let first = Idempotency::next();
+        match send(first).await {
+            Err(e) if first == Idempotency::Optimistic && is_unique_violation(&e) => {
+                CAREFUL_LEFT.store(CAREFUL_BATCHES, std::sync::atomic::Ordering::Relaxed);
+                send(Idempotency::Careful).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// SQLSTATE 23505: a row of the statement duplicates a unique key.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
+}
+
+fn postgres_insert_sql(table: &str, how: Idempotency) -> String {
+    POSTGRES_INSERT
+        .replacen(LEDGER_TABLE, table, 1)
+        .replace("{conflict}", how.conflict_clause())
+}
 
 /// One statement, so one round trip and one implicit transaction: the
 /// entries, the gaps and the watermark move together or not at all.
@@ -343,20 +421,30 @@ const POSTGRES_SQL: &str = "INSERT INTO usage_entries (request_id, created_at_us
 /// commits without moving it instead of waiting, so parallel workers stay
 /// parallel. The stored watermark is then a moment behind, never ahead:
 /// the next batch, or the keeper within `head_interval_ms`, moves it.
-static POSTGRES_COMMIT_SQL: LazyLock<String> = LazyLock::new(|| postgres_commit_sql(true));
+static POSTGRES_COMMIT_SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [Idempotency::Optimistic, Idempotency::Careful].map(|how| postgres_commit_sql(true, how))
+});
 
 /// The same for a commit without entries (the keeper's watermark and gaps):
 /// nothing waits on it, so it waits for the row rather than skip it.
-static POSTGRES_WATERMARK_SQL: LazyLock<String> = LazyLock::new(|| postgres_commit_sql(false));
+static POSTGRES_WATERMARK_SQL: LazyLock<String> =
+    LazyLock::new(|| postgres_commit_sql(false, Idempotency::Careful));
 
-fn postgres_commit_sql(skip_locked: bool) -> String {
+/// Optimistic, then careful: the two forms of the insert, for indexing the
+/// prepared texts.
+static POSTGRES_INSERT_SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
+    [Idempotency::Optimistic, Idempotency::Careful]
+        .map(|how| postgres_insert_sql(LEDGER_TABLE, how))
+});
+
+fn postgres_commit_sql(skip_locked: bool, how: Idempotency) -> String {
     let lock = if skip_locked {
         "FOR UPDATE SKIP LOCKED"
     } else {
         "FOR UPDATE"
     };
     format!(
-        "WITH ins AS ({POSTGRES_SQL} RETURNING 1), \
+        "WITH ins AS ({} RETURNING 1), \
          gaps AS (INSERT INTO ledger_gaps (instance_id, seq, request_id, reason, entry_hash, \
            gap_mac, recorded_at_us) SELECT * FROM UNNEST($31::text[], $32::int8[], $33::text[], \
            $34::text[], $35::bytea[], $36::bytea[], $37::int8[]) ON CONFLICT DO NOTHING), \
@@ -364,7 +452,8 @@ fn postgres_commit_sql(skip_locked: bool) -> String {
            updated_at_us = $41 FROM (SELECT instance_id FROM ledger_chains \
              WHERE instance_id = $38 AND watermark_seq < $39 {lock}) l \
            WHERE c.instance_id = l.instance_id) \
-         SELECT count(*) FROM ins"
+         SELECT count(*) FROM ins",
+        postgres_insert_sql(LEDGER_TABLE, how)
     )
 }
 
@@ -373,18 +462,21 @@ async fn postgres_insert(
     table: &str,
     entries: &[Entry],
 ) -> Result<u64, sqlx::Error> {
-    let other;
-    let sql = if table == LEDGER_TABLE {
-        POSTGRES_SQL
-    } else {
-        other = POSTGRES_SQL.replacen(LEDGER_TABLE, table, 1);
-        &other
-    };
-    let q = postgres_binds(sqlx::query::<Postgres>(sql), entries);
-    Ok(q.execute(pool).await?.rows_affected())
+    Idempotency::run(|how| async move {
+        let other;
+        let sql: &str = if table == LEDGER_TABLE {
+            &POSTGRES_INSERT_SQL[how as usize]
+        } else {
+            other = postgres_insert_sql(table, how);
+            &other
+        };
+        let q = postgres_binds(sqlx::query::<Postgres>(sql), entries);
+        Ok(q.execute(pool).await?.rows_affected())
+    })
+    .await
 }
 
-/// Binds the 30 entry columns as arrays, in [`POSTGRES_SQL`]'s order.
+/// Binds the 30 entry columns as arrays, in [`POSTGRES_INSERT`]'s order.
 fn postgres_binds<'q, Q: PgBind<'q>>(q: Q, e: &'q [Entry]) -> Q {
     fn col<'a, T>(entries: &'a [Entry], f: impl Fn(&'a Entry) -> T) -> Vec<T> {
         entries.iter().map(f).collect()
@@ -430,25 +522,28 @@ async fn postgres_commit(
     fn col<'a, T>(gaps: &'a [Gap], f: impl Fn(&'a Gap) -> T) -> Vec<T> {
         gaps.iter().map(f).collect()
     }
-    let g = gaps;
-    let sql: &str = if entries.is_empty() {
-        &POSTGRES_WATERMARK_SQL
-    } else {
-        &POSTGRES_COMMIT_SQL
+    let send = |how: Idempotency| async move {
+        let g = gaps;
+        let sql: &str = if entries.is_empty() {
+            &POSTGRES_WATERMARK_SQL
+        } else {
+            &POSTGRES_COMMIT_SQL[how as usize]
+        };
+        let q = postgres_binds(sqlx::query_scalar::<Postgres, i64>(sql), entries)
+            .bind(col(g, |g| g.instance_id.as_str()))
+            .bind(col(g, |g| g.seq))
+            .bind(col(g, |g| g.request_id.as_deref()))
+            .bind(col(g, |g| g.reason.as_str()))
+            .bind(col(g, |g| g.entry_hash.as_ref().map(|h| h.as_slice())))
+            .bind(col(g, |g| g.gap_mac.as_slice()))
+            .bind(col(g, |g| g.recorded_at_us))
+            .bind(watermark.map(|w| w.instance_id))
+            .bind(watermark.map(|w| w.seq))
+            .bind(watermark.map(|w| w.hash.as_slice()))
+            .bind(crate::db::now_us());
+        q.fetch_one(pool).await
     };
-    let q = postgres_binds(sqlx::query_scalar::<Postgres, i64>(sql), entries)
-        .bind(col(g, |g| g.instance_id.as_str()))
-        .bind(col(g, |g| g.seq))
-        .bind(col(g, |g| g.request_id.as_deref()))
-        .bind(col(g, |g| g.reason.as_str()))
-        .bind(col(g, |g| g.entry_hash.as_ref().map(|h| h.as_slice())))
-        .bind(col(g, |g| g.gap_mac.as_slice()))
-        .bind(col(g, |g| g.recorded_at_us))
-        .bind(watermark.map(|w| w.instance_id))
-        .bind(watermark.map(|w| w.seq))
-        .bind(watermark.map(|w| w.hash.as_slice()))
-        .bind(crate::db::now_us());
-    let n = q.fetch_one(pool).await?;
+    let n = Idempotency::run(send).await?;
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
