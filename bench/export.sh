@@ -24,7 +24,8 @@ RUNS=${TOKCTL_BENCH_RUNS:-3}
 BACKENDS=${TOKCTL_BENCH_BACKENDS:-sqlite postgres}
 ONLY=${TOKCTL_BENCH_ONLY:-}
 BEFORE=${TOKCTL_BENCH_BEFORE:-}
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 cargo build --release --bin tokctl
 helper=$(cargo bench --bench ledger_export --no-run --message-format=json 2>/dev/null | python3 -c '
@@ -40,7 +41,7 @@ chmod 755 "$work"
 pgdir=""
 stop() {
     if [ -n "$pgdir" ]; then
-        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true
+        stop_postgres "$pgdir"
         rm -rf "$pgdir"
     fi
     rm -rf "$work"
@@ -106,14 +107,10 @@ for backend in $BACKENDS; do
         ;;
     postgres)
         pgdir=$(mktemp -d /tmp/tokctl-bench-pg.XXXXXX)
-        chown postgres "$pgdir"
-        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-        runuser -u postgres -- "$PGBIN/initdb" -D "$pgdir/data" -A trust -U postgres >/dev/null
         # fsync off only speeds up filling the table; the export only reads.
-        runuser -u postgres -- "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w \
-            -o "-p $port -k $pgdir -c listen_addresses=127.0.0.1 -c fsync=off" start >/dev/null
-        runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tokctl_bench
-        run_backend postgres "postgres://postgres@127.0.0.1:$port/tokctl_bench"
+        start_postgres "$pgdir" -c fsync=off
+        runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres tokctl_bench
+        run_backend postgres "postgres://postgres@127.0.0.1:$PGPORT/tokctl_bench"
         ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
     esac

@@ -25,7 +25,7 @@ PIDS=()
 cleanup() {
   for p in "${PIDS[@]:-}"; do kill "$p" 2>/dev/null || true; done
   for f in "$WORK/upstream.pid" "$WORK/proxy.pid"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true; done
-  [ -d "$WORK/pg" ] && runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  stop_postgres "$WORK/pg" immediate
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -130,12 +130,9 @@ for c in $CONNS; do
   echo "   $(rows_sqlite "$WORK/ledger.db") / $ok"
   done
 
-  if [ -x /usr/lib/postgresql/15/bin/initdb ]; then
+  if [ -x "$PGBIN/initdb" ]; then
     if [ ! -d "$WORK/pg" ]; then
-      PGPORT=$(free_port)
-      mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
-      runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb -D "$WORK/pg" -A trust -U postgres >/dev/null
-      runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D "$WORK/pg" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200" -l "$WORK/pg/server.log" start >/dev/null
+      start_postgres "$WORK/pg" -c max_connections=200
     fi
     for mode in ${SPOOL_MODES:-interval}; do
     suffix=""; [ -n "${SPOOL_MODES:-}" ] && suffix="/$mode"

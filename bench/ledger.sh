@@ -8,24 +8,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 dir=$(mktemp -d /tmp/tokctl-bench-pg.XXXXXX)
-chown postgres "$dir"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 
 stop() {
-    runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dir/data" -m fast stop >/dev/null 2>&1 || true
+    stop_postgres "$dir"
     rm -rf "$dir"
 }
 trap stop EXIT
 
-# TOKCTL_BENCH_INITDB_ARGS: extra initdb arguments, e.g. "--locale=C" (experiments)
-runuser -u postgres -- "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres ${TOKCTL_BENCH_INITDB_ARGS:-} >/dev/null
-runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/log" -w \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on" start >/dev/null
-runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$port" -U postgres tokctl_bench
+start_postgres "$dir" -c fsync=on -c synchronous_commit=on
+runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres tokctl_bench
 
-export TOKCTL_BENCH_PG="postgres://postgres@127.0.0.1:$port/tokctl_bench"
+export TOKCTL_BENCH_PG="postgres://postgres@127.0.0.1:$PGPORT/tokctl_bench"
 if [ $# -gt 0 ]; then
     "$@" # e.g. target/release/deps/ledger_writer-HASH --bench (the flag is required), run several times while tuning
 else

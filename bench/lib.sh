@@ -4,6 +4,29 @@
 # A port that was free a moment ago on 127.0.0.1.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# Throwaway PostgreSQL for the benchmarks that need one.
+# start_postgres DIR [SERVER_OPTION...]: initdb into DIR/data (DIR is made
+# and given to the postgres user, since the server refuses to run as root),
+# then starts it on a free port of 127.0.0.1 with its socket in DIR and its
+# log in DIR/server.log; sets PGPORT. TOKCTL_BENCH_INITDB_ARGS adds initdb
+# arguments (e.g. "--locale=C"). Needs root for runuser.
+# stop_postgres DIR [MODE]: stops it (fast by default); harmless when it
+# never started.
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+start_postgres() {
+  local dir=$1; shift
+  PGPORT=$(free_port)
+  mkdir -p "$dir" && chown postgres "$dir"
+  # shellcheck disable=SC2086 # the extra initdb arguments are words
+  runuser -u postgres -- "$PGBIN/initdb" -D "$dir/data" -A trust -U postgres ${TOKCTL_BENCH_INITDB_ARGS:-} >/dev/null
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-p $PGPORT -k $dir -c listen_addresses=127.0.0.1 $*" start >/dev/null
+}
+stop_postgres() {
+  [ -d "$1/data" ] || return 0
+  runuser -u postgres -- "$PGBIN/pg_ctl" -D "$1/data" -m "${2:-fast}" stop >/dev/null 2>&1 || true
+}
+
 # Builds the release binary (skipped with TOKCTL_BENCH_NO_BUILD=1) and sets BIN;
 # TOKCTL_BENCH_BIN=PATH benchmarks another binary instead (e.g. an older build).
 build_release() {

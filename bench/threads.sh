@@ -14,11 +14,10 @@ CONNS=${2:-50}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/tokctl-threads.XXXXXX)
 chmod 755 "$WORK"
-PG=/usr/lib/postgresql/15/bin
 cleanup() {
   if [ -n "${TPID:-}" ]; then kill "$TPID" 2>/dev/null || true; wait "$TPID" 2>/dev/null || true; fi
   [ -f "$WORK/upstream.pid" ] && kill "$(cat "$WORK/upstream.pid")" 2>/dev/null || true
-  [ -d "$WORK/pg" ] && runuser -u postgres -- "$PG/pg_ctl" -D "$WORK/pg" -m immediate stop >/dev/null 2>&1 || true
+  stop_postgres "$WORK/pg" immediate
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -31,11 +30,7 @@ UP=$(free_port)
 start_upstream upstream "$UP"
 DSN="$WORK/t/ledger.db"
 if [ "${BACKEND:-sqlite}" = postgres ]; then
-  PGPORT=$(free_port)
-  mkdir -p "$WORK/pg" && chown postgres "$WORK/pg"
-  runuser -u postgres -- "$PG/initdb" -D "$WORK/pg" -A trust -U postgres >/dev/null
-  runuser -u postgres -- "$PG/pg_ctl" -D "$WORK/pg" -o "-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1" \
-    -l "$WORK/pg/server.log" start >/dev/null
+  start_postgres "$WORK/pg"
   psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
   DSN="postgres://postgres@127.0.0.1:$PGPORT/bench"
 fi
