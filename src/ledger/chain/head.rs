@@ -89,7 +89,7 @@ mod opt_hex {
 
     pub fn serialize<S: Serializer>(h: &Option<Hash>, s: S) -> Result<S::Ok, S::Error> {
         match h {
-            Some(h) => s.serialize_str(&hex::encode(h)),
+            Some(h) => s.serialize_str(crate::ledger::chain::hex_hash::encode(h, &mut [0u8; 64])),
             None => s.serialize_none(),
         }
     }

@@ -240,7 +240,21 @@ pub mod hex_hash {
     use super::Hash;
 
     pub fn serialize<S: Serializer>(h: &Hash, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(h))
+        let mut buf = [0u8; 64];
+        s.serialize_str(encode(h, &mut buf))
+    }
+
+    /// `h` as 64 lowercase hex digits in `buf`, without allocating: every
+    /// spool record carries two hashes, and `hex::encode` builds its
+    /// `String` a `char` at a time.
+    pub fn encode<'b>(h: &Hash, buf: &'b mut [u8; 64]) -> &'b str {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (pair, byte) in buf.chunks_exact_mut(2).zip(h) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        // ASCII digits only: always valid UTF-8.
+        std::str::from_utf8(buf).unwrap_or_default()
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Hash, D::Error> {
@@ -248,10 +262,11 @@ pub mod hex_hash {
         parse(&s).ok_or_else(|| D::Error::custom("expected 64 hex digits"))
     }
 
-    /// 64 hex digits as a hash.
+    /// 64 hex digits as a hash (decoded in place, no allocation).
     pub fn parse(s: &str) -> Option<Hash> {
-        let v = hex::decode(s).ok()?;
-        v.try_into().ok()
+        let mut h = [0u8; 32];
+        hex::decode_to_slice(s, &mut h).ok()?;
+        Some(h)
     }
 }
 
@@ -270,6 +285,21 @@ pub(crate) fn tests_entry(id: &str) -> Entry {
 mod tests {
     use super::*;
     use crate::ledger::{TokenSource, Usage};
+
+    #[test]
+    fn hashes_go_to_hex_and_back_as_the_hex_crate_writes_them() {
+        let mut h: Hash = [0; 32];
+        for (i, b) in h.iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37) ^ 0xa5;
+        }
+        let mut buf = [0u8; 64];
+        let text = hex_hash::encode(&h, &mut buf);
+        assert_eq!(text, hex::encode(h));
+        assert_eq!(hex_hash::parse(text), Some(h));
+        assert_eq!(hex_hash::parse(&text[..63]), None);
+        assert_eq!(hex_hash::parse(&format!("{text}00")), None);
+        assert_eq!(hex_hash::parse(&text.replace('a', "g")), None);
+    }
 
     pub(crate) fn entry(id: &str) -> Entry {
         Entry {
