@@ -2,12 +2,13 @@
 //! reads that tests and reports need.
 //!
 //! Inserts are idempotent on `request_id` (`ON CONFLICT DO NOTHING`; on
-//! PostgreSQL only when a plain insert of the batch hit a duplicate, see
+//! PostgreSQL only once a plain insert of the batch hit a duplicate, see
 //! `Idempotency`), so a batch retried after an ambiguous failure never
-//! duplicates a row. Each
-//! backend gets its fastest bulk path: SQLite one transaction of multi-row
-//! `INSERT`s whose full chunks share one cached statement; PostgreSQL one
-//! `INSERT … SELECT FROM UNNEST` of typed arrays, however large the batch.
+//! duplicates a row. Each backend gets its fastest bulk path: a SQLite file
+//! one transaction stepping one prepared single-row statement per entry
+//! (`sqlite_file`), in-memory SQLite multi-row `INSERT`s whose full chunks
+//! share one cached statement; PostgreSQL one `INSERT … SELECT FROM UNNEST`
+//! of typed arrays, however large the batch.
 //! Reading rows back lives in [`super::read`]; batching, retries and
 //! dead-lettering live in the writer, not here.
 
