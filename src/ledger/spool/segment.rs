@@ -4,7 +4,8 @@
 //! (`00000000000000000042.seg`) and holds consecutive numbers only. A
 //! record is a 16-byte header — payload length (u32, little-endian),
 //! CRC-32 of the sequence number and payload (u32), the sequence number
-//! (i64) — then the entry as JSON. A record cut short by a crash, or one
+//! (i64) — then the entry's payload (`super::record`: binary, or JSON in
+//! segments from before format 1). A record cut short by a crash, or one
 //! whose checksum fails, ends what can be read of its segment.
 
 use std::path::{Path, PathBuf};
@@ -21,8 +22,7 @@ const EXT: &str = "seg";
 pub fn encode(buf: &mut Vec<u8>, seq: i64, entry: &Entry) {
     let start = buf.len();
     buf.extend_from_slice(&[0; HEADER]);
-    // Serializing a plain struct of strings and numbers to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *buf, entry);
+    super::record::encode(buf, entry);
     let len = (buf.len() - start - HEADER) as u32;
     let mut crc = crc32fast::Hasher::new();
     crc.update(&seq.to_le_bytes());
@@ -32,7 +32,7 @@ pub fn encode(buf: &mut Vec<u8>, seq: i64, entry: &Entry) {
     buf[start + 8..start + 16].copy_from_slice(&seq.to_le_bytes());
 }
 
-/// One record read back: its number and JSON payload.
+/// One record read back: its number and payload.
 #[derive(Debug, Clone, Copy)]
 pub struct Record<'a> {
     pub seq: i64,
@@ -130,13 +130,8 @@ pub fn scan(first_seq: i64, path: &Path) -> std::io::Result<SegmentInfo> {
         at += n;
     }
     let last = last_rec.and_then(|r| {
-        #[derive(serde::Deserialize)]
-        struct Chained {
-            chain: crate::ledger::chain::Link,
-        }
-        serde_json::from_slice::<Chained>(r.payload)
-            .ok()
-            .map(|c| (r.seq, c.chain.hash))
+        let link = super::record::decode(r.payload).ok()?.chain?;
+        Some((r.seq, link.hash))
     });
     Ok(SegmentInfo {
         path: path.into(),
@@ -168,7 +163,7 @@ mod tests {
             panic!("first record")
         };
         assert_eq!(r.seq, 5);
-        assert_eq!(serde_json::from_slice::<Entry>(r.payload).unwrap(), e);
+        assert_eq!(super::super::record::decode(r.payload).unwrap(), e);
         assert!(matches!(parse(&buf[n..]), Parsed::Record(r, _) if r.seq == 6));
         assert!(matches!(parse(&buf[..n - 1]), Parsed::Short));
         let mut bad = buf.clone();

@@ -120,7 +120,7 @@ pub async fn run(shared: Arc<SpoolShared>, after: i64, tx: mpsc::Sender<Entry>, 
                         if r.seq <= after {
                             continue;
                         }
-                        let entry = match serde_json::from_slice::<Entry>(r.payload) {
+                        let entry = match super::record::decode(r.payload) {
                             Ok(e) => e,
                             Err(e) => {
                                 warn!("spool record {} does not decode ({e}); skipped", r.seq);
