@@ -23,6 +23,20 @@ pub struct Usage {
     pub reasoning_tokens: i64,
 }
 
+impl Usage {
+    /// The five counts in declaration order, for encodings that write them
+    /// one after another (the chain's canonical form, spool records).
+    pub fn counts(&self) -> [i64; 5] {
+        [
+            self.input_tokens,
+            self.cached_input_tokens,
+            self.cache_write_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+        ]
+    }
+}
+
 /// Where an entry's token counts came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -176,7 +176,6 @@ impl ChainKey {
 /// as a 4-byte big-endian length and its bytes (NULL is length
 /// `0xFFFFFFFF`); integers in ASCII decimal, booleans `1`/`0`.
 pub fn encode_entry(buf: &mut Vec<u8>, instance_id: &str, seq: i64, prev: &Hash, e: &Entry) {
-    let u = &e.usage;
     buf.extend_from_slice(ENTRY_TAG);
     buf.extend_from_slice(prev);
     text(buf, Some(instance_id));
@@ -192,13 +191,7 @@ pub fn encode_entry(buf: &mut Vec<u8>, instance_id: &str, seq: i64, prev: &Hash,
     text(buf, Some(&e.model));
     text(buf, Some(&e.provider));
     text(buf, e.upstream_model.as_deref());
-    for n in [
-        u.input_tokens,
-        u.cached_input_tokens,
-        u.cache_write_tokens,
-        u.output_tokens,
-        u.reasoning_tokens,
-    ] {
+    for n in e.usage.counts() {
         int(buf, Some(n));
     }
     text(buf, Some(e.token_source.as_str()));

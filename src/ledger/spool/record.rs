@@ -49,14 +49,7 @@ pub fn encode(buf: &mut Vec<u8>, e: &Entry) {
     text(buf, &e.model);
     text(buf, &e.provider);
     opt_text(buf, e.upstream_model.as_deref());
-    let u = &e.usage;
-    for n in [
-        u.input_tokens,
-        u.cached_input_tokens,
-        u.cache_write_tokens,
-        u.output_tokens,
-        u.reasoning_tokens,
-    ] {
+    for n in e.usage.counts() {
         buf.extend_from_slice(&n.to_le_bytes());
     }
     buf.push(source_code(e.token_source));
