@@ -94,11 +94,25 @@ dbtest!(insert_batch_round_trips_every_field, |db| {
     let mut bare = entry("0190f3c2-bare");
     bare.user_id = None;
     bare.token_source = TokenSource::None;
-    let batch = vec![full.clone(), bare.clone()];
-    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 2);
+    // Every column, the chain's included (PostgreSQL copies these in its
+    // binary format: each value must arrive as the column's own type).
+    let mut linked = full_entry();
+    linked.request_id = "0190f3c2-linked".into();
+    linked.chain = Some(tokctl::ledger::chain::Link {
+        instance_id: "gw-1".into(),
+        seq: 9_007_199_254_740_993,
+        prev_hash: [0xa5; 32],
+        hash: std::array::from_fn(|i| i as u8),
+    });
+    let batch = vec![full.clone(), bare.clone(), linked.clone()];
+    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 3);
     assert_eq!(
         ledger::get(&conn, &full.request_id).await.unwrap(),
         Some(full)
+    );
+    assert_eq!(
+        ledger::get(&conn, &linked.request_id).await.unwrap(),
+        Some(linked)
     );
     assert_eq!(
         ledger::get(&conn, &bare.request_id).await.unwrap(),

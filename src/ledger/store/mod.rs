@@ -7,8 +7,9 @@
 //! duplicates a row. Each backend gets its fastest bulk path: a SQLite file
 //! one transaction stepping one prepared single-row statement per entry
 //! (`sqlite_file`), in-memory SQLite multi-row `INSERT`s whose full chunks
-//! share one cached statement; PostgreSQL one `INSERT … SELECT FROM UNNEST`
-//! of typed arrays, however large the batch.
+//! share one cached statement; PostgreSQL one binary `COPY` per batch,
+//! however large, or one `INSERT … SELECT FROM UNNEST` of typed arrays when
+//! duplicates must be skipped.
 //! Reading rows back lives in [`super::read`]; batching, retries and
 //! dead-lettering live in the writer, not here.
 
@@ -21,6 +22,7 @@ use super::entry::Entry;
 use super::export::sqlite_direct::blocking;
 use crate::db::{Backend, Db};
 
+mod pg_copy;
 mod sqlite_file;
 pub(crate) use sqlite_file::FileWriter;
 
@@ -325,8 +327,8 @@ async fn sqlite_rows(
     Ok(inserted)
 }
 
-/// The PostgreSQL insert of a batch, from typed arrays; `{conflict}` is
-/// empty or `ON CONFLICT DO NOTHING` (see [`Idempotency`]).
+/// The careful PostgreSQL insert of a batch (see [`Idempotency`]), from
+/// typed arrays.
 const POSTGRES_INSERT: &str = "INSERT INTO usage_entries (request_id, created_at_us, \
     client_request_id, upstream_request_id, user_id, user_name, api_key_id, endpoint, model, \
     provider, upstream_model, input_tokens, cached_input_tokens, cache_write_tokens, \
@@ -337,7 +339,7 @@ const POSTGRES_INSERT: &str = "INSERT INTO usage_entries (request_id, created_at
     $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
     $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[], $19::int8[], \
     $20::int8[], $21::int8[], $22::int8[], $23::int4[], $24::bool[], $25::text[], $26::text[], \
-    $27::text[], $28::int8[], $29::bytea[], $30::bytea[]) {conflict}";
+    $27::text[], $28::int8[], $29::bytea[], $30::bytea[]) ON CONFLICT DO NOTHING";
 
 /// How a PostgreSQL batch is kept idempotent.
 ///
@@ -346,17 +348,18 @@ const POSTGRES_INSERT: &str = "INSERT INTO usage_entries (request_id, created_at
 /// server's insert ~1.7x slower than a plain `INSERT` of the same rows
 /// (docs/benchmarks.md, "PostgreSQL: plain inserts first"). Duplicates are
 /// rare (a batch retried after an ambiguous failure, a spool replay after a
-/// crash), so a batch is first sent plain; if it hits a unique violation
-/// the statement fails whole, nothing of it is written, and it is sent
-/// again with `ON CONFLICT DO NOTHING`. After such a conflict the next
+/// crash), so a batch is first sent plain, as a binary `COPY` (`pg_copy`
+/// says why not an `INSERT`); if it hits a unique violation it fails whole,
+/// nothing of it is written, and it is sent again as an
+/// `INSERT … ON CONFLICT DO NOTHING`. After such a conflict the next
 /// [`CAREFUL_BATCHES`] batches go straight to the careful form, so a replay
 /// of many already-stored entries does not pay twice per batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Idempotency {
-    /// Plain `INSERT`: fails on a duplicate. Index 0 of the prepared texts.
-    Optimistic = 0,
-    /// `ON CONFLICT DO NOTHING`: skips duplicates. Index 1.
-    Careful = 1,
+    /// A binary `COPY` (`pg_copy`): fails whole on a duplicate.
+    Optimistic,
+    /// `INSERT … ON CONFLICT DO NOTHING`: skips duplicates.
+    Careful,
 }
 
 /// Batches sent careful after one hit a duplicate.
@@ -375,13 +378,6 @@ impl Idempotency {
             Idempotency::Careful
         } else {
             Idempotency::Optimistic
-        }
-    }
-
-    fn conflict_clause(self) -> &'static str {
-        match self {
-            Idempotency::Optimistic => "",
-            Idempotency::Careful => "ON CONFLICT DO NOTHING",
         }
     }
 
@@ -408,10 +404,8 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505"))
 }
 
-fn postgres_insert_sql(table: &str, how: Idempotency) -> String {
-    POSTGRES_INSERT
-        .replacen(LEDGER_TABLE, table, 1)
-        .replace("{conflict}", how.conflict_clause())
+fn postgres_insert_sql(table: &str) -> String {
+    POSTGRES_INSERT.replacen(LEDGER_TABLE, table, 1)
 }
 
 /// One statement, so one round trip and one implicit transaction: the
@@ -422,40 +416,78 @@ fn postgres_insert_sql(table: &str, how: Idempotency) -> String {
 /// commits without moving it instead of waiting, so parallel workers stay
 /// parallel. The stored watermark is then a moment behind, never ahead:
 /// the next batch, or the keeper within `head_interval_ms`, moves it.
-static POSTGRES_COMMIT_SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
-    [Idempotency::Optimistic, Idempotency::Careful].map(|how| postgres_commit_sql(true, how))
-});
+static POSTGRES_COMMIT_SQL: LazyLock<String> = LazyLock::new(|| postgres_commit_sql(true));
 
 /// The same for a commit without entries (the keeper's watermark and gaps):
 /// nothing waits on it, so it waits for the row rather than skip it.
-static POSTGRES_WATERMARK_SQL: LazyLock<String> =
-    LazyLock::new(|| postgres_commit_sql(false, Idempotency::Careful));
+static POSTGRES_WATERMARK_SQL: LazyLock<String> = LazyLock::new(|| postgres_commit_sql(false));
 
-/// Optimistic, then careful: the two forms of the insert, for indexing the
-/// prepared texts.
-static POSTGRES_INSERT_SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
-    [Idempotency::Optimistic, Idempotency::Careful]
-        .map(|how| postgres_insert_sql(LEDGER_TABLE, how))
-});
+fn postgres_commit_sql(skip_locked: bool) -> String {
+    format!(
+        "WITH ins AS ({POSTGRES_INSERT} RETURNING 1), {} SELECT count(*) FROM ins",
+        gaps_and_watermark(31, skip_locked)
+    )
+}
 
-fn postgres_commit_sql(skip_locked: bool, how: Idempotency) -> String {
+/// After a batch's `COPY`, in its transaction: the gaps and the watermark.
+static POSTGRES_AFTER_COPY_SQL: LazyLock<String> =
+    LazyLock::new(|| format!("WITH {} SELECT 1", gaps_and_watermark(1, true)));
+
+/// The two data-modifying CTEs that insert a batch's gaps and move its
+/// chain's watermark, with parameters `$p` to `$p+10` bound by
+/// [`bind_gaps_and_watermark`].
+fn gaps_and_watermark(p: usize, skip_locked: bool) -> String {
     let lock = if skip_locked {
         "FOR UPDATE SKIP LOCKED"
     } else {
         "FOR UPDATE"
     };
+    let [
+        inst,
+        seq,
+        req,
+        reason,
+        hash,
+        mac,
+        at,
+        wm_inst,
+        wm_seq,
+        wm_hash,
+        now,
+    ] = std::array::from_fn::<usize, 11, _>(|i| p + i);
     format!(
-        "WITH ins AS ({} RETURNING 1), \
-         gaps AS (INSERT INTO ledger_gaps (instance_id, seq, request_id, reason, entry_hash, \
-           gap_mac, recorded_at_us) SELECT * FROM UNNEST($31::text[], $32::int8[], $33::text[], \
-           $34::text[], $35::bytea[], $36::bytea[], $37::int8[]) ON CONFLICT DO NOTHING), \
-         wm AS (UPDATE ledger_chains c SET watermark_seq = $39, watermark_hash = $40, \
-           updated_at_us = $41 FROM (SELECT instance_id FROM ledger_chains \
-             WHERE instance_id = $38 AND watermark_seq < $39 {lock}) l \
-           WHERE c.instance_id = l.instance_id) \
-         SELECT count(*) FROM ins",
-        postgres_insert_sql(LEDGER_TABLE, how)
+        "gaps AS (INSERT INTO ledger_gaps (instance_id, seq, request_id, reason, entry_hash, \
+           gap_mac, recorded_at_us) SELECT * FROM UNNEST(${inst}::text[], ${seq}::int8[], \
+           ${req}::text[], ${reason}::text[], ${hash}::bytea[], ${mac}::bytea[], ${at}::int8[]) \
+           ON CONFLICT DO NOTHING), \
+         wm AS (UPDATE ledger_chains c SET watermark_seq = ${wm_seq}, watermark_hash = ${wm_hash}, \
+           updated_at_us = ${now} FROM (SELECT instance_id FROM ledger_chains \
+             WHERE instance_id = ${wm_inst} AND watermark_seq < ${wm_seq} {lock}) l \
+           WHERE c.instance_id = l.instance_id)"
     )
+}
+
+/// Binds what [`gaps_and_watermark`] asks for, in its order.
+fn bind_gaps_and_watermark<'q, Q: PgBind<'q>>(
+    q: Q,
+    gaps: &'q [Gap],
+    watermark: Option<Watermark<'q>>,
+) -> Q {
+    fn col<'a, T>(gaps: &'a [Gap], f: impl Fn(&'a Gap) -> T) -> Vec<T> {
+        gaps.iter().map(f).collect()
+    }
+    let g = gaps;
+    q.bind(col(g, |g| g.instance_id.as_str()))
+        .bind(col(g, |g| g.seq))
+        .bind(col(g, |g| g.request_id.as_deref()))
+        .bind(col(g, |g| g.reason.as_str()))
+        .bind(col(g, |g| g.entry_hash.as_ref().map(|h| h.as_slice())))
+        .bind(col(g, |g| g.gap_mac.as_slice()))
+        .bind(col(g, |g| g.recorded_at_us))
+        .bind(watermark.map(|w| w.instance_id))
+        .bind(watermark.map(|w| w.seq))
+        .bind(watermark.map(|w| w.hash.as_slice()))
+        .bind(crate::db::now_us())
 }
 
 async fn postgres_insert(
@@ -464,17 +496,35 @@ async fn postgres_insert(
     entries: &[Entry],
 ) -> Result<u64, sqlx::Error> {
     Idempotency::run(|how| async move {
+        if how == Idempotency::Optimistic {
+            // One COPY is one statement: all of it or nothing, alone.
+            let mut conn = pool.acquire().await?;
+            return postgres_copy(&mut conn, table, entries).await;
+        }
         let other;
         let sql: &str = if table == LEDGER_TABLE {
-            &POSTGRES_INSERT_SQL[how as usize]
+            POSTGRES_INSERT
         } else {
-            other = postgres_insert_sql(table, how);
+            other = postgres_insert_sql(table);
             &other
         };
         let q = postgres_binds(sqlx::query::<Postgres>(sql), entries);
         Ok(q.execute(pool).await?.rows_affected())
     })
     .await
+}
+
+/// Copies `entries` into `table` in PostgreSQL's binary format; fails
+/// whole, with 23505, when one repeats a stored entry.
+async fn postgres_copy(
+    conn: &mut sqlx::PgConnection,
+    table: &str,
+    entries: &[Entry],
+) -> Result<u64, sqlx::Error> {
+    let data = pg_copy::encode(entries);
+    let mut copy = conn.copy_in_raw(&pg_copy::statement(table)).await?;
+    copy.send(data).await?;
+    copy.finish().await
 }
 
 /// Binds the 30 entry columns as arrays, in [`POSTGRES_INSERT`]'s order.
@@ -520,32 +570,31 @@ async fn postgres_commit(
     gaps: &[Gap],
     watermark: Option<Watermark<'_>>,
 ) -> Result<u64, sqlx::Error> {
-    fn col<'a, T>(gaps: &'a [Gap], f: impl Fn(&'a Gap) -> T) -> Vec<T> {
-        gaps.iter().map(f).collect()
-    }
     let send = |how: Idempotency| async move {
-        let g = gaps;
-        let sql: &str = if entries.is_empty() {
-            &POSTGRES_WATERMARK_SQL
-        } else {
-            &POSTGRES_COMMIT_SQL[how as usize]
-        };
-        let q = postgres_binds(sqlx::query_scalar::<Postgres, i64>(sql), entries)
-            .bind(col(g, |g| g.instance_id.as_str()))
-            .bind(col(g, |g| g.seq))
-            .bind(col(g, |g| g.request_id.as_deref()))
-            .bind(col(g, |g| g.reason.as_str()))
-            .bind(col(g, |g| g.entry_hash.as_ref().map(|h| h.as_slice())))
-            .bind(col(g, |g| g.gap_mac.as_slice()))
-            .bind(col(g, |g| g.recorded_at_us))
-            .bind(watermark.map(|w| w.instance_id))
-            .bind(watermark.map(|w| w.seq))
-            .bind(watermark.map(|w| w.hash.as_slice()))
-            .bind(crate::db::now_us());
-        q.fetch_one(pool).await
+        if entries.is_empty() {
+            let q = sqlx::query_scalar::<Postgres, i64>(&POSTGRES_WATERMARK_SQL);
+            let q = bind_gaps_and_watermark(postgres_binds(q, entries), gaps, watermark);
+            return Ok(u64::try_from(q.fetch_one(pool).await?).unwrap_or(0));
+        }
+        if how == Idempotency::Careful {
+            let q = sqlx::query_scalar::<Postgres, i64>(&POSTGRES_COMMIT_SQL);
+            let q = bind_gaps_and_watermark(postgres_binds(q, entries), gaps, watermark);
+            return Ok(u64::try_from(q.fetch_one(pool).await?).unwrap_or(0));
+        }
+        // Optimistic: COPY the entries, then the gaps and the watermark,
+        // in one transaction (dropped, so rolled back, on any error).
+        let mut tx = pool.begin().await?;
+        let inserted = postgres_copy(&mut tx, LEDGER_TABLE, entries).await?;
+        if !gaps.is_empty() || watermark.is_some() {
+            let q = sqlx::query::<Postgres>(&POSTGRES_AFTER_COPY_SQL);
+            bind_gaps_and_watermark(q, gaps, watermark)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
     };
-    let n = Idempotency::run(send).await?;
-    Ok(u64::try_from(n).unwrap_or(0))
+    Idempotency::run(send).await
 }
 
 /// `bind` on sqlx's plain and scalar PostgreSQL queries alike, so one
