@@ -34,6 +34,14 @@ trap cleanup EXIT
 cpu_ticks() { # utime+stime of the given pids, in clock ticks
   local t=0; for p in "$@"; do set -- $(cut -d' ' -f14,15 "/proc/$p/stat"); t=$((t + $1 + $2)); done; echo "$t"; }
 HZ=$(getconf CLK_TCK)
+# CPU ticks of the PostgreSQL server: its live processes, plus what the
+# postmaster has reaped (backends that ended count there).
+pg_ticks() {
+  local t=0 pm f; pm=$(head -1 "$WORK/pg/data/postmaster.pid")
+  for p in $(pgrep -u postgres); do
+    f=$(cut -d' ' -f14-17 "/proc/$p/stat" 2>/dev/null) || continue
+    set -- $f; t=$((t + $1 + $2)); [ "$p" = "$pm" ] && t=$((t + $3 + $4))
+  done; echo "$t"; }
 
 cd "$ROOT"
 build_release
@@ -139,9 +147,12 @@ for c in $CONNS; do
     DB="bench$c$mode"
     psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
     start_tokctl "postgres://postgres@127.0.0.1:$PGPORT/$DB" "$mode"
+    pg_before=$(pg_ticks)
     row "tokctl-postgres$suffix" "http://127.0.0.1:$TPORT/v1/chat/completions" "$c" "$TPID"
     ok=$LAST_OK; stop_tokctl
-    echo "   $(psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$DB" -tAc 'select count(*) from usage_entries where status_code=200') / $ok"
+    pg_us=$(( ($(pg_ticks) - pg_before) * 1000000 / HZ ))
+    echo "   $(psql -h 127.0.0.1 -p "$PGPORT" -U postgres -d "$DB" -tAc 'select count(*) from usage_entries where status_code=200') / $ok" \
+      "  (postgres server: $(python3 -c "print(f'{$pg_us/max($ok,1):.1f}')") cpu_us/req)"
     done
   fi
 done
