@@ -21,7 +21,8 @@ use crate::support::{TestDb, Tokctl};
 const T0: i64 = 1_795_392_000_000_000;
 const HOUR: i64 = 3_600_000_000;
 const AWKWARD_MODEL: &str = "claude \"sonnet\", v2\nsecond line ✓";
-const AWKWARD_USER: &str = "bob, \"the builder\"";
+// The quote and backslash also reach PostgreSQL as an escaped literal (COPY takes no binds).
+const AWKWARD_USER: &str = "bob, \"the builder\" o'brien \\ jr";
 const AWKWARD_ERROR: &str = "=HYPERLINK(\"x\"), comma\r\nand ünïcødé 模型";
 
 /// Entry `i` of the test ledger: hourly from T0, three users (one unnamed),

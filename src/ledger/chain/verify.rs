@@ -15,12 +15,13 @@ use serde::Serialize;
 use super::head::Head;
 use super::start::describe;
 use super::{ChainKey, Hash, hash_from_bytes};
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::{QueryBuilder, Sqlite};
 
 use crate::db::Db;
 use crate::ledger::entry::Entry;
 use crate::ledger::export::ExportRow;
 use crate::ledger::export::pipeline::{Fed, overlapped};
+use crate::ledger::export::postgres_copy;
 use crate::ledger::export::sqlite_direct::{Reader, blocking, multi_thread};
 use crate::ledger::export::{Filter, SELECT, decode_row, index_ordered, push_filter};
 use crate::ledger::read::Row as EntryRow;
@@ -338,21 +339,13 @@ async fn verify_chain(
     // PostgreSQL (and in-memory SQLite): the async stream is read on this
     // thread inside `block_on`, and hashing overlaps it as for a file.
     // Without a multi-thread runtime (unit tests), one row at a time.
+    type Push<'p> = &'p mut dyn FnMut(&ExportRow<'_>) -> Result<(), Fed<StoreError>>;
+    let failed = |e| Fed::Failed(ctx()(e));
     macro_rules! walk {
-        ($db:ty, $pool:expr) => {{
-            let pool = $pool;
-            let read =
-                async |push: &mut dyn FnMut(&ExportRow<'_>) -> Result<(), Fed<StoreError>>| {
-                    let mut q = QueryBuilder::<$db>::new(SELECT);
-                    push_filter!(q, &filter);
-                    q.push(" ORDER BY seq");
-                    let mut rows = q.build().fetch(pool);
-                    let failed = |e| Fed::Failed(ctx()(e));
-                    while let Some(row) = rows.try_next().await.map_err(failed)? {
-                        push(&decode_row!(&row).map_err(failed)?)?;
-                    }
-                    Ok::<(), Fed<StoreError>>(())
-                };
+        ($read:expr) => {{
+            // FnMut for PostgreSQL's (it borrows the connection), Fn for SQLite's.
+            #[allow(unused_mut)]
+            let mut read = $read;
             let mut hash =
                 |r: &ExportRow<'_>| step(EntryRow::from(r).into_entry(backend)?, &mut report);
             if multi_thread() {
@@ -373,10 +366,22 @@ async fn verify_chain(
                 |r| step(EntryRow::from(r).into_entry(backend)?, &mut report),
             )
         })?,
-        (Db::Sqlite(p), None) => walk!(Sqlite, p),
+        (Db::Sqlite(p), None) => walk!(async |push: Push<'_>| {
+            let mut q = QueryBuilder::<Sqlite>::new(SELECT);
+            push_filter!(q, &filter);
+            q.push(" ORDER BY seq");
+            let mut rows = q.build().fetch(p);
+            while let Some(row) = rows.try_next().await.map_err(failed)? {
+                push(&decode_row!(&row).map_err(failed)?)?;
+            }
+            Ok::<(), Fed<StoreError>>(())
+        }),
         (Db::Postgres(p), None) => {
             let mut tx = index_ordered(p).await.map_err(ctx())?;
-            walk!(Postgres, &mut *tx)
+            let conn: &mut sqlx::PgConnection = &mut tx;
+            walk!(async |push: Push<'_>| {
+                postgres_copy::each(conn, &filter, " ORDER BY seq", failed, push).await
+            })
         }
     }
     // Gaps and missing numbers after the last entry, up to the committed head.

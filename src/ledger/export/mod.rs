@@ -14,6 +14,7 @@
 mod filter;
 mod manifest;
 pub(crate) mod pipeline;
+pub(crate) mod postgres_copy;
 mod row;
 mod run;
 mod sink;

@@ -21,6 +21,7 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use super::manifest::{ChainSpan, Cursor, Manifest};
 use super::pipeline::Output;
+use super::postgres_copy;
 use super::row::{Encoding, RowWriter, SELECT, decode_row};
 use super::sink::{Destination, Sink};
 use super::sqlite_direct::{Reader, blocking};
@@ -229,7 +230,7 @@ impl Export {
                 (Db::Sqlite(p), None) => stream!(Sqlite, p, filter),
                 (Db::Postgres(p), None) => {
                     let mut tx = super::index_ordered(p).await.map_err(read_err)?;
-                    stream!(Postgres, &mut *tx, filter)
+                    postgres_copy::each(&mut tx, filter, order, read_err, &mut emit).await?
                 }
             }
         }
@@ -371,7 +372,7 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
         (Db::Sqlite(p), None) => stream!(Sqlite, p),
         (Db::Postgres(p), None) => {
             let mut tx = super::index_ordered(p).await.map_err(read_err)?;
-            stream!(Postgres, &mut *tx)
+            postgres_copy::each(&mut tx, filter, " ORDER BY id", read_err, &mut count).await?
         }
     }
     Ok((n, sum))
