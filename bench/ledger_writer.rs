@@ -18,6 +18,11 @@ use tokctl::ledger::chain::sequencer::Sequencer;
 use tokctl::ledger::chain::{ChainKey, GENESIS};
 use tokctl::ledger::{self, Entry, LedgerWriter, TokenSource, Usage};
 
+// The allocator `tokctl` itself runs with (commands/main.rs), so the
+// entries are made and freed here as they are in the gateway.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn knob(name: &str, default: usize) -> usize {
     std::env::var(name)
         .ok()
