@@ -68,6 +68,11 @@ async fn connect(dsn: &str) -> Db {
     db
 }
 
+// The allocator `tokctl` itself runs with (commands/main.rs), so the scan
+// it is compared with allocates as the export does.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args()
