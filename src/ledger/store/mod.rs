@@ -571,13 +571,13 @@ async fn postgres_commit(
     watermark: Option<Watermark<'_>>,
 ) -> Result<u64, sqlx::Error> {
     let send = |how: Idempotency| async move {
-        if entries.is_empty() {
-            let q = sqlx::query_scalar::<Postgres, i64>(&POSTGRES_WATERMARK_SQL);
-            let q = bind_gaps_and_watermark(postgres_binds(q, entries), gaps, watermark);
-            return Ok(u64::try_from(q.fetch_one(pool).await?).unwrap_or(0));
-        }
-        if how == Idempotency::Careful {
-            let q = sqlx::query_scalar::<Postgres, i64>(&POSTGRES_COMMIT_SQL);
+        if entries.is_empty() || how == Idempotency::Careful {
+            let sql: &str = if entries.is_empty() {
+                &POSTGRES_WATERMARK_SQL
+            } else {
+                &POSTGRES_COMMIT_SQL
+            };
+            let q = sqlx::query_scalar::<Postgres, i64>(sql);
             let q = bind_gaps_and_watermark(postgres_binds(q, entries), gaps, watermark);
             return Ok(u64::try_from(q.fetch_one(pool).await?).unwrap_or(0));
         }
