@@ -78,7 +78,7 @@ run_backend() {
     local ex=("$tokctl" --config "$work/config.toml" ledger export)
     if [ -n "${TOKCTL_BENCH_EXPLAIN:-}" ] && [ "$name" = postgres ]; then
         # The plans of export's and verify's reads, as the server runs them.
-        for order in "ORDER BY id" "WHERE instance_id = (SELECT instance_id FROM ledger_chains LIMIT 1) AND seq > 0 ORDER BY seq"; do
+        for order in "ORDER BY created_at_us, id" "WHERE instance_id = (SELECT instance_id FROM ledger_chains LIMIT 1) AND seq > 0 ORDER BY seq"; do
             psql "$dsn" -Atc "EXPLAIN (ANALYZE, BUFFERS) SELECT * FROM usage_entries $order"
         done
     fi

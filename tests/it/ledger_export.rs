@@ -366,6 +366,50 @@ dbtest!(exported_rows_equal_the_filtered_rows, |db| {
     }
 });
 
+dbtest!(full_exports_come_out_in_time_order_ties_by_id, |db| {
+    // Inserted (so numbered) in one order, stamped in another: a full export
+    // follows the time and breaks ties by row id, ranged or not.
+    let conn = migrated(&db).await;
+    let hours = [5, 3, 3, 9, 1];
+    let entries: Vec<Entry> = (0..)
+        .zip(hours)
+        .map(|(i, h)| Entry {
+            created_at_us: T0 + h * HOUR,
+            ..entry(i)
+        })
+        .collect();
+    ledger::insert_batch(&conn, &entries)
+        .await
+        .expect("inserting the test entries");
+    let ids = ids(&conn).await;
+    let run = tokctl(&db);
+    let exported = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["ledger", "export"];
+        all.extend(args);
+        let out = run.run(&all);
+        out.expect_code(0);
+        let (header, rows) = parse_csv(out.stdout.as_bytes());
+        assert_eq!(header[1], "request_id");
+        rows.into_iter().map(|r| r[1].clone()).collect()
+    };
+    let in_order = |keep: &dyn Fn(&Entry) -> bool| -> Vec<String> {
+        let mut want: Vec<&Entry> = entries.iter().filter(|e| keep(e)).collect();
+        want.sort_by_key(|e| (e.created_at_us, ids[&e.request_id]));
+        want.iter().map(|e| e.request_id.clone()).collect()
+    };
+    let all = in_order(&|_| true);
+    let inserted: Vec<String> = entries.iter().map(|e| e.request_id.clone()).collect();
+    assert_ne!(
+        all, inserted,
+        "a useless case: time order is insertion order"
+    );
+    assert_eq!(exported(&[]), all);
+    let (since, until) = (rfc3339(T0 + 2 * HOUR), rfc3339(T0 + 6 * HOUR));
+    let ranged = in_order(&|e| e.created_at_us >= T0 + 2 * HOUR && e.created_at_us < T0 + 6 * HOUR);
+    assert_eq!(ranged.len(), 3);
+    assert_eq!(exported(&["--since", &since, "--until", &until]), ranged);
+});
+
 dbtest!(excel_safe_neutralises_formula_cells_only, |db| {
     let (_conn, _) = seeded(&db, 0..3).await;
     let run = tokctl(&db);

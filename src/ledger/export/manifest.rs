@@ -32,7 +32,7 @@ pub struct Manifest {
     /// `created_at` of the earliest and latest exported row (RFC 3339 UTC).
     pub first_created_at: Option<String>,
     pub last_created_at: Option<String>,
-    /// Row ids of the first and last exported row (export order is by id).
+    /// Row ids of the first and last exported row, in export order.
     pub first_id: Option<i64>,
     pub last_id: Option<i64>,
     pub exported_at: String,

@@ -201,7 +201,7 @@ impl Export {
         let order = if incremental {
             " ORDER BY seq"
         } else {
-            " ORDER BY id"
+            super::TIME_ORDER
         };
         let mut emit = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
             w.write(r).map_err(write_err)?;
@@ -360,7 +360,7 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
         ($db:ty, $pool:expr) => {{
             let mut q = QueryBuilder::<$db>::new(SELECT);
             push_filter!(q, filter);
-            q.push(" ORDER BY id");
+            q.push(super::TIME_ORDER);
             let mut rows = q.build().fetch($pool);
             while let Some(row) = rows.try_next().await.map_err(read_err)? {
                 count(&decode_row!(&row).map_err(read_err)?)?;
@@ -368,11 +368,11 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
         }};
     }
     match (db, Reader::for_db(db)) {
-        (_, Some(reader)) => blocking(|| reader.each(filter, " ORDER BY id", &mut count))?,
+        (_, Some(reader)) => blocking(|| reader.each(filter, super::TIME_ORDER, &mut count))?,
         (Db::Sqlite(p), None) => stream!(Sqlite, p),
         (Db::Postgres(p), None) => {
             let mut tx = super::index_ordered(p).await.map_err(read_err)?;
-            postgres_copy::each(&mut tx, filter, " ORDER BY id", read_err, &mut count).await?
+            postgres_copy::each(&mut tx, filter, super::TIME_ORDER, read_err, &mut count).await?
         }
     }
     Ok((n, sum))
