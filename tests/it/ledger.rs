@@ -104,8 +104,11 @@ dbtest!(insert_batch_round_trips_every_field, |db| {
         prev_hash: [0xa5; 32],
         hash: std::array::from_fn(|i| i as u8),
     });
-    let batch = vec![full.clone(), bare.clone(), linked.clone()];
-    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 3);
+    // Enough rows behind them that SQLite binds these three in a statement
+    // of several rows (its writer steps 128 at a time), each at its offset.
+    let mut batch = vec![full.clone(), bare.clone(), linked.clone()];
+    batch.extend(entries("filler", 130));
+    assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 133);
     assert_eq!(
         ledger::get(&conn, &full.request_id).await.unwrap(),
         Some(full)
@@ -135,12 +138,15 @@ dbtest!(insert_batch_is_idempotent_on_request_id, |db| {
     assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 50);
     assert_eq!(ledger::insert_batch(&conn, &batch).await.unwrap(), 0);
     // A batch that overlaps the stored rows and repeats an id within itself.
-    let mut mixed = entries("idem", 60);
-    mixed.push(entry("idem-000059"));
-    assert_eq!(ledger::insert_batch(&conn, &mixed).await.unwrap(), 10);
-    assert_eq!(ledger::count(&conn).await.unwrap(), 60);
+    // The first repeat sits next to its twin inside one multi-row statement
+    // of SQLite's writer (rows 128..256), the last one in its single-row tail.
+    let mut mixed = entries("idem", 300);
+    mixed.insert(152, entry("idem-000151"));
+    mixed.push(entry("idem-000299"));
+    assert_eq!(ledger::insert_batch(&conn, &mixed).await.unwrap(), 250);
+    assert_eq!(ledger::count(&conn).await.unwrap(), 300);
     let ids = ledger::list_request_ids(&conn).await.unwrap();
-    let want: Vec<String> = (0..60).map(|i| format!("idem-{i:06}")).collect();
+    let want: Vec<String> = (0..300).map(|i| format!("idem-{i:06}")).collect();
     assert_eq!(ids, want);
     assert_eq!(ledger::insert_batch(&conn, &[]).await.unwrap(), 0);
 });
@@ -159,6 +165,10 @@ dbtest!(insert_batch_takes_ten_thousand_entries_in_one_call, |db| {
         .await;
     assert_eq!(sum, (0..10_000i64).sum::<i64>());
     assert_eq!(ledger::get(&conn, "big-009999").await.unwrap(), batch.pop());
+    assert_eq!(
+        ledger::get(&conn, "big-000001").await.unwrap().as_ref(),
+        batch.get(1)
+    );
 });
 
 // On PostgreSQL a batch goes plain first and, when it repeats a stored

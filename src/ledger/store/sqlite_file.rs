@@ -4,8 +4,8 @@
 //! Why: sqlx binds every value of a multi-row `INSERT` into an argument
 //! buffer of its own, then hands the statement to its worker thread, which
 //! copies the values again into SQLite. SQLite itself is fast at this when
-//! fed one prepared single-row statement per entry inside one transaction,
-//! each value bound straight from the entry's fields: the writer bench
+//! fed one prepared statement of [`ROWS_PER_STEP`] rows at a time inside one
+//! transaction, each value bound straight from the entry's fields: the writer bench
 //! (docs/benchmarks.md, "Ledger writer: SQLite written directly") measures
 //! the gain. The SQL and its semantics are the sqlx path's (idempotent on
 //! `request_id`, entries, gaps and watermark in one transaction); that path
@@ -94,11 +94,21 @@ impl FileWriter {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut inserted = 0;
-        if !entries.is_empty() {
-            let sql = insert_sql(table);
-            let mut stmt = tx.prepare_cached(&sql)?;
-            for e in entries {
-                bind_entry(&mut stmt, e)?;
+        let mut rest = entries;
+        if rest.len() >= ROWS_PER_STEP {
+            let mut stmt = tx.prepare_cached(&insert_sql(table, ROWS_PER_STEP))?;
+            while let Some((chunk, tail)) = rest.split_at_checked(ROWS_PER_STEP) {
+                for (k, e) in chunk.iter().enumerate() {
+                    bind_entry(&mut stmt, k * NUM_COLUMNS, e)?;
+                }
+                inserted += stmt.raw_execute()? as u64;
+                rest = tail;
+            }
+        }
+        if !rest.is_empty() {
+            let mut stmt = tx.prepare_cached(&insert_sql(table, 1))?;
+            for e in rest {
+                bind_entry(&mut stmt, 0, e)?;
                 inserted += stmt.raw_execute()? as u64;
             }
         }
@@ -130,54 +140,73 @@ impl FileWriter {
     }
 }
 
-fn insert_sql(table: &str) -> String {
+/// Rows per step of the insert statement. Why more than one: each step of
+/// a statement opens a cursor on the table and on each of its indexes and
+/// closes them at the end, and resets every bound value; for a single-row
+/// statement that bookkeeping is paid per entry. With several rows per step
+/// it is paid once per chunk (docs/benchmarks.md, "SQLite: several rows per
+/// step"). A batch's remainder goes through the single-row statement.
+const ROWS_PER_STEP: usize = 128;
+
+fn insert_sql(table: &str, rows: usize) -> String {
+    let sql = match rows {
+        1 => INSERT_ONE.as_str(),
+        _ => INSERT_MANY.as_str(),
+    };
     if table == LEDGER_TABLE {
-        return INSERT_LEDGER.to_string();
+        return sql.to_string();
     }
-    INSERT_LEDGER.replacen(LEDGER_TABLE, table, 1)
+    sql.replacen(LEDGER_TABLE, table, 1)
 }
 
-/// One row's statement: prepared once per connection, stepped per entry.
-static INSERT_LEDGER: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
-    let marks = vec!["?"; NUM_COLUMNS].join(",");
+/// The insert statements: prepared once per connection, stepped per entry
+/// ([`INSERT_ONE`]) or per [`ROWS_PER_STEP`] entries ([`INSERT_MANY`]).
+static INSERT_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_rows(1));
+static INSERT_MANY: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| insert_rows(ROWS_PER_STEP));
+
+fn insert_rows(rows: usize) -> String {
+    let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
+    let values = vec![row; rows].join(",");
     format!(
-        "INSERT INTO {LEDGER_TABLE} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES ({marks}) \
+        "INSERT INTO {LEDGER_TABLE} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES {values} \
          ON CONFLICT DO NOTHING"
     )
-});
+}
 
-/// Binds the 30 columns in [`COLUMNS`], [`CHAIN_COLUMNS`] order.
-fn bind_entry(s: &mut Statement<'_>, e: &Entry) -> rusqlite::Result<()> {
+/// Binds the 30 columns in [`COLUMNS`], [`CHAIN_COLUMNS`] order, after the
+/// first `at` parameters (the rows before it in a multi-row statement).
+fn bind_entry(s: &mut Statement<'_>, at: usize, e: &Entry) -> rusqlite::Result<()> {
     let u = &e.usage;
     let link = e.chain.as_ref();
-    s.raw_bind_parameter(1, e.request_id.as_str())?;
-    s.raw_bind_parameter(2, e.created_at_us)?;
-    s.raw_bind_parameter(3, e.client_request_id.as_deref())?;
-    s.raw_bind_parameter(4, e.upstream_request_id.as_deref())?;
-    s.raw_bind_parameter(5, e.user_id)?;
-    s.raw_bind_parameter(6, e.user_name.as_deref())?;
-    s.raw_bind_parameter(7, e.api_key_id)?;
-    s.raw_bind_parameter(8, e.endpoint.as_str())?;
-    s.raw_bind_parameter(9, e.model.as_str())?;
-    s.raw_bind_parameter(10, e.provider.as_str())?;
-    s.raw_bind_parameter(11, e.upstream_model.as_deref())?;
-    s.raw_bind_parameter(12, u.input_tokens)?;
-    s.raw_bind_parameter(13, u.cached_input_tokens)?;
-    s.raw_bind_parameter(14, u.cache_write_tokens)?;
-    s.raw_bind_parameter(15, u.output_tokens)?;
-    s.raw_bind_parameter(16, u.reasoning_tokens)?;
-    s.raw_bind_parameter(17, e.token_source.as_str())?;
-    s.raw_bind_parameter(18, e.cost_nano)?;
-    s.raw_bind_parameter(19, e.latency_us)?;
-    s.raw_bind_parameter(20, e.upstream_latency_us)?;
-    s.raw_bind_parameter(21, e.ttft_us)?;
-    s.raw_bind_parameter(22, e.overhead_us)?;
-    s.raw_bind_parameter(23, e.status_code)?;
-    s.raw_bind_parameter(24, e.streamed)?;
-    s.raw_bind_parameter(25, e.error_kind.as_deref())?;
-    s.raw_bind_parameter(26, e.error_message.as_deref())?;
-    s.raw_bind_parameter(27, link.map(|l| l.instance_id.as_str()))?;
-    s.raw_bind_parameter(28, link.map(|l| l.seq))?;
-    s.raw_bind_parameter(29, link.map(|l| l.prev_hash.as_slice()))?;
-    s.raw_bind_parameter(30, link.map(|l| l.hash.as_slice()))
+    s.raw_bind_parameter(at + 1, e.request_id.as_str())?;
+    s.raw_bind_parameter(at + 2, e.created_at_us)?;
+    s.raw_bind_parameter(at + 3, e.client_request_id.as_deref())?;
+    s.raw_bind_parameter(at + 4, e.upstream_request_id.as_deref())?;
+    s.raw_bind_parameter(at + 5, e.user_id)?;
+    s.raw_bind_parameter(at + 6, e.user_name.as_deref())?;
+    s.raw_bind_parameter(at + 7, e.api_key_id)?;
+    s.raw_bind_parameter(at + 8, e.endpoint.as_str())?;
+    s.raw_bind_parameter(at + 9, e.model.as_str())?;
+    s.raw_bind_parameter(at + 10, e.provider.as_str())?;
+    s.raw_bind_parameter(at + 11, e.upstream_model.as_deref())?;
+    s.raw_bind_parameter(at + 12, u.input_tokens)?;
+    s.raw_bind_parameter(at + 13, u.cached_input_tokens)?;
+    s.raw_bind_parameter(at + 14, u.cache_write_tokens)?;
+    s.raw_bind_parameter(at + 15, u.output_tokens)?;
+    s.raw_bind_parameter(at + 16, u.reasoning_tokens)?;
+    s.raw_bind_parameter(at + 17, e.token_source.as_str())?;
+    s.raw_bind_parameter(at + 18, e.cost_nano)?;
+    s.raw_bind_parameter(at + 19, e.latency_us)?;
+    s.raw_bind_parameter(at + 20, e.upstream_latency_us)?;
+    s.raw_bind_parameter(at + 21, e.ttft_us)?;
+    s.raw_bind_parameter(at + 22, e.overhead_us)?;
+    s.raw_bind_parameter(at + 23, e.status_code)?;
+    s.raw_bind_parameter(at + 24, e.streamed)?;
+    s.raw_bind_parameter(at + 25, e.error_kind.as_deref())?;
+    s.raw_bind_parameter(at + 26, e.error_message.as_deref())?;
+    s.raw_bind_parameter(at + 27, link.map(|l| l.instance_id.as_str()))?;
+    s.raw_bind_parameter(at + 28, link.map(|l| l.seq))?;
+    s.raw_bind_parameter(at + 29, link.map(|l| l.prev_hash.as_slice()))?;
+    s.raw_bind_parameter(at + 30, link.map(|l| l.hash.as_slice()))
 }
