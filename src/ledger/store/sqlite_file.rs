@@ -4,7 +4,7 @@
 //! Why: sqlx binds every value of a multi-row `INSERT` into an argument
 //! buffer of its own, then hands the statement to its worker thread, which
 //! copies the values again into SQLite. SQLite itself is fast at this when
-//! fed one prepared statement of [`ROWS_PER_STEP`] rows at a time inside one
+//! fed prepared statements of several rows ([`STEP_SIZES`]) inside one
 //! transaction, each value bound straight from the entry's fields: the writer bench
 //! (docs/benchmarks.md, "Ledger writer: SQLite written directly") measures
 //! the gain. The SQL and its semantics are the sqlx path's (idempotent on
@@ -95,21 +95,17 @@ impl FileWriter {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut inserted = 0;
         let mut rest = entries;
-        if rest.len() >= ROWS_PER_STEP {
-            let mut stmt = tx.prepare_cached(&insert_sql(table, ROWS_PER_STEP))?;
-            while let Some((chunk, tail)) = rest.split_at_checked(ROWS_PER_STEP) {
+        for (rows, sql) in STEP_SIZES.iter().zip(INSERTS.iter()) {
+            if rest.len() < *rows {
+                continue;
+            }
+            let mut stmt = tx.prepare_cached(&for_table(sql, table))?;
+            while let Some((chunk, tail)) = rest.split_at_checked(*rows) {
                 for (k, e) in chunk.iter().enumerate() {
                     bind_entry(&mut stmt, k * NUM_COLUMNS, e)?;
                 }
                 inserted += stmt.raw_execute()? as u64;
                 rest = tail;
-            }
-        }
-        if !rest.is_empty() {
-            let mut stmt = tx.prepare_cached(&insert_sql(table, 1))?;
-            for e in rest {
-                bind_entry(&mut stmt, 0, e)?;
-                inserted += stmt.raw_execute()? as u64;
             }
         }
         if !gaps.is_empty() {
@@ -140,30 +136,29 @@ impl FileWriter {
     }
 }
 
-/// Rows per step of the insert statement. Why more than one: each step of
-/// a statement opens a cursor on the table and on each of its indexes and
-/// closes them at the end, and resets every bound value; for a single-row
-/// statement that bookkeeping is paid per entry. With several rows per step
-/// it is paid once per chunk (docs/benchmarks.md, "SQLite: several rows per
-/// step"). A batch's remainder goes through the single-row statement.
-const ROWS_PER_STEP: usize = 128;
+/// Rows per step of the insert statements, largest first; a batch is cut
+/// into as many of the largest as fit, then the next size, down to single
+/// rows. Why more than one row: each step of a statement opens a cursor on
+/// the table and on each of its indexes and closes them at the end, and
+/// resets every bound value; for a single-row statement that bookkeeping is
+/// paid per entry, with several rows per step once per chunk
+/// (docs/benchmarks.md, "SQLite: several rows per step"). The smaller sizes
+/// serve the gateway's usual batches, which are smaller than 128 (the
+/// default `batch_size` is 100).
+const STEP_SIZES: [usize; 4] = [128, 32, 8, 1];
 
-fn insert_sql(table: &str, rows: usize) -> String {
-    let sql = match rows {
-        1 => INSERT_ONE.as_str(),
-        _ => INSERT_MANY.as_str(),
-    };
+/// The insert statement of each of [`STEP_SIZES`], for the ledger table:
+/// prepared once per connection.
+static INSERTS: std::sync::LazyLock<[String; 4]> =
+    std::sync::LazyLock::new(|| STEP_SIZES.map(insert_rows));
+
+/// `sql` aimed at `table` (a constant, never user input).
+fn for_table(sql: &str, table: &str) -> String {
     if table == LEDGER_TABLE {
         return sql.to_string();
     }
     sql.replacen(LEDGER_TABLE, table, 1)
 }
-
-/// The insert statements: prepared once per connection, stepped per entry
-/// ([`INSERT_ONE`]) or per [`ROWS_PER_STEP`] entries ([`INSERT_MANY`]).
-static INSERT_ONE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| insert_rows(1));
-static INSERT_MANY: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| insert_rows(ROWS_PER_STEP));
 
 fn insert_rows(rows: usize) -> String {
     let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
