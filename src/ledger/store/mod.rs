@@ -209,7 +209,9 @@ pub(crate) async fn insert_batch_into(
     }
 }
 
-fn sqlite_sql(table: &str, rows: usize) -> String {
+/// The multi-row insert of `rows` entries into `table` (a constant, never
+/// user input): the sqlx path's chunks and the file writer's steps.
+pub(super) fn sqlite_sql(table: &str, rows: usize) -> String {
     let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
     format!(
         "INSERT INTO {table} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",

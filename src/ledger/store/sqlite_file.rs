@@ -11,12 +11,13 @@
 //! `request_id`, entries, gaps and watermark in one transaction); that path
 //! stays for in-memory databases.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
 
-use super::{CHAIN_COLUMNS, COLUMNS, GAP_SQL, LEDGER_TABLE, NUM_COLUMNS, Watermark};
+use super::{GAP_SQL, LEDGER_TABLE, NUM_COLUMNS, Watermark};
 use crate::db::Db;
 use crate::ledger::chain::Gap;
 use crate::ledger::entry::Entry;
@@ -99,7 +100,11 @@ impl FileWriter {
             if rest.len() < *rows {
                 continue;
             }
-            let mut stmt = tx.prepare_cached(&for_table(sql, table))?;
+            let sql: Cow<'_, str> = match table {
+                LEDGER_TABLE => sql.into(),
+                other => super::sqlite_sql(other, *rows).into(),
+            };
+            let mut stmt = tx.prepare_cached(&sql)?;
             while let Some((chunk, tail)) = rest.split_at_checked(*rows) {
                 for (k, e) in chunk.iter().enumerate() {
                     bind_entry(&mut stmt, k * NUM_COLUMNS, e)?;
@@ -150,26 +155,9 @@ const STEP_SIZES: [usize; 4] = [128, 32, 8, 1];
 /// The insert statement of each of [`STEP_SIZES`], for the ledger table:
 /// prepared once per connection.
 static INSERTS: std::sync::LazyLock<[String; 4]> =
-    std::sync::LazyLock::new(|| STEP_SIZES.map(insert_rows));
+    std::sync::LazyLock::new(|| STEP_SIZES.map(|rows| super::sqlite_sql(LEDGER_TABLE, rows)));
 
-/// `sql` aimed at `table` (a constant, never user input).
-fn for_table(sql: &str, table: &str) -> String {
-    if table == LEDGER_TABLE {
-        return sql.to_string();
-    }
-    sql.replacen(LEDGER_TABLE, table, 1)
-}
-
-fn insert_rows(rows: usize) -> String {
-    let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
-    let values = vec![row; rows].join(",");
-    format!(
-        "INSERT INTO {LEDGER_TABLE} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES {values} \
-         ON CONFLICT DO NOTHING"
-    )
-}
-
-/// Binds the 30 columns in [`COLUMNS`], [`CHAIN_COLUMNS`] order, after the
+/// Binds the 30 columns in [`super::COLUMNS`], [`super::CHAIN_COLUMNS`] order, after the
 /// first `at` parameters (the rows before it in a multi-row statement).
 fn bind_entry(s: &mut Statement<'_>, at: usize, e: &Entry) -> rusqlite::Result<()> {
     let u = &e.usage;
