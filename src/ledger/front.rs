@@ -13,10 +13,10 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 use super::entry::Entry;
-use super::spool::appender::Entries;
+use super::spool::appender::{Entries, merge_places};
 use super::writer::{Durable, LedgerWriter};
 
 /// Entries waiting for the next hand-off, and whether one is under way.
@@ -29,6 +29,8 @@ pub struct Front {
 struct Gathered {
     entries: Vec<Entry>,
     acks: Vec<oneshot::Sender<()>>,
+    /// The admissions' places for unwritten entries, merged into one.
+    unwritten: Option<OwnedSemaphorePermit>,
     /// A hand-off task has been spawned and has not yet taken the group.
     scheduled: bool,
 }
@@ -36,12 +38,18 @@ struct Gathered {
 impl Front {
     /// Adds an entry to the group; the first of a group spawns the task
     /// that hands it on (on the caller's runtime: the worker's own).
-    pub fn gather(self: &Arc<Self>, writer: &LedgerWriter, entry: Entry) -> Durable {
+    pub fn gather(
+        self: &Arc<Self>,
+        writer: &LedgerWriter,
+        entry: Entry,
+        unwritten: Option<OwnedSemaphorePermit>,
+    ) -> Durable {
         let (ack, rx) = oneshot::channel();
         let spawn = {
             let mut g = self.state.lock().unwrap_or_else(PoisonError::into_inner);
             g.entries.push(entry);
             g.acks.push(ack);
+            merge_places(&mut g.unwritten, unwritten);
             !std::mem::replace(&mut g.scheduled, true)
         };
         if spawn {
@@ -55,16 +63,23 @@ impl Front {
 /// sends the group and, once the appender has written it, tells each.
 async fn hand_on(front: Arc<Front>, writer: LedgerWriter) {
     tokio::task::yield_now().await;
-    let (entries, acks) = {
+    let (entries, acks, unwritten) = {
         let mut g = front.state.lock().unwrap_or_else(PoisonError::into_inner);
         g.scheduled = false;
-        (std::mem::take(&mut g.entries), std::mem::take(&mut g.acks))
+        (
+            std::mem::take(&mut g.entries),
+            std::mem::take(&mut g.acks),
+            g.unwritten.take(),
+        )
     };
     if entries.is_empty() {
         return;
     }
     let (ack, written) = oneshot::channel();
-    if writer.append_group(Entries::Many(entries), ack).is_err() {
+    if writer
+        .append_group(Entries::Many(entries), ack, unwritten)
+        .is_err()
+    {
         // Shut down meanwhile: counted and logged by `append_group`; the
         // waiters see their acknowledgement dropped and stop waiting.
         return;

@@ -148,10 +148,20 @@ pub(crate) async fn commit(shared: &Shared, entries: &[Entry]) -> Result<u64, St
     };
     let committed = match &shared.file {
         Some(file) => {
-            let mut file = file
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            store::commit_file(&mut file, entries, &gaps, Some(watermark))
+            let commit = || {
+                let mut file = file
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                store::commit_file(&mut file, entries, &gaps, Some(watermark))
+            };
+            // The commit runs on this thread and may wait up to the busy
+            // timeout on a locked file: on a multi-threaded runtime the
+            // tasks queued behind it (the spool's appender among them)
+            // move to another thread meanwhile instead of waiting too.
+            match tokio::runtime::Handle::current().runtime_flavor() {
+                tokio::runtime::RuntimeFlavor::MultiThread => tokio::task::block_in_place(commit),
+                _ => commit(),
+            }
         }
         None => store::commit(&shared.db, entries, &gaps, Some(watermark)).await,
     };

@@ -11,6 +11,9 @@
 //! the segment file; the spool's tailer feeds the channel. The spool's size
 //! is then the bound: `on_full = "block"` makes new requests wait in
 //! [`LedgerWriter::admit`] while it is over `max_bytes`, `"drop"` drops.
+//! Under `"block"` admission also takes one of `buffer_size` places for
+//! entries not yet written to the segment, so memory stays bounded when
+//! entries come faster than the appender writes them.
 //! With the spool off, a request reserves its channel slot in `admit`
 //! *before* the upstream is called (block), or the entry is dropped when
 //! the channel is full (drop). With `ledger.async.enabled = false` entries
@@ -24,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{self, OwnedPermit, error::TrySendError};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, oneshot};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -74,6 +77,11 @@ struct Inner {
     tx: RwLock<Option<mpsc::Sender<Entry>>>,
     appender: RwLock<Option<appender::Handle>>,
     spool: Option<Arc<SpoolShared>>,
+    /// With the spool on: `buffer_size` places for entries recorded but
+    /// not yet in the segment. The appender's queue is unbounded (`record`
+    /// cannot wait), so admission waits here instead, and memory stays
+    /// bounded however fast entries come.
+    unwritten: Arc<Semaphore>,
     appender_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     tailer: Mutex<Option<JoinHandle<()>>>,
     keeper: Mutex<Option<JoinHandle<()>>>,
@@ -95,12 +103,17 @@ struct Inner {
 /// A place in the ledger, taken before the upstream is called.
 ///
 /// With the spool off and `on_full = "block"` it holds a reserved slot of
-/// the channel, so recording cannot fail for lack of room; otherwise it is
-/// empty. Dropping it without recording frees the slot.
+/// the channel, so recording cannot fail for lack of room. With the spool
+/// on and `"block"` it holds one of `buffer_size` places for entries not
+/// yet written to the segment. Otherwise it is empty. Dropping it without
+/// recording frees what it holds.
 #[derive(Debug)]
 #[must_use = "pass the Admission to LedgerWriter::record"]
 pub struct Admission {
     permit: Option<OwnedPermit<Entry>>,
+    /// With the spool on and `on_full = "block"`: room for one entry
+    /// between `record` and the segment, given back once it is written.
+    unwritten: Option<OwnedSemaphorePermit>,
 }
 
 /// Resolves once a recorded entry is on disk in the spool (at once with
@@ -270,6 +283,7 @@ impl LedgerWriter {
             tx: RwLock::new(tx),
             appender: RwLock::new(appender),
             spool: spool_shared,
+            unwritten: Arc::new(Semaphore::new(buffer_size.min(Semaphore::MAX_PERMITS))),
             appender_task: Mutex::new(thread),
             tailer: Mutex::new(tailer),
             keeper: Mutex::new(None),
@@ -305,22 +319,33 @@ impl LedgerWriter {
     /// the upstream, so backpressure delays new requests and never a
     /// response already paid for. Returns at once otherwise.
     pub async fn admit(&self) -> Admission {
+        let none = Admission {
+            permit: None,
+            unwritten: None,
+        };
         if self.inner.inline || self.inner.on_full == OnFull::Drop {
-            return Admission { permit: None };
+            return none;
         }
         if let Some(sp) = &self.inner.spool {
             while sp.is_full() && !self.inner.closed.load(Relaxed) {
                 let room = sp.room.notified();
                 let _ = tokio::time::timeout(Duration::from_millis(100), room).await;
             }
-            return Admission { permit: None };
+            let unwritten = self.inner.unwritten.clone().acquire_owned().await.ok();
+            return Admission {
+                permit: None,
+                unwritten,
+            };
         }
         let tx = self.sender();
         let permit = match tx {
             Some(tx) => tx.reserve_owned().await.ok(),
             None => None,
         };
-        Admission { permit }
+        Admission {
+            permit,
+            unwritten: None,
+        }
     }
 
     /// Hands an entry to the writer; never waits on the database. The entry
@@ -354,7 +379,7 @@ impl LedgerWriter {
                 return none;
             }
             if let Some(front) = &self.front {
-                return front.gather(self, entry);
+                return front.gather(self, entry, admission.unwritten);
             }
             let app = self
                 .inner
@@ -366,7 +391,8 @@ impl LedgerWriter {
                 self.drop_after_shutdown(&entry);
                 return none;
             };
-            if let Err(entries) = app.append(appender::Entries::One(entry), Some(ack)) {
+            let one = appender::Entries::One(entry);
+            if let Err(entries) = app.append(one, Some(ack), admission.unwritten) {
                 entries
                     .into_vec()
                     .iter()
@@ -420,6 +446,7 @@ impl LedgerWriter {
         &self,
         entries: appender::Entries,
         ack: oneshot::Sender<()>,
+        unwritten: Option<OwnedSemaphorePermit>,
     ) -> Result<(), ()> {
         let app = self
             .inner
@@ -427,7 +454,7 @@ impl LedgerWriter {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         let refused = match app.as_ref() {
-            Some(app) => app.append(entries, Some(ack)).err(),
+            Some(app) => app.append(entries, Some(ack), unwritten).err(),
             None => Some(entries),
         };
         match refused {

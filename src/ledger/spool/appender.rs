@@ -21,7 +21,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-use tokio::sync::oneshot;
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 use tracing::{error, warn};
 
 use super::{SpoolError, SpoolShared, WrittenTo, segment};
@@ -37,6 +37,8 @@ const MAX_GROUP: usize = 4096;
 pub struct Request {
     pub entries: Entries,
     pub ack: Option<oneshot::Sender<()>>,
+    /// Their admissions' places for unwritten entries, freed once written.
+    pub unwritten: Option<OwnedSemaphorePermit>,
 }
 
 /// One entry, or a worker's gathered group (one message, one wake-up of
@@ -59,6 +61,15 @@ impl Entries {
     }
 }
 
+/// Adds `more` to the places held in `held` (one permit for a whole group).
+pub fn merge_places(held: &mut Option<OwnedSemaphorePermit>, more: Option<OwnedSemaphorePermit>) {
+    match (held.as_mut(), more) {
+        (Some(h), Some(m)) => h.merge(m),
+        (None, m) => *held = m,
+        (Some(_), None) => {}
+    }
+}
+
 /// Sends entries to the appender; clonable, never blocks (the spool's size
 /// is bounded at admission, not here).
 #[derive(Debug, Clone)]
@@ -74,9 +85,14 @@ impl Handle {
         &self,
         entries: Entries,
         ack: Option<oneshot::Sender<()>>,
+        unwritten: Option<OwnedSemaphorePermit>,
     ) -> Result<(), Entries> {
         self.tx
-            .send(Request { entries, ack })
+            .send(Request {
+                entries,
+                ack,
+                unwritten,
+            })
             .map_err(|e| e.0.entries)
     }
 }
@@ -140,6 +156,7 @@ impl Appender {
     async fn run(mut self, mut rx: UnboundedReceiver<Request>) {
         let mut group = Vec::with_capacity(MAX_GROUP);
         let mut acks = Vec::with_capacity(MAX_GROUP);
+        let mut places: Option<OwnedSemaphorePermit> = None;
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
             let received = if self.dirty && self.fsync == Fsync::Interval {
@@ -191,9 +208,12 @@ impl Appender {
                     Entries::Many(entries) => entries.into_iter().for_each(&mut link),
                 }
                 acks.extend(r.ack);
+                merge_places(&mut places, r.unwritten);
             }
             let start = self.offset;
             self.write(&buf).await;
+            // Written: these entries no longer count against buffer_size.
+            drop(places.take());
             self.shared.push_live(super::LiveGroup {
                 segment: self.segment,
                 start,

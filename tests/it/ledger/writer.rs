@@ -203,6 +203,57 @@ dbtest!(block_with_a_tiny_buffer_waits_and_never_drops, |db| {
     assert_eq!(ledger::count(&conn).await.unwrap(), 202);
 });
 
+// On the multi-threaded runtime, as in `serve`: there a SQLite commit
+// waiting on the locked file does not hold up the spool's appender.
+dbtest!(
+    spool_on_buffer_size_bounds_only_entries_not_yet_spooled,
+    multi_thread,
+    |db| {
+        let conn = migrated(&db).await;
+        let dir = tempdir();
+        let mut cfg = config(dir.path(), 2, 4, OnFull::Block);
+        cfg.spool.enabled = true;
+        let writer = LedgerWriter::start(conn.clone(), &cfg)
+            .await
+            .expect("start the writer");
+        // Four admissions hold the four places; a fifth waits for one.
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(writer.admit().await);
+        }
+        let waited = tokio::time::timeout(Duration::from_millis(300), writer.admit()).await;
+        assert!(waited.is_err(), "a fifth admission got a place");
+        // Recorded and spooled, an entry gives its place back.
+        let mut early = entries("early", 4).into_iter();
+        let first = held.pop().expect("an admission");
+        writer
+            .record(first, early.next().expect("an entry"))
+            .wait()
+            .await;
+        let fifth = tokio::time::timeout(Duration::from_secs(5), writer.admit())
+            .await
+            .expect("a place came back once the entry was spooled");
+        held.push(fifth);
+        for (admission, e) in held.into_iter().zip(early) {
+            writer.record(admission, e).wait().await;
+        }
+        // A stalled database does not hold places: the entries wait on disk.
+        let lock = lock_table(&db).await;
+        let recorded = tokio::time::timeout(Duration::from_secs(10), async {
+            for e in entries("stalled", 40) {
+                let admission = writer.admit().await;
+                writer.record(admission, e).wait().await;
+            }
+        })
+        .await;
+        lock.release().await;
+        assert!(recorded.is_ok(), "admission waited on the database");
+        let stats = writer.shutdown().await;
+        assert_eq!(stats.dropped, 0, "{stats:?}");
+        assert_eq!(ledger::count(&conn).await.unwrap(), 44);
+    }
+);
+
 dbtest!(drop_with_a_tiny_buffer_counts_every_dropped_entry, |db| {
     let conn = migrated(&db).await;
     let dir = tempdir();

@@ -80,6 +80,25 @@ macro_rules! dbtest {
             }
         }
     };
+    // The same on tokio's multi-threaded runtime, as `serve` runs the ledger.
+    ($name:ident, multi_thread, |$db:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let $db = $crate::support::TestDb::sqlite();
+                $body
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let $db = $crate::support::TestDb::postgres().await;
+                $body
+            }
+        }
+    };
 }
 
 /// Whether `TOKCTL_TEST_LOG` asks for server and binary output.
