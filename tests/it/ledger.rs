@@ -132,6 +132,34 @@ dbtest!(insert_batch_round_trips_every_field, |db| {
     }
 });
 
+/// The SQLite writer's connection does not checkpoint its WAL itself; its
+/// checkpoint thread copies committed pages back into the database file
+/// while the connections stay open.
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_beside_the_writer() {
+    let db = TestDb::sqlite();
+    let conn = migrated(&db).await;
+    let path = db.sqlite_path().expect("a SQLite file");
+    let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    assert_eq!(
+        ledger::insert_batch(&conn, &entries("ckpt", 2_000))
+            .await
+            .unwrap(),
+        2_000
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= before + 100 * 1024 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        size() > before + 100 * 1024,
+        "the database file stayed at {} bytes (from {before}): the WAL was not checkpointed",
+        size()
+    );
+    assert_eq!(ledger::count(&conn).await.unwrap(), 2_000);
+}
+
 dbtest!(insert_batch_is_idempotent_on_request_id, |db| {
     let conn = migrated(&db).await;
     let batch = entries("idem", 50);

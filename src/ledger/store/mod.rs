@@ -22,6 +22,7 @@ use super::entry::Entry;
 use super::export::sqlite_direct::blocking;
 use crate::db::{Backend, Db};
 
+mod checkpoint;
 mod pg_copy;
 mod sqlite_file;
 pub(crate) use sqlite_file::FileWriter;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
 
+use super::checkpoint::{Checkpointer, Then};
 use super::{GAP_SQL, LEDGER_TABLE, NUM_COLUMNS, Watermark};
 use crate::db::Db;
 use crate::ledger::chain::Gap;
@@ -25,7 +26,8 @@ use crate::ledger::entry::Entry;
 /// Page cache of the writer's connection, in KiB.
 const WRITER_CACHE_KIB: i64 = 16 * 1024;
 
-/// WAL size, in pages, past which a commit of the writer checkpoints it.
+/// WAL size, in pages, past which a commit of the writer checkpoints it
+/// when the checkpoint thread ([`super::checkpoint`]) is not running.
 const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
 
 /// A read-write connection to a ledger file, kept by the writer across
@@ -33,6 +35,9 @@ const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
 #[derive(Debug)]
 pub(crate) struct FileWriter {
     conn: Connection,
+    /// Checkpoints the WAL beside the writer; `None`: SQLite's automatic
+    /// checkpoints, on the writer's thread.
+    checkpoints: Option<Checkpointer>,
 }
 
 impl FileWriter {
@@ -69,15 +74,42 @@ impl FileWriter {
         // The writer's own connection only (readers keep SQLite's
         // defaults): a larger page cache keeps the hot right-hand pages of
         // the table and its indexes between batches, and checkpoints run
-        // every WRITER_CHECKPOINT_PAGES WAL pages instead of every 1,000,
-        // so each hot page is copied into the database file once per
-        // checkpoint rather than once per batch or two, with fewer syncs.
-        // Together ~1.4x the writer's rate (docs/benchmarks.md, "Leaner
-        // ledger indexes"). The WAL may grow to that size (32 MiB at 4 KiB
-        // pages) before it is checkpointed back.
+        // on a thread of their own (super::checkpoint), at most five times
+        // a second, instead of on the writer's every 1,000 pages.
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
-        Ok(FileWriter { conn })
+        let checkpoints = Checkpointer::start(path, busy);
+        let pages = if checkpoints.is_some() {
+            0
+        } else {
+            WRITER_CHECKPOINT_PAGES
+        };
+        conn.pragma_update(None, "wal_autocheckpoint", pages)?;
+        Ok(FileWriter { conn, checkpoints })
+    }
+
+    /// After a commit: nudges the checkpoint thread, and does what it
+    /// cannot (restart a WAL grown too long, or take checkpoints back).
+    fn committed(&mut self) {
+        let Some(c) = &self.checkpoints else {
+            return;
+        };
+        match c.committed() {
+            Then::Nothing => {}
+            Then::Restart => {
+                let restarted = self
+                    .conn
+                    .query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| r.get::<_, i64>(0));
+                if let Err(e) = restarted {
+                    tracing::warn!("ledger WAL checkpoint (RESTART) failed: {e}");
+                }
+            }
+            Then::TakeOver => {
+                self.checkpoints = None;
+                let _ =
+                    self.conn
+                        .pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES);
+            }
+        }
     }
 
     /// Inserts `entries` into `table`, and `gaps`, and moves the watermark
@@ -137,6 +169,7 @@ impl FileWriter {
                 ])?;
         }
         tx.commit()?;
+        self.committed();
         Ok(inserted)
     }
 }
