@@ -204,7 +204,7 @@ impl LedgerWriter {
             );
         }
         let buffer_size = a.buffer_size.max(1);
-        let file = match FileWriter::for_db(&db).await {
+        let file = match FileWriter::for_db(&db, true).await {
             Ok(f) => f.map(std::sync::Mutex::new),
             Err(e) => {
                 warn!("writing the SQLite ledger through the pool: cannot open the file: {e}");

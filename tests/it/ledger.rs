@@ -135,18 +135,35 @@ dbtest!(insert_batch_round_trips_every_field, |db| {
 /// The SQLite writer's connection does not checkpoint its WAL itself; its
 /// checkpoint thread copies committed pages back into the database file
 /// while the connections stay open.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_wal_is_checkpointed_beside_the_writer() {
     let db = TestDb::sqlite();
     let conn = migrated(&db).await;
     let path = db.sqlite_path().expect("a SQLite file");
     let size = || std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let before = size();
-    assert_eq!(
-        ledger::insert_batch(&conn, &entries("ckpt", 2_000))
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut cfg = tokctl::config::LedgerConfig::default();
+    cfg.spool.enabled = false;
+    cfg.async_writer.batch_size = 500;
+    cfg.dead_letter_path = dir
+        .path()
+        .join("dead-letter.jsonl")
+        .to_string_lossy()
+        .into();
+    cfg.chain.instance_id_path = dir.path().join("instance-id").to_string_lossy().into();
+    cfg.chain.head_file = dir.path().join("head.json").to_string_lossy().into();
+    let writer = ledger::LedgerWriter::start(conn.clone(), &cfg)
+        .await
+        .expect("start the writer");
+    for e in entries("ckpt", 2_000) {
+        let admission = writer.admit().await;
+        let _ = writer.record(admission, e);
+    }
+    assert!(
+        writer
+            .wait_caught_up(std::time::Duration::from_secs(10))
             .await
-            .unwrap(),
-        2_000
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while size() <= before + 100 * 1024 && std::time::Instant::now() < deadline {
@@ -157,6 +174,7 @@ async fn sqlite_wal_is_checkpointed_beside_the_writer() {
         "the database file stayed at {} bytes (from {before}): the WAL was not checkpointed",
         size()
     );
+    assert_eq!(writer.shutdown().await.written, 2_000);
     assert_eq!(ledger::count(&conn).await.unwrap(), 2_000);
 }
 

@@ -197,7 +197,7 @@ pub(crate) async fn insert_batch_into(
         context: context(),
         source,
     };
-    if let Some(mut file) = FileWriter::for_db(db).await.map_err(file_error)? {
+    if let Some(mut file) = FileWriter::for_db(db, false).await.map_err(file_error)? {
         return blocking(|| file.commit(table, entries, &[], None)).map_err(file_error);
     }
     match db {

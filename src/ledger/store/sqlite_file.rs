@@ -44,8 +44,11 @@ impl FileWriter {
     /// Opens the file behind `db`; `None` for PostgreSQL and in-memory
     /// SQLite, which are written through sqlx. The busy timeout is the
     /// pool's own (`PRAGMA busy_timeout` asked of one of its connections),
-    /// so a locked file is waited for exactly as long either way.
-    pub async fn for_db(db: &Db) -> Result<Option<FileWriter>, rusqlite::Error> {
+    /// so a locked file is waited for exactly as long either way. `kept`:
+    /// the connection will write many batches (the ledger writer's), so
+    /// its checkpoints move to a thread of their own; a connection opened
+    /// for one batch leaves them to SQLite.
+    pub async fn for_db(db: &Db, kept: bool) -> Result<Option<FileWriter>, rusqlite::Error> {
         let Db::Sqlite(pool) = db else {
             return Ok(None);
         };
@@ -59,10 +62,10 @@ impl FileWriter {
             .await
             .unwrap_or(5_000);
         let busy = Duration::from_millis(u64::try_from(busy_ms).unwrap_or(5_000));
-        FileWriter::open(&path, busy).map(Some)
+        FileWriter::open(&path, busy, kept).map(Some)
     }
 
-    fn open(path: &Path, busy: Duration) -> Result<FileWriter, rusqlite::Error> {
+    fn open(path: &Path, busy: Duration, kept: bool) -> Result<FileWriter, rusqlite::Error> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(busy)?;
@@ -77,7 +80,7 @@ impl FileWriter {
         // on a thread of their own (super::checkpoint), at most five times
         // a second, instead of on the writer's every 1,000 pages.
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        let checkpoints = Checkpointer::start(path, busy);
+        let checkpoints = kept.then(|| Checkpointer::start(path, busy)).flatten();
         let pages = if checkpoints.is_some() {
             0
         } else {
