@@ -6,9 +6,9 @@
 //! batches wait. Here the writer's connection never checkpoints; after each
 //! commit it nudges this thread, which runs a `PASSIVE` checkpoint on a
 //! connection of its own at most every [`EVERY`]. `PASSIVE` neither waits
-//! for nor blocks the writer, so the copy runs beside the next batch. The
-//! writer measured ~1.17x faster without checkpoints in its way
-//! (docs/benchmarks.md, "SQLite: checkpoints off the writer's thread").
+//! for nor blocks the writer, so the copy runs beside the next batch: the
+//! writer bench measured 1.1-1.2x (docs/benchmarks.md, "SQLite:
+//! checkpoints off the writer's thread").
 //!
 //! A passive checkpoint cannot always reset the WAL: SQLite starts it over
 //! only when every frame has been copied back before the next write. If it
@@ -16,7 +16,7 @@
 //! paused, a long export holding a snapshot), the writer runs one
 //! `RESTART` checkpoint itself at its next commit, as SQLite would have.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -87,7 +87,7 @@ pub(super) enum Then {
 
 /// The thread: one passive checkpoint per nudge, at most every [`EVERY`];
 /// it ends when the writer drops its [`Checkpointer`].
-fn run(path: &PathBuf, busy: Duration, rx: &Receiver<()>, too_long: &AtomicBool) {
+fn run(path: &Path, busy: Duration, rx: &Receiver<()>, too_long: &AtomicBool) {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = match Connection::open_with_flags(path, flags) {
         Ok(c) => c,

@@ -76,9 +76,10 @@ impl FileWriter {
         conn.pragma_update(None, "foreign_keys", true)?;
         // The writer's own connection only (readers keep SQLite's
         // defaults): a larger page cache keeps the hot right-hand pages of
-        // the table and its indexes between batches, and checkpoints run
-        // on a thread of their own (super::checkpoint), at most five times
-        // a second, instead of on the writer's every 1,000 pages.
+        // the table and its indexes between batches. A kept connection's
+        // checkpoints run on a thread of their own (super::checkpoint), at
+        // most five times a second; a one-batch connection's every
+        // WRITER_CHECKPOINT_PAGES instead of SQLite's 1,000.
         conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
         let checkpoints = kept.then(|| Checkpointer::start(path, busy)).flatten();
         let pages = if checkpoints.is_some() {
