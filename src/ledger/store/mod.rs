@@ -24,6 +24,7 @@ use crate::db::{Backend, Db};
 
 mod checkpoint;
 mod pg_copy;
+mod sqlite_bind;
 mod sqlite_file;
 pub(crate) use sqlite_file::FileWriter;
 

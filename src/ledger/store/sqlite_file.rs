@@ -15,9 +15,10 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Statement, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 
 use super::checkpoint::{Checkpointer, Then};
+use super::sqlite_bind::{Insert, Params};
 use super::{GAP_SQL, LEDGER_TABLE, NUM_COLUMNS, Watermark};
 use crate::db::Db;
 use crate::ledger::chain::Gap;
@@ -34,6 +35,9 @@ const WRITER_CHECKPOINT_PAGES: i64 = 8_000;
 /// batches so its statements stay prepared.
 #[derive(Debug)]
 pub(crate) struct FileWriter {
+    /// The insert statements prepared on `conn`, by SQL text. Declared
+    /// before `conn` so they are finalized before it closes.
+    inserts: Vec<(String, Insert)>,
     conn: Connection,
     /// Checkpoints the WAL beside the writer; `None`: SQLite's automatic
     /// checkpoints, on the writer's thread.
@@ -88,7 +92,11 @@ impl FileWriter {
             WRITER_CHECKPOINT_PAGES
         };
         conn.pragma_update(None, "wal_autocheckpoint", pages)?;
-        Ok(FileWriter { conn, checkpoints })
+        Ok(FileWriter {
+            inserts: Vec::new(),
+            conn,
+            checkpoints,
+        })
     }
 
     /// After a commit: nudges the checkpoint thread, and does what it
@@ -140,12 +148,17 @@ impl FileWriter {
                 LEDGER_TABLE => sql.into(),
                 other => super::sqlite_sql(other, *rows).into(),
             };
-            let mut stmt = tx.prepare_cached(&sql)?;
-            while let Some((chunk, tail)) = rest.split_at_checked(*rows) {
-                for (k, e) in chunk.iter().enumerate() {
-                    bind_entry(&mut stmt, k * NUM_COLUMNS, e)?;
+            let at = match self.inserts.iter().position(|(s, _)| *s == sql) {
+                Some(at) => at,
+                None => {
+                    let stmt = Insert::prepare(&tx, &sql)?;
+                    self.inserts.push((sql.into_owned(), stmt));
+                    self.inserts.len() - 1
                 }
-                inserted += stmt.raw_execute()? as u64;
+            };
+            let stmt = &mut self.inserts[at].1;
+            while let Some((chunk, tail)) = rest.split_at_checked(*rows) {
+                inserted += stmt.execute(chunk, NUM_COLUMNS, bind_entry)?;
                 rest = tail;
             }
         }
@@ -194,39 +207,38 @@ const STEP_SIZES: [usize; 4] = [128, 32, 8, 1];
 static INSERTS: std::sync::LazyLock<[String; 4]> =
     std::sync::LazyLock::new(|| STEP_SIZES.map(|rows| super::sqlite_sql(LEDGER_TABLE, rows)));
 
-/// Binds the 30 columns in [`super::COLUMNS`], [`super::CHAIN_COLUMNS`] order, after the
-/// first `at` parameters (the rows before it in a multi-row statement).
-fn bind_entry(s: &mut Statement<'_>, at: usize, e: &Entry) -> rusqlite::Result<()> {
+/// Binds the 30 columns in [`super::COLUMNS`], [`super::CHAIN_COLUMNS`] order.
+fn bind_entry<'r>(p: &mut Params<'r>, e: &'r Entry) {
     let u = &e.usage;
     let link = e.chain.as_ref();
-    s.raw_bind_parameter(at + 1, e.request_id.as_str())?;
-    s.raw_bind_parameter(at + 2, e.created_at_us)?;
-    s.raw_bind_parameter(at + 3, e.client_request_id.as_deref())?;
-    s.raw_bind_parameter(at + 4, e.upstream_request_id.as_deref())?;
-    s.raw_bind_parameter(at + 5, e.user_id)?;
-    s.raw_bind_parameter(at + 6, e.user_name.as_deref())?;
-    s.raw_bind_parameter(at + 7, e.api_key_id)?;
-    s.raw_bind_parameter(at + 8, e.endpoint.as_str())?;
-    s.raw_bind_parameter(at + 9, e.model.as_str())?;
-    s.raw_bind_parameter(at + 10, e.provider.as_str())?;
-    s.raw_bind_parameter(at + 11, e.upstream_model.as_deref())?;
-    s.raw_bind_parameter(at + 12, u.input_tokens)?;
-    s.raw_bind_parameter(at + 13, u.cached_input_tokens)?;
-    s.raw_bind_parameter(at + 14, u.cache_write_tokens)?;
-    s.raw_bind_parameter(at + 15, u.output_tokens)?;
-    s.raw_bind_parameter(at + 16, u.reasoning_tokens)?;
-    s.raw_bind_parameter(at + 17, e.token_source.as_str())?;
-    s.raw_bind_parameter(at + 18, e.cost_nano)?;
-    s.raw_bind_parameter(at + 19, e.latency_us)?;
-    s.raw_bind_parameter(at + 20, e.upstream_latency_us)?;
-    s.raw_bind_parameter(at + 21, e.ttft_us)?;
-    s.raw_bind_parameter(at + 22, e.overhead_us)?;
-    s.raw_bind_parameter(at + 23, e.status_code)?;
-    s.raw_bind_parameter(at + 24, e.streamed)?;
-    s.raw_bind_parameter(at + 25, e.error_kind.as_deref())?;
-    s.raw_bind_parameter(at + 26, e.error_message.as_deref())?;
-    s.raw_bind_parameter(at + 27, link.map(|l| l.instance_id.as_str()))?;
-    s.raw_bind_parameter(at + 28, link.map(|l| l.seq))?;
-    s.raw_bind_parameter(at + 29, link.map(|l| l.prev_hash.as_slice()))?;
-    s.raw_bind_parameter(at + 30, link.map(|l| l.hash.as_slice()))
+    p.text(Some(&e.request_id));
+    p.int(e.created_at_us);
+    p.text(e.client_request_id.as_deref());
+    p.text(e.upstream_request_id.as_deref());
+    p.int(e.user_id);
+    p.text(e.user_name.as_deref());
+    p.int(e.api_key_id);
+    p.text(Some(&e.endpoint));
+    p.text(Some(&e.model));
+    p.text(Some(&e.provider));
+    p.text(e.upstream_model.as_deref());
+    p.int(u.input_tokens);
+    p.int(u.cached_input_tokens);
+    p.int(u.cache_write_tokens);
+    p.int(u.output_tokens);
+    p.int(u.reasoning_tokens);
+    p.text(Some(e.token_source.as_str()));
+    p.int(e.cost_nano);
+    p.int(e.latency_us);
+    p.int(e.upstream_latency_us);
+    p.int(e.ttft_us);
+    p.int(e.overhead_us);
+    p.int(i64::from(e.status_code));
+    p.int(i64::from(e.streamed));
+    p.text(e.error_kind.as_deref());
+    p.text(e.error_message.as_deref());
+    p.text(link.map(|l| l.instance_id.as_str()));
+    p.int(link.map(|l| l.seq));
+    p.blob(link.map(|l| l.prev_hash.as_slice()));
+    p.blob(link.map(|l| l.hash.as_slice()));
 }
