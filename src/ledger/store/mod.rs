@@ -1,10 +1,10 @@
 //! The ledger store: bulk insert of [`Entry`] rows per backend, and the few
 //! reads that tests and reports need.
 //!
-//! Inserts are idempotent on `request_id` (`ON CONFLICT DO NOTHING`; on
-//! PostgreSQL only once a plain insert of the batch hit a duplicate, see
-//! `Idempotency`), so a batch retried after an ambiguous failure never
-//! duplicates a row. Each backend gets its fastest bulk path: a SQLite file
+//! Inserts are idempotent on `request_id` (SQLite: `INSERT OR IGNORE`, see
+//! [`sqlite_sql`]; PostgreSQL: `ON CONFLICT DO NOTHING`, only once a plain
+//! insert of the batch hit a duplicate, see `Idempotency`), so a batch
+//! retried after an ambiguous failure never duplicates a row. Each backend gets its fastest bulk path: a SQLite file
 //! one transaction stepping one prepared single-row statement per entry
 //! (`sqlite_file`), in-memory SQLite multi-row `INSERT`s whose full chunks
 //! share one cached statement; PostgreSQL one binary `COPY` per batch,
@@ -213,10 +213,20 @@ pub(crate) async fn insert_batch_into(
 
 /// The multi-row insert of `rows` entries into `table` (a constant, never
 /// user input): the sqlx path's chunks and the file writer's steps.
+///
+/// `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: both skip a row whose
+/// `request_id` (or chain place) is already stored, but with `OR IGNORE`
+/// no constraint of this statement can abort it half-way, so SQLite keeps
+/// no statement journal: before, every step copied the pages it was about
+/// to change (about 5 % of the writer's time, docs/benchmarks.md, "SQLite:
+/// values bound in place"). The other constraints `OR IGNORE` would skip a
+/// row for cannot fire: every `NOT NULL` column is bound from a field that
+/// is not an `Option`, and the table has no `CHECK`. A trigger's
+/// `RAISE(ABORT)` still aborts, and SQLite then keeps the journal itself.
 pub(super) fn sqlite_sql(table: &str, rows: usize) -> String {
     let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
     format!(
-        "INSERT INTO {table} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING",
+        "INSERT OR IGNORE INTO {table} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES {}",
         vec![row.as_str(); rows].join(",")
     )
 }
