@@ -8,7 +8,9 @@
 //! (default 1 on SQLite, 2 on PostgreSQL), `TOKCTL_BENCH_SQLITE_CACHE_KIB`
 //! (unset: SQLite's default page cache; set: one pooled connection with
 //! `PRAGMA cache_size` of that many KiB, to measure what the db layer
-//! could gain). Run with `bench/ledger.sh`.
+//! could gain), `TOKCTL_BENCH_PRELINK=1` (the chained bare row links its
+//! entries before the clock starts: what the chain costs the store alone).
+//! Run with `bench/ledger.sh`.
 
 use std::time::{Duration, Instant};
 
