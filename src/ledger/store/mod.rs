@@ -4,10 +4,11 @@
 //! Inserts are idempotent on `request_id` (SQLite: `INSERT OR IGNORE`, see
 //! [`sqlite_sql`]; PostgreSQL: `ON CONFLICT DO NOTHING`, only once a plain
 //! insert of the batch hit a duplicate, see `Idempotency`), so a batch
-//! retried after an ambiguous failure never duplicates a row. Each backend gets its fastest bulk path: a SQLite file
-//! one transaction stepping one prepared single-row statement per entry
-//! (`sqlite_file`), in-memory SQLite multi-row `INSERT`s whose full chunks
-//! share one cached statement; PostgreSQL one binary `COPY` per batch,
+//! retried after an ambiguous failure never duplicates a row. Each backend
+//! gets its fastest bulk path: a SQLite file one transaction stepping
+//! prepared multi-row statements (`sqlite_file`) whose values are bound in
+//! place (`sqlite_bind`), in-memory SQLite multi-row `INSERT`s whose full
+//! chunks share one cached statement; PostgreSQL one binary `COPY` per batch,
 //! however large, or one `INSERT … SELECT FROM UNNEST` of typed arrays when
 //! duplicates must be skipped.
 //! Reading rows back lives in [`super::read`]; batching, retries and

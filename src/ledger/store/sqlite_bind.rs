@@ -77,6 +77,17 @@ impl Insert {
         bind: impl Fn(&mut Params<'r>, &'r T),
     ) -> rusqlite::Result<u64> {
         let stmt = self.stmt.as_ptr();
+        // Every parameter gets a value: one left unbound would be NULL,
+        // and an `INSERT OR IGNORE` would skip its row without a word.
+        // SAFETY: a live statement.
+        let expected = unsafe { ffi::sqlite3_bind_parameter_count(stmt) };
+        let given = rows.len() * width;
+        if usize::try_from(expected).ok() != Some(given) {
+            return Err(rusqlite::Error::InvalidParameterCount(
+                given,
+                usize::try_from(expected).unwrap_or(0),
+            ));
+        }
         let mut params = Params {
             stmt,
             next: 1,
@@ -332,9 +343,27 @@ mod tests {
         );
         assert!(err.to_string().contains("UNIQUE"), "{err}");
         insert.execute(&row(2), 3, bind).expect("after the failure");
-        // More values than parameters: SQLITE_RANGE, and nothing stepped.
+        // More rows than the statement holds, or fewer: refused, nothing
+        // stepped.
         let err = insert
             .execute(&[row(3), row(4)].concat(), 3, bind)
+            .expect_err("too many");
+        assert!(
+            matches!(err, rusqlite::Error::InvalidParameterCount(6, 3)),
+            "{err}"
+        );
+        let err = insert.execute(&row(3)[..0], 3, bind).expect_err("none");
+        assert!(
+            matches!(err, rusqlite::Error::InvalidParameterCount(0, 3)),
+            "{err}"
+        );
+        // A value SQLite refuses to bind (here: one parameter too many) is
+        // its error, and the row is not stepped.
+        let err = insert
+            .execute(&row(3), 3, |p, r| {
+                bind(p, r);
+                p.int(7);
+            })
             .expect_err("range");
         assert_eq!(
             err.sqlite_error_code(),
