@@ -13,7 +13,8 @@
 # for a binary from before them (TOKCTL_BENCH_BIN=path/to/old/tokctl).
 # PERF_DIR=dir records a CPU profile of each tokctl row (perf record -g) into
 # dir/NAME-CONNS.data, for `perf report -i`; the numbers of a profiled row
-# include perf's own cost. PERF_HZ sets the sampling rate (default 999 per second).
+# include perf's own cost. PERF_HZ sets the sampling rate (default 999 per second),
+# PERF_CALLGRAPH perf's call-graph option (default -g; e.g. "--call-graph dwarf,8192").
 # Needs: nginx-light, wrk, postgresql (bash scripts/install-test-deps.sh installs them).
 set -euo pipefail
 DUR=${1:-10}
@@ -91,7 +92,7 @@ row() {
   local perf_pid=""
   if [ -n "${PERF_DIR:-}" ] && [[ $name == tokctl* ]]; then
     mkdir -p "$PERF_DIR"
-    perf record -q -F "${PERF_HZ:-999}" -g -p "$1" -o "$PERF_DIR/${name//\//-}-$conns.data" -- sleep "$DUR" >/dev/null 2>&1 &
+    perf record -q -F "${PERF_HZ:-999}" ${PERF_CALLGRAPH:--g} -p "$1" -o "$PERF_DIR/${name//\//-}-$conns.data" -- sleep "$DUR" >/dev/null 2>&1 &
     perf_pid=$!
   fi
   if [ "${LOADGEN:-tokctl}" = wrk ]; then
