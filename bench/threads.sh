@@ -7,7 +7,7 @@
 # and the CPU of its server processes is printed too.
 # Usage: bash bench/threads.sh [window_seconds=8] [connections=50]
 # Knobs: BACKEND=sqlite|postgres (default sqlite); TOKCTL_BENCH_BIN=path to
-# measure another binary.
+# measure another binary; SPOOL=off|never|interval|always (default interval).
 set -euo pipefail
 WIN=${1:-8}
 CONNS=${2:-50}
@@ -34,7 +34,7 @@ if [ "${BACKEND:-sqlite}" = postgres ]; then
   psql -h 127.0.0.1 -p "$PGPORT" -U postgres -qc "CREATE DATABASE bench" >/dev/null
   DSN="postgres://postgres@127.0.0.1:$PGPORT/bench"
 fi
-start_tokctl_in "$BIN" "$WORK/t" "$DSN" interval
+start_tokctl_in "$BIN" "$WORK/t" "$DSN" "${SPOOL:-interval}"
 sleep 0.5
 
 pg_ticks() {

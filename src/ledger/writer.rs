@@ -38,7 +38,7 @@ use super::chain::start::{self, ChainError};
 use super::chain::tracker::Tracker;
 use super::chain::{ChainKey, GENESIS};
 use super::entry::Entry;
-use super::front::Front;
+use super::front::{Carry, Front};
 use super::spool::{self, SpoolError, SpoolShared, appender};
 use super::stats::{Counters, WriterStats};
 use super::store::FileWriter;
@@ -116,8 +116,10 @@ pub struct Admission {
     unwritten: Option<OwnedSemaphorePermit>,
 }
 
-/// Resolves once a recorded entry is on disk in the spool (at once with
-/// the spool off): hold the response's last byte until then.
+/// Resolves once a recorded entry is on disk in the spool; with the spool
+/// off, once it is in the writer's channel (at once, but for a worker's
+/// handle, whose front hands entries on in groups): hold the response's
+/// last byte until then.
 #[derive(Debug)]
 #[must_use = "await Durable::wait before the response ends"]
 pub struct Durable(Option<oneshot::Receiver<()>>);
@@ -352,9 +354,8 @@ impl LedgerWriter {
     /// is sanitized, then linked into the chain once it is admitted (a
     /// dropped entry takes no number). Under `"drop"` a full buffer or
     /// spool drops it (counted, warned at most once a second); after
-    /// [`shutdown`](Self::shutdown) it is dropped with an error log. With
-    /// the spool on, await the returned [`Durable`] before the response's
-    /// last byte. In inline mode the write is started on the runtime and
+    /// [`shutdown`](Self::shutdown) it is dropped with an error log. Await
+    /// the returned [`Durable`] before the response's last byte. In inline mode the write is started on the runtime and
     /// awaited by `shutdown`; use [`persist`](Self::persist) to wait for it.
     pub fn record(&self, admission: Admission, mut entry: Entry) -> Durable {
         entry.sanitize();
@@ -379,7 +380,7 @@ impl LedgerWriter {
                 return none;
             }
             if let Some(front) = &self.front {
-                return front.gather(self, entry, admission.unwritten);
+                return front.gather(self, entry, Carry::Place(admission.unwritten));
             }
             let app = self
                 .inner
@@ -403,6 +404,9 @@ impl LedgerWriter {
         }
         let seq = &self.inner.sequencer;
         if let Some(permit) = admission.permit {
+            if let Some(front) = &self.front {
+                return front.gather(self, entry, Carry::Slot(permit));
+            }
             counters.queued.fetch_add(1, Relaxed);
             seq.assign_then(entry, |e| permit.send(e));
             return none;
@@ -426,17 +430,25 @@ impl LedgerWriter {
         none
     }
 
-    /// A handle for one serving worker thread: with the spool on, the
-    /// entries recorded through it reach the appender in groups
+    /// A handle for one serving worker thread: the entries recorded
+    /// through it reach the spool's appender, or with the spool off and
+    /// `on_full = "block"` the writer's channel, in groups
     /// ([`super::front`]). Use it only from that thread's runtime.
     pub fn for_worker(&self) -> LedgerWriter {
         LedgerWriter {
             inner: self.inner.clone(),
-            front: self
-                .inner
-                .spool
-                .as_ref()
-                .map(|_| Arc::new(Front::default())),
+            front: (!self.inner.inline).then(|| Arc::new(Front::default())),
+        }
+    }
+
+    /// Sends a worker's gathered group into the writer's channel, each
+    /// entry into the slot its admission reserved, linked into the chain
+    /// in the group's order.
+    pub(super) fn send_group(&self, entries: Vec<Entry>, slots: Vec<OwnedPermit<Entry>>) {
+        let n = u64::try_from(entries.len()).unwrap_or(u64::MAX);
+        self.inner.shared.counters.queued.fetch_add(n, Relaxed);
+        for (entry, slot) in entries.into_iter().zip(slots) {
+            self.inner.sequencer.assign_then(entry, |e| slot.send(e));
         }
     }
 

@@ -513,10 +513,13 @@ pub async fn workers_share_the_connections(dsn: String) {
 }
 
 /// Load then SIGTERM: every answered request is in the ledger (block policy),
-/// or rows plus dropped equal requests (drop policy).
-pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str) {
+/// or rows plus dropped equal requests (drop policy). `spool`: with the
+/// spool as shipped, or off (entries then reach the writer's channel through
+/// each worker's front, in groups).
+pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str, spool: bool) {
     let extra = format!(
-        "[ledger.async]\nbatch_size = 200\nflush_ms = 50\nbuffer_size = {}\non_full = \"{on_full}\"\n",
+        "[ledger.async]\nbatch_size = 200\nflush_ms = 50\nbuffer_size = {}\non_full = \"{on_full}\"\n\
+         [ledger.spool]\nenabled = {spool}\n",
         if on_full == "drop" { 16 } else { 1000 }
     );
     let gw = Gateway::start(&dsn, &extra);

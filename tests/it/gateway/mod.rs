@@ -42,10 +42,13 @@ async fn workers_share_the_connections() {
     cases::workers_share_the_connections(db.dsn.clone()).await;
 }
 crate::dbtest!(load_then_sigterm_block_loses_nothing, |db| {
-    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block").await;
+    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block", true).await;
+});
+crate::dbtest!(load_then_sigterm_block_without_spool_loses_nothing, |db| {
+    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block", false).await;
 });
 crate::dbtest!(load_then_sigterm_drop_counts_every_drop, |db| {
-    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "drop").await;
+    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "drop", true).await;
 });
 
 #[tokio::test]
