@@ -94,8 +94,11 @@ impl Insert {
             rc: ffi::SQLITE_OK,
             rows: PhantomData,
         };
+        // No early return from here on: the bindings must be cleared. The
+        // count fits a `c_int` (checked above); were it not to, SQLite
+        // would refuse the index (SQLITE_RANGE), kept in `params.rc`.
         for (k, row) in rows.iter().enumerate() {
-            params.next = c_int::try_from(k * width + 1).map_err(|_| too_big("a batch"))?;
+            params.next = c_int::try_from(k * width + 1).unwrap_or(c_int::MAX);
             bind(&mut params, row);
         }
         // SAFETY: `stmt` is a live statement of a live connection; every
