@@ -7,6 +7,7 @@
 mod dsn;
 mod lock;
 pub mod migrate;
+pub(crate) mod sqlite_raw;
 
 use std::str::FromStr;
 use std::time::{Duration, Instant};

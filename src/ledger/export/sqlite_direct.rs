@@ -9,16 +9,25 @@
 //! own buffers and written before the next step. The SQL, the filter and
 //! the order are the sqlx path's; that path stays for in-memory databases.
 //! `ledger verify` reads its chains through the same reader.
+//!
+//! The columns are read through SQLite's C API ([`Query`]), not rusqlite's
+//! `Row`: per column, rusqlite checks the index against the column count
+//! and reads the type and the value through separate statement calls, and
+//! that glue was about a fifth of the reading thread in the export's
+//! profile (docs/benchmarks.md, "SQLite export: columns read in place").
 
+use std::ffi::{CStr, c_char, c_int};
+use std::marker::PhantomData;
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::types::{FromSqlError, Type, Value};
-use rusqlite::{Connection, OpenFlags, Row, params_from_iter};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OpenFlags, ffi};
 
 use super::row::SELECT;
 use super::{Bound, ExportRow, Filter};
 use crate::db::Db;
+use crate::db::sqlite_raw::{Stmt, too_big};
 
 /// A read-only connection to a ledger file.
 pub(crate) struct Reader {
@@ -62,18 +71,193 @@ impl Reader {
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
             sql.push_str(cond);
             sql.push('?');
-            values.push(match value {
-                Bound::Int(v) => Value::Integer(v),
-                Bound::Text(v) => Value::Text(v),
-            });
+            values.push(value);
         }
         sql.push_str(order);
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(values))?;
-        while let Some(row) = rows.next()? {
-            f(&decode(row)?)?;
+        let mut query = Query::new(&self.conn, &sql, &values)?;
+        while query.step()? {
+            f(&decode(&query.columns())?)?;
         }
         Ok(())
+    }
+}
+
+/// Columns the export's `SELECT` yields, in [`decode`]'s order.
+const SELECTED: c_int = 31;
+
+/// The export's `SELECT`, stepped row by row. It borrows the connection it
+/// was prepared on, so it is finalized before that can close.
+struct Query<'c> {
+    stmt: Stmt,
+    conn: PhantomData<&'c Connection>,
+}
+
+impl<'c> Query<'c> {
+    /// Prepares `sql` on `conn` and binds `values` to its parameters in
+    /// order. SQLite copies them (`SQLITE_TRANSIENT`): a filter has a few.
+    fn new(conn: &'c Connection, sql: &str, values: &[Bound]) -> rusqlite::Result<Query<'c>> {
+        let stmt = Stmt::prepare(conn, sql, false)?;
+        let p = stmt.as_ptr();
+        // SAFETY: a live statement.
+        let count = unsafe { ffi::sqlite3_column_count(p) };
+        if count != SELECTED {
+            return Err(rusqlite::Error::InvalidColumnIndex(SELECTED as usize));
+        }
+        for (i, value) in values.iter().enumerate() {
+            let i = c_int::try_from(i + 1).map_err(|_| too_big("the filter"))?;
+            // SAFETY: a live statement; text is copied by SQLite before
+            // the call returns (`SQLITE_TRANSIENT`).
+            let rc = unsafe {
+                match value {
+                    Bound::Int(v) => ffi::sqlite3_bind_int64(p, i, *v),
+                    Bound::Text(v) => {
+                        let len =
+                            c_int::try_from(v.len()).map_err(|_| too_big("a filter value"))?;
+                        let s = v.as_ptr().cast::<c_char>();
+                        ffi::sqlite3_bind_text(p, i, s, len, ffi::SQLITE_TRANSIENT())
+                    }
+                }
+            };
+            if rc != ffi::SQLITE_OK {
+                return Err(stmt.error(rc));
+            }
+        }
+        Ok(Query {
+            stmt,
+            conn: PhantomData,
+        })
+    }
+
+    /// Steps to the next row: `false` when there is none. Taking `&mut`
+    /// ends every borrow of the previous row's columns first.
+    fn step(&mut self) -> rusqlite::Result<bool> {
+        // SAFETY: a live statement; no column of the previous row is
+        // borrowed any more (see above).
+        match unsafe { ffi::sqlite3_step(self.stmt.as_ptr()) } {
+            ffi::SQLITE_ROW => Ok(true),
+            ffi::SQLITE_DONE => Ok(false),
+            rc => Err(self.stmt.error(rc)),
+        }
+    }
+
+    /// The current row's columns, valid until the next step.
+    fn columns(&self) -> Columns<'_> {
+        Columns {
+            stmt: self.stmt.as_ptr(),
+            row: PhantomData,
+        }
+    }
+}
+
+/// The columns of the row a [`Query`] stands on, borrowed from SQLite's
+/// buffers for as long as the query is not stepped again.
+struct Columns<'q> {
+    stmt: *mut ffi::sqlite3_stmt,
+    row: PhantomData<&'q ()>,
+}
+
+impl<'q> Columns<'q> {
+    /// Column `i`'s value and its type (`SQLITE_INTEGER`, `SQLITE_TEXT`…).
+    ///
+    /// `sqlite3_column_value` hands out the statement's own value without
+    /// SQLite's connection mutex ("unprotected"); reading it is sound here
+    /// because the connection is used by this thread alone (opened
+    /// `SQLITE_OPEN_NO_MUTEX`, and `Connection` is not `Sync`).
+    fn value(&self, i: c_int) -> (*mut ffi::sqlite3_value, c_int) {
+        // SAFETY: the statement is live and stands on a row (the borrow of
+        // the query); an index out of range yields SQLite's NULL value.
+        unsafe {
+            let v = ffi::sqlite3_column_value(self.stmt, i);
+            (v, ffi::sqlite3_value_type(v))
+        }
+    }
+
+    /// The error for column `i` holding a value of type `t`.
+    fn wrong_type(&self, i: c_int, t: c_int) -> rusqlite::Error {
+        // SAFETY: a live statement; the name is copied at once.
+        let name = unsafe {
+            let p = ffi::sqlite3_column_name(self.stmt, i);
+            if p.is_null() {
+                String::new()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        };
+        let found = match t {
+            ffi::SQLITE_INTEGER => Type::Integer,
+            ffi::SQLITE_FLOAT => Type::Real,
+            ffi::SQLITE_TEXT => Type::Text,
+            ffi::SQLITE_BLOB => Type::Blob,
+            _ => Type::Null,
+        };
+        rusqlite::Error::InvalidColumnType(i as usize, name, found)
+    }
+
+    fn int(&self, i: c_int) -> rusqlite::Result<i64> {
+        self.opt_int(i)?
+            .ok_or_else(|| self.wrong_type(i, ffi::SQLITE_NULL))
+    }
+
+    fn opt_int(&self, i: c_int) -> rusqlite::Result<Option<i64>> {
+        match self.value(i) {
+            // SAFETY: an integer value of the current row.
+            (v, ffi::SQLITE_INTEGER) => Ok(Some(unsafe { ffi::sqlite3_value_int64(v) })),
+            (_, ffi::SQLITE_NULL) => Ok(None),
+            (_, t) => Err(self.wrong_type(i, t)),
+        }
+    }
+
+    fn text(&self, i: c_int) -> rusqlite::Result<&'q str> {
+        self.opt_text(i)?
+            .ok_or_else(|| self.wrong_type(i, ffi::SQLITE_NULL))
+    }
+
+    fn opt_text(&self, i: c_int) -> rusqlite::Result<Option<&'q str>> {
+        match self.value(i) {
+            (v, ffi::SQLITE_TEXT) => {
+                // SAFETY: a text value of the current row: `text` first,
+                // then its length in bytes (SQLite's documented order);
+                // the bytes stay put until the next step, which the
+                // borrow `'q` rules out.
+                let bytes = unsafe {
+                    let p = ffi::sqlite3_value_text(v);
+                    let n = usize::try_from(ffi::sqlite3_value_bytes(v)).unwrap_or(0);
+                    raw_slice(p, n)
+                };
+                std::str::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(rusqlite::Error::Utf8Error)
+            }
+            (_, ffi::SQLITE_NULL) => Ok(None),
+            (_, t) => Err(self.wrong_type(i, t)),
+        }
+    }
+
+    fn opt_blob(&self, i: c_int) -> rusqlite::Result<Option<&'q [u8]>> {
+        match self.value(i) {
+            // SAFETY: as for text; an empty blob's pointer is NULL.
+            (v, ffi::SQLITE_BLOB) => Ok(Some(unsafe {
+                let p = ffi::sqlite3_value_blob(v).cast::<u8>();
+                let n = usize::try_from(ffi::sqlite3_value_bytes(v)).unwrap_or(0);
+                raw_slice(p, n)
+            })),
+            (_, ffi::SQLITE_NULL) => Ok(None),
+            (_, t) => Err(self.wrong_type(i, t)),
+        }
+    }
+}
+
+/// `n` bytes at `p`, or none when `p` is NULL (SQLite's empty blob, or a
+/// conversion that ran out of memory).
+///
+/// # Safety
+/// A non-NULL `p` must be valid for `n` bytes for `'a`.
+unsafe fn raw_slice<'a>(p: *const u8, n: usize) -> &'a [u8] {
+    if p.is_null() || n == 0 {
+        &[]
+    } else {
+        // SAFETY: the caller's promise.
+        unsafe { std::slice::from_raw_parts(p, n) }
     }
 }
 
@@ -96,70 +280,162 @@ pub(crate) fn multi_thread() -> bool {
 }
 
 /// Decodes a row selected with [`SELECT`], by column index.
-fn decode<'r>(r: &'r Row<'_>) -> rusqlite::Result<ExportRow<'r>> {
+fn decode<'q>(r: &Columns<'q>) -> rusqlite::Result<ExportRow<'q>> {
     Ok(ExportRow {
-        id: int(r, 0)?,
-        request_id: text(r, 1)?,
-        created_at_us: int(r, 2)?,
-        client_request_id: opt_text(r, 3)?,
-        upstream_request_id: opt_text(r, 4)?,
-        user_id: opt_int(r, 5)?,
-        user_name: opt_text(r, 6)?,
-        api_key_id: opt_int(r, 7)?,
-        endpoint: text(r, 8)?,
-        model: text(r, 9)?,
-        provider: text(r, 10)?,
-        upstream_model: opt_text(r, 11)?,
-        input_tokens: int(r, 12)?,
-        cached_input_tokens: int(r, 13)?,
-        cache_write_tokens: int(r, 14)?,
-        output_tokens: int(r, 15)?,
-        reasoning_tokens: int(r, 16)?,
-        token_source: text(r, 17)?,
-        cost_nano: int(r, 18)?,
-        latency_us: int(r, 19)?,
-        upstream_latency_us: opt_int(r, 20)?,
-        ttft_us: opt_int(r, 21)?,
-        overhead_us: opt_int(r, 22)?,
-        status_code: i32::try_from(int(r, 23)?).map_err(|e| conv(23, Type::Integer, e))?,
-        streamed: int(r, 24)? != 0,
-        error_kind: opt_text(r, 25)?,
-        error_message: opt_text(r, 26)?,
-        instance_id: opt_text(r, 27)?,
-        seq: opt_int(r, 28)?,
-        prev_hash: opt_blob(r, 29)?,
-        entry_hash: opt_blob(r, 30)?,
+        id: r.int(0)?,
+        request_id: r.text(1)?,
+        created_at_us: r.int(2)?,
+        client_request_id: r.opt_text(3)?,
+        upstream_request_id: r.opt_text(4)?,
+        user_id: r.opt_int(5)?,
+        user_name: r.opt_text(6)?,
+        api_key_id: r.opt_int(7)?,
+        endpoint: r.text(8)?,
+        model: r.text(9)?,
+        provider: r.text(10)?,
+        upstream_model: r.opt_text(11)?,
+        input_tokens: r.int(12)?,
+        cached_input_tokens: r.int(13)?,
+        cache_write_tokens: r.int(14)?,
+        output_tokens: r.int(15)?,
+        reasoning_tokens: r.int(16)?,
+        token_source: r.text(17)?,
+        cost_nano: r.int(18)?,
+        latency_us: r.int(19)?,
+        upstream_latency_us: r.opt_int(20)?,
+        ttft_us: r.opt_int(21)?,
+        overhead_us: r.opt_int(22)?,
+        status_code: i32::try_from(r.int(23)?).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(23, Type::Integer, Box::new(e))
+        })?,
+        streamed: r.int(24)? != 0,
+        error_kind: r.opt_text(25)?,
+        error_message: r.opt_text(26)?,
+        instance_id: r.opt_text(27)?,
+        seq: r.opt_int(28)?,
+        prev_hash: r.opt_blob(29)?,
+        entry_hash: r.opt_blob(30)?,
     })
 }
 
-fn conv(i: usize, t: Type, e: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(i, t, Box::new(e))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn int(r: &Row<'_>, i: usize) -> rusqlite::Result<i64> {
-    r.get_ref(i)?
-        .as_i64()
-        .map_err(|e: FromSqlError| conv(i, Type::Integer, e))
-}
+    /// A file with the export's columns (types as the migrations declare
+    /// them, no constraints, so a test can store what the writer never
+    /// would) and the reader on it.
+    fn ledger(rows: &[&str]) -> (tempfile::TempDir, Reader) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("l.db");
+        let conn = Connection::open(&path).expect("open");
+        let columns = SELECT
+            .trim_start_matches("SELECT ")
+            .split(" FROM ")
+            .next()
+            .expect("column list");
+        conn.execute_batch(&format!("CREATE TABLE usage_entries ({columns})"))
+            .expect("create");
+        for values in rows {
+            conn.execute_batch(&format!("INSERT INTO usage_entries VALUES ({values})"))
+                .expect("insert");
+        }
+        drop(conn);
+        let reader = Reader::open(&path).expect("a reader on a file");
+        (dir, reader)
+    }
 
-fn opt_int(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<i64>> {
-    r.get_ref(i)?
-        .as_i64_or_null()
-        .map_err(|e| conv(i, Type::Integer, e))
-}
+    const FULL: &str = "1, 'req-1', 1700000000000000, 'cli, \"x\"', '', 7, 'ünï', 9, \
+        '/v1/chat/completions', 'm', 'p', NULL, 10, 0, 0, 20, 3, 'provider', 123, 456, NULL, \
+        NULL, 12, 200, 1, NULL, NULL, 'gw-1', 5, x'00ff', x''";
 
-fn text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<&'r str> {
-    r.get_ref(i)?.as_str().map_err(|e| conv(i, Type::Text, e))
-}
+    fn read_all(reader: &Reader, filter: &Filter) -> rusqlite::Result<Vec<String>> {
+        let mut out = Vec::new();
+        reader.each(filter, " ORDER BY id", |r: &ExportRow<'_>| {
+            out.push(format!("{r:?}"));
+            Ok::<_, rusqlite::Error>(())
+        })?;
+        Ok(out)
+    }
 
-fn opt_text<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r str>> {
-    r.get_ref(i)?
-        .as_str_or_null()
-        .map_err(|e| conv(i, Type::Text, e))
-}
+    #[test]
+    fn columns_are_read_exactly_with_nulls_and_empty_values() {
+        let (_dir, reader) = ledger(&[FULL]);
+        let mut got = Vec::new();
+        reader
+            .each(&Filter::default(), "", |r: &ExportRow<'_>| {
+                got.push((
+                    r.id,
+                    r.request_id.to_owned(),
+                    r.client_request_id.map(str::to_owned),
+                    r.upstream_request_id.map(str::to_owned),
+                    r.user_name.map(str::to_owned),
+                    r.upstream_model.map(str::to_owned),
+                    (r.reasoning_tokens, r.cost_nano, r.ttft_us, r.overhead_us),
+                    (r.status_code, r.streamed, r.seq),
+                    r.prev_hash.map(<[u8]>::to_vec),
+                    r.entry_hash.map(<[u8]>::to_vec),
+                ));
+                Ok::<_, rusqlite::Error>(())
+            })
+            .expect("read");
+        assert_eq!(got.len(), 1);
+        let r = &got[0];
+        assert_eq!((r.0, r.1.as_str()), (1, "req-1"));
+        assert_eq!(r.2.as_deref(), Some("cli, \"x\""));
+        assert_eq!(r.3.as_deref(), Some(""), "empty text is empty, not NULL");
+        assert_eq!(r.4.as_deref(), Some("ünï"));
+        assert_eq!(r.5, None);
+        assert_eq!(r.6, (3, 123, None, Some(12)));
+        assert_eq!(r.7, (200, true, Some(5)));
+        assert_eq!(r.8.as_deref(), Some(&[0u8, 255][..]));
+        assert_eq!(r.9.as_deref(), Some(&[][..]), "an empty blob is not NULL");
+    }
 
-fn opt_blob<'r>(r: &'r Row<'_>, i: usize) -> rusqlite::Result<Option<&'r [u8]>> {
-    r.get_ref(i)?
-        .as_blob_or_null()
-        .map_err(|e| conv(i, Type::Blob, e))
+    #[test]
+    fn the_filter_is_bound_to_the_query() {
+        let second = FULL
+            .replacen("1, 'req-1'", "2, 'req-2'", 1)
+            .replace("'ünï'", "'bob'");
+        let (_dir, reader) = ledger(&[FULL, &second]);
+        let filter = Filter {
+            user: Some("bob".into()),
+            ..Filter::default()
+        };
+        let rows = read_all(&reader, &filter).expect("read");
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].contains("req-2"), "{}", rows[0]);
+        let filter = Filter {
+            key: Some(9),
+            since_us: Some(1_700_000_000_000_001),
+            ..Filter::default()
+        };
+        assert!(read_all(&reader, &filter).expect("read").is_empty());
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_kind_is_an_error_naming_the_column() {
+        // Text where an integer belongs, NULL where text is required, and
+        // text that is not UTF-8: stored behind the writer's back, each
+        // ends the read with an error, never a panic or a wrong value.
+        let cases = [
+            (
+                FULL.replacen("10, 0, 0, 20", "'ten', 0, 0, 20", 1),
+                "input_tokens",
+            ),
+            (FULL.replace("'/v1/chat/completions'", "NULL"), "endpoint"),
+            (FULL.replace("'provider'", "x'00'"), "token_source"),
+        ];
+        for (row, column) in cases {
+            let (_dir, reader) = ledger(&[&row]);
+            let err = read_all(&reader, &Filter::default()).expect_err(column);
+            assert!(
+                matches!(&err, rusqlite::Error::InvalidColumnType(_, name, _) if name == column),
+                "{column}: {err}"
+            );
+        }
+        let (_dir, reader) = ledger(&[&FULL.replace("'ünï'", "CAST(x'c328' AS TEXT)")]);
+        let err = read_all(&reader, &Filter::default()).expect_err("bad UTF-8");
+        assert!(matches!(err, rusqlite::Error::Utf8Error(_)), "{err}");
+    }
 }

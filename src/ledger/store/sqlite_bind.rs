@@ -18,18 +18,19 @@
 //! whole call and clears every binding before it returns, so no pointer
 //! into them outlives the borrow.
 
-use std::ffi::{CStr, c_char, c_int};
+use std::ffi::{c_char, c_int};
 use std::marker::PhantomData;
-use std::ptr::{self, NonNull};
 
 use rusqlite::{Connection, ffi};
 
-/// One prepared statement of the connection it was prepared on. It must be
+use crate::db::sqlite_raw::Stmt;
+
+/// One prepared insert of the connection it was prepared on. It must be
 /// dropped (finalized) before that connection closes: the owner declares it
 /// before the connection, and Rust drops fields in declaration order.
 #[derive(Debug)]
 pub(crate) struct Insert {
-    stmt: NonNull<ffi::sqlite3_stmt>,
+    stmt: Stmt,
 }
 
 // SAFETY: the statement is only ever used through `&mut Insert`, by the
@@ -42,29 +43,7 @@ impl Insert {
     /// Prepares `sql` on `conn`, flagged persistent (it is kept for the
     /// connection's lifetime).
     pub fn prepare(conn: &Connection, sql: &str) -> rusqlite::Result<Insert> {
-        let len = c_int::try_from(sql.len()).map_err(|_| too_big("the SQL text"))?;
-        let mut stmt = ptr::null_mut();
-        // SAFETY: `conn.handle()` is a live connection for the duration of
-        // the call; `sql` is valid for `len` bytes (no NUL terminator is
-        // needed when the length is given); `stmt` is a valid out-pointer.
-        let rc = unsafe {
-            let db = conn.handle();
-            ffi::sqlite3_prepare_v3(
-                db,
-                sql.as_ptr().cast::<c_char>(),
-                len,
-                ffi::SQLITE_PREPARE_PERSISTENT as _,
-                &mut stmt,
-                ptr::null_mut(),
-            )
-        };
-        if rc != ffi::SQLITE_OK {
-            // SAFETY: as above; the error is the connection's latest.
-            return Err(unsafe { error(conn.handle(), rc) });
-        }
-        NonNull::new(stmt)
-            .map(|stmt| Insert { stmt })
-            .ok_or_else(|| rusqlite::Error::InvalidQuery)
+        Stmt::prepare(conn, sql, true).map(|stmt| Insert { stmt })
     }
 
     /// Binds `rows` (row `k`'s parameters after the first `k * width`)
@@ -108,27 +87,17 @@ impl Insert {
         unsafe {
             let db = ffi::sqlite3_db_handle(stmt);
             let result = if params.rc != ffi::SQLITE_OK {
-                Err(error(db, params.rc))
+                Err(self.stmt.error(params.rc))
             } else {
                 match ffi::sqlite3_step(stmt) {
                     ffi::SQLITE_DONE => Ok(u64::try_from(ffi::sqlite3_changes64(db)).unwrap_or(0)),
                     ffi::SQLITE_ROW => Err(rusqlite::Error::ExecuteReturnedResults),
-                    rc => Err(error(db, rc)),
+                    rc => Err(self.stmt.error(rc)),
                 }
             };
             ffi::sqlite3_reset(stmt);
             ffi::sqlite3_clear_bindings(stmt);
             result
-        }
-    }
-}
-
-impl Drop for Insert {
-    fn drop(&mut self) {
-        // SAFETY: the statement is live and dropped once; its connection is
-        // still open (see the type's comment).
-        unsafe {
-            ffi::sqlite3_finalize(self.stmt.as_ptr());
         }
     }
 }
@@ -213,37 +182,6 @@ impl<'r> Params<'r> {
         // SAFETY: a live statement.
         unsafe { ffi::sqlite3_bind_null(self.stmt, self.next) }
     }
-}
-
-fn too_big(what: &str) -> rusqlite::Error {
-    rusqlite::Error::SqliteFailure(
-        ffi::Error::new(ffi::SQLITE_TOOBIG),
-        Some(format!("{what} is too large to bind")),
-    )
-}
-
-/// The error `rc` as rusqlite reports it, with the connection's message,
-/// so that callers (the writer's retry on a busy file, the isolation of a
-/// bad row) see the same error either way.
-///
-/// # Safety
-/// `db` must be a live connection.
-unsafe fn error(db: *mut ffi::sqlite3, rc: c_int) -> rusqlite::Error {
-    // SAFETY: `db` is live (the caller's promise); the message is copied
-    // before any other call on the connection could change it.
-    // A code of this module's own (TOOBIG for an oversized value) is not
-    // the connection's: its message is then SQLite's text for the code.
-    let (code, message) = unsafe {
-        let extended = ffi::sqlite3_extended_errcode(db);
-        let (code, msg) = if extended & 0xff == rc & 0xff {
-            (extended, ffi::sqlite3_errmsg(db))
-        } else {
-            (rc, ffi::sqlite3_errstr(rc))
-        };
-        let message = (!msg.is_null()).then(|| CStr::from_ptr(msg).to_string_lossy().into_owned());
-        (code, message)
-    };
-    rusqlite::Error::SqliteFailure(ffi::Error::new(code), message)
 }
 
 #[cfg(test)]
