@@ -29,6 +29,11 @@ pub struct Filter {
     pub seq_after: Option<i64>,
     /// Only rows with `seq` at or below this (the chain's committed watermark).
     pub seq_upto: Option<i64>,
+    /// Only rows with `id` at or below this: set by the parallel export, so
+    /// that each of its readers sees the rows of the snapshot it started
+    /// from (`parallel` says why that holds). Not part of a manifest.
+    #[serde(skip)]
+    pub id_upto: Option<i64>,
 }
 
 impl Filter {
@@ -107,6 +112,7 @@ impl Filter {
             text("instance_id = ", &self.instance),
             int("seq > ", self.seq_after),
             int("seq <= ", self.seq_upto),
+            int("id <= ", self.id_upto),
         ]
         .into_iter()
         .flatten()

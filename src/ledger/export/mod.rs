@@ -9,10 +9,14 @@
 //! failed export never leaves a file that looks complete.
 //!
 //! Incremental exports go chain by chain, by sequence number, up to each
-//! chain's committed watermark ([`run`] says why).
+//! chain's committed watermark ([`run`] says why). A full export of a SQLite
+//! ledger file, on a machine with two cores, is read by two connections at
+//! once, in slices of the time order written out in order ([`parallel`]);
+//! otherwise encoding overlaps reading on a second thread ([`pipeline`]).
 
 mod filter;
 mod manifest;
+mod parallel;
 pub(crate) mod pipeline;
 pub(crate) mod postgres_copy;
 mod row;

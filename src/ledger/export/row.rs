@@ -198,6 +198,42 @@ impl<W: Write> RowWriter<W> {
     }
 }
 
+impl<W: Write> RowWriter<W> {
+    /// Writes records already encoded by [`Records`] with this writer's
+    /// encoding (the parallel export's slices, in order).
+    pub fn write_encoded(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.inner {
+            Inner::Csv(w) | Inner::Jsonl(w) => w.write_all(bytes),
+        }
+    }
+}
+
+/// Encodes rows onto the end of a byte buffer: how the parallel export's
+/// workers encode their slices, for the writer to copy out in order.
+pub(crate) struct Records {
+    scratch: Scratch,
+    encoding: Encoding,
+}
+
+impl Records {
+    pub fn new(encoding: Encoding) -> Records {
+        Records {
+            scratch: Scratch::default(),
+            encoding,
+        }
+    }
+
+    pub fn push(&mut self, out: &mut Vec<u8>, row: &ExportRow<'_>) {
+        let (s, safe) = (&mut self.scratch, self.encoding.excel_safe);
+        // Writing into a `Vec` cannot fail.
+        let _ = if self.encoding.jsonl {
+            write_jsonl(out, s, row, safe)
+        } else {
+            write_csv(out, s, row, safe)
+        };
+    }
+}
+
 /// Prefix that makes spreadsheets read a cell as text, not a formula.
 fn needs_excel_guard(s: &str) -> bool {
     matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))

@@ -20,6 +20,7 @@ use futures_util::TryStreamExt;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use super::manifest::{ChainSpan, Cursor, Manifest};
+use super::parallel;
 use super::pipeline::Output;
 use super::postgres_copy;
 use super::row::{Encoding, RowWriter, SELECT, decode_row};
@@ -184,8 +185,7 @@ impl Export {
             excel_safe: opts.excel_safe,
         };
         let write_err = |source| ExportError::Write { source };
-        let mut w =
-            Output::new(RowWriter::new(sink, encoding).map_err(write_err)?).map_err(write_err)?;
+        let writer = RowWriter::new(sink, encoding).map_err(write_err)?;
         let mut report = ExportReport::default();
         if incremental {
             report.after_seq = plan
@@ -193,7 +193,6 @@ impl Export {
                 .filter_map(|f| Some((f.instance.clone()?, f.seq_after?)))
                 .collect();
         }
-        let mut spans = Spans::default();
         let read_err = |source| ExportError::Read {
             backend: db.backend(),
             source,
@@ -203,44 +202,56 @@ impl Export {
         } else {
             super::TIME_ORDER
         };
-        let mut emit = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
-            w.write(r).map_err(write_err)?;
-            note(&mut report, r.id, r.created_at_us);
-            spans.note(r);
-            if report.rows % PROGRESS_EVERY == 0 {
-                progress(report.rows);
-            }
-            Ok(())
-        };
-        macro_rules! stream {
-            ($db:ty, $pool:expr, $filter:expr) => {{
-                let mut q = QueryBuilder::<$db>::new(SELECT);
-                push_filter!(q, $filter);
-                q.push(order);
-                let mut rows = q.build().fetch($pool);
-                while let Some(row) = rows.try_next().await.map_err(read_err)? {
-                    emit(&decode_row!(&row).map_err(read_err)?)?;
-                }
-            }};
-        }
         let direct = Reader::for_db(db);
-        for filter in &plan {
-            match (db, &direct) {
-                (_, Some(reader)) => blocking(|| reader.each(filter, order, &mut emit))?,
-                (Db::Sqlite(p), None) => stream!(Sqlite, p, filter),
-                (Db::Postgres(p), None) => {
-                    let mut tx = super::index_ordered(p).await.map_err(read_err)?;
-                    postgres_copy::each(&mut tx, filter, order, read_err, &mut emit).await?
-                }
+        let (tally, writer) = match (&direct, &plan[..]) {
+            // A full export of a SQLite file, on two cores: two readers.
+            (Some(reader), [filter]) if !incremental && parallel::worth_it() => {
+                let run = parallel::Run {
+                    reader,
+                    filter,
+                    encoding,
+                    rows_per_slice: parallel::ROWS_PER_SLICE,
+                };
+                blocking(|| run.export(writer, &mut *progress))?
             }
-        }
-        progress(report.rows);
-        report.chains = spans.finish(next_cursor.as_ref());
-        let written = w
-            .finish()
-            .and_then(RowWriter::finish)
-            .map_err(write_err)?
-            .finish()?;
+            _ => {
+                let mut w = Output::new(writer).map_err(write_err)?;
+                let mut tally = Tally::default();
+                let mut emit = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
+                    w.write(r).map_err(write_err)?;
+                    tally.note(r);
+                    if tally.rows % PROGRESS_EVERY == 0 {
+                        progress(tally.rows);
+                    }
+                    Ok(())
+                };
+                macro_rules! stream {
+                    ($db:ty, $pool:expr, $filter:expr) => {{
+                        let mut q = QueryBuilder::<$db>::new(SELECT);
+                        push_filter!(q, $filter);
+                        q.push(order);
+                        let mut rows = q.build().fetch($pool);
+                        while let Some(row) = rows.try_next().await.map_err(read_err)? {
+                            emit(&decode_row!(&row).map_err(read_err)?)?;
+                        }
+                    }};
+                }
+                for filter in &plan {
+                    match (db, &direct) {
+                        (_, Some(reader)) => blocking(|| reader.each(filter, order, &mut emit))?,
+                        (Db::Sqlite(p), None) => stream!(Sqlite, p, filter),
+                        (Db::Postgres(p), None) => {
+                            let mut tx = super::index_ordered(p).await.map_err(read_err)?;
+                            postgres_copy::each(&mut tx, filter, order, read_err, &mut emit).await?
+                        }
+                    }
+                }
+                (tally, w.finish().map_err(write_err)?)
+            }
+        };
+        progress(tally.rows);
+        tally.finish(&mut report, next_cursor.as_ref());
+        let written = writer.finish().map_err(write_err)?.finish()?;
         report.bytes = written.bytes;
         report.path = written.path;
         report.sha256 = written.sha256;
@@ -257,20 +268,59 @@ impl Export {
     }
 }
 
-fn note(report: &mut ExportReport, id: i64, created_us: i64) {
-    report.rows += 1;
-    report.first_id.get_or_insert(id);
-    report.last_id = Some(id);
-    report.min_created_us = Some(
-        report
-            .min_created_us
-            .map_or(created_us, |m| m.min(created_us)),
-    );
-    report.max_created_us = Some(
-        report
-            .max_created_us
-            .map_or(created_us, |m| m.max(created_us)),
-    );
+/// What the rows written so far add up to: counted row by row, or per
+/// slice by the parallel export's workers and merged in order.
+#[derive(Default)]
+pub(crate) struct Tally {
+    rows: u64,
+    first_id: Option<i64>,
+    last_id: Option<i64>,
+    min_created_us: Option<i64>,
+    max_created_us: Option<i64>,
+    spans: Spans,
+}
+
+impl Tally {
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    pub fn note(&mut self, r: &super::ExportRow<'_>) {
+        self.rows += 1;
+        self.first_id.get_or_insert(r.id);
+        self.last_id = Some(r.id);
+        let t = r.created_at_us;
+        self.min_created_us = Some(self.min_created_us.map_or(t, |m| m.min(t)));
+        self.max_created_us = Some(self.max_created_us.map_or(t, |m| m.max(t)));
+        self.spans.note(r);
+    }
+
+    /// Adds `later`, the tally of the rows written right after these.
+    pub fn merge(&mut self, later: Tally) {
+        self.rows += later.rows;
+        if self.first_id.is_none() {
+            self.first_id = later.first_id;
+        }
+        if later.last_id.is_some() {
+            self.last_id = later.last_id;
+        }
+        let pick = |a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64| match (a, b) {
+            (Some(a), Some(b)) => Some(f(a, b)),
+            (a, b) => a.or(b),
+        };
+        self.min_created_us = pick(self.min_created_us, later.min_created_us, i64::min);
+        self.max_created_us = pick(self.max_created_us, later.max_created_us, i64::max);
+        self.spans.merge(later.spans);
+    }
+
+    pub(super) fn finish(self, report: &mut ExportReport, cursor: Option<&Cursor>) {
+        report.rows = self.rows;
+        report.first_id = self.first_id;
+        report.last_id = self.last_id;
+        report.min_created_us = self.min_created_us;
+        report.max_created_us = self.max_created_us;
+        report.chains = self.spans.finish(cursor);
+    }
 }
 
 /// The span of each chain seen so far, kept in the order chains first
@@ -310,6 +360,27 @@ impl Spans {
             s.last_seq = seq;
             last_hash.clear();
             last_hash.extend_from_slice(r.entry_hash.unwrap_or_default());
+        }
+    }
+
+    /// Adds the spans of rows written after these, chain by chain.
+    fn merge(&mut self, later: Spans) {
+        for (span, hash) in later.0 {
+            match self
+                .0
+                .iter_mut()
+                .find(|(s, _)| s.instance_id == span.instance_id)
+            {
+                Some((s, last_hash)) => {
+                    s.rows += span.rows;
+                    s.first_seq = s.first_seq.min(span.first_seq);
+                    if span.last_seq >= s.last_seq {
+                        s.last_seq = span.last_seq;
+                        *last_hash = hash;
+                    }
+                }
+                None => self.0.push((span, hash)),
+            }
         }
     }
 

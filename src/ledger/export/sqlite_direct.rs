@@ -18,7 +18,7 @@
 
 use std::ffi::{CStr, c_char, c_int};
 use std::marker::PhantomData;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::types::Type;
@@ -32,6 +32,7 @@ use crate::db::sqlite_raw::{Stmt, too_big};
 /// A read-only connection to a ledger file.
 pub(crate) struct Reader {
     conn: Connection,
+    path: PathBuf,
 }
 
 impl Reader {
@@ -41,11 +42,41 @@ impl Reader {
         if !path.is_file() {
             return None;
         }
+        Reader::open_file(path).ok()
+    }
+
+    /// The file this reads.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A read-only connection to the ledger file at `path`.
+    pub fn open_file(path: &Path) -> rusqlite::Result<Reader> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).ok()?;
+        let conn = Connection::open_with_flags(path, flags)?;
         // A writer's checkpoint can hold the lock briefly; wait as sqlx would.
-        conn.busy_timeout(Duration::from_secs(5)).ok()?;
-        Some(Reader { conn })
+        conn.busy_timeout(Duration::from_secs(5))?;
+        Ok(Reader {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The highest row id, and the earliest and latest `created_at_us`, of
+    /// the ledger as it stands (`None`: no rows). Each is one index probe.
+    pub fn extent(&self) -> rusqlite::Result<Option<(i64, i64, i64)>> {
+        self.conn.query_row(
+            "SELECT (SELECT max(id) FROM usage_entries), \
+                    (SELECT min(created_at_us) FROM usage_entries), \
+                    (SELECT max(created_at_us) FROM usage_entries)",
+            [],
+            |r| {
+                Ok(match (r.get(0)?, r.get(1)?, r.get(2)?) {
+                    (Some(id), Some(lo), Some(hi)) => Some((id, lo, hi)),
+                    _ => None,
+                })
+            },
+        )
     }
 
     /// A reader for `db` when it is a SQLite file; `None` for PostgreSQL
