@@ -178,6 +178,63 @@ async fn sqlite_wal_is_checkpointed_beside_the_writer() {
     assert_eq!(ledger::count(&conn).await.unwrap(), 2_000);
 }
 
+/// A chain long enough that `ledger verify` reads a SQLite file in several
+/// slices on two connections (`CHECK_SLICE` is 4,096 entries: 10,000 give
+/// slices ending at 3,333 and 6,666). Clean, it checks every entry; an edit
+/// on either side of a slice boundary, and a deletion of a slice's first
+/// entry, are each found at the right number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_chain_read_in_slices_verifies_and_each_break_is_found() {
+    let db = TestDb::sqlite();
+    let conn = migrated(&db).await;
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let head = dir.path().join("head.json").to_string_lossy().into_owned();
+    let mut cfg = tokctl::config::LedgerConfig::default();
+    cfg.spool.enabled = false;
+    cfg.async_writer.batch_size = 1_000;
+    cfg.chain.instance_id = "long".into();
+    cfg.chain.hmac_key = "long-key".into();
+    cfg.chain.head_file = head.clone();
+    let writer = ledger::LedgerWriter::start(conn.clone(), &cfg)
+        .await
+        .expect("start the writer");
+    for e in entries("long", 10_000) {
+        let admission = writer.admit().await;
+        let _ = writer.record(admission, e);
+    }
+    assert_eq!(writer.shutdown().await.written, 10_000);
+    let tokctl = crate::support::Tokctl::new().config(&format!(
+        "[ledger]\npath = \"{}\"\n[ledger.chain]\nhmac_key = \"long-key\"\nhead_file = \"{head}\"\n",
+        db.dsn
+    ));
+    let verify = || {
+        let out = tokctl.run(&["ledger", "verify", "--json"]);
+        let j: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("no JSON: {}", out.stderr));
+        let b = &j["chains"][0]["first_break"];
+        let first = (b["kind"].as_str().map(String::from), b["seq"].as_i64());
+        (out.code, j["chains"][0]["entries_checked"].as_i64(), first)
+    };
+    assert_eq!(verify(), (0, Some(10_000), (None, None)));
+    for seq in [3_333, 3_334, 6_667] {
+        let edit = |d: i64| {
+            format!(
+                "UPDATE usage_entries SET output_tokens = output_tokens + {d} WHERE seq = {seq}"
+            )
+        };
+        db.execute(&edit(1)).await;
+        let (code, _, first) = verify();
+        assert_eq!((code, first), (1, (Some("edited".into()), Some(seq))));
+        db.execute(&edit(-1)).await;
+    }
+    assert_eq!(verify().0, 0, "the edits were undone");
+    db.execute("DELETE FROM usage_entries WHERE seq = 3334")
+        .await;
+    let (code, checked, first) = verify();
+    assert_eq!((code, first), (1, (Some("deleted".into()), Some(3_334))));
+    assert_eq!(checked, Some(9_999));
+}
+
 dbtest!(insert_batch_is_idempotent_on_request_id, |db| {
     let conn = migrated(&db).await;
     let batch = entries("idem", 50);

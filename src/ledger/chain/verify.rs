@@ -8,6 +8,11 @@
 //! that does not follow (inserted or reordered), a gap row whose MAC fails
 //! (forged), rows of no chain written after the chains began (inserted).
 //! Gaps are listed apart: they are known losses, not tampering.
+//!
+//! Reading and hashing is most of the work. A chain in a SQLite file, on
+//! two cores, is read in slices of sequence numbers by two connections at
+//! once ([`parallel::in_order`]), each hashing its own rows; only the
+//! link-following below runs on one thread, in order.
 
 use futures_util::TryStreamExt;
 use serde::Serialize;
@@ -18,8 +23,8 @@ use super::{ChainKey, Hash, hash_from_bytes};
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::db::Db;
-use crate::ledger::entry::Entry;
 use crate::ledger::export::ExportRow;
+use crate::ledger::export::parallel::{self, Halt};
 use crate::ledger::export::pipeline::{Fed, overlapped};
 use crate::ledger::export::postgres_copy;
 use crate::ledger::export::sqlite_direct::{Reader, blocking, multi_thread};
@@ -224,6 +229,23 @@ async fn gaps(db: &Db, instance: &str, since: i64) -> Result<Vec<GapRow>, StoreE
 }
 
 /// Walks one chain.
+/// Entries hashed per hand-over in a parallel walk, and hand-overs a worker
+/// may make ahead of the one following the links (a few MiB at most).
+const CHECK_BATCH: usize = 1024;
+const CHECK_AHEAD: usize = 16;
+/// Entries per slice of a chain read in parallel.
+const CHECK_SLICE: i64 = 4_096;
+
+/// One entry with its hash recomputed: all the link-following needs.
+struct Checked {
+    seq: i64,
+    prev_hash: Hash,
+    hash: Hash,
+    /// Whether the stored hash matches the recomputed one.
+    intact: bool,
+    request_id: String,
+}
+
 async fn verify_chain(
     db: &Db,
     key: &ChainKey,
@@ -263,12 +285,7 @@ async fn verify_chain(
     let mut expected = since + 1;
     let mut last_hash: Option<Hash> = None;
     let ctx = || StoreError::query(db, format!("reading chain `{id}`"));
-    let mut buf = Vec::with_capacity(1024);
-    let mut step = |mut e: Entry, report: &mut ChainReport| -> Result<(), StoreError> {
-        // Taken, not cloned: the hash covers the fields, not the link.
-        let Some(link) = e.chain.take() else {
-            return Ok(());
-        };
+    let mut step = |link: Checked, report: &mut ChainReport| -> Result<(), StoreError> {
         if link.seq > to {
             report.uncommitted_tail += 1;
             return Ok(());
@@ -299,13 +316,12 @@ async fn verify_chain(
             expected = expected.max(report.gaps.last().map_or(0, |g| g.seq + 1));
         }
         while gaps_at.next_if(|g| g.seq < link.seq).is_some() {}
-        let recomputed = key.entry_hash(&mut buf, id, link.seq, &link.prev_hash, &e);
-        if recomputed != link.hash {
+        if !link.intact {
             found(
                 Break {
                     seq: link.seq,
                     kind: "edited",
-                    request_id: Some(e.request_id.clone()),
+                    request_id: Some(link.request_id.clone()),
                     detail: "its fields no longer match its hash".into(),
                 },
                 report,
@@ -315,7 +331,7 @@ async fn verify_chain(
                 Break {
                     seq: link.seq,
                     kind: "relinked",
-                    request_id: Some(e.request_id.clone()),
+                    request_id: Some(link.request_id.clone()),
                     detail: "it does not link to the entry before it (inserted, or moved)".into(),
                 },
                 report,
@@ -339,6 +355,27 @@ async fn verify_chain(
     // PostgreSQL (and in-memory SQLite): the async stream is read on this
     // thread inside `block_on`, and hashing overlaps it as for a file.
     // Without a multi-thread runtime (unit tests), one row at a time.
+    // Each row's hash recomputed (`None`: a row of no chain); `buf` is
+    // scratch space.
+    let check = |buf: &mut Vec<u8>| {
+        let mut buf = std::mem::take(buf);
+        move |r: &ExportRow<'_>| -> Result<Option<Checked>, StoreError> {
+            let mut e = EntryRow::from(r).into_entry(backend)?;
+            // Taken, not cloned: the hash covers the fields, not the link.
+            let Some(link) = e.chain.take() else {
+                return Ok(None);
+            };
+            let recomputed = key.entry_hash(&mut buf, id, link.seq, &link.prev_hash, &e);
+            Ok(Some(Checked {
+                seq: link.seq,
+                prev_hash: link.prev_hash,
+                hash: link.hash,
+                intact: recomputed == link.hash,
+                request_id: e.request_id,
+            }))
+        }
+    };
+    let mut buf = Vec::with_capacity(1024);
     type Push<'p> = &'p mut dyn FnMut(&ExportRow<'_>) -> Result<(), Fed<StoreError>>;
     let failed = |e| Fed::Failed(ctx()(e));
     macro_rules! walk {
@@ -346,8 +383,11 @@ async fn verify_chain(
             // FnMut for PostgreSQL's (it borrows the connection), Fn for SQLite's.
             #[allow(unused_mut)]
             let mut read = $read;
-            let mut hash =
-                |r: &ExportRow<'_>| step(EntryRow::from(r).into_entry(backend)?, &mut report);
+            let mut checker = check(&mut buf);
+            let mut hash = |r: &ExportRow<'_>| match checker(r)? {
+                Some(c) => step(c, &mut report),
+                None => Ok(()),
+            };
             if multi_thread() {
                 let handle = tokio::runtime::Handle::current();
                 blocking(|| overlapped(|push| handle.block_on(read(push)), hash))?;
@@ -360,12 +400,54 @@ async fn verify_chain(
         }};
     }
     match (db, Reader::for_db(db)) {
-        (_, Some(reader)) => blocking(|| {
-            overlapped(
-                |push| reader.each(&filter, " ORDER BY seq", push),
-                |r| step(EntryRow::from(r).into_entry(backend)?, &mut report),
-            )
-        })?,
+        // A SQLite file on two cores: two readers, each hashing its own
+        // slices of the chain, the links followed here in order.
+        (_, Some(reader)) if parallel::worth_it() => {
+            let slices = match reader.last_seq(id).map_err(StoreError::from)? {
+                Some(last) => parallel::cut(since + 1, last, last - since, CHECK_SLICE)
+                    .into_iter()
+                    .map(|(after, upto)| Filter {
+                        seq_after: after.or(Some(since)),
+                        seq_upto: upto,
+                        ..filter.clone()
+                    })
+                    .collect(),
+                None => Vec::new(),
+            };
+            let produce = |reader: &Reader,
+                           slice: &Filter,
+                           send: &mut dyn FnMut(Vec<Checked>) -> Result<(), Halt<StoreError>>| {
+                let mut check = check(&mut Vec::with_capacity(1024));
+                let mut batch = Vec::with_capacity(CHECK_BATCH);
+                reader.each(slice, " ORDER BY seq", |r| {
+                    if let Some(c) = check(r).map_err(Halt::Failed)? {
+                        batch.push(c);
+                        if batch.len() >= CHECK_BATCH {
+                            send(std::mem::replace(&mut batch, Vec::with_capacity(CHECK_BATCH)))?;
+                        }
+                    }
+                    Ok::<_, Halt<StoreError>>(())
+                })?;
+                send(batch)
+            };
+            blocking(|| {
+                parallel::in_order(reader.path(), &slices, CHECK_AHEAD, produce, |batch| {
+                    batch.into_iter().try_for_each(|c| step(c, &mut report))
+                })
+            })?
+        }
+        (_, Some(reader)) => {
+            let mut check = check(&mut buf);
+            blocking(|| {
+                overlapped(
+                    |push| reader.each(&filter, " ORDER BY seq", push),
+                    |r| match check(r)? {
+                        Some(c) => step(c, &mut report),
+                        None => Ok(()),
+                    },
+                )
+            })?
+        }
         (Db::Sqlite(p), None) => walk!(async |push: Push<'_>| {
             let mut q = QueryBuilder::<Sqlite>::new(SELECT);
             push_filter!(q, &filter);

@@ -16,7 +16,7 @@
 
 mod filter;
 mod manifest;
-mod parallel;
+pub(crate) mod parallel;
 pub(crate) mod pipeline;
 pub(crate) mod postgres_copy;
 mod row;

@@ -49,7 +49,7 @@ const CHUNK_BYTES: usize = 256 * 1024;
 const CHUNKS_AHEAD: usize = 16;
 
 /// Whether a second reader has a core to run on.
-pub(super) fn worth_it() -> bool {
+pub(crate) fn worth_it() -> bool {
     std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
 }
 
@@ -62,25 +62,125 @@ pub(super) struct Run<'a> {
     pub rows_per_slice: i64,
 }
 
-/// What a worker hands the writer.
+/// What an export worker hands the writer.
 enum Chunk {
     /// Encoded rows of the current slice.
     Bytes(Vec<u8>),
-    /// The slice is done; its rows add up to this.
-    End(Tally),
+    /// The slice's rows add up to this (its last item).
+    Tally(Tally),
 }
 
-/// Why a worker stopped early.
-enum Stop {
-    Read(rusqlite::Error),
-    /// The writer hung up (it failed, and reports why).
+/// Why a worker stopped before the end: its own error, or the consumer
+/// hung up (having failed, and reporting why itself).
+pub(crate) enum Halt<E> {
+    Failed(E),
     Hung,
 }
 
-impl From<rusqlite::Error> for Stop {
-    fn from(e: rusqlite::Error) -> Stop {
-        Stop::Read(e)
+impl<E: From<rusqlite::Error>> From<rusqlite::Error> for Halt<E> {
+    fn from(e: rusqlite::Error) -> Halt<E> {
+        Halt::Failed(E::from(e))
     }
+}
+
+/// What travels from a worker to the consumer.
+enum Msg<T> {
+    Item(T),
+    /// The slice is done.
+    End,
+}
+
+/// Reads `slices` with [`WORKERS`] threads, slice `k` on worker
+/// `k % WORKERS`, each worker on its own connection to `path`: `produce`
+/// reads one slice and hands over what it makes of it as items, and
+/// `consume` gets every slice's items on this thread, slice after slice in
+/// order. A worker may hand over `ahead` items before it waits for the
+/// consumer. The first error wins: the consumer's, else a worker's.
+pub(crate) fn in_order<T: Send, E: Send + From<rusqlite::Error>>(
+    path: &Path,
+    slices: &[Filter],
+    ahead: usize,
+    produce: impl Fn(&Reader, &Filter, &mut dyn FnMut(T) -> Result<(), Halt<E>>) -> Result<(), Halt<E>>
+    + Sync,
+    mut consume: impl FnMut(T) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut consumed = Ok(());
+    let produce = &produce;
+    let stops = std::thread::scope(|scope| {
+        let mut workers = Vec::with_capacity(WORKERS);
+        let mut inbox = Vec::with_capacity(WORKERS);
+        for k in 0..WORKERS {
+            let (tx, rx) = flume::bounded::<Msg<T>>(ahead);
+            let mine: Vec<&Filter> = slices.iter().skip(k).step_by(WORKERS).collect();
+            workers.push(scope.spawn(move || -> Result<(), Halt<E>> {
+                let reader = Reader::open_file(path)?;
+                let mut send = |item| tx.send(Msg::Item(item)).map_err(|_| Halt::Hung);
+                for filter in mine {
+                    produce(&reader, filter, &mut send)?;
+                    tx.send(Msg::End).map_err(|_| Halt::Hung)?;
+                }
+                Ok(())
+            }));
+            inbox.push(rx);
+        }
+        'slices: for k in 0..slices.len() {
+            loop {
+                match inbox[k % WORKERS].recv() {
+                    Ok(Msg::Item(item)) => {
+                        if let Err(e) = consume(item) {
+                            consumed = Err(e);
+                            break 'slices;
+                        }
+                    }
+                    Ok(Msg::End) => break,
+                    // The worker stopped on an error, collected below.
+                    Err(_) => break 'slices,
+                }
+            }
+        }
+        // A worker waiting to hand over more sees the consumer gone.
+        drop(inbox);
+        workers
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<Vec<_>>()
+    });
+    consumed?;
+    for stop in stops {
+        if let Err(Halt::Failed(e)) = stop {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// `n` slices of `lo..=hi` as `(after, upto)` pairs for a filter's
+/// "greater than" and "at or below" bounds, the first open below and the
+/// last open above: about `rows_per_slice` values each, at most
+/// [`MAX_SLICES`]. Empty (`hi < lo`) gives one open slice.
+pub(crate) fn cut(
+    lo: i64,
+    hi: i64,
+    rows: i64,
+    rows_per_slice: i64,
+) -> Vec<(Option<i64>, Option<i64>)> {
+    let n = (rows / rows_per_slice.max(1) + 1).clamp(1, MAX_SLICES);
+    let (lo, hi) = (i128::from(lo), i128::from(hi));
+    let width = ((hi - lo + 1) / i128::from(n)).max(1);
+    let mut cuts: Vec<i64> = (1..i128::from(n))
+        .map(|k| lo + k * width - 1)
+        .take_while(|&c| c < hi)
+        .filter_map(|c| i64::try_from(c).ok())
+        .collect();
+    cuts.dedup();
+    let mut out = Vec::with_capacity(cuts.len() + 1);
+    let mut after = None;
+    for c in cuts {
+        out.push((after, Some(c)));
+        after = Some(c);
+    }
+    out.push((after, None));
+    out
 }
 
 impl Run<'_> {
@@ -95,57 +195,56 @@ impl Run<'_> {
         let Some(slices) = self.slices()? else {
             return Ok((tally, w));
         };
-        let mut write_err = None;
         // Written buffers go back to the workers: reused, not reallocated
         // (fresh 256 KiB buffers cost page faults, a few per cent).
         let (spare_tx, spare) = flume::unbounded::<Vec<u8>>();
-        let stops = std::thread::scope(|scope| {
-            let mut workers = Vec::with_capacity(WORKERS);
-            let mut chunks = Vec::with_capacity(WORKERS);
-            for k in 0..WORKERS {
-                let (tx, rx) = flume::bounded(CHUNKS_AHEAD);
-                let mine: Vec<&Filter> = slices.iter().skip(k).step_by(WORKERS).collect();
-                let (path, encoding, spare) = (self.reader.path(), self.encoding, spare.clone());
-                workers.push(scope.spawn(move || work(path, encoding, &mine, &tx, &spare)));
-                chunks.push(rx);
-            }
-            'slices: for k in 0..slices.len() {
-                loop {
-                    match chunks[k % WORKERS].recv() {
-                        Ok(Chunk::Bytes(mut bytes)) => {
-                            if let Err(e) = w.write_encoded(&bytes) {
-                                write_err = Some(e);
-                                break 'slices;
-                            }
-                            bytes.clear();
-                            let _ = spare_tx.send(bytes);
-                        }
-                        Ok(Chunk::End(t)) => {
-                            tally.merge(t);
-                            progress(tally.rows());
-                            break;
-                        }
-                        // The worker stopped on an error, collected below.
-                        Err(_) => break 'slices,
+        let encoding = self.encoding;
+        let produce =
+            |reader: &Reader,
+             filter: &Filter,
+             send: &mut dyn FnMut(Chunk) -> Result<(), Halt<ExportError>>| {
+                let fresh = || {
+                    spare
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + 4096))
+                };
+                let mut records = Records::new(encoding);
+                let mut slice = Tally::default();
+                let mut buf = fresh();
+                reader.each(filter, TIME_ORDER, |r| {
+                    records.push(&mut buf, r);
+                    slice.note(r);
+                    if buf.len() >= CHUNK_BYTES {
+                        send(Chunk::Bytes(std::mem::replace(&mut buf, fresh())))?;
+                    }
+                    Ok::<_, Halt<ExportError>>(())
+                })?;
+                if !buf.is_empty() {
+                    send(Chunk::Bytes(buf))?;
+                }
+                send(Chunk::Tally(slice))
+            };
+        in_order(
+            self.reader.path(),
+            &slices,
+            CHUNKS_AHEAD,
+            produce,
+            |chunk| {
+                match chunk {
+                    Chunk::Bytes(mut bytes) => {
+                        w.write_encoded(&bytes)
+                            .map_err(|source| ExportError::Write { source })?;
+                        bytes.clear();
+                        let _ = spare_tx.send(bytes);
+                    }
+                    Chunk::Tally(t) => {
+                        tally.merge(t);
+                        progress(tally.rows());
                     }
                 }
-            }
-            // A worker waiting to hand over more sees the writer gone.
-            drop(chunks);
-            workers
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect::<Vec<_>>()
-        });
-        if let Some(e) = write_err {
-            return Err(ExportError::Write { source: e });
-        }
-        for stop in stops {
-            match stop {
-                Err(Stop::Read(e)) => return Err(e.into()),
-                Err(Stop::Hung) | Ok(()) => {}
-            }
-        }
+                Ok(())
+            },
+        )?;
         Ok((tally, w))
     }
 
@@ -160,75 +259,25 @@ impl Run<'_> {
             id_upto: Some(max_id),
             ..self.filter.clone()
         };
-        // The range the filter leaves, cut into `n` even slices; the first
-        // and the last stay open-ended (rows of later ids may lie outside
-        // it, and are left out by `id_upto` anyway).
-        let lo = i128::from(base.since_us.map_or(first, |s| s.max(first)));
-        let hi = i128::from(
-            base.until_us
-                .map_or(last, |u| u.saturating_sub(1).min(last)),
-        );
-        let n = (max_id / self.rows_per_slice.max(1) + 1).clamp(1, MAX_SLICES);
-        let width = ((hi - lo + 1) / i128::from(n)).max(1);
-        let mut cuts: Vec<i64> = (1..i128::from(n))
-            .map(|k| lo + k * width)
-            .take_while(|&c| c <= hi)
-            .filter_map(|c| i64::try_from(c).ok())
-            .collect();
-        cuts.dedup();
-        let mut slices = Vec::with_capacity(cuts.len() + 1);
-        let mut since = base.since_us;
-        for cut in cuts {
-            slices.push(Filter {
-                since_us: since,
-                until_us: Some(cut),
+        // The range the filter leaves, cut into even slices; the first and
+        // the last stay open-ended (rows of later ids may lie outside it,
+        // and are left out by `id_upto` anyway). A slice's times are
+        // `since_us <= t < until_us`: cut's "above" and "at or below",
+        // shifted by one.
+        let lo = base.since_us.map_or(first, |s| s.max(first));
+        let hi = base
+            .until_us
+            .map_or(last, |u| u.saturating_sub(1).min(last));
+        let slices = cut(lo, hi, max_id, self.rows_per_slice)
+            .into_iter()
+            .map(|(after, upto)| Filter {
+                since_us: after.map(|a| a + 1).or(base.since_us),
+                until_us: upto.map(|u| u + 1).or(base.until_us),
                 ..base.clone()
-            });
-            since = Some(cut);
-        }
-        slices.push(Filter {
-            since_us: since,
-            ..base
-        });
+            })
+            .collect();
         Ok(Some(slices))
     }
-}
-
-/// One worker: reads and encodes its slices in order on a connection of its
-/// own to `path`, handing the bytes over in chunks.
-fn work(
-    path: &Path,
-    encoding: Encoding,
-    slices: &[&Filter],
-    tx: &flume::Sender<Chunk>,
-    spare: &flume::Receiver<Vec<u8>>,
-) -> Result<(), Stop> {
-    let reader = Reader::open_file(path)?;
-    let mut records = Records::new(encoding);
-    let fresh = || {
-        spare
-            .try_recv()
-            .unwrap_or_else(|_| Vec::with_capacity(CHUNK_BYTES + 4096))
-    };
-    let mut buf = fresh();
-    for filter in slices {
-        let mut tally = Tally::default();
-        reader.each(filter, TIME_ORDER, |r| {
-            records.push(&mut buf, r);
-            tally.note(r);
-            if buf.len() >= CHUNK_BYTES {
-                let full = std::mem::replace(&mut buf, fresh());
-                tx.send(Chunk::Bytes(full)).map_err(|_| Stop::Hung)?;
-            }
-            Ok::<_, Stop>(())
-        })?;
-        if !buf.is_empty() {
-            let rest = std::mem::replace(&mut buf, fresh());
-            tx.send(Chunk::Bytes(rest)).map_err(|_| Stop::Hung)?;
-        }
-        tx.send(Chunk::End(tally)).map_err(|_| Stop::Hung)?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

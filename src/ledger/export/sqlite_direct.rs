@@ -62,6 +62,16 @@ impl Reader {
         })
     }
 
+    /// The highest sequence number of `instance`'s chain (`None`: no
+    /// entries), from the chain's index.
+    pub fn last_seq(&self, instance: &str) -> rusqlite::Result<Option<i64>> {
+        self.conn.query_row(
+            "SELECT max(seq) FROM usage_entries WHERE instance_id = ?1",
+            [instance],
+            |r| r.get(0),
+        )
+    }
+
     /// The highest row id, and the earliest and latest `created_at_us`, of
     /// the ledger as it stands (`None`: no rows). Each is one index probe.
     pub fn extent(&self) -> rusqlite::Result<Option<(i64, i64, i64)>> {
