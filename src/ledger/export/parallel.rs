@@ -22,6 +22,10 @@
 //!
 //! Memory stays flat: a worker that is ahead hands over at most
 //! [`CHUNKS_AHEAD`] encoded chunks and then waits for the writer.
+//!
+//! The runner itself ([`in_order`]) knows nothing of exports: `ledger
+//! verify` reads a chain through it too, in slices of sequence numbers,
+//! each worker hashing its own rows.
 
 use std::path::Path;
 
