@@ -352,13 +352,9 @@ async fn verify_chain(
         ..Filter::default()
     };
     let backend = db.backend();
-    // PostgreSQL (and in-memory SQLite): the async stream is read on this
-    // thread inside `block_on`, and hashing overlaps it as for a file.
-    // Without a multi-thread runtime (unit tests), one row at a time.
     // Each row's hash recomputed (`None`: a row of no chain); `buf` is
     // scratch space.
-    let check = |buf: &mut Vec<u8>| {
-        let mut buf = std::mem::take(buf);
+    let check = |mut buf: Vec<u8>| {
         move |r: &ExportRow<'_>| -> Result<Option<Checked>, StoreError> {
             let mut e = EntryRow::from(r).into_entry(backend)?;
             // Taken, not cloned: the hash covers the fields, not the link.
@@ -375,7 +371,9 @@ async fn verify_chain(
             }))
         }
     };
-    let mut buf = Vec::with_capacity(1024);
+    // PostgreSQL (and in-memory SQLite): the async stream is read on this
+    // thread inside `block_on`, and hashing overlaps it as for a file.
+    // Without a multi-thread runtime (unit tests), one row at a time.
     type Push<'p> = &'p mut dyn FnMut(&ExportRow<'_>) -> Result<(), Fed<StoreError>>;
     let failed = |e| Fed::Failed(ctx()(e));
     macro_rules! walk {
@@ -383,7 +381,7 @@ async fn verify_chain(
             // FnMut for PostgreSQL's (it borrows the connection), Fn for SQLite's.
             #[allow(unused_mut)]
             let mut read = $read;
-            let mut checker = check(&mut buf);
+            let mut checker = check(Vec::with_capacity(1024));
             let mut hash = |r: &ExportRow<'_>| match checker(r)? {
                 Some(c) => step(c, &mut report),
                 None => Ok(()),
@@ -417,7 +415,7 @@ async fn verify_chain(
             let produce = |reader: &Reader,
                            slice: &Filter,
                            send: &mut dyn FnMut(Vec<Checked>) -> Result<(), Halt<StoreError>>| {
-                let mut check = check(&mut Vec::with_capacity(1024));
+                let mut check = check(Vec::with_capacity(1024));
                 let mut batch = Vec::with_capacity(CHECK_BATCH);
                 reader.each(slice, " ORDER BY seq", |r| {
                     if let Some(c) = check(r).map_err(Halt::Failed)? {
@@ -437,7 +435,7 @@ async fn verify_chain(
             })?
         }
         (_, Some(reader)) => {
-            let mut check = check(&mut buf);
+            let mut check = check(Vec::with_capacity(1024));
             blocking(|| {
                 overlapped(
                     |push| reader.each(&filter, " ORDER BY seq", push),

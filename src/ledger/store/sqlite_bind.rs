@@ -11,8 +11,8 @@
 //! statement steps, so binding it as `SQLITE_STATIC` lets it read the
 //! entries' own strings.
 //!
-//! The price is the `unsafe` below, all of it in this module and each block
-//! saying why it holds. The rule SQLite sets for `SQLITE_STATIC` is that
+//! The price is the `unsafe` below, each block saying why it holds (the
+//! statement's preparing and finalizing are `db::sqlite_raw`'s). The rule SQLite sets for `SQLITE_STATIC` is that
 //! the bound memory stays valid until the parameter is bound again or the
 //! statement is finalized; [`Insert::execute`] borrows the rows for the
 //! whole call and clears every binding before it returns, so no pointer
