@@ -292,24 +292,13 @@ mod tests {
     use crate::ledger::export::sink::Destination;
     use crate::ledger::export::{Compression, ExportReport};
 
-    /// A ledger file with the columns, key and time index of the real one,
-    /// and `n` rows: many share a time, times run against ids, three chains
-    /// and rows outside every chain, awkward text.
+    /// A ledger file (`sqlite_direct`'s test table) with `n` rows: many
+    /// share a time, times run against ids, three chains and rows outside
+    /// every chain, awkward text.
     fn ledger(n: i64) -> (tempfile::TempDir, Reader) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("l.db");
-        let conn = Connection::open(&path).expect("open");
-        let columns = super::super::row::SELECT
-            .trim_start_matches("SELECT ")
-            .split(" FROM ")
-            .next()
-            .expect("column list")
-            .replacen("id,", "id INTEGER PRIMARY KEY,", 1);
-        conn.execute_batch(&format!(
-            "CREATE TABLE usage_entries ({columns});
-             CREATE INDEX usage_entries_time ON usage_entries (created_at_us);"
-        ))
-        .expect("create");
+        let conn = crate::ledger::export::sqlite_direct::tests::table(&path);
         let mut insert = conn
             .prepare(
                 "INSERT INTO usage_entries VALUES (NULL, ?1, ?2, ?3, NULL, ?4, ?5, 1, '/v1/x', \

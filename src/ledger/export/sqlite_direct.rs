@@ -360,23 +360,33 @@ fn decode<'q>(r: &Columns<'q>) -> rusqlite::Result<ExportRow<'q>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A file with the export's columns (types as the migrations declare
-    /// them, no constraints, so a test can store what the writer never
-    /// would) and the reader on it.
-    fn ledger(rows: &[&str]) -> (tempfile::TempDir, Reader) {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("l.db");
-        let conn = Connection::open(&path).expect("open");
+    /// A ledger file at `path` with the export's columns (untyped but for
+    /// the integer key, no constraints, so a test can store what the writer
+    /// never would) and the time index, as the real one has.
+    pub(crate) fn table(path: &Path) -> Connection {
+        let conn = Connection::open(path).expect("open");
         let columns = SELECT
             .trim_start_matches("SELECT ")
             .split(" FROM ")
             .next()
-            .expect("column list");
-        conn.execute_batch(&format!("CREATE TABLE usage_entries ({columns})"))
-            .expect("create");
+            .expect("column list")
+            .replacen("id,", "id INTEGER PRIMARY KEY,", 1);
+        conn.execute_batch(&format!(
+            "CREATE TABLE usage_entries ({columns});
+             CREATE INDEX usage_entries_time ON usage_entries (created_at_us);"
+        ))
+        .expect("create");
+        conn
+    }
+
+    /// [`table`] holding `rows` (SQL value lists), and a reader on it.
+    fn ledger(rows: &[&str]) -> (tempfile::TempDir, Reader) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("l.db");
+        let conn = table(&path);
         for values in rows {
             conn.execute_batch(&format!("INSERT INTO usage_entries VALUES ({values})"))
                 .expect("insert");
