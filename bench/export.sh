@@ -13,9 +13,10 @@
 # Knobs: TOKCTL_BENCH_N (entries), TOKCTL_BENCH_RUNS (runs of each, default 3),
 # TOKCTL_BENCH_BACKENDS ("sqlite postgres"), TOKCTL_BENCH_ONLY (labels to
 # run, e.g. "scan csv"), TOKCTL_BENCH_BEFORE (another tokctl binary: its CSV
-# export and verify run as csv-before and verify-before in the same runs, for
-# a before/after comparison on one machine state), TOKCTL_BENCH_EXPLAIN=1
-# (PostgreSQL: print the plans of export's and verify's reads first).
+# and JSONL exports and verify run as csv-before, jsonl-before and
+# verify-before in the same runs, for a before/after comparison on one
+# machine state), TOKCTL_BENCH_EXPLAIN=1 (PostgreSQL: print the plans of
+# export's and verify's reads first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,7 +65,7 @@ for part in wall.split(":"):
 rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", text).group(1))
 cpu = float(re.search(r"User time \(seconds\): (\S+)", text).group(1)) + \
       float(re.search(r"System time \(seconds\): (\S+)", text).group(1))
-print(f"{label:10} {secs:7.2f} s  {n / secs:>10,.0f} rows/s  peak RSS {rss / 1024:6.1f} MiB  cpu {cpu:5.2f} s")
+print(f"{label:13} {secs:7.2f} s  {n / secs:>10,.0f} rows/s  peak RSS {rss / 1024:6.1f} MiB  cpu {cpu:5.2f} s")
 PY
 }
 
@@ -94,6 +95,8 @@ run_backend() {
         if [ -n "$BEFORE" ]; then
             measure "csv-before" "$BEFORE" --config "$work/config.toml" ledger export \
                 --format csv --output "$work/out.before.csv"
+            measure "jsonl-before" "$BEFORE" --config "$work/config.toml" ledger export \
+                --format jsonl --output "$work/out.before.jsonl"
             measure "verify-before" "$BEFORE" --config "$work/config.toml" ledger verify
         fi
         rm -f "$work"/out.*

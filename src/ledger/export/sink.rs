@@ -32,14 +32,22 @@ impl std::fmt::Debug for Destination {
 
 /// The raw target, below compression.
 enum Target {
-    File { tmp: NamedTempFile, path: PathBuf },
+    File {
+        tmp: NamedTempFile,
+        path: PathBuf,
+        writeback: Writeback,
+    },
     Stream(Box<dyn Write + Send>),
 }
 
 impl Write for Target {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Target::File { tmp, .. } => tmp.write(buf),
+            Target::File { tmp, writeback, .. } => {
+                let n = tmp.write(buf)?;
+                writeback.wrote(tmp.as_file(), n);
+                Ok(n)
+            }
             Target::Stream(s) => s.write(buf),
         }
     }
@@ -50,6 +58,52 @@ impl Write for Target {
         }
     }
 }
+
+/// Bytes written before the disk is asked to start writing them.
+const WRITEBACK_AFTER: u64 = 8 << 20;
+
+/// Starts the disk writing a file while it is still being written.
+///
+/// An export ends with an fsync, so that a renamed file is a complete one.
+/// Left to the kernel, a large export's pages stay dirty until then, and
+/// the fsync waits for all of them: the disk time comes after the CPU time
+/// instead of beside it (a 1,000,000-row JSONL export is about 900 MB).
+/// Every [`WRITEBACK_AFTER`] bytes this asks for the new range to be written
+/// (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`: start, do not wait), so
+/// the final fsync waits for the tail only. It is a hint: on other systems,
+/// or if the call fails, the fsync still does all the work.
+#[derive(Default)]
+struct Writeback {
+    written: u64,
+    started: u64,
+}
+
+impl Writeback {
+    fn wrote(&mut self, file: &File, n: usize) {
+        self.written += n as u64;
+        if self.written - self.started >= WRITEBACK_AFTER {
+            start_writeback(file, self.started, self.written - self.started);
+            self.started = self.written;
+        }
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is the open file's for the whole call, and
+    // sync_file_range only reads its arguments. Its result is ignored on
+    // purpose: the fsync in `finish` reports any write error.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_writeback(_file: &File, _offset: u64, _len: u64) {}
 
 /// Counts (and optionally hashes) the bytes passing through.
 pub(crate) struct Counted {
@@ -140,7 +194,11 @@ impl Sink {
                         path: path.clone(),
                         source,
                     })?;
-                Target::File { tmp, path }
+                Target::File {
+                    tmp,
+                    path,
+                    writeback: Writeback::default(),
+                }
             }
         };
         let counted = Counted {
@@ -171,7 +229,7 @@ impl Sink {
         let sha256 = counted.hasher.map(|h| hex::encode(h.finalize()));
         let path = match counted.target {
             Target::Stream(_) => None,
-            Target::File { tmp, path } => {
+            Target::File { tmp, path, .. } => {
                 tmp.as_file().sync_all().map_err(io_err)?;
                 tmp.persist(&path).map_err(|e| ExportError::Output {
                     path: path.clone(),
@@ -207,4 +265,37 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file larger than several writeback ranges, written in uneven
+    /// pieces, arrives whole and in order, with the hash of its bytes.
+    #[test]
+    fn a_file_written_past_several_writeback_ranges_is_complete() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.out");
+        let mut sink =
+            Sink::open(Destination::File(path.clone()), Compression::None, true).unwrap();
+        let mut expected = Vec::new();
+        let mut i: u32 = 0;
+        while (expected.len() as u64) < 3 * WRITEBACK_AFTER + 12_345 {
+            let piece: Vec<u8> = (0..(i % 7919 + 1)).map(|j| (i ^ j) as u8).collect();
+            sink.write_all(&piece).unwrap();
+            expected.extend_from_slice(&piece);
+            i += 1;
+        }
+        let written = sink.finish().unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(written.bytes, expected.len() as u64);
+        assert!(
+            on_disk == expected,
+            "the file differs from what was written"
+        );
+        assert_eq!(written.sha256, Some(hex::encode(Sha256::digest(&expected))));
+        // No temporary file is left beside it.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
 }
