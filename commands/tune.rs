@@ -135,6 +135,14 @@ pub async fn run(mut args: Args, global: &GlobalArgs) -> CmdResult {
         memory_budget_bytes: args.memory_budget,
         instances: args.instances,
         backend,
+        spool: {
+            let sp = &loaded.config.ledger.spool;
+            tune::Spool {
+                enabled: sp.enabled,
+                fsync: sp.fsync,
+                fsync_ms: sp.fsync_ms,
+            }
+        },
     };
     // Bad input fails before any database is touched.
     inputs.validate().map_err(usage)?;

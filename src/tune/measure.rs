@@ -427,6 +427,7 @@ mod tests {
             memory_budget_bytes: None,
             instances: 1,
             backend: Backend::Postgres,
+            spool: crate::tune::Spool::OFF,
         })
         .expect("ok");
         let m = Measurement {

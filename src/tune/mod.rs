@@ -17,4 +17,4 @@ pub mod output;
 pub mod verify;
 
 pub use bytes::{parse_bytes, representative_entry_bytes};
-pub use model::{Inputs, Reasoned, Recommendation, TuneError, recommend, worker_cap};
+pub use model::{Inputs, Reasoned, Recommendation, Spool, TuneError, recommend, worker_cap};

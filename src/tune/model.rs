@@ -12,6 +12,7 @@
 use serde::Serialize;
 
 use super::bytes::format_bytes;
+use crate::config::Fsync;
 use crate::db::Backend;
 
 /// The seed's rows at the points where batch ÷ flush = QPS:
@@ -50,7 +51,31 @@ pub struct Inputs {
     pub instances: u32,
     #[serde(serialize_with = "backend_name")]
     pub backend: Backend,
+    /// The configured spool: what a crash loses depends on it.
+    pub spool: Spool,
 }
+
+/// The spool settings that decide the entries at risk (`[ledger.spool]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Spool {
+    pub enabled: bool,
+    pub fsync: Fsync,
+    pub fsync_ms: u64,
+}
+
+impl Spool {
+    /// No spool: a crash loses what the writer held.
+    pub const OFF: Spool = Spool {
+        enabled: false,
+        fsync: Fsync::Interval,
+        fsync_ms: 0,
+    };
+}
+
+/// How long Linux may keep a written page only in memory (its default
+/// `vm.dirty_expire_centisecs`, 30 s): what `fsync = "never"` can lose to a
+/// power loss.
+const OS_WRITEBACK_SECONDS: f64 = 30.0;
 
 fn backend_name<S: serde::Serializer>(b: &Backend, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(b)
@@ -419,20 +444,64 @@ pub(crate) fn pools_and_risk(
             format_bytes(mem)
         ),
     );
-    let in_flight = workers as u64 * batch as u64;
-    let risk = Reasoned::new(
-        buffer as u64 + in_flight,
-        format!(
-            "no spool yet, so a process crash loses the buffer plus in-flight batches: {} + {} × \
-             {} = {}",
-            buffer,
-            workers,
-            batch,
-            buffer as u64 + in_flight
-        ),
-    );
-
+    let risk = entries_at_risk(i, workers, batch, buffer);
     (max_open, max_idle, memory, risk)
+}
+
+/// What a crash can lose. Without the spool: the buffer and the batches
+/// being inserted, on any crash. With it, every admitted entry is in the
+/// spool's file before it is answered and is replayed at the next start,
+/// so a process crash loses none; a power loss loses what was not yet on
+/// disk, which the fsync mode bounds.
+fn entries_at_risk(i: &Inputs, workers: usize, batch: usize, buffer: usize) -> Reasoned<u64> {
+    let sp = i.spool;
+    if !sp.enabled {
+        let in_flight = workers as u64 * batch as u64;
+        return Reasoned::new(
+            buffer as u64 + in_flight,
+            format!(
+                "spool off: a process crash loses the buffer plus in-flight batches: {} + {} × \
+                 {} = {}",
+                buffer,
+                workers,
+                batch,
+                buffer as u64 + in_flight
+            ),
+        );
+    }
+    let traffic = |seconds: f64| (i.qps * seconds).ceil() as u64;
+    match sp.fsync {
+        Fsync::Always => Reasoned::new(
+            0,
+            "spool on, fsync before each answer: no answered request's entry is lost to a \
+             process crash or a power loss"
+                .into(),
+        ),
+        Fsync::Interval => {
+            let seconds = sp.fsync_ms as f64 / 1000.0;
+            let n = traffic(seconds);
+            Reasoned::new(
+                n,
+                format!(
+                    "spool on: a process crash loses none (replayed at start); a power loss up to \
+                     fsync_ms = {} ms of traffic: {} × {} s = {}",
+                    sp.fsync_ms, i.qps, seconds, n
+                ),
+            )
+        }
+        Fsync::Never => {
+            let n = traffic(OS_WRITEBACK_SECONDS);
+            Reasoned::new(
+                n,
+                format!(
+                    "spool on, fsync never: a process crash loses none (replayed at start); a \
+                     power loss what the OS had not written, up to about {OS_WRITEBACK_SECONDS} s \
+                     of traffic on Linux's defaults: {} × {OS_WRITEBACK_SECONDS} s = {}",
+                    i.qps, n
+                ),
+            )
+        }
+    }
 }
 
 #[cfg(test)]

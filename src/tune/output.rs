@@ -75,6 +75,7 @@ mod tests {
             memory_budget_bytes: None,
             instances: 2,
             backend: Backend::Postgres,
+            spool: crate::tune::Spool::OFF,
         })
         .expect("a recommendation")
     }

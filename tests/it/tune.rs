@@ -264,6 +264,38 @@ fn an_unreachable_postgres_falls_back_to_100_connections_with_a_warning() {
     assert_eq!(v["recommendation"]["inputs"]["backend"], "postgres");
 }
 
+/// The entries at risk follow the configured spool: none lost to a process
+/// crash with it (a power loss bounded by its fsync mode), the buffer and
+/// in-flight batches without it.
+#[test]
+fn entries_at_risk_follow_the_configured_spool() {
+    let risk = |env: &[(&str, &str)]| {
+        let mut t = Tokctl::new();
+        for (k, v) in env {
+            t = t.env(k, *v);
+        }
+        let mut args = vec!["tune", "--qps", "10000", "--format", "json"];
+        args.extend(UNBOUND);
+        let out = t.run(&args);
+        out.expect_code(0);
+        let v = json(&out);
+        let r = &v["recommendation"]["entries_at_risk"];
+        (
+            r["value"].as_u64().unwrap_or(u64::MAX),
+            r["reason"].as_str().unwrap_or_default().to_string(),
+            val(&v, "buffer_size") + val(&v, "num_workers") * val(&v, "batch_size"),
+        )
+    };
+    let (n, reason, _) = risk(&[("TOKCTL_LEDGER_SPOOL_FSYNC_MS", "250")]);
+    assert_eq!(n, 2_500, "10,000 QPS × 250 ms: {reason}");
+    assert!(reason.contains("process crash loses none"), "{reason}");
+    let (n, reason, held) = risk(&[("TOKCTL_LEDGER_SPOOL_ENABLED", "false")]);
+    assert_eq!(n, held, "{reason}");
+    assert!(reason.starts_with("spool off"), "{reason}");
+    let (n, _, _) = risk(&[("TOKCTL_LEDGER_SPOOL_FSYNC", "always")]);
+    assert_eq!(n, 0);
+}
+
 /// `--verify` on SQLite at a low rate: every 2xx answer has a ledger row,
 /// nothing dropped, the buffer far from full, exit 0.
 #[test]

@@ -13,6 +13,7 @@ fn unbound(qps: f64) -> Inputs {
         memory_budget_bytes: None,
         instances: 1,
         backend: Backend::Postgres,
+        spool: Spool::OFF,
     }
 }
 
@@ -183,6 +184,7 @@ fn every_constraint_holds_for_random_inputs() {
             } else {
                 Backend::Postgres
             },
+            spool: Spool::OFF,
         };
         let Ok(r) = recommend(&i) else { continue };
         checked += 1;
@@ -221,4 +223,37 @@ fn every_constraint_holds_for_random_inputs() {
         assert!(!r.batch_size.reason.is_empty() && !r.buffer_size.reason.is_empty());
     }
     assert!(checked > 5_000, "only {checked} inputs were satisfiable");
+}
+
+#[test]
+fn entries_at_risk_follow_the_spool() {
+    let mut i = unbound(25_000.0);
+    let off = recommend(&i).expect("ok");
+    let held = off.buffer_size.value as u64 + (off.num_workers.value * off.batch_size.value) as u64;
+    assert_eq!(off.entries_at_risk.value, held);
+    assert!(off.entries_at_risk.reason.starts_with("spool off"));
+
+    i.spool = Spool {
+        enabled: true,
+        fsync: Fsync::Interval,
+        fsync_ms: 100,
+    };
+    let r = recommend(&i).expect("ok");
+    // A tenth of a second of 25,000 requests per second.
+    assert_eq!(r.entries_at_risk.value, 2_500);
+    assert!(
+        r.entries_at_risk
+            .reason
+            .contains("process crash loses none")
+    );
+
+    i.spool.fsync = Fsync::Always;
+    assert_eq!(recommend(&i).expect("ok").entries_at_risk.value, 0);
+
+    i.spool.fsync = Fsync::Never;
+    let r = recommend(&i).expect("ok");
+    assert_eq!(r.entries_at_risk.value, 25_000 * 30);
+    assert!(r.entries_at_risk.reason.contains("power loss"));
+    // The other settings do not depend on the spool.
+    assert_eq!(values(&r), values(&off));
 }
