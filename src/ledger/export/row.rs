@@ -184,10 +184,18 @@ impl<W: Write> RowWriter<W> {
 
     pub fn write(&mut self, row: &ExportRow<'_>) -> io::Result<()> {
         let (s, safe) = (&mut self.scratch, self.excel_safe);
-        match &mut self.inner {
-            Inner::Csv(w) => write_csv(w, s, row, safe),
-            Inner::Jsonl(w) => write_jsonl(w, s, row, safe),
-        }
+        s.text.clear();
+        let w = match &mut self.inner {
+            Inner::Csv(w) => {
+                push_csv_record(&mut s.text, &mut s.int, row, safe);
+                w
+            }
+            Inner::Jsonl(w) => {
+                push_jsonl_record(&mut s.text, &mut s.int, row, safe);
+                w
+            }
+        };
+        w.write_all(&s.text)
     }
 
     /// Flushes the encoder and hands back the underlying writer.
@@ -211,26 +219,26 @@ impl<W: Write> RowWriter<W> {
 /// Encodes rows onto the end of a byte buffer: how the parallel export's
 /// workers encode their slices, for the writer to copy out in order.
 pub(crate) struct Records {
-    scratch: Scratch,
+    int: itoa::Buffer,
     encoding: Encoding,
 }
 
 impl Records {
     pub fn new(encoding: Encoding) -> Records {
         Records {
-            scratch: Scratch::default(),
+            int: itoa::Buffer::new(),
             encoding,
         }
     }
 
+    /// Appends `row`'s record to `out`, built in place: no scratch copy.
     pub fn push(&mut self, out: &mut Vec<u8>, row: &ExportRow<'_>) {
-        let (s, safe) = (&mut self.scratch, self.encoding.excel_safe);
-        // Writing into a `Vec` cannot fail.
-        let _ = if self.encoding.jsonl {
-            write_jsonl(out, s, row, safe)
+        let (int, safe) = (&mut self.int, self.encoding.excel_safe);
+        if self.encoding.jsonl {
+            push_jsonl_record(out, int, row, safe);
         } else {
-            write_csv(out, s, row, safe)
-        };
+            push_csv_record(out, int, row, safe);
+        }
     }
 }
 
@@ -239,22 +247,14 @@ fn needs_excel_guard(s: &str) -> bool {
     matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
 }
 
-/// Writes one CSV record: RFC 4180 fields (see [`push_csv_field`]) joined
+/// Appends one CSV record: RFC 4180 fields (see [`push_csv_field`]) joined
 /// by commas, ending in `\n`. Built by hand rather than through the `csv`
 /// crate's writer, which checks every byte of every field through a
 /// general state machine: that was a third of the encoding thread in the
 /// export's profile (docs/benchmarks.md, "SQLite export: columns read in
 /// place, records built directly"). The output is byte for byte the
 /// crate's with its default settings; a test holds it to that.
-fn write_csv<W: Write>(
-    w: &mut W,
-    s: &mut Scratch,
-    r: &ExportRow<'_>,
-    safe: bool,
-) -> io::Result<()> {
-    let out = &mut s.text;
-    out.clear();
-    let b = &mut s.int;
+fn push_csv_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
     let text = |out: &mut Vec<u8>, v: Option<&str>| {
         if let Some(v) = v {
             push_csv_field(out, v.as_bytes(), safe && needs_excel_guard(v));
@@ -308,7 +308,6 @@ fn write_csv<W: Write>(
         push_hex(out, h);
     }
     out.push(b'\n');
-    w.write_all(out)
 }
 
 /// Appends `v` as one CSV field: as it is, unless it holds a comma, a
@@ -335,15 +334,8 @@ fn push_csv_field(out: &mut Vec<u8>, v: &[u8], guard: bool) {
     }
 }
 
-fn write_jsonl<W: Write>(
-    w: &mut W,
-    s: &mut Scratch,
-    r: &ExportRow<'_>,
-    safe: bool,
-) -> io::Result<()> {
-    let out = &mut s.text;
-    out.clear();
-    let b = &mut s.int;
+/// Appends one JSON-lines record: every column as a key, in order.
+fn push_jsonl_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
     // Each key with its punctuation is one literal: one copy, not three.
     let key = |out: &mut Vec<u8>, k: &[u8]| out.extend_from_slice(k);
     let int = |out: &mut Vec<u8>, b: &mut itoa::Buffer, v: Option<i64>| match v {
@@ -433,7 +425,6 @@ fn write_jsonl<W: Write>(
         }
     }
     out.extend_from_slice(b"}\n");
-    w.write_all(out)
 }
 
 /// Appends `v` as a JSON string (RFC 8259 escaping), with a leading `'`
@@ -476,15 +467,24 @@ fn push_json_string(out: &mut Vec<u8>, v: &str, guard: bool) {
     out.push(b'"');
 }
 
-/// Appends `bytes` as lowercase hex (hashes are exported as text).
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+/// The two lowercase hex digits of every byte value.
+const HEX_PAIRS: [[u8; 2]; 256] = {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Sized once and filled in place: no capacity check per digit.
-    let start = out.len();
-    out.resize(start + 2 * bytes.len(), 0);
-    for (pair, &b) in out[start..].chunks_exact_mut(2).zip(bytes) {
-        pair[0] = HEX[usize::from(b >> 4)];
-        pair[1] = HEX[usize::from(b & 0xf)];
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
+/// Appends `bytes` as lowercase hex (hashes are exported as text): one
+/// table load per byte, into space reserved once.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.reserve(2 * bytes.len());
+    for &b in bytes {
+        out.extend_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 
@@ -568,6 +568,14 @@ mod tests {
                 super::super::filter::format_time(us)
             );
         }
+    }
+
+    #[test]
+    fn hex_is_the_hex_crates_for_every_byte() {
+        let all: Vec<u8> = (0..=255).collect();
+        let mut out = b"x".to_vec();
+        push_hex(&mut out, &all);
+        assert_eq!(&out[1..], hex::encode(&all).as_bytes());
     }
 
     #[test]
