@@ -7,7 +7,6 @@ use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use super::chain::{Link, hash_from_bytes};
 use super::entry::{Entry, TokenSource, Usage};
-use super::export::ExportRow;
 use super::store::{CHAIN_COLUMNS, COLUMNS, StoreError};
 use crate::db::{Backend, Db};
 
@@ -88,45 +87,6 @@ pub async fn get(db: &Db, request_id: &str) -> Result<Option<Entry>, StoreError>
     }
     .map_err(StoreError::query(db, context))?;
     row.map(|r| r.into_entry(db.backend())).transpose()
-}
-
-impl From<&ExportRow<'_>> for Row {
-    /// The owned row of a row read for export (the direct SQLite reader's).
-    fn from(r: &ExportRow<'_>) -> Row {
-        let own = |s: Option<&str>| s.map(str::to_string);
-        Row {
-            request_id: r.request_id.to_string(),
-            created_at_us: r.created_at_us,
-            client_request_id: own(r.client_request_id),
-            upstream_request_id: own(r.upstream_request_id),
-            user_id: r.user_id,
-            user_name: own(r.user_name),
-            api_key_id: r.api_key_id,
-            endpoint: r.endpoint.to_string(),
-            model: r.model.to_string(),
-            provider: r.provider.to_string(),
-            upstream_model: own(r.upstream_model),
-            input_tokens: r.input_tokens,
-            cached_input_tokens: r.cached_input_tokens,
-            cache_write_tokens: r.cache_write_tokens,
-            output_tokens: r.output_tokens,
-            reasoning_tokens: r.reasoning_tokens,
-            token_source: r.token_source.to_string(),
-            cost_nano: r.cost_nano,
-            latency_us: r.latency_us,
-            upstream_latency_us: r.upstream_latency_us,
-            ttft_us: r.ttft_us,
-            overhead_us: r.overhead_us,
-            status_code: r.status_code,
-            streamed: r.streamed,
-            error_kind: own(r.error_kind),
-            error_message: own(r.error_message),
-            instance_id: own(r.instance_id),
-            seq: r.seq,
-            prev_hash: r.prev_hash.map(<[u8]>::to_vec),
-            entry_hash: r.entry_hash.map(<[u8]>::to_vec),
-        }
-    }
 }
 
 impl Row {

@@ -126,8 +126,20 @@ impl ChainKey {
         prev: &Hash,
         entry: &Entry,
     ) -> Hash {
+        self.fields_hash(buf, instance_id, seq, prev, &Fields::from(entry))
+    }
+
+    /// [`ChainKey::entry_hash`] of borrowed fields.
+    pub fn fields_hash(
+        &self,
+        buf: &mut Vec<u8>,
+        instance_id: &str,
+        seq: i64,
+        prev: &Hash,
+        fields: &Fields<'_>,
+    ) -> Hash {
         buf.clear();
-        encode_entry(buf, instance_id, seq, prev, entry);
+        encode_fields(buf, instance_id, seq, prev, fields);
         self.digest(buf)
     }
 
@@ -176,25 +188,91 @@ impl ChainKey {
 /// as a 4-byte big-endian length and its bytes (NULL is length
 /// `0xFFFFFFFF`); integers in ASCII decimal, booleans `1`/`0`.
 pub fn encode_entry(buf: &mut Vec<u8>, instance_id: &str, seq: i64, prev: &Hash, e: &Entry) {
+    encode_fields(buf, instance_id, seq, prev, &Fields::from(e));
+}
+
+/// The fields of an entry that its hash covers, borrowed: from an owned
+/// [`Entry`] (the sequencer) or straight from a stored row (`verify`), so
+/// checking a chain builds no owned entry per row.
+#[derive(Debug, Clone, Copy)]
+pub struct Fields<'a> {
+    pub request_id: &'a str,
+    pub created_at_us: i64,
+    pub client_request_id: Option<&'a str>,
+    pub upstream_request_id: Option<&'a str>,
+    pub user_id: Option<i64>,
+    pub user_name: Option<&'a str>,
+    pub api_key_id: Option<i64>,
+    pub endpoint: &'a str,
+    pub model: &'a str,
+    pub provider: &'a str,
+    pub upstream_model: Option<&'a str>,
+    /// [`super::entry::Usage::counts`], in that order.
+    pub counts: [i64; 5],
+    /// As stored: [`super::entry::TokenSource::as_str`].
+    pub token_source: &'a str,
+    pub cost_nano: i64,
+    pub latency_us: i64,
+    pub upstream_latency_us: Option<i64>,
+    pub ttft_us: Option<i64>,
+    pub overhead_us: Option<i64>,
+    pub status_code: i32,
+    pub streamed: bool,
+    pub error_kind: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+}
+
+impl<'a> From<&'a Entry> for Fields<'a> {
+    fn from(e: &'a Entry) -> Fields<'a> {
+        Fields {
+            request_id: &e.request_id,
+            created_at_us: e.created_at_us,
+            client_request_id: e.client_request_id.as_deref(),
+            upstream_request_id: e.upstream_request_id.as_deref(),
+            user_id: e.user_id,
+            user_name: e.user_name.as_deref(),
+            api_key_id: e.api_key_id,
+            endpoint: &e.endpoint,
+            model: &e.model,
+            provider: &e.provider,
+            upstream_model: e.upstream_model.as_deref(),
+            counts: e.usage.counts(),
+            token_source: e.token_source.as_str(),
+            cost_nano: e.cost_nano,
+            latency_us: e.latency_us,
+            upstream_latency_us: e.upstream_latency_us,
+            ttft_us: e.ttft_us,
+            overhead_us: e.overhead_us,
+            status_code: e.status_code,
+            streamed: e.streamed,
+            error_kind: e.error_kind.as_deref(),
+            error_message: e.error_message.as_deref(),
+        }
+    }
+}
+
+/// The canonical encoding (docs/ledger.md, "Hash chain") of `e` at `seq`
+/// in `instance_id`'s chain after `prev`.
+pub fn encode_fields(buf: &mut Vec<u8>, instance_id: &str, seq: i64, prev: &Hash, e: &Fields<'_>) {
     buf.extend_from_slice(ENTRY_TAG);
     buf.extend_from_slice(prev);
     text(buf, Some(instance_id));
     int(buf, Some(seq));
-    text(buf, Some(&e.request_id));
+    text(buf, Some(e.request_id));
     int(buf, Some(e.created_at_us));
-    text(buf, e.client_request_id.as_deref());
-    text(buf, e.upstream_request_id.as_deref());
+    text(buf, e.client_request_id);
+    text(buf, e.upstream_request_id);
     int(buf, e.user_id);
-    text(buf, e.user_name.as_deref());
+    text(buf, e.user_name);
     int(buf, e.api_key_id);
-    text(buf, Some(&e.endpoint));
-    text(buf, Some(&e.model));
-    text(buf, Some(&e.provider));
-    text(buf, e.upstream_model.as_deref());
-    for n in e.usage.counts() {
+    text(buf, Some(e.endpoint));
+    text(buf, Some(e.model));
+    text(buf, Some(e.provider));
+    text(buf, e.upstream_model);
+    for n in e.counts {
         int(buf, Some(n));
     }
-    text(buf, Some(e.token_source.as_str()));
+    text(buf, Some(e.token_source));
     int(buf, Some(e.cost_nano));
     int(buf, Some(e.latency_us));
     int(buf, e.upstream_latency_us);
@@ -202,8 +280,8 @@ pub fn encode_entry(buf: &mut Vec<u8>, instance_id: &str, seq: i64, prev: &Hash,
     int(buf, e.overhead_us);
     int(buf, Some(i64::from(e.status_code)));
     text(buf, Some(if e.streamed { "1" } else { "0" }));
-    text(buf, e.error_kind.as_deref());
-    text(buf, e.error_message.as_deref());
+    text(buf, e.error_kind);
+    text(buf, e.error_message);
 }
 
 fn field(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {

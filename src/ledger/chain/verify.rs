@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::head::Head;
 use super::start::describe;
-use super::{ChainKey, Hash, hash_from_bytes};
+use super::{ChainKey, Fields, Hash, hash_from_bytes};
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::db::Db;
@@ -29,7 +29,6 @@ use crate::ledger::export::pipeline::{Fed, overlapped};
 use crate::ledger::export::postgres_copy;
 use crate::ledger::export::sqlite_direct::{Reader, blocking, multi_thread};
 use crate::ledger::export::{Filter, SELECT, decode_row, index_ordered, push_filter};
-use crate::ledger::read::Row as EntryRow;
 use crate::ledger::store::StoreError;
 
 /// What broke, at which number.
@@ -345,29 +344,33 @@ async fn verify_chain(
         Ok(())
     };
     // The export's query and decoding (by column index, text borrowed),
-    // then one owned entry per row for the hash.
+    // hashed from the borrowed row: no owned entry per row.
     let filter = Filter {
         instance: Some(id.to_string()),
         seq_after: Some(since),
         ..Filter::default()
     };
-    let backend = db.backend();
-    // Each row's hash recomputed (`None`: a row of no chain); `buf` is
-    // scratch space.
+    // Each row's hash recomputed (`None`: a row of no chain, one of its
+    // four link columns NULL); `buf` is scratch space. A field changed to
+    // anything, a token source no entry can have included, makes the row
+    // "edited": its stored hash no longer matches.
     let check = |mut buf: Vec<u8>| {
         move |r: &ExportRow<'_>| -> Result<Option<Checked>, StoreError> {
-            let mut e = EntryRow::from(r).into_entry(backend)?;
-            // Taken, not cloned: the hash covers the fields, not the link.
-            let Some(link) = e.chain.take() else {
+            let (Some(_), Some(seq), Some(prev), Some(stored)) =
+                (r.instance_id, r.seq, r.prev_hash, r.entry_hash)
+            else {
                 return Ok(None);
             };
-            let recomputed = key.entry_hash(&mut buf, id, link.seq, &link.prev_hash, &e);
+            // A hash of the wrong length is all zeros: it matches nothing.
+            let prev_hash = hash_from_bytes(prev).unwrap_or_default();
+            let hash = hash_from_bytes(stored).unwrap_or_default();
+            let recomputed = key.fields_hash(&mut buf, id, seq, &prev_hash, &fields(r));
             Ok(Some(Checked {
-                seq: link.seq,
-                prev_hash: link.prev_hash,
-                hash: link.hash,
-                intact: recomputed == link.hash,
-                request_id: e.request_id,
+                seq,
+                prev_hash,
+                hash,
+                intact: recomputed == hash,
+                request_id: r.request_id.to_string(),
             }))
         }
     };
@@ -541,4 +544,38 @@ fn take_gap(
         reason: g.reason,
         request_id: g.request_id,
     });
+}
+
+/// The hashed fields of a stored row, borrowed as read.
+fn fields<'a>(r: &'a ExportRow<'_>) -> Fields<'a> {
+    Fields {
+        request_id: r.request_id,
+        created_at_us: r.created_at_us,
+        client_request_id: r.client_request_id,
+        upstream_request_id: r.upstream_request_id,
+        user_id: r.user_id,
+        user_name: r.user_name,
+        api_key_id: r.api_key_id,
+        endpoint: r.endpoint,
+        model: r.model,
+        provider: r.provider,
+        upstream_model: r.upstream_model,
+        counts: [
+            r.input_tokens,
+            r.cached_input_tokens,
+            r.cache_write_tokens,
+            r.output_tokens,
+            r.reasoning_tokens,
+        ],
+        token_source: r.token_source,
+        cost_nano: r.cost_nano,
+        latency_us: r.latency_us,
+        upstream_latency_us: r.upstream_latency_us,
+        ttft_us: r.ttft_us,
+        overhead_us: r.overhead_us,
+        status_code: r.status_code,
+        streamed: r.streamed,
+        error_kind: r.error_kind,
+        error_message: r.error_message,
+    }
 }

@@ -98,6 +98,14 @@ pub async fn verify_finds_tampering(db: &TestDb) {
     db.execute("DELETE FROM usage_entries WHERE seq = 8").await;
     let (code, j) = verify(dir.path());
     assert_eq!((code, first_break(&j)), (1, ("deleted".into(), 8)), "{j}");
+
+    // A value no entry can hold is an edit as well, found at its entry,
+    // not an error that stops the walk.
+    db.execute("UPDATE usage_entries SET token_source = 'forged-source' WHERE seq = 3")
+        .await;
+    let (code, j) = verify(dir.path());
+    assert_eq!((code, first_break(&j)), (1, ("edited".into(), 3)), "{j}");
+    assert_eq!(j["chains"][0]["entries_checked"], 18, "{j}");
 }
 
 pub async fn kill9_with_spool_loses_no_answered_entry(db: &TestDb) {
