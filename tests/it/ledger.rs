@@ -233,6 +233,26 @@ async fn a_long_chain_read_in_slices_verifies_and_each_break_is_found() {
     let (code, checked, first) = verify();
     assert_eq!((code, first), (1, (Some("deleted".into()), Some(3_334))));
     assert_eq!(checked, Some(9_999));
+
+    // A row outside every chain is found through the chain's index, and,
+    // with that index dropped behind the gateway's back, by a plain scan.
+    db.execute(
+        "INSERT INTO usage_entries (request_id, created_at_us, endpoint, model, provider, \
+         token_source, latency_us, status_code, streamed) VALUES ('forged', 9000000000000000, \
+         '/v1/chat/completions', 'gpt-4o', 'mock', 'provider', 1, 200, FALSE)",
+    )
+    .await;
+    for drop_index in [false, true] {
+        if drop_index {
+            db.execute("DROP INDEX usage_entries_chain").await;
+        }
+        let out = tokctl.run(&["ledger", "verify", "--json"]);
+        let j: serde_json::Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|_| panic!("no JSON: {}", out.stderr));
+        assert_eq!(out.code, 1, "{j}");
+        assert_eq!(j["unchained_rows"], 1, "index dropped: {drop_index}: {j}");
+        assert_eq!(j["first_unchained"], "forged", "{j}");
+    }
 }
 
 dbtest!(insert_batch_is_idempotent_on_request_id, |db| {
