@@ -175,15 +175,22 @@ async fn chains(db: &Db) -> Result<Vec<ChainRow>, StoreError> {
 }
 
 async fn unchained(db: &Db, since_us: i64) -> Result<(u64, Option<String>), StoreError> {
-    const SQL: &str = "SELECT request_id FROM usage_entries WHERE seq IS NULL AND created_at_us >= $1 ORDER BY id";
-    // SQLite's planner scans the whole table for `seq IS NULL` (the time
+    // Outside every chain: no place in one, or a place in a chain this
+    // ledger does not have (a made-up instance id), which no walk reads.
+    const SQL: &str = "SELECT request_id FROM usage_entries \
+        WHERE (seq IS NULL OR instance_id IS NULL \
+        OR instance_id NOT IN (SELECT instance_id FROM ledger_chains)) \
+        AND created_at_us >= $1 ORDER BY id";
+    // SQLite's planner scans the whole table for these (the time
     // index serves the other condition, and every row passes it): a third
     // of a million-row verify, after the chains were walked. The chain's
     // index holds `seq` too: scanning it instead reads far fewer bytes (a
     // few dozen per row, not the whole row) and fetches only the rows it
     // finds. If the index is gone, the plain scan does.
     const SQLITE_SQL: &str = "SELECT request_id FROM usage_entries INDEXED BY usage_entries_chain \
-        WHERE seq IS NULL AND created_at_us >= $1 ORDER BY id";
+        WHERE (seq IS NULL OR instance_id IS NULL \
+        OR instance_id NOT IN (SELECT instance_id FROM ledger_chains)) \
+        AND created_at_us >= $1 ORDER BY id";
     let ctx = StoreError::query(db, "looking for rows outside every chain");
     let ids: Vec<String> = match db {
         Db::Sqlite(p) => match sqlx::query_scalar(SQLITE_SQL)

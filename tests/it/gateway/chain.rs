@@ -90,6 +90,20 @@ pub async fn verify_finds_tampering(db: &TestDb) {
     assert_eq!(j["first_unchained"], "forged");
     db.execute("DELETE FROM usage_entries WHERE request_id = 'forged'")
         .await;
+    // A row placed in a chain this ledger does not have: no walk reads it.
+    db.execute(
+        "INSERT INTO usage_entries (request_id, created_at_us, endpoint, model, provider, \
+         token_source, latency_us, status_code, streamed, instance_id, seq) VALUES \
+         ('made-up-chain', 9000000000000000, '/v1/chat/completions', 'gpt-4o', 'mock', \
+         'provider', 1, 200, FALSE, 'no-such-gateway', 1)",
+    )
+    .await;
+    let (code, j) = verify(dir.path());
+    assert_eq!(code, 1, "{j}");
+    assert_eq!(j["unchained_rows"], 1, "{j}");
+    assert_eq!(j["first_unchained"], "made-up-chain");
+    db.execute("DELETE FROM usage_entries WHERE request_id = 'made-up-chain'")
+        .await;
 
     db.execute("DELETE FROM usage_entries WHERE seq = 20").await;
     let (code, j) = verify(dir.path());
