@@ -89,6 +89,19 @@ pub struct ExportRow<'r> {
     pub entry_hash: Option<&'r [u8]>,
 }
 
+impl ExportRow<'_> {
+    /// The five token counts in [`crate::ledger::Usage::counts`]'s order.
+    pub fn token_counts(&self) -> [i64; 5] {
+        [
+            self.input_tokens,
+            self.cached_input_tokens,
+            self.cache_write_tokens,
+            self.output_tokens,
+            self.reasoning_tokens,
+        ]
+    }
+}
+
 /// Decodes a `sqlx` row selected with [`SELECT`] into an [`ExportRow`], by
 /// column index (no name look-ups on the hot path). A macro because the
 /// decode bounds differ per backend.
