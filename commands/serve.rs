@@ -32,10 +32,10 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     let opts = ServeOptions {
         no_migrate: args.no_migrate,
     };
-    let report = server::serve(loaded.config, opts, |key| {
+    let report = server::serve(loaded.config, opts, |key, addr| {
         eprintln!("created user `admin` with this API key (shown once; keep it):");
         eprintln!("  {key}");
-        eprintln!("try: curl -s http://<listen>/v1/chat/completions -H 'Authorization: Bearer {key}' \\");
+        eprintln!("try: curl -s http://{addr}/v1/chat/completions -H 'Authorization: Bearer {key}' \\");
         eprintln!("       -H 'Content-Type: application/json' -d '{{\"model\":\"gpt-4o-mini\",\"messages\":[{{\"role\":\"user\",\"content\":\"hi\"}}]}}'");
     })
     .await

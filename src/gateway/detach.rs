@@ -38,7 +38,7 @@ impl Drop for Detached {
 /// there, or when this future is dropped, continues detached.
 pub async fn run<T>(
     work: impl Future<Output = ()> + Send + 'static,
-    mut reply: oneshot::Receiver<T>,
+    reply: &mut oneshot::Receiver<T>,
 ) -> Option<T> {
     let mut work = Detached(Some(Box::pin(work)));
     std::future::poll_fn(|cx| {
@@ -47,7 +47,7 @@ pub async fn run<T>(
         {
             work.0 = None;
         }
-        match Pin::new(&mut reply).poll(cx) {
+        match Pin::new(&mut *reply).poll(cx) {
             Poll::Ready(r) => Poll::Ready(r.ok()),
             Poll::Pending if work.0.is_none() => Poll::Ready(None),
             Poll::Pending => Poll::Pending,

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::timeout::TimeoutLayer;
 
 use super::error::ApiError;
@@ -30,6 +30,10 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
+/// How much later than `server.request_timeout_ms` the layer's timeout
+/// fires: the handlers' own deadline always comes first.
+const BACKSTOP_GRACE: Duration = Duration::from_secs(1);
+
 pub fn apply(app: Router, c: &Config) -> Router {
     let cors = if c.server.cors_allow_origins.is_empty() {
         None
@@ -44,11 +48,48 @@ pub fn apply(app: Router, c: &Config) -> Router {
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods([http::Method::GET, http::Method::POST])
-                .allow_headers([
-                    header::AUTHORIZATION,
-                    header::CONTENT_TYPE,
-                    HeaderName::from_static("x-api-key"),
-                ]),
+                // What the OpenAI and Anthropic browser SDKs send (their
+                // `x-stainless-*` telemetry headers included), so that
+                // their preflight passes.
+                .allow_headers(AllowHeaders::list(
+                    [header::AUTHORIZATION, header::CONTENT_TYPE, header::ACCEPT]
+                        .into_iter()
+                        .chain(
+                            [
+                                "x-api-key",
+                                "x-request-id",
+                                "anthropic-version",
+                                "anthropic-beta",
+                                "anthropic-dangerous-direct-browser-access",
+                                "openai-organization",
+                                "openai-project",
+                                "x-stainless-arch",
+                                "x-stainless-lang",
+                                "x-stainless-os",
+                                "x-stainless-package-version",
+                                "x-stainless-retry-count",
+                                "x-stainless-runtime",
+                                "x-stainless-runtime-version",
+                                "x-stainless-timeout",
+                            ]
+                            .map(HeaderName::from_static),
+                        ),
+                ))
+                // Scripts may read the ids a support ticket needs, the
+                // gateway's overhead and the rate-limit state.
+                .expose_headers(
+                    [
+                        "x-request-id",
+                        "x-upstream-request-id",
+                        "x-tokctl-overhead-us",
+                        "x-ratelimit-limit",
+                        "x-ratelimit-remaining",
+                        "x-ratelimit-reset",
+                        "x-ratelimit-type",
+                        "retry-after",
+                    ]
+                    .map(HeaderName::from_static),
+                ),
         )
     };
     let stack = ServiceBuilder::new()
@@ -58,10 +99,14 @@ pub fn apply(app: Router, c: &Config) -> Router {
         .layer(super::stamp::StampLayer)
         // 2. panics inside become a logged 500 with the id
         .layer(CatchPanicLayer::custom(panic_response))
-        // 3. a head timeout for the whole request (streams: until headers)
+        // 3. a head timeout for the whole request (streams: until headers).
+        //    The /v1 handlers keep the same deadline themselves, so that
+        //    their 504 is in the endpoint's error shape and in the ledger;
+        //    this layer is the backstop for every other route, a second
+        //    later so that it never races them.
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
-            Duration::from_millis(c.server.request_timeout_ms),
+            Duration::from_millis(c.server.request_timeout_ms) + BACKSTOP_GRACE,
         ))
         // 4. CORS, only when origins are configured
         .option_layer(cors);

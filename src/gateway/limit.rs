@@ -40,7 +40,7 @@ pub async fn check(
     };
     let (req, estimate) =
         if limiter.tokens_per_minute(principal).is_some() && req.method() == http::Method::POST {
-            estimate_tokens(req, state.config.server.max_body_bytes).await?
+            estimate_tokens(req, state.config.server.max_body_bytes, shape).await?
         } else {
             (req, None)
         };
@@ -103,17 +103,33 @@ pub fn headers(resp: &mut Response, v: &Verdict) {
 
 /// Reads the body to estimate the request's tokens (prompt bytes / 4 plus
 /// `max_tokens`), then puts the bytes back for the handler.
-async fn estimate_tokens(req: Request, max: usize) -> Result<(Request, Option<u64>), Response> {
+/// A body that cannot be read for another reason than its size (the client
+/// went away mid-upload, a broken chunked encoding) is a 400 saying so.
+async fn estimate_tokens(
+    req: Request,
+    max: usize,
+    shape: Shape,
+) -> Result<(Request, Option<u64>), Response> {
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, max).collect().await {
         Ok(c) => c.to_bytes(),
-        Err(_) => {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("the request body is larger than {max} bytes (server.max_body_bytes)"),
-            )
-            .into_response());
+        Err(e) => {
+            let e = if e
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("the request body is larger than {max} bytes (server.max_body_bytes)"),
+                )
+            } else {
+                ApiError::bad_request(
+                    "body_unreadable",
+                    format!("the request body could not be read: {e}"),
+                )
+            };
+            return Err(e.shaped(shape).into_response());
         }
     };
     #[derive(serde::Deserialize)]

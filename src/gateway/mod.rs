@@ -21,7 +21,8 @@ mod stamp;
 mod workers;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
@@ -83,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(v1)
         .route("/livez", get(|| async { "ok" }))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
         .merge(crate::telemetry::endpoints::router(
             state.telemetry.clone(),
@@ -145,6 +147,25 @@ async fn not_found(req: Request) -> Response {
     .into_response()
 }
 
+/// A known path with the wrong method (e.g. `GET /v1/chat/completions`):
+/// 405 in the OpenAI shape, saying which method the path takes.
+async fn method_not_allowed(req: Request) -> Response {
+    let path = req.uri().path();
+    let posts = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"];
+    let allowed = if posts.contains(&path) { "POST" } else { "GET" };
+    let mut resp = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} is not allowed on {path}; use {allowed}", req.method()),
+    )
+    .into_response();
+    resp.headers_mut().insert(
+        axum::http::header::ALLOW,
+        axum::http::HeaderValue::from_static(allowed),
+    );
+    resp
+}
+
 /// Runs the request's work (detached from the connection if the client
 /// goes, see [`detach`]) and waits for the response it produces.
 async fn proxy(
@@ -177,13 +198,36 @@ async fn proxy(
         start,
         created_at_us: crate::db::now_us(),
         headers: parts.headers,
+        timed_out: Arc::default(),
     };
-    let (tx, rx) = oneshot::channel();
+    let timed_out = ctx.timed_out.clone();
+    let limit = Duration::from_millis(state.config.server.request_timeout_ms);
+    let (tx, mut rx) = oneshot::channel();
     // Tracked from the start, so shutdown waits for it wherever it runs.
     let work = state
         .tracker
         .track_future(relay::process(state.clone(), ctx, body, tx));
-    match detach::run(work, rx).await {
+    let deadline = tokio::time::Instant::from_std(start) + limit;
+    // The head timeout lives here, not only in a layer: the work goes on
+    // detached (the upstream may still bill for it) and records a 504, the
+    // answer the client got, in the endpoint's error shape.
+    let answer = match tokio::time::timeout_at(deadline, detach::run(work, &mut rx)).await {
+        Ok(answer) => answer,
+        Err(_) => {
+            // Flag first, then close: a send that fails from now on sees
+            // the flag; one that made it before the close is answered.
+            timed_out.store(true, Ordering::SeqCst);
+            rx.close();
+            match rx.try_recv() {
+                Ok(resp) => Some(resp),
+                Err(_) => {
+                    let e = relay::request_timeout(limit).shaped(relay::shape_of(endpoint));
+                    return e.into_response();
+                }
+            }
+        }
+    };
+    match answer {
         Some(resp) => resp,
         None => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,6 +7,8 @@
 //! is called), body checks, routing, the upstream call, then either a whole
 //! body or a stream relayed chunk by chunk while usage is read from it.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -41,6 +43,30 @@ pub struct RequestCtx {
     pub start: Instant,
     pub created_at_us: i64,
     pub headers: HeaderMap,
+    /// Set by the handler when `server.request_timeout_ms` passed before
+    /// an answer began: it has answered 504 itself, and the entry says so.
+    pub timed_out: Arc<AtomicBool>,
+}
+
+impl RequestCtx {
+    /// Whether the handler gave up waiting and answered 504 itself. Read
+    /// only once a reply could not be sent: the handler sets this before it
+    /// closes the reply channel, so a failed send always sees it.
+    fn timed_out(&self) -> bool {
+        self.timed_out.load(Ordering::SeqCst)
+    }
+}
+
+/// The answer when no answer began within `server.request_timeout_ms`.
+pub fn request_timeout(limit: Duration) -> ApiError {
+    ApiError::new(
+        StatusCode::GATEWAY_TIMEOUT,
+        "request_timeout",
+        format!(
+            "no answer began within {} ms (server.request_timeout_ms); the request's usage is still recorded",
+            limit.as_millis()
+        ),
+    )
 }
 
 /// The facts gathered along the way, turned into one entry at the end.
@@ -51,6 +77,8 @@ struct Outcome {
     usage: Usage,
     source: TokenSource,
     streamed: bool,
+    /// The request body's length, for an input estimate when no usage comes.
+    request_bytes: usize,
     upstream_latency: Option<Duration>,
     ttft: Option<Duration>,
     overhead: Option<Duration>,
@@ -74,6 +102,7 @@ impl Outcome {
             usage: Usage::default(),
             source: TokenSource::None,
             streamed: false,
+            request_bytes: 0,
             upstream_latency: None,
             ttft: None,
             overhead: None,
@@ -84,7 +113,13 @@ impl Outcome {
         }
     }
 
-    fn client_closed(&mut self) {
+    /// The reply could not be delivered: the client went away (499), or
+    /// the handler already answered 504 for the request timeout.
+    fn client_closed(&mut self, ctx: &RequestCtx, limit: Duration) {
+        if ctx.timed_out() {
+            self.fail(&request_timeout(limit));
+            return;
+        }
         self.status = CLIENT_CLOSED;
         self.error = Some((
             "client_closed",
@@ -110,16 +145,22 @@ pub async fn process(
     let admission = state.ledger.admit().await;
     let shape = shape_of(ctx.endpoint);
     let mut out = Outcome::new();
-    let gate = state.ledger.is_spooled().then(|| {
+    // With the spool on, or with inline writes, an answer ends only once its
+    // entry is durable: a whole answer is held, a stream's end waits.
+    let gate = state.ledger.holds_answers().then(|| {
         let (open, gate) = oneshot::channel();
         out.gate = Some(gate);
         open
     });
+    let limit = Duration::from_millis(state.config.server.request_timeout_ms);
     let response = match run(&state, &ctx, body, &mut out, reply).await {
         Ok(()) => None,
         Err((e, reply)) => {
             let e = e.shaped(shape);
             out.fail(&e);
+            if reply.is_closed() && ctx.timed_out() {
+                out.fail(&request_timeout(limit));
+            }
             Some((e, reply))
         }
     };
@@ -129,7 +170,13 @@ pub async fn process(
         .is_some_and(|(_, reply)| reply.is_closed())
     {
         out.held = None;
-        out.client_closed();
+        out.client_closed(&ctx, limit);
+    }
+    if out.overhead.is_none() {
+        // Answered before or without an upstream answer: the time so far,
+        // less any upstream time, is the gateway's.
+        let upstream = out.upstream_latency.unwrap_or_default();
+        out.overhead = Some(ctx.start.elapsed().saturating_sub(upstream));
     }
     let entry = build_entry(&state, &ctx, &out);
     tracing::debug!(request_id = %ctx.request_id, status = out.status, "recording entry");
@@ -137,7 +184,7 @@ pub async fn process(
         + entry.usage.cached_input_tokens
         + entry.usage.cache_write_tokens
         + entry.usage.output_tokens;
-    state.ledger.record(admission, entry).wait().await;
+    state.ledger.persist(admission, entry).await;
     if let Some(open) = gate {
         let _ = open.send(());
     }
@@ -173,6 +220,7 @@ async fn run(
         Ok(b) => b,
         Err(e) => return Err((e, reply)),
     };
+    out.request_bytes = bytes.len();
     let parsed = match request::parse(&bytes) {
         Ok(p) => p,
         Err(e) => return Err((e, reply)),
@@ -292,7 +340,7 @@ async fn whole_body(
     }
     out.overhead = Some(ctx.start.elapsed().saturating_sub(upstream_latency));
     if reply.is_closed() {
-        out.client_closed();
+        out.client_closed(ctx, limit);
         return Ok(());
     }
     let mut resp = Response::new(Body::from(bytes));
@@ -307,7 +355,7 @@ async fn whole_body(
     if out.gate.take().is_some() {
         out.held = Some((resp, reply));
     } else if reply.send(resp).is_err() {
-        out.client_closed();
+        out.client_closed(ctx, limit);
     }
     Ok(())
 }
@@ -353,11 +401,8 @@ async fn relay_stream(
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     decorate(&mut resp, ctx, out);
     if reply.send(resp).is_err() {
-        out.status = CLIENT_CLOSED;
-        out.error = Some((
-            "client_closed",
-            "the client closed the connection before the stream began".into(),
-        ));
+        let limit = Duration::from_millis(state.config.server.request_timeout_ms);
+        out.client_closed(ctx, limit);
         return;
     }
     let mut meter = StreamMeter::new(shape_of(ctx.endpoint), ask_usage);
@@ -424,6 +469,10 @@ async fn relay_stream(
             out.source = TokenSource::Partial;
         }
         (None, early) => {
+            // The input as the tokens-per-minute limit estimates it: the
+            // request body's bytes / 4 (an overestimate by its JSON syntax).
+            out.usage.input_tokens =
+                i64::try_from(out.request_bytes.div_ceil(4)).unwrap_or(i64::MAX);
             out.usage.output_tokens = meter.estimated_output_tokens();
             out.source = if early.is_some() {
                 TokenSource::Partial

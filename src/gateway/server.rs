@@ -60,11 +60,12 @@ pub struct ShutdownReport {
 }
 
 /// Serves until a shutdown signal. `on_bootstrap_key` receives the admin
-/// key made on first start (the caller prints it).
+/// key made on first start and the bound address, once the gateway
+/// listens (the caller prints them, so the hint names the real port).
 pub async fn serve(
     config: Config,
     opts: ServeOptions,
-    on_bootstrap_key: impl FnOnce(&str),
+    on_bootstrap_key: impl FnOnce(&str, SocketAddr),
 ) -> Result<ShutdownReport, ServeError> {
     let config = Arc::new(config);
     let dbs = Databases::open(&config).await?;
@@ -93,13 +94,12 @@ pub async fn serve(
             }
         }
     }
+    let mut bootstrap_key = None;
     let auth = if config.auth.enabled {
-        if config.auth.bootstrap_admin
-            && let Some(key) = crate::identity::store::ensure_bootstrap(&dbs.identity)
+        if config.auth.bootstrap_admin {
+            bootstrap_key = crate::identity::store::ensure_bootstrap(&dbs.identity)
                 .await
-                .map_err(|e| ServeError::Identity(e.to_string()))?
-        {
-            on_bootstrap_key(&key);
+                .map_err(|e| ServeError::Identity(e.to_string()))?;
         }
         Some(Authenticator::new(
             dbs.identity.clone(),
@@ -176,6 +176,10 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let served = apps.len();
     let mut workers = super::workers::start(listener, apps, stop.clone())?;
+    // The key first: scripts and tests read it before the address line.
+    if let Some(key) = bootstrap_key {
+        on_bootstrap_key(&key, local);
+    }
     tracing::info!("listening on {local}");
     tracing::debug!("{served} worker threads serve connections");
     if let Some(listener) = metrics_listener {

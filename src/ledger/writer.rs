@@ -501,6 +501,13 @@ impl LedgerWriter {
         self.inner.inline
     }
 
+    /// Whether an answer must wait for its entry before it ends: with the
+    /// spool on (the entry is on disk) or with inline writes (the entry is
+    /// in the database, as `ledger.async.enabled = false` promises).
+    pub fn holds_answers(&self) -> bool {
+        self.inner.inline || self.inner.spool.is_some()
+    }
+
     /// Whether entries go through the spool.
     pub fn is_spooled(&self) -> bool {
         self.inner.spool.is_some()

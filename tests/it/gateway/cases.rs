@@ -205,7 +205,8 @@ pub async fn stream_without_usage_is_estimated(dsn: String) {
         "[providers.up]\nkind = \"openai\"\nbase_url = \"{base}\"\n[[models]]\nname = \"m\"\nprovider = \"up\"\n"
     );
     let gw = Gateway::start(&dsn, &extra);
-    let text = post(&client(), &gw, "/v1/chat/completions", &chat("m", true))
+    let body = chat("m", true);
+    let text = post(&client(), &gw, "/v1/chat/completions", &body)
         .await
         .text()
         .await
@@ -217,6 +218,13 @@ pub async fn stream_without_usage_is_estimated(dsn: String) {
     assert_eq!(rows[0].token_source, "estimated");
     // "Hello there friend" = 18 characters, about 5 tokens
     assert_eq!(rows[0].output_tokens, 5);
+    // The input: the request body's bytes / 4, rounded up (reqwest sends
+    // the JSON as serde_json writes it).
+    let sent = serde_json::to_vec(&body).expect("json").len();
+    assert_eq!(
+        rows[0].input_tokens,
+        i64::try_from(sent.div_ceil(4)).expect("small")
+    );
 }
 
 /// Refusals by auth are answered and not written to the ledger.
@@ -328,13 +336,43 @@ pub async fn bad_inputs_get_clear_errors_and_one_entry_each(dsn: String) {
             .await
             .expect("request");
         assert_eq!(r.status().as_u16(), *status, "{what}");
+        for h in ["x-request-id", "x-tokctl-overhead-us"] {
+            assert!(r.headers().contains_key(h), "{what}: no {h} header");
+        }
         let v: Value = r.json().await.expect("error body is JSON");
         let msg = v["error"]["message"].as_str().unwrap_or("");
         assert!(
             msg.len() > 10,
             "{what}: a message that says what to fix: {v}"
         );
+        // OpenAI's shape: type and code are strings, param is present.
+        assert!(v["error"]["type"].is_string(), "{what}: {v}");
+        assert!(v["error"]["code"].is_string(), "{what}: {v}");
+        assert!(v["error"].get("param").is_some(), "{what}: {v}");
     }
+    // The same mistake on /v1/messages is answered in Anthropic's shape.
+    let r = c
+        .post(gw.url("/v1/messages"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{\"model\": ")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.expect("error body is JSON");
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    // A known path with the wrong method: 405 in the OpenAI shape, with
+    // `Allow` (routed before auth and admission, so not recorded).
+    let r = c.get(&url).bearer_auth(&key).send().await.expect("request");
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.headers().get("allow").map(|v| v.as_bytes()),
+        Some(&b"POST"[..])
+    );
+    let v: Value = r.json().await.expect("error body is JSON");
+    assert_eq!(v["error"]["code"], "method_not_allowed", "{v}");
     // The server still answers, and the last good request is recorded too.
     let r = post(&c, &gw, "/v1/chat/completions", &chat("gpt-4o-mini", false)).await;
     assert_eq!(r.status(), 200);
@@ -342,7 +380,7 @@ pub async fn bad_inputs_get_clear_errors_and_one_entry_each(dsn: String) {
     let rows = rows(&dsn).await;
     assert_eq!(
         rows.len(),
-        cases.len() + 1,
+        cases.len() + 2,
         "one entry per admitted request: {rows:?}"
     );
     assert!(
@@ -512,15 +550,163 @@ pub async fn workers_share_the_connections(dsn: String) {
     assert!(rows.iter().all(|r| r.status_code == 200), "{rows:?}");
 }
 
+/// Takes the ledger's write lock from a connection of the test's own (SQLite:
+/// `BEGIN IMMEDIATE`; PostgreSQL: `LOCK TABLE … IN EXCLUSIVE MODE`, which
+/// blocks inserts and COPY) and holds it until the returned sender fires or
+/// is dropped: the gateway's writer waits meanwhile, as it would for a slow
+/// or busy database, so its buffer (or spool) fills.
+async fn hold_ledger_lock(db: &crate::support::TestDb) -> tokio::sync::oneshot::Sender<()> {
+    use tokctl::db::Db;
+    let pool = db.connect().await;
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        match &pool {
+            Db::Sqlite(p) => {
+                let mut c = p.acquire().await.expect("a SQLite connection");
+                sqlx::query("BEGIN IMMEDIATE")
+                    .execute(&mut *c)
+                    .await
+                    .expect("BEGIN IMMEDIATE");
+                let _ = locked_tx.send(());
+                let _ = release_rx.await;
+                sqlx::query("COMMIT")
+                    .execute(&mut *c)
+                    .await
+                    .expect("COMMIT");
+            }
+            Db::Postgres(p) => {
+                let mut c = p.acquire().await.expect("a PostgreSQL connection");
+                sqlx::query("BEGIN").execute(&mut *c).await.expect("BEGIN");
+                sqlx::query("LOCK TABLE usage_entries IN EXCLUSIVE MODE")
+                    .execute(&mut *c)
+                    .await
+                    .expect("LOCK TABLE");
+                let _ = locked_tx.send(());
+                let _ = release_rx.await;
+                sqlx::query("COMMIT")
+                    .execute(&mut *c)
+                    .await
+                    .expect("COMMIT");
+            }
+        }
+        pool.close().await;
+    });
+    locked_rx.await.expect("the ledger lock is taken");
+    release_tx
+}
+
+/// `ledger.async.enabled = false`: an answer ends only once its entry is in
+/// the database. With the ledger table locked, the answer waits; once the
+/// lock goes, it comes, and its row is already there.
+pub async fn inline_writes_finish_before_the_answer(db: &crate::support::TestDb) {
+    let gw = Gateway::start(
+        &db.dsn,
+        "[ledger.async]\nenabled = false\n[ledger.spool]\nenabled = false\n",
+    );
+    let release = hold_ledger_lock(db).await;
+    let req = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(gw.key.as_deref().unwrap_or(""))
+        .json(&chat("gpt-4o-mini", false))
+        .send();
+    let mut req = tokio::spawn(req);
+    let early = tokio::time::timeout(Duration::from_millis(700), &mut req).await;
+    assert!(
+        early.is_err(),
+        "the answer came while its entry could not be written"
+    );
+    let _ = release.send(());
+    let resp = req.await.expect("join").expect("request");
+    assert_eq!(resp.status(), 200);
+    let _ = resp.bytes().await.expect("body");
+    // Read before any shutdown flush: the entry was written inline.
+    let rows = rows(&db.dsn).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status_code, 200);
+    assert_eq!(gw.stop().0, 0);
+}
+
+/// No answer within `server.request_timeout_ms`: the client gets a 504 in
+/// the endpoint's error shape, and the entry says 504 too (with the tokens
+/// the upstream still reported, since the request ran on detached).
+pub async fn the_request_timeout_is_a_shaped_504_and_recorded(dsn: String) {
+    let extra = "[providers.mock]\nkind = \"mock\"\nmock_latency_ms = 1000\n";
+    // The harness writes `[server]` itself; the environment layers over it.
+    let env = [("TOKCTL_SERVER_REQUEST_TIMEOUT_MS", "300")];
+    let gw = Gateway::start_with_env(&dsn, extra, &env);
+    let c = client();
+    let t0 = std::time::Instant::now();
+    let resp = post(&c, &gw, "/v1/chat/completions", &chat("gpt-4o-mini", false)).await;
+    assert_eq!(resp.status(), 504);
+    assert!(
+        t0.elapsed() < Duration::from_millis(900),
+        "answered at the deadline"
+    );
+    assert!(resp.headers().contains_key("x-request-id"));
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "request_timeout", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("server.request_timeout_ms")),
+        "{body}"
+    );
+    let resp = post(
+        &c,
+        &gw,
+        "/v1/messages",
+        &json!({"model": "claude-3-5-haiku", "max_tokens": 10,
+                "messages": [{"role": "user", "content": "hello"}]}),
+    )
+    .await;
+    assert_eq!(resp.status(), 504);
+    let body: Value = resp.json().await.expect("json");
+    assert_eq!(body["type"], "error", "{body}");
+    assert_eq!(body["error"]["type"], "api_error", "{body}");
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    for r in &rows {
+        assert_eq!(r.status_code, 504, "{r:?}");
+        assert_eq!(r.error_kind.as_deref(), Some("request_timeout"), "{r:?}");
+        assert_eq!(r.token_source, "provider", "{r:?}");
+        assert!(r.output_tokens > 0, "{r:?}");
+    }
+}
+
+/// Requests each SIGTERM test sends (64 at a time); `TOKCTL_TEST_SIGTERM_REQUESTS`
+/// sets another number.
+fn sigterm_requests() -> usize {
+    std::env::var("TOKCTL_TEST_SIGTERM_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000)
+}
+
 /// Load then SIGTERM: every answered request is in the ledger (block policy),
 /// or rows plus dropped equal requests (drop policy). `spool`: with the
 /// spool as shipped, or off (entries then reach the writer's channel through
-/// each worker's front, in groups).
-pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str, spool: bool) {
+/// each worker's front, in groups). Under "drop" the ledger table is locked
+/// for the first third of the load, so that the buffer (spool off) or the
+/// spool (on, with a small `max_bytes`) really fills and entries are dropped;
+/// a dropped entry takes no sequence number, so the chain stays contiguous.
+pub async fn load_then_sigterm_loses_nothing(
+    db: &crate::support::TestDb,
+    on_full: &str,
+    spool: bool,
+) {
+    let dsn = db.dsn.clone();
+    let drop_policy = on_full == "drop";
     let extra = format!(
         "[ledger.async]\nbatch_size = 200\nflush_ms = 50\nbuffer_size = {}\non_full = \"{on_full}\"\n\
-         [ledger.spool]\nenabled = {spool}\n",
-        if on_full == "drop" { 16 } else { 1000 }
+         [ledger.spool]\nenabled = {spool}\n{}",
+        if drop_policy { 16 } else { 1000 },
+        if drop_policy {
+            "max_bytes = 65536\nsegment_bytes = 16384\n"
+        } else {
+            ""
+        }
     );
     let gw = Gateway::start(&dsn, &extra);
     let key = gw.key.clone().expect("key");
@@ -529,9 +715,14 @@ pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str, spool: 
         .build()
         .expect("client");
     let url = gw.url("/v1/chat/completions");
-    let total = 3000usize;
+    let total = sigterm_requests();
     let ok = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let lock = if drop_policy {
+        Some(hold_ledger_lock(db).await)
+    } else {
+        None
+    };
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let (c, url, key, ok, next) = (
@@ -558,6 +749,17 @@ pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str, spool: 
             }
         }));
     }
+    if let Some(release) = lock {
+        // Released after a third of the load, or after 3 s at most (under
+        // SQLite's 5 s busy timeout, so the writer waits rather than fails).
+        let until = std::time::Instant::now() + Duration::from_secs(3);
+        while ok.load(std::sync::atomic::Ordering::Relaxed) < total / 3
+            && std::time::Instant::now() < until
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let _ = release.send(());
+    }
     for t in tasks {
         t.await.expect("task");
     }
@@ -573,12 +775,30 @@ pub async fn load_then_sigterm_loses_nothing(dsn: String, on_full: &str, spool: 
         .and_then(|s| s.split_whitespace().next())
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no shutdown report in the log: {log:?}"));
-    if on_full == "block" {
+    if drop_policy {
+        assert!(
+            dropped > 0,
+            "the locked ledger made the writer drop entries"
+        );
+        assert_eq!(rows + dropped, total, "rows + dropped = requests");
+    } else {
         assert_eq!(rows, answered, "every answered request is in the ledger");
         assert_eq!(dropped, 0);
-    } else {
-        assert_eq!(rows + dropped, total, "rows + dropped = requests");
     }
+    // Dropped entries took no number: the chain has no hole and no gap row.
+    let top = db
+        .scalar("SELECT CAST(COALESCE(MAX(seq), 0) AS BIGINT) FROM usage_entries")
+        .await;
+    assert_eq!(
+        usize::try_from(top).expect("seq"),
+        rows,
+        "sequence numbers 1..=rows"
+    );
+    assert_eq!(
+        db.scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_gaps")
+            .await,
+        0
+    );
 }
 
 /// The official OpenAI and Anthropic SDKs (Python) against the gateway:

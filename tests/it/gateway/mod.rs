@@ -41,15 +41,27 @@ async fn workers_share_the_connections() {
     let db = crate::support::db::TestDb::sqlite();
     cases::workers_share_the_connections(db.dsn.clone()).await;
 }
+crate::dbtest!(inline_writes_finish_before_the_answer, |db| {
+    super::cases::inline_writes_finish_before_the_answer(&db).await;
+});
+crate::dbtest!(the_request_timeout_is_a_shaped_504_and_recorded, |db| {
+    super::cases::the_request_timeout_is_a_shaped_504_and_recorded(db.dsn.clone()).await;
+});
 crate::dbtest!(load_then_sigterm_block_loses_nothing, |db| {
-    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block", true).await;
+    super::cases::load_then_sigterm_loses_nothing(&db, "block", true).await;
 });
 crate::dbtest!(load_then_sigterm_block_without_spool_loses_nothing, |db| {
-    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "block", false).await;
+    super::cases::load_then_sigterm_loses_nothing(&db, "block", false).await;
 });
 crate::dbtest!(load_then_sigterm_drop_counts_every_drop, |db| {
-    super::cases::load_then_sigterm_loses_nothing(db.dsn.clone(), "drop", true).await;
+    super::cases::load_then_sigterm_loses_nothing(&db, "drop", false).await;
 });
+crate::dbtest!(
+    load_then_sigterm_drop_with_a_full_spool_counts_every_drop,
+    |db| {
+        super::cases::load_then_sigterm_loses_nothing(&db, "drop", true).await;
+    }
+);
 
 #[tokio::test]
 async fn official_sdks_work() {
