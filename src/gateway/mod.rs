@@ -69,6 +69,12 @@ pub type AppState = Arc<App>;
 #[derive(Debug, Clone, Copy)]
 pub struct RequestStart(pub Instant);
 
+/// On a response whose access line the relay writes itself (with the
+/// entry's tokens and overhead); the outermost layer writes one for every
+/// other response (the model list, refusals, unknown routes).
+#[derive(Debug, Clone, Copy)]
+pub struct AccessLogged;
+
 /// The client's own `x-request-id`, kept apart from the gateway's.
 #[derive(Debug, Clone)]
 pub struct ClientRequestId(pub String);
@@ -222,7 +228,10 @@ async fn proxy(
                 Ok(resp) => Some(resp),
                 Err(_) => {
                     let e = relay::request_timeout(limit).shaped(relay::shape_of(endpoint));
-                    return e.into_response();
+                    let mut resp = e.into_response();
+                    // The work logs its access line when it records the 504.
+                    resp.extensions_mut().insert(AccessLogged);
+                    return resp;
                 }
             }
         }

@@ -548,6 +548,7 @@ pub fn shape_of(endpoint: Endpoint) -> Shape {
 
 /// Response headers every proxied answer carries.
 fn decorate(resp: &mut Response, ctx: &RequestCtx, out: &Outcome) {
+    resp.extensions_mut().insert(super::AccessLogged);
     let h = resp.headers_mut();
     if let Some(o) = out.overhead
         && let Ok(v) = HeaderValue::from_str(&o.as_micros().to_string())

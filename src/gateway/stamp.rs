@@ -4,7 +4,9 @@
 //! sets the gateway's (a UUIDv7, always: tower-http's request-id layer
 //! would keep an incoming one), marks the key headers sensitive so they
 //! never reach logs, opens the request's span, and puts the gateway's id on
-//! the response.
+//! the response, and writes the access line of every response the relay
+//! does not log itself (`super::AccessLogged`): the model list, refusals by
+//! auth and rate limits, unknown routes.
 //!
 //! Why one layer and not five: these were `map_request`, tower-http's
 //! `SetRequestId`, `SetSensitiveRequestHeaders`, `Trace` and
@@ -68,7 +70,8 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        req.extensions_mut().insert(RequestStart(Instant::now()));
+        let start = Instant::now();
+        req.extensions_mut().insert(RequestStart(start));
         let headers = req.headers_mut();
         let client_id = headers.remove(X_REQUEST_ID).and_then(|v| {
             let mut s = v.to_str().ok()?.to_string();
@@ -94,6 +97,7 @@ where
         Stamped {
             inner: self.inner.call(req),
             id: Some(id),
+            start,
         }
         .instrument(span)
     }
@@ -105,6 +109,7 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: F,
         id: Option<HeaderValue>,
+        start: Instant,
     }
 }
 
@@ -119,6 +124,14 @@ where
         let mut resp = ready!(this.inner.poll(cx))?;
         if let Some(id) = this.id.take() {
             resp.headers_mut().insert(X_REQUEST_ID, id);
+        }
+        if resp.extensions().get::<super::AccessLogged>().is_none() {
+            let latency = this.start.elapsed();
+            tracing::info!(
+                status = resp.status().as_u16(),
+                latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                "access"
+            );
         }
         Poll::Ready(Ok(resp))
     }

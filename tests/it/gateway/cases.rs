@@ -675,6 +675,54 @@ pub async fn the_request_timeout_is_a_shaped_504_and_recorded(dsn: String) {
     }
 }
 
+/// One access line per request, whoever answers it: the relay (with the
+/// entry's fields) or the outermost layer (model list, refusals, unknown
+/// routes, wrong methods). Each names the gateway's request id.
+pub async fn every_request_has_one_access_line(dsn: String) {
+    let gw = Gateway::start(&dsn, "[log]\nlevel = \"info\"\n");
+    let c = client();
+    let key = gw.key.clone().expect("key");
+    let mut ids = Vec::new();
+    let answers = [
+        c.post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&chat("gpt-4o-mini", false)),
+        c.get(gw.url("/v1/models")).bearer_auth(&key),
+        c.post(gw.url("/v1/chat/completions"))
+            .json(&chat("gpt-4o-mini", false)),
+        c.get(gw.url("/v1/nothing-here")).bearer_auth(&key),
+        c.get(gw.url("/v1/chat/completions")).bearer_auth(&key),
+    ];
+    let mut statuses = Vec::new();
+    for req in answers {
+        let r = req.send().await.expect("request");
+        statuses.push(r.status().as_u16());
+        let id = r
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .expect("x-request-id")
+            .to_string();
+        let _ = r.bytes().await;
+        ids.push(id);
+    }
+    assert_eq!(statuses, [200, 200, 401, 404, 405]);
+    let (code, log) = gw.stop();
+    assert_eq!(code, 0);
+    for (id, status) in ids.iter().zip(statuses) {
+        let lines: Vec<&String> = log
+            .iter()
+            .filter(|l| l.contains(id.as_str()) && l.contains(" access "))
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{status}: one access line for {id}: {log:#?}"
+        );
+        assert!(lines[0].contains(&format!("status={status}")), "{lines:?}");
+    }
+}
+
 /// Requests each SIGTERM test sends (64 at a time); `TOKCTL_TEST_SIGTERM_REQUESTS`
 /// sets another number.
 fn sigterm_requests() -> usize {

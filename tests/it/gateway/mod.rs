@@ -41,6 +41,11 @@ async fn workers_share_the_connections() {
     let db = crate::support::db::TestDb::sqlite();
     cases::workers_share_the_connections(db.dsn.clone()).await;
 }
+#[tokio::test]
+async fn every_request_has_one_access_line() {
+    let db = crate::support::db::TestDb::sqlite();
+    cases::every_request_has_one_access_line(db.dsn.clone()).await;
+}
 crate::dbtest!(inline_writes_finish_before_the_answer, |db| {
     super::cases::inline_writes_finish_before_the_answer(&db).await;
 });
