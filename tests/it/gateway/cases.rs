@@ -723,6 +723,217 @@ pub async fn every_request_has_one_access_line(dsn: String) {
     }
 }
 
+/// An upstream slower than the provider's `timeout_ms`: 504 naming the
+/// timeout, recorded as 504 `upstream_timeout`.
+pub async fn a_slow_upstream_is_a_recorded_504(dsn: String) {
+    let up = Upstream {
+        delay: Duration::from_millis(1500),
+        ..Upstream::default()
+    };
+    let base = start_upstream(up).await;
+    let extra = format!(
+        "[providers.up]\nkind = \"openai\"\nbase_url = \"{base}\"\ntimeout_ms = 300\nmax_retries = 0\n\
+         [[models]]\nname = \"m\"\nprovider = \"up\"\n"
+    );
+    let gw = Gateway::start(&dsn, &extra);
+    let r = post(&client(), &gw, "/v1/chat/completions", &chat("m", false)).await;
+    assert_eq!(r.status(), 504);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["error"]["type"], "api_error", "{v}");
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].status_code, 504);
+    assert_eq!(
+        rows[0].error_kind.as_deref(),
+        Some("upstream_timeout"),
+        "{rows:?}"
+    );
+}
+
+/// `auth.enabled = false`: no key needed, and the entry has no user.
+pub async fn without_auth_entries_are_anonymous(dsn: String) {
+    let gw = Gateway::start(&dsn, "[auth]\nenabled = false\n");
+    assert!(gw.key.is_none(), "no bootstrap key without auth");
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat("gpt-4o-mini", false))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].user_name, None, "{rows:?}");
+}
+
+/// A chunked body (no Content-Length) over `server.max_body_bytes` is a
+/// 413 as well, found while reading, and recorded once.
+pub async fn an_oversize_chunked_body_is_413(dsn: String) {
+    let gw = Gateway::start_with_env(&dsn, "", &[("TOKCTL_SERVER_MAX_BODY_BYTES", "16384")]);
+    let pad = "y".repeat(20_000);
+    let pieces: Vec<Result<String, std::io::Error>> = vec![
+        Ok("{\"model\":\"gpt-4o-mini\",\"pad\":\"".into()),
+        Ok(pad),
+        Ok("\"}".into()),
+    ];
+    let r = client()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(gw.key.as_deref().unwrap_or(""))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            pieces,
+        )))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["error"]["code"], "body_too_large", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("server.max_body_bytes")),
+        "{v}"
+    );
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&dsn).await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status_code, 413);
+}
+
+/// CORS when origins are configured: a browser SDK's preflight passes,
+/// and scripts may read the ids and the overhead of an answer.
+pub async fn cors_lets_browser_sdks_through(dsn: String) {
+    let gw = Gateway::start_with_env(
+        &dsn,
+        "",
+        &[("TOKCTL_SERVER_CORS_ALLOW_ORIGINS", "http://app.example")],
+    );
+    let c = client();
+    let r = c
+        .request(reqwest::Method::OPTIONS, gw.url("/v1/chat/completions"))
+        .header("origin", "http://app.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-stainless-os,anthropic-version",
+        )
+        .send()
+        .await
+        .expect("preflight");
+    assert!(r.status().is_success(), "{}", r.status());
+    let h = r.headers();
+    assert_eq!(
+        h.get("access-control-allow-origin").map(|v| v.as_bytes()),
+        Some(&b"http://app.example"[..])
+    );
+    let allowed = h
+        .get("access-control-allow-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    for name in [
+        "authorization",
+        "content-type",
+        "x-stainless-os",
+        "anthropic-version",
+    ] {
+        assert!(allowed.contains(name), "{name} not allowed: {allowed}");
+    }
+    let r = c
+        .post(gw.url("/v1/chat/completions"))
+        .header("origin", "http://app.example")
+        .bearer_auth(gw.key.as_deref().unwrap_or(""))
+        .json(&chat("gpt-4o-mini", false))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200);
+    let exposed = r
+        .headers()
+        .get("access-control-expose-headers")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    for name in ["x-request-id", "x-tokctl-overhead-us"] {
+        assert!(exposed.contains(name), "{name} not exposed: {exposed}");
+    }
+    // Another origin gets no CORS grant.
+    let r = c
+        .request(reqwest::Method::OPTIONS, gw.url("/v1/chat/completions"))
+        .header("origin", "http://evil.example")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .expect("preflight");
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(gw.stop().0, 0);
+}
+
+/// `serve --listen ADDR` overrides `server.listen`: the gateway binds the
+/// flag's address and says so, and answers there.
+pub async fn the_listen_flag_overrides_the_config(dsn: String) {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("config.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:1\"\n[ledger]\npath = \"{dsn}\"\n\
+             dead_letter_path = \"{}\"\n[identity]\npath = \"{dsn}\"\n",
+            dir.path().join("dead.jsonl").display()
+        ),
+    )
+    .expect("config");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let want = format!("127.0.0.1:{port}");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tokctl"))
+        .arg("--config")
+        .arg(&cfg)
+        .args(["serve", "--listen", &want])
+        .current_dir(dir.path())
+        .env_remove("TOKCTL_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn tokctl serve");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut said = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            said = Some(rest.trim().to_string());
+            break;
+        }
+    }
+    let answer = client()
+        .get(format!("http://{want}/livez"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16());
+    let _ = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status();
+    let status = child.wait().expect("wait");
+    assert_eq!(said.as_deref(), Some(want.as_str()));
+    assert_eq!(answer.ok(), Some(200));
+    assert_eq!(status.code(), Some(0));
+}
+
 /// Requests each SIGTERM test sends (64 at a time); `TOKCTL_TEST_SIGTERM_REQUESTS`
 /// sets another number.
 fn sigterm_requests() -> usize {

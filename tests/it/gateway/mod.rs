@@ -46,6 +46,27 @@ async fn every_request_has_one_access_line() {
     let db = crate::support::db::TestDb::sqlite();
     cases::every_request_has_one_access_line(db.dsn.clone()).await;
 }
+crate::dbtest!(a_slow_upstream_is_a_recorded_504, |db| {
+    super::cases::a_slow_upstream_is_a_recorded_504(db.dsn.clone()).await;
+});
+#[tokio::test]
+async fn without_auth_entries_are_anonymous() {
+    let db = crate::support::db::TestDb::sqlite();
+    cases::without_auth_entries_are_anonymous(db.dsn.clone()).await;
+}
+crate::dbtest!(an_oversize_chunked_body_is_413, |db| {
+    super::cases::an_oversize_chunked_body_is_413(db.dsn.clone()).await;
+});
+#[tokio::test]
+async fn cors_lets_browser_sdks_through() {
+    let db = crate::support::db::TestDb::sqlite();
+    cases::cors_lets_browser_sdks_through(db.dsn.clone()).await;
+}
+#[tokio::test]
+async fn the_listen_flag_overrides_the_config() {
+    let db = crate::support::db::TestDb::sqlite();
+    cases::the_listen_flag_overrides_the_config(db.dsn.clone()).await;
+}
 crate::dbtest!(inline_writes_finish_before_the_answer, |db| {
     super::cases::inline_writes_finish_before_the_answer(&db).await;
 });
