@@ -30,9 +30,16 @@ fn panic_response(err: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
-/// How much later than `server.request_timeout_ms` the layer's timeout
-/// fires: the handlers' own deadline always comes first.
-const BACKSTOP_GRACE: Duration = Duration::from_secs(1);
+/// The head timeout of the routes that answer without the relay but may
+/// wait (`/health` asks the databases): an empty 504 after
+/// `server.request_timeout_ms`. The `/v1` handlers keep the same deadline
+/// themselves (see `super::proxy`); the rest answers at once.
+pub fn timeout(c: &Config) -> TimeoutLayer {
+    TimeoutLayer::with_status_code(
+        StatusCode::GATEWAY_TIMEOUT,
+        Duration::from_millis(c.server.request_timeout_ms),
+    )
+}
 
 pub fn apply(app: Router, c: &Config) -> Router {
     let cors = if c.server.cors_allow_origins.is_empty() {
@@ -99,15 +106,10 @@ pub fn apply(app: Router, c: &Config) -> Router {
         .layer(super::stamp::StampLayer)
         // 2. panics inside become a logged 500 with the id
         .layer(CatchPanicLayer::custom(panic_response))
-        // 3. a head timeout for the whole request (streams: until headers).
-        //    The /v1 handlers keep the same deadline themselves, so that
-        //    their 504 is in the endpoint's error shape and in the ledger;
-        //    this layer is the backstop for every other route, a second
-        //    later so that it never races them.
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            Duration::from_millis(c.server.request_timeout_ms) + BACKSTOP_GRACE,
-        ))
+        // 3. the head timeout (`server.request_timeout_ms`): the /v1
+        //    handlers keep it themselves, so that their 504 is in the
+        //    endpoint's error shape and in the ledger, with one timer per
+        //    request; the health and metrics routes have [`timeout`]
         // 4. CORS, only when origins are configured
         .option_layer(cors);
     app.layer(stack)

@@ -92,11 +92,14 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state.clone())
-        .merge(crate::telemetry::endpoints::router(
-            state.telemetry.clone(),
-            crate::telemetry::metrics_place(&state.config)
-                == crate::telemetry::MetricsPlace::MainPort,
-        ));
+        .merge(
+            crate::telemetry::endpoints::router(
+                state.telemetry.clone(),
+                crate::telemetry::metrics_place(&state.config)
+                    == crate::telemetry::MetricsPlace::MainPort,
+            )
+            .layer(layers::timeout(&state.config)),
+        );
     layers::apply(app, &state.config)
 }
 

@@ -940,7 +940,7 @@ fn sigterm_requests() -> usize {
     std::env::var("TOKCTL_TEST_SIGTERM_REQUESTS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000)
+        .unwrap_or(10_000)
 }
 
 /// Load then SIGTERM: every answered request is in the ledger (block policy),
