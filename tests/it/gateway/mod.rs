@@ -6,6 +6,7 @@ mod cases;
 mod chain;
 pub mod harness;
 pub mod ledger_rows;
+mod upstreams;
 
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
     super::cases::mock_plain_and_stream_are_recorded(db.dsn.clone()).await;
