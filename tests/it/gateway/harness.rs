@@ -50,6 +50,18 @@ impl Gateway {
         Self::launch(dir, dsn, dsn, extra, env)
     }
 
+    /// Like [`Gateway::start_with_env`], with the ledger and the identity
+    /// database apart (e.g. identity on a PostgreSQL the test stops).
+    pub fn start_split(
+        ledger_dsn: &str,
+        identity_dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::launch(dir, ledger_dsn, identity_dsn, extra, env)
+    }
+
     fn launch(
         dir: tempfile::TempDir,
         dsn: &str,

@@ -2,6 +2,7 @@
 //! provider and an OpenAI-compatible upstream served by the test over a
 //! real socket, and the ledger read back with SQL.
 
+mod auth_e2e;
 mod cases;
 mod chain;
 pub mod harness;
