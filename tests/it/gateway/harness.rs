@@ -401,21 +401,32 @@ pub enum Hangup {
     Reset,
     /// Closes it cleanly (FIN) without a byte of an answer.
     Close,
+    /// Answers 200 with a chat completion, keeps the connection open (a
+    /// keep-alive connection the client pools) for the given time, then
+    /// closes it, as servers close idle connections.
+    AnswerThenClose(Duration),
 }
 
+/// The whole answer [`Hangup::AnswerThenClose`] writes.
+const RAW_ANSWER_BODY: &str = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}";
+
 /// Starts an upstream over a bare socket that reads each request in full,
-/// counts it, and hangs up without answering; returns its base URL (…/v1)
-/// and the count. It stands for an upstream that got the request (and may
-/// bill it) and then died.
-pub async fn start_raw_upstream(hangup: Hangup) -> (String, Arc<AtomicUsize>) {
+/// counts it, and then does what `hangup` says (one request per
+/// connection); returns its base URL (…/v1), the count of requests and the
+/// count of connections accepted. Hanging up stands for an upstream that
+/// got the request (and may bill it) and then died.
+pub async fn start_raw_upstream(hangup: Hangup) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind raw upstream");
     let addr = listener.local_addr().expect("addr");
     let count = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
+    let accepted = connections.clone();
     tokio::spawn(async move {
         while let Ok((mut sock, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
             let seen = seen.clone();
             tokio::spawn(async move {
                 if read_request(&mut sock).await {
@@ -428,12 +439,21 @@ pub async fn start_raw_upstream(hangup: Hangup) -> (String, Arc<AtomicUsize>) {
                     Hangup::Close => {
                         let _ = sock.shutdown().await;
                     }
+                    Hangup::AnswerThenClose(idle) => {
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{RAW_ANSWER_BODY}",
+                            RAW_ANSWER_BODY.len()
+                        );
+                        let _ = sock.write_all(answer.as_bytes()).await;
+                        tokio::time::sleep(idle).await;
+                        let _ = sock.shutdown().await;
+                    }
                 }
                 drop(sock);
             });
         }
     });
-    (format!("http://{addr}/v1"), count)
+    (format!("http://{addr}/v1"), count, connections)
 }
 
 /// Reads one HTTP/1.1 request (head, then `content-length` bytes of body);

@@ -53,7 +53,7 @@ fn one_provider(base: &str, max_retries: u32, retry_base_ms: u64) -> String {
 /// (the direct path) and reqwest (the path behind an environment proxy).
 async fn hangup_after_request_is_not_retried(hangup: Hangup, via_proxy: bool) {
     let db = crate::support::TestDb::sqlite();
-    let (base, count) = start_raw_upstream(hangup).await;
+    let (base, count, _) = start_raw_upstream(hangup).await;
     let proxy = base.trim_end_matches("/v1").to_string();
     let gw = if via_proxy {
         // The raw server plays the proxy: reqwest sends it the request in
@@ -105,6 +105,35 @@ async fn an_upstream_closing_after_reading_is_called_once() {
 #[tokio::test]
 async fn an_upstream_reset_after_reading_is_called_once_via_proxy() {
     hangup_after_request_is_not_retried(Hangup::Reset, true).await;
+}
+
+/// A pooled keep-alive connection that the upstream closed while idle is
+/// not used again: the next request goes out on a new connection and
+/// succeeds, sent once (no 502 from a stale connection, no double send).
+#[tokio::test]
+async fn a_keep_alive_connection_closed_while_idle_is_replaced() {
+    let db = crate::support::TestDb::sqlite();
+    let (base, count, connections) =
+        start_raw_upstream(Hangup::AnswerThenClose(Duration::from_millis(50))).await;
+    let gw = Gateway::start(&db.dsn, &one_provider(&base, 0, 1));
+    for i in 0..3 {
+        let r = post_chat(&gw, "m", false).await;
+        assert_eq!(r.status(), 200, "request {i}: {:?}", r.text().await);
+        // Past the upstream's idle close.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 3, "each request sent once");
+    // The server answers one request per connection, so 3 answered
+    // requests took 3 connections; the gateway's reachability probe may
+    // have opened one more, without a request.
+    assert!(connections.load(Ordering::SeqCst) >= 3);
+    assert_eq!(gw.stop().0, 0);
+    let rows = rows(&db.dsn).await;
+    assert_eq!(rows.len(), 3);
+    assert!(
+        rows.iter()
+            .all(|r| r.status_code == 200 && r.token_source == "provider")
+    );
 }
 
 /// An upstream whose port is closed at first: connection refused, nothing
