@@ -71,6 +71,14 @@ pub struct UpstreamResponse {
 pub enum UpstreamError {
     #[error("provider `{provider}` is unreachable: {message}")]
     Connect { provider: String, message: String },
+    /// The connection broke after the request was handed to it, before
+    /// an answer: the upstream may have processed (and billed) it, so it
+    /// is not sent again.
+    #[error(
+        "provider `{provider}` dropped the connection after the request was sent \
+         (not retried, since it may have been processed): {message}"
+    )]
+    Dropped { provider: String, message: String },
     #[error("provider `{provider}` did not answer within {timeout:?}")]
     Timeout { provider: String, timeout: Duration },
     #[error("provider `{provider}` broke off the response: {message}")]
@@ -83,6 +91,7 @@ impl UpstreamError {
     pub fn label(&self) -> &'static str {
         match self {
             UpstreamError::Connect { .. } => "upstream_unreachable",
+            UpstreamError::Dropped { .. } => "upstream_dropped",
             UpstreamError::Timeout { .. } => "upstream_timeout",
             UpstreamError::Body { .. } => "upstream_body",
             UpstreamError::Config { .. } => "provider_config",

@@ -2,6 +2,13 @@
 //! client each, with retries (exponential backoff with jitter) on connect
 //! errors, 429 and 5xx while nothing has reached the client yet.
 //!
+//! A transport failure is retried only when the request provably never
+//! reached the upstream (see [`never_sent`]): a completion that the
+//! upstream received may be billed by the provider even if its answer is
+//! lost, and a second copy would be billed again while the ledger records
+//! one entry. A connection that breaks after the request was written (the
+//! upstream reset it, closed it, or died) is a 502 at once.
+//!
 //! The client is hyper-util's pooled client over rustls: on the gateway's
 //! hot path it costs ~25 µs less CPU per request than reqwest, which adds
 //! URL handling, its own header maps and middleware on top of the same
@@ -62,7 +69,8 @@ struct Answer {
 struct Failure {
     message: String,
     timed_out: bool,
-    /// Nothing was answered, so sending again is safe (the body is bytes).
+    /// The request provably never reached the upstream, so sending it
+    /// again cannot make the provider do (and bill) the work twice.
     retryable: bool,
 }
 
@@ -111,6 +119,12 @@ impl HttpProvider {
             let client = Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
                 .pool_timer(TokioTimer::new())
+                // A request handed a pooled connection that turns out to
+                // be closed before any byte of it was written is sent again
+                // on another connection by hyper-util itself (its default,
+                // stated here because `send_inner` relies on it): that is
+                // the stale keep-alive case, and it is safe.
+                .retry_canceled_requests(true)
                 .build(tls);
             Transport::Direct(Box::new(client))
         };
@@ -175,7 +189,7 @@ impl HttpProvider {
                 let resp = client.request(r).await.map_err(|e| Failure {
                     message: root_cause(&e),
                     timed_out: timed_out(&e),
-                    retryable: true,
+                    retryable: never_sent(&e),
                 })?;
                 let (head, body) = resp.into_parts();
                 let body = body
@@ -197,7 +211,9 @@ impl HttpProvider {
                     .map_err(|e| Failure {
                         message: root_cause(&e),
                         timed_out: e.is_timeout(),
-                        retryable: e.is_connect() || e.is_request(),
+                        // `is_request()` is no proof: it also covers a
+                        // connection that broke after the request went out.
+                        retryable: never_sent(&e),
                     })?;
                 let (status, headers) = (resp.status(), resp.headers().clone());
                 let body = resp
@@ -227,6 +243,8 @@ impl HttpProvider {
                 }
                 Ok(Err(f)) => {
                     if retryable_left && f.retryable {
+                        tracing::warn!(provider = %self.name, attempt = attempt + 1,
+                            error = %f.message, "upstream not reached; retrying");
                         tokio::time::sleep(self.backoff(attempt)).await;
                         attempt += 1;
                         continue;
@@ -237,6 +255,12 @@ impl HttpProvider {
                             timeout: started.elapsed(),
                         });
                     }
+                    if !f.retryable {
+                        return Err(UpstreamError::Dropped {
+                            provider: self.name.clone(),
+                            message: f.message,
+                        });
+                    }
                     return Err(UpstreamError::Connect {
                         provider: self.name.clone(),
                         message: f.message,
@@ -245,6 +269,8 @@ impl HttpProvider {
                 Ok(Ok(answer)) => {
                     let status = answer.status;
                     if retryable_left && (status.as_u16() == 429 || status.is_server_error()) {
+                        tracing::warn!(provider = %self.name, attempt = attempt + 1,
+                            status = status.as_u16(), "upstream refused the request; retrying");
                         tokio::time::sleep(self.backoff(attempt)).await;
                         attempt += 1;
                         continue;
@@ -307,6 +333,34 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
         cur = next;
     }
     cur.to_string()
+}
+
+/// Whether a failed attempt provably never reached the upstream, read from
+/// hyper-util's error (reqwest's wraps the same one):
+///
+/// - `is_connect()`: no connection could be made (refused, DNS, TLS, the
+///   connect timeout), so no byte of the request left;
+/// - no `connect_info()`: the error came before any connection was handed
+///   the request (hyper-util attaches the connection's info from the moment
+///   one takes the request, e.g. a fresh connection that closed during its
+///   HTTP handshake);
+///
+/// Everything else, after a connection took the request, is not retried:
+/// hyper reports "closed before the response" the same way whether or not
+/// the upstream had read (and started billing) the request. The one such
+/// case hyper can prove unsent (a pooled connection found closed before
+/// the request was written) hyper-util already retries itself
+/// (`retry_canceled_requests`). An HTTP/2 `REFUSED_STREAM` would be safe as
+/// well but is not told apart here; it is a 502 like the rest.
+fn never_sent(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper_util::client::legacy::Error>() {
+            return h.is_connect() || h.connect_info().is_none();
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// Whether the connect timeout (an I/O `TimedOut` under the client's error) fired.

@@ -4,15 +4,18 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A running gateway process.
 pub struct Gateway {
@@ -44,10 +47,32 @@ impl Gateway {
         extra: &str,
         env: &[(&str, &str)],
     ) -> Gateway {
+        Self::launch(dir, dsn, dsn, extra, env)
+    }
+
+    /// Like [`Gateway::start_with_env`], with the ledger and the identity
+    /// database apart (e.g. identity on a PostgreSQL the test stops).
+    pub fn start_split(
+        ledger_dsn: &str,
+        identity_dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self::launch(dir, ledger_dsn, identity_dsn, extra, env)
+    }
+
+    fn launch(
+        dir: tempfile::TempDir,
+        dsn: &str,
+        identity_dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout_ms = 5000\n\
              [ledger]\npath = \"{dsn}\"\ndead_letter_path = \"{dl}\"\n\
-             [identity]\npath = \"{dsn}\"\n{extra}\n",
+             [identity]\npath = \"{identity_dsn}\"\n{extra}\n",
             dl = dir.path().join("dead.jsonl").display()
         );
         let cfg_path = dir.path().join("config.toml");
@@ -169,14 +194,41 @@ pub struct Upstream {
     /// Whether streamed answers include a usage chunk when asked.
     pub stream_usage: bool,
     pub delay: Duration,
+    /// Pause before each streamed event, each then sent in a write of its
+    /// own; zero sends a whole stream in one write.
+    pub chunk_interval: Duration,
+    /// Words in a streamed chat answer; zero means "Hello there friend".
+    pub stream_words: usize,
+    /// Streamed events handed to the connection so far: stops growing once
+    /// the gateway lets go of the upstream stream.
+    pub events_sent: Arc<AtomicUsize>,
 }
 
-/// Starts an OpenAI-compatible upstream on a free port; returns its base URL (…/v1).
+/// The usage the Anthropic upstream reports: input excludes the cache
+/// reads and writes, as Anthropic counts.
+pub const ANTHROPIC_INPUT: i64 = 25;
+pub const ANTHROPIC_CACHE_READ: i64 = 100;
+pub const ANTHROPIC_CACHE_WRITE: i64 = 5;
+/// Output of a plain answer, and the final (cumulative) output of a stream.
+pub const ANTHROPIC_OUTPUT: i64 = 12;
+pub const ANTHROPIC_STREAM_OUTPUT: i64 = 15;
+/// The Anthropic upstream's `request-id` header.
+pub const ANTHROPIC_REQUEST_ID: &str = "req_anthropic_1";
+
+/// Starts an upstream that speaks OpenAI's `/chat/completions` and
+/// Anthropic's `/messages`; returns its base URL (…/v1).
 pub async fn start_upstream(up: Upstream) -> String {
+    start_upstream_at(up, "127.0.0.1:0").await
+}
+
+/// Like [`start_upstream`], on a given address (e.g. a port found free
+/// before, for an upstream that comes up late).
+pub async fn start_upstream_at(up: Upstream, addr: &str) -> String {
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
+        .route("/v1/messages", post(messages))
         .with_state(up);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
         .expect("bind upstream");
     let addr = listener.local_addr().expect("addr");
@@ -186,24 +238,49 @@ pub async fn start_upstream(up: Upstream) -> String {
     format!("http://{addr}/v1")
 }
 
-async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Response {
+/// Records the request; answers the next queued failure status, if any.
+async fn receive(up: &Upstream, headers: HeaderMap, body: &Bytes) -> Option<Response> {
     up.received
         .lock()
         .expect("lock")
         .push((headers, body.clone()));
-    if let Some(code) = {
+    let code = {
         let mut f = up.fail_first.lock().expect("lock");
-        if f.is_empty() {
-            None
-        } else {
-            Some(f.remove(0))
-        }
-    } {
-        return (
+        (!f.is_empty()).then(|| f.remove(0))
+    }?;
+    Some(
+        (
             StatusCode::from_u16(code).expect("status"),
             "{\"error\":{\"message\":\"try later\"}}",
         )
-            .into_response();
+            .into_response(),
+    )
+}
+
+/// A server-sent-event body: one write for all events, or one per event
+/// after `up.chunk_interval`, counting what was handed over.
+fn sse(up: &Upstream, events: Vec<String>) -> Response {
+    let counter = up.events_sent.clone();
+    let body = if up.chunk_interval.is_zero() {
+        counter.fetch_add(events.len(), Ordering::SeqCst);
+        Body::from(events.concat())
+    } else {
+        let interval = up.chunk_interval;
+        Body::from_stream(futures_util::stream::iter(events).then(move |e| {
+            let counter = counter.clone();
+            async move {
+                tokio::time::sleep(interval).await;
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, std::convert::Infallible>(e)
+            }
+        }))
+    };
+    ([("content-type", "text/event-stream")], body).into_response()
+}
+
+async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(failed) = receive(&up, headers, &body).await {
+        return failed;
     }
     if !up.delay.is_zero() {
         tokio::time::sleep(up.delay).await;
@@ -211,17 +288,24 @@ async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Re
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = v["model"].as_str().unwrap_or("").to_string();
     let mut resp = if v["stream"].as_bool() == Some(true) {
-        let mut s = String::new();
-        for w in ["Hello", " there", " friend"] {
-            s.push_str(&format!(
+        let words: Vec<String> = if up.stream_words == 0 {
+            ["Hello", " there", " friend"].map(String::from).to_vec()
+        } else {
+            (0..up.stream_words)
+                .map(|i| format!(" word{i:02}"))
+                .collect()
+        };
+        let mut events: Vec<String> = words
+            .iter()
+            .map(|w| format!(
                 "data: {{\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"{model}\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}},\"finish_reason\":null}}]}}\n\n"
-            ));
-        }
+            ))
+            .collect();
         if up.stream_usage && v["stream_options"]["include_usage"].as_bool() == Some(true) {
-            s.push_str("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":10}}}\n\n");
+            events.push("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":10}}}\n\n".into());
         }
-        s.push_str("data: [DONE]\n\n");
-        ([("content-type", "text/event-stream")], s).into_response()
+        events.push("data: [DONE]\n\n".into());
+        sse(&up, events)
     } else {
         let b = format!(
             "{{\"id\":\"c1\",\"object\":\"chat.completion\",\"model\":\"{model}\",\"choices\":[{{\"index\":0,\"message\":{{\"role\":\"assistant\",\"content\":\"hi\"}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":100,\"completion_tokens\":50,\"prompt_tokens_details\":{{\"cached_tokens\":40}},\"completion_tokens_details\":{{\"reasoning_tokens\":20}}}}}}"
@@ -231,4 +315,167 @@ async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Re
     resp.headers_mut()
         .insert("x-request-id", "upstream-req-1".parse().expect("header"));
     resp
+}
+
+/// Anthropic's Messages API: a whole message, or its event stream
+/// (message_start with the input and cache usage, text deltas,
+/// message_delta with the final output count, message_stop).
+async fn messages(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(failed) = receive(&up, headers, &body).await {
+        return failed;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    let model = v["model"].as_str().unwrap_or("").to_string();
+    let mut resp = if v["stream"].as_bool() == Some(true) {
+        sse(&up, anthropic_events(&model))
+    } else {
+        let b = serde_json::json!({
+            "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+            "content": [{"type": "text", "text": "Hello from Claude"}],
+            "stop_reason": "end_turn", "stop_sequence": null,
+            "usage": anthropic_usage(ANTHROPIC_OUTPUT),
+        });
+        ([("content-type", "application/json")], b.to_string()).into_response()
+    };
+    resp.headers_mut()
+        .insert("request-id", ANTHROPIC_REQUEST_ID.parse().expect("header"));
+    resp
+}
+
+fn anthropic_usage(output: i64) -> serde_json::Value {
+    serde_json::json!({
+        "input_tokens": ANTHROPIC_INPUT,
+        "cache_creation_input_tokens": ANTHROPIC_CACHE_WRITE,
+        "cache_read_input_tokens": ANTHROPIC_CACHE_READ,
+        "output_tokens": output,
+    })
+}
+
+/// The events of the Anthropic upstream's stream, as sent (tests compare
+/// what the client got with their concatenation).
+pub fn anthropic_events(model: &str) -> Vec<String> {
+    let event = |name: &str, data: serde_json::Value| format!("event: {name}\ndata: {data}\n\n");
+    let mut events = vec![
+        event(
+            "message_start",
+            serde_json::json!({"type": "message_start", "message": {
+                "id": "msg_1", "type": "message", "role": "assistant", "model": model,
+                "content": [], "stop_reason": null, "stop_sequence": null,
+                "usage": anthropic_usage(1)}}),
+        ),
+        event(
+            "content_block_start",
+            serde_json::json!({"type": "content_block_start", "index": 0,
+                "content_block": {"type": "text", "text": ""}}),
+        ),
+        event("ping", serde_json::json!({"type": "ping"})),
+    ];
+    for w in ["Hello", " from", " Claude"] {
+        events.push(event(
+            "content_block_delta",
+            serde_json::json!({"type": "content_block_delta", "index": 0,
+                "delta": {"type": "text_delta", "text": w}}),
+        ));
+    }
+    events.push(event(
+        "content_block_stop",
+        serde_json::json!({"type": "content_block_stop", "index": 0}),
+    ));
+    events.push(event(
+        "message_delta",
+        serde_json::json!({"type": "message_delta",
+            "delta": {"stop_reason": "end_turn", "stop_sequence": null},
+            "usage": {"output_tokens": ANTHROPIC_STREAM_OUTPUT}}),
+    ));
+    events.push(event(
+        "message_stop",
+        serde_json::json!({"type": "message_stop"}),
+    ));
+    events
+}
+
+/// What a [`start_raw_upstream`] server does once it has read a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hangup {
+    /// Resets the connection (`SO_LINGER` 0, then close: an RST).
+    Reset,
+    /// Closes it cleanly (FIN) without a byte of an answer.
+    Close,
+    /// Answers 200 with a chat completion, keeps the connection open (a
+    /// keep-alive connection the client pools) for the given time, then
+    /// closes it, as servers close idle connections.
+    AnswerThenClose(Duration),
+}
+
+/// The whole answer [`Hangup::AnswerThenClose`] writes.
+const RAW_ANSWER_BODY: &str = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}";
+
+/// Starts an upstream over a bare socket that reads each request in full,
+/// counts it, and then does what `hangup` says (one request per
+/// connection); returns its base URL (…/v1), the count of requests and the
+/// count of connections accepted. Hanging up stands for an upstream that
+/// got the request (and may bill it) and then died.
+pub async fn start_raw_upstream(hangup: Hangup) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind raw upstream");
+    let addr = listener.local_addr().expect("addr");
+    let count = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    let accepted = connections.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            accepted.fetch_add(1, Ordering::SeqCst);
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                if read_request(&mut sock).await {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                }
+                match hangup {
+                    Hangup::Reset => {
+                        let _ = sock.set_zero_linger();
+                    }
+                    Hangup::Close => {
+                        let _ = sock.shutdown().await;
+                    }
+                    Hangup::AnswerThenClose(idle) => {
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{RAW_ANSWER_BODY}",
+                            RAW_ANSWER_BODY.len()
+                        );
+                        let _ = sock.write_all(answer.as_bytes()).await;
+                        tokio::time::sleep(idle).await;
+                        let _ = sock.shutdown().await;
+                    }
+                }
+                drop(sock);
+            });
+        }
+    });
+    (format!("http://{addr}/v1"), count, connections)
+}
+
+/// Reads one HTTP/1.1 request (head, then `content-length` bytes of body);
+/// false when the peer went away first.
+async fn read_request(sock: &mut tokio::net::TcpStream) -> bool {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+            let len: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if buf.len() >= end + 4 + len {
+                return true;
+            }
+        }
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
 }

@@ -2,10 +2,12 @@
 //! provider and an OpenAI-compatible upstream served by the test over a
 //! real socket, and the ledger read back with SQL.
 
+mod auth_e2e;
 mod cases;
 mod chain;
 pub mod harness;
 pub mod ledger_rows;
+mod upstreams;
 
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
     super::cases::mock_plain_and_stream_are_recorded(db.dsn.clone()).await;
