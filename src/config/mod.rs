@@ -247,6 +247,10 @@ pub struct ProviderConfig {
     /// Total time for one upstream attempt (for streams: until the first byte).
     pub timeout_ms: u64,
     pub pool_max_idle_per_host: usize,
+    /// How long an idle keep-alive connection is kept. Below the upstream's
+    /// own idle timeout, so that a connection the upstream is about to
+    /// close is seldom handed a request (which is not retried once sent).
+    pub pool_idle_timeout_ms: u64,
     /// Retries on connect errors, 429 and 5xx, only before anything reached the client.
     pub max_retries: u32,
     pub retry_base_ms: u64,
@@ -438,6 +442,7 @@ impl Default for ProviderConfig {
             connect_timeout_ms: 5_000,
             timeout_ms: 120_000,
             pool_max_idle_per_host: 256,
+            pool_idle_timeout_ms: 30_000,
             max_retries: 2,
             retry_base_ms: 100,
             mock_latency_ms: 0,

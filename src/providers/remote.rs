@@ -99,6 +99,7 @@ impl HttpProvider {
         let transport = if Matcher::from_env().intercept(&urls[0]).is_some() {
             let client = reqwest::Client::builder()
                 .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+                .pool_idle_timeout(Duration::from_millis(cfg.pool_idle_timeout_ms))
                 .connect_timeout(connect_timeout)
                 .tcp_nodelay(true)
                 .build()
@@ -118,6 +119,7 @@ impl HttpProvider {
                 .wrap_connector(http);
             let client = Client::builder(TokioExecutor::new())
                 .pool_max_idle_per_host(cfg.pool_max_idle_per_host)
+                .pool_idle_timeout(Duration::from_millis(cfg.pool_idle_timeout_ms))
                 .pool_timer(TokioTimer::new())
                 // A request handed a pooled connection that turns out to
                 // be closed before any byte of it was written is sent again
