@@ -267,6 +267,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l instance -d 'Only this gateway instance\'s chain (default: every chain in the ledger)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Start after this sequence number (links into it are not checked)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l head-file -d 'A chain head file to check its chain against (repeatable: other instances\' head files); default: this gateway\'s ledger.chain.head_file' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l json -d 'Print the report as JSON'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output (-v debug, -vv trace)'

@@ -31,6 +31,7 @@ pub use manifest::{ChainSpan, Cursor, Manifest};
 pub use row::{COLUMNS, ExportRow, push_nano_decimal, push_rfc3339};
 pub use run::{Export, ExportReport, scan};
 pub use sink::Destination;
+pub(crate) use sink::write_atomic;
 
 pub(crate) use filter::{Bound, push_filter};
 pub(crate) use row::{SELECT, decode_row};
