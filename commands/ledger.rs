@@ -79,7 +79,7 @@ pub struct ExportArgs {
     /// Write to FILE (temporary name, renamed when complete) instead of stdout.
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Compression (default: from the output's extension, .gz or .zst; else none).
+    /// Compression (default: from the output's extension, .gz/.gzip or .zst/.zstd; else none).
     #[arg(long, value_enum)]
     pub compress: Option<CompressArg>,
     /// Incremental export: entries numbered above SEQ in one chain (--instance, or the
@@ -87,7 +87,7 @@ pub struct ExportArgs {
     #[arg(long, value_name = "SEQ", conflicts_with = "cursor")]
     pub after: Option<i64>,
     /// Incremental export: each chain from the position kept in FILE up to its committed
-    /// watermark; FILE is rewritten only when the export completes.
+    /// watermark; FILE is rewritten only when the export completes. Not with --since/--until.
     #[arg(long, value_name = "FILE")]
     pub cursor: Option<PathBuf>,
     /// Prefix text cells starting with = + - @ with ' so spreadsheets show them as text.

@@ -20,6 +20,10 @@ pub struct VerifyArgs {
     /// Start after this sequence number (links into it are not checked).
     #[arg(long, value_name = "SEQ", default_value_t = 0)]
     pub since: i64,
+    /// A chain head file to check its chain against (repeatable: other instances' head files);
+    /// default: this gateway's ledger.chain.head_file.
+    #[arg(long = "head-file", value_name = "PATH")]
+    pub head_files: Vec<std::path::PathBuf>,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -44,8 +48,15 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
     let cfg = &loaded.config.ledger.chain;
     let db = crate::ledger::open_ledger(global).await?;
     let key = ChainKey::new(&cfg.hmac_key);
-    let head = head::read(std::path::Path::new(&cfg.head_file))
-        .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
+    let heads =
+        head::read_all(std::path::Path::new(&cfg.head_file), &a.head_files).map_err(|e| {
+            let code = if e.is_usage() {
+                exit::USAGE
+            } else {
+                exit::FAILURE
+            };
+            Failure::new(code, e.to_string())
+        })?;
     let bar = if std::io::stderr().is_terminal() && !a.json {
         let b = ProgressBar::new_spinner();
         b.set_style(
@@ -63,19 +74,12 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
             b.set_position(n);
         }
     };
-    let report = verify::verify(
-        &db,
-        &key,
-        a.instance.as_deref(),
-        a.since,
-        head.as_ref(),
-        &tick,
-    )
-    .await
-    .map_err(|e| match e {
-        verify::VerifyError::Store(_) => Failure::new(exit::FAILURE, crate::chain(&e)),
-        _ => Failure::new(exit::USAGE, e.to_string()),
-    })?;
+    let report = verify::verify(&db, &key, a.instance.as_deref(), a.since, &heads, &tick)
+        .await
+        .map_err(|e| match e {
+            verify::VerifyError::Store(_) => Failure::new(exit::FAILURE, crate::chain(&e)),
+            _ => Failure::new(exit::USAGE, e.to_string()),
+        })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
@@ -130,10 +134,24 @@ fn print_report(r: &Report) {
     }
     if r.unchained_rows > 0 {
         println!(
-            "inserted: {} rows outside every chain, written after the chains began (first: {})",
+            "inserted: {} rows outside every chain that the baseline does not account for (first: {})",
             r.unchained_rows,
-            r.first_unchained.as_deref().unwrap_or("?")
+            r.first_unchained
+                .as_deref()
+                .unwrap_or("not one row: more of them than the baseline")
         );
+    }
+    match &r.baseline {
+        Some(b) => println!(
+            "before the chains: {} rows outside every chain (baseline {} rows up to id {})",
+            r.pre_chain_rows,
+            b.rows,
+            b.max_id.map_or("-".to_string(), |m| m.to_string())
+        ),
+        None if !r.chains.is_empty() => println!(
+            "no baseline holds: rows outside every chain were counted by time since the first chain began"
+        ),
+        None => {}
     }
     println!(
         "{}",

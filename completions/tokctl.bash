@@ -1383,7 +1383,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__verify)
-            opts="-v -q -h -V --instance --since --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --instance --since --head-file --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1394,6 +1394,10 @@ _tokctl() {
                     return 0
                     ;;
                 --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --head-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

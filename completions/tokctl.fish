@@ -234,11 +234,11 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "csv\t''
 jsonl\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s o -l output -d 'Write to FILE (temporary name, renamed when complete) instead of stdout' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l compress -d 'Compression (default: from the output\'s extension, .gz or .zst; else none)' -r -f -a "none\t''
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l compress -d 'Compression (default: from the output\'s extension, .gz/.gzip or .zst/.zstd; else none)' -r -f -a "none\t''
 gzip\t''
 zstd\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l after -d 'Incremental export: entries numbered above SEQ in one chain (--instance, or the only one), up to its committed watermark' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l cursor -d 'Incremental export: each chain from the position kept in FILE up to its committed watermark; FILE is rewritten only when the export completes' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l cursor -d 'Incremental export: each chain from the position kept in FILE up to its committed watermark; FILE is rewritten only when the export completes. Not with --since/--until' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l excel-safe -d 'Prefix text cells starting with = + - @ with \' so spreadsheets show them as text'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l manifest -d 'Also write <FILE>.manifest.json: rows, time range, filters, SHA-256, columns'
@@ -267,6 +267,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l instance -d 'Only this gateway instance\'s chain (default: every chain in the ledger)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Start after this sequence number (links into it are not checked)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l head-file -d 'A chain head file to check its chain against (repeatable: other instances\' head files); default: this gateway\'s ledger.chain.head_file' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l json -d 'Print the report as JSON'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output (-v debug, -vv trace)'

@@ -566,6 +566,49 @@ dbtest!(cursor_file_exports_each_entry_exactly_once, |db| {
     let cursor_after = std::fs::read_to_string(run.dir().join("cursor.json")).expect("cursor");
     assert_eq!(cursor_before, cursor_after);
 
+    // With a time range the cursor would move past rows outside it for
+    // ever: refused before anything is read or written.
+    for range in [["--since", "2026-11-23T00:00:00Z"], ["--until", "1h"]] {
+        let out = run.run(&[
+            "ledger",
+            "export",
+            "--cursor",
+            "cursor.json",
+            "--output",
+            "t.csv",
+            range[0],
+            range[1],
+        ]);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains("--cursor") && out.stderr.contains("--since or --until"),
+            "{range:?}: {}",
+            out.stderr
+        );
+        assert!(!run.dir().join("t.csv").exists(), "{range:?} wrote a file");
+    }
+    // A cursor whose directory is missing would read as "from the start"
+    // and fail to be written after the export: refused up front.
+    let out = run.run(&[
+        "ledger",
+        "export",
+        "--cursor",
+        "no-dir/cursor.json",
+        "--output",
+        "n.csv",
+    ]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("no-dir"), "{}", out.stderr);
+    let left = leftovers(run.dir());
+    assert!(
+        !left
+            .iter()
+            .any(|n| n.starts_with("n.csv") || n.ends_with(".partial")),
+        "no output file: {left:?}"
+    );
+    let cursor_after = std::fs::read_to_string(run.dir().join("cursor.json")).expect("cursor");
+    assert_eq!(cursor_before, cursor_after);
+
     // Workers commit out of order: seq 8 of each chain lands before seq 7,
     // so the watermark stays at 6 and the export must stop there.
     let insert = |range: &[i64]| {

@@ -30,6 +30,7 @@ pub const GENESIS: Hash = [0; 32];
 /// Domain tags, so an entry's encoding can never be taken for a gap's.
 const ENTRY_TAG: &[u8] = b"tokctl-ledger-entry-v1\n";
 const GAP_TAG: &[u8] = b"tokctl-ledger-gap-v1\n";
+const BASELINE_TAG: &[u8] = b"tokctl-ledger-baseline-v1\n";
 const KEY_ID_TAG: &[u8] = b"tokctl-ledger-key-id-v1";
 
 /// An entry's place in its chain, assigned once by the sequencer.
@@ -159,6 +160,18 @@ impl ChainKey {
         text(&mut buf, request_id);
         text(&mut buf, Some(reason));
         field(&mut buf, entry_hash.map(|h| h.as_slice()));
+        self.digest(&buf)
+    }
+
+    /// The MAC of a chain's baseline: the `rows` outside every chain when
+    /// the chain was first seen, and the highest `max_id` among them. Bound
+    /// to the chain's name, so one chain's baseline cannot be copied to another.
+    pub fn baseline_mac(&self, instance_id: &str, rows: i64, max_id: Option<i64>) -> Hash {
+        let mut buf = Vec::with_capacity(96);
+        buf.extend_from_slice(BASELINE_TAG);
+        text(&mut buf, Some(instance_id));
+        int(&mut buf, Some(rows));
+        int(&mut buf, max_id);
         self.digest(&buf)
     }
 
@@ -482,5 +495,17 @@ mod tests {
         );
         assert_ne!(m, key.gap_mac("i", 3, Some("r"), "dead_lettered", None));
         assert_eq!(key.key_id().map(str::len), Some(16));
+    }
+
+    #[test]
+    fn baseline_macs_depend_on_every_field_and_the_key() {
+        let key = ChainKey::new("k");
+        let m = key.baseline_mac("i", 3, Some(7));
+        assert_ne!(m, key.baseline_mac("j", 3, Some(7)));
+        assert_ne!(m, key.baseline_mac("i", 4, Some(7)));
+        assert_ne!(m, key.baseline_mac("i", 3, Some(8)));
+        assert_ne!(m, key.baseline_mac("i", 3, None));
+        assert_ne!(m, ChainKey::new("other").baseline_mac("i", 3, Some(7)));
+        assert_ne!(m, key.gap_mac("i", 3, None, "7", None), "apart from gaps");
     }
 }

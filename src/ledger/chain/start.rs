@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use sqlx::Row;
+use tracing::warn;
 
 use super::head::{self, Head, HeadError};
 use super::{ChainKey, GENESIS, Gap, Hash, hash_from_bytes};
@@ -111,46 +112,59 @@ pub fn describe(keyed: bool, key_id: Option<&str>) -> String {
 }
 
 /// Registers the chain (first start) or checks that the configured key is
-/// the one it was started with, and reads where it stands.
+/// the one it was started with, records its baseline if it has none
+/// ([`record_baseline`]), and reads where it stands.
 pub async fn open(db: &Db, cfg: &ChainConfig, key: &ChainKey) -> Result<Opened, ChainError> {
     let instance_id = instance_id(cfg)?;
     let q = |what: &str| StoreError::query(db, format!("{what} of chain `{instance_id}`"));
     const REGISTER: &str = "INSERT INTO ledger_chains (instance_id, keyed, key_id, started_at_us, \
         watermark_seq, updated_at_us) VALUES ($1, $2, $3, $4, 0, $4) ON CONFLICT DO NOTHING";
-    const READ: &str = "SELECT keyed, key_id, watermark_seq, watermark_hash FROM ledger_chains WHERE instance_id = $1";
+    const READ: &str = "SELECT keyed, key_id, watermark_seq, watermark_hash, baseline_rows \
+        FROM ledger_chains WHERE instance_id = $1";
     let now = crate::db::now_us();
-    let (keyed, key_id, watermark, wm_hash): (bool, Option<String>, i64, Option<Vec<u8>>) =
-        match db {
-            Db::Sqlite(p) => {
-                sqlx::query(REGISTER)
-                    .bind(&instance_id)
-                    .bind(key.is_keyed())
-                    .bind(key.key_id())
-                    .bind(now)
-                    .execute(p)
-                    .await
-                    .map_err(q("registering"))?;
-                sqlx::query_as(READ).bind(&instance_id).fetch_one(p).await
-            }
-            Db::Postgres(p) => {
-                sqlx::query(REGISTER)
-                    .bind(&instance_id)
-                    .bind(key.is_keyed())
-                    .bind(key.key_id())
-                    .bind(now)
-                    .execute(p)
-                    .await
-                    .map_err(q("registering"))?;
-                sqlx::query_as(READ).bind(&instance_id).fetch_one(p).await
-            }
+    type Read = (bool, Option<String>, i64, Option<Vec<u8>>, Option<i64>);
+    let (registered, read) = match db {
+        Db::Sqlite(p) => {
+            let r = sqlx::query(REGISTER)
+                .bind(&instance_id)
+                .bind(key.is_keyed())
+                .bind(key.key_id())
+                .bind(now)
+                .execute(p)
+                .await
+                .map_err(q("registering"))?;
+            let read = sqlx::query_as::<_, Read>(READ)
+                .bind(&instance_id)
+                .fetch_one(p)
+                .await;
+            (r.rows_affected() == 1, read)
         }
-        .map_err(q("reading the watermark"))?;
+        Db::Postgres(p) => {
+            let r = sqlx::query(REGISTER)
+                .bind(&instance_id)
+                .bind(key.is_keyed())
+                .bind(key.key_id())
+                .bind(now)
+                .execute(p)
+                .await
+                .map_err(q("registering"))?;
+            let read = sqlx::query_as::<_, Read>(READ)
+                .bind(&instance_id)
+                .fetch_one(p)
+                .await;
+            (r.rows_affected() == 1, read)
+        }
+    };
+    let (keyed, key_id, watermark, wm_hash, baseline) = read.map_err(q("reading the watermark"))?;
     if keyed != key.is_keyed() || key_id.as_deref() != key.key_id() {
         return Err(ChainError::KeyMismatch {
             instance: instance_id,
             stored: describe(keyed, key_id.as_deref()),
             configured: describe(key.is_keyed(), key.key_id()),
         });
+    }
+    if baseline.is_none() {
+        record_baseline(db, key, &instance_id, registered).await?;
     }
     let (stored_head, stored_head_hash) = stored_head(db, &instance_id).await?;
     let head_file = head::read(Path::new(&cfg.head_file))?.filter(|h| h.instance_id == instance_id);
@@ -162,6 +176,72 @@ pub async fn open(db: &Db, cfg: &ChainConfig, key: &ChainKey) -> Result<Opened, 
         stored_head_hash,
         head_file,
     })
+}
+
+/// Records the chain's baseline: how many rows stand outside every chain
+/// and the highest id among them, MAC'd under the chain's key, so that
+/// `verify` can tell the rows that were there before the chains (which no
+/// chain protects) from rows inserted since, whatever their `created_at_us`
+/// says. Run once per chain: when it is registered (`new`), or, for a
+/// chain begun before migration 0005, at its gateway's first start after
+/// it (the migration's SQL has no key to MAC with). A new chain counts
+/// every row outside every chain; an old one only those older than the
+/// first chain, since rows written after it are no part of the baseline.
+pub async fn record_baseline(
+    db: &Db,
+    key: &ChainKey,
+    instance_id: &str,
+    new: bool,
+) -> Result<(), StoreError> {
+    // Outside every chain, as `verify` counts them (verify.rs, `unchained`).
+    const ALL: &str = "SELECT COUNT(*), MAX(id) FROM usage_entries \
+        WHERE seq IS NULL OR instance_id IS NULL \
+        OR instance_id NOT IN (SELECT instance_id FROM ledger_chains)";
+    const OLDER: &str = "SELECT COUNT(*), MAX(id) FROM usage_entries \
+        WHERE (seq IS NULL OR instance_id IS NULL \
+        OR instance_id NOT IN (SELECT instance_id FROM ledger_chains)) \
+        AND created_at_us < (SELECT MIN(started_at_us) FROM ledger_chains)";
+    const RECORD: &str = "UPDATE ledger_chains SET baseline_rows = $1, baseline_max_id = $2, \
+        baseline_mac = $3 WHERE instance_id = $4 AND baseline_rows IS NULL";
+    let sql = if new { ALL } else { OLDER };
+    let ctx = |what: &str| StoreError::query(db, format!("{what} of chain `{instance_id}`"));
+    let (rows, max_id): (i64, Option<i64>) = match db {
+        Db::Sqlite(p) => sqlx::query_as(sql).fetch_one(p).await,
+        Db::Postgres(p) => sqlx::query_as(sql).fetch_one(p).await,
+    }
+    .map_err(ctx(
+        "counting the rows outside every chain for the baseline",
+    ))?;
+    let mac = key.baseline_mac(instance_id, rows, max_id);
+    match db {
+        Db::Sqlite(p) => sqlx::query(RECORD)
+            .bind(rows)
+            .bind(max_id)
+            .bind(mac.as_slice())
+            .bind(instance_id)
+            .execute(p)
+            .await
+            .map(|_| ()),
+        Db::Postgres(p) => sqlx::query(RECORD)
+            .bind(rows)
+            .bind(max_id)
+            .bind(mac.as_slice())
+            .bind(instance_id)
+            .execute(p)
+            .await
+            .map(|_| ()),
+    }
+    .map_err(ctx("recording the baseline"))?;
+    if !new {
+        warn!(
+            "chain `{instance_id}` had no baseline of the rows outside every chain (it was begun \
+             before migration 0005): recorded now, {rows} rows older than the first chain, up to \
+             id {}. If this chain was begun after that migration, its baseline was removed behind \
+             the gateway's back: rows inserted before now are taken into it",
+            max_id.map_or("-".to_string(), |m| m.to_string())
+        );
+    }
+    Ok(())
 }
 
 /// The chain's committed watermark as stored, or `None` when the chain is not

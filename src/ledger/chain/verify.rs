@@ -6,8 +6,17 @@
 //! tail, not tampering). Findings: an entry whose fields no longer match
 //! its hash (edited), a missing number with no gap row (deleted), a link
 //! that does not follow (inserted or reordered), a gap row whose MAC fails
-//! (forged), rows of no chain written after the chains began (inserted).
-//! Gaps are listed apart: they are known losses, not tampering.
+//! (forged), a chain's baseline missing or whose MAC fails, and rows
+//! outside every chain beyond the baseline (inserted). Gaps are listed
+//! apart: they are known losses, not tampering.
+//!
+//! Rows outside every chain (no `seq`, or a chain the ledger does not have)
+//! are told apart by the chains' baselines ([`super::start::record_baseline`]):
+//! the count of such rows when each chain was first seen and the highest
+//! `id` among them, MAC'd with the key. Any beyond (a higher `id`, or more
+//! of them) were inserted since, whatever their `created_at_us` says. One
+//! aggregate over the chain's index (SQLite: the index alone, no row read)
+//! counts them; a row is read only when one is found.
 //!
 //! Reading and hashing is most of the work. A chain in a SQLite file, on
 //! two cores, is read in slices of sequence numbers by two connections at
@@ -35,7 +44,8 @@ use crate::ledger::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Break {
     pub seq: i64,
-    /// `edited`, `deleted`, `inserted`, `relinked` or `forged_gap`.
+    /// `edited`, `deleted`, `relinked`, `forged_gap`, or, at number 0 (the
+    /// chain as a whole), `no_baseline` or `forged_baseline`.
     pub kind: &'static str,
     pub request_id: Option<String>,
     pub detail: String,
@@ -70,9 +80,27 @@ pub struct ChainReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub chains: Vec<ChainReport>,
-    /// Rows in no chain written after the first chain began.
+    /// Rows outside every chain that the baseline does not account for:
+    /// inserted behind the gateway's back.
     pub unchained_rows: u64,
+    /// The first of them by id, when one can be named (a row beyond the
+    /// baseline's highest id; a surplus below it has no one culprit).
     pub first_unchained: Option<String>,
+    /// Rows outside every chain that the baseline accounts for: written
+    /// before the chains (no chain protects them).
+    pub pre_chain_rows: u64,
+    /// The baseline used: the strictest of the chains' baselines whose MAC
+    /// holds under the configured key. `None`: there was none, and rows
+    /// outside every chain were counted by time (`created_at_us` from the
+    /// first chain's start), as before migration 0005.
+    pub baseline: Option<Baseline>,
+}
+
+/// Rows outside every chain before the chains: how many, and the highest id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Baseline {
+    pub rows: i64,
+    pub max_id: Option<i64>,
 }
 
 impl Report {
@@ -105,17 +133,41 @@ struct ChainRow {
     key_id: Option<String>,
     started_at_us: i64,
     watermark: i64,
+    baseline_rows: Option<i64>,
+    baseline_max_id: Option<i64>,
+    baseline_mac: Option<Vec<u8>>,
 }
 
-/// Verifies `instance` (or every chain) from number `since` on. `head` is
-/// the local head file, checked for the chain it names. `progress` is told
-/// of each entry checked.
+impl ChainRow {
+    /// The chain's baseline: `Ok(None)` when it has none, `Err` when its
+    /// MAC does not hold under `key` (or it is hashed with another key).
+    fn baseline(&self, key: &ChainKey) -> Result<Option<Baseline>, ()> {
+        let Some(rows) = self.baseline_rows else {
+            return Ok(None);
+        };
+        let same_key = self.keyed == key.is_keyed() && self.key_id.as_deref() == key.key_id();
+        let mac = key.baseline_mac(&self.instance_id, rows, self.baseline_max_id);
+        if same_key && self.baseline_mac.as_deref() == Some(mac.as_slice()) {
+            Ok(Some(Baseline {
+                rows,
+                max_id: self.baseline_max_id,
+            }))
+        } else {
+            Err(())
+        }
+    }
+}
+
+/// Verifies `instance` (or every chain) from number `since` on. `heads` are
+/// head files (this gateway's, or others' an auditor collected), each
+/// checked for the chain it names (the highest, if several name one).
+/// `progress` is told of each entry checked.
 pub async fn verify(
     db: &Db,
     key: &ChainKey,
     instance: Option<&str>,
     since: i64,
-    head: Option<&Head>,
+    heads: &[Head],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, VerifyError> {
     let chains = chains(db).await?;
@@ -136,26 +188,73 @@ pub async fn verify(
                 configured: describe(key.is_keyed(), key.key_id()),
             });
         }
-        let head = head.filter(|h| h.instance_id == c.instance_id);
-        out.push(verify_chain(db, key, c, since, head, progress).await?);
+        let head = heads
+            .iter()
+            .filter(|h| h.instance_id == c.instance_id)
+            .max_by_key(|h| h.seq);
+        let mut report = verify_chain(db, key, c, since, head, progress).await?;
+        let broken = match c.baseline(key) {
+            Ok(Some(_)) => None,
+            Ok(None) => Some((
+                "no_baseline",
+                "the chain has no baseline of the rows outside every chain: begun before \
+                 migration 0005 and its gateway not started since, or the baseline was removed",
+            )),
+            Err(()) => Some((
+                "forged_baseline",
+                "the chain's baseline of the rows outside every chain does not match its MAC",
+            )),
+        };
+        if let Some((kind, detail)) = broken {
+            report.breaks += 1;
+            report.first_break.get_or_insert(Break {
+                seq: 0,
+                kind,
+                request_id: None,
+                detail: detail.into(),
+            });
+        }
+        out.push(report);
     }
+    // The strictest baseline that holds, of every chain (not only those
+    // walked): any one of them bounds the rows that came before the chains.
+    let baseline = chains
+        .iter()
+        .filter_map(|c| c.baseline(key).ok().flatten())
+        .reduce(|a, b| Baseline {
+            rows: a.rows.min(b.rows),
+            max_id: a.max_id.min(b.max_id),
+        });
     let started = chains.iter().map(|c| c.started_at_us).min();
-    let (unchained_rows, first_unchained) = match started {
-        Some(t) => unchained(db, t).await?,
-        None => (0, None),
+    let found = match (baseline, started) {
+        (Some(b), _) => beyond_baseline(db, b).await?,
+        (None, Some(t)) => unchained_since(db, t).await?,
+        (None, None) => Unchained::default(),
     };
     Ok(Report {
         chains: out,
-        unchained_rows,
-        first_unchained,
+        unchained_rows: found.inserted,
+        first_unchained: found.first,
+        pre_chain_rows: found.pre_chain,
+        baseline,
     })
 }
 
 async fn chains(db: &Db) -> Result<Vec<ChainRow>, StoreError> {
-    const SQL: &str = "SELECT instance_id, keyed, key_id, started_at_us, watermark_seq \
-        FROM ledger_chains ORDER BY instance_id";
+    const SQL: &str = "SELECT instance_id, keyed, key_id, started_at_us, watermark_seq, \
+        baseline_rows, baseline_max_id, baseline_mac FROM ledger_chains ORDER BY instance_id";
     let ctx = StoreError::query(db, "reading the chains");
-    let rows: Vec<(String, bool, Option<String>, i64, i64)> = match db {
+    type R = (
+        String,
+        bool,
+        Option<String>,
+        i64,
+        i64,
+        Option<i64>,
+        Option<i64>,
+        Option<Vec<u8>>,
+    );
+    let rows: Vec<R> = match db {
         Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await,
         Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
     }
@@ -163,18 +262,80 @@ async fn chains(db: &Db) -> Result<Vec<ChainRow>, StoreError> {
     Ok(rows
         .into_iter()
         .map(
-            |(instance_id, keyed, key_id, started_at_us, watermark)| ChainRow {
+            |(instance_id, keyed, key_id, started_at_us, watermark, rows, max_id, mac)| ChainRow {
                 instance_id,
                 keyed,
                 key_id,
                 started_at_us,
                 watermark,
+                baseline_rows: rows,
+                baseline_max_id: max_id,
+                baseline_mac: mac,
             },
         )
         .collect())
 }
 
-async fn unchained(db: &Db, since_us: i64) -> Result<(u64, Option<String>), StoreError> {
+/// Rows outside every chain, sorted into those the baseline accounts for
+/// and those inserted since.
+#[derive(Debug, Default)]
+struct Unchained {
+    inserted: u64,
+    first: Option<String>,
+    pre_chain: u64,
+}
+
+/// Counts the rows outside every chain against `b`: those with a higher id
+/// than its highest, plus any surplus over its count among the rest. One
+/// aggregate, whatever the rows' times say; on SQLite it reads the chain's
+/// index alone (it holds `instance_id`, `seq` and the rowid `id`), on
+/// PostgreSQL it scans the table once, as the time-bounded count did.
+async fn beyond_baseline(db: &Db, b: Baseline) -> Result<Unchained, StoreError> {
+    // Outside every chain, as `record_baseline` counts them (start.rs).
+    const SQL: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN id > $1 THEN 1 ELSE 0 END), 0), \
+        MIN(CASE WHEN id > $1 THEN id END) FROM usage_entries \
+        WHERE seq IS NULL OR instance_id IS NULL \
+        OR instance_id NOT IN (SELECT instance_id FROM ledger_chains)";
+    const SQLITE_SQL: &str = "SELECT COUNT(*), COALESCE(SUM(CASE WHEN id > $1 THEN 1 ELSE 0 END), 0), \
+        MIN(CASE WHEN id > $1 THEN id END) FROM usage_entries INDEXED BY usage_entries_chain \
+        WHERE seq IS NULL OR instance_id IS NULL \
+        OR instance_id NOT IN (SELECT instance_id FROM ledger_chains)";
+    const NAME: &str = "SELECT request_id FROM usage_entries WHERE id = $1 LIMIT 1";
+    let ctx = || StoreError::query(db, "counting the rows outside every chain");
+    // No rows before the chains: every id is beyond.
+    let max_id = b.max_id.unwrap_or(i64::MIN);
+    let (all, above, first_id): (i64, i64, Option<i64>) = match db {
+        Db::Sqlite(p) => match sqlx::query_as(SQLITE_SQL).bind(max_id).fetch_one(p).await {
+            Err(e) if e.to_string().contains("no such index") => {
+                sqlx::query_as(SQL).bind(max_id).fetch_one(p).await
+            }
+            found => found,
+        },
+        Db::Postgres(p) => sqlx::query_as(SQL).bind(max_id).fetch_one(p).await,
+    }
+    .map_err(ctx())?;
+    let below = all - above;
+    let surplus = (below - b.rows).max(0);
+    let first = match first_id {
+        Some(id) => match db {
+            Db::Sqlite(p) => sqlx::query_scalar(NAME).bind(id).fetch_optional(p).await,
+            Db::Postgres(p) => sqlx::query_scalar(NAME).bind(id).fetch_optional(p).await,
+        }
+        .map_err(ctx())?,
+        None => None,
+    };
+    let count = |n: i64| u64::try_from(n).unwrap_or(0);
+    Ok(Unchained {
+        inserted: count(above + surplus),
+        first,
+        pre_chain: count(below - surplus),
+    })
+}
+
+/// Without a baseline (none recorded, or none that holds): rows outside
+/// every chain written, by their `created_at_us`, since `since_us` (the first
+/// chain's start). Blind to a row inserted with an older time.
+async fn unchained_since(db: &Db, since_us: i64) -> Result<Unchained, StoreError> {
     // Outside every chain: no place in one, or a place in a chain this
     // ledger does not have (a made-up instance id), which no walk reads.
     const SQL: &str = "SELECT request_id FROM usage_entries \
@@ -206,7 +367,11 @@ async fn unchained(db: &Db, since_us: i64) -> Result<(u64, Option<String>), Stor
         Db::Postgres(p) => sqlx::query_scalar(SQL).bind(since_us).fetch_all(p).await,
     }
     .map_err(ctx)?;
-    Ok((ids.len() as u64, ids.into_iter().next()))
+    Ok(Unchained {
+        inserted: ids.len() as u64,
+        first: ids.into_iter().next(),
+        pre_chain: 0,
+    })
 }
 
 struct GapRow {

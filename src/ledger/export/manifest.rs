@@ -128,7 +128,9 @@ impl Manifest {
             source: std::io::Error::other(e),
         })?;
         text.push(b'\n');
-        write_atomic(&path, &text).map_err(|source| ExportError::Output {
+        write_atomic(&path, &text).map_err(|source| ExportError::Finish {
+            what: "the manifest",
+            then: "",
             path: path.clone(),
             source,
         })?;
@@ -166,15 +168,40 @@ impl Cursor {
         })
     }
 
-    /// Replaces the cursor file atomically.
+    /// Checks, before anything is exported, that the cursor file can be
+    /// replaced: its directory exists and takes a new file (a temporary one,
+    /// removed at once). Without this a cursor in a missing directory reads
+    /// as "from the beginning", and its write fails only after the export
+    /// file is in place, so the next run exports the same rows again.
+    pub fn check_writable(path: &Path) -> Result<(), ExportError> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        tempfile::Builder::new()
+            .prefix(".tokctl.")
+            .suffix(".partial")
+            .tempfile_in(dir)
+            .map(drop)
+            .map_err(|e| ExportError::Cursor {
+                path: path.to_path_buf(),
+                reason: format!("cannot write in its directory {}: {e}", dir.display()),
+            })
+    }
+
+    /// Replaces the cursor file atomically. It runs after the export file
+    /// is in place, so a failure is the operation's (exit 1), not the caller's.
     pub fn write(&self, path: &Path) -> Result<(), ExportError> {
         let mut text = serde_json::to_vec(self).map_err(|e| ExportError::Write {
             source: std::io::Error::other(e),
         })?;
         text.push(b'\n');
-        write_atomic(path, &text).map_err(|e| ExportError::Cursor {
+        write_atomic(path, &text).map_err(|source| ExportError::Finish {
+            what: "the cursor file",
+            then: "; the export is in place but the cursor did not move, so the next run \
+                   exports the same rows again",
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })
     }
 }
@@ -188,6 +215,12 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temp dir");
         let path = dir.path().join("cursor.json");
         assert!(matches!(Cursor::read(&path), Ok(None)));
+        assert!(Cursor::check_writable(&path).is_ok());
+        let nowhere = dir.path().join("missing/cursor.json");
+        let e = Cursor::check_writable(&nowhere).unwrap_err();
+        assert!(e.is_usage() && e.to_string().contains("missing"), "{e}");
+        let e = Cursor::default().write(&nowhere).unwrap_err();
+        assert!(!e.is_usage(), "a failure after the export is exit 1: {e}");
         let c = Cursor {
             chains: BTreeMap::from([("gw-a".to_string(), 41), ("gw-b".to_string(), 7)]),
         };

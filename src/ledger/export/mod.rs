@@ -31,6 +31,7 @@ pub use manifest::{ChainSpan, Cursor, Manifest};
 pub use row::{COLUMNS, ExportRow, push_nano_decimal, push_rfc3339};
 pub use run::{Export, ExportReport, scan};
 pub use sink::Destination;
+pub(crate) use sink::write_atomic;
 
 pub(crate) use filter::{Bound, push_filter};
 pub(crate) use row::{SELECT, decode_row};
@@ -101,15 +102,15 @@ impl Compression {
         }
     }
 
-    /// The flag wins; else the output file's extension (`.gz`, `.zst`)
-    /// decides, so `--output usage.csv.gz` does what it says.
+    /// The flag wins; else the output file's extension (`.gz` or `.gzip`,
+    /// `.zst` or `.zstd`) decides, so `--output usage.csv.gz` does what it says.
     pub fn resolve(flag: Option<Compression>, output: Option<&std::path::Path>) -> Compression {
         if let Some(c) = flag {
             return c;
         }
         match output.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
-            Some("gz") => Compression::Gzip,
-            Some("zst") => Compression::Zstd,
+            Some("gz" | "gzip") => Compression::Gzip,
+            Some("zst" | "zstd") => Compression::Zstd,
             _ => Compression::None,
         }
     }
@@ -163,6 +164,21 @@ pub enum ExportError {
     AfterNeedsInstance { known: Vec<String> },
     #[error("cursor file {}: {reason}", path.display())]
     Cursor { path: PathBuf, reason: String },
+    #[error(
+        "--cursor cannot be combined with --since or --until: the cursor moves to each chain's \
+         watermark, so rows below it outside the time range would never be exported; filter the \
+         exported file by time instead, or use --after SEQ"
+    )]
+    CursorWithTimeRange,
+    #[error("cannot finish writing {what} {}: {source}{then}", path.display())]
+    Finish {
+        what: &'static str,
+        /// What it means for the export, when more than that it failed.
+        then: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("writing the export: {source}")]
     Write {
         #[source]
@@ -192,6 +208,7 @@ impl ExportError {
                 | ExportError::ManifestNeedsFile
                 | ExportError::Output { .. }
                 | ExportError::Cursor { .. }
+                | ExportError::CursorWithTimeRange
                 | ExportError::UnknownInstance { .. }
                 | ExportError::AfterNeedsInstance { .. }
         )
@@ -222,6 +239,8 @@ mod tests {
         let r = Compression::resolve;
         assert_eq!(r(None, Some(Path::new("a.csv.gz"))), Compression::Gzip);
         assert_eq!(r(None, Some(Path::new("a.jsonl.zst"))), Compression::Zstd);
+        assert_eq!(r(None, Some(Path::new("a.csv.gzip"))), Compression::Gzip);
+        assert_eq!(r(None, Some(Path::new("a.csv.zstd"))), Compression::Zstd);
         assert_eq!(r(None, Some(Path::new("a.csv"))), Compression::None);
         assert_eq!(r(None, None), Compression::None);
         let flag = Some(Compression::Zstd);

@@ -74,8 +74,17 @@ impl Export {
         if opts.manifest && output.is_none() {
             return Err(ExportError::ManifestNeedsFile);
         }
+        if opts.cursor.is_some()
+            && (opts.filter.since_us.is_some() || opts.filter.until_us.is_some())
+        {
+            return Err(ExportError::CursorWithTimeRange);
+        }
         let start = match &opts.cursor {
-            Some(path) => Some(Cursor::read(path)?.unwrap_or_default()),
+            Some(path) => {
+                let cursor = Cursor::read(path)?.unwrap_or_default();
+                Cursor::check_writable(path)?;
+                Some(cursor)
+            }
             None => opts.after.map(|_| Cursor::default()),
         };
         let sink = Sink::open(dest, opts.compression, opts.manifest)?;

@@ -230,8 +230,17 @@ impl Sink {
         let path = match counted.target {
             Target::Stream(_) => None,
             Target::File { tmp, path, .. } => {
-                tmp.as_file().sync_all().map_err(io_err)?;
-                tmp.persist(&path).map_err(|e| ExportError::Output {
+                tmp.as_file()
+                    .sync_all()
+                    .map_err(|source| ExportError::Finish {
+                        what: "the output",
+                        then: "",
+                        path: path.clone(),
+                        source,
+                    })?;
+                tmp.persist(&path).map_err(|e| ExportError::Finish {
+                    what: "the output",
+                    then: "",
                     path: path.clone(),
                     source: e.error,
                 })?;
@@ -297,5 +306,23 @@ mod tests {
         assert_eq!(written.sha256, Some(hex::encode(Sha256::digest(&expected))));
         // No temporary file is left beside it.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// The rename at the end failing (here: a directory took the name while
+    /// the export ran) is the export failing, exit 1, not a usage error.
+    #[test]
+    fn a_failed_rename_at_the_end_is_not_a_usage_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        let mut sink =
+            Sink::open(Destination::File(path.clone()), Compression::None, false).unwrap();
+        sink.write_all(b"id\n1\n").unwrap();
+        std::fs::create_dir_all(path.join("taken")).unwrap();
+        let Err(e) = sink.finish() else {
+            panic!("the rename over a directory succeeded")
+        };
+        assert!(matches!(e, ExportError::Finish { .. }), "{e}");
+        assert!(!e.is_usage(), "{e}");
+        assert!(e.to_string().contains("out.csv"), "{e}");
     }
 }
