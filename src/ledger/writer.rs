@@ -87,6 +87,10 @@ struct Inner {
     keeper: Mutex<Option<JoinHandle<()>>>,
     stop_keeper: CancellationToken,
     head_path: PathBuf,
+    /// The head file's number at start: it is never written lower, so a
+    /// watermark lowered behind the gateway's back cannot wipe the record
+    /// of what was committed.
+    head_floor: i64,
     inline: bool,
     on_full: OnFull,
     buffer_size: usize,
@@ -173,11 +177,19 @@ impl LedgerWriter {
             );
             last = (h.seq, h.hash);
         }
+        // Numbers at or below the head file's were committed when it was
+        // written: one missing there was deleted, not lost in a crash, and
+        // must not be recorded as a gap (lowering the stored watermark
+        // behind the gateway's back would otherwise launder a deletion).
+        let committed = opened
+            .head_file
+            .as_ref()
+            .map_or(opened.watermark, |h| h.seq.max(opened.watermark));
         let lost = start::lost_numbers(
             &db,
             &key,
             &opened.instance_id,
-            opened.watermark,
+            committed,
             opened.stored_head,
             "lost_in_crash",
             |s| scan.as_ref().is_some_and(|sc| sc.holds(s)),
@@ -291,6 +303,7 @@ impl LedgerWriter {
             keeper: Mutex::new(None),
             stop_keeper: stop_keeper.clone(),
             head_path: cfg.chain.head_file.clone().into(),
+            head_floor: opened.head_file.as_ref().map_or(0, |h| h.seq),
             inline: !a.enabled,
             on_full: a.on_full,
             buffer_size,
@@ -717,7 +730,7 @@ impl Inner {
             let now = shared.tracker.watermark();
             if now.0 >= wm { now } else { (wm, hash) }
         };
-        if *written != Some(wm) {
+        if *written != Some(wm) && wm >= self.head_floor {
             let head = Head {
                 instance_id: shared.instance_id.clone(),
                 seq: wm,

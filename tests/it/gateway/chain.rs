@@ -201,6 +201,39 @@ pub async fn verify_finds_tampering(db: &TestDb) {
     assert_eq!(j["chains"][0]["entries_checked"], 17, "{j}");
 }
 
+/// A deletion cannot be laundered into a gap: an entry deleted below the
+/// head file's number, with the stored watermark lowered to before it, is
+/// not taken for a crash loss at the next start; `verify` still reports it.
+/// With the spool off: with it on, the restart replays the spooled entry
+/// back into the ledger.
+pub async fn a_deletion_under_a_lowered_watermark_stays_a_deletion(db: &TestDb) {
+    const EXTRA: &str =
+        "[ledger.chain]\nhmac_key = \"test-key\"\n[ledger.spool]\nenabled = false\n";
+    let gw = Gateway::start(&db.dsn, EXTRA);
+    let key = gw.key.clone().expect("bootstrap key");
+    let client = reqwest::Client::new();
+    let url = gw.url("/v1/chat/completions");
+    for _ in 0..20 {
+        assert!(complete(&client, &url, &key).await.is_some());
+    }
+    let dir = gw.stop_keep_dir();
+    assert_eq!(verify(dir.path()).0, 0);
+    db.execute("DELETE FROM usage_entries WHERE seq = 10").await;
+    db.execute("UPDATE ledger_chains SET watermark_seq = 9")
+        .await;
+    // The next start looks for numbers lost in a crash.
+    let gw = Gateway::start_in(dir, &db.dsn, EXTRA, &[]);
+    let dir = gw.stop_keep_dir();
+    assert_eq!(
+        db.scalar("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_gaps WHERE seq = 10")
+            .await,
+        0,
+        "the deleted entry was recorded as a gap"
+    );
+    let (code, j) = verify(dir.path());
+    assert_eq!((code, first_break(&j)), (1, ("deleted".into(), 10)), "{j}");
+}
+
 /// The chain's baseline id and MAC, to put back after an edit.
 async fn baseline_of(db: &TestDb) -> (Option<i64>, Vec<u8>) {
     let conn = db.connect().await;

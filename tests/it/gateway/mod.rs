@@ -128,6 +128,12 @@ crate::dbtest!(serve_refuses_a_schema_that_differs, |db| {
     );
 });
 
+crate::dbtest!(
+    a_deletion_under_a_lowered_watermark_stays_a_deletion,
+    |db| {
+        super::chain::a_deletion_under_a_lowered_watermark_stays_a_deletion(&db).await;
+    }
+);
 crate::dbtest!(verify_finds_tampering, |db| {
     super::chain::verify_finds_tampering(&db).await;
 });
