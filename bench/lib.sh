@@ -63,7 +63,8 @@ NGINX
 # SPOOL_MODE: off, never, interval (as shipped, the default), always, or
 # legacy (neither [ledger.spool] nor [ledger.chain], for a binary from before
 # them). TOML is added to the config as it is (e.g. a [rate_limit] table).
-# WORKERS sets the ledger's workers (default 1). Sets TPID, TPORT and KEY (a
+# WORKERS sets the ledger's workers (default 1), BATCH its batch_size (default
+# 1000) and FLUSH_MS its flush_ms (default 200). Sets TPID, TPORT and KEY (a
 # key of user `bench`).
 start_tokctl_in() {
   local bin=$1 dir=$2 dsn=$3 mode=${4:-interval} enabled=true fsync extra
@@ -86,8 +87,8 @@ listen = "127.0.0.1:$TPORT"
 path = "$dsn"
 dead_letter_path = "$dir/dead.jsonl"
 [ledger.async]
-batch_size = 1000
-flush_ms = 200
+batch_size = ${BATCH:-1000}
+flush_ms = ${FLUSH_MS:-200}
 buffer_size = 100000
 num_workers = ${WORKERS:-1}
 $extra
