@@ -28,6 +28,11 @@ struct Behaviour {
     pace: Option<Duration>,
     /// Headers every request must carry, else 401.
     require: Vec<(&'static str, &'static str)>,
+    /// Streamed answers: a role-only first event (OpenAI's usual opening,
+    /// no content) sent at once, before the paced content events.
+    role_first: bool,
+    /// Streamed answers: no content events at all (role-only, then usage).
+    no_content: bool,
 }
 
 #[derive(Clone)]
@@ -99,17 +104,29 @@ async fn answer(State(up): State<Up>, headers: axum::http::HeaderMap) -> Respons
         && let Some(pace) = up.b.pace
     {
         use futures_util::StreamExt as _;
-        let mut events: Vec<String> = ["a", "b", "c", "d"]
-            .iter()
-            .map(|w| {
+        let words: &[&str] = if up.b.no_content {
+            &[]
+        } else {
+            &["a", "b", "c", "d"]
+        };
+        let mut events: Vec<(String, Duration)> = Vec::new();
+        if up.b.role_first || up.b.no_content {
+            events.push((
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n".into(),
+                Duration::ZERO,
+            ));
+        }
+        for w in words {
+            events.push((
                 format!(
                     "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{w}\"}}}}]}}\n\n"
-                )
-            })
-            .collect();
-        events.push("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9}}\n\ndata: [DONE]\n\n".into());
-        let paced = futures_util::stream::iter(events).then(move |e| async move {
-            tokio::time::sleep(pace).await;
+                ),
+                pace,
+            ));
+        }
+        events.push(("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":9}}\n\ndata: [DONE]\n\n".into(), pace));
+        let paced = futures_util::stream::iter(events).then(|(e, wait)| async move {
+            tokio::time::sleep(wait).await;
             Ok::<_, std::io::Error>(e)
         });
         return (
@@ -554,4 +571,24 @@ fn compare_shows_two_runs_side_by_side_with_ratios() {
     let bad = t.run(&["loadtest", "compare", &files[0], &junk_arg]);
     assert_eq!(bad.code, 2);
     assert!(bad.stderr.contains("junk.json"), "{}", bad.stderr);
+}
+
+#[test]
+fn ttft_waits_for_content_not_a_role_only_first_chunk() {
+    // OpenAI's streams open with a role-only chunk sent before any output;
+    // here it comes at once and the first content 150 ms later.
+    let (url, _) = upstream(Behaviour {
+        stream: true,
+        role_first: true,
+        pace: Some(Duration::from_millis(150)),
+        ..Default::default()
+    });
+    let runs = json_runs(&[&url, "-c", "1", "-n", "3", "--stream"]);
+    let s = &runs[0]["stream"];
+    assert_eq!(s["chunks"], 12, "the role-only chunks are not counted: {s}");
+    let ttft = s["ttft_ms"]["p50"].as_f64().expect("ttft");
+    assert!(
+        ttft >= 150.0,
+        "ttft {ttft} ms is the first content, not the first chunk"
+    );
 }
