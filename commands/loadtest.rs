@@ -18,7 +18,7 @@ use crate::{CmdResult, Failure, exit};
     after_help = "Closed loop by default (each connection sends its next request when the last one is answered); \
 --rate switches to an open loop that measures latency from each request's intended start. Ctrl-C stops early and \
 still reports. The API key may come from TOKCTL_API_KEY. Exit codes: 0 ok, 1 a --fail-on bound was crossed or the \
-target is unreachable, 2 usage error. JSON fields: docs/loadtest.md."
+target is unreachable, 2 usage error (checked before any load is sent). JSON fields: docs/loadtest.md."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -66,8 +66,9 @@ pub struct Args {
     /// Stream answers: report time to first token, inter-token latency and tokens/s.
     #[arg(long)]
     pub stream: bool,
-    /// Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s".
-    #[arg(long, value_parser = Criteria::parse)]
+    /// Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s" (p50…max,
+    /// mean, and with --stream ttft, itl).
+    #[arg(long, value_parser = Criteria::parse_slo)]
     pub slo: Option<Criteria>,
     /// Exit 1 when a bound is crossed, e.g. "p99>50ms,errors>0.1%".
     #[arg(long, value_parser = Criteria::parse)]
@@ -121,6 +122,11 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         keep_intervals: args.hdr_out.is_some(),
         threads: args.threads.map(usize::from),
     };
+    // Everything that can refuse the run does so before any load is sent.
+    plan.validate().map_err(load)?;
+    if let Some(c) = &args.fail_on {
+        c.require_stream(plan.stream, "--fail-on").map_err(load)?;
+    }
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {

@@ -37,12 +37,7 @@ pub async fn run(
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
 ) -> Result<(Vec<Report>, Vec<Seconds>), LoadError> {
-    if plan.concurrency.is_empty() || plan.concurrency.contains(&0) {
-        return Err(LoadError::Plan("concurrency must be at least 1".into()));
-    }
-    if plan.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(LoadError::Plan("--rate must be a positive number".into()));
-    }
+    plan.validate()?;
     conn::probe(&plan.target.addr)
         .await
         .map_err(|source| LoadError::Unreachable {

@@ -64,6 +64,21 @@ pub struct Plan {
     pub threads: Option<usize>,
 }
 
+impl Plan {
+    /// Checks the plan without sending anything, so a caller can refuse it
+    /// before preparing output files: at least one connection per level, a
+    /// positive rate, and `ttft`/`itl` goodput bounds only on streamed runs.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        if self.concurrency.is_empty() || self.concurrency.contains(&0) {
+            return Err(LoadError::Plan("concurrency must be at least 1".into()));
+        }
+        if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return Err(LoadError::Plan("--rate must be a positive number".into()));
+        }
+        self.slo.require_stream(self.stream, "--slo")
+    }
+}
+
 /// Why a run could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

@@ -33,6 +33,8 @@ struct Behaviour {
     role_first: bool,
     /// Streamed answers: no content events at all (role-only, then usage).
     no_content: bool,
+    /// Every n-th request (1-based) waits this much longer.
+    slow_every: Option<(u64, Duration)>,
 }
 
 #[derive(Clone)]
@@ -82,6 +84,11 @@ async fn answer(State(up): State<Up>, headers: axum::http::HeaderMap) -> Respons
         return (StatusCode::UNAUTHORIZED, "{}").into_response();
     }
     let n = up.count.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Some((k, extra)) = up.b.slow_every
+        && n % k == 0
+    {
+        tokio::time::sleep(extra).await;
+    }
     if up.b.stall_at == Some(n) {
         *up.stall_until.lock().expect("lock") =
             Some(tokio::time::Instant::now() + Duration::from_secs(1));
@@ -591,4 +598,46 @@ fn ttft_waits_for_content_not_a_role_only_first_chunk() {
         ttft >= 150.0,
         "ttft {ttft} ms is the first content, not the first chunk"
     );
+}
+
+#[test]
+fn goodput_is_the_share_of_requests_within_every_bound() {
+    // Every 4th request is 300 ms slow: three in four meet p99<150ms.
+    let (url, _) = upstream(Behaviour {
+        slow_every: Some((4, Duration::from_millis(300))),
+        ..Default::default()
+    });
+    let runs = json_runs(&[&url, "-c", "1", "-n", "40", "--slo", "p99<150ms"]);
+    assert_eq!(runs[0]["goodput"], 0.75, "{}", runs[0]);
+
+    // A stream without a single content chunk has no first token: it
+    // misses a ttft bound however fast it was.
+    let (url, _) = upstream(Behaviour {
+        stream: true,
+        no_content: true,
+        pace: Some(Duration::from_millis(1)),
+        ..Default::default()
+    });
+    let runs = json_runs(&[&url, "-c", "1", "-n", "5", "--stream", "--slo", "ttft<5s"]);
+    assert_eq!(runs[0]["successes"], 5);
+    assert_eq!(runs[0]["goodput"], 0.0, "{}", runs[0]);
+}
+
+#[test]
+fn slo_bounds_a_request_cannot_meet_are_refused_before_the_run() {
+    let (url, count) = upstream(Behaviour::default());
+    for (args, says) in [
+        (vec!["--slo", "p99<1s,errors<1%"], "--fail-on"),
+        (vec!["--slo", "rps>10"], "--fail-on"),
+        (vec!["--slo", "ttft<500ms"], "--stream"),
+        (vec!["--fail-on", "itl>50ms"], "--stream"),
+    ] {
+        let mut all = vec!["loadtest", url.as_str(), "-n", "5"];
+        all.extend(args.iter().copied());
+        let out = Tokctl::new().run(&all);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        let first = out.stderr.lines().next().unwrap_or_default();
+        assert!(first.contains(says), "{args:?}: {}", out.stderr);
+    }
+    assert_eq!(count.load(Ordering::SeqCst), 0, "no request was sent");
 }
