@@ -86,6 +86,11 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
                 .map(|g| format!(" goodput {:.1}%", g * 100.0))
                 .unwrap_or_default()
         );
+        let _ = writeln!(
+            o,
+            "  interrupted   {} (no outcome when the run stopped: in flight, or due and unsent)",
+            r.interrupted_requests
+        );
         if open && let Some(ol) = &r.open_loop {
             let _ = writeln!(
                 o,

@@ -123,12 +123,15 @@ async fn level(
     };
     let mut intervals = Vec::new();
     let mut totals = (0u64, 0u64);
+    // When Ctrl-C came: open-loop requests due before it were owed.
+    let mut cut_at = None;
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::from_std(start + Duration::from_secs(1)),
         Duration::from_secs(1),
     );
     loop {
         tokio::select! {
+            _ = cancel.cancelled(), if cut_at.is_none() => cut_at = Some(Instant::now()),
             _ = tick.tick() => {
                 let (second, n, failed) = take_second(&recorders);
                 totals.0 += n;
@@ -161,6 +164,10 @@ async fn level(
     for r in &recorders {
         merged.merge(&r.lock().unwrap_or_else(PoisonError::into_inner));
     }
+    if let Some(rate) = plan.rate {
+        let sent = merged.ok + merged.failed + merged.interrupted;
+        merged.interrupted += unsent_due(&shared, rate, cut_at).saturating_sub(sent);
+    }
     let report = Report::build(
         &merged,
         concurrency,
@@ -171,6 +178,42 @@ async fn level(
         cancel.is_cancelled(),
     );
     Ok((report, intervals))
+}
+
+/// Open loop: how many measured requests were due (intended start passed)
+/// by the time the level stopped: at Ctrl-C (`cut_at`), at the end of the
+/// duration, or the planned count. Those not sent by then are owed by a
+/// generator that was stalled on its connections, and must show.
+fn unsent_due(s: &Shared, rate: f64, cut_at: Option<Instant>) -> u64 {
+    let plan = &s.plan;
+    let mut until = match plan.stop {
+        Stop::Duration(d) => Some(s.measure_from + d),
+        Stop::Requests(_) => None,
+    };
+    if let Some(c) = cut_at {
+        until = Some(until.map_or(c, |u| u.min(c)));
+    }
+    let limit = match plan.stop {
+        // The workers' own limit (warmup slots, then `n` measured).
+        Stop::Requests(n) => (plan.warmup.as_secs_f64() * rate).ceil() as u64 + n,
+        Stop::Duration(_) => u64::MAX,
+    };
+    let due = until.map_or(limit, |u| slots_before(s.start, rate, u).min(limit));
+    due.saturating_sub(slots_before(s.start, rate, s.measure_from))
+}
+
+/// The number of schedule slots `i` with `start + i/rate < t`, computed
+/// with the workers' own expression so that the boundary agrees with theirs.
+fn slots_before(start: Instant, rate: f64, t: Instant) -> u64 {
+    let at = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
+    let mut k = (t.saturating_duration_since(start).as_secs_f64() * rate).ceil() as u64;
+    while k > 0 && at(k - 1) >= t {
+        k -= 1;
+    }
+    while at(k) < t {
+        k += 1;
+    }
+    k
 }
 
 /// Takes every worker's histogram of the current second (resetting it):
@@ -238,7 +281,13 @@ async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
         let measured = intended >= s.measure_from;
         let out = tokio::select! {
             o = conn.exchange(&plan.target, plan.stream, plan.timeout) => o,
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Sent and unanswered at Ctrl-C: reported, not dropped.
+                if measured {
+                    rec.lock().unwrap_or_else(PoisonError::into_inner).interrupted += 1;
+                }
+                return;
+            }
         };
         if !measured {
             continue;

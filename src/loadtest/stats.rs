@@ -63,6 +63,9 @@ pub struct Recorder {
     pub tokens: u64,
     pub with_usage: u64,
     pub chunks: u64,
+    /// Measured requests sent or due that had no outcome when the level
+    /// stopped (in flight at Ctrl-C; open loop: due and never sent).
+    pub interrupted: u64,
 }
 
 impl Default for Recorder {
@@ -86,6 +89,7 @@ impl Default for Recorder {
             tokens: 0,
             with_usage: 0,
             chunks: 0,
+            interrupted: 0,
         }
     }
 }
@@ -121,6 +125,7 @@ impl Recorder {
         self.tokens += other.tokens;
         self.with_usage += other.with_usage;
         self.chunks += other.chunks;
+        self.interrupted += other.interrupted;
     }
 }
 
@@ -206,10 +211,16 @@ pub struct Report {
     pub latency_ms: Latency,
     pub open_loop: Option<OpenLoop>,
     pub stream: Option<StreamStats>,
-    /// Share (0–1) of requests that met every `--slo` bound.
+    /// Share (0–1) of requests that met every `--slo` bound; interrupted
+    /// requests count as not met.
     pub goodput: Option<f64>,
     /// The run was cut short (Ctrl-C).
     pub interrupted: bool,
+    /// Measured requests without an outcome when the level stopped: in
+    /// flight at Ctrl-C, and in open loop also those whose intended start
+    /// had passed but that were never sent (not in `requests`).
+    #[serde(default)]
+    pub interrupted_requests: u64,
 }
 
 impl Report {
@@ -251,8 +262,12 @@ impl Report {
                 chunks: r.chunks,
                 output_tokens_per_s: r.tokens as f64 / secs,
             }),
-            goodput: (slo && requests > 0).then(|| r.slo_met as f64 / requests as f64),
+            goodput: {
+                let owed = requests + r.interrupted;
+                (slo && owed > 0).then(|| r.slo_met as f64 / owed as f64)
+            },
             interrupted,
+            interrupted_requests: r.interrupted,
         }
     }
 

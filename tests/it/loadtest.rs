@@ -35,6 +35,8 @@ struct Behaviour {
     no_content: bool,
     /// Every n-th request (1-based) waits this much longer.
     slow_every: Option<(u64, Duration)>,
+    /// Requests after this many are never answered.
+    hang_after: Option<u64>,
 }
 
 #[derive(Clone)]
@@ -84,6 +86,9 @@ async fn answer(State(up): State<Up>, headers: axum::http::HeaderMap) -> Respons
         return (StatusCode::UNAUTHORIZED, "{}").into_response();
     }
     let n = up.count.fetch_add(1, Ordering::SeqCst) + 1;
+    if up.b.hang_after.is_some_and(|h| n > h) {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    }
     if let Some((k, extra)) = up.b.slow_every
         && n % k == 0
     {
@@ -276,23 +281,22 @@ fn open_loop_shows_a_stall_that_closed_loop_hides() {
     );
 }
 
-#[test]
-fn ctrl_c_prints_a_partial_report() {
-    let (url, _) = upstream(Behaviour {
-        delay: Duration::from_millis(5),
-        ..Default::default()
-    });
+/// Runs `loadtest <args>`, sends it SIGINT after `after`, and returns its
+/// single level from the partial JSON, checking that it stopped promptly.
+fn interrupt(args: &[&str], after: Duration) -> serde_json::Value {
     let t = Tokctl::new();
-    let args = ["loadtest", url.as_str(), "-c", "2", "-d", "30s", "--json"];
-    let child = t.spawn(&args);
-    std::thread::sleep(Duration::from_millis(1500));
+    let mut all = vec!["loadtest"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let child = t.spawn(&all);
+    std::thread::sleep(after);
     let started = Instant::now();
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .expect("run kill");
     assert!(status.success());
-    let out = crate::support::bin::wait(child, &args);
+    let out = crate::support::bin::wait(child, &all);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "Ctrl-C ends the run promptly"
@@ -300,10 +304,86 @@ fn ctrl_c_prints_a_partial_report() {
     assert_eq!(out.code, 0, "stderr: {}", out.stderr);
     assert!(out.stderr.contains("interrupted"), "stderr: {}", out.stderr);
     let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("partial JSON");
-    let r = &v["runs"][0];
+    let r = v["runs"][0].clone();
     assert_eq!(r["interrupted"], true);
-    assert!(r["requests"].as_u64().expect("requests") > 10, "{r}");
     assert!(r["duration_s"].as_f64().expect("duration") < 5.0);
+    r
+}
+
+#[test]
+fn ctrl_c_prints_a_partial_report() {
+    // 40 answers, then the upstream stops answering: at Ctrl-C both
+    // connections hold a request, which the report must show.
+    let (url, count) = upstream(Behaviour {
+        delay: Duration::from_millis(5),
+        hang_after: Some(40),
+        ..Default::default()
+    });
+    let r = interrupt(&[&url, "-c", "2", "-d", "30s"], Duration::from_millis(1500));
+    assert_eq!(r["requests"], 40, "{r}");
+    assert_eq!(count.load(Ordering::SeqCst), 42);
+    assert_eq!(r["interrupted_requests"], 2, "the two in flight: {r}");
+}
+
+#[test]
+fn ctrl_c_in_open_loop_shows_the_requests_a_stall_held_back() {
+    // At 100/s for ~1.5 s about 150 requests were due; 20 were answered,
+    // two hang on the connections and the rest were never sent.
+    let (url, count) = upstream(Behaviour {
+        hang_after: Some(20),
+        ..Default::default()
+    });
+    let r = interrupt(
+        &[&url, "--rate", "100", "-c", "2", "-d", "30s"],
+        Duration::from_millis(1500),
+    );
+    assert_eq!(r["requests"], 20, "{r}");
+    assert_eq!(count.load(Ordering::SeqCst), 22);
+    let owed = r["interrupted_requests"]
+        .as_u64()
+        .expect("interrupted_requests");
+    assert!(
+        (100..=200).contains(&owed),
+        "due and unanswered at Ctrl-C: {r}"
+    );
+}
+
+#[test]
+fn open_loop_counts_due_requests_a_stall_kept_past_the_end() {
+    // 2 s at 100/s is 200 due requests; 20 answered, 2 time out, and the
+    // other 178 were due while both connections were stuck.
+    let (url, _) = upstream(Behaviour {
+        hang_after: Some(20),
+        ..Default::default()
+    });
+    let runs = json_runs(&[
+        &url,
+        "--rate",
+        "100",
+        "-c",
+        "2",
+        "-d",
+        "2s",
+        "--timeout",
+        "2500ms",
+    ]);
+    let r = &runs[0];
+    assert_eq!(r["successes"], 20, "{r}");
+    assert_eq!(r["errors"]["timeout"], 2, "{r}");
+    assert_eq!(r["interrupted"], false);
+    assert_eq!(r["interrupted_requests"], 178, "{r}");
+    // A healthy open-loop run: every one of the 100 due requests is
+    // accounted for, and (barring a hiccup of the test machine) all answered.
+    let (url, _) = upstream(Behaviour::default());
+    let runs = json_runs(&[&url, "--rate", "100", "-c", "2", "-d", "1s"]);
+    let (answered, owed) = (
+        runs[0]["requests"].as_u64().expect("requests"),
+        runs[0]["interrupted_requests"]
+            .as_u64()
+            .expect("interrupted"),
+    );
+    assert_eq!(answered + owed, 100, "{}", runs[0]);
+    assert!(owed <= 5, "{}", runs[0]);
 }
 
 #[test]
