@@ -127,6 +127,15 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     if let Some(c) = &args.fail_on {
         c.require_stream(plan.stream, "--fail-on").map_err(load)?;
     }
+    let mut hdr_file = match &args.hdr_out {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("cannot create the histogram log {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -140,18 +149,11 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             p.tick(t);
         }
     };
-    let (reports, intervals) = loadtest::run(&plan, &cancel, &on_tick)
+    let (reports, intervals, started) = loadtest::run(&plan, &cancel, &on_tick)
         .await
         .map_err(load)?;
     if let Some(p) = &progress {
         p.finish();
-    }
-    if let Some(path) = &args.hdr_out {
-        let levels: Vec<_> = plan.concurrency.iter().copied().zip(intervals).collect();
-        let shown = path.display().to_string();
-        let mut file = std::fs::File::create(path)
-            .map_err(|e| Failure::new(exit::FAILURE, format!("cannot write {shown}: {e}")))?;
-        loadtest::write_hdr_log(&mut file, &shown, &levels).map_err(load)?;
     }
     if args.json {
         let doc = RunFile {
@@ -164,6 +166,12 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         out(&text)?;
     } else {
         out(&render::report(&reports, plan.rate.is_some(), plan.stream))?;
+    }
+    // After the report, so a failing disk cannot cost the measurements.
+    if let (Some(path), Some(file)) = (&args.hdr_out, hdr_file.as_mut()) {
+        let levels: Vec<_> = plan.concurrency.iter().copied().zip(intervals).collect();
+        let shown = path.display().to_string();
+        loadtest::write_hdr_log(file, &shown, &levels, started).map_err(load)?;
     }
     if reports.iter().any(|r| r.interrupted) {
         eprintln!("interrupted: partial results above");

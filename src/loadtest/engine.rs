@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -30,13 +30,14 @@ pub struct Tick {
 }
 
 /// Runs every level of `plan` in turn; returns one report per level run
-/// (fewer when `cancel` fired) and, with `keep_intervals`, per-second
-/// histograms of each level (seconds since the level's start).
+/// (fewer when `cancel` fired), with `keep_intervals` per-second histograms
+/// of each level (seconds since the run's start), and the wall-clock time
+/// the run started (for the histogram log's StartTime).
 pub async fn run(
     plan: &Plan,
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
-) -> Result<(Vec<Report>, Vec<Seconds>), LoadError> {
+) -> Result<(Vec<Report>, Vec<Seconds>, SystemTime), LoadError> {
     plan.validate()?;
     conn::probe(&plan.target.addr)
         .await
@@ -44,17 +45,20 @@ pub async fn run(
             addr: plan.target.addr.clone(),
             source,
         })?;
+    // The run's zero, on both clocks: per-second histograms are placed
+    // relative to it and the histogram log's StartTime is its wall time.
+    let (t0, started) = (Instant::now(), SystemTime::now());
     let mut reports = Vec::new();
     let mut intervals = Vec::new();
     for &c in &plan.concurrency {
         if cancel.is_cancelled() {
             break;
         }
-        let (report, iv) = level(plan, c, cancel, on_tick).await?;
+        let (report, iv) = level(plan, c, t0, cancel, on_tick).await?;
         reports.push(report);
         intervals.push(iv);
     }
-    Ok((reports, intervals))
+    Ok((reports, intervals, started))
 }
 
 struct Shared {
@@ -69,6 +73,7 @@ struct Shared {
 async fn level(
     plan: &Plan,
     concurrency: usize,
+    t0: Instant,
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
 ) -> Result<(Report, Seconds), LoadError> {
@@ -123,6 +128,8 @@ async fn level(
     };
     let mut intervals = Vec::new();
     let mut totals = (0u64, 0u64);
+    // Where this level's seconds sit in the run (a sweep runs levels in turn).
+    let offset = start.saturating_duration_since(t0).as_secs_f64();
     // When Ctrl-C came: open-loop requests due before it were owed.
     let mut cut_at = None;
     let mut tick = tokio::time::interval_at(
@@ -146,7 +153,7 @@ async fn level(
                     planned,
                 });
                 if plan.keep_intervals {
-                    intervals.push((start.elapsed().as_secs_f64() - 1.0, second));
+                    intervals.push((offset + intervals.len() as f64, second));
                 }
             }
             _ = done_rx.recv() => break,
@@ -156,8 +163,7 @@ async fn level(
     // second of answers and not add up to the report's count.
     let (last, n, _) = take_second(&recorders);
     if plan.keep_intervals && n > 0 {
-        let from = intervals.last().map_or(0.0, |(at, _)| at + 1.0);
-        intervals.push((from, last));
+        intervals.push((offset + intervals.len() as f64, last));
     }
     let elapsed = Instant::now().saturating_duration_since(shared.measure_from);
     let mut merged = Recorder::default();

@@ -553,6 +553,12 @@ fn hdr_out_holds_every_answer_once_in_per_second_histograms() {
     let t = Tokctl::new();
     let log = t.dir().join("run.hlog");
     let log_arg = log.display().to_string();
+    let epoch = |t: std::time::SystemTime| {
+        t.duration_since(std::time::UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_secs_f64()
+    };
+    let before = epoch(std::time::SystemTime::now());
     let out = t.run(&[
         "loadtest",
         &url,
@@ -571,13 +577,39 @@ fn hdr_out_holds_every_answer_once_in_per_second_histograms() {
     let answered = v["runs"][0]["successes"].as_u64().expect("successes");
     assert!(answered > 50, "{v}");
 
+    let after = epoch(std::time::SystemTime::now());
     let bytes = std::fs::read(&log).expect("the log file exists");
     let mut de = Deserializer::new();
     let (mut seconds, mut total, mut starts) = (0, 0u64, Vec::new());
+    let (mut start_time, mut base_time) = (None, None);
     for entry in IntervalLogIterator::new(&bytes) {
-        let Ok(LogEntry::Interval(iv)) = entry else {
-            continue;
+        let iv = match entry {
+            Ok(LogEntry::StartTime(t)) => {
+                start_time = Some(t.as_secs_f64());
+                continue;
+            }
+            Ok(LogEntry::BaseTime(t)) => {
+                base_time = Some(t.as_secs_f64());
+                continue;
+            }
+            Ok(LogEntry::Interval(iv)) => iv,
+            Err(e) => panic!("the log parses: {e:?}"),
         };
+        // Each interval, placed on the wall clock through BaseTime, lies
+        // after the run's StartTime and within the process's lifetime.
+        let (st, bt) = (
+            start_time.expect("StartTime before the intervals"),
+            base_time.expect("BaseTime before the intervals"),
+        );
+        let at = bt + iv.start_timestamp().as_secs_f64();
+        assert!(
+            before - 0.01 <= st && st <= at,
+            "start {st}, interval at {at}"
+        );
+        assert!(
+            at + iv.duration().as_secs_f64() <= after + 1.01,
+            "interval at {at}, run ended {after}"
+        );
         assert_eq!(iv.tag().map(|t| t.as_str()), Some("c2"));
         let b64 = base64::Engine::decode(
             &base64::engine::general_purpose::STANDARD,
@@ -719,5 +751,28 @@ fn slo_bounds_a_request_cannot_meet_are_refused_before_the_run() {
         let first = out.stderr.lines().next().unwrap_or_default();
         assert!(first.contains(says), "{args:?}: {}", out.stderr);
     }
+    assert_eq!(count.load(Ordering::SeqCst), 0, "no request was sent");
+}
+
+#[test]
+fn hdr_out_that_cannot_be_written_fails_before_any_load() {
+    let (url, count) = upstream(Behaviour::default());
+    let t = Tokctl::new();
+    let bad = t.dir().join("no-such-dir").join("run.hlog");
+    let bad_arg = bad.display().to_string();
+    let started = Instant::now();
+    let out = t.run(&[
+        "loadtest",
+        &url,
+        "-c",
+        "1",
+        "-d",
+        "30s",
+        "--hdr-out",
+        &bad_arg,
+    ]);
+    assert_eq!(out.code, 2, "stderr: {}", out.stderr);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(out.stderr.contains("run.hlog"), "{}", out.stderr);
     assert_eq!(count.load(Ordering::SeqCst), 0, "no request was sent");
 }
