@@ -58,6 +58,10 @@ impl Target {
                 .map_err(|_| LoadError::Plan("the API key is not a valid header value".into()))?;
             map.insert(http::header::AUTHORIZATION, v);
         }
+        // A -H name replaces the built-in header of that name (Host,
+        // Content-Type, Authorization); repeated -H of one name all go out,
+        // in order, as curl sends them.
+        let mut given: Vec<HeaderName> = Vec::new();
         for h in headers {
             let (name, value) = h
                 .split_once(':')
@@ -66,7 +70,11 @@ impl Target {
                 .map_err(|_| LoadError::Plan(format!("bad header name in `{h}`")))?;
             let value = HeaderValue::from_str(value.trim())
                 .map_err(|_| LoadError::Plan(format!("bad header value in `{h}`")))?;
-            map.insert(name, value);
+            if !given.contains(&name) {
+                map.remove(&name);
+                given.push(name.clone());
+            }
+            map.append(name, value);
         }
         // The length is the body's; a framing header from -H would lie.
         map.remove(http::header::CONTENT_LENGTH);
@@ -109,4 +117,36 @@ pub fn default_url(listen: &str) -> String {
         .replace("0.0.0.0", "127.0.0.1")
         .replace("[::]", "127.0.0.1");
     format!("http://{addr}/v1/chat/completions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn head(t: &Target) -> String {
+        String::from_utf8_lossy(t.wire()).into_owned()
+    }
+
+    #[test]
+    fn repeated_headers_are_all_sent_and_replace_defaults() {
+        let headers = [
+            "X-Tag: one".to_string(),
+            "x-tag: two".to_string(),
+            "Content-Type: application/x-ndjson".to_string(),
+        ];
+        let t = Target::new(
+            "http://127.0.0.1:9/v1",
+            &headers,
+            None,
+            Bytes::from_static(b"{}"),
+        )
+        .expect("valid target");
+        let h = head(&t);
+        assert!(
+            h.contains("x-tag: one\r\n") && h.contains("x-tag: two\r\n"),
+            "{h}"
+        );
+        assert_eq!(h.matches("content-type:").count(), 1, "{h}");
+        assert!(h.contains("content-type: application/x-ndjson\r\n"), "{h}");
+    }
 }

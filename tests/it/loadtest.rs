@@ -44,15 +44,27 @@ struct Up {
     b: Behaviour,
     count: Arc<AtomicU64>,
     stall_until: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
+    /// The headers of the latest request.
+    last_headers: Arc<std::sync::Mutex<Option<axum::http::HeaderMap>>>,
 }
 
 /// Starts the upstream on its own runtime thread; returns its URL and the request counter.
 fn upstream(b: Behaviour) -> (String, Arc<AtomicU64>) {
+    let (url, count, _) = upstream_seen(b);
+    (url, count)
+}
+
+type Seen = Arc<std::sync::Mutex<Option<axum::http::HeaderMap>>>;
+
+/// [`upstream`], also returning where the latest request's headers are kept.
+fn upstream_seen(b: Behaviour) -> (String, Arc<AtomicU64>, Seen) {
     let count = Arc::new(AtomicU64::new(0));
+    let seen = Seen::default();
     let up = Up {
         b,
         count: count.clone(),
         stall_until: Arc::default(),
+        last_headers: seen.clone(),
     };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -73,7 +85,7 @@ fn upstream(b: Behaviour) -> (String, Arc<AtomicU64>) {
         });
     });
     let addr = rx.recv().expect("upstream address");
-    (format!("http://{addr}/v1/chat/completions"), count)
+    (format!("http://{addr}/v1/chat/completions"), count, seen)
 }
 
 async fn answer(State(up): State<Up>, headers: axum::http::HeaderMap) -> Response {
@@ -85,6 +97,7 @@ async fn answer(State(up): State<Up>, headers: axum::http::HeaderMap) -> Respons
     {
         return (StatusCode::UNAUTHORIZED, "{}").into_response();
     }
+    *up.last_headers.lock().expect("lock") = Some(headers.clone());
     let n = up.count.fetch_add(1, Ordering::SeqCst) + 1;
     if up.b.hang_after.is_some_and(|h| n > h) {
         tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -775,4 +788,33 @@ fn hdr_out_that_cannot_be_written_fails_before_any_load() {
     assert!(started.elapsed() < Duration::from_secs(10));
     assert!(out.stderr.contains("run.hlog"), "{}", out.stderr);
     assert_eq!(count.load(Ordering::SeqCst), 0, "no request was sent");
+}
+
+#[test]
+fn repeated_headers_are_all_sent() {
+    let (url, _, seen) = upstream_seen(Behaviour::default());
+    let out = Tokctl::new().run(&[
+        "loadtest",
+        &url,
+        "-n",
+        "1",
+        "-c",
+        "1",
+        "-H",
+        "X-Tag: one",
+        "-H",
+        "x-tag: two",
+    ]);
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let headers = seen
+        .lock()
+        .expect("lock")
+        .clone()
+        .expect("a request arrived");
+    let tags: Vec<&str> = headers
+        .get_all("x-tag")
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    assert_eq!(tags, vec!["one", "two"]);
 }
