@@ -93,10 +93,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             RunFile::read(a).map_err(usage)?,
             RunFile::read(b).map_err(usage)?,
         );
-        println!(
-            "{}",
-            render::compare(&loadtest::compare(&ra.runs, &rb.runs))
-        );
+        out(&render::compare(&loadtest::compare(&ra, &rb)))?;
         return Ok(ExitCode::SUCCESS);
     }
     let url = match &args.url {
@@ -156,11 +153,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         p.finish();
     }
     if args.json {
-        let doc = RunFile {
-            version: 1,
-            target: url,
-            runs: reports.clone(),
-        };
+        let doc = RunFile::new(&plan, reports.clone());
         let text = serde_json::to_string_pretty(&doc)
             .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
         out(&text)?;

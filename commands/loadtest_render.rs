@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokctl::loadtest::{CompareRow, Latency, Report, Tick};
+use tokctl::loadtest::{Comparison, Latency, Report, Tick};
 
 /// A progress bar showing live requests/s, errors and p99.
 pub struct Progress {
@@ -125,17 +125,28 @@ fn line(l: &Latency) -> String {
     )
 }
 
-/// Two runs side by side.
-pub fn compare(rows: &[CompareRow]) -> comfy_table::Table {
-    let mut t = crate::render::table(&["conc", "metric", "A", "B", "B/A"]);
-    for r in rows {
+/// Two runs side by side, then the levels only one has and the options
+/// that differ.
+pub fn compare(c: &Comparison) -> String {
+    use std::fmt::Write;
+    let mut t = crate::render::table(&["level", "metric", "A", "B", "B/A"]);
+    for r in &c.rows {
         t.add_row(vec![
-            r.concurrency.to_string(),
+            r.level.clone(),
             r.metric.to_string(),
             format!("{:.3}", r.a),
             format!("{:.3}", r.b),
             r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
         ]);
     }
-    t
+    let mut o = format!("{t}\n");
+    for (side, levels) in [("A", &c.only_a), ("B", &c.only_b)] {
+        if !levels.is_empty() {
+            let _ = writeln!(o, "only in {side}: {}", levels.join(", "));
+        }
+    }
+    for d in &c.option_diffs {
+        let _ = writeln!(o, "options differ: {d}");
+    }
+    o
 }

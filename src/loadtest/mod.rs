@@ -20,8 +20,8 @@ mod target;
 
 use std::time::Duration;
 
-pub use body::{BodyError, RunFile, body_file, chat_body};
-pub use compare::{CompareRow, compare};
+pub use body::{BodyError, RunFile, RunOptions, body_file, chat_body};
+pub use compare::{CompareRow, Comparison, compare};
 pub use criteria::{Criteria, CriteriaError, Verdict};
 pub use engine::{Tick, run};
 pub use hdrlog::write_hdr_log;

@@ -818,3 +818,56 @@ fn repeated_headers_are_all_sent() {
         .collect();
     assert_eq!(tags, vec!["one", "two"]);
 }
+
+#[test]
+fn compare_matches_levels_by_concurrency_not_position() {
+    let t = Tokctl::new();
+    let mut files = Vec::new();
+    for (name, ms, levels, warmup) in [("a.json", 10, "1,3", "0s"), ("b.json", 30, "3,1", "100ms")]
+    {
+        let (url, _) = upstream(Behaviour {
+            delay: Duration::from_millis(ms),
+            ..Default::default()
+        });
+        let out = t.run(&[
+            "loadtest", &url, "-c", levels, "-n", "15", "--warmup", warmup, "--json",
+        ]);
+        assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+        let o = &v["options"];
+        assert_eq!(o["requests"], 15, "{o}");
+        assert_eq!(o["duration_s"], serde_json::Value::Null, "{o}");
+        assert_eq!(o["stream"], false, "{o}");
+        let path = t.dir().join(name);
+        std::fs::write(&path, &out.stdout).expect("write the run");
+        files.push(path.display().to_string());
+    }
+    let out = t.run(&["loadtest", "compare", &files[0], &files[1]]);
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    let rows: Vec<Vec<String>> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("requests/s"))
+        .map(|l| {
+            l.split(['│', '┆', '|'])
+                .map(|c| c.trim().to_string())
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", out.stdout);
+    for row in &rows {
+        let ratio: f64 = row[4].parse().expect("a ratio");
+        // Same level, a 3x slower upstream; paired by position, c=1 of A
+        // would meet c=3 of B and the ratio would be near 1.
+        assert!((0.2..0.6).contains(&ratio), "{row:?}\n{}", out.stdout);
+    }
+    assert_eq!(rows[0][0], "c=1");
+    assert_eq!(rows[1][0], "c=3");
+    assert!(
+        out.stdout
+            .contains("options differ: warmup_s: A 0.0, B 0.1"),
+        "{}",
+        out.stdout
+    );
+}
