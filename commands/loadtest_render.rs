@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokctl::loadtest::{Comparison, Latency, Report, Tick};
+use tokctl::loadtest::{Comparison, Latency, Rate, Report, Tick};
 
 /// A progress bar showing live requests/s, errors and p99.
 pub struct Progress {
@@ -108,6 +108,11 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
                 "  output tokens {} ({} answers with usage, {} chunks), {:.1} tokens/s",
                 s.output_tokens, s.answers_with_usage, s.chunks, s.output_tokens_per_s
             );
+            let _ = writeln!(
+                o,
+                "  tokens/s per request {}",
+                rate(&s.output_tokens_per_s_per_request)
+            );
         }
     }
     o
@@ -122,6 +127,13 @@ fn line(l: &Latency) -> String {
         ms(l.p999),
         ms(l.max),
         ms(l.mean)
+    )
+}
+
+fn rate(r: &Rate) -> String {
+    format!(
+        "min {:.1} p1 {:.1} p50 {:.1} p99 {:.1} max {:.1} mean {:.1}",
+        r.min, r.p1, r.p50, r.p99, r.max, r.mean
     )
 }
 

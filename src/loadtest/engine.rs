@@ -356,6 +356,16 @@ fn record(
         if let Some(t) = sse.tokens {
             g.tokens += t;
             g.with_usage += 1;
+            // This request's decode rate: its tokens over the time from its
+            // first token to the end of the answer (milli-tokens per second,
+            // so the histogram keeps three figures of a small rate).
+            if let Some(first) = sse.first {
+                let decode = a.done.saturating_duration_since(first).as_secs_f64();
+                if t > 0 && decode > 0.0 {
+                    let milli = (t as f64 / decode * 1000.0).round() as u64;
+                    g.tokens_per_s.saturating_record(milli.max(1));
+                }
+            }
         }
     }
     if ok && !plan.slo.is_empty() && plan.slo.request_meets(latency as f64 / 1000.0, ttft, itl) {

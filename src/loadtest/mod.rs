@@ -25,7 +25,7 @@ pub use compare::{CompareRow, Comparison, compare};
 pub use criteria::{Criteria, CriteriaError, Verdict};
 pub use engine::{Tick, run};
 pub use hdrlog::write_hdr_log;
-pub use stats::{ErrorKind, Latency, OpenLoop, Report, Results, Seconds, StreamStats};
+pub use stats::{ErrorKind, Latency, OpenLoop, Rate, Report, Results, Seconds, StreamStats};
 pub use target::{Target, default_url};
 
 /// How long a run lasts: a wall-clock budget or an exact request count.

@@ -820,6 +820,41 @@ fn repeated_headers_are_all_sent() {
 }
 
 #[test]
+fn tokens_per_second_are_reported_per_request() {
+    // 9 tokens (from usage) over first content -> end of the answer: four
+    // more 30 ms paces, so about 9 / 0.12 s = 75 tokens/s per request.
+    let (url, _) = upstream(Behaviour {
+        stream: true,
+        pace: Some(Duration::from_millis(30)),
+        ..Default::default()
+    });
+    let runs = json_runs(&[&url, "-c", "2", "-n", "6", "--stream"]);
+    let per = &runs[0]["stream"]["output_tokens_per_s_per_request"];
+    let p50 = per["p50"].as_f64().expect("p50");
+    assert!((30.0..=100.0).contains(&p50), "{per}");
+    assert!(per["p99"].as_f64().expect("p99") >= p50, "{per}");
+    assert!(per["p1"].as_f64().expect("p1") <= p50, "{per}");
+    let aggregate = runs[0]["stream"]["output_tokens_per_s"]
+        .as_f64()
+        .expect("aggregate");
+    assert!(aggregate > 0.0);
+
+    let (url, _) = upstream(Behaviour {
+        stream: true,
+        pace: Some(Duration::from_millis(30)),
+        ..Default::default()
+    });
+    let out = Tokctl::new().run(&["loadtest", &url, "-c", "1", "-n", "2", "--stream"]);
+    assert_eq!(out.code, 0, "stderr: {}", out.stderr);
+    assert!(
+        out.stdout.contains("tokens/s per request"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("interrupted   0"), "{}", out.stdout);
+}
+
+#[test]
 fn compare_matches_levels_by_concurrency_not_position() {
     let t = Tokctl::new();
     let mut files = Vec::new();
