@@ -63,6 +63,10 @@ pub struct Args {
     /// Extra header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
+    /// https:// targets: accept any certificate (a self-signed test
+    /// server); the connection is still encrypted, not authenticated.
+    #[arg(long)]
+    pub insecure: bool,
     /// Stream answers: report time to first token, inter-token latency and tokens/s.
     #[arg(long)]
     pub stream: bool,
@@ -104,7 +108,14 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         Some(p) => loadtest::body_file(p, args.stream).map_err(usage)?,
         None => loadtest::chat_body(&args.model, &args.prompt, args.stream),
     };
-    let target = Target::new(&url, &args.headers, args.api_key.as_deref(), body).map_err(load)?;
+    let target = Target::with_tls(
+        &url,
+        &args.headers,
+        args.api_key.as_deref(),
+        body,
+        args.insecure,
+    )
+    .map_err(load)?;
     let plan = Plan {
         target,
         concurrency: args.concurrency.clone(),

@@ -39,12 +39,7 @@ pub async fn run(
     on_tick: &(dyn Fn(&Tick) + Sync),
 ) -> Result<(Vec<Report>, Vec<Seconds>, SystemTime), LoadError> {
     plan.validate()?;
-    conn::probe(&plan.target.addr)
-        .await
-        .map_err(|source| LoadError::Unreachable {
-            addr: plan.target.addr.clone(),
-            source,
-        })?;
+    conn::probe(&plan.target).await?;
     // The run's zero, on both clocks: per-second histograms are placed
     // relative to it and the histogram log's StartTime is its wall time.
     let (t0, started) = (Instant::now(), SystemTime::now());

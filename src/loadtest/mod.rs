@@ -5,8 +5,9 @@
 //!
 //! It never prints and never exits: progress goes to a callback, results come
 //! back as [`Report`]s, and the command in `commands/loadtest.rs` renders
-//! them. Only plain `http://` targets are driven (one HTTP/1.1 connection per
-//! concurrency slot, polled in the worker's own task).
+//! them. `http://` and `https://` targets are driven over one HTTP/1.1
+//! connection per concurrency slot (TLS by rustls for https), polled in the
+//! worker's own task.
 
 mod body;
 mod compare;
@@ -17,6 +18,7 @@ mod hdrlog;
 mod sse;
 mod stats;
 mod target;
+mod tls;
 
 use std::time::Duration;
 
@@ -88,6 +90,14 @@ pub enum LoadError {
     /// Nothing answers at the target's address.
     #[error("target {addr} is unreachable")]
     Unreachable {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The target answers but the TLS handshake fails (often a certificate
+    /// the roots do not vouch for).
+    #[error("TLS handshake with {addr} failed (a self-signed certificate needs --insecure)")]
+    Tls {
         addr: String,
         #[source]
         source: std::io::Error,
