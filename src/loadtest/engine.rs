@@ -133,6 +133,9 @@ async fn level(
     );
     loop {
         tokio::select! {
+            // Biased, cancellation first: Ctrl-C also ends the workers, and
+            // their end must not hide when the cut came.
+            biased;
             _ = cancel.cancelled(), if cut_at.is_none() => cut_at = Some(Instant::now()),
             _ = tick.tick() => {
                 let (second, n, failed) = take_second(&recorders);
@@ -153,6 +156,9 @@ async fn level(
             }
             _ = done_rx.recv() => break,
         }
+    }
+    if cut_at.is_none() && cancel.is_cancelled() {
+        cut_at = Some(Instant::now());
     }
     // The last, partial second: without it the log would miss up to a
     // second of answers and not add up to the report's count.
