@@ -18,7 +18,7 @@ use crate::{CmdResult, Failure, exit};
     after_help = "Closed loop by default (each connection sends its next request when the last one is answered); \
 --rate switches to an open loop that measures latency from each request's intended start. Ctrl-C stops early and \
 still reports. The API key may come from TOKCTL_API_KEY. Exit codes: 0 ok, 1 a --fail-on bound was crossed or the \
-target is unreachable, 2 usage error. JSON fields: docs/loadtest.md."
+target is unreachable, 2 usage error (checked before any load is sent). JSON fields: docs/loadtest.md."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -63,11 +63,16 @@ pub struct Args {
     /// Extra header, `Name: value` (repeatable).
     #[arg(short = 'H', long = "header", value_name = "HEADER")]
     pub headers: Vec<String>,
+    /// https:// targets: accept any certificate (a self-signed test
+    /// server); the connection is still encrypted, not authenticated.
+    #[arg(long)]
+    pub insecure: bool,
     /// Stream answers: report time to first token, inter-token latency and tokens/s.
     #[arg(long)]
     pub stream: bool,
-    /// Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s".
-    #[arg(long, value_parser = Criteria::parse)]
+    /// Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s" (p50…max,
+    /// mean, and with --stream ttft, itl).
+    #[arg(long, value_parser = Criteria::parse_slo)]
     pub slo: Option<Criteria>,
     /// Exit 1 when a bound is crossed, e.g. "p99>50ms,errors>0.1%".
     #[arg(long, value_parser = Criteria::parse)]
@@ -92,10 +97,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             RunFile::read(a).map_err(usage)?,
             RunFile::read(b).map_err(usage)?,
         );
-        println!(
-            "{}",
-            render::compare(&loadtest::compare(&ra.runs, &rb.runs))
-        );
+        out(&render::compare(&loadtest::compare(&ra, &rb)))?;
         return Ok(ExitCode::SUCCESS);
     }
     let url = match &args.url {
@@ -106,7 +108,14 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         Some(p) => loadtest::body_file(p, args.stream).map_err(usage)?,
         None => loadtest::chat_body(&args.model, &args.prompt, args.stream),
     };
-    let target = Target::new(&url, &args.headers, args.api_key.as_deref(), body).map_err(load)?;
+    let target = Target::with_tls(
+        &url,
+        &args.headers,
+        args.api_key.as_deref(),
+        body,
+        args.insecure,
+    )
+    .map_err(load)?;
     let plan = Plan {
         target,
         concurrency: args.concurrency.clone(),
@@ -121,6 +130,20 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         keep_intervals: args.hdr_out.is_some(),
         threads: args.threads.map(usize::from),
     };
+    // Everything that can refuse the run does so before any load is sent.
+    plan.validate().map_err(load)?;
+    if let Some(c) = &args.fail_on {
+        c.require_stream(plan.stream, "--fail-on").map_err(load)?;
+    }
+    let mut hdr_file = match &args.hdr_out {
+        Some(path) => Some(std::fs::File::create(path).map_err(|e| {
+            Failure::new(
+                exit::USAGE,
+                format!("cannot create the histogram log {}: {e}", path.display()),
+            )
+        })?),
+        None => None,
+    };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -134,30 +157,25 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             p.tick(t);
         }
     };
-    let (reports, intervals) = loadtest::run(&plan, &cancel, &on_tick)
+    let (reports, intervals, started) = loadtest::run(&plan, &cancel, &on_tick)
         .await
         .map_err(load)?;
     if let Some(p) = &progress {
         p.finish();
     }
-    if let Some(path) = &args.hdr_out {
-        let levels: Vec<_> = plan.concurrency.iter().copied().zip(intervals).collect();
-        let shown = path.display().to_string();
-        let mut file = std::fs::File::create(path)
-            .map_err(|e| Failure::new(exit::FAILURE, format!("cannot write {shown}: {e}")))?;
-        loadtest::write_hdr_log(&mut file, &shown, &levels).map_err(load)?;
-    }
     if args.json {
-        let doc = RunFile {
-            version: 1,
-            target: url,
-            runs: reports.clone(),
-        };
+        let doc = RunFile::new(&plan, reports.clone());
         let text = serde_json::to_string_pretty(&doc)
             .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
         out(&text)?;
     } else {
         out(&render::report(&reports, plan.rate.is_some(), plan.stream))?;
+    }
+    // After the report, so a failing disk cannot cost the measurements.
+    if let (Some(path), Some(file)) = (&args.hdr_out, hdr_file.as_mut()) {
+        let levels: Vec<_> = plan.concurrency.iter().copied().zip(intervals).collect();
+        let shown = path.display().to_string();
+        loadtest::write_hdr_log(file, &shown, &levels, started).map_err(load)?;
     }
     if reports.iter().any(|r| r.interrupted) {
         eprintln!("interrupted: partial results above");

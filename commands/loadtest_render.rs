@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokctl::loadtest::{CompareRow, Latency, Report, Tick};
+use tokctl::loadtest::{Comparison, Latency, Rate, Report, Tick};
 
 /// A progress bar showing live requests/s, errors and p99.
 pub struct Progress {
@@ -86,6 +86,11 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
                 .map(|g| format!(" goodput {:.1}%", g * 100.0))
                 .unwrap_or_default()
         );
+        let _ = writeln!(
+            o,
+            "  interrupted   {} (no outcome when the run stopped: in flight, or due and unsent)",
+            r.interrupted_requests
+        );
         if open && let Some(ol) = &r.open_loop {
             let _ = writeln!(
                 o,
@@ -102,6 +107,11 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
                 o,
                 "  output tokens {} ({} answers with usage, {} chunks), {:.1} tokens/s",
                 s.output_tokens, s.answers_with_usage, s.chunks, s.output_tokens_per_s
+            );
+            let _ = writeln!(
+                o,
+                "  tokens/s per request {}",
+                rate(&s.output_tokens_per_s_per_request)
             );
         }
     }
@@ -120,17 +130,35 @@ fn line(l: &Latency) -> String {
     )
 }
 
-/// Two runs side by side.
-pub fn compare(rows: &[CompareRow]) -> comfy_table::Table {
-    let mut t = crate::render::table(&["conc", "metric", "A", "B", "B/A"]);
-    for r in rows {
+fn rate(r: &Rate) -> String {
+    format!(
+        "min {:.1} p1 {:.1} p50 {:.1} p99 {:.1} max {:.1} mean {:.1}",
+        r.min, r.p1, r.p50, r.p99, r.max, r.mean
+    )
+}
+
+/// Two runs side by side, then the levels only one has and the options
+/// that differ.
+pub fn compare(c: &Comparison) -> String {
+    use std::fmt::Write;
+    let mut t = crate::render::table(&["level", "metric", "A", "B", "B/A"]);
+    for r in &c.rows {
         t.add_row(vec![
-            r.concurrency.to_string(),
+            r.level.clone(),
             r.metric.to_string(),
             format!("{:.3}", r.a),
             format!("{:.3}", r.b),
             r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
         ]);
     }
-    t
+    let mut o = format!("{t}\n");
+    for (side, levels) in [("A", &c.only_a), ("B", &c.only_b)] {
+        if !levels.is_empty() {
+            let _ = writeln!(o, "only in {side}: {}", levels.join(", "));
+        }
+    }
+    for d in &c.option_diffs {
+        let _ = writeln!(o, "options differ: {d}");
+    }
+    o
 }

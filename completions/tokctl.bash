@@ -1413,7 +1413,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__loadtest)
-            opts="-c -d -n -t -H -v -q -h -V --concurrency --rate --duration --requests --threads --warmup --timeout --model --prompt --body-file --api-key --header --stream --slo --fail-on --json --hdr-out --config --verbose --quiet --help --version compare help"
+            opts="-c -d -n -t -H -v -q -h -V --concurrency --rate --duration --requests --threads --warmup --timeout --model --prompt --body-file --api-key --header --insecure --stream --slo --fail-on --json --hdr-out --config --verbose --quiet --help --version compare help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

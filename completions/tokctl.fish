@@ -195,10 +195,11 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_s
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l body-file -d 'Send this JSON file as the body instead' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l api-key -d 'Bearer token to send' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s H -l header -d 'Extra header, `Name: value` (repeatable)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l slo -d 'Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s"' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l slo -d 'Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s" (p50…max, mean, and with --stream ttft, itl)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l fail-on -d 'Exit 1 when a bound is crossed, e.g. "p99>50ms,errors>0.1%"' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l hdr-out -d 'Write per-second histograms in the HdrHistogram log format' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l insecure -d 'https:// targets: accept any certificate (a self-signed test server); the connection is still encrypted, not authenticated'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l stream -d 'Stream answers: report time to first token, inter-token latency and tokens/s'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l json -d 'Print the results as JSON (docs/loadtest.md)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'

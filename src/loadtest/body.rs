@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::stats::Report;
+use super::{Plan, Stop};
 
 /// Why a body or run file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -81,11 +82,66 @@ pub struct RunFile {
     /// Format version of this document (1).
     pub version: u32,
     pub target: String,
+    /// How the run was made; absent in files written before it existed.
+    #[serde(default)]
+    pub options: Option<RunOptions>,
     /// One entry per level (concurrency) run.
     pub runs: Vec<Report>,
 }
 
+/// The options a run was made with, so two run files can be told apart
+/// (and `compare` can say when they differ).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RunOptions {
+    /// Levels asked for (`-c`).
+    pub concurrency: Vec<usize>,
+    /// Open-loop arrival rate per second; `null` for a closed loop.
+    pub rate: Option<f64>,
+    pub stream: bool,
+    /// The `--slo` bounds as written; `null` without `--slo`.
+    pub slo: Option<String>,
+    pub warmup_s: f64,
+    /// Measured time per level; `null` when `requests` is set.
+    pub duration_s: Option<f64>,
+    /// Measured requests per level; `null` when `duration_s` is set.
+    pub requests: Option<u64>,
+    pub timeout_s: f64,
+    /// Load threads asked for (`-t`); `null`: one per core.
+    pub threads: Option<usize>,
+}
+
+impl RunOptions {
+    /// The options of `plan`.
+    pub fn of(plan: &Plan) -> RunOptions {
+        let (duration_s, requests) = match plan.stop {
+            Stop::Duration(d) => (Some(d.as_secs_f64()), None),
+            Stop::Requests(n) => (None, Some(n)),
+        };
+        RunOptions {
+            concurrency: plan.concurrency.clone(),
+            rate: plan.rate,
+            stream: plan.stream,
+            slo: (!plan.slo.is_empty()).then(|| plan.slo.text()),
+            warmup_s: plan.warmup.as_secs_f64(),
+            duration_s,
+            requests,
+            timeout_s: plan.timeout.as_secs_f64(),
+            threads: plan.threads,
+        }
+    }
+}
+
 impl RunFile {
+    /// The document for `reports` of a run of `plan`.
+    pub fn new(plan: &Plan, reports: Vec<Report>) -> RunFile {
+        RunFile {
+            version: 1,
+            target: plan.target.url.clone(),
+            options: Some(RunOptions::of(plan)),
+            runs: reports,
+        }
+    }
+
     /// Reads a run file written by `--json`.
     pub fn read(path: &Path) -> Result<RunFile, BodyError> {
         let shown = path.display().to_string();

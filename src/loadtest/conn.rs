@@ -10,16 +10,26 @@
 //! the same, so its bytes are made once ([`Target::wire`]); the answer's
 //! head is parsed with `httparse` (the parser hyper itself uses) and its
 //! body framed by `Content-Length`, chunked encoding, or the end of the
-//! connection, as RFC 9112 says.
+//! connection, as RFC 9112 says. An `https://` target's connection is the
+//! same exchange over a tokio-rustls stream; a plain one pays nothing for it
+//! but a branch on the stream kind.
 
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
+use super::LoadError;
 use super::sse::SseState;
 use super::stats::ErrorKind;
 use super::target::Target;
+
+/// A plain or TLS connection (the TLS state boxed: it is large, and a plain
+/// connection should not carry its size).
+type Stream = Either<TcpStream, Box<TlsStream<TcpStream>>>;
 
 /// Headers an answer may carry; more is a malformed answer.
 const MAX_HEADERS: usize = 64;
@@ -30,7 +40,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// an answer that ends the connection.
 #[derive(Default)]
 pub struct Conn {
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     /// Bytes read and not yet consumed, from `start`.
     buf: Vec<u8>,
     start: usize,
@@ -55,9 +65,43 @@ enum Framing {
     Close,
 }
 
-/// Opens a TCP connection to `addr` (used once before a run to fail fast).
-pub async fn probe(addr: &str) -> std::io::Result<()> {
-    TcpStream::connect(addr).await.map(drop)
+/// Connects to `target` once before a run (and, for https, completes a
+/// TLS handshake), so that an unreachable target or a certificate the roots
+/// do not vouch for is one clear error instead of a run of failures.
+pub async fn probe(target: &Target) -> Result<(), LoadError> {
+    let addr = || target.addr.clone();
+    let tcp = TcpStream::connect(&target.addr)
+        .await
+        .map_err(|source| LoadError::Unreachable {
+            addr: addr(),
+            source,
+        })?;
+    if let Some(tls) = target.tls() {
+        TlsConnector::from(tls.config.clone())
+            .connect(tls.name.clone(), tcp)
+            .await
+            .map_err(|source| LoadError::Tls {
+                addr: addr(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// Opens a worker's connection: TCP with `TCP_NODELAY`, then TLS for https.
+async fn connect(target: &Target) -> Result<Stream, ErrorKind> {
+    let tcp = TcpStream::connect(&target.addr)
+        .await
+        .map_err(|_| ErrorKind::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    let Some(tls) = target.tls() else {
+        return Ok(Either::Left(tcp));
+    };
+    let stream = TlsConnector::from(tls.config.clone())
+        .connect(tls.name.clone(), tcp)
+        .await
+        .map_err(|_| ErrorKind::Connect)?;
+    Ok(Either::Right(Box::new(stream)))
 }
 
 impl Conn {
@@ -83,19 +127,19 @@ impl Conn {
 
     async fn exchange_inner(&mut self, target: &Target, stream: bool) -> Result<Answer, ErrorKind> {
         if self.stream.is_none() {
-            let tcp = TcpStream::connect(&target.addr)
-                .await
-                .map_err(|_| ErrorKind::Connect)?;
-            let _ = tcp.set_nodelay(true);
-            self.stream = Some(tcp);
+            self.stream = Some(connect(target).await?);
         }
         self.buf.clear();
         self.start = 0;
         let sent = Instant::now();
-        self.tcp()?
-            .write_all(target.wire())
+        let conn = self.stream.as_mut().ok_or(ErrorKind::Connect)?;
+        conn.write_all(target.wire())
             .await
             .map_err(|e| classify(&e))?;
+        if let Either::Right(tls) = conn {
+            // rustls may hold the last record until flushed.
+            tls.flush().await.map_err(|e| classify(&e))?;
+        }
         let (status, framing, close) = self.read_head().await?;
         let mut sse = stream.then(SseState::default);
         let bytes = match framing {
@@ -117,10 +161,6 @@ impl Conn {
         })
     }
 
-    fn tcp(&mut self) -> Result<&mut TcpStream, ErrorKind> {
-        self.stream.as_mut().ok_or(ErrorKind::Connect)
-    }
-
     /// Reads more bytes; `Ok(0)` is the end of the connection.
     async fn fill(&mut self) -> Result<usize, ErrorKind> {
         if self.start > 0 && self.start == self.buf.len() {
@@ -128,10 +168,16 @@ impl Conn {
             self.start = 0;
         }
         self.buf.reserve(READ_CHUNK);
-        let Some(tcp) = self.stream.as_mut() else {
+        let Some(stream) = self.stream.as_mut() else {
             return Err(ErrorKind::Connect);
         };
-        tcp.read_buf(&mut self.buf).await.map_err(|e| classify(&e))
+        match stream.read_buf(&mut self.buf).await {
+            Ok(n) => Ok(n),
+            // A TLS peer that closes without close_notify: the end of the
+            // connection, as a plain socket's 0 would say.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(0),
+            Err(e) => Err(classify(&e)),
+        }
     }
 
     /// Reads and parses the status line and headers (skipping 1xx answers).

@@ -2,6 +2,10 @@
 //! lists: `--fail-on "p99>50ms,errors>0.1%"` (a run fails when any bound is
 //! crossed) and `--slo "ttft<500ms,p99<2s"` (a request is good when it meets
 //! every bound). It does not measure anything.
+//!
+//! The two lists share the syntax but not every metric: a goodput bound is
+//! about one request, so `errors` and `rps` (properties of a whole run) are
+//! refused in `--slo` rather than silently taken as met.
 
 use std::time::Duration;
 
@@ -38,7 +42,7 @@ pub enum Metric {
 
 /// Why a bound list does not parse.
 #[derive(Debug, thiserror::Error, PartialEq)]
-#[error("bad bound `{text}`: {reason} (expected e.g. \"p99>50ms,errors>0.1%\")")]
+#[error("bad bound `{text}`: {reason}")]
 pub struct CriteriaError {
     pub text: String,
     pub reason: String,
@@ -58,6 +62,52 @@ impl Criteria {
             bounds.push(Bound::parse(part)?);
         }
         Ok(Criteria { bounds })
+    }
+
+    /// Parses a `--slo` list: like [`Criteria::parse`], but only metrics a
+    /// single request has (latency, `ttft`, `itl`); `errors` and `rps`
+    /// describe a whole run and would otherwise be met by every request.
+    pub fn parse_slo(s: &str) -> Result<Criteria, CriteriaError> {
+        let c = Criteria::parse(s)?;
+        if let Some(b) = c
+            .bounds
+            .iter()
+            .find(|b| matches!(b.metric, Metric::Errors | Metric::Rps))
+        {
+            return Err(CriteriaError {
+                text: b.text.clone(),
+                reason: "a --slo bound is about one request: use p50…max, mean, ttft or itl \
+                         (errors and rps belong in --fail-on)"
+                    .into(),
+            });
+        }
+        Ok(c)
+    }
+
+    /// The first bound that needs streamed answers (`ttft`, `itl`), as
+    /// written: such a bound cannot be judged without `--stream`.
+    pub fn stream_bound(&self) -> Option<&str> {
+        self.bounds
+            .iter()
+            .find(|b| matches!(b.metric, Metric::Ttft | Metric::InterToken))
+            .map(|b| b.text.as_str())
+    }
+
+    /// Fails when a bound needs streamed answers and `stream` is off;
+    /// `flag` names the list in the message (`--slo`, `--fail-on`).
+    pub fn require_stream(&self, stream: bool, flag: &str) -> Result<(), super::LoadError> {
+        match self.stream_bound() {
+            Some(b) if !stream => Err(super::LoadError::Plan(format!(
+                "{flag} bound `{b}` is measured on streamed answers: add --stream"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The list as written (bounds joined with commas), for run files.
+    pub fn text(&self) -> String {
+        let parts: Vec<&str> = self.bounds.iter().map(|b| b.text.as_str()).collect();
+        parts.join(",")
     }
 
     /// Whether there are no bounds.
@@ -82,24 +132,26 @@ impl Criteria {
 
     /// `--slo`: whether one request met every bound (`<` means "at most").
     /// Latency quantile metrics apply to the request's own latency.
+    /// `ttft_ms` is `None` when the answer carried no token at all: that
+    /// fails a `ttft` bound and an `itl` bound (no token came in time).
+    /// `itl_ms` is `None` with a single token (no gap): an `itl` bound is
+    /// then met. `errors`/`rps` cannot be here ([`Criteria::parse_slo`]);
+    /// should one be, it fails rather than flatters.
     pub fn request_meets(
         &self,
         latency_ms: f64,
         ttft_ms: Option<f64>,
         itl_ms: Option<f64>,
     ) -> bool {
-        self.bounds.iter().all(|b| {
-            let v = match b.metric {
-                Metric::Latency(_) => Some(latency_ms),
-                Metric::Ttft => ttft_ms,
-                Metric::InterToken => itl_ms,
-                Metric::Errors | Metric::Rps => None,
-            };
-            match v {
-                None => true,
-                Some(v) if b.greater => v > b.value,
-                Some(v) => v <= b.value,
-            }
+        let within = |b: &Bound, v: f64| if b.greater { v > b.value } else { v <= b.value };
+        self.bounds.iter().all(|b| match b.metric {
+            Metric::Latency(_) => within(b, latency_ms),
+            Metric::Ttft => ttft_ms.is_some_and(|v| within(b, v)),
+            Metric::InterToken => match itl_ms {
+                Some(v) => within(b, v),
+                None => ttft_ms.is_some(),
+            },
+            Metric::Errors | Metric::Rps => false,
         })
     }
 }
@@ -108,7 +160,7 @@ impl Bound {
     fn parse(text: &str) -> Result<Bound, CriteriaError> {
         let err = |reason: &str| CriteriaError {
             text: text.to_string(),
-            reason: reason.to_string(),
+            reason: format!("{reason} (expected e.g. \"p99>50ms,errors>0.1%\")"),
         };
         let (pos, greater) = match (text.find('>'), text.find('<')) {
             (Some(p), None) => (p, true),
@@ -212,6 +264,31 @@ mod tests {
         assert!(slo.request_meets(1500.0, Some(400.0), None));
         assert!(!slo.request_meets(2500.0, Some(400.0), None));
         assert!(!slo.request_meets(100.0, Some(600.0), None));
+        // A streamed answer without a single token misses a ttft bound.
+        assert!(!slo.request_meets(100.0, None, None));
+        let itl = Criteria::parse_slo("itl<50ms").expect("valid slo");
+        assert!(itl.request_meets(100.0, Some(10.0), Some(40.0)));
+        assert!(!itl.request_meets(100.0, Some(10.0), Some(60.0)));
+        assert!(
+            itl.request_meets(100.0, Some(10.0), None),
+            "one token, no gap"
+        );
+        assert!(!itl.request_meets(100.0, None, None), "no token at all");
+    }
+
+    #[test]
+    fn slo_refuses_run_wide_metrics() {
+        for bad in ["errors<1%", "p99<2s,rps>100"] {
+            let e = Criteria::parse_slo(bad).expect_err(bad);
+            assert!(e.to_string().contains("--fail-on"), "{e}");
+        }
+        let ok = Criteria::parse_slo("ttft<500ms, p99<2s").expect("valid slo");
+        assert_eq!(ok.stream_bound(), Some("ttft<500ms"));
+        assert_eq!(ok.text(), "ttft<500ms,p99<2s");
+        assert_eq!(
+            Criteria::parse_slo("p99<2s").expect("valid").stream_bound(),
+            None
+        );
     }
 
     #[test]

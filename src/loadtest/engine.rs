@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
@@ -30,36 +30,30 @@ pub struct Tick {
 }
 
 /// Runs every level of `plan` in turn; returns one report per level run
-/// (fewer when `cancel` fired) and, with `keep_intervals`, per-second
-/// histograms of each level (seconds since the level's start).
+/// (fewer when `cancel` fired), with `keep_intervals` per-second histograms
+/// of each level (seconds since the run's start), and the wall-clock time
+/// the run started (for the histogram log's StartTime).
 pub async fn run(
     plan: &Plan,
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
-) -> Result<(Vec<Report>, Vec<Seconds>), LoadError> {
-    if plan.concurrency.is_empty() || plan.concurrency.contains(&0) {
-        return Err(LoadError::Plan("concurrency must be at least 1".into()));
-    }
-    if plan.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
-        return Err(LoadError::Plan("--rate must be a positive number".into()));
-    }
-    conn::probe(&plan.target.addr)
-        .await
-        .map_err(|source| LoadError::Unreachable {
-            addr: plan.target.addr.clone(),
-            source,
-        })?;
+) -> Result<(Vec<Report>, Vec<Seconds>, SystemTime), LoadError> {
+    plan.validate()?;
+    conn::probe(&plan.target).await?;
+    // The run's zero, on both clocks: per-second histograms are placed
+    // relative to it and the histogram log's StartTime is its wall time.
+    let (t0, started) = (Instant::now(), SystemTime::now());
     let mut reports = Vec::new();
     let mut intervals = Vec::new();
     for &c in &plan.concurrency {
         if cancel.is_cancelled() {
             break;
         }
-        let (report, iv) = level(plan, c, cancel, on_tick).await?;
+        let (report, iv) = level(plan, c, t0, cancel, on_tick).await?;
         reports.push(report);
         intervals.push(iv);
     }
-    Ok((reports, intervals))
+    Ok((reports, intervals, started))
 }
 
 struct Shared {
@@ -74,6 +68,7 @@ struct Shared {
 async fn level(
     plan: &Plan,
     concurrency: usize,
+    t0: Instant,
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
 ) -> Result<(Report, Seconds), LoadError> {
@@ -128,12 +123,20 @@ async fn level(
     };
     let mut intervals = Vec::new();
     let mut totals = (0u64, 0u64);
+    // Where this level's seconds sit in the run (a sweep runs levels in turn).
+    let offset = start.saturating_duration_since(t0).as_secs_f64();
+    // When Ctrl-C came: open-loop requests due before it were owed.
+    let mut cut_at = None;
     let mut tick = tokio::time::interval_at(
         tokio::time::Instant::from_std(start + Duration::from_secs(1)),
         Duration::from_secs(1),
     );
     loop {
         tokio::select! {
+            // Biased, cancellation first: Ctrl-C also ends the workers, and
+            // their end must not hide when the cut came.
+            biased;
+            _ = cancel.cancelled(), if cut_at.is_none() => cut_at = Some(Instant::now()),
             _ = tick.tick() => {
                 let (second, n, failed) = take_second(&recorders);
                 totals.0 += n;
@@ -148,23 +151,29 @@ async fn level(
                     planned,
                 });
                 if plan.keep_intervals {
-                    intervals.push((start.elapsed().as_secs_f64() - 1.0, second));
+                    intervals.push((offset + intervals.len() as f64, second));
                 }
             }
             _ = done_rx.recv() => break,
         }
     }
+    if cut_at.is_none() && cancel.is_cancelled() {
+        cut_at = Some(Instant::now());
+    }
     // The last, partial second: without it the log would miss up to a
     // second of answers and not add up to the report's count.
     let (last, n, _) = take_second(&recorders);
     if plan.keep_intervals && n > 0 {
-        let from = intervals.last().map_or(0.0, |(at, _)| at + 1.0);
-        intervals.push((from, last));
+        intervals.push((offset + intervals.len() as f64, last));
     }
     let elapsed = Instant::now().saturating_duration_since(shared.measure_from);
     let mut merged = Recorder::default();
     for r in &recorders {
         merged.merge(&r.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+    if let Some(rate) = plan.rate {
+        let sent = merged.ok + merged.failed + merged.interrupted;
+        merged.interrupted += unsent_due(&shared, rate, cut_at).saturating_sub(sent);
     }
     let report = Report::build(
         &merged,
@@ -176,6 +185,42 @@ async fn level(
         cancel.is_cancelled(),
     );
     Ok((report, intervals))
+}
+
+/// Open loop: how many measured requests were due (intended start passed)
+/// by the time the level stopped: at Ctrl-C (`cut_at`), at the end of the
+/// duration, or the planned count. Those not sent by then are owed by a
+/// generator that was stalled on its connections, and must show.
+fn unsent_due(s: &Shared, rate: f64, cut_at: Option<Instant>) -> u64 {
+    let plan = &s.plan;
+    let mut until = match plan.stop {
+        Stop::Duration(d) => Some(s.measure_from + d),
+        Stop::Requests(_) => None,
+    };
+    if let Some(c) = cut_at {
+        until = Some(until.map_or(c, |u| u.min(c)));
+    }
+    let limit = match plan.stop {
+        // The workers' own limit (warmup slots, then `n` measured).
+        Stop::Requests(n) => (plan.warmup.as_secs_f64() * rate).ceil() as u64 + n,
+        Stop::Duration(_) => u64::MAX,
+    };
+    let due = until.map_or(limit, |u| slots_before(s.start, rate, u).min(limit));
+    due.saturating_sub(slots_before(s.start, rate, s.measure_from))
+}
+
+/// The number of schedule slots `i` with `start + i/rate < t`, computed
+/// with the workers' own expression so that the boundary agrees with theirs.
+fn slots_before(start: Instant, rate: f64, t: Instant) -> u64 {
+    let at = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
+    let mut k = (t.saturating_duration_since(start).as_secs_f64() * rate).ceil() as u64;
+    while k > 0 && at(k - 1) >= t {
+        k -= 1;
+    }
+    while at(k) < t {
+        k += 1;
+    }
+    k
 }
 
 /// Takes every worker's histogram of the current second (resetting it):
@@ -243,7 +288,13 @@ async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
         let measured = intended >= s.measure_from;
         let out = tokio::select! {
             o = conn.exchange(&plan.target, plan.stream, plan.timeout) => o,
-            _ = cancel.cancelled() => return,
+            _ = cancel.cancelled() => {
+                // Sent and unanswered at Ctrl-C: reported, not dropped.
+                if measured {
+                    rec.lock().unwrap_or_else(PoisonError::into_inner).interrupted += 1;
+                }
+                return;
+            }
         };
         if !measured {
             continue;
@@ -306,6 +357,16 @@ fn record(
         if let Some(t) = sse.tokens {
             g.tokens += t;
             g.with_usage += 1;
+            // This request's decode rate: its tokens over the time from its
+            // first token to the end of the answer (milli-tokens per second,
+            // so the histogram keeps three figures of a small rate).
+            if let Some(first) = sse.first {
+                let decode = a.done.saturating_duration_since(first).as_secs_f64();
+                if t > 0 && decode > 0.0 {
+                    let milli = (t as f64 / decode * 1000.0).round() as u64;
+                    g.tokens_per_s.saturating_record(milli.max(1));
+                }
+            }
         }
     }
     if ok && !plan.slo.is_empty() && plan.slo.request_meets(latency as f64 / 1000.0, ttft, itl) {

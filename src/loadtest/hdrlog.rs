@@ -11,12 +11,16 @@ use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use super::LoadError;
 use super::stats::Seconds;
 
-/// Writes `levels` (concurrency, per-second histograms in µs) to `out`;
-/// values are in microseconds (max value divisor 1000 gives milliseconds in the `max` column).
+/// Writes `levels` (concurrency, per-second histograms in µs, placed in
+/// seconds since the run's start) to `out`; values are in microseconds (max
+/// value divisor 1000 gives milliseconds in the `max` column). `started` is
+/// the run's wall-clock start, written as both StartTime and BaseTime, so an
+/// interval's timestamp plus BaseTime is when it was measured.
 pub fn write_hdr_log(
     out: &mut dyn Write,
     path: &str,
     levels: &[(usize, Seconds)],
+    started: SystemTime,
 ) -> Result<(), LoadError> {
     let io = |source: std::io::Error| LoadError::HdrLog {
         path: path.to_string(),
@@ -26,7 +30,8 @@ pub fn write_hdr_log(
     let mut w = out;
     let mut log = IntervalLogWriterBuilder::new()
         .add_comment("tokctl loadtest: latency in microseconds, one histogram per second, tag c<concurrency>")
-        .with_base_time(SystemTime::now())
+        .with_start_time(started)
+        .with_base_time(started)
         .with_max_value_divisor(1000.0)
         .begin_log_with(&mut w, &mut ser)
         .map_err(io)?;

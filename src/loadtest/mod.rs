@@ -5,8 +5,9 @@
 //!
 //! It never prints and never exits: progress goes to a callback, results come
 //! back as [`Report`]s, and the command in `commands/loadtest.rs` renders
-//! them. Only plain `http://` targets are driven (one HTTP/1.1 connection per
-//! concurrency slot, polled in the worker's own task).
+//! them. `http://` and `https://` targets are driven over one HTTP/1.1
+//! connection per concurrency slot (TLS by rustls for https), polled in the
+//! worker's own task.
 
 mod body;
 mod compare;
@@ -17,15 +18,16 @@ mod hdrlog;
 mod sse;
 mod stats;
 mod target;
+mod tls;
 
 use std::time::Duration;
 
-pub use body::{BodyError, RunFile, body_file, chat_body};
-pub use compare::{CompareRow, compare};
+pub use body::{BodyError, RunFile, RunOptions, body_file, chat_body};
+pub use compare::{CompareRow, Comparison, compare};
 pub use criteria::{Criteria, CriteriaError, Verdict};
 pub use engine::{Tick, run};
 pub use hdrlog::write_hdr_log;
-pub use stats::{ErrorKind, Latency, OpenLoop, Report, Results, Seconds, StreamStats};
+pub use stats::{ErrorKind, Latency, OpenLoop, Rate, Report, Results, Seconds, StreamStats};
 pub use target::{Target, default_url};
 
 /// How long a run lasts: a wall-clock budget or an exact request count.
@@ -64,6 +66,21 @@ pub struct Plan {
     pub threads: Option<usize>,
 }
 
+impl Plan {
+    /// Checks the plan without sending anything, so a caller can refuse it
+    /// before preparing output files: at least one connection per level, a
+    /// positive rate, and `ttft`/`itl` goodput bounds only on streamed runs.
+    pub fn validate(&self) -> Result<(), LoadError> {
+        if self.concurrency.is_empty() || self.concurrency.contains(&0) {
+            return Err(LoadError::Plan("concurrency must be at least 1".into()));
+        }
+        if self.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
+            return Err(LoadError::Plan("--rate must be a positive number".into()));
+        }
+        self.slo.require_stream(self.stream, "--slo")
+    }
+}
+
 /// Why a run could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -73,6 +90,14 @@ pub enum LoadError {
     /// Nothing answers at the target's address.
     #[error("target {addr} is unreachable")]
     Unreachable {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The target answers but the TLS handshake fails (often a certificate
+    /// the roots do not vouch for).
+    #[error("TLS handshake with {addr} failed (a self-signed certificate needs --insecure)")]
+    Tls {
         addr: String,
         #[source]
         source: std::io::Error,

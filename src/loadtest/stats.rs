@@ -49,6 +49,8 @@ pub struct Recorder {
     pub behind: Histogram<u64>,
     pub ttft: Histogram<u64>,
     pub itl: Histogram<u64>,
+    /// Per-request output tokens per second, in thousandths.
+    pub tokens_per_s: Histogram<u64>,
     /// This second's latencies (taken by the sampler once a second).
     pub interval: Histogram<u64>,
     pub interval_count: u64,
@@ -63,6 +65,9 @@ pub struct Recorder {
     pub tokens: u64,
     pub with_usage: u64,
     pub chunks: u64,
+    /// Measured requests sent or due that had no outcome when the level
+    /// stopped (in flight at Ctrl-C; open loop: due and never sent).
+    pub interrupted: u64,
 }
 
 impl Default for Recorder {
@@ -73,6 +78,7 @@ impl Default for Recorder {
             behind: histogram(),
             ttft: histogram(),
             itl: histogram(),
+            tokens_per_s: histogram(),
             interval: histogram(),
             interval_count: 0,
             interval_failed: 0,
@@ -86,6 +92,7 @@ impl Default for Recorder {
             tokens: 0,
             with_usage: 0,
             chunks: 0,
+            interrupted: 0,
         }
     }
 }
@@ -102,6 +109,7 @@ impl Recorder {
             (&mut self.behind, &other.behind),
             (&mut self.ttft, &other.ttft),
             (&mut self.itl, &other.itl),
+            (&mut self.tokens_per_s, &other.tokens_per_s),
         ];
         for (a, b) in pairs {
             // Same bounds everywhere, so `add` cannot fail; saturate if it did.
@@ -121,6 +129,7 @@ impl Recorder {
         self.tokens += other.tokens;
         self.with_usage += other.with_usage;
         self.chunks += other.chunks;
+        self.interrupted += other.interrupted;
     }
 }
 
@@ -155,6 +164,36 @@ impl Latency {
     }
 }
 
+/// Quantiles of a rate histogram kept in thousandths (per-request tokens
+/// per second). For a rate the slow tail is the low end: `p1` and `min`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Rate {
+    pub min: f64,
+    pub p1: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Rate {
+    /// Summarises a histogram of thousandths.
+    pub fn of(h: &Histogram<u64>) -> Rate {
+        let v = |milli: u64| milli as f64 / 1000.0;
+        if h.is_empty() {
+            return Rate::default();
+        }
+        Rate {
+            min: v(h.min()),
+            p1: v(h.value_at_quantile(0.01)),
+            p50: v(h.value_at_quantile(0.50)),
+            p99: v(h.value_at_quantile(0.99)),
+            max: v(h.max()),
+            mean: h.mean() / 1000.0,
+        }
+    }
+}
+
 /// Open-loop extras: service time and how late the generator sent.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OpenLoop {
@@ -177,8 +216,12 @@ pub struct StreamStats {
     pub answers_with_usage: u64,
     /// Content chunks received (not tokens).
     pub chunks: u64,
-    /// `output_tokens` per second of the run.
+    /// `output_tokens` per second of the run (aggregate).
     pub output_tokens_per_s: f64,
+    /// Per request: its output tokens over the time from its first token to
+    /// the end of its answer (answers with usage and a token only).
+    #[serde(default)]
+    pub output_tokens_per_s_per_request: Rate,
 }
 
 /// One level of a run, as printed and as written by `--json`.
@@ -206,10 +249,16 @@ pub struct Report {
     pub latency_ms: Latency,
     pub open_loop: Option<OpenLoop>,
     pub stream: Option<StreamStats>,
-    /// Share (0–1) of requests that met every `--slo` bound.
+    /// Share (0–1) of requests that met every `--slo` bound; interrupted
+    /// requests count as not met.
     pub goodput: Option<f64>,
     /// The run was cut short (Ctrl-C).
     pub interrupted: bool,
+    /// Measured requests without an outcome when the level stopped: in
+    /// flight at Ctrl-C, and in open loop also those whose intended start
+    /// had passed but that were never sent (not in `requests`).
+    #[serde(default)]
+    pub interrupted_requests: u64,
 }
 
 impl Report {
@@ -250,9 +299,14 @@ impl Report {
                 answers_with_usage: r.with_usage,
                 chunks: r.chunks,
                 output_tokens_per_s: r.tokens as f64 / secs,
+                output_tokens_per_s_per_request: Rate::of(&r.tokens_per_s),
             }),
-            goodput: (slo && requests > 0).then(|| r.slo_met as f64 / requests as f64),
+            goodput: {
+                let owed = requests + r.interrupted;
+                (slo && owed > 0).then(|| r.slo_met as f64 / owed as f64)
+            },
             interrupted,
+            interrupted_requests: r.interrupted,
         }
     }
 
