@@ -9,19 +9,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::cases::client;
 use super::harness::Gateway;
 use super::ledger_rows::rows;
 use crate::support::Tokctl;
 
 /// The auth cache TTL the gateways here run with.
 const TTL: Duration = Duration::from_millis(1000);
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
 
 /// An admin CLI on the given identity database (and ledger, which the
 /// identity commands do not touch).

@@ -8,14 +8,16 @@ use serde_json::{Value, json};
 use super::harness::{Gateway, Upstream, start_upstream};
 use super::ledger_rows::rows;
 
-fn client() -> reqwest::Client {
+/// The HTTP client of the gateway tests (a 20 s timeout per request).
+pub(super) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(20))
         .build()
         .expect("client")
 }
 
-fn chat(model: &str, stream: bool) -> Value {
+/// A one-message chat completion request for `model`.
+pub(super) fn chat(model: &str, stream: bool) -> Value {
     json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hello"}]})
 }
 

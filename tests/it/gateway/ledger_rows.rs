@@ -15,6 +15,7 @@ pub struct Row_ {
     pub status_code: i64,
     pub input_tokens: i64,
     pub cached_input_tokens: i64,
+    pub cache_write_tokens: i64,
     pub output_tokens: i64,
     pub reasoning_tokens: i64,
     pub token_source: String,
@@ -26,7 +27,8 @@ pub struct Row_ {
 
 const SQL: &str = "SELECT request_id, client_request_id, upstream_request_id, user_name, model, \
     CAST(status_code AS BIGINT), input_tokens, cached_input_tokens, output_tokens, reasoning_tokens, \
-    token_source, cost_nano, streamed, error_kind, overhead_us FROM usage_entries ORDER BY request_id";
+    token_source, cost_nano, streamed, error_kind, overhead_us, cache_write_tokens \
+    FROM usage_entries ORDER BY request_id";
 
 pub async fn rows(dsn: &str) -> Vec<Row_> {
     let dsn = Dsn::parse(dsn).expect("dsn");
@@ -59,6 +61,7 @@ pub async fn rows(dsn: &str) -> Vec<Row_> {
                     streamed: r.get(12),
                     error_kind: r.get(13),
                     overhead_us: r.get(14),
+                    cache_write_tokens: r.get(15),
                 })
                 .collect::<Vec<_>>()
         };

@@ -8,26 +8,14 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-use sqlx::Row;
-use tokctl::db::{Db, Dsn, PoolSettings};
 
+use super::cases::{chat, client};
 use super::harness::{
     ANTHROPIC_CACHE_READ, ANTHROPIC_CACHE_WRITE, ANTHROPIC_INPUT, ANTHROPIC_OUTPUT,
     ANTHROPIC_REQUEST_ID, ANTHROPIC_STREAM_OUTPUT, Gateway, Hangup, Upstream, anthropic_events,
     start_raw_upstream, start_upstream,
 };
 use super::ledger_rows::rows;
-
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(20))
-        .build()
-        .expect("client")
-}
-
-fn chat(model: &str, stream: bool) -> Value {
-    json!({"model": model, "stream": stream, "messages": [{"role": "user", "content": "hello"}]})
-}
 
 async fn post_chat(gw: &Gateway, model: &str, stream: bool) -> reqwest::Response {
     client()
@@ -221,41 +209,6 @@ async fn status_429_and_5xx_are_retried_within_the_budget() {
     assert_eq!(codes, [200, 503], "one entry per client request");
 }
 
-/// Reads `cache_write_tokens` per request id (the shared row reader does
-/// not carry it).
-async fn cache_write_tokens(dsn: &str) -> Vec<(String, i64)> {
-    let dsn = Dsn::parse(dsn).expect("dsn");
-    let settings = PoolSettings {
-        max_open: 1,
-        max_idle: 0,
-        max_lifetime: Duration::from_secs(60),
-        idle_timeout: Duration::from_secs(60),
-        connect_timeout: Duration::from_secs(5),
-        busy_timeout: Duration::from_secs(5),
-    };
-    let db = Db::connect(&dsn, &settings, "test").await.expect("connect");
-    const SQL: &str =
-        "SELECT request_id, cache_write_tokens FROM usage_entries ORDER BY request_id";
-    let out = match &db {
-        Db::Sqlite(p) => sqlx::query(SQL)
-            .fetch_all(p)
-            .await
-            .expect("query")
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect(),
-        Db::Postgres(p) => sqlx::query(SQL)
-            .fetch_all(p)
-            .await
-            .expect("query")
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect(),
-    };
-    db.close().await;
-    out
-}
-
 /// The provider's key, from the env var the config names.
 const ANTHROPIC_KEY: &str = "sk-ant-test-provider-key";
 
@@ -383,12 +336,8 @@ pub async fn anthropic_upstream_end_to_end(dsn: String) {
         assert_eq!(r.cost_nano, anthropic_cost(output), "{r:?}");
         assert_eq!(r.upstream_request_id.as_deref(), Some(ANTHROPIC_REQUEST_ID));
     }
-    let writes = cache_write_tokens(&dsn).await;
-    assert_eq!(writes.len(), 2);
-    assert!(
-        writes.iter().all(|(_, w)| *w == ANTHROPIC_CACHE_WRITE),
-        "{writes:?}"
-    );
+    let writes: Vec<i64> = rows.iter().map(|r| r.cache_write_tokens).collect();
+    assert_eq!(writes, [ANTHROPIC_CACHE_WRITE; 2]);
 }
 
 crate::dbtest!(anthropic_upstream_is_driven_end_to_end, |db| {
