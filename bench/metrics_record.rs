@@ -1,7 +1,9 @@
 //! The hot-path cost of metrics: one `Telemetry`-style record per request
-//! (in-flight guard, `Metrics::record` from the ledger entry), measured
-//! on one thread and on two threads at once (label lookups share read
-//! locks), with 1 user and with more users than `max_user_series`.
+//! (in-flight guard, then the ledger entry recorded), measured on one
+//! thread and on two threads at once, with 1 user and with more users than
+//! `max_user_series`. Two threads run twice: sharing one shard
+//! (`Metrics::record`, for callers without one) and with a shard each, as
+//! the gateway's serving workers record.
 //!
 //! Prints numbers, asserts nothing. `TOKCTL_BENCH_N` sets the requests per
 //! thread (default 1,000,000). Run with `cargo bench --bench metrics_record`.
@@ -11,7 +13,7 @@ use std::time::Instant;
 
 use tokctl::config::Config;
 use tokctl::ledger::{Entry, TokenSource, Usage};
-use tokctl::telemetry::metrics::Metrics;
+use tokctl::telemetry::metrics::{Metrics, Shard};
 
 fn entry(user: i64, streamed: bool) -> Entry {
     Entry {
@@ -45,14 +47,38 @@ fn entry(user: i64, streamed: bool) -> Entry {
     }
 }
 
-fn run(m: &Metrics, n: usize, users: i64) -> f64 {
+fn run(m: &Metrics, n: usize, users: i64, shard: Option<Arc<Shard>>) -> f64 {
     let entries: Vec<Entry> = (0..users.max(1)).map(|u| entry(u, u % 2 == 0)).collect();
     let start = Instant::now();
     for i in 0..n {
-        let _guard = m.in_flight();
-        m.record(&entries[i % entries.len()]);
+        let e = &entries[i % entries.len()];
+        match &shard {
+            Some(s) => {
+                let _guard = s.in_flight();
+                m.record_in(s, e);
+            }
+            None => {
+                let _guard = m.in_flight();
+                m.record(e);
+            }
+        }
     }
     start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Two threads at once; `own` gives each its own shard.
+fn two(m: &Arc<Metrics>, n: usize, users: i64, own: bool) -> Vec<f64> {
+    let threads: Vec<_> = (0..2)
+        .map(|_| {
+            let m = m.clone();
+            let shard = own.then(|| m.shard());
+            std::thread::spawn(move || run(&m, n, users, shard))
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("bench thread"))
+        .collect()
 }
 
 fn main() {
@@ -66,18 +92,13 @@ fn main() {
         println!(
             "1 thread, {users} users (max_user_series {}): {:.0} ns per request",
             config.metrics.max_user_series,
-            run(&m, n, users)
+            run(&m, n, users, None)
         );
-        let threads: Vec<_> = (0..2)
-            .map(|_| {
-                let m = m.clone();
-                std::thread::spawn(move || run(&m, n, users))
-            })
-            .collect();
-        let per: Vec<f64> = threads
-            .into_iter()
-            .map(|t| t.join().expect("bench thread"))
-            .collect();
-        println!("2 threads, {users} users: {per:.0?} ns per request (each thread)");
+        let per = two(&m, n, users, false);
+        println!(
+            "2 threads, {users} users, one shared shard: {per:.0?} ns per request (each thread)"
+        );
+        let per = two(&m, n, users, true);
+        println!("2 threads, {users} users, a shard each: {per:.0?} ns per request (each thread)");
     }
 }

@@ -59,6 +59,9 @@ pub struct App {
     pub shutdown: CancellationToken,
     /// Metrics and health; requests are recorded in [`relay`].
     pub telemetry: Arc<crate::telemetry::Telemetry>,
+    /// This worker's own share of the request metrics (`None` with
+    /// metrics off), so that workers never write the same counters.
+    pub metrics_shard: Option<Arc<crate::telemetry::metrics::Shard>>,
 }
 
 /// The shared state handed to handlers and layers.

@@ -141,7 +141,7 @@ pub async fn process(
     body: Body,
     reply: oneshot::Sender<Response>,
 ) {
-    let _in_flight = state.telemetry.in_flight();
+    let _in_flight = state.telemetry.in_flight(state.metrics_shard.as_ref());
     let admission = state.ledger.admit().await;
     let shape = shape_of(ctx.endpoint);
     let mut out = Outcome::new();
@@ -601,7 +601,7 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
         chain: None,
     };
     e.sanitize();
-    state.telemetry.record(&e);
+    state.telemetry.record(state.metrics_shard.as_deref(), &e);
     tracing::info!(
         request_id = %e.request_id,
         client_request_id = e.client_request_id.as_deref().unwrap_or(""),

@@ -140,6 +140,7 @@ pub async fn serve(
             tracker: tracker.clone(),
             shutdown: shutdown.clone(),
             telemetry: telemetry.clone(),
+            metrics_shard: telemetry.shard(),
         })
     };
     let mut apps = Vec::new();

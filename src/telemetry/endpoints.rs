@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::health::{Health, Status};
-use super::metrics::{self, InFlight, Metrics};
+use super::metrics::{self, InFlight, Metrics, Shard};
 use crate::config::Config;
 use crate::ledger::{Entry, LedgerWriter};
 
@@ -25,17 +25,27 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Records a finished request from its ledger entry.
-    pub fn record(&self, e: &Entry) {
+    /// A metrics shard for one serving worker (`None` with metrics off).
+    pub fn shard(&self) -> Option<Arc<Shard>> {
+        self.metrics.as_ref().map(Metrics::shard)
+    }
+
+    /// Records a finished request from its ledger entry, in the worker's
+    /// shard when it has one.
+    pub fn record(&self, shard: Option<&Shard>, e: &Entry) {
         self.health.record(e);
         if let Some(m) = &self.metrics {
-            m.record(e);
+            match shard {
+                Some(s) => m.record_in(s, e),
+                None => m.record(e),
+            }
         }
     }
 
     /// Counts the request as in flight until the guard drops.
-    pub fn in_flight(&self) -> Option<InFlight> {
-        self.metrics.as_ref().map(Metrics::in_flight)
+    pub fn in_flight(&self, shard: Option<&Arc<Shard>>) -> Option<InFlight> {
+        let m = self.metrics.as_ref()?;
+        Some(shard.map_or_else(|| m.in_flight(), Shard::in_flight))
     }
 
     /// Counts an auth refusal by its fixed reason label.

@@ -1,8 +1,9 @@
 //! The Prometheus registry of the gateway and the one place requests are
-//! counted: [`Metrics::record`] takes a finished request's ledger entry
-//! (so metrics and ledger can never disagree on what a request was), and
-//! [`Metrics::render`] writes the text exposition, adding the values read
-//! at scrape time (ledger writer, database pools, uptime).
+//! counted: [`Metrics::record_in`] takes a finished request's ledger entry
+//! (so metrics and ledger can never disagree on what a request was) into
+//! the serving worker's [`Shard`], and [`Metrics::render`] adds every
+//! shard's counts to the series, then writes the text exposition with the
+//! values read at scrape time (ledger writer, database pools, uptime).
 //!
 //! Label values come only from bounded sets: endpoints and providers from
 //! the configuration, models from the configured names (anything else is
@@ -11,8 +12,8 @@
 //! `other`). Names live in [`super::names`]. Serving `/metrics` is not done
 //! here; see [`super::http`].
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{PoisonError, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use prometheus::core::Collector;
@@ -25,6 +26,10 @@ use prometheus::{
 use super::names::{self, Name};
 use crate::config::Config;
 use crate::ledger::{Entry, WriterStats};
+pub use shard::{InFlight, Shard};
+use shard::{LabelId, OTHER_ID};
+
+mod shard;
 
 /// Buckets for whole requests and upstream answers (seconds): LLM calls
 /// range from milliseconds (embeddings, errors) to minutes (long streams).
@@ -66,8 +71,12 @@ pub struct Metrics {
     auth_refusals: IntCounterVec,
     rate_limit_refusals: IntCounterVec,
     rate_limit_store_failures: IntCounter,
-    models: HashSet<String>,
-    providers: HashSet<String>,
+    /// The configured model and provider names, each label's index.
+    models: Labels,
+    providers: Labels,
+    /// Every worker's shard (and [`Metrics::record`]'s own, first),
+    /// flushed into the series above at each scrape.
+    shards: Mutex<Vec<Arc<Shard>>>,
     max_users: usize,
     /// Users given their own series so far, with their masked label.
     users: RwLock<HashMap<i64, String>>,
@@ -133,18 +142,34 @@ impl Metrics {
             auth_refusals,
             rate_limit_refusals,
             rate_limit_store_failures,
-            models: c.models.iter().map(|m| m.name.clone()).collect(),
-            providers: c.providers.keys().cloned().collect(),
+            models: Labels::new(c.models.iter().map(|m| m.name.clone())),
+            providers: Labels::new(c.providers.keys().cloned()),
+            shards: Mutex::new(vec![Arc::new(Shard::default())]),
             max_users: c.metrics.max_user_series,
             users: RwLock::new(HashMap::new()),
             started: Instant::now(),
         })
     }
 
+    /// A new shard for one serving worker, flushed at every scrape.
+    pub fn shard(&self) -> Arc<Shard> {
+        let shard = Arc::new(Shard::default());
+        self.shards
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(shard.clone());
+        shard
+    }
+
+    /// The shard of callers without one of their own (tests, benches).
+    fn own(&self) -> Arc<Shard> {
+        let shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
+        shards.first().cloned().unwrap_or_default()
+    }
+
     /// Counts a request as in flight until the guard is dropped.
     pub fn in_flight(&self) -> InFlight {
-        self.in_flight.inc();
-        InFlight(self.in_flight.clone())
+        self.own().in_flight()
     }
 
     /// Counts an auth refusal; `reason` is the error's fixed label.
@@ -162,85 +187,36 @@ impl Metrics {
         self.rate_limit_store_failures.inc();
     }
 
-    /// Records one finished request from its ledger entry.
+    /// Records one finished request from its ledger entry, in the shard
+    /// of callers without one (a worker records in its own: [`Shard`]).
     pub fn record(&self, e: &Entry) {
-        let endpoint = match e.endpoint.as_str() {
-            p @ ("/v1/chat/completions" | "/v1/embeddings" | "/v1/messages") => p,
-            _ => OTHER,
-        };
-        let model = self.model_label(&e.model);
-        let provider = if e.provider.is_empty() {
-            "none"
-        } else if self.providers.contains(&e.provider) {
-            e.provider.as_str()
-        } else {
-            OTHER
-        };
-        let status = if (100..=599).contains(&e.status_code) {
-            e.status_code.to_string()
-        } else {
-            OTHER.to_string()
-        };
-        self.requests
-            .with_label_values(&[endpoint, model, status.as_str()])
-            .inc();
-        if let Some(kind) = &e.error_kind {
-            self.errors.with_label_values(&[kind.as_str()]).inc();
-        }
-        let secs = |us: i64| us.max(0) as f64 / 1e6;
-        self.duration
-            .with_label_values(&[endpoint, provider])
-            .observe(secs(e.latency_us));
-        if let Some(us) = e.upstream_latency_us {
-            self.upstream
-                .with_label_values(&[provider])
-                .observe(secs(us));
-        }
-        if e.streamed
-            && let Some(us) = e.ttft_us
-        {
-            self.ttft.with_label_values(&[provider]).observe(secs(us));
-        }
-        let (prompt, completion) = (e.usage.input_tokens.max(0), e.usage.output_tokens.max(0));
-        if prompt > 0 {
-            self.tokens
-                .with_label_values(&[model, "prompt"])
-                .inc_by(prompt as u64);
-        }
-        if completion > 0 {
-            self.tokens
-                .with_label_values(&[model, "completion"])
-                .inc_by(completion as u64);
-        }
-        if let Some(id) = e.user_id
-            && (prompt > 0 || completion > 0)
-        {
-            self.with_user_label(id, |user| {
-                if prompt > 0 {
-                    self.user_tokens
-                        .with_label_values(&[user, "prompt"])
-                        .inc_by(prompt as u64);
-                }
-                if completion > 0 {
-                    self.user_tokens
-                        .with_label_values(&[user, "completion"])
-                        .inc_by(completion as u64);
-                }
-            });
-        }
+        self.record_in(&self.own(), e);
     }
 
-    fn model_label<'a>(&self, model: &'a str) -> &'a str {
-        if self.models.contains(model) {
-            model
-        } else {
-            OTHER
-        }
+    /// Records one finished request in `shard`.
+    pub fn record_in(&self, shard: &Shard, e: &Entry) {
+        shard.record(self, e);
+    }
+
+    fn model_id(&self, model: &str) -> LabelId {
+        self.models.id(model)
+    }
+
+    fn model_label(&self, id: LabelId) -> &str {
+        self.models.label(id)
+    }
+
+    fn provider_id(&self, provider: &str) -> LabelId {
+        self.providers.id(provider)
+    }
+
+    fn provider_label(&self, id: LabelId) -> &str {
+        self.providers.label(id)
     }
 
     /// Runs `f` with the user's label: `u<id>` while fewer than
     /// `max_user_series` users have one, `other` after.
-    fn with_user_label(&self, id: i64, f: impl FnOnce(&str)) {
+    fn with_user_label<T>(&self, id: i64, f: impl FnOnce(&str) -> T) -> T {
         {
             let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(label) = users.get(&id) {
@@ -260,6 +236,12 @@ impl Metrics {
 
     /// The text exposition: the registry plus the values read now.
     pub fn render(&self, ledger: &WriterStats, pools: &[PoolStat]) -> String {
+        {
+            let shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
+            shards.iter().for_each(|s| s.flush());
+            self.in_flight
+                .set(shards.iter().map(|s| s.in_flight_now()).sum());
+        }
         let mut families = self.registry.gather();
         families.extend(scrape_families(ledger, pools, self.started));
         let mut out = Vec::new();
@@ -272,12 +254,29 @@ impl Metrics {
     }
 }
 
-/// Decrements the in-flight gauge when dropped.
-pub struct InFlight(IntGauge);
+/// A bounded label set (configured names), each name's index its id.
+struct Labels {
+    names: Vec<String>,
+    ids: HashMap<String, LabelId>,
+}
 
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.dec();
+impl Labels {
+    fn new(names: impl Iterator<Item = String>) -> Labels {
+        // Past u16::MAX - 1 names (no real config has them) the rest are
+        // `other`, like any unknown name.
+        let names: Vec<String> = names.take(usize::from(OTHER_ID)).collect();
+        let ids = (0..).zip(&names).map(|(i, n)| (n.clone(), i)).collect();
+        Labels { names, ids }
+    }
+
+    fn id(&self, name: &str) -> LabelId {
+        self.ids.get(name).copied().unwrap_or(OTHER_ID)
+    }
+
+    fn label(&self, id: LabelId) -> &str {
+        self.names
+            .get(usize::from(id))
+            .map_or(OTHER, String::as_str)
     }
 }
 
@@ -474,6 +473,66 @@ mod tests {
         );
         assert!(text.contains("model=\"other\""), "{text}");
         assert!(!text.contains("made-up-model"), "{text}");
+    }
+
+    /// Workers record into shards of their own; a scrape adds them all up,
+    /// in-flight requests included, and keeps the user bound across shards.
+    #[test]
+    fn shards_add_up_at_scrape() {
+        let mut c = Config::default();
+        c.metrics.max_user_series = 1;
+        let m = Metrics::new(&c).expect("registry");
+        let (a, b) = (m.shard(), m.shard());
+        m.record_in(&a, &entry("gpt-4o-mini", 1));
+        m.record_in(&a, &entry("gpt-4o-mini", 2));
+        m.record_in(&b, &entry("gpt-4o-mini", 1));
+        m.record_in(&b, &entry("gpt-4o-mini", 3));
+        let mut err = entry("made-up-model", 1);
+        err.status_code = 404;
+        err.error_kind = Some("unknown_model".into());
+        m.record_in(&b, &err);
+        let _held = [a.in_flight(), a.in_flight(), b.in_flight()];
+        {
+            let _done = b.in_flight();
+        }
+        let text = m.render(&WriterStats::default(), &[]);
+        let has = |line: &str| text.lines().any(|l| l == line);
+        assert!(
+            has(
+                "tokctl_requests_total{endpoint=\"/v1/chat/completions\",model=\"gpt-4o-mini\",status=\"200\"} 4"
+            ),
+            "{text}"
+        );
+        assert!(
+            has(
+                "tokctl_requests_total{endpoint=\"/v1/chat/completions\",model=\"other\",status=\"404\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            has("tokctl_request_errors_total{kind=\"unknown_model\"} 1"),
+            "{text}"
+        );
+        assert!(has("tokctl_in_flight_requests 3"), "{text}");
+        // User 1 took the one series; 2 and 3 share `other`, whichever
+        // shard saw them first.
+        assert!(
+            has("tokctl_user_tokens_total{type=\"prompt\",user=\"u1\"} 30"),
+            "{text}"
+        );
+        assert!(
+            has("tokctl_user_tokens_total{type=\"prompt\",user=\"other\"} 20"),
+            "{text}"
+        );
+        assert!(
+            has(
+                "tokctl_request_duration_seconds_count{endpoint=\"/v1/chat/completions\",provider=\"mock\"} 5"
+            ),
+            "{text}"
+        );
+        // A second scrape adds nothing twice.
+        let again = m.render(&WriterStats::default(), &[]);
+        assert!(again.contains("status=\"200\"} 4"), "{again}");
     }
 
     /// The hot-path cost of one `record` (printed; a budget catches regressions).
