@@ -5,8 +5,10 @@
 mod auth_e2e;
 mod cases;
 mod chain;
+mod errors;
 pub mod harness;
 pub mod ledger_rows;
+mod serving;
 mod upstreams;
 
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
@@ -24,32 +26,32 @@ crate::dbtest!(stream_without_usage_is_estimated, |db| {
     super::cases::stream_without_usage_is_estimated(db.dsn.clone()).await;
 });
 crate::dbtest!(auth_failures_are_refused_and_not_recorded, |db| {
-    super::cases::auth_failures_are_refused_and_not_recorded(db.dsn.clone()).await;
+    super::errors::auth_failures_are_refused_and_not_recorded(db.dsn.clone()).await;
 });
 crate::dbtest!(bad_inputs_get_clear_errors_and_one_entry_each, |db| {
-    super::cases::bad_inputs_get_clear_errors_and_one_entry_each(db.dsn.clone()).await;
+    super::errors::bad_inputs_get_clear_errors_and_one_entry_each(db.dsn.clone()).await;
 });
 crate::dbtest!(upstream_failures_map_to_gateway_errors, |db| {
-    super::cases::upstream_failures_map_to_gateway_errors(db.dsn.clone()).await;
+    super::errors::upstream_failures_map_to_gateway_errors(db.dsn.clone()).await;
 });
 crate::dbtest!(client_disconnect_mid_stream_is_recorded, |db| {
-    super::cases::client_disconnect_mid_stream_is_recorded(db.dsn.clone()).await;
+    super::errors::client_disconnect_mid_stream_is_recorded(db.dsn.clone()).await;
 });
 crate::dbtest!(client_gone_before_a_whole_answer_is_recorded, |db| {
-    super::cases::client_gone_before_a_whole_answer_is_recorded(db.dsn.clone()).await;
+    super::errors::client_gone_before_a_whole_answer_is_recorded(db.dsn.clone()).await;
 });
 #[tokio::test]
 async fn workers_share_the_connections() {
     let db = crate::support::db::TestDb::sqlite();
-    cases::workers_share_the_connections(db.dsn.clone()).await;
+    serving::workers_share_the_connections(db.dsn.clone()).await;
 }
 #[tokio::test]
 async fn every_request_has_one_access_line() {
     let db = crate::support::db::TestDb::sqlite();
-    cases::every_request_has_one_access_line(db.dsn.clone()).await;
+    serving::every_request_has_one_access_line(db.dsn.clone()).await;
 }
 crate::dbtest!(a_slow_upstream_is_a_recorded_504, |db| {
-    super::cases::a_slow_upstream_is_a_recorded_504(db.dsn.clone()).await;
+    super::errors::a_slow_upstream_is_a_recorded_504(db.dsn.clone()).await;
 });
 #[tokio::test]
 async fn without_auth_entries_are_anonymous() {
@@ -57,37 +59,37 @@ async fn without_auth_entries_are_anonymous() {
     cases::without_auth_entries_are_anonymous(db.dsn.clone()).await;
 }
 crate::dbtest!(an_oversize_chunked_body_is_413, |db| {
-    super::cases::an_oversize_chunked_body_is_413(db.dsn.clone()).await;
+    super::errors::an_oversize_chunked_body_is_413(db.dsn.clone()).await;
 });
 #[tokio::test]
 async fn cors_lets_browser_sdks_through() {
     let db = crate::support::db::TestDb::sqlite();
-    cases::cors_lets_browser_sdks_through(db.dsn.clone()).await;
+    serving::cors_lets_browser_sdks_through(db.dsn.clone()).await;
 }
 #[tokio::test]
 async fn the_listen_flag_overrides_the_config() {
     let db = crate::support::db::TestDb::sqlite();
-    cases::the_listen_flag_overrides_the_config(db.dsn.clone()).await;
+    serving::the_listen_flag_overrides_the_config(db.dsn.clone()).await;
 }
 crate::dbtest!(inline_writes_finish_before_the_answer, |db| {
-    super::cases::inline_writes_finish_before_the_answer(&db).await;
+    super::serving::inline_writes_finish_before_the_answer(&db).await;
 });
 crate::dbtest!(the_request_timeout_is_a_shaped_504_and_recorded, |db| {
-    super::cases::the_request_timeout_is_a_shaped_504_and_recorded(db.dsn.clone()).await;
+    super::errors::the_request_timeout_is_a_shaped_504_and_recorded(db.dsn.clone()).await;
 });
 crate::dbtest!(load_then_sigterm_block_loses_nothing, |db| {
-    super::cases::load_then_sigterm_loses_nothing(&db, "block", true).await;
+    super::serving::load_then_sigterm_loses_nothing(&db, "block", true).await;
 });
 crate::dbtest!(load_then_sigterm_block_without_spool_loses_nothing, |db| {
-    super::cases::load_then_sigterm_loses_nothing(&db, "block", false).await;
+    super::serving::load_then_sigterm_loses_nothing(&db, "block", false).await;
 });
 crate::dbtest!(load_then_sigterm_drop_counts_every_drop, |db| {
-    super::cases::load_then_sigterm_loses_nothing(&db, "drop", false).await;
+    super::serving::load_then_sigterm_loses_nothing(&db, "drop", false).await;
 });
 crate::dbtest!(
     load_then_sigterm_drop_with_a_full_spool_counts_every_drop,
     |db| {
-        super::cases::load_then_sigterm_loses_nothing(&db, "drop", true).await;
+        super::serving::load_then_sigterm_loses_nothing(&db, "drop", true).await;
     }
 );
 
