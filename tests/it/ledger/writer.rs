@@ -368,7 +368,10 @@ dbtest!(a_batch_that_never_fills_is_flushed_by_time, |db| {
         took >= Duration::from_millis(40),
         "flushed before flush_ms: {took:?}"
     );
-    assert_eq!(writer.stats().batches, 1);
+    // Each of the two workers flushes what it took from the channel, so
+    // the five entries make one batch or two, never one per entry.
+    let batches = writer.stats().batches;
+    assert!((1..=2).contains(&batches), "{batches} batches");
     writer.shutdown().await;
 });
 
