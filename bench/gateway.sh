@@ -15,8 +15,13 @@
 # dir/NAME-CONNS.data, for `perf report -i`; the numbers of a profiled row
 # include perf's own cost. PERF_HZ sets the sampling rate (default 999 per second),
 # PERF_CALLGRAPH perf's call-graph option (default -g; e.g. "--call-graph dwarf,8192").
+# PIN_WORKERS=true pins both proxies' workers to CPUs: nginx with
+# `worker_cpu_affinity auto`, tokctl with `server.pin_workers = true`
+# (default false, as the earlier figures were taken; docs/benchmarks.md,
+# "Session 17: worker threads pinned to CPUs").
 # Needs: nginx-light, wrk, postgresql (bash scripts/install-test-deps.sh installs them).
 set -euo pipefail
+export PIN_WORKERS=${PIN_WORKERS:-false}
 DUR=${1:-10}
 CONNS=${2:-"50 200"}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,8 +57,11 @@ UP=$(free_port); PROXY=$(free_port)
 # (1 worker, bench/lib.sh) and the reverse proxy (one worker per core, as
 # tokctl uses a thread per core).
 start_upstream upstream "$UP"
+AFFINITY=""
+[ "$PIN_WORKERS" = true ] && AFFINITY="worker_cpu_affinity auto;"
 cat > "$WORK/proxy.conf" <<NGINX
 worker_processes auto;
+$AFFINITY
 pid $WORK/proxy.pid;
 error_log $WORK/proxy-error.log warn;
 events { worker_connections 4096; }

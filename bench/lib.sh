@@ -64,8 +64,8 @@ NGINX
 # legacy (neither [ledger.spool] nor [ledger.chain], for a binary from before
 # them). TOML is added to the config as it is (e.g. a [rate_limit] table).
 # WORKERS sets the ledger's workers (default 1), BATCH its batch_size (default
-# 1000) and FLUSH_MS its flush_ms (default 200). Sets TPID, TPORT and KEY (a
-# key of user `bench`).
+# 1000) and FLUSH_MS its flush_ms (default 200); PIN_WORKERS=true sets
+# server.pin_workers. Sets TPID, TPORT and KEY (a key of user `bench`).
 start_tokctl_in() {
   local bin=$1 dir=$2 dsn=$3 mode=${4:-interval} enabled=true fsync extra
   fsync=$mode
@@ -83,6 +83,7 @@ head_file = \"$dir/chain-head.json\""
   cat > "$dir/tokctl.toml" <<TOML
 [server]
 listen = "127.0.0.1:$TPORT"
+pin_workers = ${PIN_WORKERS:-false}
 [ledger]
 path = "$dsn"
 dead_letter_path = "$dir/dead.jsonl"

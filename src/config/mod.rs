@@ -58,6 +58,12 @@ pub struct ServerConfig {
     /// runtime with its own upstream connection pools, so a request never
     /// hops between threads; 0 means one per CPU.
     pub workers: usize,
+    /// Pins each worker thread to one CPU of those the process may use
+    /// (in turn), so the scheduler never moves it and its caches stay
+    /// warm. For a host (or cpuset) of the gateway's own: where other
+    /// busy processes share the CPUs, a pinned thread cannot move away
+    /// from them.
+    pub pin_workers: bool,
 }
 
 /// Where usage entries go and how the asynchronous writer batches them.
@@ -302,6 +308,7 @@ impl Default for ServerConfig {
             shutdown_timeout_ms: 30_000,
             cors_allow_origins: Vec::new(),
             workers: 0,
+            pin_workers: false,
         }
     }
 }

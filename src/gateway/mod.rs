@@ -8,6 +8,7 @@
 //! not `from_fn` layers: each such layer cost a clone of the boxed route
 //! and a boxed future per request.
 
+mod affinity;
 mod auth;
 mod detach;
 pub mod error;

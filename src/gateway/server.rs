@@ -176,7 +176,8 @@ pub async fn serve(
     let signal = shutdown_signal();
     let stop = CancellationToken::new();
     let served = apps.len();
-    let mut workers = super::workers::start(listener, apps, stop.clone())?;
+    let mut workers =
+        super::workers::start(listener, apps, stop.clone(), config.server.pin_workers)?;
     // The key first: scripts and tests read it before the address line.
     if let Some(key) = bootstrap_key {
         on_bootstrap_key(&key, local);

@@ -21,6 +21,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::affinity;
+
 /// A connection handed from the accept loop to a worker.
 type Handoff = (std::net::TcpStream, SocketAddr);
 
@@ -45,13 +47,28 @@ pub fn count(configured: usize) -> usize {
 
 /// Starts one thread per app (each app with its own state and pools) and
 /// an accept loop, on the caller's runtime, that deals the listener's
-/// connections out to them until `stop` is cancelled.
+/// connections out to them until `stop` is cancelled. With `pin`, worker
+/// `i` is pinned to the `i`-th CPU the process may use ([`affinity`]).
 pub fn start(
     listener: TcpListener,
     apps: Vec<Router>,
     stop: CancellationToken,
+    pin: bool,
 ) -> std::io::Result<Workers> {
     let local = listener.local_addr()?;
+    let cpus = if pin {
+        match affinity::allowed_cpus() {
+            Ok(cpus) => cpus,
+            Err(e) => {
+                tracing::warn!(
+                    "server.pin_workers: cannot read the CPUs this process may use ({e}); workers stay unpinned"
+                );
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
     let release = CancellationToken::new();
     let mut threads = Vec::with_capacity(apps.len());
     let mut served = Vec::with_capacity(apps.len());
@@ -64,9 +81,16 @@ pub fn start(
             .build()?;
         let stop = stop.clone();
         let release = release.clone();
+        let cpu = affinity::cpu_for(i, &cpus);
         let thread = std::thread::Builder::new()
             .name(format!("tokctl-worker-{i}"))
             .spawn(move || {
+                if let Some(cpu) = cpu {
+                    match affinity::pin_current_thread(cpu) {
+                        Ok(()) => tracing::debug!("worker {i} pinned to CPU {cpu}"),
+                        Err(e) => tracing::warn!("server.pin_workers: cannot pin worker {i} to CPU {cpu} ({e}); it stays unpinned"),
+                    }
+                }
                 rt.block_on(async move {
                     let inbox = Inbox { rx, local };
                     let server = axum::serve(inbox, app)

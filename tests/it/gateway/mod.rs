@@ -41,6 +41,11 @@ crate::dbtest!(client_gone_before_a_whole_answer_is_recorded, |db| {
     super::errors::client_gone_before_a_whole_answer_is_recorded(db.dsn.clone()).await;
 });
 #[tokio::test]
+async fn pinned_workers_run_on_one_cpu_each() {
+    let db = crate::support::db::TestDb::sqlite();
+    serving::pinned_workers_run_on_one_cpu_each(db.dsn.clone()).await;
+}
+#[tokio::test]
 async fn workers_share_the_connections() {
     let db = crate::support::db::TestDb::sqlite();
     serving::workers_share_the_connections(db.dsn.clone()).await;

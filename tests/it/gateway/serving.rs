@@ -67,6 +67,90 @@ pub async fn workers_share_the_connections(dsn: String) {
     assert!(rows.iter().all(|r| r.status_code == 200), "{rows:?}");
 }
 
+/// CPUs in a `Cpus_allowed_list` of /proc (`0-1,4`).
+fn cpu_list(text: &str) -> Vec<usize> {
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("a Cpus_allowed_list line")
+        .trim();
+    let mut cpus = Vec::new();
+    for part in line.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().expect("cpu"), b.parse().expect("cpu"));
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().expect("cpu")),
+        }
+    }
+    cpus
+}
+
+/// Each worker thread's CPUs, by its name.
+fn worker_cpus(pid: u32) -> Vec<(String, Vec<usize>)> {
+    let mut out: Vec<_> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("the process's threads")
+        .filter_map(Result::ok)
+        .filter_map(|t| {
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let name = name.trim().to_string();
+            name.starts_with("tokctl-worker-").then(|| {
+                let status = std::fs::read_to_string(t.path().join("status")).unwrap_or_default();
+                (name, cpu_list(&status))
+            })
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `server.pin_workers`: worker `i` runs on the `i`-th CPU the process may
+/// use, in turn; without it, every worker may run on all of them. The
+/// gateway inherits this test's affinity mask, so that is the mask to pick
+/// from.
+pub async fn pinned_workers_run_on_one_cpu_each(dsn: String) {
+    let mine = cpu_list(&std::fs::read_to_string("/proc/self/status").expect("own status"));
+    let threads = ("TOKCTL_SERVER_WORKERS", "3");
+    // A thread names itself once it runs, and pins itself right after.
+    let settled = async |pid: u32, pinned: bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let w = worker_cpus(pid);
+            let done = w.len() == 3 && w.iter().all(|(_, cpus)| (cpus.len() == 1) == pinned);
+            if done || std::time::Instant::now() > deadline {
+                return w;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let unpinned = Gateway::start_with_env(&dsn, "", &[threads]);
+    let free: Vec<_> = (0..3)
+        .map(|i| (format!("tokctl-worker-{i}"), mine.clone()))
+        .collect();
+    assert_eq!(settled(unpinned.child.id(), false).await, free);
+    // The first start made the bootstrap key; the second finds it there.
+    let key = unpinned.key.clone().expect("the bootstrap key");
+    assert_eq!(unpinned.stop().0, 0);
+
+    let pinned =
+        Gateway::start_with_env(&dsn, "", &[threads, ("TOKCTL_SERVER_PIN_WORKERS", "true")]);
+    let expected: Vec<_> = (0..3)
+        .map(|i| (format!("tokctl-worker-{i}"), vec![mine[i % mine.len()]]))
+        .collect();
+    assert_eq!(settled(pinned.child.id(), true).await, expected);
+    // Pinned workers still serve.
+    let r = client()
+        .post(pinned.url("/v1/chat/completions"))
+        .bearer_auth(&key)
+        .json(&chat("gpt-4o-mini", false))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(r.status(), 200);
+    assert_eq!(pinned.stop().0, 0);
+}
+
 /// One access line per request, whoever answers it: the relay (with the
 /// entry's fields) or the outermost layer (model list, refusals, unknown
 /// routes, wrong methods). Each names the gateway's request id.
