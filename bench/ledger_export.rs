@@ -53,6 +53,7 @@ fn entry(i: usize) -> Entry {
         error_kind: failed.then(|| "upstream_error".to_string()),
         error_message: failed.then(|| "upstream said: \"bad gateway\", retry later".to_string()),
         chain: None,
+        ..Default::default()
     }
 }
 

@@ -64,6 +64,7 @@ fn entries(n: usize, tag: &str) -> Vec<Entry> {
             error_kind: None,
             error_message: None,
             chain: None,
+            ..Default::default()
         })
         .collect()
 }

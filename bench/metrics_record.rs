@@ -44,6 +44,7 @@ fn entry(user: i64, streamed: bool) -> Entry {
         error_kind: None,
         error_message: None,
         chain: None,
+        ..Default::default()
     }
 }
 

@@ -64,6 +64,10 @@ pub struct FilterArgs {
     /// Only entries with this HTTP status code.
     #[arg(long, value_name = "CODE")]
     pub status: Option<i32>,
+    /// Only error rows: status >= 400, or a stream that began 200 and then
+    /// failed (its error_kind is set).
+    #[arg(long)]
+    pub errors: bool,
     /// Only entries of this gateway instance's hash chain (see `tokctl ledger verify`).
     #[arg(long, value_name = "ID")]
     pub instance: Option<String>,
@@ -133,6 +137,13 @@ pub enum ByArg {
     Model,
     Day,
     Hour,
+    /// The provider's API (`chat`, `messages`, `responses`, `embeddings`).
+    #[value(name = "upstream_api")]
+    UpstreamApi,
+    Team,
+    /// `none`, `hit`, `miss`, `bypass`.
+    Cache,
+    Provider,
 }
 
 impl From<export::ExportError> for Failure {
@@ -161,6 +172,7 @@ fn filter(f: &FilterArgs) -> Result<Filter, Failure> {
         key: f.key,
         model: f.model.clone(),
         status: f.status,
+        errors: f.errors,
         instance: f.instance.clone(),
         ..Filter::default()
     };
@@ -264,6 +276,10 @@ async fn run_summary(a: SummaryArgs, global: &GlobalArgs) -> CmdResult {
                 ByArg::Model => GroupBy::Model,
                 ByArg::Day => GroupBy::Day,
                 ByArg::Hour => GroupBy::Hour,
+                ByArg::UpstreamApi => GroupBy::UpstreamApi,
+                ByArg::Team => GroupBy::Team,
+                ByArg::Cache => GroupBy::Cache,
+                ByArg::Provider => GroupBy::Provider,
             })
             .collect();
     let db = open_ledger(global).await?;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: installs the test dependencies when missing, then
-# `cargo test --lib --bins --tests`. The last lines printed are cargo's summaries.
+# Runs every test: installs the test dependencies when missing, builds the
+# previous release for the rolling-upgrade tests (scripts/prev-binary.sh),
+# then `cargo test --lib --bins --tests`. The last lines printed are cargo's summaries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,4 +14,8 @@ fi
 bash scripts/install-test-deps.sh
 # Benchmarks are not tests (they print numbers and need arguments); clippy
 # --all-targets in .ci/run still compiles them.
+cargo test --lib --bins --tests --no-run
+# The rolling-upgrade tests run the previous release beside this one.
+TOKCTL_PREV_BIN="$(bash scripts/prev-binary.sh)"
+export TOKCTL_PREV_BIN
 exec cargo test --lib --bins --tests

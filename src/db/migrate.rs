@@ -1,26 +1,74 @@
 //! Versioned schema migrations, embedded in the binary, per backend.
 //!
-//! sqlx applies them; this module adds what an operator needs around it:
-//! a status that compares the database with the binary (applied, pending,
-//! changed checksum, unknown to this binary), a lock around the whole step
-//! ([`super::lock`]), and a backup of a SQLite file that already holds data
-//! before anything is changed.
+//! Versions up to [`SQLX_LAST`] are applied and tracked by sqlx
+//! (`_sqlx_migrations`); later ones by this module (`tokctl_migrations`),
+//! each marked in its first line `-- tokctl: compatible` (additive: new
+//! nullable columns or columns with defaults, new tables, new indexes) or
+//! `-- tokctl: breaking`, and the mark is stored with it. Why two tables:
+//! binaries before this scheme refuse any version in `_sqlx_migrations`
+//! they do not know, and do not read `tokctl_migrations`, so they keep
+//! running on a schema that only compatible versions moved on; binaries
+//! after it read the stored mark, start beside an unknown compatible
+//! version and refuse an unknown breaking one (docs/operations.md, "Rolling
+//! upgrades and rollbacks").
+//!
+//! Around them, what an operator needs: a status that compares the database
+//! with the binary (applied, pending, changed checksum, unknown to this
+//! binary), a lock around the whole step ([`super::lock`]), and a backup of
+//! a SQLite file that already holds data before anything is changed.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use sqlx::Row;
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{Migration, Migrator};
 
 use super::{Backend, Db, DbError, Dsn, cause};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
 
+/// The last version sqlx applies and tracks; later ones are tracked in
+/// `tokctl_migrations` with their compatibility.
+pub const SQLX_LAST: i64 = 5;
+
 /// The migrations this binary carries for a backend.
 pub fn migrator(backend: Backend) -> &'static Migrator {
     match backend {
         Backend::Sqlite => &SQLITE,
         Backend::Postgres => &POSTGRES,
+    }
+}
+
+/// The part of [`migrator`] sqlx applies (up to [`SQLX_LAST`]).
+fn sqlx_part(backend: Backend) -> Migrator {
+    let migrations: Vec<Migration> = migrator(backend)
+        .iter()
+        .filter(|m| m.version <= SQLX_LAST)
+        .cloned()
+        .collect();
+    Migrator {
+        migrations: Cow::Owned(migrations),
+        ..Migrator::DEFAULT
+    }
+}
+
+/// Whether a version can run beside binaries that do not know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compat {
+    /// Additive: an older binary keeps working on the schema.
+    Compatible,
+    Breaking,
+}
+
+/// A migration's mark, from its first line. Versions tracked by sqlx, and
+/// any without a mark, count as breaking.
+pub fn compat(m: &Migration) -> Compat {
+    let first = m.sql.lines().next().unwrap_or_default().trim();
+    if m.version > SQLX_LAST && first == "-- tokctl: compatible" {
+        Compat::Compatible
+    } else {
+        Compat::Breaking
     }
 }
 
@@ -33,6 +81,8 @@ pub enum State {
     Different,
     /// Applied in the database, unknown to this binary (a newer tokctl ran).
     Unknown,
+    /// Unknown to this binary, but marked compatible: it runs beside it.
+    UnknownCompatible,
     /// Applied but marked as failed by sqlx.
     Failed,
 }
@@ -44,6 +94,7 @@ impl State {
             State::Pending => "pending",
             State::Different => "different checksum",
             State::Unknown => "unknown to this binary",
+            State::UnknownCompatible => "unknown to this binary, compatible",
             State::Failed => "failed",
         }
     }
@@ -64,18 +115,18 @@ pub async fn status(db: &Db) -> Result<Vec<MigrationStatus>, DbError> {
     let m = migrator(db.backend());
     let mut out = Vec::new();
     for mig in m.iter().filter(|m| m.migration_type.is_up_migration()) {
-        let found = applied.iter().find(|a| a.0 == mig.version);
+        let found = applied.iter().find(|a| a.version == mig.version);
         let (state, at) = match found {
             None => (State::Pending, None),
-            Some((_, _, checksum, success, at)) => {
-                let state = if !success {
+            Some(a) => {
+                let state = if !a.success {
                     State::Failed
-                } else if checksum.as_slice() != &*mig.checksum {
+                } else if a.checksum.as_slice() != &*mig.checksum {
                     State::Different
                 } else {
                     State::Installed
                 };
-                (state, Some(at.clone()))
+                (state, Some(a.at.clone()))
             }
         };
         out.push(MigrationStatus {
@@ -85,13 +136,17 @@ pub async fn status(db: &Db) -> Result<Vec<MigrationStatus>, DbError> {
             state,
         });
     }
-    for (version, description, _, _, at) in &applied {
-        if !m.iter().any(|x| x.version == *version) {
+    for a in &applied {
+        if !m.iter().any(|x| x.version == a.version) {
             out.push(MigrationStatus {
-                version: *version,
-                description: description.clone(),
-                applied_at: Some(at.clone()),
-                state: State::Unknown,
+                version: a.version,
+                description: a.description.clone(),
+                applied_at: Some(a.at.clone()),
+                state: if a.compatible {
+                    State::UnknownCompatible
+                } else {
+                    State::Unknown
+                },
             });
         }
     }
@@ -99,7 +154,37 @@ pub async fn status(db: &Db) -> Result<Vec<MigrationStatus>, DbError> {
     Ok(out)
 }
 
-type AppliedRow = (i64, String, Vec<u8>, bool, String);
+/// One applied version, from either tracking table.
+struct AppliedRow {
+    version: i64,
+    description: String,
+    checksum: Vec<u8>,
+    success: bool,
+    at: String,
+    /// Marked compatible (only `tokctl_migrations` records marks).
+    compatible: bool,
+}
+
+/// The tracking table of versions after [`SQLX_LAST`].
+const TRACKING_SQL: &str = "CREATE TABLE IF NOT EXISTS tokctl_migrations (\
+    version BIGINT PRIMARY KEY, description TEXT NOT NULL, checksum {BLOB} NOT NULL, \
+    compatible BOOLEAN NOT NULL, applied_at_us BIGINT NOT NULL)";
+
+async fn table_exists(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
+    match db {
+        Db::Sqlite(p) => sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = $1",
+        )
+        .bind(name)
+        .fetch_one(p)
+        .await
+        .map(|n| n > 0),
+        Db::Postgres(p) => sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+            .bind(name)
+            .fetch_one(p)
+            .await,
+    }
+}
 
 async fn applied(db: &Db) -> Result<Vec<AppliedRow>, DbError> {
     let q = |context: &str, e: sqlx::Error| DbError::Query {
@@ -107,39 +192,66 @@ async fn applied(db: &Db) -> Result<Vec<AppliedRow>, DbError> {
         target: target(db),
         source: e,
     };
-    let exists: bool = match db {
-        Db::Sqlite(p) => sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
-        )
-        .fetch_one(p)
+    let mut out = Vec::new();
+    if table_exists(db, "_sqlx_migrations")
         .await
-        .map(|n| n > 0),
-        Db::Postgres(p) => {
-            sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
-                .fetch_one(p)
-                .await
+        .map_err(|e| q("reading migration state", e))?
+    {
+        let sql = "SELECT version, description, checksum, success, CAST(installed_on AS TEXT) \
+                   FROM _sqlx_migrations ORDER BY version";
+        macro_rules! rows {
+            ($p:expr) => {
+                sqlx::query(sql).fetch_all($p).await.map(|rows| {
+                    rows.iter()
+                        .map(|r| AppliedRow {
+                            version: r.get(0),
+                            description: r.get(1),
+                            checksum: r.get(2),
+                            success: r.get(3),
+                            at: r.get(4),
+                            compatible: false,
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
         }
+        let rows = match db {
+            Db::Sqlite(p) => rows!(p),
+            Db::Postgres(p) => rows!(p),
+        }
+        .map_err(|e| q("reading applied migrations", e))?;
+        out.extend(rows);
     }
-    .map_err(|e| q("reading migration state", e))?;
-    if !exists {
-        return Ok(Vec::new());
+    if table_exists(db, "tokctl_migrations")
+        .await
+        .map_err(|e| q("reading migration state", e))?
+    {
+        let sql = "SELECT version, description, checksum, compatible, applied_at_us \
+                   FROM tokctl_migrations ORDER BY version";
+        macro_rules! rows {
+            ($p:expr) => {
+                sqlx::query(sql).fetch_all($p).await.map(|rows| {
+                    rows.iter()
+                        .map(|r| AppliedRow {
+                            version: r.get(0),
+                            description: r.get(1),
+                            checksum: r.get(2),
+                            success: true,
+                            compatible: r.get(3),
+                            at: super::format_us(r.get(4)),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            };
+        }
+        let rows = match db {
+            Db::Sqlite(p) => rows!(p),
+            Db::Postgres(p) => rows!(p),
+        }
+        .map_err(|e| q("reading applied migrations", e))?;
+        out.extend(rows);
     }
-    let sql = "SELECT version, description, checksum, success, CAST(installed_on AS TEXT) AS at \
-               FROM _sqlx_migrations ORDER BY version";
-    let rows: Vec<AppliedRow> = match db {
-        Db::Sqlite(p) => sqlx::query(sql).fetch_all(p).await.map(|rows| {
-            rows.iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-                .collect()
-        }),
-        Db::Postgres(p) => sqlx::query(sql).fetch_all(p).await.map(|rows| {
-            rows.iter()
-                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
-                .collect()
-        }),
-    }
-    .map_err(|e| q("reading applied migrations", e))?;
-    Ok(rows)
+    Ok(out)
 }
 
 fn target(db: &Db) -> String {
@@ -150,6 +262,8 @@ fn target(db: &Db) -> String {
 pub fn check_drift(statuses: &[MigrationStatus]) -> Result<(), DbError> {
     let bad: Vec<String> = statuses
         .iter()
+        // An unknown compatible version is a newer binary's additive step:
+        // this one runs beside it.
         .filter(|s| matches!(s.state, State::Different | State::Unknown | State::Failed))
         .map(|s| format!("{} ({}: {})", s.version, s.description, s.state.as_str()))
         .collect();
@@ -207,17 +321,64 @@ pub async fn apply(db: &Db, dsn: &Dsn, on_wait: &(dyn Fn() + Sync)) -> Result<Ap
             })?;
         backup = Some(dest);
     }
-    let m = migrator(db.backend());
-    let result = match db {
-        Db::Sqlite(p) => m.run(p).await,
-        Db::Postgres(p) => m.run(p).await,
-    };
-    result
-        .map_err(|e| DbError::Migrate(format!("applying migrations to {}: {e}", dsn.describe())))?;
+    if pending.iter().any(|v| *v <= SQLX_LAST) {
+        let m = sqlx_part(db.backend());
+        let result = match db {
+            Db::Sqlite(p) => m.run(p).await,
+            Db::Postgres(p) => m.run(p).await,
+        };
+        result.map_err(|e| {
+            DbError::Migrate(format!("applying migrations to {}: {e}", dsn.describe()))
+        })?;
+    }
+    let later = migrator(db.backend())
+        .iter()
+        .filter(|m| m.version > SQLX_LAST && pending.contains(&m.version));
+    for m in later {
+        apply_tracked(db, m).await.map_err(|e| {
+            DbError::Migrate(format!(
+                "applying migration {} ({}) to {}: {}",
+                m.version,
+                m.description,
+                dsn.describe(),
+                cause(&e)
+            ))
+        })?;
+    }
     Ok(Applied {
         versions: pending,
         backup,
     })
+}
+
+/// Applies one version after [`SQLX_LAST`] and records it with its mark,
+/// in one transaction.
+async fn apply_tracked(db: &Db, m: &Migration) -> Result<(), sqlx::Error> {
+    let compatible = compat(m) == Compat::Compatible;
+    let record = "INSERT INTO tokctl_migrations (version, description, checksum, compatible, \
+                  applied_at_us) VALUES ($1, $2, $3, $4, $5)";
+    macro_rules! apply {
+        ($p:expr, $blob:expr) => {{
+            sqlx::query(&TRACKING_SQL.replace("{BLOB}", $blob))
+                .execute($p)
+                .await?;
+            let mut tx = $p.begin().await?;
+            sqlx::raw_sql(&m.sql).execute(&mut *tx).await?;
+            sqlx::query(record)
+                .bind(m.version)
+                .bind(m.description.as_ref())
+                .bind(m.checksum.as_ref())
+                .bind(compatible)
+                .bind(super::now_us())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        }};
+    }
+    match db {
+        Db::Sqlite(p) => apply!(p, "BLOB"),
+        Db::Postgres(p) => apply!(p, "BYTEA"),
+    }
 }
 
 async fn holds_data(pool: &sqlx::SqlitePool) -> Result<bool, DbError> {
@@ -249,4 +410,29 @@ fn backup_path(path: &Path) -> PathBuf {
         }
     }
     dest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_version_after_sqlx_says_whether_it_is_compatible() {
+        for backend in [Backend::Sqlite, Backend::Postgres] {
+            for m in migrator(backend).iter().filter(|m| m.version > SQLX_LAST) {
+                let first = m.sql.lines().next().unwrap_or_default().trim();
+                assert!(
+                    first == "-- tokctl: compatible" || first == "-- tokctl: breaking",
+                    "migration {} ({backend}) must start with its mark, not {first:?}",
+                    m.version
+                );
+            }
+            let versions: Vec<i64> = migrator(backend).iter().map(|m| m.version).collect();
+            assert!(versions.contains(&SQLX_LAST), "sqlx tracks up to {SQLX_LAST}");
+            assert_eq!(
+                sqlx_part(backend).iter().map(|m| m.version).max(),
+                Some(SQLX_LAST)
+            );
+        }
+    }
 }

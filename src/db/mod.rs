@@ -254,3 +254,11 @@ pub fn now_us() -> i64 {
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
 }
+
+/// Microseconds since the Unix epoch as RFC 3339 UTC (seconds), for
+/// people (e.g. when a migration was applied).
+pub fn format_us(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|| us.to_string())
+}

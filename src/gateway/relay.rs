@@ -598,7 +598,9 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
         streamed: out.streamed,
         error_kind: out.error.as_ref().map(|(k, _)| (*k).to_string()),
         error_message: out.error.as_ref().map(|(_, m)| m.clone()),
-        chain: None,
+        // The provider speaks the client's API: nothing is translated yet.
+        upstream_api: route.map(|_| ctx.endpoint.api().to_string()),
+        ..Entry::default()
     };
     e.sanitize();
     state.telemetry.record(state.metrics_shard.as_deref(), &e);

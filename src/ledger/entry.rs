@@ -73,7 +73,44 @@ impl TokenSource {
     }
 }
 
-/// One row of `usage_entries`.
+/// What the response cache did for a request (the `cache` column).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheStatus {
+    /// No cache applies (none configured, or rows from before the column).
+    #[default]
+    None,
+    Hit,
+    Miss,
+    /// A cache applies but the request asked to skip it.
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::None => "none",
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Bypass => "bypass",
+        }
+    }
+
+    /// The inverse of [`CacheStatus::as_str`], for reading rows back.
+    pub fn parse(text: &str) -> Option<CacheStatus> {
+        match text {
+            "none" => Some(CacheStatus::None),
+            "hit" => Some(CacheStatus::Hit),
+            "miss" => Some(CacheStatus::Miss),
+            "bypass" => Some(CacheStatus::Bypass),
+            _ => None,
+        }
+    }
+}
+
+/// One row of `usage_entries`; its columns are declared in
+/// [`super::columns`], and dead letters of older binaries (JSON) still
+/// read, the newer fields taking the values rows had before they existed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Made by the gateway (UUIDv7, time-ordered); inserts are idempotent on it.
@@ -104,11 +141,75 @@ pub struct Entry {
     /// A low-cardinality label, e.g. `upstream_timeout`, `client_closed`.
     pub error_kind: Option<String>,
     pub error_message: Option<String>,
+    /// The provider's API for the serving attempt: `chat`, `messages`,
+    /// `responses`, `embeddings` (`None` on rows of older binaries).
+    #[serde(default)]
+    pub upstream_api: Option<String>,
+    /// Upstream attempts made (routing); 0 when no deployment was available.
+    #[serde(default = "one")]
+    pub attempts: i32,
+    /// Compact JSON: deployment and error label of each failed attempt.
+    #[serde(default)]
+    pub failed_attempts: Option<String>,
+    /// What the client asked for, when a fallback model served.
+    #[serde(default)]
+    pub requested_model: Option<String>,
+    /// The user's team at request time.
+    #[serde(default)]
+    pub team_id: Option<i64>,
+    #[serde(default)]
+    pub cache: CacheStatus,
+    /// What a cache hit saved, in nano-units of the currency.
+    #[serde(default)]
+    pub saved_cost_nano: i64,
     /// Its place in this instance's hash chain: assigned by the writer once
     /// the entry is admitted, `None` before (and for rows written before
     /// the chain existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chain: Option<super::chain::Link>,
+}
+
+fn one() -> i32 {
+    1
+}
+
+/// A blank entry: what [`super::columns::Row::to_entry`] fills in, and a
+/// base for tests. `attempts` is 1, as the column's default.
+impl Default for Entry {
+    fn default() -> Entry {
+        Entry {
+            request_id: String::new(),
+            created_at_us: 0,
+            client_request_id: None,
+            upstream_request_id: None,
+            user_id: None,
+            user_name: None,
+            api_key_id: None,
+            endpoint: String::new(),
+            model: String::new(),
+            provider: String::new(),
+            upstream_model: None,
+            usage: Usage::default(),
+            token_source: TokenSource::None,
+            cost_nano: 0,
+            latency_us: 0,
+            upstream_latency_us: None,
+            ttft_us: None,
+            overhead_us: None,
+            status_code: 0,
+            streamed: false,
+            error_kind: None,
+            error_message: None,
+            upstream_api: None,
+            attempts: 1,
+            failed_attempts: None,
+            requested_model: None,
+            team_id: None,
+            cache: CacheStatus::None,
+            saved_cost_nano: 0,
+            chain: None,
+        }
+    }
 }
 
 impl Entry {
@@ -125,6 +226,9 @@ impl Entry {
             (&mut self.upstream_model, MAX_SHORT_TEXT),
             (&mut self.error_kind, MAX_SHORT_TEXT),
             (&mut self.error_message, MAX_ERROR_TEXT),
+            (&mut self.upstream_api, MAX_SHORT_TEXT),
+            (&mut self.failed_attempts, MAX_ERROR_TEXT),
+            (&mut self.requested_model, MAX_SHORT_TEXT),
         ] {
             if let Some(s) = field.as_mut() {
                 clean(s, cap);

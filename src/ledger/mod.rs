@@ -6,6 +6,7 @@
 //! silently (dropped entries are counted, refused ones dead-lettered).
 
 pub mod chain;
+pub mod columns;
 pub mod dead_letter;
 pub mod entry;
 pub mod export;
@@ -19,7 +20,7 @@ mod worker;
 mod writer;
 
 pub use dead_letter::{DeadLetter, DeadLetterError};
-pub use entry::{Entry, TokenSource, Usage};
+pub use entry::{CacheStatus, Entry, TokenSource, Usage};
 pub use read::{count, get, list_request_ids};
 pub use stats::WriterStats;
 pub use store::{StoreError, insert_batch};

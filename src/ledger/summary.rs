@@ -31,6 +31,15 @@ pub enum GroupBy {
     Day,
     /// UTC hour of `created_at`.
     Hour,
+    /// The provider's API (`upstream_api`; empty on rows of binaries
+    /// before the column).
+    UpstreamApi,
+    /// `team_id` (names once teams exist).
+    Team,
+    /// The cache result (`none`, `hit`, `miss`, `bypass`).
+    Cache,
+    /// The provider that served.
+    Provider,
 }
 
 impl GroupBy {
@@ -41,6 +50,10 @@ impl GroupBy {
             GroupBy::Model => "model",
             GroupBy::Day => "day",
             GroupBy::Hour => "hour",
+            GroupBy::UpstreamApi => "upstream_api",
+            GroupBy::Team => "team",
+            GroupBy::Cache => "cache",
+            GroupBy::Provider => "provider",
         }
     }
 
@@ -52,6 +65,10 @@ impl GroupBy {
             GroupBy::Model => "model",
             GroupBy::Day => "((created_at_us / 86400000000) * 86400000000)",
             GroupBy::Hour => "((created_at_us / 3600000000) * 3600000000)",
+            GroupBy::UpstreamApi => "upstream_api",
+            GroupBy::Team => "team_id",
+            GroupBy::Cache => "cache",
+            GroupBy::Provider => "provider",
         }
     }
 
@@ -78,7 +95,8 @@ pub struct SummaryRow {
     /// One value per `by` dimension, in order; `None` where the column is NULL.
     pub group: Vec<Option<String>>,
     pub requests: i64,
-    /// Entries with `status_code >= 400`.
+    /// Error rows ([`crate::ledger::columns::ERROR_ROW_SQL`]): an error
+    /// status, or a stream that began 200 and then failed.
     pub errors: i64,
     /// `input + cached_input + cache_write` tokens.
     pub prompt_tokens: i64,
@@ -135,11 +153,14 @@ pub async fn summarize(db: &Db, filter: &Filter, by: &[GroupBy]) -> Result<Summa
     } else {
         format!(" GROUP BY {0} ORDER BY {0}", exprs.join(", "))
     };
-    let sums = "count(*) AS requests, \
-        CAST(COALESCE(sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END), 0) AS BIGINT), \
+    let sums = format!(
+        "count(*) AS requests, \
+        CAST(COALESCE(sum(CASE WHEN {} THEN 1 ELSE 0 END), 0) AS BIGINT), \
         CAST(COALESCE(sum(input_tokens + cached_input_tokens + cache_write_tokens), 0) AS BIGINT), \
         CAST(COALESCE(sum(output_tokens), 0) AS BIGINT), \
-        CAST(COALESCE(sum(cost_nano), 0) AS BIGINT)";
+        CAST(COALESCE(sum(cost_nano), 0) AS BIGINT)",
+        crate::ledger::columns::ERROR_ROW_SQL
+    );
     let n = by.len();
     macro_rules! rows {
         ($db:ty, $pool:expr, $extra:expr, $pct:expr) => {{

@@ -34,6 +34,15 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
+    /// The API's short name, as the ledger's `upstream_api` stores it.
+    pub fn api(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat",
+            Endpoint::Embeddings => "embeddings",
+            Endpoint::Messages => "messages",
+        }
+    }
+
     pub fn path(self) -> &'static str {
         match self {
             Endpoint::ChatCompletions => "/v1/chat/completions",

@@ -451,6 +451,7 @@ mod tests {
             error_kind: None,
             error_message: None,
             chain: None,
+            ..Default::default()
         }
     }
 

@@ -13,7 +13,7 @@ pub const REQUESTS: Name = (
 );
 pub const REQUEST_ERRORS: Name = (
     "tokctl_request_errors_total",
-    "Requests that ended in an error, by error kind (a fixed set of labels).",
+    "Requests that ended in an error (status >= 400, or an error kind: a stream that began 200 and failed), by error kind (a fixed set of labels; status_4xx/status_5xx when the upstream's own error status passed through).",
 );
 pub const IN_FLIGHT: Name = (
     "tokctl_in_flight_requests",

@@ -76,7 +76,8 @@ pub fn representative_entry() -> Entry {
         streamed: false,
         error_kind: None,
         error_message: None,
-        chain: None,
+        upstream_api: Some("chat".into()),
+        ..Entry::default()
     }
 }
 
@@ -97,7 +98,10 @@ pub fn representative_entry_bytes() -> u64 {
         + opt(&e.user_name)
         + opt(&e.upstream_model)
         + opt(&e.error_kind)
-        + opt(&e.error_message);
+        + opt(&e.error_message)
+        + opt(&e.upstream_api)
+        + opt(&e.failed_attempts)
+        + opt(&e.requested_model);
     (std::mem::size_of::<Entry>() + heap) as u64
 }
 

@@ -45,6 +45,7 @@ pub(crate) fn entry(request_id: &str) -> Entry {
         error_kind: None,
         error_message: None,
         chain: None,
+        ..Default::default()
     }
 }
 
@@ -85,6 +86,7 @@ fn full_entry() -> Entry {
         error_kind: Some("client_closed".into()),
         error_message: Some("the client went away; line\nbreak".into()),
         chain: None,
+        ..Default::default()
     }
 }
 
@@ -103,6 +105,7 @@ dbtest!(insert_batch_round_trips_every_field, |db| {
         seq: 9_007_199_254_740_993,
         prev_hash: [0xa5; 32],
         hash: std::array::from_fn(|i| i as u8),
+        version: 2,
     });
     // Enough rows behind them that SQLite binds these three in a statement
     // of several rows (its writer steps 128 at a time), each at its offset.

@@ -76,6 +76,7 @@ fn entry(i: i64) -> Entry {
         error_kind: failed.then(|| "+upstream_error".to_string()),
         error_message: failed.then(|| AWKWARD_ERROR.to_string()),
         chain: Some(link(i)),
+        ..Default::default()
     }
 }
 
@@ -89,6 +90,7 @@ fn link(i: i64) -> Link {
         seq: i / 2 + 1,
         prev_hash: [byte(i - 2); 32],
         hash: [byte(i); 32],
+        version: 2,
     }
 }
 
@@ -201,6 +203,17 @@ fn expected_cells(e: &Entry, id: i64) -> Vec<String> {
             .as_ref()
             .map(|l| hex::encode(l.hash))
             .unwrap_or_default(),
+        e.chain
+            .as_ref()
+            .map(|l| l.version.to_string())
+            .unwrap_or_default(),
+        e.upstream_api.clone().unwrap_or_default(),
+        e.attempts.to_string(),
+        e.failed_attempts.clone().unwrap_or_default(),
+        e.requested_model.clone().unwrap_or_default(),
+        e.team_id.map(|t| t.to_string()).unwrap_or_default(),
+        e.cache.as_str().to_string(),
+        e.saved_cost_nano.to_string(),
     ]
 }
 
@@ -314,7 +327,7 @@ dbtest!(exported_rows_equal_the_filtered_rows, |db| {
         let out = run.run(&csv_args);
         out.expect_code(0);
         let (header, rows) = parse_csv(out.stdout.as_bytes());
-        assert_eq!(header, tokctl::ledger::export::COLUMNS);
+        assert_eq!(header, tokctl::ledger::export::columns());
         let expected: Vec<Vec<String>> = want
             .iter()
             .map(|e| expected_cells(e, ids[&e.request_id]))
@@ -335,7 +348,7 @@ dbtest!(exported_rows_equal_the_filtered_rows, |db| {
             let obj = line.as_object().expect("each line is an object");
             assert_eq!(obj.len(), cells.len(), "one key per column");
             // Keys come in column order (serde_json's map sorts them, so look at the text).
-            let at: Vec<usize> = tokctl::ledger::export::COLUMNS
+            let at: Vec<usize> = tokctl::ledger::export::columns()
                 .iter()
                 .map(|c| {
                     raw.find(&format!("\"{c}\":"))
@@ -346,7 +359,7 @@ dbtest!(exported_rows_equal_the_filtered_rows, |db| {
                 at.windows(2).all(|w| w[0] < w[1]),
                 "keys in column order: {raw}"
             );
-            for (name, cell) in tokctl::ledger::export::COLUMNS.iter().zip(&cells) {
+            for (name, cell) in tokctl::ledger::export::columns().iter().zip(&cells) {
                 let value = &obj[*name];
                 let as_text = match value {
                     serde_json::Value::Null => String::new(),
@@ -418,7 +431,7 @@ dbtest!(excel_safe_neutralises_formula_cells_only, |db| {
     let safe = run.run(&["ledger", "export", "--excel-safe"]);
     let (_, safe_rows) = parse_csv(safe.expect_code(0).stdout.as_bytes());
     let col = |name: &str| {
-        tokctl::ledger::export::COLUMNS
+        tokctl::ledger::export::columns()
             .iter()
             .position(|c| *c == name)
             .expect("a known column")
@@ -495,7 +508,7 @@ dbtest!(compressed_exports_and_manifest_match_the_plain_file, |db| {
             assert_eq!(m["file"], file.as_str());
             assert_eq!(
                 m["columns"],
-                serde_json::json!(tokctl::ledger::export::COLUMNS.to_vec())
+                serde_json::json!(tokctl::ledger::export::columns().to_vec())
             );
             assert_eq!(m["first_created_at"], rfc3339(T0));
             assert_eq!(m["last_created_at"], rfc3339(T0 + 24 * HOUR + 24));

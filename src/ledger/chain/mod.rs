@@ -10,6 +10,7 @@
 //! checking a stored chain [`verify`]'s.
 
 pub mod head;
+mod message;
 pub mod sequencer;
 pub mod start;
 pub mod tracker;
@@ -19,7 +20,10 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::columns::{MESSAGE_VERSION, Row};
 use super::entry::Entry;
+
+pub use message::encode as encode_message;
 
 /// A SHA-256 or HMAC-SHA256 digest.
 pub type Hash = [u8; 32];
@@ -27,8 +31,8 @@ pub type Hash = [u8; 32];
 /// The `prev_hash` of a chain's first entry.
 pub const GENESIS: Hash = [0; 32];
 
-/// Domain tags, so an entry's encoding can never be taken for a gap's.
-const ENTRY_TAG: &[u8] = b"tokctl-ledger-entry-v1\n";
+/// Domain tags, so an entry's encoding can never be taken for a gap's
+/// (the entry's, one per message version, are [`message`]'s).
 const GAP_TAG: &[u8] = b"tokctl-ledger-gap-v1\n";
 const BASELINE_TAG: &[u8] = b"tokctl-ledger-baseline-v1\n";
 const KEY_ID_TAG: &[u8] = b"tokctl-ledger-key-id-v1";
@@ -43,6 +47,14 @@ pub struct Link {
     pub prev_hash: Hash,
     #[serde(with = "hex_hash")]
     pub hash: Hash,
+    /// The chain message version `hash` was computed with (older spools
+    /// and dead letters carry none: they are version 1).
+    #[serde(default = "version_1")]
+    pub version: u8,
+}
+
+fn version_1() -> u8 {
+    1
 }
 
 /// A sequence number whose entry is known lost, as stored in `ledger_gaps`.
@@ -117,8 +129,9 @@ impl ChainKey {
         }
     }
 
-    /// The hash of `entry` at `seq` in `instance_id`'s chain after `prev`.
-    /// `buf` is scratch space, reused between calls.
+    /// The hash of `entry` at `seq` in `instance_id`'s chain after `prev`,
+    /// in this binary's message version ([`MESSAGE_VERSION`]). `buf` is
+    /// scratch space, reused between calls.
     pub fn entry_hash(
         &self,
         buf: &mut Vec<u8>,
@@ -127,21 +140,30 @@ impl ChainKey {
         prev: &Hash,
         entry: &Entry,
     ) -> Hash {
-        self.fields_hash(buf, instance_id, seq, prev, &Fields::from(entry))
+        let row = Row::of(entry);
+        let message = message::encode(buf, MESSAGE_VERSION, instance_id, seq, prev, &row);
+        debug_assert!(matches!(message, Some(true)), "this binary's version");
+        self.digest(buf)
     }
 
-    /// [`ChainKey::entry_hash`] of borrowed fields.
-    pub fn fields_hash(
+    /// The hash of a stored row in the message version it says it was
+    /// hashed with. `None` when that version is unknown to this binary,
+    /// or when a column newer than the version holds anything but the
+    /// value rows of that version hold (it was written afterwards): either
+    /// way the row cannot be the one that was hashed.
+    pub fn row_hash(
         &self,
         buf: &mut Vec<u8>,
         instance_id: &str,
         seq: i64,
         prev: &Hash,
-        fields: &Fields<'_>,
-    ) -> Hash {
-        buf.clear();
-        encode_fields(buf, instance_id, seq, prev, fields);
-        self.digest(buf)
+        row: &Row<'_>,
+    ) -> Option<Hash> {
+        let version = row.message_version();
+        match message::encode(buf, version, instance_id, seq, prev, row) {
+            Some(true) => Some(self.digest(buf)),
+            _ => None,
+        }
     }
 
     /// The MAC of a gap row.
@@ -196,108 +218,7 @@ impl ChainKey {
     }
 }
 
-/// The canonical encoding of an entry (docs/ledger.md): the tag, the
-/// previous hash's 32 bytes, then every stored field in a fixed order, each
-/// as a 4-byte big-endian length and its bytes (NULL is length
-/// `0xFFFFFFFF`); integers in ASCII decimal, booleans `1`/`0`.
-pub fn encode_entry(buf: &mut Vec<u8>, instance_id: &str, seq: i64, prev: &Hash, e: &Entry) {
-    encode_fields(buf, instance_id, seq, prev, &Fields::from(e));
-}
-
-/// The fields of an entry that its hash covers, borrowed: from an owned
-/// [`Entry`] (the sequencer) or straight from a stored row (`verify`), so
-/// checking a chain builds no owned entry per row.
-#[derive(Debug, Clone, Copy)]
-pub struct Fields<'a> {
-    pub request_id: &'a str,
-    pub created_at_us: i64,
-    pub client_request_id: Option<&'a str>,
-    pub upstream_request_id: Option<&'a str>,
-    pub user_id: Option<i64>,
-    pub user_name: Option<&'a str>,
-    pub api_key_id: Option<i64>,
-    pub endpoint: &'a str,
-    pub model: &'a str,
-    pub provider: &'a str,
-    pub upstream_model: Option<&'a str>,
-    /// [`super::entry::Usage::counts`], in that order.
-    pub counts: [i64; 5],
-    /// As stored: [`super::entry::TokenSource::as_str`].
-    pub token_source: &'a str,
-    pub cost_nano: i64,
-    pub latency_us: i64,
-    pub upstream_latency_us: Option<i64>,
-    pub ttft_us: Option<i64>,
-    pub overhead_us: Option<i64>,
-    pub status_code: i32,
-    pub streamed: bool,
-    pub error_kind: Option<&'a str>,
-    pub error_message: Option<&'a str>,
-}
-
-impl<'a> From<&'a Entry> for Fields<'a> {
-    fn from(e: &'a Entry) -> Fields<'a> {
-        Fields {
-            request_id: &e.request_id,
-            created_at_us: e.created_at_us,
-            client_request_id: e.client_request_id.as_deref(),
-            upstream_request_id: e.upstream_request_id.as_deref(),
-            user_id: e.user_id,
-            user_name: e.user_name.as_deref(),
-            api_key_id: e.api_key_id,
-            endpoint: &e.endpoint,
-            model: &e.model,
-            provider: &e.provider,
-            upstream_model: e.upstream_model.as_deref(),
-            counts: e.usage.counts(),
-            token_source: e.token_source.as_str(),
-            cost_nano: e.cost_nano,
-            latency_us: e.latency_us,
-            upstream_latency_us: e.upstream_latency_us,
-            ttft_us: e.ttft_us,
-            overhead_us: e.overhead_us,
-            status_code: e.status_code,
-            streamed: e.streamed,
-            error_kind: e.error_kind.as_deref(),
-            error_message: e.error_message.as_deref(),
-        }
-    }
-}
-
-/// The canonical encoding (docs/ledger.md, "Hash chain") of `e` at `seq`
-/// in `instance_id`'s chain after `prev`.
-pub fn encode_fields(buf: &mut Vec<u8>, instance_id: &str, seq: i64, prev: &Hash, e: &Fields<'_>) {
-    buf.extend_from_slice(ENTRY_TAG);
-    buf.extend_from_slice(prev);
-    text(buf, Some(instance_id));
-    int(buf, Some(seq));
-    text(buf, Some(e.request_id));
-    int(buf, Some(e.created_at_us));
-    text(buf, e.client_request_id);
-    text(buf, e.upstream_request_id);
-    int(buf, e.user_id);
-    text(buf, e.user_name);
-    int(buf, e.api_key_id);
-    text(buf, Some(e.endpoint));
-    text(buf, Some(e.model));
-    text(buf, Some(e.provider));
-    text(buf, e.upstream_model);
-    for n in e.counts {
-        int(buf, Some(n));
-    }
-    text(buf, Some(e.token_source));
-    int(buf, Some(e.cost_nano));
-    int(buf, Some(e.latency_us));
-    int(buf, e.upstream_latency_us);
-    int(buf, e.ttft_us);
-    int(buf, e.overhead_us);
-    int(buf, Some(i64::from(e.status_code)));
-    text(buf, Some(if e.streamed { "1" } else { "0" }));
-    text(buf, e.error_kind);
-    text(buf, e.error_message);
-}
-
-fn field(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
+pub(crate) fn field(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         Some(b) => {
             let len = u32::try_from(b.len()).unwrap_or(u32::MAX - 1);
@@ -308,11 +229,11 @@ fn field(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
-fn text(buf: &mut Vec<u8>, s: Option<&str>) {
+pub(crate) fn text(buf: &mut Vec<u8>, s: Option<&str>) {
     field(buf, s.map(str::as_bytes));
 }
 
-fn int(buf: &mut Vec<u8>, n: Option<i64>) {
+pub(crate) fn int(buf: &mut Vec<u8>, n: Option<i64>) {
     let mut b = itoa::Buffer::new();
     field(buf, n.map(|n| b.format(n).as_bytes()));
 }
@@ -414,6 +335,7 @@ mod tests {
             error_kind: None,
             error_message: None,
             chain: None,
+            ..Entry::default()
         }
     }
 
@@ -443,7 +365,8 @@ mod tests {
         let plain = ChainKey::new("");
         assert!(!plain.is_keyed() && plain.key_id().is_none());
         let mut msg = Vec::new();
-        encode_entry(&mut msg, "gw-a", 1, &GENESIS, &base);
+        let v = encode_message(&mut msg, MESSAGE_VERSION, "gw-a", 1, &GENESIS, &Row::of(&base));
+        assert_eq!(v, Some(true));
         let want: Hash = Sha256::digest(&msg).into();
         assert_eq!(plain.entry_hash(&mut buf, "gw-a", 1, &GENESIS, &base), want);
     }
@@ -471,6 +394,7 @@ mod tests {
             seq: 7,
             prev_hash: [0xab; 32],
             hash: [1; 32],
+            version: 2,
         };
         let json = serde_json::to_string(&l).unwrap();
         assert!(json.contains(&"ab".repeat(32)));

@@ -75,6 +75,7 @@ impl Sequencer {
             seq,
             prev_hash: *prev,
             hash,
+            version: crate::ledger::columns::MESSAGE_VERSION,
         });
         *next += 1;
         *prev = hash;

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::head::Head;
 use super::start::describe;
-use super::{ChainKey, Fields, Hash, hash_from_bytes};
+use super::{ChainKey, Hash, hash_from_bytes};
 use sqlx::{QueryBuilder, Sqlite};
 
 use crate::db::Db;
@@ -37,7 +37,7 @@ use crate::ledger::export::parallel::{self, Halt};
 use crate::ledger::export::pipeline::{Fed, overlapped};
 use crate::ledger::export::postgres_copy;
 use crate::ledger::export::sqlite_direct::{Reader, blocking, multi_thread};
-use crate::ledger::export::{Filter, SELECT, decode_row, index_ordered, push_filter};
+use crate::ledger::export::{Filter, decode_row, index_ordered, push_filter, select};
 use crate::ledger::store::StoreError;
 
 /// What broke, at which number.
@@ -553,12 +553,12 @@ async fn verify_chain(
             // A hash of the wrong length is all zeros: it matches nothing.
             let prev_hash = hash_from_bytes(prev).unwrap_or_default();
             let hash = hash_from_bytes(stored).unwrap_or_default();
-            let recomputed = key.fields_hash(&mut buf, id, seq, &prev_hash, &fields(r));
+            let recomputed = key.row_hash(&mut buf, id, seq, &prev_hash, &r.row);
             Ok(Some(Checked {
                 seq,
                 prev_hash,
                 hash,
-                intact: recomputed == hash,
+                intact: recomputed == Some(hash),
                 request_id: r.request_id.to_string(),
             }))
         }
@@ -639,7 +639,7 @@ async fn verify_chain(
             })?
         }
         (Db::Sqlite(p), None) => walk!(async |push: Push<'_>| {
-            let mut q = QueryBuilder::<Sqlite>::new(SELECT);
+            let mut q = QueryBuilder::<Sqlite>::new(select());
             push_filter!(q, &filter);
             q.push(" ORDER BY seq");
             let mut rows = q.build().fetch(p);
@@ -733,32 +733,4 @@ fn take_gap(
         reason: g.reason,
         request_id: g.request_id,
     });
-}
-
-/// The hashed fields of a stored row, borrowed as read.
-fn fields<'a>(r: &'a ExportRow<'_>) -> Fields<'a> {
-    Fields {
-        request_id: r.request_id,
-        created_at_us: r.created_at_us,
-        client_request_id: r.client_request_id,
-        upstream_request_id: r.upstream_request_id,
-        user_id: r.user_id,
-        user_name: r.user_name,
-        api_key_id: r.api_key_id,
-        endpoint: r.endpoint,
-        model: r.model,
-        provider: r.provider,
-        upstream_model: r.upstream_model,
-        counts: r.token_counts(),
-        token_source: r.token_source,
-        cost_nano: r.cost_nano,
-        latency_us: r.latency_us,
-        upstream_latency_us: r.upstream_latency_us,
-        ttft_us: r.ttft_us,
-        overhead_us: r.overhead_us,
-        status_code: r.status_code,
-        streamed: r.streamed,
-        error_kind: r.error_kind,
-        error_message: r.error_message,
-    }
 }

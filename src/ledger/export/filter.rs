@@ -22,6 +22,9 @@ pub struct Filter {
     pub model: Option<String>,
     /// `status_code` equals this.
     pub status: Option<i32>,
+    /// Only error rows ([`crate::ledger::columns::ERROR_ROW_SQL`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub errors: bool,
     /// `instance_id` equals this: one gateway instance's chain.
     pub instance: Option<String>,
     /// Only rows with `seq` greater than this (incremental export, set per
@@ -109,6 +112,11 @@ impl Filter {
             int("api_key_id = ", self.key),
             text("model = ", &self.model),
             int("status_code = ", self.status.map(i64::from)),
+            // The condition takes no value; it rides on `1 = 1`.
+            int(
+                concat!(crate::error_row_sql!(), " AND 1 = "),
+                self.errors.then_some(1),
+            ),
             text("instance_id = ", &self.instance),
             int("seq > ", self.seq_after),
             int("seq <= ", self.seq_upto),

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::filter::format_time;
 use super::run::ExportReport;
 use super::sink::write_atomic;
-use super::{COLUMNS, ExportError, ExportOptions, Filter};
+use super::{ExportError, ExportOptions, Filter, columns};
 
 /// What a manifest says about its export file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -99,7 +99,7 @@ impl Manifest {
             rows: r.rows,
             format: opts.format.as_str().to_string(),
             compression: opts.compression.as_str().to_string(),
-            columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+            columns: columns().iter().map(|c| c.to_string()).collect(),
             excel_safe: opts.excel_safe,
             filters: ManifestFilters {
                 after_seq: r.after_seq.clone(),

@@ -28,13 +28,14 @@ use std::path::PathBuf;
 
 pub use filter::{Filter, format_time, parse_time};
 pub use manifest::{ChainSpan, Cursor, Manifest};
-pub use row::{COLUMNS, ExportRow, push_nano_decimal, push_rfc3339};
+pub use row::{ExportRow, columns, push_nano_decimal, push_rfc3339};
 pub use run::{Export, ExportReport, scan};
 pub use sink::Destination;
 pub(crate) use sink::write_atomic;
 
 pub(crate) use filter::{Bound, push_filter};
-pub(crate) use row::{SELECT, decode_row};
+pub(crate) use row::decode_row;
+pub(crate) use crate::ledger::columns::select;
 
 /// The order of a full (not incremental) export: time, then row id. Why not
 /// `id` alone: on PostgreSQL `id` has no index (migration 0004: every entry

@@ -300,11 +300,12 @@ mod tests {
         let path = dir.path().join("l.db");
         let conn = crate::ledger::export::sqlite_direct::tests::table(&path);
         let mut insert = conn
-            .prepare(
-                "INSERT INTO usage_entries VALUES (NULL, ?1, ?2, ?3, NULL, ?4, ?5, 1, '/v1/x', \
+            .prepare(&format!(
+                "{} (NULL, ?1, ?2, ?3, NULL, ?4, ?5, 1, '/v1/x', \
                  ?6, 'p', NULL, 1, 2, 3, ?7, 5, 'provider', ?8, 9, NULL, NULL, 1, 200, 0, NULL, \
                  ?9, ?10, ?11, x'01', ?12)",
-            )
+                crate::ledger::export::sqlite_direct::tests::insert_v1()
+            ))
             .expect("prepare");
         let names = ["alice", "bob, \"the\" builder", "=cmd", "ünï\nline"];
         for i in 0..n {

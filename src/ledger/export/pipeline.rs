@@ -10,6 +10,7 @@ use std::io;
 use std::thread::JoinHandle;
 
 use super::ExportRow;
+use crate::ledger::columns::{Column, NUM_COLUMNS, Row, Source, Visit};
 use super::row::RowWriter;
 use super::sink::Sink;
 
@@ -24,146 +25,172 @@ const BATCHES: usize = 4;
 #[derive(Debug, Clone, Copy)]
 struct Span(u32, u32);
 
-/// One row, its text as spans of the batch buffer.
+/// One column's value, its text as a span of the batch buffer.
 #[derive(Debug, Clone, Copy)]
-struct Packed {
-    id: i64,
-    request_id: Span,
-    created_at_us: i64,
-    client_request_id: Option<Span>,
-    upstream_request_id: Option<Span>,
-    user_id: Option<i64>,
-    user_name: Option<Span>,
-    api_key_id: Option<i64>,
-    endpoint: Span,
-    model: Span,
-    provider: Span,
-    upstream_model: Option<Span>,
-    tokens: [i64; 5],
-    token_source: Span,
-    cost_nano: i64,
-    latency_us: i64,
-    upstream_latency_us: Option<i64>,
-    ttft_us: Option<i64>,
-    overhead_us: Option<i64>,
-    status_code: i32,
-    streamed: bool,
-    error_kind: Option<Span>,
-    error_message: Option<Span>,
-    instance_id: Option<Span>,
-    seq: Option<i64>,
-    prev_hash: Option<Span>,
-    entry_hash: Option<Span>,
+enum Cell {
+    Int(Option<i64>),
+    Int4(Option<i32>),
+    Bool(bool),
+    Text(Option<Span>),
+    Blob(Option<Span>),
 }
 
-/// Rows copied out of the database's buffers.
+/// Rows copied out of the database's buffers: each row's `id`, and its
+/// columns as [`NUM_COLUMNS`] cells in table order.
 #[derive(Default)]
 struct Batch {
     text: String,
     bytes: Vec<u8>,
-    rows: Vec<Packed>,
+    ids: Vec<i64>,
+    cells: Vec<Cell>,
 }
 
 impl Batch {
     fn clear(&mut self) {
         self.text.clear();
         self.bytes.clear();
-        self.rows.clear();
+        self.ids.clear();
+        self.cells.clear();
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.ids.is_empty()
     }
 
     fn push(&mut self, r: &ExportRow<'_>) {
-        let mut s = |v: &str| {
-            let start = self.text.len();
-            self.text.push_str(v);
-            Span(start as u32, self.text.len() as u32)
-        };
-        let request_id = s(r.request_id);
-        let client_request_id = r.client_request_id.map(&mut s);
-        let upstream_request_id = r.upstream_request_id.map(&mut s);
-        let user_name = r.user_name.map(&mut s);
-        let endpoint = s(r.endpoint);
-        let model = s(r.model);
-        let provider = s(r.provider);
-        let upstream_model = r.upstream_model.map(&mut s);
-        let token_source = s(r.token_source);
-        let error_kind = r.error_kind.map(&mut s);
-        let error_message = r.error_message.map(&mut s);
-        let instance_id = r.instance_id.map(&mut s);
-        let mut b = |v: &[u8]| {
-            let start = self.bytes.len();
-            self.bytes.extend_from_slice(v);
-            Span(start as u32, self.bytes.len() as u32)
-        };
-        let prev_hash = r.prev_hash.map(&mut b);
-        let entry_hash = r.entry_hash.map(&mut b);
-        self.rows.push(Packed {
-            id: r.id,
-            request_id,
-            created_at_us: r.created_at_us,
-            client_request_id,
-            upstream_request_id,
-            user_id: r.user_id,
-            user_name,
-            api_key_id: r.api_key_id,
-            endpoint,
-            model,
-            provider,
-            upstream_model,
-            tokens: r.token_counts(),
-            token_source,
-            cost_nano: r.cost_nano,
-            latency_us: r.latency_us,
-            upstream_latency_us: r.upstream_latency_us,
-            ttft_us: r.ttft_us,
-            overhead_us: r.overhead_us,
-            status_code: r.status_code,
-            streamed: r.streamed,
-            error_kind,
-            error_message,
-            instance_id,
-            seq: r.seq,
-            prev_hash,
-            entry_hash,
-        });
+        self.ids.push(r.id);
+        r.row.visit(&mut Pack(self));
     }
 
-    fn row(&self, p: &Packed) -> ExportRow<'_> {
-        let s = |sp: Span| &self.text[sp.0 as usize..sp.1 as usize];
-        let b = |sp: Span| &self.bytes[sp.0 as usize..sp.1 as usize];
-        let [input, cached, cache_write, output, reasoning] = p.tokens;
+    fn row(&self, i: usize) -> ExportRow<'_> {
+        let cells = self.cells.get(i * NUM_COLUMNS..).unwrap_or_default();
+        let mut source = Unpack {
+            batch: self,
+            cells: cells.iter(),
+        };
+        let Ok(row) = Row::read(&mut source);
         ExportRow {
-            id: p.id,
-            request_id: s(p.request_id),
-            created_at_us: p.created_at_us,
-            client_request_id: p.client_request_id.map(s),
-            upstream_request_id: p.upstream_request_id.map(s),
-            user_id: p.user_id,
-            user_name: p.user_name.map(s),
-            api_key_id: p.api_key_id,
-            endpoint: s(p.endpoint),
-            model: s(p.model),
-            provider: s(p.provider),
-            upstream_model: p.upstream_model.map(s),
-            input_tokens: input,
-            cached_input_tokens: cached,
-            cache_write_tokens: cache_write,
-            output_tokens: output,
-            reasoning_tokens: reasoning,
-            token_source: s(p.token_source),
-            cost_nano: p.cost_nano,
-            latency_us: p.latency_us,
-            upstream_latency_us: p.upstream_latency_us,
-            ttft_us: p.ttft_us,
-            overhead_us: p.overhead_us,
-            status_code: p.status_code,
-            streamed: p.streamed,
-            error_kind: p.error_kind.map(s),
-            error_message: p.error_message.map(s),
-            instance_id: p.instance_id.map(s),
-            seq: p.seq,
-            prev_hash: p.prev_hash.map(b),
-            entry_hash: p.entry_hash.map(b),
+            id: self.ids.get(i).copied().unwrap_or_default(),
+            row,
         }
+    }
+}
+
+/// Copies a row's columns into a batch.
+struct Pack<'b>(&'b mut Batch);
+
+impl Pack<'_> {
+    fn text(&mut self, v: Option<&str>) {
+        let t = &mut self.0.text;
+        let span = v.map(|v| {
+            let start = t.len();
+            t.push_str(v);
+            Span(start as u32, t.len() as u32)
+        });
+        self.0.cells.push(Cell::Text(span));
+    }
+}
+
+impl<'a> Visit<'a> for Pack<'_> {
+    fn text(&mut self, _: &'static Column, v: &'a str) {
+        Pack::text(self, Some(v));
+    }
+    fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
+        Pack::text(self, v);
+    }
+    fn int(&mut self, _: &'static Column, v: i64) {
+        self.0.cells.push(Cell::Int(Some(v)));
+    }
+    fn opt_int(&mut self, _: &'static Column, v: Option<i64>) {
+        self.0.cells.push(Cell::Int(v));
+    }
+    fn int4(&mut self, _: &'static Column, v: i32) {
+        self.0.cells.push(Cell::Int4(Some(v)));
+    }
+    fn opt_int4(&mut self, _: &'static Column, v: Option<i32>) {
+        self.0.cells.push(Cell::Int4(v));
+    }
+    fn boolean(&mut self, _: &'static Column, v: bool) {
+        self.0.cells.push(Cell::Bool(v));
+    }
+    fn opt_blob(&mut self, _: &'static Column, v: Option<&'a [u8]>) {
+        let b = &mut self.0.bytes;
+        let span = v.map(|v| {
+            let start = b.len();
+            b.extend_from_slice(v);
+            Span(start as u32, b.len() as u32)
+        });
+        self.0.cells.push(Cell::Blob(span));
+    }
+}
+
+/// Reads a packed row back. The cells were written by [`Pack`] from the
+/// same table, so each holds what its column asks for; were one not to, it
+/// reads as empty rather than failing.
+struct Unpack<'b> {
+    batch: &'b Batch,
+    cells: std::slice::Iter<'b, Cell>,
+}
+
+impl<'b> Unpack<'b> {
+    fn str(&self, sp: Span) -> &'b str {
+        self.batch
+            .text
+            .get(sp.0 as usize..sp.1 as usize)
+            .unwrap_or_default()
+    }
+    fn int(&mut self) -> Option<i64> {
+        match self.cells.next() {
+            Some(Cell::Int(v)) => *v,
+            _ => None,
+        }
+    }
+    fn int4(&mut self) -> Option<i32> {
+        match self.cells.next() {
+            Some(Cell::Int4(v)) => *v,
+            _ => None,
+        }
+    }
+    fn text(&mut self) -> Option<&'b str> {
+        match self.cells.next() {
+            Some(Cell::Text(v)) => v.map(|sp| self.str(sp)),
+            _ => None,
+        }
+    }
+}
+
+impl<'b> Source<'b> for Unpack<'b> {
+    type Error = std::convert::Infallible;
+    fn text(&mut self, _: &'static Column) -> Result<&'b str, Self::Error> {
+        Ok(Unpack::text(self).unwrap_or_default())
+    }
+    fn opt_text(&mut self, _: &'static Column) -> Result<Option<&'b str>, Self::Error> {
+        Ok(Unpack::text(self))
+    }
+    fn int(&mut self, _: &'static Column) -> Result<i64, Self::Error> {
+        Ok(Unpack::int(self).unwrap_or_default())
+    }
+    fn opt_int(&mut self, _: &'static Column) -> Result<Option<i64>, Self::Error> {
+        Ok(Unpack::int(self))
+    }
+    fn int4(&mut self, _: &'static Column) -> Result<i32, Self::Error> {
+        Ok(Unpack::int4(self).unwrap_or_default())
+    }
+    fn opt_int4(&mut self, _: &'static Column) -> Result<Option<i32>, Self::Error> {
+        Ok(Unpack::int4(self))
+    }
+    fn boolean(&mut self, _: &'static Column) -> Result<bool, Self::Error> {
+        Ok(matches!(self.cells.next(), Some(Cell::Bool(true))))
+    }
+    fn opt_blob(&mut self, _: &'static Column) -> Result<Option<&'b [u8]>, Self::Error> {
+        Ok(match self.cells.next() {
+            Some(Cell::Blob(Some(sp))) => self.batch.bytes.get(sp.0 as usize..sp.1 as usize),
+            _ => None,
+        })
     }
 }
 
@@ -194,8 +221,8 @@ fn drain<E>(
     mut consume: impl FnMut(&ExportRow<'_>) -> Result<(), E>,
 ) -> Result<(), E> {
     for mut batch in full.iter() {
-        for p in &batch.rows {
-            consume(&batch.row(p))?;
+        for i in 0..batch.len() {
+            consume(&batch.row(i))?;
         }
         batch.clear();
         let _ = back.send(batch);
@@ -251,7 +278,7 @@ impl Output {
             Output::Inline(w) => w.write(r),
             Output::Threaded(e) => {
                 e.filling.push(r);
-                if e.filling.rows.len() >= BATCH_ROWS {
+                if e.filling.len() >= BATCH_ROWS {
                     e.hand_over()?;
                 }
                 Ok(())
@@ -265,7 +292,7 @@ impl Output {
         match self {
             Output::Inline(w) => Ok(*w),
             Output::Threaded(mut e) => {
-                if !e.filling.rows.is_empty() {
+                if !e.filling.is_empty() {
                     e.hand_over()?;
                 }
                 e.full = None;
@@ -357,13 +384,13 @@ pub(crate) fn overlapped<E: Send>(
         };
         let read_result = read(&mut |r| {
             filling.push(r);
-            if filling.rows.len() >= BATCH_ROWS {
+            if filling.len() >= BATCH_ROWS {
                 hand_over(&mut filling)?;
             }
             Ok(())
         })
         .and_then(|()| {
-            if filling.rows.is_empty() {
+            if filling.is_empty() {
                 Ok(())
             } else {
                 hand_over(&mut filling)

@@ -23,11 +23,12 @@
 use futures_util::TryStreamExt;
 
 use super::filter::{Bound, Filter};
-use super::row::{ExportRow, SELECT};
+use super::row::ExportRow;
+use crate::ledger::columns::{self, Column, Row, Source, select};
 
 /// The statement that streams the rows `filter` selects, in `order`.
 pub(crate) fn statement(filter: &Filter, order: &str) -> String {
-    let mut sql = format!("COPY ({SELECT}");
+    let mut sql = format!("COPY ({}", select());
     let mut sep = " WHERE ";
     for (cond, value) in filter.conditions() {
         sql.push_str(sep);
@@ -188,8 +189,8 @@ fn i32_at(buf: &[u8], at: usize) -> i32 {
     i32::from_be_bytes(b)
 }
 
-/// The number of columns of [`SELECT`].
-const FIELDS: i16 = 31;
+/// The number of columns of [`select`].
+const FIELDS: i16 = columns::SELECTED as i16;
 
 /// The row, the trailer, or too few bytes for either.
 fn next(buf: &[u8]) -> Result<Next<'_>, &'static str> {
@@ -302,49 +303,57 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// One row in [`SELECT`]'s column order.
+/// One row in [`select`]'s column order.
 fn row<'a>(f: &mut Fields<'a>) -> Result<ExportRow<'a>, Short> {
-    let int8 = |f: &mut Fields<'a>| {
-        let v = f.int8()?;
-        f.some(v)
-    };
-    let text = |f: &mut Fields<'a>| {
-        let v = f.text()?;
-        f.some(v)
-    };
+    let id = f.int8()?;
+    let id = f.some(id)?;
     Ok(ExportRow {
-        id: int8(f)?,
-        request_id: text(f)?,
-        created_at_us: int8(f)?,
-        client_request_id: f.text()?,
-        upstream_request_id: f.text()?,
-        user_id: f.int8()?,
-        user_name: f.text()?,
-        api_key_id: f.int8()?,
-        endpoint: text(f)?,
-        model: text(f)?,
-        provider: text(f)?,
-        upstream_model: f.text()?,
-        input_tokens: int8(f)?,
-        cached_input_tokens: int8(f)?,
-        cache_write_tokens: int8(f)?,
-        output_tokens: int8(f)?,
-        reasoning_tokens: int8(f)?,
-        token_source: text(f)?,
-        cost_nano: int8(f)?,
-        latency_us: int8(f)?,
-        upstream_latency_us: f.int8()?,
-        ttft_us: f.int8()?,
-        overhead_us: f.int8()?,
-        status_code: f.int4()?,
-        streamed: f.boolean()?,
-        error_kind: f.text()?,
-        error_message: f.text()?,
-        instance_id: f.text()?,
-        seq: f.int8()?,
-        prev_hash: f.bytes()?,
-        entry_hash: f.bytes()?,
+        id,
+        row: Row::read(f)?,
     })
+}
+
+impl<'a> Fields<'a> {
+    fn opt_int4(&mut self) -> Result<Option<i32>, Short> {
+        match self.raw()? {
+            None => Ok(None),
+            Some(b) => match <[u8; 4]>::try_from(b) {
+                Ok(b) => Ok(Some(i32::from_be_bytes(b))),
+                Err(_) => self.fail("an INTEGER that is not 4 bytes"),
+            },
+        }
+    }
+}
+
+/// The binary fields, typed by the ledger's column table.
+impl<'a> Source<'a> for Fields<'a> {
+    type Error = Short;
+    fn text(&mut self, _: &'static Column) -> Result<&'a str, Short> {
+        let v = Fields::text(self)?;
+        self.some(v)
+    }
+    fn opt_text(&mut self, _: &'static Column) -> Result<Option<&'a str>, Short> {
+        Fields::text(self)
+    }
+    fn int(&mut self, _: &'static Column) -> Result<i64, Short> {
+        let v = self.int8()?;
+        self.some(v)
+    }
+    fn opt_int(&mut self, _: &'static Column) -> Result<Option<i64>, Short> {
+        self.int8()
+    }
+    fn int4(&mut self, _: &'static Column) -> Result<i32, Short> {
+        Fields::int4(self)
+    }
+    fn opt_int4(&mut self, _: &'static Column) -> Result<Option<i32>, Short> {
+        Fields::opt_int4(self)
+    }
+    fn boolean(&mut self, _: &'static Column) -> Result<bool, Short> {
+        Fields::boolean(self)
+    }
+    fn opt_blob(&mut self, _: &'static Column) -> Result<Option<&'a [u8]>, Short> {
+        self.bytes()
+    }
 }
 
 #[cfg(test)]
@@ -372,15 +381,17 @@ mod tests {
     /// ones, which hold small numbers and `x`.
     fn encoded_row() -> Vec<u8> {
         let mut b = FIELDS.to_be_bytes().to_vec();
-        let not_null = [0, 1, 2, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19, 23, 24];
-        let text = [1, 8, 9, 10, 17];
-        for col in 0..31 {
+        let not_null = [
+            0, 1, 2, 8, 9, 10, 12, 13, 14, 15, 16, 17, 18, 19, 23, 24, 33, 37, 38,
+        ];
+        let text = [1, 8, 9, 10, 17, 37];
+        for col in 0..columns::SELECTED as i64 {
             if !not_null.contains(&col) {
                 b.extend_from_slice(&(-1i32).to_be_bytes());
             } else if text.contains(&col) {
                 b.extend_from_slice(&1i32.to_be_bytes());
                 b.push(b'x');
-            } else if col == 23 {
+            } else if col == 23 || col == 33 {
                 b.extend_from_slice(&4i32.to_be_bytes());
                 b.extend_from_slice(&200i32.to_be_bytes());
             } else if col == 24 {

@@ -7,144 +7,22 @@
 
 use std::io::{self, Write};
 
-/// The exported columns, in order.
-pub const COLUMNS: [&str; 33] = [
-    "id",
-    "request_id",
-    "created_at",
-    "created_at_us",
-    "client_request_id",
-    "upstream_request_id",
-    "user_id",
-    "user_name",
-    "api_key_id",
-    "endpoint",
-    "model",
-    "provider",
-    "upstream_model",
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "token_source",
-    "cost_nano",
-    "cost",
-    "latency_us",
-    "upstream_latency_us",
-    "ttft_us",
-    "overhead_us",
-    "status_code",
-    "streamed",
-    "error_kind",
-    "error_message",
-    "instance_id",
-    "seq",
-    "prev_hash",
-    "entry_hash",
-];
+pub use crate::ledger::columns::ExportRow;
+use crate::ledger::columns::{Column, Derived, Visit};
 
-/// The `SELECT` list matching [`ExportRow`]'s decode order.
-pub(crate) const SELECT: &str = "SELECT id, request_id, created_at_us, client_request_id, \
-    upstream_request_id, user_id, user_name, api_key_id, endpoint, model, provider, \
-    upstream_model, input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, \
-    reasoning_tokens, token_source, cost_nano, latency_us, upstream_latency_us, ttft_us, \
-    overhead_us, status_code, streamed, error_kind, error_message, instance_id, seq, prev_hash, \
-    entry_hash FROM usage_entries";
-
-/// One row, its text borrowed from the database row (no copy per field).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExportRow<'r> {
-    pub id: i64,
-    pub request_id: &'r str,
-    pub created_at_us: i64,
-    pub client_request_id: Option<&'r str>,
-    pub upstream_request_id: Option<&'r str>,
-    pub user_id: Option<i64>,
-    pub user_name: Option<&'r str>,
-    pub api_key_id: Option<i64>,
-    pub endpoint: &'r str,
-    pub model: &'r str,
-    pub provider: &'r str,
-    pub upstream_model: Option<&'r str>,
-    pub input_tokens: i64,
-    pub cached_input_tokens: i64,
-    pub cache_write_tokens: i64,
-    pub output_tokens: i64,
-    pub reasoning_tokens: i64,
-    pub token_source: &'r str,
-    pub cost_nano: i64,
-    pub latency_us: i64,
-    pub upstream_latency_us: Option<i64>,
-    pub ttft_us: Option<i64>,
-    pub overhead_us: Option<i64>,
-    pub status_code: i32,
-    pub streamed: bool,
-    pub error_kind: Option<&'r str>,
-    pub error_message: Option<&'r str>,
-    /// The hash chain the row belongs to (`None`: written outside every chain).
-    pub instance_id: Option<&'r str>,
-    pub seq: Option<i64>,
-    pub prev_hash: Option<&'r [u8]>,
-    pub entry_hash: Option<&'r [u8]>,
+/// The exported columns, in order: `id`, then the ledger's columns
+/// ([`crate::ledger::columns::COLUMNS`]) with the derived `created_at` and
+/// `cost` beside the columns they come from.
+pub fn columns() -> &'static [&'static str] {
+    crate::ledger::columns::export_names()
 }
 
-impl ExportRow<'_> {
-    /// The five token counts in [`crate::ledger::Usage::counts`]'s order.
-    pub fn token_counts(&self) -> [i64; 5] {
-        [
-            self.input_tokens,
-            self.cached_input_tokens,
-            self.cache_write_tokens,
-            self.output_tokens,
-            self.reasoning_tokens,
-        ]
-    }
-}
-
-/// Decodes a `sqlx` row selected with [`SELECT`] into an [`ExportRow`], by
-/// column index (no name look-ups on the hot path). A macro because the
-/// decode bounds differ per backend.
+/// Decodes a sqlx row selected with [`crate::ledger::columns::select`]
+/// into an [`ExportRow`], on either backend.
 macro_rules! decode_row {
-    ($row:expr) => {{
-        use sqlx::Row as _;
-        let r = $row;
-        (|| -> Result<$crate::ledger::export::ExportRow<'_>, sqlx::Error> {
-            Ok($crate::ledger::export::ExportRow {
-                id: r.try_get(0)?,
-                request_id: r.try_get(1)?,
-                created_at_us: r.try_get(2)?,
-                client_request_id: r.try_get(3)?,
-                upstream_request_id: r.try_get(4)?,
-                user_id: r.try_get(5)?,
-                user_name: r.try_get(6)?,
-                api_key_id: r.try_get(7)?,
-                endpoint: r.try_get(8)?,
-                model: r.try_get(9)?,
-                provider: r.try_get(10)?,
-                upstream_model: r.try_get(11)?,
-                input_tokens: r.try_get(12)?,
-                cached_input_tokens: r.try_get(13)?,
-                cache_write_tokens: r.try_get(14)?,
-                output_tokens: r.try_get(15)?,
-                reasoning_tokens: r.try_get(16)?,
-                token_source: r.try_get(17)?,
-                cost_nano: r.try_get(18)?,
-                latency_us: r.try_get(19)?,
-                upstream_latency_us: r.try_get(20)?,
-                ttft_us: r.try_get(21)?,
-                overhead_us: r.try_get(22)?,
-                status_code: r.try_get(23)?,
-                streamed: r.try_get(24)?,
-                error_kind: r.try_get(25)?,
-                error_message: r.try_get(26)?,
-                instance_id: r.try_get(27)?,
-                seq: r.try_get(28)?,
-                prev_hash: r.try_get(29)?,
-                entry_hash: r.try_get(30)?,
-            })
-        })()
-    }};
+    ($row:expr) => {
+        $crate::ledger::columns::Decode::export_row($row)
+    };
 }
 pub(crate) use decode_row;
 
@@ -184,7 +62,7 @@ impl<W: Write> RowWriter<W> {
         let inner = if encoding.jsonl {
             Inner::Jsonl(out)
         } else {
-            out.write_all(COLUMNS.join(",").as_bytes())?;
+            out.write_all(columns().join(",").as_bytes())?;
             out.write_all(b"\n")?;
             Inner::Csv(out)
         };
@@ -268,59 +146,71 @@ fn needs_excel_guard(s: &str) -> bool {
 /// place, records built directly"). The output is byte for byte the
 /// crate's with its default settings; a test holds it to that.
 fn push_csv_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
-    let text = |out: &mut Vec<u8>, v: Option<&str>| {
-        if let Some(v) = v {
-            push_csv_field(out, v.as_bytes(), safe && needs_excel_guard(v));
-        }
-        out.push(b',');
-    };
-    let int = |out: &mut Vec<u8>, b: &mut itoa::Buffer, v: Option<i64>| {
-        if let Some(v) = v {
-            out.extend_from_slice(b.format(v).as_bytes());
-        }
-        out.push(b',');
-    };
-    int(out, b, Some(r.id));
-    text(out, Some(r.request_id));
-    push_rfc3339(out, r.created_at_us);
+    out.extend_from_slice(b.format(r.id).as_bytes());
     out.push(b',');
-    int(out, b, Some(r.created_at_us));
-    text(out, r.client_request_id);
-    text(out, r.upstream_request_id);
-    int(out, b, r.user_id);
-    text(out, r.user_name);
-    int(out, b, r.api_key_id);
-    text(out, Some(r.endpoint));
-    text(out, Some(r.model));
-    text(out, Some(r.provider));
-    text(out, r.upstream_model);
-    int(out, b, Some(r.input_tokens));
-    int(out, b, Some(r.cached_input_tokens));
-    int(out, b, Some(r.cache_write_tokens));
-    int(out, b, Some(r.output_tokens));
-    int(out, b, Some(r.reasoning_tokens));
-    text(out, Some(r.token_source));
-    int(out, b, Some(r.cost_nano));
-    push_nano_decimal(out, r.cost_nano);
-    out.push(b',');
-    int(out, b, Some(r.latency_us));
-    int(out, b, r.upstream_latency_us);
-    int(out, b, r.ttft_us);
-    int(out, b, r.overhead_us);
-    int(out, b, Some(i64::from(r.status_code)));
-    out.extend_from_slice(if r.streamed { b"true," } else { b"false," });
-    text(out, r.error_kind);
-    text(out, r.error_message);
-    text(out, r.instance_id);
-    int(out, b, r.seq);
-    if let Some(h) = r.prev_hash {
-        push_hex(out, h);
+    r.row.visit(&mut Csv { out, b, safe });
+    // Every field ends in a comma; the record's last ends the line.
+    if let Some(last) = out.last_mut() {
+        *last = b'\n';
     }
-    out.push(b',');
-    if let Some(h) = r.entry_hash {
-        push_hex(out, h);
+}
+
+/// Writes each column as a CSV field followed by a comma.
+struct Csv<'o> {
+    out: &'o mut Vec<u8>,
+    b: &'o mut itoa::Buffer,
+    safe: bool,
+}
+
+impl Csv<'_> {
+    fn int_field(&mut self, c: &Column, v: Option<i64>) {
+        if let (Derived::TimeBefore(_), Some(v)) = (c.derived, v) {
+            push_rfc3339(self.out, v);
+            self.out.push(b',');
+        }
+        if let Some(v) = v {
+            self.out.extend_from_slice(self.b.format(v).as_bytes());
+        }
+        self.out.push(b',');
+        if let (Derived::DecimalAfter(_), Some(v)) = (c.derived, v) {
+            push_nano_decimal(self.out, v);
+            self.out.push(b',');
+        }
     }
-    out.push(b'\n');
+}
+
+impl<'a> Visit<'a> for Csv<'_> {
+    fn text(&mut self, c: &'static Column, v: &'a str) {
+        self.opt_text(c, Some(v));
+    }
+    fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
+        if let Some(v) = v {
+            push_csv_field(self.out, v.as_bytes(), self.safe && needs_excel_guard(v));
+        }
+        self.out.push(b',');
+    }
+    fn int(&mut self, c: &'static Column, v: i64) {
+        self.int_field(c, Some(v));
+    }
+    fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
+        self.int_field(c, v);
+    }
+    fn int4(&mut self, c: &'static Column, v: i32) {
+        self.int_field(c, Some(i64::from(v)));
+    }
+    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
+        self.int_field(c, v.map(i64::from));
+    }
+    fn boolean(&mut self, _: &'static Column, v: bool) {
+        self.out
+            .extend_from_slice(if v { b"true," } else { b"false," });
+    }
+    fn opt_blob(&mut self, _: &'static Column, v: Option<&'a [u8]>) {
+        if let Some(h) = v {
+            push_hex(self.out, h);
+        }
+        self.out.push(b',');
+    }
 }
 
 /// Appends `v` as one CSV field: as it is, unless it holds a comma, a
@@ -349,95 +239,84 @@ fn push_csv_field(out: &mut Vec<u8>, v: &[u8], guard: bool) {
 
 /// Appends one JSON-lines record: every column as a key, in order.
 fn push_jsonl_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
-    // Each key with its punctuation is one literal: one copy, not three.
-    let key = |out: &mut Vec<u8>, k: &[u8]| out.extend_from_slice(k);
-    let int = |out: &mut Vec<u8>, b: &mut itoa::Buffer, v: Option<i64>| match v {
-        Some(v) => out.extend_from_slice(b.format(v).as_bytes()),
-        None => out.extend_from_slice(b"null"),
-    };
-    let text = |out: &mut Vec<u8>, v: Option<&str>| match v {
-        Some(v) => push_json_string(out, v, safe && needs_excel_guard(v)),
-        None => out.extend_from_slice(b"null"),
-    };
-    key(out, b"{\"id\":");
-    int(out, b, Some(r.id));
-    key(out, b",\"request_id\":");
-    text(out, Some(r.request_id));
-    key(out, b",\"created_at\":");
-    out.push(b'"');
-    push_rfc3339(out, r.created_at_us);
-    out.push(b'"');
-    key(out, b",\"created_at_us\":");
-    int(out, b, Some(r.created_at_us));
-    key(out, b",\"client_request_id\":");
-    text(out, r.client_request_id);
-    key(out, b",\"upstream_request_id\":");
-    text(out, r.upstream_request_id);
-    key(out, b",\"user_id\":");
-    int(out, b, r.user_id);
-    key(out, b",\"user_name\":");
-    text(out, r.user_name);
-    key(out, b",\"api_key_id\":");
-    int(out, b, r.api_key_id);
-    key(out, b",\"endpoint\":");
-    text(out, Some(r.endpoint));
-    key(out, b",\"model\":");
-    text(out, Some(r.model));
-    key(out, b",\"provider\":");
-    text(out, Some(r.provider));
-    key(out, b",\"upstream_model\":");
-    text(out, r.upstream_model);
-    key(out, b",\"input_tokens\":");
-    int(out, b, Some(r.input_tokens));
-    key(out, b",\"cached_input_tokens\":");
-    int(out, b, Some(r.cached_input_tokens));
-    key(out, b",\"cache_write_tokens\":");
-    int(out, b, Some(r.cache_write_tokens));
-    key(out, b",\"output_tokens\":");
-    int(out, b, Some(r.output_tokens));
-    key(out, b",\"reasoning_tokens\":");
-    int(out, b, Some(r.reasoning_tokens));
-    key(out, b",\"token_source\":");
-    text(out, Some(r.token_source));
-    key(out, b",\"cost_nano\":");
-    int(out, b, Some(r.cost_nano));
-    key(out, b",\"cost\":");
-    push_nano_decimal(out, r.cost_nano);
-    key(out, b",\"latency_us\":");
-    int(out, b, Some(r.latency_us));
-    key(out, b",\"upstream_latency_us\":");
-    int(out, b, r.upstream_latency_us);
-    key(out, b",\"ttft_us\":");
-    int(out, b, r.ttft_us);
-    key(out, b",\"overhead_us\":");
-    int(out, b, r.overhead_us);
-    key(out, b",\"status_code\":");
-    int(out, b, Some(i64::from(r.status_code)));
-    key(out, b",\"streamed\":");
-    out.extend_from_slice(if r.streamed { b"true" } else { b"false" });
-    key(out, b",\"error_kind\":");
-    text(out, r.error_kind);
-    key(out, b",\"error_message\":");
-    text(out, r.error_message);
-    key(out, b",\"instance_id\":");
-    text(out, r.instance_id);
-    key(out, b",\"seq\":");
-    int(out, b, r.seq);
-    for (k, h) in [
-        (&b",\"prev_hash\":"[..], r.prev_hash),
-        (&b",\"entry_hash\":"[..], r.entry_hash),
-    ] {
-        key(out, k);
-        match h {
-            Some(h) => {
-                out.push(b'"');
-                push_hex(out, h);
-                out.push(b'"');
-            }
-            None => out.extend_from_slice(b"null"),
+    out.extend_from_slice(b"{\"id\":");
+    out.extend_from_slice(b.format(r.id).as_bytes());
+    r.row.visit(&mut Jsonl { out, b, safe });
+    out.extend_from_slice(b"}\n");
+}
+
+/// Writes each column as `,"name":value`.
+struct Jsonl<'o> {
+    out: &'o mut Vec<u8>,
+    b: &'o mut itoa::Buffer,
+    safe: bool,
+}
+
+impl Jsonl<'_> {
+    fn key(&mut self, name: &str) {
+        self.out.extend_from_slice(b",\"");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn int_field(&mut self, c: &Column, v: Option<i64>) {
+        if let (Derived::TimeBefore(d), Some(v)) = (c.derived, v) {
+            self.key(d);
+            self.out.push(b'"');
+            push_rfc3339(self.out, v);
+            self.out.push(b'"');
+        }
+        self.key(c.name);
+        match v {
+            Some(v) => self.out.extend_from_slice(self.b.format(v).as_bytes()),
+            None => self.out.extend_from_slice(b"null"),
+        }
+        if let (Derived::DecimalAfter(d), Some(v)) = (c.derived, v) {
+            self.key(d);
+            push_nano_decimal(self.out, v);
         }
     }
-    out.extend_from_slice(b"}\n");
+}
+
+impl<'a> Visit<'a> for Jsonl<'_> {
+    fn text(&mut self, c: &'static Column, v: &'a str) {
+        self.opt_text(c, Some(v));
+    }
+    fn opt_text(&mut self, c: &'static Column, v: Option<&'a str>) {
+        self.key(c.name);
+        match v {
+            Some(v) => push_json_string(self.out, v, self.safe && needs_excel_guard(v)),
+            None => self.out.extend_from_slice(b"null"),
+        }
+    }
+    fn int(&mut self, c: &'static Column, v: i64) {
+        self.int_field(c, Some(v));
+    }
+    fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
+        self.int_field(c, v);
+    }
+    fn int4(&mut self, c: &'static Column, v: i32) {
+        self.int_field(c, Some(i64::from(v)));
+    }
+    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
+        self.int_field(c, v.map(i64::from));
+    }
+    fn boolean(&mut self, c: &'static Column, v: bool) {
+        self.key(c.name);
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+    fn opt_blob(&mut self, c: &'static Column, v: Option<&'a [u8]>) {
+        self.key(c.name);
+        match v {
+            Some(h) => {
+                self.out.push(b'"');
+                push_hex(self.out, h);
+                self.out.push(b'"');
+            }
+            None => self.out.extend_from_slice(b"null"),
+        }
+    }
 }
 
 /// Appends `v` as a JSON string (RFC 8259 escaping), with a leading `'`
@@ -604,39 +483,45 @@ mod tests {
         assert_eq!(f(i64::MIN), "-9223372036.854775808");
     }
 
-    fn awkward(i: i64, text: &'static str) -> ExportRow<'static> {
-        ExportRow {
-            id: i,
-            request_id: text,
+    /// An entry whose text columns all hold `text`.
+    fn awkward_entry(i: i64, text: &str) -> crate::ledger::Entry {
+        crate::ledger::Entry {
+            request_id: text.into(),
             created_at_us: 1_732_000_000_123_456 + i,
-            client_request_id: Some(text),
-            upstream_request_id: None,
+            client_request_id: Some(text.into()),
             user_id: Some(-i),
-            user_name: Some(""),
-            api_key_id: None,
-            endpoint: "/v1/chat/completions",
-            model: text,
-            provider: "p",
-            upstream_model: Some(text),
-            input_tokens: 1,
-            cached_input_tokens: 0,
-            cache_write_tokens: 0,
-            output_tokens: i64::MAX,
-            reasoning_tokens: 0,
-            token_source: "provider",
+            user_name: Some(String::new()),
+            endpoint: "/v1/chat/completions".into(),
+            model: text.into(),
+            provider: "p".into(),
+            upstream_model: Some(text.into()),
+            usage: crate::ledger::Usage {
+                input_tokens: 1,
+                output_tokens: i64::MAX,
+                ..Default::default()
+            },
+            token_source: crate::ledger::TokenSource::Provider,
             cost_nano: -1_500_000_001,
             latency_us: 2,
-            upstream_latency_us: None,
             ttft_us: Some(3),
-            overhead_us: None,
             status_code: 200,
             streamed: i % 2 == 0,
-            error_kind: None,
-            error_message: Some(text),
-            instance_id: Some("gw"),
-            seq: Some(i),
-            prev_hash: Some(&[0, 0xab]),
-            entry_hash: None,
+            error_message: Some(text.into()),
+            requested_model: Some(text.into()),
+            ..Default::default()
+        }
+    }
+
+    fn awkward(i: i64, e: &crate::ledger::Entry) -> ExportRow<'_> {
+        ExportRow {
+            id: i,
+            row: crate::ledger::columns::Row {
+                instance_id: Some("gw"),
+                seq: Some(i),
+                prev_hash: Some(&[0, 0xab]),
+                entry_hash: None,
+                ..crate::ledger::columns::Row::of(e)
+            },
         }
     }
 
@@ -660,14 +545,18 @@ mod tests {
                 excel_safe,
             };
             let mut w = RowWriter::new(Vec::new(), encoding).expect("writer");
-            for (i, t) in texts.iter().enumerate() {
-                w.write(&awkward(i as i64, t)).expect("write");
+            let entries: Vec<_> = (0..)
+                .zip(texts)
+                .map(|(i, t)| awkward_entry(i, t))
+                .collect();
+            for (i, e) in (0..).zip(&entries) {
+                w.write(&awkward(i, e)).expect("write");
             }
             let ours = w.finish().expect("finish");
             // Read back with the csv crate: every field as written...
             let mut reader = csv::ReaderBuilder::new().from_reader(&ours[..]);
             let header = reader.headers().expect("header").clone();
-            assert_eq!(header.iter().collect::<Vec<_>>(), COLUMNS);
+            assert_eq!(header.iter().collect::<Vec<_>>(), columns());
             let records: Vec<csv::StringRecord> =
                 reader.records().collect::<Result<_, _>>().expect("records");
             assert_eq!(records.len(), texts.len());
@@ -677,15 +566,24 @@ mod tests {
                 } else {
                     t.to_string()
                 };
-                assert_eq!(record.len(), COLUMNS.len());
-                for column in ["request_id", "model", "upstream_model", "error_message"] {
-                    let at = COLUMNS.iter().position(|c| *c == column).expect("column");
+                assert_eq!(record.len(), columns().len());
+                for column in [
+                    "request_id",
+                    "model",
+                    "upstream_model",
+                    "error_message",
+                    "requested_model",
+                ] {
+                    let at = columns().iter().position(|c| *c == column).expect("column");
                     assert_eq!(&record[at], guarded, "{column} of {t:?}");
                 }
                 assert_eq!(&record[5], "", "NULL is an empty field");
                 assert_eq!(&record[20], "-1.500000001");
                 assert_eq!(&record[32], "");
                 assert_eq!(&record[31], "00ab");
+                assert_eq!(&record[34], "", "no upstream_api");
+                assert_eq!(&record[35], "1", "attempts");
+                assert_eq!(&record[39], "none", "cache");
             }
             // ...and written again by the csv crate's writer: the same bytes.
             let mut theirs = csv::Writer::from_writer(Vec::new());

@@ -23,7 +23,8 @@ use super::manifest::{ChainSpan, Cursor, Manifest};
 use super::parallel;
 use super::pipeline::Output;
 use super::postgres_copy;
-use super::row::{Encoding, RowWriter, SELECT, decode_row};
+use super::row::{Encoding, RowWriter, decode_row};
+use crate::ledger::columns::select;
 use super::sink::{Destination, Sink};
 use super::sqlite_direct::{Reader, blocking};
 use super::{ExportError, ExportOptions, Filter, Format, push_filter};
@@ -236,7 +237,7 @@ impl Export {
                 };
                 macro_rules! stream {
                     ($db:ty, $pool:expr, $filter:expr) => {{
-                        let mut q = QueryBuilder::<$db>::new(SELECT);
+                        let mut q = QueryBuilder::<$db>::new(select());
                         push_filter!(q, $filter);
                         q.push(order);
                         let mut rows = q.build().fetch($pool);
@@ -438,7 +439,7 @@ pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
     };
     macro_rules! stream {
         ($db:ty, $pool:expr) => {{
-            let mut q = QueryBuilder::<$db>::new(SELECT);
+            let mut q = QueryBuilder::<$db>::new(select());
             push_filter!(q, filter);
             q.push(super::TIME_ORDER);
             let mut rows = q.build().fetch($pool);

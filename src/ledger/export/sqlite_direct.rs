@@ -24,7 +24,7 @@ use std::time::Duration;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, ffi};
 
-use super::row::SELECT;
+use crate::ledger::columns::{self, Column, Row, Source, select};
 use super::{Bound, ExportRow, Filter};
 use crate::db::Db;
 use crate::db::sqlite_raw::{Stmt, too_big};
@@ -106,7 +106,7 @@ impl Reader {
         order: &str,
         mut f: impl FnMut(&ExportRow<'_>) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut sql = String::from(SELECT);
+        let mut sql = String::from(select());
         let mut values = Vec::new();
         for (i, (cond, value)) in filter.conditions().into_iter().enumerate() {
             sql.push_str(if i == 0 { " WHERE " } else { " AND " });
@@ -124,7 +124,7 @@ impl Reader {
 }
 
 /// Columns the export's `SELECT` yields, in [`decode`]'s order.
-const SELECTED: c_int = 31;
+const SELECTED: c_int = columns::SELECTED as c_int;
 
 /// The export's `SELECT`, stepped row by row. It borrows the connection it
 /// was prepared on, so it is finalized before that can close.
@@ -320,43 +320,67 @@ pub(crate) fn multi_thread() -> bool {
     Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread)
 }
 
-/// Decodes a row selected with [`SELECT`], by column index.
+/// Decodes a row selected with [`select`], by column index.
 fn decode<'q>(r: &Columns<'q>) -> rusqlite::Result<ExportRow<'q>> {
-    Ok(ExportRow {
-        id: r.int(0)?,
-        request_id: r.text(1)?,
-        created_at_us: r.int(2)?,
-        client_request_id: r.opt_text(3)?,
-        upstream_request_id: r.opt_text(4)?,
-        user_id: r.opt_int(5)?,
-        user_name: r.opt_text(6)?,
-        api_key_id: r.opt_int(7)?,
-        endpoint: r.text(8)?,
-        model: r.text(9)?,
-        provider: r.text(10)?,
-        upstream_model: r.opt_text(11)?,
-        input_tokens: r.int(12)?,
-        cached_input_tokens: r.int(13)?,
-        cache_write_tokens: r.int(14)?,
-        output_tokens: r.int(15)?,
-        reasoning_tokens: r.int(16)?,
-        token_source: r.text(17)?,
-        cost_nano: r.int(18)?,
-        latency_us: r.int(19)?,
-        upstream_latency_us: r.opt_int(20)?,
-        ttft_us: r.opt_int(21)?,
-        overhead_us: r.opt_int(22)?,
-        status_code: i32::try_from(r.int(23)?).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(23, Type::Integer, Box::new(e))
-        })?,
-        streamed: r.int(24)? != 0,
-        error_kind: r.opt_text(25)?,
-        error_message: r.opt_text(26)?,
-        instance_id: r.opt_text(27)?,
-        seq: r.opt_int(28)?,
-        prev_hash: r.opt_blob(29)?,
-        entry_hash: r.opt_blob(30)?,
-    })
+    let id = r.int(0)?;
+    let row = Row::read(&mut Cursor { columns: r, at: 1 })?;
+    Ok(ExportRow { id, row })
+}
+
+/// The columns of one row, read in order from `at`.
+struct Cursor<'c, 'q> {
+    columns: &'c Columns<'q>,
+    at: c_int,
+}
+
+impl Cursor<'_, '_> {
+    fn next(&mut self) -> c_int {
+        self.at += 1;
+        self.at - 1
+    }
+}
+
+impl<'q> Source<'q> for Cursor<'_, 'q> {
+    type Error = rusqlite::Error;
+    fn text(&mut self, _: &'static Column) -> rusqlite::Result<&'q str> {
+        let i = self.next();
+        self.columns.text(i)
+    }
+    fn opt_text(&mut self, _: &'static Column) -> rusqlite::Result<Option<&'q str>> {
+        let i = self.next();
+        self.columns.opt_text(i)
+    }
+    fn int(&mut self, _: &'static Column) -> rusqlite::Result<i64> {
+        let i = self.next();
+        self.columns.int(i)
+    }
+    fn opt_int(&mut self, _: &'static Column) -> rusqlite::Result<Option<i64>> {
+        let i = self.next();
+        self.columns.opt_int(i)
+    }
+    fn int4(&mut self, _: &'static Column) -> rusqlite::Result<i32> {
+        let i = self.next();
+        let v = self.columns.int(i)?;
+        i32::try_from(v)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i as usize, Type::Integer, e.into()))
+    }
+    fn opt_int4(&mut self, _: &'static Column) -> rusqlite::Result<Option<i32>> {
+        let i = self.next();
+        match self.columns.opt_int(i)? {
+            None => Ok(None),
+            Some(v) => i32::try_from(v).map(Some).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(i as usize, Type::Integer, e.into())
+            }),
+        }
+    }
+    fn boolean(&mut self, _: &'static Column) -> rusqlite::Result<bool> {
+        let i = self.next();
+        Ok(self.columns.int(i)? != 0)
+    }
+    fn opt_blob(&mut self, _: &'static Column) -> rusqlite::Result<Option<&'q [u8]>> {
+        let i = self.next();
+        self.columns.opt_blob(i)
+    }
 }
 
 #[cfg(test)]
@@ -368,12 +392,16 @@ pub(crate) mod tests {
     /// never would) and the time index, as the real one has.
     pub(crate) fn table(path: &Path) -> Connection {
         let conn = Connection::open(path).expect("open");
-        let columns = SELECT
-            .trim_start_matches("SELECT ")
-            .split(" FROM ")
-            .next()
-            .expect("column list")
-            .replacen("id,", "id INTEGER PRIMARY KEY,", 1);
+        let mut columns = String::from("id INTEGER PRIMARY KEY");
+        for c in &columns::COLUMNS {
+            columns.push_str(", ");
+            columns.push_str(c.name);
+            match c.fill {
+                columns::Fill::Int(n) => columns.push_str(&format!(" DEFAULT {n}")),
+                columns::Fill::Text(t) => columns.push_str(&format!(" DEFAULT '{t}'")),
+                _ => {}
+            }
+        }
         conn.execute_batch(&format!(
             "CREATE TABLE usage_entries ({columns});
              CREATE INDEX usage_entries_time ON usage_entries (created_at_us);"
@@ -382,13 +410,21 @@ pub(crate) mod tests {
         conn
     }
 
+    /// `INSERT INTO usage_entries (id, …) VALUES`, naming `id` and the
+    /// first 30 columns (message v1's and the link): the others take their
+    /// defaults, as under an older binary.
+    pub(crate) fn insert_v1() -> String {
+        let names: Vec<&str> = columns::COLUMNS[..30].iter().map(|c| c.name).collect();
+        format!("INSERT INTO usage_entries (id, {}) VALUES", names.join(", "))
+    }
+
     /// [`table`] holding `rows` (SQL value lists), and a reader on it.
     fn ledger(rows: &[&str]) -> (tempfile::TempDir, Reader) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("l.db");
         let conn = table(&path);
         for values in rows {
-            conn.execute_batch(&format!("INSERT INTO usage_entries VALUES ({values})"))
+            conn.execute_batch(&format!("{} ({values})", insert_v1()))
                 .expect("insert");
         }
         drop(conn);

@@ -155,6 +155,7 @@ mod tests {
             seq: 5,
             prev_hash: [0; 32],
             hash: [9; 32],
+            version: 2,
         });
         let mut buf = Vec::new();
         encode(&mut buf, 5, &e);

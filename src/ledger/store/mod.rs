@@ -19,30 +19,25 @@ use std::sync::LazyLock;
 use sqlx::{Postgres, Sqlite};
 
 use super::chain::{Gap, Hash};
+use super::columns::{self, BadValue, Column, Row, Visit};
 use super::entry::Entry;
 use super::export::sqlite_direct::blocking;
 use crate::db::{Backend, Db};
 
 mod checkpoint;
+mod pg_arrays;
 mod pg_copy;
 mod sqlite_bind;
 mod sqlite_file;
 pub(crate) use sqlite_file::FileWriter;
 
-/// The 26 stored entry columns in bind order (`id` is the database's own).
-pub(crate) const COLUMNS: &str = "request_id, created_at_us, client_request_id, upstream_request_id, \
-    user_id, user_name, api_key_id, endpoint, model, provider, upstream_model, \
-    input_tokens, cached_input_tokens, cache_write_tokens, output_tokens, reasoning_tokens, \
-    token_source, cost_nano, latency_us, upstream_latency_us, ttft_us, overhead_us, \
-    status_code, streamed, error_kind, error_message";
-/// The 4 hash-chain columns, bound after [`COLUMNS`].
-pub(crate) const CHAIN_COLUMNS: &str = "instance_id, seq, prev_hash, entry_hash";
-const NUM_COLUMNS: usize = 30;
+/// The stored columns ([`crate::ledger::columns::COLUMNS`]).
+const NUM_COLUMNS: usize = columns::NUM_COLUMNS;
 
-/// Rows per SQLite statement. SQLite allows 32,766 bind parameters
-/// (1,092 rows of 30); 1,000 measured a little faster than 250 or 500 and
-/// level with 1,260 (see docs/benchmarks.md).
-pub const SQLITE_ROWS_PER_STATEMENT: usize = 1_000;
+/// Rows per SQLite statement of the sqlx path. SQLite allows 32,766 bind
+/// parameters (862 rows of 38); 1,000 rows of 30 measured a little faster
+/// than 250 or 500 (see docs/benchmarks.md), and 800 is the most that fits.
+pub const SQLITE_ROWS_PER_STATEMENT: usize = 800;
 const _: () = assert!(SQLITE_ROWS_PER_STATEMENT * NUM_COLUMNS <= 32_766);
 
 /// Errors of the ledger store, each saying what was being done where.
@@ -66,11 +61,11 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
-    #[error("row `{request_id}` of the {backend} ledger has an unknown token_source `{value}`")]
-    BadTokenSource {
-        request_id: String,
+    #[error("{source} (the {backend} ledger)")]
+    BadValue {
         backend: Backend,
-        value: String,
+        #[source]
+        source: BadValue,
     },
 }
 
@@ -227,7 +222,8 @@ pub(crate) async fn insert_batch_into(
 pub(super) fn sqlite_sql(table: &str, rows: usize) -> String {
     let row = format!("({})", vec!["?"; NUM_COLUMNS].join(","));
     format!(
-        "INSERT OR IGNORE INTO {table} ({COLUMNS}, {CHAIN_COLUMNS}) VALUES {}",
+        "INSERT OR IGNORE INTO {table} ({}) VALUES {}",
+        columns::list(),
         vec![row.as_str(); rows].join(",")
     )
 }
@@ -300,61 +296,17 @@ async fn sqlite_rows(
             tail = sqlite_sql(table, chunk.len());
             &tail
         };
-        let mut q = sqlx::query::<Sqlite>(sql);
+        let mut q = SqlxBind(Some(sqlx::query::<Sqlite>(sql)));
         for e in chunk {
-            let u = &e.usage;
-            q = q
-                .bind(e.request_id.as_str())
-                .bind(e.created_at_us)
-                .bind(e.client_request_id.as_deref())
-                .bind(e.upstream_request_id.as_deref())
-                .bind(e.user_id)
-                .bind(e.user_name.as_deref())
-                .bind(e.api_key_id)
-                .bind(e.endpoint.as_str())
-                .bind(e.model.as_str())
-                .bind(e.provider.as_str())
-                .bind(e.upstream_model.as_deref())
-                .bind(u.input_tokens)
-                .bind(u.cached_input_tokens)
-                .bind(u.cache_write_tokens)
-                .bind(u.output_tokens)
-                .bind(u.reasoning_tokens)
-                .bind(e.token_source.as_str())
-                .bind(e.cost_nano)
-                .bind(e.latency_us)
-                .bind(e.upstream_latency_us)
-                .bind(e.ttft_us)
-                .bind(e.overhead_us)
-                .bind(e.status_code)
-                .bind(e.streamed)
-                .bind(e.error_kind.as_deref())
-                .bind(e.error_message.as_deref());
-            let link = e.chain.as_ref();
-            q = q
-                .bind(link.map(|l| l.instance_id.as_str()))
-                .bind(link.map(|l| l.seq))
-                .bind(link.map(|l| l.prev_hash.as_slice()))
-                .bind(link.map(|l| l.hash.as_slice()));
+            Row::of(e).visit(&mut q);
         }
+        let Some(q) = q.0 else {
+            return Ok(inserted);
+        };
         inserted += q.execute(&mut **tx).await?.rows_affected();
     }
     Ok(inserted)
 }
-
-/// The careful PostgreSQL insert of a batch (see [`Idempotency`]), from
-/// typed arrays.
-const POSTGRES_INSERT: &str = "INSERT INTO usage_entries (request_id, created_at_us, \
-    client_request_id, upstream_request_id, user_id, user_name, api_key_id, endpoint, model, \
-    provider, upstream_model, input_tokens, cached_input_tokens, cache_write_tokens, \
-    output_tokens, reasoning_tokens, token_source, cost_nano, latency_us, upstream_latency_us, \
-    ttft_us, overhead_us, status_code, streamed, error_kind, error_message, \
-    instance_id, seq, prev_hash, entry_hash) \
-    SELECT * FROM UNNEST($1::text[], $2::int8[], $3::text[], $4::text[], $5::int8[], \
-    $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[], $11::text[], $12::int8[], \
-    $13::int8[], $14::int8[], $15::int8[], $16::int8[], $17::text[], $18::int8[], $19::int8[], \
-    $20::int8[], $21::int8[], $22::int8[], $23::int4[], $24::bool[], $25::text[], $26::text[], \
-    $27::text[], $28::int8[], $29::bytea[], $30::bytea[]) ON CONFLICT DO NOTHING";
 
 /// How a PostgreSQL batch is kept idempotent.
 ///
@@ -420,7 +372,7 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 }
 
 fn postgres_insert_sql(table: &str) -> String {
-    POSTGRES_INSERT.replacen(LEDGER_TABLE, table, 1)
+    pg_arrays::INSERT.replacen(LEDGER_TABLE, table, 1)
 }
 
 /// One statement, so one round trip and one implicit transaction: the
@@ -439,8 +391,9 @@ static POSTGRES_WATERMARK_SQL: LazyLock<String> = LazyLock::new(|| postgres_comm
 
 fn postgres_commit_sql(skip_locked: bool) -> String {
     format!(
-        "WITH ins AS ({POSTGRES_INSERT} RETURNING 1), {} SELECT count(*) FROM ins",
-        gaps_and_watermark(31, skip_locked)
+        "WITH ins AS ({} RETURNING 1), {} SELECT count(*) FROM ins",
+        *pg_arrays::INSERT,
+        gaps_and_watermark(NUM_COLUMNS + 1, skip_locked)
     )
 }
 
@@ -518,7 +471,7 @@ async fn postgres_insert(
         }
         let other;
         let sql: &str = if table == LEDGER_TABLE {
-            POSTGRES_INSERT
+            &pg_arrays::INSERT
         } else {
             other = postgres_insert_sql(table);
             &other
@@ -542,41 +495,58 @@ async fn postgres_copy(
     copy.finish().await
 }
 
-/// Binds the 30 entry columns as arrays, in [`POSTGRES_INSERT`]'s order.
-fn postgres_binds<'q, Q: PgBind<'q>>(q: Q, e: &'q [Entry]) -> Q {
-    fn col<'a, T>(entries: &'a [Entry], f: impl Fn(&'a Entry) -> T) -> Vec<T> {
-        entries.iter().map(f).collect()
+/// Binds the entry columns as arrays, in the column table's order.
+fn postgres_binds<'q, Q: PgBind<'q>>(mut q: Q, e: &'q [Entry]) -> Q {
+    for array in pg_arrays::arrays(e) {
+        q = match array {
+            pg_arrays::Array::Text(v) => q.bind(v),
+            pg_arrays::Array::Int(v) => q.bind(v),
+            pg_arrays::Array::Int4(v) => q.bind(v),
+            pg_arrays::Array::Bool(v) => q.bind(v),
+            pg_arrays::Array::Blob(v) => q.bind(v),
+        };
     }
-    q.bind(col(e, |e| e.request_id.as_str()))
-        .bind(col(e, |e| e.created_at_us))
-        .bind(col(e, |e| e.client_request_id.as_deref()))
-        .bind(col(e, |e| e.upstream_request_id.as_deref()))
-        .bind(col(e, |e| e.user_id))
-        .bind(col(e, |e| e.user_name.as_deref()))
-        .bind(col(e, |e| e.api_key_id))
-        .bind(col(e, |e| e.endpoint.as_str()))
-        .bind(col(e, |e| e.model.as_str()))
-        .bind(col(e, |e| e.provider.as_str()))
-        .bind(col(e, |e| e.upstream_model.as_deref()))
-        .bind(col(e, |e| e.usage.input_tokens))
-        .bind(col(e, |e| e.usage.cached_input_tokens))
-        .bind(col(e, |e| e.usage.cache_write_tokens))
-        .bind(col(e, |e| e.usage.output_tokens))
-        .bind(col(e, |e| e.usage.reasoning_tokens))
-        .bind(col(e, |e| e.token_source.as_str()))
-        .bind(col(e, |e| e.cost_nano))
-        .bind(col(e, |e| e.latency_us))
-        .bind(col(e, |e| e.upstream_latency_us))
-        .bind(col(e, |e| e.ttft_us))
-        .bind(col(e, |e| e.overhead_us))
-        .bind(col(e, |e| e.status_code))
-        .bind(col(e, |e| e.streamed))
-        .bind(col(e, |e| e.error_kind.as_deref()))
-        .bind(col(e, |e| e.error_message.as_deref()))
-        .bind(col(e, |e| e.chain.as_ref().map(|l| l.instance_id.as_str())))
-        .bind(col(e, |e| e.chain.as_ref().map(|l| l.seq)))
-        .bind(col(e, |e| e.chain.as_ref().map(|l| l.prev_hash.as_slice())))
-        .bind(col(e, |e| e.chain.as_ref().map(|l| l.hash.as_slice())))
+    q
+}
+
+/// Binds a row's columns to a sqlx SQLite query, in order (the in-memory
+/// path; SQLite files are written by `sqlite_file`).
+struct SqlxBind<'q>(Option<sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>>);
+
+impl SqlxBind<'_> {
+    fn put<'q, T>(q: &mut SqlxBind<'q>, v: T)
+    where
+        T: 'q + sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite>,
+    {
+        q.0 = q.0.take().map(|query| query.bind(v));
+    }
+}
+
+impl<'q> Visit<'q> for SqlxBind<'q> {
+    fn text(&mut self, _: &'static Column, v: &'q str) {
+        SqlxBind::put(self, v);
+    }
+    fn opt_text(&mut self, _: &'static Column, v: Option<&'q str>) {
+        SqlxBind::put(self, v);
+    }
+    fn int(&mut self, _: &'static Column, v: i64) {
+        SqlxBind::put(self, v);
+    }
+    fn opt_int(&mut self, _: &'static Column, v: Option<i64>) {
+        SqlxBind::put(self, v);
+    }
+    fn int4(&mut self, _: &'static Column, v: i32) {
+        SqlxBind::put(self, v);
+    }
+    fn opt_int4(&mut self, _: &'static Column, v: Option<i32>) {
+        SqlxBind::put(self, v);
+    }
+    fn boolean(&mut self, _: &'static Column, v: bool) {
+        SqlxBind::put(self, v);
+    }
+    fn opt_blob(&mut self, _: &'static Column, v: Option<&'q [u8]>) {
+        SqlxBind::put(self, v);
+    }
 }
 
 async fn postgres_commit(
@@ -644,10 +614,8 @@ mod tests {
 
     #[test]
     fn sqlite_statements_stay_under_the_bind_limit() {
-        assert_eq!(
-            COLUMNS.split(',').count() + CHAIN_COLUMNS.split(',').count(),
-            NUM_COLUMNS
-        );
+        assert_eq!(columns::list().split(',').count(), NUM_COLUMNS);
+        assert!(SQLITE_ROWS_PER_STATEMENT * NUM_COLUMNS <= 32_766);
         let sql = sqlite_sql(LEDGER_TABLE, 3);
         assert_eq!(sql.matches('?').count(), 3 * NUM_COLUMNS);
     }
@@ -664,12 +632,15 @@ mod tests {
         assert!(err(sqlx::Error::PoolTimedOut).is_transient());
         assert!(!err(sqlx::Error::RowNotFound).is_transient());
         assert!(!err(sqlx::Error::PoolClosed).is_transient());
-        let bad = StoreError::BadTokenSource {
-            request_id: "r".into(),
+        let bad = StoreError::BadValue {
             backend: Backend::Postgres,
-            value: "x".into(),
+            source: BadValue {
+                request_id: "r".into(),
+                column: "token_source",
+                value: "x".into(),
+            },
         };
         assert!(!bad.is_transient());
-        assert!(bad.to_string().contains("`x`"));
+        assert!(bad.to_string().contains("`x`"), "{bad}");
     }
 }

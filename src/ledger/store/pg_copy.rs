@@ -18,12 +18,16 @@
 //! types exactly (`BIGINT`, `INTEGER`, `BOOLEAN`, `TEXT`, `BYTEA`): binary
 //! `COPY` does no casts.
 
-use super::{CHAIN_COLUMNS, COLUMNS, NUM_COLUMNS};
+use super::NUM_COLUMNS;
+use crate::ledger::columns::{self, Column, Row, Visit};
 use crate::ledger::entry::Entry;
 
 /// The statement that starts the copy into `table`.
 pub(super) fn statement(table: &str) -> String {
-    format!("COPY {table} ({COLUMNS}, {CHAIN_COLUMNS}) FROM STDIN (FORMAT binary)")
+    format!(
+        "COPY {table} ({}) FROM STDIN (FORMAT binary)",
+        columns::list()
+    )
 }
 
 /// Signature, flags (no OIDs) and header-extension length.
@@ -31,73 +35,70 @@ const HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 const TRAILER: &[u8] = &(-1i16).to_be_bytes();
 const FIELDS: i16 = NUM_COLUMNS as i16;
 
-/// Bytes a row takes besides its strings: the field count, 30 lengths, and
-/// the fixed-size values.
-const ROW_FIXED: usize = 2 + NUM_COLUMNS * 4 + 16 * 8 + 4 + 1 + 64;
+/// Bytes a row takes besides its text, about: the field count, a length
+/// per field and 8 bytes per value.
+const ROW_FIXED: usize = 2 + NUM_COLUMNS * 12;
 
-/// The copy data of `entries`, in [`COLUMNS`], [`CHAIN_COLUMNS`] order.
+/// The copy data of `entries`, in the column table's order.
 pub(super) fn encode(entries: &[Entry]) -> Vec<u8> {
     let strings: usize = entries.iter().map(text_bytes).sum();
     let mut out =
         Vec::with_capacity(HEADER.len() + TRAILER.len() + entries.len() * ROW_FIXED + strings);
     out.extend_from_slice(HEADER);
     for e in entries {
-        row(&mut out, e);
+        out.extend_from_slice(&FIELDS.to_be_bytes());
+        Row::of(e).visit(&mut CopyRow(&mut out));
     }
     out.extend_from_slice(TRAILER);
     out
 }
 
+/// The larger text fields of an entry, for the buffer's capacity.
 fn text_bytes(e: &Entry) -> usize {
     let opt = |s: &Option<String>| s.as_deref().map_or(0, str::len);
     e.request_id.len()
-        + opt(&e.client_request_id)
-        + opt(&e.upstream_request_id)
-        + opt(&e.user_name)
         + e.endpoint.len()
         + e.model.len()
         + e.provider.len()
+        + opt(&e.user_name)
         + opt(&e.upstream_model)
-        + e.token_source.as_str().len()
-        + opt(&e.error_kind)
         + opt(&e.error_message)
-        + e.chain.as_ref().map_or(0, |l| l.instance_id.len())
+        + 64
 }
 
-fn row(out: &mut Vec<u8>, e: &Entry) {
-    let u = &e.usage;
-    let link = e.chain.as_ref();
-    out.extend_from_slice(&FIELDS.to_be_bytes());
-    bytes(out, Some(e.request_id.as_bytes()));
-    int8(out, Some(e.created_at_us));
-    text(out, e.client_request_id.as_deref());
-    text(out, e.upstream_request_id.as_deref());
-    int8(out, e.user_id);
-    text(out, e.user_name.as_deref());
-    int8(out, e.api_key_id);
-    bytes(out, Some(e.endpoint.as_bytes()));
-    bytes(out, Some(e.model.as_bytes()));
-    bytes(out, Some(e.provider.as_bytes()));
-    text(out, e.upstream_model.as_deref());
-    for n in u.counts() {
-        int8(out, Some(n));
+/// Writes each column in its binary send form.
+struct CopyRow<'o>(&'o mut Vec<u8>);
+
+impl<'a> Visit<'a> for CopyRow<'_> {
+    fn text(&mut self, _: &'static Column, v: &'a str) {
+        bytes(self.0, Some(v.as_bytes()));
     }
-    bytes(out, Some(e.token_source.as_str().as_bytes()));
-    int8(out, Some(e.cost_nano));
-    int8(out, Some(e.latency_us));
-    int8(out, e.upstream_latency_us);
-    int8(out, e.ttft_us);
-    int8(out, e.overhead_us);
-    out.extend_from_slice(&4i32.to_be_bytes());
-    out.extend_from_slice(&e.status_code.to_be_bytes());
-    out.extend_from_slice(&1i32.to_be_bytes());
-    out.push(u8::from(e.streamed));
-    text(out, e.error_kind.as_deref());
-    text(out, e.error_message.as_deref());
-    text(out, link.map(|l| l.instance_id.as_str()));
-    int8(out, link.map(|l| l.seq));
-    bytes(out, link.map(|l| l.prev_hash.as_slice()));
-    bytes(out, link.map(|l| l.hash.as_slice()));
+    fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
+        text(self.0, v);
+    }
+    fn int(&mut self, _: &'static Column, v: i64) {
+        int8(self.0, Some(v));
+    }
+    fn opt_int(&mut self, _: &'static Column, v: Option<i64>) {
+        int8(self.0, v);
+    }
+    fn int4(&mut self, _: &'static Column, v: i32) {
+        self.0.extend_from_slice(&4i32.to_be_bytes());
+        self.0.extend_from_slice(&v.to_be_bytes());
+    }
+    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
+        match v {
+            Some(v) => self.int4(c, v),
+            None => self.0.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+    fn boolean(&mut self, _: &'static Column, v: bool) {
+        self.0.extend_from_slice(&1i32.to_be_bytes());
+        self.0.push(u8::from(v));
+    }
+    fn opt_blob(&mut self, _: &'static Column, v: Option<&'a [u8]>) {
+        bytes(self.0, v);
+    }
 }
 
 fn text(out: &mut Vec<u8>, s: Option<&str>) {

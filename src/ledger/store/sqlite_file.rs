@@ -22,6 +22,7 @@ use super::sqlite_bind::{Insert, Params};
 use super::{GAP_SQL, LEDGER_TABLE, NUM_COLUMNS, Watermark};
 use crate::db::Db;
 use crate::ledger::chain::Gap;
+use crate::ledger::columns::{Column, Row, Visit};
 use crate::ledger::entry::Entry;
 
 /// Page cache of the writer's connection, in KiB.
@@ -207,38 +208,36 @@ const STEP_SIZES: [usize; 4] = [128, 32, 8, 1];
 static INSERTS: std::sync::LazyLock<[String; 4]> =
     std::sync::LazyLock::new(|| STEP_SIZES.map(|rows| super::sqlite_sql(LEDGER_TABLE, rows)));
 
-/// Binds the 30 columns in [`super::COLUMNS`], [`super::CHAIN_COLUMNS`] order.
+/// Binds an entry's columns in the column table's order.
 fn bind_entry<'r>(p: &mut Params<'r>, e: &'r Entry) {
-    let u = &e.usage;
-    let link = e.chain.as_ref();
-    p.text(Some(&e.request_id));
-    p.int(e.created_at_us);
-    p.text(e.client_request_id.as_deref());
-    p.text(e.upstream_request_id.as_deref());
-    p.int(e.user_id);
-    p.text(e.user_name.as_deref());
-    p.int(e.api_key_id);
-    p.text(Some(&e.endpoint));
-    p.text(Some(&e.model));
-    p.text(Some(&e.provider));
-    p.text(e.upstream_model.as_deref());
-    p.int(u.input_tokens);
-    p.int(u.cached_input_tokens);
-    p.int(u.cache_write_tokens);
-    p.int(u.output_tokens);
-    p.int(u.reasoning_tokens);
-    p.text(Some(e.token_source.as_str()));
-    p.int(e.cost_nano);
-    p.int(e.latency_us);
-    p.int(e.upstream_latency_us);
-    p.int(e.ttft_us);
-    p.int(e.overhead_us);
-    p.int(i64::from(e.status_code));
-    p.int(i64::from(e.streamed));
-    p.text(e.error_kind.as_deref());
-    p.text(e.error_message.as_deref());
-    p.text(link.map(|l| l.instance_id.as_str()));
-    p.int(link.map(|l| l.seq));
-    p.blob(link.map(|l| l.prev_hash.as_slice()));
-    p.blob(link.map(|l| l.hash.as_slice()));
+    Row::of(e).visit(p);
+}
+
+/// Each column bound in place ([`super::sqlite_bind`]): text and blobs
+/// borrowed, booleans as 0/1.
+impl<'r> Visit<'r> for Params<'r> {
+    fn text(&mut self, _: &'static Column, v: &'r str) {
+        Params::text(self, Some(v));
+    }
+    fn opt_text(&mut self, _: &'static Column, v: Option<&'r str>) {
+        Params::text(self, v);
+    }
+    fn int(&mut self, _: &'static Column, v: i64) {
+        Params::int(self, v);
+    }
+    fn opt_int(&mut self, _: &'static Column, v: Option<i64>) {
+        Params::int(self, v);
+    }
+    fn int4(&mut self, _: &'static Column, v: i32) {
+        Params::int(self, i64::from(v));
+    }
+    fn opt_int4(&mut self, _: &'static Column, v: Option<i32>) {
+        Params::int(self, v.map(i64::from));
+    }
+    fn boolean(&mut self, _: &'static Column, v: bool) {
+        Params::int(self, i64::from(v));
+    }
+    fn opt_blob(&mut self, _: &'static Column, v: Option<&'r [u8]>) {
+        Params::blob(self, v);
+    }
 }

@@ -106,13 +106,23 @@ impl Shard {
                     .local()
             })
             .inc();
-        if let Some(kind) = &e.error_kind {
-            match p.errors.get(kind.as_str()) {
+        // Error rows by the ledger's one definition: an error status
+        // without a kind (an upstream's own 4xx passed on) counts too.
+        if crate::ledger::columns::is_error_row(e.status_code, e.error_kind.as_deref()) {
+            let kind = e
+                .error_kind
+                .as_deref()
+                .unwrap_or(if e.status_code >= 500 {
+                    "status_5xx"
+                } else {
+                    "status_4xx"
+                });
+            match p.errors.get(kind) {
                 Some(c) => c.inc(),
                 None => {
-                    let c = m.errors.with_label_values(&[kind.as_str()]).local();
+                    let c = m.errors.with_label_values(&[kind]).local();
                     c.inc();
-                    p.errors.insert(kind.clone(), c);
+                    p.errors.insert(kind.to_string(), c);
                 }
             }
         }

@@ -14,7 +14,7 @@ use crate::support::{TestDb, pg};
 const BODY: &str = r#"{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}"#;
 
 /// One completion; the gateway's request id when it answered 200 in full.
-async fn complete(client: &reqwest::Client, gw_url: &str, key: &str) -> Option<String> {
+pub(super) async fn complete(client: &reqwest::Client, gw_url: &str, key: &str) -> Option<String> {
     let resp = client
         .post(gw_url)
         .bearer_auth(key)
@@ -35,7 +35,7 @@ async fn complete(client: &reqwest::Client, gw_url: &str, key: &str) -> Option<S
 }
 
 /// `tokctl ledger verify --json` with the gateway's config, in its directory.
-fn verify(dir: &Path) -> (i32, serde_json::Value) {
+pub(super) fn verify(dir: &Path) -> (i32, serde_json::Value) {
     let out = tokctl_in(dir, &["ledger", "verify", "--json"]);
     let json = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| {
         panic!(
@@ -579,7 +579,7 @@ async fn postgres_outage_under_load_loses_nothing_and_health_shows_the_backlog()
 }
 
 /// `tokctl <args>` with the gateway's config, in its directory.
-fn tokctl_in(dir: &Path, args: &[&str]) -> std::process::Output {
+pub(super) fn tokctl_in(dir: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_tokctl"))
         .arg("--config")
         .arg(dir.join("config.toml"))

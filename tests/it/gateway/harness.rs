@@ -50,6 +50,18 @@ impl Gateway {
         Self::launch(dir, dsn, dsn, extra, env)
     }
 
+    /// Like [`Gateway::start_in`], running the binary at `program` (e.g.
+    /// the previous release, for the rolling-upgrade tests).
+    pub fn start_program(
+        program: &std::path::Path,
+        dir: tempfile::TempDir,
+        dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        Self::launch_program(program.as_os_str(), dir, dsn, dsn, extra, env)
+    }
+
     /// Like [`Gateway::start_with_env`], with the ledger and the identity
     /// database apart (e.g. identity on a PostgreSQL the test stops).
     pub fn start_split(
@@ -69,6 +81,18 @@ impl Gateway {
         extra: &str,
         env: &[(&str, &str)],
     ) -> Gateway {
+        let program = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_tokctl"));
+        Self::launch_program(program, dir, dsn, identity_dsn, extra, env)
+    }
+
+    fn launch_program(
+        program: &std::ffi::OsStr,
+        dir: tempfile::TempDir,
+        dsn: &str,
+        identity_dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout_ms = 5000\n\
              [ledger]\npath = \"{dsn}\"\ndead_letter_path = \"{dl}\"\n\
@@ -77,7 +101,7 @@ impl Gateway {
         );
         let cfg_path = dir.path().join("config.toml");
         std::fs::write(&cfg_path, config).expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokctl"))
+        let mut child = Command::new(program)
             .arg("--config")
             .arg(&cfg_path)
             .arg("serve")

@@ -9,6 +9,7 @@ mod errors;
 pub mod harness;
 pub mod ledger_rows;
 mod serving;
+mod upgrade;
 mod upstreams;
 
 crate::dbtest!(mock_plain_and_stream_are_recorded, |db| {
