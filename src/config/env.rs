@@ -33,6 +33,10 @@ pub const RESERVED: &[(&str, &str)] = &[
         "TOKCTL_PG_BIN",
         "tests: directory of the PostgreSQL server binaries",
     ),
+    (
+        "TOKCTL_PREV_BIN",
+        "tests: the previous release's binary, for the rolling-upgrade tests",
+    ),
 ];
 
 /// The kind of value a leaf holds, learnt from the defaults.

@@ -179,10 +179,12 @@ async fn table_exists(db: &Db, name: &str) -> Result<bool, sqlx::Error> {
         .fetch_one(p)
         .await
         .map(|n| n > 0),
-        Db::Postgres(p) => sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
-            .bind(name)
-            .fetch_one(p)
-            .await,
+        Db::Postgres(p) => {
+            sqlx::query_scalar::<_, bool>("SELECT to_regclass($1) IS NOT NULL")
+                .bind(name)
+                .fetch_one(p)
+                .await
+        }
     }
 }
 
@@ -428,7 +430,10 @@ mod tests {
                 );
             }
             let versions: Vec<i64> = migrator(backend).iter().map(|m| m.version).collect();
-            assert!(versions.contains(&SQLX_LAST), "sqlx tracks up to {SQLX_LAST}");
+            assert!(
+                versions.contains(&SQLX_LAST),
+                "sqlx tracks up to {SQLX_LAST}"
+            );
             assert_eq!(
                 sqlx_part(backend).iter().map(|m| m.version).max(),
                 Some(SQLX_LAST)

@@ -106,11 +106,14 @@ pub fn apply(app: Router, c: &Config) -> Router {
         .layer(super::stamp::StampLayer)
         // 2. panics inside become a logged 500 with the id
         .layer(CatchPanicLayer::custom(panic_response))
-        // 3. the head timeout (`server.request_timeout_ms`): the /v1
+        // 3. an answer given before the body was read says
+        //    `Connection: close`, so keep-alive clients reconnect cleanly
+        .layer(super::unread::UnreadBodyLayer)
+        // 4. the head timeout (`server.request_timeout_ms`): the /v1
         //    handlers keep it themselves, so that their 504 is in the
         //    endpoint's error shape and in the ledger, with one timer per
         //    request; the health and metrics routes have [`timeout`]
-        // 4. CORS, only when origins are configured
+        // 5. CORS, only when origins are configured
         .option_layer(cors);
     app.layer(stack)
 }

@@ -19,6 +19,7 @@ pub mod request;
 pub mod routes;
 pub mod server;
 mod stamp;
+mod unread;
 mod workers;
 
 use std::sync::Arc;

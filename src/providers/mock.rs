@@ -1,7 +1,8 @@
 //! The built-in `mock` provider: answers in OpenAI's and Anthropic's shapes,
 //! plain and streamed, usage included, with configurable latency, token
 //! counts and chunk pacing. It makes `tokctl serve` work offline out of the
-//! box and gives benchmarks an upstream with no outside service.
+//! box and gives benchmarks an upstream with no outside service. It refuses
+//! what the real APIs refuse ([`super::mock_validate`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream;
 
+use super::mock_validate::{self, EmbeddingInputs};
 use super::{Endpoint, Provider, UpstreamError, UpstreamRequest, UpstreamResponse};
 use crate::config::{ProviderConfig, ProviderKind};
 
@@ -50,7 +52,7 @@ impl MockProvider {
         self.counter.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn plain(&self, req: &UpstreamRequest) -> Bytes {
+    fn plain(&self, req: &UpstreamRequest, inputs: Option<EmbeddingInputs>) -> Bytes {
         let (p, c) = (self.prompt_tokens, self.completion_tokens);
         let model = json_str(&req.model);
         let text = json_str(&self.text);
@@ -61,9 +63,24 @@ impl MockProvider {
                 r#"{{"id":"chatcmpl-mock-{id}","object":"chat.completion","created":{created},"model":{model},"choices":[{{"index":0,"message":{{"role":"assistant","content":{text}}},"finish_reason":"stop"}}],"usage":{{"prompt_tokens":{p},"completion_tokens":{c},"total_tokens":{}}}}}"#,
                 p + c
             ),
-            Endpoint::Embeddings => format!(
-                r#"{{"object":"list","data":[{{"object":"embedding","index":0,"embedding":[0.0123,-0.0456,0.0789,0.1011,-0.1213,0.1415,-0.1617,0.1819]}}],"model":{model},"usage":{{"prompt_tokens":{p},"total_tokens":{p}}}}}"#
-            ),
+            Endpoint::Embeddings => {
+                // One vector per input, usage from the inputs' size, as the
+                // API answers.
+                let inputs = inputs.unwrap_or(EmbeddingInputs {
+                    count: 1,
+                    tokens: p,
+                });
+                let data: Vec<String> = (0..inputs.count)
+                    .map(|i| format!(
+                        r#"{{"object":"embedding","index":{i},"embedding":[0.0123,-0.0456,0.0789,0.1011,-0.1213,0.1415,-0.1617,0.1819]}}"#
+                    ))
+                    .collect();
+                let t = inputs.tokens;
+                format!(
+                    r#"{{"object":"list","data":[{}],"model":{model},"usage":{{"prompt_tokens":{t},"total_tokens":{t}}}}}"#,
+                    data.join(",")
+                )
+            }
             Endpoint::Messages => format!(
                 r#"{{"id":"msg_mock_{id}","type":"message","role":"assistant","model":{model},"content":[{{"type":"text","text":{text}}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":{p},"output_tokens":{c}}}}}"#
             ),
@@ -177,8 +194,19 @@ impl Provider for MockProvider {
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
             }
+            let inputs = match mock_validate::check(req.endpoint, &req.body) {
+                Ok(inputs) => inputs,
+                Err(invalid) => {
+                    return Ok(UpstreamResponse {
+                        status: http::StatusCode::BAD_REQUEST,
+                        content_type: Some(http::HeaderValue::from_static("application/json")),
+                        upstream_request_id: None,
+                        body: Box::pin(stream::iter([Ok(Bytes::from(invalid.body(req.endpoint)))])),
+                    });
+                }
+            };
             if !req.stream || req.endpoint == Endpoint::Embeddings {
-                let body = self.plain(&req);
+                let body = self.plain(&req, inputs);
                 return Ok(UpstreamResponse {
                     status: http::StatusCode::OK,
                     content_type: Some(http::HeaderValue::from_static("application/json")),

@@ -7,6 +7,7 @@
 //! by [`usage`] as the bytes pass through the gateway.
 
 mod mock;
+mod mock_validate;
 mod remote;
 pub mod usage;
 

@@ -73,8 +73,20 @@ fn entry(i: i64) -> Entry {
         overhead_us: Some(if i == 2 { -5 } else { i }),
         status_code,
         streamed: i % 2 == 0,
-        error_kind: failed.then(|| "+upstream_error".to_string()),
+        // A stream that began 200 and then broke is an error row too.
+        error_kind: if failed {
+            Some("+upstream_error".to_string())
+        } else {
+            (i % 11 == 3).then(|| "upstream_body".to_string())
+        },
         error_message: failed.then(|| AWKWARD_ERROR.to_string()),
+        upstream_api: [Some("chat"), Some("messages"), None][(i % 3) as usize].map(String::from),
+        team_id: (i % 2 == 0).then_some(7),
+        cache: if i % 4 == 1 {
+            tokctl::ledger::CacheStatus::Hit
+        } else {
+            tokctl::ledger::CacheStatus::None
+        },
         chain: Some(link(i)),
         ..Default::default()
     }
@@ -296,6 +308,10 @@ dbtest!(exported_rows_equal_the_filtered_rows, |db| {
         (
             vec!["--status".into(), "500".into()],
             Box::new(|e| e.status_code == 500),
+        ),
+        (
+            vec!["--errors".into()],
+            Box::new(|e| e.status_code >= 400 || e.error_kind.is_some()),
         ),
         (
             vec!["--instance".into(), "gw-b".into()],
@@ -740,8 +756,10 @@ dbtest!(summary_totals_equal_sums_computed_in_sql, |db| {
         assert_eq!(r["requests"], db.scalar(&sql("count(*)")).await);
         assert_eq!(
             r["errors"],
-            db.scalar(&sql("sum(CASE WHEN status_code >= 400 THEN 1 ELSE 0 END)"))
-                .await
+            db.scalar(&sql(
+                "sum(CASE WHEN status_code >= 400 OR error_kind IS NOT NULL THEN 1 ELSE 0 END)"
+            ))
+            .await
         );
         assert_eq!(
             r["prompt_tokens"],
@@ -765,6 +783,25 @@ dbtest!(summary_totals_equal_sums_computed_in_sql, |db| {
         requests += r["requests"].as_i64().expect("a count");
     }
     assert_eq!(requests, 100);
+
+    // The new dimensions: the provider's API and the cache result.
+    let out = run.run(&["ledger", "summary", "--by", "upstream_api,cache", "--json"]);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&out.expect_code(0).stdout).expect("summary JSON");
+    assert_eq!(
+        rows.len(),
+        6,
+        "3 APIs (one NULL) × 2 cache results: {rows:?}"
+    );
+    for r in &rows {
+        let api = match r["upstream_api"].as_str() {
+            Some(a) => format!("upstream_api = '{a}'"),
+            None => "upstream_api IS NULL".to_string(),
+        };
+        let cache = r["cache"].as_str().expect("a cache result");
+        let sql = format!("SELECT count(*) FROM usage_entries WHERE {api} AND cache = '{cache}'");
+        assert_eq!(r["requests"], db.scalar(&sql).await, "{r}");
+    }
 
     // Grand totals and latency percentiles: latencies are 1..=100 ms, so
     // percentile_cont gives p50 = 50.5 ms and p99 = 99.01 ms on both backends.

@@ -224,3 +224,50 @@ async fn tokens_per_minute_reserves_then_settles() {
     assert_eq!(refused.1.as_ref().expect("type header"), "tokens");
     assert_eq!(gw.stop().0, 0);
 }
+
+/// 1,000 requests, one after another, on one keep-alive connection of
+/// Python's `http.client` (reconnecting only when told to), against a key
+/// limited to 20 requests a second: most are refused before their body is
+/// read, and none may end in a connection error.
+const KEEPALIVE_CLIENT: &str = r#"
+import http.client, json, sys
+host, port, key = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+body = json.dumps({"model": "gpt-4o-mini", "max_tokens": 10,
+                   "messages": [{"role": "user", "content": "x" * 2000}]})
+conn = http.client.HTTPConnection(host, port, timeout=10)
+codes, errors = {}, []
+for _ in range(1000):
+    try:
+        conn.request("POST", "/v1/chat/completions", body=body,
+                     headers={"Authorization": "Bearer " + key,
+                              "Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        codes[r.status] = codes.get(r.status, 0) + 1
+    except (OSError, http.client.HTTPException) as e:
+        errors.append(type(e).__name__)
+        conn.close()
+print(json.dumps({"codes": codes, "errors": errors}))
+"#;
+
+dbtest!(refusals_keep_keepalive_clients_whole, |db| {
+    let gw = Gateway::start(&db.dsn, "[rate_limit]\nenabled = true\nuser_rps = 1000.0\n");
+    let key = key_with_limits(&gw, &db.dsn, &["--rps", "20", "--burst", "20"]);
+    let (host, port) = gw.addr.rsplit_once(':').expect("host:port");
+    let out = tokio::process::Command::new("python3")
+        .args(["-c", KEEPALIVE_CLIENT, host, port, &key])
+        .output()
+        .await
+        .expect("run python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!(
+            "client output: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(v["errors"], json!([]), "no connection errors: {v}");
+    let refused = v["codes"]["429"].as_i64().unwrap_or(0);
+    assert!(refused > 500, "most requests refused: {v}");
+    assert!(v["codes"]["200"].as_i64().unwrap_or(0) >= 20, "{v}");
+});

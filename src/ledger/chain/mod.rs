@@ -365,7 +365,14 @@ mod tests {
         let plain = ChainKey::new("");
         assert!(!plain.is_keyed() && plain.key_id().is_none());
         let mut msg = Vec::new();
-        let v = encode_message(&mut msg, MESSAGE_VERSION, "gw-a", 1, &GENESIS, &Row::of(&base));
+        let v = encode_message(
+            &mut msg,
+            MESSAGE_VERSION,
+            "gw-a",
+            1,
+            &GENESIS,
+            &Row::of(&base),
+        );
         assert_eq!(v, Some(true));
         let want: Hash = Sha256::digest(&msg).into();
         assert_eq!(plain.entry_hash(&mut buf, "gw-a", 1, &GENESIS, &base), want);

@@ -183,14 +183,30 @@ macro_rules! value_type {
 }
 
 macro_rules! kind_of {
-    (text) => { Kind::Text };
-    (opt_text) => { Kind::OptText };
-    (int) => { Kind::Int };
-    (opt_int) => { Kind::OptInt };
-    (int4) => { Kind::Int4 };
-    (opt_int4) => { Kind::OptInt4 };
-    (boolean) => { Kind::Bool };
-    (opt_blob) => { Kind::OptBlob };
+    (text) => {
+        Kind::Text
+    };
+    (opt_text) => {
+        Kind::OptText
+    };
+    (int) => {
+        Kind::Int
+    };
+    (opt_int) => {
+        Kind::OptInt
+    };
+    (int4) => {
+        Kind::Int4
+    };
+    (opt_int4) => {
+        Kind::OptInt4
+    };
+    (boolean) => {
+        Kind::Bool
+    };
+    (opt_blob) => {
+        Kind::OptBlob
+    };
 }
 
 /// Expands the table: [`ColumnId`], [`COLUMNS`], [`Row`] with its

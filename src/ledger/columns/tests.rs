@@ -135,7 +135,10 @@ fn message_v1_is_byte_for_byte_the_older_binaries() {
     };
     assert!(stored.is_some());
     // A v2 column written on a v1 row afterwards: the row cannot check.
-    let forged = Row { team_id: Some(1), ..row };
+    let forged = Row {
+        team_id: Some(1),
+        ..row
+    };
     let mut buf = Vec::new();
     assert_eq!(
         key.row_hash(&mut buf, "gw", link.seq, &link.prev_hash, &forged),

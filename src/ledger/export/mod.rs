@@ -33,9 +33,9 @@ pub use run::{Export, ExportReport, scan};
 pub use sink::Destination;
 pub(crate) use sink::write_atomic;
 
+pub(crate) use crate::ledger::columns::select;
 pub(crate) use filter::{Bound, push_filter};
 pub(crate) use row::decode_row;
-pub(crate) use crate::ledger::columns::select;
 
 /// The order of a full (not incremental) export: time, then row id. Why not
 /// `id` alone: on PostgreSQL `id` has no index (migration 0004: every entry

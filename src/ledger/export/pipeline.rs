@@ -10,9 +10,9 @@ use std::io;
 use std::thread::JoinHandle;
 
 use super::ExportRow;
-use crate::ledger::columns::{Column, NUM_COLUMNS, Row, Source, Visit};
 use super::row::RowWriter;
 use super::sink::Sink;
+use crate::ledger::columns::{Column, NUM_COLUMNS, Row, Source, Visit};
 
 /// Rows per batch: large enough that the hand-off is rare, small enough
 /// that the two threads start overlapping at once.

@@ -545,10 +545,7 @@ mod tests {
                 excel_safe,
             };
             let mut w = RowWriter::new(Vec::new(), encoding).expect("writer");
-            let entries: Vec<_> = (0..)
-                .zip(texts)
-                .map(|(i, t)| awkward_entry(i, t))
-                .collect();
+            let entries: Vec<_> = (0..).zip(texts).map(|(i, t)| awkward_entry(i, t)).collect();
             for (i, e) in (0..).zip(&entries) {
                 w.write(&awkward(i, e)).expect("write");
             }

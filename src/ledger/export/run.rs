@@ -24,11 +24,11 @@ use super::parallel;
 use super::pipeline::Output;
 use super::postgres_copy;
 use super::row::{Encoding, RowWriter, decode_row};
-use crate::ledger::columns::select;
 use super::sink::{Destination, Sink};
 use super::sqlite_direct::{Reader, blocking};
 use super::{ExportError, ExportOptions, Filter, Format, push_filter};
 use crate::db::Db;
+use crate::ledger::columns::select;
 
 /// How often (in rows) the progress callback is called.
 const PROGRESS_EVERY: u64 = 16_384;

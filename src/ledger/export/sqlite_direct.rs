@@ -24,10 +24,10 @@ use std::time::Duration;
 use rusqlite::types::Type;
 use rusqlite::{Connection, OpenFlags, ffi};
 
-use crate::ledger::columns::{self, Column, Row, Source, select};
 use super::{Bound, ExportRow, Filter};
 use crate::db::Db;
 use crate::db::sqlite_raw::{Stmt, too_big};
+use crate::ledger::columns::{self, Column, Row, Source, select};
 
 /// A read-only connection to a ledger file.
 pub(crate) struct Reader {
@@ -361,8 +361,9 @@ impl<'q> Source<'q> for Cursor<'_, 'q> {
     fn int4(&mut self, _: &'static Column) -> rusqlite::Result<i32> {
         let i = self.next();
         let v = self.columns.int(i)?;
-        i32::try_from(v)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i as usize, Type::Integer, e.into()))
+        i32::try_from(v).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(i as usize, Type::Integer, e.into())
+        })
     }
     fn opt_int4(&mut self, _: &'static Column) -> rusqlite::Result<Option<i32>> {
         let i = self.next();
@@ -415,7 +416,10 @@ pub(crate) mod tests {
     /// defaults, as under an older binary.
     pub(crate) fn insert_v1() -> String {
         let names: Vec<&str> = columns::COLUMNS[..30].iter().map(|c| c.name).collect();
-        format!("INSERT INTO usage_entries (id, {}) VALUES", names.join(", "))
+        format!(
+            "INSERT INTO usage_entries (id, {}) VALUES",
+            names.join(", ")
+        )
     }
 
     /// [`table`] holding `rows` (SQL value lists), and a reader on it.

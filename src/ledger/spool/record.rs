@@ -74,10 +74,7 @@ fn decode_columns(payload: &[u8]) -> Result<Entry, RecordError> {
     if count > NUM_COLUMNS {
         return Err(RecordError::Newer(count));
     }
-    let mut columns = Columns {
-        r,
-        left: count,
-    };
+    let mut columns = Columns { r, left: count };
     let row = Row::read(&mut columns)?;
     if columns.r.at != payload.len() {
         return Err(columns.r.bad("bytes after the entry"));
@@ -251,7 +248,6 @@ fn opt_int(buf: &mut Vec<u8>, n: Option<i64>) {
         }
     }
 }
-
 
 /// A cursor over a format-1 payload; every read checks the bounds.
 struct Reader<'a> {

@@ -109,14 +109,11 @@ impl Shard {
         // Error rows by the ledger's one definition: an error status
         // without a kind (an upstream's own 4xx passed on) counts too.
         if crate::ledger::columns::is_error_row(e.status_code, e.error_kind.as_deref()) {
-            let kind = e
-                .error_kind
-                .as_deref()
-                .unwrap_or(if e.status_code >= 500 {
-                    "status_5xx"
-                } else {
-                    "status_4xx"
-                });
+            let kind = e.error_kind.as_deref().unwrap_or(if e.status_code >= 500 {
+                "status_5xx"
+            } else {
+                "status_4xx"
+            });
             match p.errors.get(kind) {
                 Some(c) => c.inc(),
                 None => {

@@ -8,6 +8,7 @@ mod chain;
 mod errors;
 pub mod harness;
 pub mod ledger_rows;
+mod mock_api;
 mod serving;
 mod upgrade;
 mod upstreams;

@@ -335,7 +335,9 @@ pub async fn the_listen_flag_overrides_the_config(dsn: String) {
 /// blocks inserts and COPY) and holds it until the returned sender fires or
 /// is dropped: the gateway's writer waits meanwhile, as it would for a slow
 /// or busy database, so its buffer (or spool) fills.
-pub(super) async fn hold_ledger_lock(db: &crate::support::TestDb) -> tokio::sync::oneshot::Sender<()> {
+pub(super) async fn hold_ledger_lock(
+    db: &crate::support::TestDb,
+) -> tokio::sync::oneshot::Sender<()> {
     use tokctl::db::Db;
     let pool = db.connect().await;
     let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();

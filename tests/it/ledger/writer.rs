@@ -364,6 +364,16 @@ dbtest!(a_batch_that_never_fills_is_flushed_by_time, |db| {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let took = start.elapsed();
+    // The rows are visible at the commit; the writer's stats count the
+    // batch just after it. Wait for those too, or a busy machine sees the
+    // rows before their batch (a "0 batches" failure by timing alone).
+    while writer.stats().written < 5 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "stats never counted the batch"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(
         took >= Duration::from_millis(40),
         "flushed before flush_ms: {took:?}"

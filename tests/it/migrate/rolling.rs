@@ -69,7 +69,10 @@ dbtest!(the_column_table_is_the_migrated_table, |db| {
 async fn newer_version(db: &TestDb, compatible: bool) {
     let (blob, flag) = match db.backend {
         Backend::Sqlite => ("X'00'", if compatible { "1" } else { "0" }),
-        Backend::Postgres => ("decode('00', 'hex')", if compatible { "TRUE" } else { "FALSE" }),
+        Backend::Postgres => (
+            "decode('00', 'hex')",
+            if compatible { "TRUE" } else { "FALSE" },
+        ),
     };
     let sql = format!(
         "INSERT INTO tokctl_migrations (version, description, checksum, compatible, applied_at_us) \
@@ -78,26 +81,29 @@ async fn newer_version(db: &TestDb, compatible: bool) {
     assert_eq!(db.execute(&sql).await, 1);
 }
 
-dbtest!(an_unknown_compatible_version_runs_beside_this_binary, |db| {
-    let run = tokctl_on(&db);
-    run.run(&["migrate"]).expect_code(0);
-    assert_eq!(
-        db.scalar("SELECT count(*) FROM tokctl_migrations WHERE version = 6")
-            .await,
-        1,
-        "version 6 is tracked by tokctl"
-    );
-    newer_version(&db, true).await;
-    let status = run.run(&["migrate", "status"]);
-    status.expect_code(0);
-    assert!(
-        status.stdout.contains("unknown to this binary, compatible"),
-        "{}",
-        status.stdout
-    );
-    run.run(&["migrate"]).expect_code(0);
-    run.run(&["ledger", "summary"]).expect_code(0);
-});
+dbtest!(
+    an_unknown_compatible_version_runs_beside_this_binary,
+    |db| {
+        let run = tokctl_on(&db);
+        run.run(&["migrate"]).expect_code(0);
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM tokctl_migrations WHERE version = 6")
+                .await,
+            1,
+            "version 6 is tracked by tokctl"
+        );
+        newer_version(&db, true).await;
+        let status = run.run(&["migrate", "status"]);
+        status.expect_code(0);
+        assert!(
+            status.stdout.contains("unknown to this binary, compatible"),
+            "{}",
+            status.stdout
+        );
+        run.run(&["migrate"]).expect_code(0);
+        run.run(&["ledger", "summary"]).expect_code(0);
+    }
+);
 
 dbtest!(an_unknown_breaking_version_is_refused, |db| {
     let run = tokctl_on(&db);
