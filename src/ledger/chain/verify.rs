@@ -44,7 +44,9 @@ use crate::ledger::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Break {
     pub seq: i64,
-    /// `edited`, `deleted`, `relinked`, `forged_gap`, or, at number 0 (the
+    /// `edited`, `deleted`, `relinked`, `forged_gap`, `inserted` (above the
+    /// committed head, a row that is no link of the chain), `deleted_chain`
+    /// (a head file names a chain the ledger lacks), or, at number 0 (the
     /// chain as a whole), `no_baseline` or `forged_baseline`.
     pub kind: &'static str,
     pub request_id: Option<String>,
@@ -173,10 +175,38 @@ pub async fn verify(
     let chains = chains(db).await?;
     if let Some(i) = instance
         && !chains.iter().any(|c| c.instance_id == i)
+        && !heads.iter().any(|h| h.instance_id == i)
     {
         return Err(VerifyError::UnknownInstance(i.to_string()));
     }
     let mut out = Vec::new();
+    // A head file names a chain the ledger no longer has: deleted whole
+    // (its rows and its `ledger_chains` row), which nothing else shows.
+    for h in heads {
+        let asked = instance.is_none_or(|i| i == h.instance_id);
+        if asked && !chains.iter().any(|c| c.instance_id == h.instance_id) {
+            out.push(ChainReport {
+                instance_id: h.instance_id.clone(),
+                keyed: key.is_keyed(),
+                watermark: 0,
+                checked_to: h.seq,
+                entries_checked: 0,
+                gaps: Vec::new(),
+                first_break: Some(Break {
+                    seq: h.seq,
+                    kind: "deleted_chain",
+                    request_id: None,
+                    detail: format!(
+                        "a head file names this chain at number {}, but the ledger has no such \
+                         chain: its rows and its ledger_chains row were deleted",
+                        h.seq
+                    ),
+                }),
+                breaks: 1,
+                uncommitted_tail: 0,
+            });
+        }
+    }
     for c in chains
         .iter()
         .filter(|c| instance.is_none_or(|i| i == c.instance_id))
@@ -473,9 +503,41 @@ async fn verify_chain(
     let mut expected = since + 1;
     let mut last_hash: Option<Hash> = None;
     let ctx = || StoreError::query(db, format!("reading chain `{id}`"));
+    // The last row above the committed head: its number and hash.
+    let mut tail: Option<(i64, Hash)> = None;
     let mut step = |link: Checked, report: &mut ChainReport| -> Result<(), StoreError> {
         if link.seq > to {
+            // Above the committed head nothing is known missing (batches
+            // commit out of order), but every row there must still be a
+            // link of this chain: its own hash, and the link to the row
+            // before it whenever that one is there. A row forged above the
+            // watermark would otherwise pass, be summed by reports and
+            // stall the watermark at its number.
             report.uncommitted_tail += 1;
+            let before = match tail {
+                Some((s, h)) if s + 1 == link.seq => Some(h),
+                None if link.seq == to + 1 && expected == link.seq => prev,
+                _ => None,
+            };
+            let detail = if !link.intact {
+                Some("above the committed head, a row whose fields do not match its hash")
+            } else if before.is_some_and(|p| p != link.prev_hash) {
+                Some("above the committed head, a row that does not link to the one before it")
+            } else {
+                None
+            };
+            if let Some(detail) = detail {
+                found(
+                    Break {
+                        seq: link.seq,
+                        kind: "inserted",
+                        request_id: Some(link.request_id.clone()),
+                        detail: detail.into(),
+                    },
+                    report,
+                );
+            }
+            tail = Some((link.seq, link.hash));
             return Ok(());
         }
         // Numbers before this one: gap rows, else deleted entries.

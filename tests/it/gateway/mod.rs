@@ -10,6 +10,7 @@ pub mod harness;
 pub mod ledger_rows;
 mod mock_api;
 mod serving;
+mod tamper;
 mod upgrade;
 mod upstreams;
 

@@ -1,0 +1,66 @@
+//! Two tamperings `ledger verify` once missed: a chain deleted whole (its
+//! rows and its `ledger_chains` row), and a row forged just above the
+//! committed watermark, where entries not yet committed are allowed.
+
+use super::chain::{complete, verify};
+use super::harness::Gateway;
+use crate::support::TestDb;
+
+/// A keyed gateway that answered `n` requests, stopped; its directory.
+async fn written(db: &TestDb, n: usize) -> tempfile::TempDir {
+    let gw = Gateway::start(&db.dsn, "[ledger.chain]\nhmac_key = \"test-key\"\n");
+    let key = gw.key.clone().expect("bootstrap key");
+    let client = reqwest::Client::new();
+    let url = gw.url("/v1/chat/completions");
+    for _ in 0..n {
+        assert!(complete(&client, &url, &key).await.is_some());
+    }
+    gw.stop_keep_dir()
+}
+
+pub async fn a_chain_deleted_whole_is_found_by_its_head_file(db: &TestDb) {
+    let dir = written(db, 5).await;
+    let (code, j) = verify(dir.path());
+    assert_eq!(code, 0, "{j}");
+    let instance = j["chains"][0]["instance_id"]
+        .as_str()
+        .expect("the chain's name")
+        .to_string();
+    let rows = format!("DELETE FROM usage_entries WHERE instance_id = '{instance}'");
+    assert_eq!(db.execute(&rows).await, 5);
+    let chain = format!("DELETE FROM ledger_chains WHERE instance_id = '{instance}'");
+    assert_eq!(db.execute(&chain).await, 1);
+    let (code, j) = verify(dir.path());
+    assert_eq!(code, 1, "the head file names a chain the ledger lacks: {j}");
+    let report = &j["chains"][0];
+    assert_eq!(report["instance_id"], instance.as_str(), "{j}");
+    assert_eq!(report["first_break"]["kind"], "deleted_chain", "{j}");
+    assert_eq!(report["first_break"]["seq"], 5, "{j}");
+}
+
+pub async fn a_row_forged_above_the_watermark_is_found(db: &TestDb) {
+    let dir = written(db, 5).await;
+    let (code, j) = verify(dir.path());
+    assert_eq!((code, &j["chains"][0]["watermark"]), (0, &serde_json::json!(5)), "{j}");
+    // A copy of entry 5 placed at 6, linked to 5, with a hash the forger
+    // cannot make without the key.
+    let forge = "INSERT INTO usage_entries (request_id, created_at_us, endpoint, model, provider, \
+        input_tokens, output_tokens, token_source, cost_nano, latency_us, status_code, streamed, \
+        instance_id, seq, prev_hash, entry_hash, chain_version) \
+        SELECT 'forged-6', created_at_us + 1, endpoint, model, provider, input_tokens, \
+        output_tokens * 1000, token_source, cost_nano * 1000, latency_us, status_code, streamed, \
+        instance_id, 6, entry_hash, prev_hash, chain_version FROM usage_entries WHERE seq = 5";
+    assert_eq!(db.execute(forge).await, 1);
+    let (code, j) = verify(dir.path());
+    assert_eq!(code, 1, "a row above the watermark that is no link: {j}");
+    assert_eq!(j["chains"][0]["first_break"]["kind"], "inserted", "{j}");
+    assert_eq!(j["chains"][0]["first_break"]["seq"], 6, "{j}");
+    assert_eq!(j["chains"][0]["first_break"]["request_id"], "forged-6", "{j}");
+}
+
+crate::dbtest!(a_chain_deleted_whole_is_found_by_its_head_file, |db| {
+    a_chain_deleted_whole_is_found_by_its_head_file(&db).await;
+});
+crate::dbtest!(a_row_forged_above_the_watermark_is_found, |db| {
+    a_row_forged_above_the_watermark_is_found(&db).await;
+});
