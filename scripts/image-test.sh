@@ -33,6 +33,10 @@ fail() {
         echo "--- container log" >&2
         podman logs "$name" >&2 || true
     fi
+    if [[ -s ${work:-}/podman.err ]]; then
+        echo "--- podman's own messages" >&2
+        cat "$work/podman.err" >&2
+    fi
     exit 1
 }
 
@@ -82,10 +86,14 @@ run=(podman --runtime runc run --network host
     --ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc"
     -v "$data:/var/lib/tokctl")
 name=tokctl-image-test-$$
+# Without systemd (CI's VM, this container's host) podman logs that it cannot
+# schedule the HEALTHCHECK's timer; the check is run by hand below, so its
+# messages go to a file shown only on failure.
 "${run[@]}" -d --name "$name" --stop-timeout "$grace" \
     -e TOKCTL_SERVER_LISTEN="127.0.0.1:$port" \
     -e TOKCTL_LEDGER_CHAIN_HMAC_KEY=image-test \
-    "$image" >/dev/null
+    "$image" >/dev/null 2>>"$work/podman.err" || fail "podman run failed"
+
 
 base=http://127.0.0.1:$port
 ready=""
@@ -109,18 +117,18 @@ code=${body##*$'\n'}
 [[ $code == 200 && $body == *'"choices"'* ]] || fail "chat completion answered $code: $body"
 say "chat completion through the mock provider: 200"
 
-podman healthcheck run "$name" >/dev/null || fail "the HEALTHCHECK (tokctl health --live) failed"
+podman healthcheck run "$name" >/dev/null 2>>"$work/podman.err" || fail "the HEALTHCHECK (tokctl health --live) failed"
 say "HEALTHCHECK (tokctl health --live) passes"
 
 start=$(date +%s%N)
-podman stop -t "$grace" "$name" >/dev/null
+podman stop -t "$grace" "$name" >/dev/null 2>>"$work/podman.err"
 elapsed_ms=$((($(date +%s%N) - start) / 1000000))
 exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
 [[ $exit_code == 0 ]] || fail "the container exited $exit_code after SIGTERM"
 ((elapsed_ms < grace * 1000)) || fail "stopping took ${elapsed_ms} ms, not under the ${grace} s grace period"
 say "SIGTERM (podman stop): exit 0 in ${elapsed_ms} ms (grace ${grace} s)"
 
-summary=$("${run[@]}" --rm "$image" ledger summary --json)
+summary=$("${run[@]}" --rm "$image" ledger summary --json 2>>"$work/podman.err") || fail "ledger summary in the image failed"
 requests=$(python3 -c 'import json, sys; print(sum(r["requests"] for r in json.load(sys.stdin)["rows"]))' <<<"$summary") \
     || fail "cannot read the ledger summary: $summary"
 [[ $requests == 1 ]] || fail "the ledger holds $requests requests, not 1: $summary"
