@@ -4,6 +4,7 @@
 #   the libraries it links     exactly what `ldd` lists, at the same paths, and the loader
 #   /etc/ssl/certs/...         the system CA bundle (package ca-certificates)
 #   /etc/passwd, /etc/group    user and group tokctl (65532), so the process has a name
+#   /etc/nsswitch.conf         hosts from /etc/hosts, then DNS (glibc has both built in)
 #   /etc/tokctl/config.toml    deploy/container/config.toml: every path on /var/lib/tokctl
 #   /var/lib/tokctl, /tmp      the data directory (the image's volume) and a scratch dir
 # A statically linked binary gets no libraries. Usage: rootfs.sh BINARY OUTDIR
@@ -49,5 +50,6 @@ fi
 cp "$ca" "$out/etc/ssl/certs/ca-certificates.crt"
 echo 'tokctl:x:65532:65532:tokctl:/var/lib/tokctl:/sbin/nologin' >"$out/etc/passwd"
 echo 'tokctl:x:65532:' >"$out/etc/group"
+echo 'hosts: files dns' >"$out/etc/nsswitch.conf"
 install -m 0644 "$here/config.toml" "$out/etc/tokctl/config.toml"
 chmod 1777 "$out/tmp"

@@ -176,7 +176,7 @@ fn systemd_unit_verifies_is_hardened_and_outlasts_the_shutdown() {
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no exposure level in:\n{report}"));
-    // docs/deploy.md reports 1.1 ("OK"); anything above 2.0 is a regression.
+    // docs/deploy.md reports 1.2 ("OK"); anything above 2.0 is a regression.
     assert!(exposure <= 2.0, "exposure {exposure}:\n{report}");
 }
 
