@@ -201,16 +201,23 @@ fn monitoring_overlay_adds_a_service_monitor_for_the_main_service_only() {
     assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics");
 }
 
+/// Gateway config with two providers: `mock` (model `gpt-4o-mini`) and
+/// `dead` (model `gone`), an OpenAI-compatible base URL nobody listens on.
+pub fn with_dead_provider() -> String {
+    let dead = free_port();
+    format!(
+        "[health]\nprovider_check_interval_ms = 200\n\
+         [providers.dead]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{dead}/v1\"\nmax_retries = 0\n\
+         [providers.mock]\nkind = \"mock\"\n\
+         [[models]]\nname = \"gpt-4o-mini\"\nprovider = \"mock\"\n[[models]]\nname = \"gone\"\nprovider = \"dead\"\n"
+    )
+}
+
 #[test]
 fn health_live_is_true_while_the_gateway_serves_even_degraded() {
     // A provider nobody listens on: /health is degraded, the process is live.
-    let dead = free_port();
-    let extra = format!(
-        "[health]\nprovider_check_interval_ms = 200\n[providers.dead]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{dead}/v1\"\n\
-         [providers.mock]\nkind = \"mock\"\n[[models]]\nname = \"gpt-4o-mini\"\nprovider = \"mock\"\n[[models]]\nname = \"gone\"\nprovider = \"dead\"\n"
-    );
     let db = TestDb::sqlite();
-    let gw = Gateway::start(&db.dsn, &extra);
+    let gw = Gateway::start(&db.dsn, &with_dead_provider());
     let url = gw.url("");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while Tokctl::new().run(&["health", "--url", &url]).code != 1 {

@@ -1,14 +1,18 @@
 //! The Grafana dashboard and the Prometheus alert rules under deploy/:
 //! every PromQL expression parses (promtool), every metric family it names
 //! is one the code defines in src/telemetry/names.rs (so a renamed metric
-//! fails here), and `promtool test rules` runs a unit test for each alert.
+//! fails here), and `promtool test rules` runs a unit test for each alert;
+//! the signal the provider-down alert reads, checked on a real gateway.
 
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use super::deploy::{repo, run_ok, tool, yaml_docs};
+use super::deploy_kube::with_dead_provider;
+use crate::gateway::harness::Gateway;
+use crate::support::TestDb;
 
 /// Series Prometheus makes itself, which a dashboard may name.
 const PROMETHEUS_OWN: &[&str] = &["up"];
@@ -207,6 +211,7 @@ fn alert_rules_check_and_every_alert_has_a_unit_test() {
         "TokctlHighErrorRatio",
         "TokctlUpstreamFailing",
         "TokctlInstanceDown",
+        "TokctlProviderDown",
     ] {
         assert!(alerts.iter().any(|a| a == want), "no alert {want}");
     }
@@ -229,4 +234,61 @@ fn alert_rules_check_and_every_alert_has_a_unit_test() {
             "{alert} has no test where it stays silent"
         );
     }
+}
+
+/// The sum of the samples of `name` carrying `provider="…"`.
+fn by_provider(text: &str, name: &str, provider: &str) -> f64 {
+    let label = format!("provider=\"{provider}\"");
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(&label))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .sum()
+}
+
+/// TokctlProviderDown and the "Provider answer ratio" panel read that a
+/// request routed to a provider that never answers counts in the request
+/// histogram under that provider but not in the upstream one.
+#[tokio::test]
+async fn a_provider_that_never_answers_shows_in_the_metrics_as_the_alert_expects() {
+    let db = TestDb::sqlite();
+    let gw = Gateway::start(&db.dsn, &with_dead_provider());
+    let key = gw.key.clone().expect("bootstrap key");
+    let c = reqwest::Client::new();
+    for (model, want) in [("gone", 502), ("gpt-4o-mini", 200)] {
+        let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        let r = c
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), want, "{model}");
+        r.bytes().await.expect("body");
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let text = loop {
+        let r = c.get(gw.url("/metrics")).send().await.expect("scrape");
+        let text = r.text().await.expect("metrics");
+        if by_provider(&text, "tokctl_request_duration_seconds_count", "mock") >= 1.0
+            && by_provider(&text, "tokctl_request_duration_seconds_count", "dead") >= 1.0
+        {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "requests never recorded:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        by_provider(&text, "tokctl_upstream_latency_seconds_count", "dead"),
+        0.0,
+        "{text}"
+    );
+    assert_eq!(
+        by_provider(&text, "tokctl_upstream_latency_seconds_count", "mock"),
+        1.0,
+        "{text}"
+    );
 }
