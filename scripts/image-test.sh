@@ -129,7 +129,7 @@ exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
 say "SIGTERM (podman stop): exit 0 in ${elapsed_ms} ms (grace ${grace} s)"
 
 summary=$("${run[@]}" --rm "$image" ledger summary --json 2>>"$work/podman.err") || fail "ledger summary in the image failed"
-requests=$(python3 -c 'import json, sys; print(sum(r["requests"] for r in json.load(sys.stdin)["rows"]))' <<<"$summary") \
+requests=$(python3 -c 'import json, sys; print(sum(r["requests"] for r in json.load(sys.stdin)))' <<<"$summary") \
     || fail "cannot read the ledger summary: $summary"
 [[ $requests == 1 ]] || fail "the ledger holds $requests requests, not 1: $summary"
 say "ledger on the data volume holds the request after shutdown: 1 entry"
