@@ -105,6 +105,12 @@ pub fn duration_secs(text: &str) -> u64 {
 }
 
 #[test]
+#[should_panic(expected = "install the Debian package `kubernetes-client`")]
+fn a_missing_tool_fails_naming_its_package() {
+    tool("tokctl-no-such-kubectl", "kubernetes-client");
+}
+
+#[test]
 fn durations_are_read_in_seconds() {
     assert_eq!(duration_secs("45s"), 45);
     assert_eq!(duration_secs("2min"), 120);
