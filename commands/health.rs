@@ -1,5 +1,6 @@
 //! `tokctl health`: ask a running gateway (or, with `--direct`, the
-//! configured databases and providers) how healthy it is. Nagios exit
+//! configured databases and providers) how healthy it is, or with `--live`
+//! only whether it still serves (a container's `HEALTHCHECK`). Nagios exit
 //! codes; every failure of this command, usage and config included, is 3.
 
 use std::io::{IsTerminal, Write};
@@ -16,7 +17,8 @@ use crate::{CmdResult, Failure};
 /// Shown in `tokctl health --help` (and the man page).
 pub const AFTER_HELP: &str = "\
 Exit codes (Nagios): 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or unknown. \
-Usage and configuration errors of this command also exit 3, so a monitor never reads them as CRITICAL.";
+Usage and configuration errors of this command also exit 3, so a monitor never reads them as CRITICAL. \
+With --live: 0 when /livez answers 200 (a degraded gateway is live), 2 for another answer, 3 unreachable.";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -33,6 +35,9 @@ pub struct Args {
     /// Check the configured databases and providers from here, without a server.
     #[arg(long)]
     pub direct: bool,
+    /// Only ask whether the gateway serves (GET /livez), for liveness checks such as a container's HEALTHCHECK.
+    #[arg(long, conflicts_with_all = ["direct", "watch", "json"])]
+    pub live: bool,
     /// Give up on the server after this many seconds (exit 3).
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub timeout: u64,
@@ -45,6 +50,21 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         .url
         .clone()
         .unwrap_or_else(|| check::default_url(&config));
+    if args.live {
+        let l = check::live(&url, Duration::from_secs(args.timeout))
+            .await
+            .map_err(|e| Failure::new(EXIT_UNKNOWN, crate::chain(&e)))?;
+        let verdict = if l.exit_code() == check::EXIT_HEALTHY {
+            "live"
+        } else {
+            "not live"
+        };
+        emit(&format!(
+            "{verdict}: {} answered {} in {:.1} ms",
+            l.url, l.status, l.latency_ms
+        ))?;
+        return Ok(ExitCode::from(l.exit_code()));
+    }
     loop {
         let report = if args.direct {
             check::direct(&config).await
@@ -73,6 +93,11 @@ fn print(r: &Report, json: bool) -> Result<(), Failure> {
     } else {
         table(r)
     };
+    emit(&text)
+}
+
+/// Writes one block of output and flushes it.
+fn emit(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")
         .and_then(|()| out.flush())

@@ -431,7 +431,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__health)
-            opts="-v -q -h -V --url --json --watch --direct --timeout --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --url --json --watch --direct --live --timeout --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

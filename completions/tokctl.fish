@@ -179,6 +179,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l timeout -d 'Giv
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l json -d 'Print the report as JSON instead of a table'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l direct -d 'Check the configured databases and providers from here, without a server'
+complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l live -d 'Only ask whether the gateway serves (GET /livez), for liveness checks such as a container\'s HEALTHCHECK'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s h -l help -d 'Print help'

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests and benchmarks need, only when something is
 # missing: PostgreSQL server binaries, redis-server, promtool (prometheus),
-# nginx and wrk, a C compiler when none is there, and the OpenAI/Anthropic Python SDKs. Idempotent, quiet, needs no stdin; uses sudo when not root.
+# nginx and wrk, a C compiler when none is there, and the OpenAI/Anthropic Python SDKs;
+# for deploy/: kubectl (kubernetes-client), systemd-analyze (systemd), podman
+# and runc (scripts/image-test.sh), curl, and binutils (strip). Idempotent, quiet, needs no stdin; uses sudo when not root.
 set -euo pipefail
 
 PG_BIN="${TOKCTL_PG_BIN:-/usr/lib/postgresql/15/bin}"
@@ -14,6 +16,14 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # rustup needs a C toolchain to link, and some crates compile C (SQLite).
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+# deploy/: the kustomize base, the systemd unit, the container image.
+command -v kubectl >/dev/null 2>&1 || missing+=(kubernetes-client)
+command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v runc >/dev/null 2>&1 || missing+=(runc)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v strip >/dev/null 2>&1 || missing+=(binutils)
+[[ -f /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 
 # The official OpenAI and Anthropic Python SDKs, for the SDK compatibility test.
 if ! python3 -c 'import openai, anthropic' >/dev/null 2>&1; then

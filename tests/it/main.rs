@@ -7,6 +7,9 @@ mod support;
 
 mod cli;
 mod config;
+mod deploy;
+mod deploy_kube;
+mod deploy_monitoring;
 mod docs;
 mod gateway;
 mod identity;
