@@ -104,17 +104,54 @@ impl Dsn {
     }
 }
 
-/// Replaces the password of a URL-shaped DSN with `********`, also when
-/// the rest of the URL is malformed (its error message shows the DSN).
+/// Replaces the password of a URL-shaped DSN with `********` — in the
+/// user part and in a `password=` query parameter (libpq and sqlx take
+/// both) — also when the rest of the URL is malformed (its error message
+/// shows the DSN).
 pub fn mask_password(dsn: &str) -> String {
     match url::Url::parse(dsn) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("********"));
-            u.to_string()
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("********"));
+            }
+            let has_param = u.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password"));
+            if has_param {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k.eq_ignore_ascii_case("password") {
+                            "********".to_string()
+                        } else {
+                            v.into_owned()
+                        };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            if u.password().is_some() || has_param {
+                u.to_string()
+            } else {
+                dsn.to_string()
+            }
         }
-        Ok(_) => dsn.to_string(),
-        Err(_) => mask_unparsed(dsn),
+        Err(_) => mask_query_unparsed(&mask_unparsed(dsn)),
     }
+}
+
+/// `…?password=secret&…` -> `…?password=********&…`, by hand.
+fn mask_query_unparsed(dsn: &str) -> String {
+    let Some((head, query)) = dsn.split_once('?') else {
+        return dsn.to_string();
+    };
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|p| match p.split_once('=') {
+            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=********"),
+            _ => p.to_string(),
+        })
+        .collect();
+    format!("{head}?{}", parts.join("&"))
 }
 
 /// `scheme://user:pass@rest` -> `scheme://user:********@rest`, by hand.
@@ -182,6 +219,11 @@ mod tests {
             "postgres://u:********@/db"
         );
         assert_eq!(mask_password("postgres://u@/db"), "postgres://u@/db");
+        let masked = mask_password("postgres://u@h/db?sslmode=require&password=hunter2");
+        assert!(!masked.contains("hunter2"), "{masked}");
+        assert!(masked.contains("sslmode=require"), "{masked}");
+        let masked = mask_password("postgres://u:p@h:notaport/db?PASSWORD=hunter2");
+        assert!(!masked.contains("hunter2") && !masked.contains(":p@"), "{masked}");
         let d = Dsn::parse("postgres://u:secret@db.example:6543/ledger").unwrap();
         assert_eq!(d.describe(), "PostgreSQL at db.example:6543/ledger");
     }
