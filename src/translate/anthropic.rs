@@ -78,7 +78,12 @@ pub struct Source<'a> {
 pub struct Tool<'a> {
     /// Absent (or `custom`) for a client tool; a dated name such as
     /// `web_search_20250305` for Anthropic's server tools.
-    #[serde(rename = "type", borrow, default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "type",
+        borrow,
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub name: Cow<'a, str>,

@@ -101,13 +101,6 @@ pub enum Raw<'a> {
 }
 
 impl<'a> Raw<'a> {
-    pub fn get(&self) -> &str {
-        match self {
-            Raw::Borrowed(r) => r.get(),
-            Raw::Owned(r) => r.get(),
-        }
-    }
-
     /// The JSON text, borrowed from the body when it was.
     pub fn into_cow(self) -> Cow<'a, str> {
         match self {

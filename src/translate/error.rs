@@ -67,17 +67,23 @@ const MAX_RAW: usize = 1000;
 /// Reads `{"error":{"type","message"}}` (both APIs nest it so); a body
 /// that is not that shape (an HTML page from a proxy) becomes the message.
 fn read(status: u16, body: &[u8]) -> (Option<Cow<'_, str>>, Cow<'_, str>) {
-    match serde_json::from_slice::<Envelope>(body).ok().and_then(|e| e.error) {
+    match serde_json::from_slice::<Envelope>(body)
+        .ok()
+        .and_then(|e| e.error)
+    {
         Some(i) => (
             i.kind,
-            i.message.unwrap_or(Cow::Borrowed("the upstream gave no message")),
+            i.message
+                .unwrap_or(Cow::Borrowed("the upstream gave no message")),
         ),
         None => {
             let text = String::from_utf8_lossy(body);
             let cut: String = text.chars().take(MAX_RAW).collect();
             (
                 None,
-                Cow::Owned(format!("the upstream answered {status} with a body that is not an error object: {cut}")),
+                Cow::Owned(format!(
+                    "the upstream answered {status} with a body that is not an error object: {cut}"
+                )),
             )
         }
     }

@@ -108,7 +108,11 @@ mod tests {
             let (a, b) = stream.split_at(cut);
             let got = events_of(&[a, b]);
             let data: Vec<_> = got.iter().map(|e| data(e).unwrap().into_owned()).collect();
-            assert_eq!(data, vec![b"{\"x\":1}".to_vec(), b"2".to_vec(), b"3".to_vec()], "cut at {cut}");
+            assert_eq!(
+                data,
+                vec![b"{\"x\":1}".to_vec(), b"2".to_vec(), b"3".to_vec()],
+                "cut at {cut}"
+            );
         }
         let bytes: Vec<&[u8]> = stream.chunks(1).collect();
         assert_eq!(events_of(&bytes).len(), 3);

@@ -78,9 +78,7 @@ impl<'de: 'a, 'a> Visitor<'de> for ChatVisitor<'a> {
                     }
                 }
                 "presence_penalty" => note_nonzero(&mut map, &mut r.dropped, "presence_penalty")?,
-                "frequency_penalty" => {
-                    note_nonzero(&mut map, &mut r.dropped, "frequency_penalty")?
-                }
+                "frequency_penalty" => note_nonzero(&mut map, &mut r.dropped, "frequency_penalty")?,
                 "logprobs" | "store" => {
                     if map.next_value::<Option<bool>>()? == Some(true) {
                         r.dropped.push(static_name(&key));

@@ -61,7 +61,11 @@ pub fn chat_to_messages(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
         .max_completion_tokens
         .or(req.max_tokens)
         .unwrap_or(opts.max_tokens_default);
-    let thinking = thinking(req.reasoning_effort.as_deref(), &mut max_tokens, &mut dropped);
+    let thinking = thinking(
+        req.reasoning_effort.as_deref(),
+        &mut max_tokens,
+        &mut dropped,
+    );
     let tools = req.tools.map(|t| convert_tools(t, &mut dropped));
     let mut tool_choice = req.tool_choice.map(|c| match c {
         StrOr::Str(s) => ToolChoice {
@@ -118,7 +122,11 @@ pub fn chat_to_messages(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
 /// `reasoning_effort` → `thinking`, keeping Anthropic's rule that the
 /// budget is at least 1024 and below `max_tokens` (OpenAI's limit counts
 /// reasoning too, so the budget is capped at half of it).
-fn thinking<'a>(effort: Option<&str>, max_tokens: &mut u32, dropped: &mut Dropped) -> Option<Thinking<'a>> {
+fn thinking<'a>(
+    effort: Option<&str>,
+    max_tokens: &mut u32,
+    dropped: &mut Dropped,
+) -> Option<Thinking<'a>> {
     let budget = mapping::thinking_budget(effort?)?;
     if *max_tokens <= mapping::MIN_THINKING_BUDGET * 2 {
         dropped.push("reasoning_effort");
@@ -196,7 +204,10 @@ fn convert_messages<'a>(
             }
             "tool" => {
                 let id = m.tool_call_id.ok_or_else(|| {
-                    TranslateError::invalid(format!("messages[{i}].tool_call_id"), "a tool message needs the id of the call it answers")
+                    TranslateError::invalid(
+                        format!("messages[{i}].tool_call_id"),
+                        "a tool message needs the id of the call it answers",
+                    )
                 })?;
                 let content = match m.content {
                     Some(StrOr::Str(s)) => StrOr::Str(s),
@@ -213,7 +224,9 @@ fn convert_messages<'a>(
             other => {
                 return Err(TranslateError::invalid(
                     format!("messages[{i}].role"),
-                    format!("`{other}` is not a role Anthropic's Messages API can take (system, developer, user, assistant, tool)"),
+                    format!(
+                        "`{other}` is not a role Anthropic's Messages API can take (system, developer, user, assistant, tool)"
+                    ),
                 ));
             }
         }

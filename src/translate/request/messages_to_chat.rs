@@ -57,11 +57,12 @@ struct IncludeUsage {
 /// for `opts.model`. A streamed request asks for the final usage chunk, so
 /// the ledger gets the upstream's counts.
 pub fn messages_to_chat(body: &[u8], opts: &RequestOpts) -> Result<Translated, TranslateError> {
-    let req: MessagesRequest = serde_json::from_slice(body).map_err(|source| TranslateError::Json {
-        api: "Messages",
-        what: "request",
-        source,
-    })?;
+    let req: MessagesRequest =
+        serde_json::from_slice(body).map_err(|source| TranslateError::Json {
+            api: "Messages",
+            what: "request",
+            source,
+        })?;
     let mut dropped = req.dropped;
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if let Some(system) = req.system {
@@ -109,7 +110,9 @@ pub fn messages_to_chat(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
         top_k: req.top_k.filter(|_| opts.chat_extensions),
         stop: req.stop_sequences,
         stream: req.stream,
-        stream_options: req.stream.then_some(IncludeUsage { include_usage: true }),
+        stream_options: req.stream.then_some(IncludeUsage {
+            include_usage: true,
+        }),
         tools,
         tool_choice,
         parallel_tool_calls: parallel,
@@ -209,7 +212,11 @@ fn user_turn<'a>(content: a::Content<'a>, out: &mut Vec<o::Message<'a>>, dropped
     }
 }
 
-fn assistant_turn<'a>(content: a::Content<'a>, opts: &RequestOpts, dropped: &mut Dropped) -> o::Message<'a> {
+fn assistant_turn<'a>(
+    content: a::Content<'a>,
+    opts: &RequestOpts,
+    dropped: &mut Dropped,
+) -> o::Message<'a> {
     let blocks = match content {
         StrOr::Str(s) => return o::Message::new("assistant", Some(StrOr::Str(s))),
         StrOr::Val(b) => b,

@@ -93,7 +93,10 @@ pub fn chat_to_messages(body: &[u8]) -> Result<TranslatedResponse, TranslateErro
         }
     }
     let Some(choice) = c.choices.into_iter().next() else {
-        return Err(TranslateError::invalid("choices", "the chat completion has no choice to translate"));
+        return Err(TranslateError::invalid(
+            "choices",
+            "the chat completion has no choice to translate",
+        ));
     };
     let m = choice.message;
     if choice.logprobs.is_some() {
@@ -106,7 +109,11 @@ pub fn chat_to_messages(body: &[u8]) -> Result<TranslatedResponse, TranslateErro
         dropped.push("message.audio");
     }
     let mut content = Vec::with_capacity(2);
-    if let Some(r) = m.reasoning_content.or(m.reasoning).filter(|r| !r.is_empty()) {
+    if let Some(r) = m
+        .reasoning_content
+        .or(m.reasoning)
+        .filter(|r| !r.is_empty())
+    {
         content.push(Block {
             kind: Cow::Borrowed("thinking"),
             thinking: Some(r),

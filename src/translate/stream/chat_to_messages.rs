@@ -183,7 +183,9 @@ impl State {
         if let Some(u) = c.usage {
             self.usage = Some(u.normalise());
         }
-        let Some(choice) = c.choices.into_iter().next() else { return };
+        let Some(choice) = c.choices.into_iter().next() else {
+            return;
+        };
         if let Some(d) = choice.delta {
             self.delta(d, out);
         }
@@ -216,7 +218,11 @@ impl State {
             self.block_delta(out, br#"{"type":"text_delta","text":"#, t.get());
         }
         for tc in d.tool_calls {
-            let known = self.tools.iter().find(|(t, _)| *t == tc.index).map(|(_, b)| *b);
+            let known = self
+                .tools
+                .iter()
+                .find(|(t, _)| *t == tc.index)
+                .map(|(_, b)| *b);
             let f = tc.function;
             let index = match known {
                 Some(b) => b,
@@ -237,7 +243,13 @@ impl State {
         }
     }
 
-    fn start_tool(&mut self, tool: u32, id: Option<&RawValue>, name: Option<&RawValue>, out: &mut Vec<u8>) -> u32 {
+    fn start_tool(
+        &mut self,
+        tool: u32,
+        id: Option<&RawValue>,
+        name: Option<&RawValue>,
+        out: &mut Vec<u8>,
+    ) -> u32 {
         self.close_block(out);
         let index = self.next_index;
         self.next_index += 1;
@@ -290,7 +302,9 @@ impl State {
     }
 
     fn close_block(&mut self, out: &mut Vec<u8>) {
-        let Some((_, index)) = self.open.take() else { return };
+        let Some((_, index)) = self.open.take() else {
+            return;
+        };
         write_event(out, b"content_block_stop", |o| {
             o.extend_from_slice(br#"{"type":"content_block_stop","index":"#);
             push_int(o, index.into());
@@ -309,7 +323,9 @@ impl State {
             let _ = serde_json::to_writer(&mut *o, &usage);
             o.push(b'}');
         });
-        write_event(out, b"message_stop", |o| o.extend_from_slice(br#"{"type":"message_stop"}"#));
+        write_event(out, b"message_stop", |o| {
+            o.extend_from_slice(br#"{"type":"message_stop"}"#)
+        });
         self.done = true;
     }
 }

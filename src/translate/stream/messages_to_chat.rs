@@ -166,7 +166,11 @@ impl State {
                 if let Some(u) = m.and_then(|m| m.usage) {
                     u.apply(self.usage.get_or_insert_with(Usage::default));
                 }
-                self.chunk(out, |o| o.extend_from_slice(br#"{"role":"assistant","content":""}"#), None);
+                self.chunk(
+                    out,
+                    |o| o.extend_from_slice(br#"{"role":"assistant","content":""}"#),
+                    None,
+                );
             }
             "content_block_start" => self.block_start(e.index, e.content_block, out),
             "content_block_delta" => self.delta(e.index, e.delta, out),
@@ -197,7 +201,9 @@ impl State {
             // A comment keeps the connection alive; SSE clients skip it.
             "ping" => out.extend_from_slice(b": ping\n\n"),
             "error" => {
-                let (kind, message) = e.error.map_or((Cow::Borrowed("api_error"), None), |b| (b.kind, b.message));
+                let (kind, message) = e
+                    .error
+                    .map_or((Cow::Borrowed("api_error"), None), |b| (b.kind, b.message));
                 let (_, openai_type) = mapping::openai_error(&kind, 500);
                 out.extend_from_slice(br#"data: {"error":{"message":"#);
                 match message {
@@ -260,7 +266,12 @@ impl State {
                 }
             }
             "input_json_delta" => {
-                let Some(ti) = self.tools.iter().find(|(b, _)| *b == index).map(|(_, t)| *t) else {
+                let Some(ti) = self
+                    .tools
+                    .iter()
+                    .find(|(b, _)| *b == index)
+                    .map(|(_, t)| *t)
+                else {
                     return;
                 };
                 let Some(pj) = d.partial_json.filter(|p| !is_empty_str(p)) else {
