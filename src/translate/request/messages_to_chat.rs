@@ -282,10 +282,11 @@ fn parts<'a>(blocks: Vec<Block<'a>>, at: &str, dropped: &mut Dropped) -> o::Cont
             (kind, _) => dropped.push(format!("{at}.content[].{kind}")),
         }
     }
-    if out.len() == 1 && out[0].kind == "text" {
-        if let Some(t) = out.pop().and_then(|p| p.text) {
-            return StrOr::Str(t);
-        }
+    if out.len() == 1
+        && out[0].kind == "text"
+        && let Some(t) = out.pop().and_then(|p| p.text)
+    {
+        return StrOr::Str(t);
     }
     StrOr::Val(out)
 }

@@ -6,6 +6,7 @@
 //! known or not, is named in [`Dropped`](super::Dropped) rather than
 //! ignored.
 
+mod chat_content;
 mod chat_in;
 mod chat_to_messages;
 mod messages_in;

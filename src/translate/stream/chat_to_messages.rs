@@ -7,15 +7,13 @@
 //! end of the stream), because the usage chunk OpenAI sends when asked
 //! comes after the one with `finish_reason`.
 
-use std::borrow::Cow;
-
-use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::events::{Chunk, ChunkDelta};
 use crate::ledger::Usage;
 use crate::translate::de::{is_empty_str, push_int, push_str};
 use crate::translate::sse::{Splitter, data};
-use crate::translate::usage::{AnthropicUsage, OpenAiUsage};
+use crate::translate::usage::AnthropicUsage;
 use crate::translate::{Dropped, mapping};
 
 /// Reads a Chat Completions chunk stream, writes the Messages event stream
@@ -45,68 +43,6 @@ struct State {
     usage: Option<Usage>,
     done: bool,
     dropped: Dropped,
-}
-
-#[derive(Deserialize)]
-struct Chunk<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    choices: Vec<Choice<'a>>,
-    #[serde(default)]
-    usage: Option<OpenAiUsage>,
-    #[serde(borrow, default)]
-    error: Option<ErrorIn<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Choice<'a> {
-    #[serde(borrow, default)]
-    delta: Option<Delta<'a>>,
-    #[serde(borrow, default)]
-    finish_reason: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(borrow, default)]
-    content: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    reasoning_content: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    reasoning: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    refusal: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    tool_calls: Vec<ToolDelta<'a>>,
-}
-
-#[derive(Deserialize)]
-struct ToolDelta<'a> {
-    #[serde(default)]
-    index: u32,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    function: Option<FnDelta<'a>>,
-}
-
-#[derive(Deserialize)]
-struct FnDelta<'a> {
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    arguments: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct ErrorIn<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    message: Option<&'a RawValue>,
 }
 
 impl ChatToMessages {
@@ -208,7 +144,7 @@ impl State {
         });
     }
 
-    fn delta(&mut self, d: Delta, out: &mut Vec<u8>) {
+    fn delta(&mut self, d: ChunkDelta, out: &mut Vec<u8>) {
         if let Some(r) = d.reasoning_content.or(d.reasoning).filter(|r| is_text(r)) {
             self.open(Open::Thinking, out);
             self.block_delta(out, br#"{"type":"thinking_delta","thinking":"#, r.get());

@@ -7,15 +7,14 @@
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
-use serde::de::IgnoredAny;
 use serde_json::value::RawValue;
 
+use super::events::{BlockStart, Delta, Event};
 use crate::ledger::Usage;
 use crate::translate::de::{is_empty_str, push_int, push_str};
 use crate::translate::response::now_secs;
 use crate::translate::sse::{Splitter, data};
-use crate::translate::usage::{AnthropicUsage, OpenAiUsage};
+use crate::translate::usage::OpenAiUsage;
 use crate::translate::{Dropped, mapping};
 
 /// Reads an Anthropic Messages event stream, writes the Chat Completions
@@ -36,70 +35,6 @@ struct State {
     usage: Option<Usage>,
     done: bool,
     dropped: Dropped,
-}
-
-#[derive(Deserialize)]
-struct Event<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    message: Option<Start<'a>>,
-    #[serde(default)]
-    index: u32,
-    #[serde(borrow, default)]
-    content_block: Option<BlockStart<'a>>,
-    #[serde(borrow, default)]
-    delta: Option<Delta<'a>>,
-    #[serde(default)]
-    usage: Option<AnthropicUsage>,
-    #[serde(borrow, default)]
-    error: Option<ErrorBody<'a>>,
-}
-
-#[derive(Deserialize)]
-struct Start<'a> {
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    model: Option<&'a RawValue>,
-    #[serde(default)]
-    usage: Option<AnthropicUsage>,
-}
-
-#[derive(Deserialize)]
-struct BlockStart<'a> {
-    #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    name: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    text: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Delta<'a> {
-    #[serde(rename = "type", borrow, default)]
-    kind: Option<Cow<'a, str>>,
-    #[serde(borrow, default)]
-    text: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    partial_json: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    thinking: Option<&'a RawValue>,
-    #[serde(borrow, default)]
-    stop_reason: Option<Cow<'a, str>>,
-    #[serde(default)]
-    stop_sequence: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-pub(super) struct ErrorBody<'a> {
-    #[serde(rename = "type", borrow, default)]
-    pub kind: Cow<'a, str>,
-    #[serde(borrow, default)]
-    pub message: Option<&'a RawValue>,
 }
 
 impl MessagesToChat {

@@ -5,6 +5,7 @@
 //! event completed so far, and holds back only the unfinished tail.
 
 mod chat_to_messages;
+mod events;
 mod messages_to_chat;
 
 pub use chat_to_messages::ChatToMessages;
