@@ -119,7 +119,8 @@ impl State {
         if let Some(u) = c.usage {
             self.usage = Some(u.normalise());
         }
-        let Some(choice) = c.choices.into_iter().next() else {
+        // One answer: a choice other than the first (n > 1) is not carried.
+        let Some(choice) = c.choices.into_iter().find(|c| c.index == 0) else {
             return;
         };
         if let Some(d) = choice.delta {

@@ -95,6 +95,8 @@ pub(super) struct Chunk<'a> {
 
 #[derive(Deserialize)]
 pub(super) struct ChunkChoice<'a> {
+    #[serde(default)]
+    pub index: u32,
     #[serde(borrow, default)]
     pub delta: Option<ChunkDelta<'a>>,
     #[serde(borrow, default)]

@@ -213,3 +213,19 @@ fn a_text_only_chat_stream_opens_one_text_block() {
             == "c"
     );
 }
+
+#[test]
+fn only_the_first_choice_of_a_chat_stream_is_carried() {
+    let input = concat!(
+        "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":1,\"delta\":{\"content\":\"B\"},\"finish_reason\":null}]}\n\n",
+        "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"A\"},\"finish_reason\":null}]}\n\n",
+        "data: [DONE]\n\n"
+    );
+    let (out, _) = c2m(input.as_bytes(), 0);
+    let texts: Vec<Value> = messages_events(&out)
+        .into_iter()
+        .filter(|e| e["event"] == "content_block_delta")
+        .map(|e| e["data"]["delta"]["text"].clone())
+        .collect();
+    assert_eq!(texts, [j!("A")]);
+}
