@@ -46,14 +46,21 @@ fn measure(budget: Duration, mut f: impl FnMut()) -> f64 {
 }
 
 fn text(n: usize) -> String {
-    "The quick brown fox jumps over the lazy dog. ".chars().cycle().take(n).collect()
+    "The quick brown fox jumps over the lazy dog. "
+        .chars()
+        .cycle()
+        .take(n)
+        .collect()
 }
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let ms = std::env::var("TOKCTL_BENCH_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let ms = std::env::var("TOKCTL_BENCH_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
     let budget = Duration::from_millis(ms);
 
     let chat_req = json!({"model": "claude-sonnet-4", "max_tokens": 512, "temperature": 0.7, "messages": [
@@ -84,45 +91,85 @@ fn main() {
     let openai_chunk = b"data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\" jumps over the\"},\"logprobs\":null,\"finish_reason\":null}]}\n\n";
     let opts = RequestOpts::new("upstream-model");
 
-    println!("sizes: chat request {} B, messages request {} B, answers {} / {} B, chunks {} / {} B",
-        chat_req.len(), messages_req.len(), anthropic_answer.len(), openai_answer.len(), anthropic_chunk.len(), openai_chunk.len());
+    println!(
+        "sizes: chat request {} B, messages request {} B, answers {} / {} B, chunks {} / {} B",
+        chat_req.len(),
+        messages_req.len(),
+        anthropic_answer.len(),
+        openai_answer.len(),
+        anthropic_chunk.len(),
+        openai_chunk.len()
+    );
     println!("{:<52} {:>10}", "operation", "ns/op");
     let row = |name: &str, ns: f64| println!("{name:<52} {ns:>10.0}");
 
-    row("pass-through: read model/stream (chat request)", measure(budget, || {
-        black_box(serde_json::from_slice::<Head>(black_box(chat_req.as_bytes())).ok());
-    }));
-    row("request chat -> messages", measure(budget, || {
-        black_box(chat_to_messages(black_box(chat_req.as_bytes()), &opts).ok());
-    }));
-    row("request messages -> chat", measure(budget, || {
-        black_box(messages_to_chat(black_box(messages_req.as_bytes()), &opts).ok());
-    }));
-    row("pass-through: usage from the answer (anthropic)", measure(budget, || {
-        black_box(from_body(Shape::Anthropic, black_box(anthropic_answer.as_bytes())));
-    }));
-    row("answer messages -> chat (with usage)", measure(budget, || {
-        black_box(response::messages_to_chat(black_box(anthropic_answer.as_bytes())).ok());
-    }));
-    row("answer chat -> messages (with usage)", measure(budget, || {
-        black_box(response::chat_to_messages(black_box(openai_answer.as_bytes())).ok());
-    }));
+    row(
+        "pass-through: read model/stream (chat request)",
+        measure(budget, || {
+            black_box(serde_json::from_slice::<Head>(black_box(chat_req.as_bytes())).ok());
+        }),
+    );
+    row(
+        "request chat -> messages",
+        measure(budget, || {
+            black_box(chat_to_messages(black_box(chat_req.as_bytes()), &opts).ok());
+        }),
+    );
+    row(
+        "request messages -> chat",
+        measure(budget, || {
+            black_box(messages_to_chat(black_box(messages_req.as_bytes()), &opts).ok());
+        }),
+    );
+    row(
+        "pass-through: usage from the answer (anthropic)",
+        measure(budget, || {
+            black_box(from_body(
+                Shape::Anthropic,
+                black_box(anthropic_answer.as_bytes()),
+            ));
+        }),
+    );
+    row(
+        "answer messages -> chat (with usage)",
+        measure(budget, || {
+            black_box(response::messages_to_chat(black_box(anthropic_answer.as_bytes())).ok());
+        }),
+    );
+    row(
+        "answer chat -> messages (with usage)",
+        measure(budget, || {
+            black_box(response::chat_to_messages(black_box(openai_answer.as_bytes())).ok());
+        }),
+    );
     let mut meter = StreamMeter::new(Shape::Anthropic, false);
-    row("pass-through: stream meter per chunk (anthropic)", measure(budget, || {
-        black_box(meter.feed(bytes::Bytes::from_static(anthropic_chunk)));
-    }));
+    row(
+        "pass-through: stream meter per chunk (anthropic)",
+        measure(budget, || {
+            black_box(meter.feed(bytes::Bytes::from_static(anthropic_chunk)));
+        }),
+    );
     let mut m2c = MessagesToChat::new(true);
     m2c.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"c\",\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}}\n\nevent: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n");
-    row("stream messages -> chat, per text chunk", measure(budget, || {
-        black_box(m2c.feed(black_box(anthropic_chunk)));
-    }));
+    row(
+        "stream messages -> chat, per text chunk",
+        measure(budget, || {
+            black_box(m2c.feed(black_box(anthropic_chunk)));
+        }),
+    );
     let mut c2m = ChatToMessages::new();
-    row("stream chat -> messages, per text chunk", measure(budget, || {
-        black_box(c2m.feed(black_box(openai_chunk)));
-    }));
+    row(
+        "stream chat -> messages, per text chunk",
+        measure(budget, || {
+            black_box(c2m.feed(black_box(openai_chunk)));
+        }),
+    );
     let half = anthropic_chunk.len() / 2;
-    row("stream messages -> chat, chunk cut in two", measure(budget, || {
-        black_box(m2c.feed(black_box(&anthropic_chunk[..half])));
-        black_box(m2c.feed(black_box(&anthropic_chunk[half..])));
-    }));
+    row(
+        "stream messages -> chat, chunk cut in two",
+        measure(budget, || {
+            black_box(m2c.feed(black_box(&anthropic_chunk[..half])));
+            black_box(m2c.feed(black_box(&anthropic_chunk[half..])));
+        }),
+    );
 }
