@@ -147,3 +147,69 @@ fn chat_answers_survive_a_trip_through_messages() {
         assert_eq!(back, original, "case {case}");
     }
 }
+
+/// A Messages conversation: user text or blocks, assistant text and tool
+/// uses, the user's tool results (with a word after them, sometimes).
+fn messages_conversation(rng: &mut StdRng) -> Value {
+    let mut messages = Vec::new();
+    let mut pending: Vec<Value> = Vec::new();
+    for turn in 0..rng.gen_range(1..5) {
+        let mut user: Vec<Value> = pending
+            .drain(..)
+            .map(|id| j!({"type": "tool_result", "tool_use_id": id, "content": word(rng)}))
+            .collect();
+        user.push(j!({"type": "text", "text": word(rng)}));
+        if rng.gen_bool(0.3) {
+            user.push(j!({"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AAAA"}}));
+        }
+        messages.push(j!({"role": "user", "content": user}));
+        let mut assistant = vec![j!({"type": "text", "text": word(rng)})];
+        for i in 0..rng.gen_range(0..3) {
+            let id = format!("toolu_{turn}_{i}");
+            assistant
+                .push(j!({"type": "tool_use", "id": id, "name": "t", "input": {"q": word(rng)}}));
+            pending.push(j!(id));
+        }
+        messages.push(j!({"role": "assistant", "content": assistant}));
+    }
+    j!({"model": "c", "max_tokens": 300, "system": word(rng), "messages": messages,
+        "tools": [{"name": "t", "description": "d", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]})
+}
+
+/// A lone text block is the same content as the string.
+fn normalise_blocks(messages: &mut Value) {
+    for m in messages.as_array_mut().unwrap() {
+        let single = m["content"]
+            .as_array()
+            .filter(|b| b.len() == 1 && b[0]["type"] == "text")
+            .map(|b| b[0]["text"].clone());
+        if let Some(t) = single {
+            m["content"] = t;
+        }
+    }
+}
+
+#[test]
+fn messages_requests_survive_a_trip_through_chat() {
+    let mut rng = StdRng::seed_from_u64(7);
+    for case in 0..CASES {
+        let original = messages_conversation(&mut rng);
+        let there = messages_to_chat(original.to_string().as_bytes(), &opts("gpt")).unwrap();
+        assert!(there.dropped.is_empty(), "case {case}: {:?}", there.dropped);
+        let back = chat_to_messages(&there.body, &opts("c")).unwrap();
+        assert!(back.dropped.is_empty(), "case {case}: {:?}", back.dropped);
+        let mut back = json(&back.body);
+        let mut want = original["messages"].clone();
+        normalise_blocks(&mut want);
+        normalise_blocks(&mut back["messages"]);
+        assert_eq!(back["messages"], want, "case {case}");
+        assert_eq!(
+            (&back["system"], &back["tools"], &back["max_tokens"]),
+            (
+                &original["system"],
+                &original["tools"],
+                &original["max_tokens"]
+            )
+        );
+    }
+}
