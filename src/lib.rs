@@ -14,4 +14,5 @@ pub mod pricing;
 pub mod providers;
 pub mod ratelimit;
 pub mod telemetry;
+pub mod translate;
 pub mod tune;
