@@ -9,7 +9,13 @@
 //! by more than what is in flight. When the store fails, requests are
 //! admitted (`fail_open = true`, the default) or refused, and the failure is
 //! counted and logged at most once a second.
+//!
+//! Redis calls on the request path are bounded by `redis_timeout_ms`, and a
+//! [`breaker`] skips Redis after repeated failures: the request then pays a
+//! memory lookup, not a network timeout, and each instance enforces its
+//! share of the limits until Redis answers again.
 
+mod breaker;
 pub mod bucket;
 mod memory;
 mod redis_store;
@@ -19,6 +25,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use breaker::{Breaker, local_share};
 use bucket::{Check, Limit};
 use memory::MemoryStore;
 use redis_store::RedisStore;
@@ -74,6 +81,8 @@ pub struct Verdict {
     pub reserved_tokens: Option<(i64, Limit, f64)>,
     /// The store failed and the request was let through (fail open).
     pub store_failed: bool,
+    /// Redis was skipped (breaker open): this instance's share decided.
+    pub store_skipped: bool,
 }
 
 enum Store {
@@ -88,6 +97,8 @@ pub struct Counters {
     pub refused_apikey: AtomicU64,
     pub refused_tokens: AtomicU64,
     pub store_failures: AtomicU64,
+    /// Checks answered from the fallback store while Redis was skipped.
+    pub store_skipped: AtomicU64,
 }
 
 /// The limiter the gateway holds; cheap to clone.
@@ -98,6 +109,9 @@ pub struct RateLimiter {
 
 struct Inner {
     store: Store,
+    /// With Redis: the buckets used while the breaker skips it.
+    fallback: MemoryStore,
+    breaker: Breaker,
     cfg: RateLimitConfig,
     counters: Counters,
     last_warn: Mutex<Option<Instant>>,
@@ -114,23 +128,27 @@ impl RateLimiter {
         let limiter = Self {
             inner: Arc::new(Inner {
                 store,
+                fallback: MemoryStore::new(),
+                breaker: Breaker::new(
+                    cfg.redis_breaker_failures,
+                    Duration::from_millis(cfg.redis_breaker_backoff_ms),
+                ),
                 cfg: cfg.clone(),
                 counters: Counters::default(),
                 last_warn: Mutex::new(None),
             }),
         };
-        if let Store::Memory(_) = limiter.inner.store {
-            let weak = Arc::downgrade(&limiter.inner);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    let Some(inner) = weak.upgrade() else { break };
-                    if let Store::Memory(m) = &inner.store {
-                        m.sweep();
-                    }
-                }
-            });
-        }
+        let weak = Arc::downgrade(&limiter.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                let Some(inner) = weak.upgrade() else { break };
+                let _ = match &inner.store {
+                    Store::Memory(m) => m.sweep(),
+                    Store::Redis(_) => inner.fallback.sweep(),
+                };
+            }
+        });
         Ok(limiter)
     }
 
@@ -146,12 +164,18 @@ impl RateLimiter {
         }
     }
 
-    /// Pings the Redis store (`None` for the memory store, which cannot fail).
+    /// Pings the Redis store (`None` for the memory store, which cannot
+    /// fail), whether or not the breaker skips it: health tells the truth.
     pub async fn ping(&self) -> Option<Result<Duration, RateLimitError>> {
         match &self.inner.store {
             Store::Memory(_) => None,
             Store::Redis(r) => Some(r.ping().await),
         }
+    }
+
+    /// Whether the breaker is skipping Redis right now.
+    pub fn redis_skipped(&self) -> bool {
+        matches!(self.inner.store, Store::Redis(_)) && self.inner.breaker.is_open()
     }
 
     /// Whether requests are admitted when the store fails.
@@ -226,12 +250,82 @@ impl RateLimiter {
         }
         let checks = match &self.inner.store {
             Store::Memory(m) => Ok(m.check(&wants)),
-            Store::Redis(r) => r.check(&wants).await,
+            Store::Redis(_) if self.inner.breaker.is_open() => return self.check_locally(&wants),
+            Store::Redis(r) => self.bounded(r.check(&wants)).await,
         };
         match checks {
             Ok(checks) => self.verdict(&wants, &checks),
             Err(e) => self.store_failed(e),
         }
+    }
+
+    /// While Redis is skipped: this instance's share of every limit, from
+    /// memory; and, once per back-off, a background probe of Redis.
+    fn check_locally(&self, wants: &[Want]) -> Verdict {
+        self.probe();
+        self.inner
+            .counters
+            .store_skipped
+            .fetch_add(1, Ordering::Relaxed);
+        let local = local_share(wants, self.inner.cfg.expected_instances);
+        let checks = self.inner.fallback.check(&local);
+        let mut v = self.verdict(&local, &checks);
+        v.store_skipped = true;
+        v
+    }
+
+    /// One Redis call within `redis_timeout_ms`; its outcome feeds the
+    /// breaker.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, RateLimitError>>,
+    ) -> Result<T, RateLimitError> {
+        let limit = Duration::from_millis(self.inner.cfg.redis_timeout_ms);
+        let result = match tokio::time::timeout(limit, call).await {
+            Ok(r) => r,
+            Err(_) => Err(RateLimitError::Store(format!(
+                "Redis did not answer within {} ms (rate_limit.redis_timeout_ms)",
+                limit.as_millis()
+            ))),
+        };
+        match &result {
+            Ok(_) => self.inner.breaker.succeeded(),
+            Err(e) => {
+                if self.inner.breaker.failed() {
+                    tracing::warn!(error = %e,
+                        failures = self.inner.cfg.redis_breaker_failures,
+                        expected_instances = self.inner.cfg.expected_instances,
+                        "Redis failed repeatedly; skipping it: each instance enforces its share of the limits from memory until a probe finds Redis answering");
+                }
+            }
+        }
+        result
+    }
+
+    /// Starts the back-off period's one PING, on a task of its own.
+    fn probe(&self) {
+        let Store::Redis(_) = &self.inner.store else {
+            return;
+        };
+        if !self.inner.breaker.claim_probe() {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let Store::Redis(r) = &this.inner.store else {
+                return;
+            };
+            let limit = Duration::from_millis(this.inner.cfg.redis_timeout_ms);
+            match tokio::time::timeout(limit, r.ping()).await {
+                Ok(Ok(_)) => {
+                    if this.inner.breaker.close() {
+                        tracing::info!("Redis answers again; the shared limits apply again");
+                    }
+                }
+                Ok(Err(e)) => tracing::debug!(error = %e, "Redis probe failed; still skipping it"),
+                Err(_) => tracing::debug!("Redis probe timed out; still skipping it"),
+            }
+        });
     }
 
     /// Settles a tokens-per-minute reservation to the real usage: refunds
@@ -243,12 +337,19 @@ impl RateLimiter {
             return;
         }
         let key = (Scope::Tokens, key_id);
+        // A reservation made from the fallback and settled after Redis came
+        // back goes to Redis with the share's limit: its burst caps that
+        // bucket for one refill at worst.
         let result = match &self.inner.store {
             Store::Memory(m) => {
                 m.adjust(key, limit, delta);
                 Ok(())
             }
-            Store::Redis(r) => r.adjust(key, limit, delta).await,
+            Store::Redis(_) if self.inner.breaker.is_open() => {
+                self.inner.fallback.adjust(key, limit, delta);
+                Ok(())
+            }
+            Store::Redis(r) => self.bounded(r.adjust(key, limit, delta)).await,
         };
         if let Err(e) = result {
             self.store_failed(e);
@@ -299,6 +400,7 @@ impl RateLimiter {
             retry_after_s: c.retry_after_s,
             reserved_tokens,
             store_failed: false,
+            store_skipped: false,
         }
     }
 
@@ -333,6 +435,7 @@ impl Verdict {
             retry_after_s: 0.0,
             reserved_tokens: None,
             store_failed: false,
+            store_skipped: false,
         }
     }
 
