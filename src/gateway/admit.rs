@@ -53,7 +53,7 @@ fn open_file_limit() -> Option<u64> {
     // SAFETY: `getrlimit` writes one `rlimit` into the struct it is given,
     // which lives for the call.
     let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) };
-    (rc == 0).then(|| u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX))
+    (rc == 0).then_some(lim.rlim_cur)
 }
 
 #[cfg(not(unix))]

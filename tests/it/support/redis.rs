@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub struct Server {
     port: u16,
     /// The process, for a test that stops or kills its own server.
-    pid: std::sync::atomic::AtomicU32,
+    child: std::sync::Mutex<std::process::Child>,
     bin: std::path::PathBuf,
     dir: std::path::PathBuf,
 }
@@ -33,7 +33,13 @@ impl Server {
     /// `KILL`: gone, connections refused) to the server. Only for a
     /// server of the test's own from [`start`], never the shared one.
     pub fn signal(&self, signal: &str) {
-        let pid = self.pid.load(std::sync::atomic::Ordering::Relaxed);
+        let mut child = self.child.lock().expect("lock");
+        if signal == "KILL" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        let pid = child.id();
         let ok = Command::new("kill")
             .arg(format!("-{signal}"))
             .arg(pid.to_string())
@@ -45,8 +51,7 @@ impl Server {
     /// Starts the server again on its port, after `signal("KILL")`.
     pub fn restart(&self) {
         let child = spawn(&self.bin, &self.dir, self.port).expect("restart redis-server");
-        self.pid
-            .store(child.id(), std::sync::atomic::Ordering::Relaxed);
+        *self.child.lock().expect("lock") = child;
         let deadline = Instant::now() + Duration::from_secs(10);
         while !command(&self.addr(), "PING").is_ok_and(|r| r == "+PONG") {
             assert!(Instant::now() < deadline, "Redis did not come back");
@@ -132,7 +137,7 @@ pub fn start(binary: &str) -> Result<Server, String> {
             if command(&addr, "PING").is_ok_and(|r| r == "+PONG") {
                 return Ok(Server {
                     port,
-                    pid: child.id().into(),
+                    child: std::sync::Mutex::new(child),
                     bin,
                     dir,
                 });
