@@ -40,13 +40,19 @@ async fn call(c: &reqwest::Client, gw: &Gateway, key: &str) -> (u16, Option<Stri
 async fn redis_trouble_is_cheap_and_falls_back(fault: &str, recover: impl FnOnce(&redis::Server)) {
     let r = redis::start("redis-server").expect("a Redis of this test's own");
     let db = TestDb::sqlite();
-    let gw = Gateway::start(
+    // The new keys by environment, which a binary without them ignores
+    // (with a warning) rather than refusing to start: so this test shows
+    // what such a binary does with Redis in trouble.
+    let gw = Gateway::start_with_env(
         &db.dsn,
         &format!(
-            "[rate_limit]\nenabled = true\nuser_rps = 1000.0\nredis_addr = \"{}\"\n\
-             expected_instances = 2\nredis_breaker_backoff_ms = 300\n",
+            "[rate_limit]\nenabled = true\nuser_rps = 1000.0\nredis_addr = \"{}\"\n",
             r.addr()
         ),
+        &[
+            ("TOKCTL_RATE_LIMIT_EXPECTED_INSTANCES", "2"),
+            ("TOKCTL_RATE_LIMIT_REDIS_BREAKER_BACKOFF_MS", "300"),
+        ],
     );
     // One request a second, bursts of 10: the burst decides the test.
     let key = key_with_limits(&gw, &db.dsn, &["--rps", "1", "--burst", SHARED_BURST]);
@@ -61,10 +67,17 @@ async fn redis_trouble_is_cheap_and_falls_back(fault: &str, recover: impl FnOnce
         seen.push(call(&c, &gw, &key).await);
     }
     let total = start.elapsed();
-    let slowest = seen.iter().map(|s| s.2).max().unwrap_or_default();
+    let mut times: Vec<Duration> = seen.iter().map(|s| s.2).collect();
+    times.sort();
+    let (median, slowest) = (times[times.len() / 2], times[times.len() - 1]);
+    // Generous bounds: the fix answers in a few ms after the first calls;
+    // without it each call waited 1 s (hung) or ~150 ms (refused).
     assert!(
-        slowest < Duration::from_millis(500) && total < Duration::from_secs(3),
-        "Redis {fault}: requests waited on it (slowest {slowest:?}, 16 took {total:?}): {seen:?}"
+        slowest < Duration::from_millis(500)
+            && median < Duration::from_millis(50)
+            && total < Duration::from_secs(3),
+        "Redis {fault}: requests waited on it (median {median:?}, slowest {slowest:?}, \
+         16 took {total:?}): {seen:?}"
     );
     // The first calls fail (timeout or refused) and are admitted without
     // limits (fail_open); then the breaker opens and the instance's share
