@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use breaker::{Breaker, local_share};
+use breaker::Breaker;
 use bucket::{Check, Limit};
 use memory::MemoryStore;
 use redis_store::RedisStore;
@@ -173,11 +173,6 @@ impl RateLimiter {
         }
     }
 
-    /// Whether the breaker is skipping Redis right now.
-    pub fn redis_skipped(&self) -> bool {
-        matches!(self.inner.store, Store::Redis(_)) && self.inner.breaker.is_open()
-    }
-
     /// Whether requests are admitted when the store fails.
     pub fn fail_open(&self) -> bool {
         self.inner.cfg.fail_open
@@ -257,75 +252,6 @@ impl RateLimiter {
             Ok(checks) => self.verdict(&wants, &checks),
             Err(e) => self.store_failed(e),
         }
-    }
-
-    /// While Redis is skipped: this instance's share of every limit, from
-    /// memory; and, once per back-off, a background probe of Redis.
-    fn check_locally(&self, wants: &[Want]) -> Verdict {
-        self.probe();
-        self.inner
-            .counters
-            .store_skipped
-            .fetch_add(1, Ordering::Relaxed);
-        let local = local_share(wants, self.inner.cfg.expected_instances);
-        let checks = self.inner.fallback.check(&local);
-        let mut v = self.verdict(&local, &checks);
-        v.store_skipped = true;
-        v
-    }
-
-    /// One Redis call within `redis_timeout_ms`; its outcome feeds the
-    /// breaker.
-    async fn bounded<T>(
-        &self,
-        call: impl std::future::Future<Output = Result<T, RateLimitError>>,
-    ) -> Result<T, RateLimitError> {
-        let limit = Duration::from_millis(self.inner.cfg.redis_timeout_ms);
-        let result = match tokio::time::timeout(limit, call).await {
-            Ok(r) => r,
-            Err(_) => Err(RateLimitError::Store(format!(
-                "Redis did not answer within {} ms (rate_limit.redis_timeout_ms)",
-                limit.as_millis()
-            ))),
-        };
-        match &result {
-            Ok(_) => self.inner.breaker.succeeded(),
-            Err(e) => {
-                if self.inner.breaker.failed() {
-                    tracing::warn!(error = %e,
-                        failures = self.inner.cfg.redis_breaker_failures,
-                        expected_instances = self.inner.cfg.expected_instances,
-                        "Redis failed repeatedly; skipping it: each instance enforces its share of the limits from memory until a probe finds Redis answering");
-                }
-            }
-        }
-        result
-    }
-
-    /// Starts the back-off period's one PING, on a task of its own.
-    fn probe(&self) {
-        let Store::Redis(_) = &self.inner.store else {
-            return;
-        };
-        if !self.inner.breaker.claim_probe() {
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            let Store::Redis(r) = &this.inner.store else {
-                return;
-            };
-            let limit = Duration::from_millis(this.inner.cfg.redis_timeout_ms);
-            match tokio::time::timeout(limit, r.ping()).await {
-                Ok(Ok(_)) => {
-                    if this.inner.breaker.close() {
-                        tracing::info!("Redis answers again; the shared limits apply again");
-                    }
-                }
-                Ok(Err(e)) => tracing::debug!(error = %e, "Redis probe failed; still skipping it"),
-                Err(_) => tracing::debug!("Redis probe timed out; still skipping it"),
-            }
-        });
     }
 
     /// Settles a tokens-per-minute reservation to the real usage: refunds
