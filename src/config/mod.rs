@@ -64,6 +64,15 @@ pub struct ServerConfig {
     /// busy processes share the CPUs, a pinned thread cannot move away
     /// from them.
     pub pin_workers: bool,
+    /// Longest time from a connection's first byte of a request head (or
+    /// from accepting it) to the end of that head; a slower client is
+    /// disconnected, so half-sent heads cannot hold sockets open.
+    pub header_read_timeout_ms: u64,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub keepalive_idle_timeout_ms: u64,
+    /// Open client connections beyond which new ones are closed at once;
+    /// 0 derives it from the process's open-file limit.
+    pub max_connections: usize,
 }
 
 /// Where usage entries go and how the asynchronous writer batches them.
@@ -202,6 +211,15 @@ pub struct RateLimitConfig {
     pub redis_addr: String,
     /// When the store fails, admit (true) or refuse (false).
     pub fail_open: bool,
+    /// Longest wait for one Redis call on the request path.
+    pub redis_timeout_ms: u64,
+    /// Redis calls failed in a row after which Redis is skipped.
+    pub redis_breaker_failures: u32,
+    /// While Redis is skipped, how often one background PING probes it.
+    pub redis_breaker_backoff_ms: u64,
+    /// Gateways sharing the Redis limits: while Redis is skipped each one
+    /// enforces the limits divided by this, from its own memory.
+    pub expected_instances: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -309,6 +327,9 @@ impl Default for ServerConfig {
             cors_allow_origins: Vec::new(),
             workers: 0,
             pin_workers: false,
+            header_read_timeout_ms: 5_000,
+            keepalive_idle_timeout_ms: 75_000,
+            max_connections: 0,
         }
     }
 }
@@ -407,6 +428,10 @@ impl Default for RateLimitConfig {
             apikey_tokens_per_minute: 0,
             redis_addr: String::new(),
             fail_open: true,
+            redis_timeout_ms: 50,
+            redis_breaker_failures: 5,
+            redis_breaker_backoff_ms: 1_000,
+            expected_instances: 1,
         }
     }
 }

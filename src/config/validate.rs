@@ -45,7 +45,7 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
             ),
         ));
     }
-    let positive: [(&str, u64); 8] = [
+    let positive: [(&str, u64); 13] = [
         (
             "ledger.async.batch_size",
             c.ledger.async_writer.batch_size as u64,
@@ -66,6 +66,23 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         ),
         ("server.max_body_bytes", c.server.max_body_bytes as u64),
         ("server.request_timeout_ms", c.server.request_timeout_ms),
+        (
+            "server.header_read_timeout_ms",
+            c.server.header_read_timeout_ms,
+        ),
+        (
+            "server.keepalive_idle_timeout_ms",
+            c.server.keepalive_idle_timeout_ms,
+        ),
+        ("rate_limit.redis_timeout_ms", c.rate_limit.redis_timeout_ms),
+        (
+            "rate_limit.redis_breaker_failures",
+            u64::from(c.rate_limit.redis_breaker_failures),
+        ),
+        (
+            "rate_limit.expected_instances",
+            u64::from(c.rate_limit.expected_instances),
+        ),
     ];
     for (key, v) in positive {
         if v == 0 {

@@ -48,6 +48,9 @@ pub async fn check(
     if verdict.allowed && verdict.store_failed {
         state.telemetry.rate_limit_store_failed();
     }
+    if verdict.store_skipped {
+        state.telemetry.rate_limit_store_skipped();
+    }
     if !verdict.allowed {
         state
             .telemetry

@@ -8,8 +8,10 @@
 //! not `from_fn` layers: each such layer cost a clone of the boxed route
 //! and a boxed future per request.
 
+mod admit;
 mod affinity;
 mod auth;
+mod conn;
 mod detach;
 pub mod error;
 mod layers;

@@ -176,8 +176,25 @@ pub async fn serve(
     let signal = shutdown_signal();
     let stop = CancellationToken::new();
     let served = apps.len();
-    let mut workers =
-        super::workers::start(listener, apps, stop.clone(), config.server.pin_workers)?;
+    let (max_connections, file_limit) = super::admit::max_connections(&config);
+    match file_limit {
+        Some(limit) => tracing::info!(
+            "at most {max_connections} client connections (half of what the open-file limit of {limit} leaves; server.max_connections)"
+        ),
+        None => tracing::debug!("at most {max_connections} client connections"),
+    }
+    let serving = super::workers::Serving {
+        pin: config.server.pin_workers,
+        deadlines: super::conn::Deadlines {
+            header_read: Duration::from_millis(config.server.header_read_timeout_ms),
+            keepalive_idle: Duration::from_millis(config.server.keepalive_idle_timeout_ms),
+        },
+        gate: super::admit::Gate::new(
+            max_connections,
+            telemetry.metrics.as_ref().map(Metrics::connection_counters),
+        ),
+    };
+    let mut workers = super::workers::start(listener, apps, stop.clone(), serving)?;
     // The key first: scripts and tests read it before the address line.
     if let Some(key) = bootstrap_key {
         on_bootstrap_key(&key, local);

@@ -12,19 +12,25 @@
 //!
 //! The ledger writer, spool, probes and the accept loop stay on the main
 //! multi-threaded runtime; entries reach them over channels as before.
+//! The accept loop also holds the connection cap ([`super::admit`]); each
+//! connection is served by [`super::conn`] with its read deadlines.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
+use super::admit::{Gate, Slot};
 use super::affinity;
+use super::conn::{self, Deadlines};
 
-/// A connection handed from the accept loop to a worker.
-type Handoff = (std::net::TcpStream, SocketAddr);
+/// A connection handed from the accept loop to a worker, with its place
+/// under the cap and when it was accepted (its first head's deadline
+/// counts from then).
+type Handoff = (std::net::TcpStream, Slot, tokio::time::Instant);
 
 /// The worker threads of one `serve`.
 pub struct Workers {
@@ -45,17 +51,28 @@ pub fn count(configured: usize) -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
+/// How connections are accepted and served.
+pub struct Serving {
+    /// Pin worker `i` to the `i`-th CPU the process may use ([`affinity`]).
+    pub pin: bool,
+    pub deadlines: Deadlines,
+    pub gate: Gate,
+}
+
 /// Starts one thread per app (each app with its own state and pools) and
 /// an accept loop, on the caller's runtime, that deals the listener's
-/// connections out to them until `stop` is cancelled. With `pin`, worker
-/// `i` is pinned to the `i`-th CPU the process may use ([`affinity`]).
+/// connections out to them until `stop` is cancelled.
 pub fn start(
     listener: TcpListener,
     apps: Vec<Router>,
     stop: CancellationToken,
-    pin: bool,
+    serving: Serving,
 ) -> std::io::Result<Workers> {
-    let local = listener.local_addr()?;
+    let Serving {
+        pin,
+        deadlines,
+        gate,
+    } = serving;
     let cpus = if pin {
         match affinity::allowed_cpus() {
             Ok(cpus) => cpus,
@@ -92,12 +109,7 @@ pub fn start(
                     }
                 }
                 rt.block_on(async move {
-                    let inbox = Inbox { rx, local };
-                    let server = axum::serve(inbox, app)
-                        .with_graceful_shutdown(async move { stop.cancelled().await });
-                    if let Err(e) = server.await {
-                        tracing::error!("worker {i} stopped serving: {e}");
-                    }
+                    serve_worker(rx, app, deadlines, stop).await;
                     let _ = done.send(());
                     release.cancelled().await;
                 });
@@ -106,7 +118,7 @@ pub fn start(
         served.push(done_rx);
         inboxes.push(tx);
     }
-    tokio::spawn(deal(listener, inboxes, stop));
+    tokio::spawn(deal(listener, inboxes, gate, stop));
     Ok(Workers {
         threads,
         served,
@@ -139,6 +151,7 @@ impl Workers {
 async fn deal(
     listener: TcpListener,
     inboxes: Vec<mpsc::UnboundedSender<Handoff>>,
+    gate: Gate,
     stop: CancellationToken,
 ) {
     let mut next = 0usize;
@@ -147,7 +160,7 @@ async fn deal(
             () = stop.cancelled() => return,
             a = listener.accept() => a,
         };
-        let (tcp, addr) = match accepted {
+        let (tcp, _addr) = match accepted {
             Ok(a) => a,
             Err(e) => {
                 // A connection reset before it was accepted is the
@@ -165,6 +178,11 @@ async fn deal(
                 continue;
             }
         };
+        let Some(slot) = gate.admit() else {
+            // Past the cap: closed at once (dropped), counted and logged.
+            continue;
+        };
+        let accepted = tokio::time::Instant::now();
         // TCP_NODELAY: a streamed answer is written chunk by chunk, and
         // Nagle's algorithm would hold each small chunk back until the
         // client's delayed ACK, about 40 ms later.
@@ -178,7 +196,10 @@ async fn deal(
                 continue;
             }
         };
-        if inboxes[next % inboxes.len()].send((std_tcp, addr)).is_err() {
+        if inboxes[next % inboxes.len()]
+            .send((std_tcp, slot, accepted))
+            .is_err()
+        {
             tracing::error!(
                 "worker {} is gone; connection dropped",
                 next % inboxes.len()
@@ -188,32 +209,40 @@ async fn deal(
     }
 }
 
-/// A worker's side of the hand-off, as axum's listener.
-struct Inbox {
-    rx: mpsc::UnboundedReceiver<Handoff>,
-    local: SocketAddr,
-}
-
-impl axum::serve::Listener for Inbox {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            let Some((tcp, addr)) = self.rx.recv().await else {
-                // The accept loop has stopped: no more connections, and
-                // graceful shutdown ends this server.
-                return std::future::pending().await;
-            };
-            // Registers the socket with this worker's own reactor.
-            match TcpStream::from_std(tcp) {
-                Ok(t) => return (t, addr),
-                Err(e) => tracing::debug!("cannot take over a connection: {e}"),
+/// A worker's side of the hand-off: serves each connection on a task of
+/// this worker's runtime until `stop`, then lets them finish (each closes
+/// once its request in progress is answered) and returns.
+async fn serve_worker(
+    mut inbox: mpsc::UnboundedReceiver<Handoff>,
+    app: Router,
+    deadlines: Deadlines,
+    stop: CancellationToken,
+) {
+    let connections = TaskTracker::new();
+    loop {
+        let handoff = tokio::select! {
+            () = stop.cancelled() => break,
+            h = inbox.recv() => h,
+        };
+        // None: the accept loop has stopped, which it does only on `stop`.
+        let Some((tcp, slot, accepted)) = handoff else {
+            stop.cancelled().await;
+            break;
+        };
+        // Registers the socket with this worker's own reactor.
+        let tcp = match TcpStream::from_std(tcp) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::debug!("cannot take over a connection: {e}");
+                continue;
             }
-        }
+        };
+        let (app, stop) = (app.clone(), stop.clone());
+        connections.spawn(async move {
+            conn::serve(tcp, accepted, app, deadlines, stop).await;
+            drop(slot);
+        });
     }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.local)
-    }
+    connections.close();
+    connections.wait().await;
 }

@@ -4,25 +4,30 @@
 //! Found keys are cached for the configured TTL (a revocation or a disabled
 //! user takes effect within it); unknown keys for at most
 //! [`NEGATIVE_TTL`], in a separate, smaller map so a flood of bad keys can
-//! neither hammer the database with repeats nor push good keys out. When a
-//! refresh fails (the database is unreachable) a stale found entry is served
-//! as it was, and an uncached key is [`AuthError::Unavailable`].
+//! neither hammer the database with repeats nor push good keys out. A key
+//! in use is looked up again in the background once three quarters of its
+//! TTL have passed, so a busy key seldom goes stale and its requests never
+//! wait for that lookup.
 //!
-//! After a failed lookup the database is left alone for [`OUTAGE_BACKOFF`]:
-//! requests in that window are answered from the cache (or refused as
-//! unavailable) at once instead of each waiting out a connect timeout; and
-//! a request holding a stale entry waits at most [`STALE_REFRESH_TIMEOUT`].
+//! When a lookup fails *or times out* ([`STALE_REFRESH_TIMEOUT`] when a
+//! stale entry could answer, [`LOOKUP_TIMEOUT`] otherwise), the database is
+//! taken as failing: from then on cached keys are served as they are (stale
+//! ones included) and uncached keys are [`AuthError::Unavailable`], both at
+//! once, without waiting on the database; one background lookup a
+//! [`OUTAGE_BACKOFF`] probes it, and the first that answers ends the outage.
+//! So at the start of an outage a request waits at most once, and never
+//! again until the database has answered.
 //!
 //! Concurrent misses for one key each query the database (no single-flight);
 //! with a TTL of seconds that is a handful of queries per key per TTL.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use super::auth::{AuthError, Principal, decide};
 use super::keys::key_digest;
+use super::outage::{DbState, Digest};
 use super::records::KeyRecord;
 use super::store;
 use crate::config::AuthConfig;
@@ -32,13 +37,18 @@ use crate::db::{Db, now_us};
 /// TTL is), so a key created just after a failed attempt works soon.
 pub const NEGATIVE_TTL: Duration = Duration::from_secs(1);
 
-/// How long after a failed lookup the database is not asked again.
+/// While the database is failing, how often one background lookup probes it.
 pub const OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
 
-/// Longest wait for the database when a stale entry could answer instead
-/// (a slow database delays such requests by at most this; it does not
-/// trigger [`OUTAGE_BACKOFF`], which only a failed lookup does).
+/// Longest wait for the database when a stale entry could answer instead;
+/// running out of it counts as a failure (the database is then left alone
+/// as after any failure), so a hung database delays one request, not each.
 pub const STALE_REFRESH_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// Longest wait for any other lookup (an uncached key, a background
+/// refresh): an established connection to a hung server has no timeout of
+/// its own.
+pub const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Shards, each behind its own lock, so readers on many cores rarely meet.
 const SHARDS: usize = 16;
@@ -46,8 +56,6 @@ const SHARDS: usize = 16;
 const MAX_FOUND: usize = 100_000;
 /// Unknown keys kept, over all shards.
 const MAX_UNKNOWN: usize = 16_384;
-
-type Digest = [u8; 32];
 
 #[derive(Default)]
 struct Shard {
@@ -62,10 +70,7 @@ struct Inner {
     shards: Vec<RwLock<Shard>>,
     found_per_shard: usize,
     unknown_per_shard: usize,
-    /// Reference point of `down_until_ms`.
-    born: Instant,
-    /// Milliseconds after `born` before which the database is not asked.
-    down_until_ms: AtomicU64,
+    db_state: DbState,
 }
 
 /// Checks presented API keys against the identity database, through a
@@ -85,7 +90,8 @@ impl std::fmt::Debug for Authenticator {
 }
 
 enum Cached {
-    Fresh(Result<Principal, AuthError>),
+    /// Within the TTL; `true` when old enough to be refreshed ahead.
+    Fresh(Result<Principal, AuthError>, bool),
     Stale(KeyRecord),
     Absent,
 }
@@ -108,8 +114,7 @@ impl Authenticator {
                 shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
                 found_per_shard: max_found.div_ceil(SHARDS).max(1),
                 unknown_per_shard: max_unknown.div_ceil(SHARDS).max(1),
-                born: Instant::now(),
-                down_until_ms: AtomicU64::new(0),
+                db_state: DbState::new(OUTAGE_BACKOFF),
             }),
         }
     }
@@ -137,72 +142,121 @@ impl Authenticator {
             return Err(AuthError::Missing);
         }
         let digest = key_digest(presented_key);
-        let stale = match self.lookup_cached(&digest) {
-            Cached::Fresh(outcome) => return outcome,
-            Cached::Stale(record) => Some(record),
-            Cached::Absent => None,
-        };
-        let looked_up = if self.in_backoff() {
-            Err("backing off after a failed lookup".to_string())
-        } else {
-            let key_hash = hex::encode(digest);
-            let lookup = store::lookup_by_hash(&self.inner.db, &key_hash);
-            // A stale entry is an answer already: don't let a hung database
-            // hold the request for a whole connect timeout.
-            let result = match stale {
-                Some(_) => tokio::time::timeout(STALE_REFRESH_TIMEOUT, lookup)
-                    .await
-                    .map_err(|_| "the identity database did not answer in time".to_string()),
-                None => Ok(lookup.await),
-            };
-            match result {
-                Ok(Ok(found)) => Ok(found),
-                Ok(Err(e)) => {
-                    // Logged once per backoff period, not once per request.
-                    tracing::warn!(error = %e, backoff = ?OUTAGE_BACKOFF,
-                        "identity lookup failed; serving cached keys, refusing uncached ones");
-                    self.back_off();
-                    Err(e.to_string())
+        match self.lookup_cached(&digest) {
+            Cached::Fresh(outcome, refresh_due) => {
+                if refresh_due && !self.inner.db_state.failing() {
+                    self.refresh_in_background(digest);
                 }
-                Err(timed_out) => Err(timed_out),
+                outcome
+            }
+            Cached::Stale(record) => self.refresh_stale(digest, record).await,
+            Cached::Absent => self.look_up_miss(digest).await,
+        }
+    }
+
+    /// A stale entry: looked up again while the database is healthy (a
+    /// revocation must show within the TTL), served as it is while failing.
+    async fn refresh_stale(
+        &self,
+        digest: Digest,
+        record: KeyRecord,
+    ) -> Result<Principal, AuthError> {
+        if self.inner.db_state.failing() {
+            self.probe(digest);
+            tracing::debug!("serving a cached key without the identity database");
+            return decide(&record, now_us());
+        }
+        match self.look_up(digest, STALE_REFRESH_TIMEOUT).await {
+            Some(outcome) => outcome,
+            None => decide(&record, now_us()),
+        }
+    }
+
+    /// An uncached key: only the database can tell, unless it is failing.
+    async fn look_up_miss(&self, digest: Digest) -> Result<Principal, AuthError> {
+        if self.inner.db_state.failing() {
+            self.probe(digest);
+            tracing::debug!("refusing an uncached key without the identity database");
+            return Err(AuthError::Unavailable);
+        }
+        match self.look_up(digest, LOOKUP_TIMEOUT).await {
+            Some(outcome) => outcome,
+            None => Err(AuthError::Unavailable),
+        }
+    }
+
+    /// Asks the database for `digest` within `limit` and caches the answer;
+    /// `None` when it failed or ran out of time (recorded as a failure).
+    async fn look_up(
+        &self,
+        digest: Digest,
+        limit: Duration,
+    ) -> Option<Result<Principal, AuthError>> {
+        let key_hash = hex::encode(digest);
+        let lookup = store::lookup_by_hash(&self.inner.db, &key_hash);
+        let found = match tokio::time::timeout(limit, lookup).await {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                self.lookup_failed(&e.to_string());
+                return None;
+            }
+            Err(_) => {
+                self.lookup_failed(&format!(
+                    "the identity database did not answer within {} ms",
+                    limit.as_millis()
+                ));
+                return None;
             }
         };
-        match looked_up {
-            Ok(Some(record)) => {
+        if self.inner.db_state.answered() {
+            tracing::info!("the identity database answers again; keys are looked up as usual");
+        }
+        Some(match found {
+            Some(record) => {
                 let outcome = decide(&record, now_us());
                 self.insert_found(digest, record);
                 outcome
             }
-            Ok(None) => {
+            None => {
                 self.insert_unknown(digest);
                 Err(AuthError::Invalid)
             }
-            Err(error) => match stale {
-                Some(record) => {
-                    tracing::debug!(%error, "serving a cached key without the database");
-                    decide(&record, now_us())
-                }
-                None => {
-                    tracing::debug!(%error, "refusing an uncached key without the database");
-                    Err(AuthError::Unavailable)
-                }
-            },
+        })
+    }
+
+    fn lookup_failed(&self, error: &str) {
+        if self.inner.db_state.failed() {
+            tracing::warn!(%error, probe_every = ?OUTAGE_BACKOFF,
+                "identity lookup failed; serving cached keys and refusing uncached ones without waiting until the database answers again");
+        } else {
+            tracing::debug!(%error, "identity lookup failed again");
         }
     }
 
-    fn elapsed_ms(&self) -> u64 {
-        u64::try_from(self.inner.born.elapsed().as_millis()).unwrap_or(u64::MAX)
+    /// While failing: at most one background lookup per back-off period.
+    fn probe(&self, digest: Digest) {
+        if self.inner.db_state.claim_probe() {
+            self.refresh_in_background(digest);
+        }
     }
 
+    /// Looks `digest` up on a task of its own (one at a time per key), so
+    /// no request waits for it.
+    fn refresh_in_background(&self, digest: Digest) {
+        if !self.inner.db_state.start_refresh(digest) {
+            return;
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _ = this.look_up(digest, LOOKUP_TIMEOUT).await;
+            this.inner.db_state.end_refresh(&digest);
+        });
+    }
+
+    /// Whether a failed lookup's back-off is running (tests).
+    #[cfg(test)]
     fn in_backoff(&self) -> bool {
-        self.elapsed_ms() < self.inner.down_until_ms.load(Ordering::Relaxed)
-    }
-
-    fn back_off(&self) {
-        let until = self
-            .elapsed_ms()
-            .saturating_add(OUTAGE_BACKOFF.as_millis() as u64);
-        self.inner.down_until_ms.store(until, Ordering::Relaxed);
+        self.inner.db_state.in_backoff()
     }
 
     /// Entries held (found and unknown), for metrics and tests.
@@ -231,14 +285,16 @@ impl Authenticator {
     fn lookup_cached(&self, digest: &Digest) -> Cached {
         let shard = self.shard(digest).read().unwrap_or_else(|p| p.into_inner());
         if let Some((record, at)) = shard.found.get(digest) {
-            if at.elapsed() < self.inner.ttl {
-                return Cached::Fresh(decide(record, now_us()));
+            let age = at.elapsed();
+            if age < self.inner.ttl {
+                let refresh_due = age >= self.inner.ttl / 4 * 3;
+                return Cached::Fresh(decide(record, now_us()), refresh_due);
             }
             return Cached::Stale(record.clone());
         }
         match shard.unknown.get(digest) {
             Some(at) if at.elapsed() < self.inner.negative_ttl => {
-                Cached::Fresh(Err(AuthError::Invalid))
+                Cached::Fresh(Err(AuthError::Invalid), false)
             }
             _ => Cached::Absent,
         }
@@ -348,6 +404,53 @@ mod tests {
         assert_eq!(p, Ok(7));
     }
 
+    /// A PostgreSQL pool whose server accepts connections and never
+    /// answers (a real socket), as a hung database looks.
+    async fn hung_db() -> (Db, tokio::net::TcpListener) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy(&format!("postgres://u:p@127.0.0.1:{port}/db"))
+            .expect("a PostgreSQL URL parses");
+        (Db::Postgres(pool), listener)
+    }
+
+    /// Stale entries on a hung database: the first request waits out
+    /// STALE_REFRESH_TIMEOUT, which starts the outage; the next ones are
+    /// answered from the cache without waiting, and uncached keys are
+    /// refused at once.
+    #[tokio::test]
+    async fn a_hung_database_is_waited_for_once() {
+        let (db, _listener) = hung_db().await;
+        // TTL 0: every cached entry is stale at once.
+        let auth = Authenticator::new(db, Duration::ZERO);
+        auth.insert_found(key_digest("tok_cached"), record(7));
+        let start = Instant::now();
+        assert_eq!(
+            auth.authenticate("tok_cached").await.map(|p| p.key_id),
+            Ok(7)
+        );
+        assert!(start.elapsed() >= STALE_REFRESH_TIMEOUT);
+        for _ in 0..20 {
+            let start = Instant::now();
+            assert_eq!(
+                auth.authenticate("tok_cached").await.map(|p| p.key_id),
+                Ok(7)
+            );
+            let waited = start.elapsed();
+            assert!(waited < Duration::from_millis(50), "waited {waited:?}");
+        }
+        let start = Instant::now();
+        assert_eq!(
+            auth.authenticate("tok_other").await,
+            Err(AuthError::Unavailable)
+        );
+        assert!(start.elapsed() < Duration::from_millis(50));
+    }
+
     #[tokio::test]
     async fn found_entries_are_bounded() {
         let auth = Authenticator::with_capacity(broken_db(), Duration::from_secs(60), 64, 16);
@@ -358,7 +461,7 @@ mod tests {
         // The newest entry survives eviction.
         assert!(matches!(
             auth.lookup_cached(&digest(1_999)),
-            Cached::Fresh(Ok(_))
+            Cached::Fresh(Ok(_), _)
         ));
     }
 
@@ -372,7 +475,7 @@ mod tests {
         assert!(auth.cached_entries() <= 1 + 32, "{}", auth.cached_entries());
         assert!(matches!(
             auth.lookup_cached(&digest(0)),
-            Cached::Fresh(Ok(_))
+            Cached::Fresh(Ok(_), _)
         ));
         auth.clear();
         assert_eq!(auth.cached_entries(), 0);

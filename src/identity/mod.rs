@@ -5,7 +5,8 @@
 //! - [`records`]: the rows as types, and checks on supplied values.
 //! - [`store`]: the SQL, on SQLite and PostgreSQL alike.
 //! - [`auth`]: what a lookup decides ([`Principal`] or [`AuthError`]).
-//! - [`cache`]: the [`Authenticator`] the gateway calls per request.
+//! - [`cache`]: the [`Authenticator`] the gateway calls per request;
+//!   `outage` holds what it knows of the database's health.
 //! - [`header`]: where a request carries its key.
 //!
 //! Rate limiting itself lives in `ratelimit/`; this module only carries the
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod cache;
 pub mod header;
 pub mod keys;
+mod outage;
 pub mod records;
 pub mod store;
 

@@ -9,7 +9,13 @@
 //! by more than what is in flight. When the store fails, requests are
 //! admitted (`fail_open = true`, the default) or refused, and the failure is
 //! counted and logged at most once a second.
+//!
+//! Redis calls on the request path are bounded by `redis_timeout_ms`, and a
+//! [`breaker`] skips Redis after repeated failures: the request then pays a
+//! memory lookup, not a network timeout, and each instance enforces its
+//! share of the limits until Redis answers again.
 
+mod breaker;
 pub mod bucket;
 mod memory;
 mod redis_store;
@@ -19,6 +25,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use breaker::Breaker;
 use bucket::{Check, Limit};
 use memory::MemoryStore;
 use redis_store::RedisStore;
@@ -74,6 +81,8 @@ pub struct Verdict {
     pub reserved_tokens: Option<(i64, Limit, f64)>,
     /// The store failed and the request was let through (fail open).
     pub store_failed: bool,
+    /// Redis was skipped (breaker open): this instance's share decided.
+    pub store_skipped: bool,
 }
 
 enum Store {
@@ -88,6 +97,8 @@ pub struct Counters {
     pub refused_apikey: AtomicU64,
     pub refused_tokens: AtomicU64,
     pub store_failures: AtomicU64,
+    /// Checks answered from the fallback store while Redis was skipped.
+    pub store_skipped: AtomicU64,
 }
 
 /// The limiter the gateway holds; cheap to clone.
@@ -98,6 +109,9 @@ pub struct RateLimiter {
 
 struct Inner {
     store: Store,
+    /// With Redis: the buckets used while the breaker skips it.
+    fallback: MemoryStore,
+    breaker: Breaker,
     cfg: RateLimitConfig,
     counters: Counters,
     last_warn: Mutex<Option<Instant>>,
@@ -114,23 +128,27 @@ impl RateLimiter {
         let limiter = Self {
             inner: Arc::new(Inner {
                 store,
+                fallback: MemoryStore::new(),
+                breaker: Breaker::new(
+                    cfg.redis_breaker_failures,
+                    Duration::from_millis(cfg.redis_breaker_backoff_ms),
+                ),
                 cfg: cfg.clone(),
                 counters: Counters::default(),
                 last_warn: Mutex::new(None),
             }),
         };
-        if let Store::Memory(_) = limiter.inner.store {
-            let weak = Arc::downgrade(&limiter.inner);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(Duration::from_secs(30)).await;
-                    let Some(inner) = weak.upgrade() else { break };
-                    if let Store::Memory(m) = &inner.store {
-                        m.sweep();
-                    }
-                }
-            });
-        }
+        let weak = Arc::downgrade(&limiter.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                let Some(inner) = weak.upgrade() else { break };
+                let _ = match &inner.store {
+                    Store::Memory(m) => m.sweep(),
+                    Store::Redis(_) => inner.fallback.sweep(),
+                };
+            }
+        });
         Ok(limiter)
     }
 
@@ -146,7 +164,8 @@ impl RateLimiter {
         }
     }
 
-    /// Pings the Redis store (`None` for the memory store, which cannot fail).
+    /// Pings the Redis store (`None` for the memory store, which cannot
+    /// fail), whether or not the breaker skips it: health tells the truth.
     pub async fn ping(&self) -> Option<Result<Duration, RateLimitError>> {
         match &self.inner.store {
             Store::Memory(_) => None,
@@ -226,7 +245,8 @@ impl RateLimiter {
         }
         let checks = match &self.inner.store {
             Store::Memory(m) => Ok(m.check(&wants)),
-            Store::Redis(r) => r.check(&wants).await,
+            Store::Redis(_) if self.inner.breaker.is_open() => return self.check_locally(&wants),
+            Store::Redis(r) => self.bounded(r.check(&wants)).await,
         };
         match checks {
             Ok(checks) => self.verdict(&wants, &checks),
@@ -243,12 +263,19 @@ impl RateLimiter {
             return;
         }
         let key = (Scope::Tokens, key_id);
+        // A reservation made from the fallback and settled after Redis came
+        // back goes to Redis with the share's limit: its burst caps that
+        // bucket for one refill at worst.
         let result = match &self.inner.store {
             Store::Memory(m) => {
                 m.adjust(key, limit, delta);
                 Ok(())
             }
-            Store::Redis(r) => r.adjust(key, limit, delta).await,
+            Store::Redis(_) if self.inner.breaker.is_open() => {
+                self.inner.fallback.adjust(key, limit, delta);
+                Ok(())
+            }
+            Store::Redis(r) => self.bounded(r.adjust(key, limit, delta)).await,
         };
         if let Err(e) = result {
             self.store_failed(e);
@@ -299,6 +326,7 @@ impl RateLimiter {
             retry_after_s: c.retry_after_s,
             reserved_tokens,
             store_failed: false,
+            store_skipped: false,
         }
     }
 
@@ -333,6 +361,7 @@ impl Verdict {
             retry_after_s: 0.0,
             reserved_tokens: None,
             store_failed: false,
+            store_skipped: false,
         }
     }
 

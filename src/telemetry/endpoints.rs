@@ -66,6 +66,13 @@ impl Telemetry {
         }
     }
 
+    /// Counts a rate-limit check answered without Redis (breaker open).
+    pub fn rate_limit_store_skipped(&self) {
+        if let Some(m) = &self.metrics {
+            m.rate_limit_store_skipped();
+        }
+    }
+
     /// Counts an auth refusal.
     pub fn auth_refused(&self, reason: &'static str) {
         if let Some(m) = &self.metrics {

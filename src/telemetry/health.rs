@@ -491,14 +491,20 @@ fn redis_component(
             "ok".to_string(),
             Some(d.as_secs_f64() * 1000.0),
         ),
+        // Past a few failures the breaker skips Redis and each instance
+        // enforces its share from memory, whatever `fail_open` says.
         Err(e) if fail_open => (
             Status::Degraded,
-            format!("{e}; requests are admitted without limits (fail_open)"),
+            format!(
+                "{e}; checks that reach Redis are admitted (fail_open), then each instance enforces its share of the limits"
+            ),
             None,
         ),
         Err(e) => (
-            Status::Unhealthy,
-            format!("{e}; requests are refused (fail_open = false)"),
+            Status::Degraded,
+            format!(
+                "{e}; checks that reach Redis are refused (fail_open = false), then each instance enforces its share of the limits"
+            ),
             None,
         ),
     };

@@ -71,6 +71,9 @@ pub struct Metrics {
     auth_refusals: IntCounterVec,
     rate_limit_refusals: IntCounterVec,
     rate_limit_store_failures: IntCounter,
+    rate_limit_store_skipped: IntCounter,
+    connections_refused: IntCounter,
+    open_connections: IntGauge,
     /// The configured model and provider names, each label's index.
     models: Labels,
     providers: Labels,
@@ -113,7 +116,14 @@ impl Metrics {
         let rate_limit_refusals = IntCounterVec::new(opts(names::RATE_LIMIT_REFUSALS), &["type"])?;
         let rate_limit_store_failures =
             IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_FAILURES))?;
-        let collectors: [Box<dyn Collector>; 11] = [
+        let rate_limit_store_skipped =
+            IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_SKIPPED))?;
+        let connections_refused = IntCounter::with_opts(opts(names::CONNECTIONS_REFUSED))?;
+        let open_connections = IntGauge::with_opts(opts(names::OPEN_CONNECTIONS))?;
+        let collectors: [Box<dyn Collector>; 14] = [
+            Box::new(rate_limit_store_skipped.clone()),
+            Box::new(connections_refused.clone()),
+            Box::new(open_connections.clone()),
             Box::new(rate_limit_refusals.clone()),
             Box::new(rate_limit_store_failures.clone()),
             Box::new(requests.clone()),
@@ -142,6 +152,9 @@ impl Metrics {
             auth_refusals,
             rate_limit_refusals,
             rate_limit_store_failures,
+            rate_limit_store_skipped,
+            connections_refused,
+            open_connections,
             models: Labels::new(c.models.iter().map(|m| m.name.clone())),
             providers: Labels::new(c.providers.keys().cloned()),
             shards: Mutex::new(vec![Arc::new(Shard::default())]),
@@ -185,6 +198,20 @@ impl Metrics {
     /// Counts a failed rate-limit store check.
     pub fn rate_limit_store_failed(&self) {
         self.rate_limit_store_failures.inc();
+    }
+
+    /// Counts a rate-limit check that skipped Redis (breaker open).
+    pub fn rate_limit_store_skipped(&self) {
+        self.rate_limit_store_skipped.inc();
+    }
+
+    /// The handles the accept loop counts connections with: refused ones,
+    /// and those open now.
+    pub fn connection_counters(&self) -> (IntCounter, IntGauge) {
+        (
+            self.connections_refused.clone(),
+            self.open_connections.clone(),
+        )
     }
 
     /// Records one finished request from its ledger entry, in the shard

@@ -47,6 +47,10 @@ pub const RATE_LIMIT_STORE_FAILURES: Name = (
     "tokctl_rate_limit_store_failures_total",
     "Rate-limit checks whose store (memory or Redis) failed; fail_open decides the answer.",
 );
+pub const RATE_LIMIT_STORE_SKIPPED: Name = (
+    "tokctl_rate_limit_store_skipped_total",
+    "Rate-limit checks that skipped Redis (breaker open after repeated failures) and used this instance's share of the limits.",
+);
 pub const AUTH_REFUSALS: Name = (
     "tokctl_auth_refusals_total",
     "Requests refused by auth (never written to the ledger), by reason.",
@@ -119,6 +123,13 @@ pub const DB_IN_USE: Name = (
     "tokctl_db_pool_in_use_connections",
     "Connections of the pool in use.",
 );
+
+// Client connections (the accept loop).
+pub const CONNECTIONS_REFUSED: Name = (
+    "tokctl_connections_refused_total",
+    "Client connections closed at once because server.max_connections were open.",
+);
+pub const OPEN_CONNECTIONS: Name = ("tokctl_open_connections", "Client connections open now.");
 
 // The process.
 pub const UPTIME: Name = (

@@ -10,6 +10,8 @@ use serde_json::json;
 use crate::gateway::harness::Gateway;
 use crate::support::{TestDb, Tokctl, redis};
 
+mod redis_outage;
+
 /// Creates a user and a key with per-key limits through the real CLI.
 fn key_with_limits(gw: &Gateway, dsn: &str, args: &[&str]) -> String {
     let cfg = format!("[ledger]\npath = \"{dsn}\"\n[identity]\npath = \"{dsn}\"\n");

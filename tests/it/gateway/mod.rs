@@ -5,6 +5,7 @@
 mod auth_e2e;
 mod cases;
 mod chain;
+mod connections;
 mod errors;
 pub mod harness;
 pub mod ledger_rows;

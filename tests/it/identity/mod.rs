@@ -11,6 +11,7 @@ use tokctl::identity::{
 };
 
 mod cli;
+mod outage;
 
 use crate::support::TestDb;
 

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Server {
     port: u16,
+    /// The process, for a test that stops or kills its own server.
+    child: std::sync::Mutex<std::process::Child>,
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
 }
 
 impl Server {
@@ -24,6 +28,65 @@ impl Server {
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
+
+    /// Sends `signal` (`STOP`: hung, every call waits; `CONT`: back;
+    /// `KILL`: gone, connections refused) to the server. Only for a
+    /// server of the test's own from [`start`], never the shared one.
+    pub fn signal(&self, signal: &str) {
+        let mut child = self.child.lock().expect("lock");
+        if signal == "KILL" {
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+        let pid = child.id();
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {pid} failed");
+    }
+
+    /// Starts the server again on its port, after `signal("KILL")`.
+    pub fn restart(&self) {
+        let child = spawn(&self.bin, &self.dir, self.port).expect("restart redis-server");
+        *self.child.lock().expect("lock") = child;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !command(&self.addr(), "PING").is_ok_and(|r| r == "+PONG") {
+            assert!(Instant::now() < deadline, "Redis did not come back");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts `bin` on `port`, killed when the test process ends.
+fn spawn(
+    bin: &std::path::Path,
+    dir: &std::path::Path,
+    port: u16,
+) -> Result<std::process::Child, String> {
+    let out = if super::test_log() {
+        Stdio::inherit()
+    } else {
+        Stdio::null()
+    };
+    let child = Command::new(bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+        .arg("--dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    super::on_process_exit(&format!(
+        "kill -CONT {pid} 2>/dev/null; kill {pid} 2>/dev/null; rm -rf {}",
+        super::sh_quote(&dir.to_string_lossy()),
+        pid = child.id(),
+    ));
+    Ok(child)
 }
 
 /// The process-wide Redis, started on first use.
@@ -63,26 +126,7 @@ pub fn start(binary: &str) -> Result<Server, String> {
     let mut last = String::new();
     for _ in 0..3 {
         let port = super::free_port();
-        let out = if super::test_log() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        };
-        let mut child = Command::new(&bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
-            .arg("--dir")
-            .arg(&dir)
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        super::on_process_exit(&format!(
-            "kill {} 2>/dev/null; rm -rf {}",
-            child.id(),
-            super::sh_quote(&dir.to_string_lossy())
-        ));
+        let mut child = spawn(&bin, &dir, port)?;
         let addr = format!("127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
@@ -91,7 +135,12 @@ pub fn start(binary: &str) -> Result<Server, String> {
                 break;
             }
             if command(&addr, "PING").is_ok_and(|r| r == "+PONG") {
-                return Ok(Server { port });
+                return Ok(Server {
+                    port,
+                    child: std::sync::Mutex::new(child),
+                    bin,
+                    dir,
+                });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
