@@ -114,7 +114,9 @@ pub fn mask_password(dsn: &str) -> String {
             if u.password().is_some() {
                 let _ = u.set_password(Some("********"));
             }
-            let has_param = u.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password"));
+            let has_param = u
+                .query_pairs()
+                .any(|(k, _)| k.eq_ignore_ascii_case("password"));
             if has_param {
                 let pairs: Vec<(String, String)> = u
                     .query_pairs()
@@ -223,7 +225,10 @@ mod tests {
         assert!(!masked.contains("hunter2"), "{masked}");
         assert!(masked.contains("sslmode=require"), "{masked}");
         let masked = mask_password("postgres://u:p@h:notaport/db?PASSWORD=hunter2");
-        assert!(!masked.contains("hunter2") && !masked.contains(":p@"), "{masked}");
+        assert!(
+            !masked.contains("hunter2") && !masked.contains(":p@"),
+            "{masked}"
+        );
         let d = Dsn::parse("postgres://u:secret@db.example:6543/ledger").unwrap();
         assert_eq!(d.describe(), "PostgreSQL at db.example:6543/ledger");
     }

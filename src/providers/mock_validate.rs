@@ -122,7 +122,7 @@ pub fn check(endpoint: Endpoint, body: &[u8]) -> Result<Option<EmbeddingInputs>,
             let req: Messages = serde_json::from_slice(body).map_err(parse_error)?;
             match &req.max_tokens {
                 None => return Err(Invalid::new("max_tokens: Field required", "max_tokens")),
-                Some(v) if !v.as_u64().is_some_and(|n| n >= 1) => {
+                Some(v) if v.as_u64().is_none_or(|n| n < 1) => {
                     return Err(Invalid::new(
                         "max_tokens: Input should be a valid integer greater than or equal to 1",
                         "max_tokens",

@@ -266,7 +266,7 @@ macro_rules! ledger_columns {
                 $({
                     let $se = &mut entry;
                     let $sv = self.$name;
-                    $set;
+                    let () = $set;
                 })*
                 entry.chain = self.link();
                 Ok(entry)

@@ -399,7 +399,7 @@ mod tests {
                 b.push(1);
             } else {
                 b.extend_from_slice(&8i32.to_be_bytes());
-                b.extend_from_slice(&i64::from(col).to_be_bytes());
+                b.extend_from_slice(&col.to_be_bytes());
             }
         }
         b

@@ -41,7 +41,11 @@ pub async fn a_chain_deleted_whole_is_found_by_its_head_file(db: &TestDb) {
 pub async fn a_row_forged_above_the_watermark_is_found(db: &TestDb) {
     let dir = written(db, 5).await;
     let (code, j) = verify(dir.path());
-    assert_eq!((code, &j["chains"][0]["watermark"]), (0, &serde_json::json!(5)), "{j}");
+    assert_eq!(
+        (code, &j["chains"][0]["watermark"]),
+        (0, &serde_json::json!(5)),
+        "{j}"
+    );
     // A copy of entry 5 placed at 6, linked to 5, with a hash the forger
     // cannot make without the key.
     let forge = "INSERT INTO usage_entries (request_id, created_at_us, endpoint, model, provider, \
@@ -55,7 +59,10 @@ pub async fn a_row_forged_above_the_watermark_is_found(db: &TestDb) {
     assert_eq!(code, 1, "a row above the watermark that is no link: {j}");
     assert_eq!(j["chains"][0]["first_break"]["kind"], "inserted", "{j}");
     assert_eq!(j["chains"][0]["first_break"]["seq"], 6, "{j}");
-    assert_eq!(j["chains"][0]["first_break"]["request_id"], "forged-6", "{j}");
+    assert_eq!(
+        j["chains"][0]["first_break"]["request_id"], "forged-6",
+        "{j}"
+    );
 }
 
 crate::dbtest!(a_chain_deleted_whole_is_found_by_its_head_file, |db| {
