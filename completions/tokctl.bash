@@ -1041,7 +1041,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__export)
-            opts="-o -v -q -h -V --since --until --user --key --model --status --instance --format --output --compress --after --cursor --excel-safe --manifest --config --verbose --quiet --help --version"
+            opts="-o -v -q -h -V --since --until --user --key --model --status --errors --instance --format --output --compress --after --cursor --excel-safe --manifest --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1333,7 +1333,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__summary)
-            opts="-v -q -h -V --since --until --user --key --model --status --instance --by --json --csv --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --since --until --user --key --model --status --errors --instance --by --json --csv --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1368,7 +1368,7 @@ _tokctl() {
                     return 0
                     ;;
                 --by)
-                    COMPREPLY=($(compgen -W "user key model day hour" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "user key model day hour upstream_api team cache provider" -- "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -242,6 +242,7 @@ zstd\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l after -d 'Incremental export: entries numbered above SEQ in one chain (--instance, or the only one), up to its committed watermark' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l cursor -d 'Incremental export: each chain from the position kept in FILE up to its committed watermark; FILE is rewritten only when the export completes. Not with --since/--until' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l errors -d 'Only error rows: status >= 400, or a stream that began 200 and then failed (its error_kind is set)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l excel-safe -d 'Prefix text cells starting with = + - @ with \' so spreadsheets show them as text'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l manifest -d 'Also write <FILE>.manifest.json: rows, time range, filters, SHA-256, columns'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
@@ -259,13 +260,18 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 key\t''
 model\t''
 day\t''
-hour\t''"
+hour\t''
+upstream_api\t'The provider\'s API (`chat`, `messages`, `responses`, `embeddings`)'
+team\t''
+cache\t'`none`, `hit`, `miss`, `bypass`'
+provider\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l errors -d 'Only error rows: status >= 400, or a stream that began 200 and then failed (its error_kind is set)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l json -d 'JSON (an array of objects) instead of a table'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l csv -d 'CSV instead of a table'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l instance -d 'Only this gateway instance\'s chain (default: every chain in the ledger)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Start after this sequence number (links into it are not checked)' -r

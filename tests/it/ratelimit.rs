@@ -171,7 +171,7 @@ async fn redis_down_fails_open_and_is_counted() {
         Some("healthy"),
         "{health}"
     );
-    let body = json!({"model": "gpt-4o-mini", "messages": []});
+    let body = json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]});
     let send = || {
         c.post(gw.url("/v1/chat/completions"))
             .bearer_auth(&key)
