@@ -16,7 +16,10 @@
 # and JSONL exports and verify run as csv-before, jsonl-before and
 # verify-before in the same runs, for a before/after comparison on one
 # machine state), TOKCTL_BENCH_EXPLAIN=1 (PostgreSQL: print the plans of
-# export's and verify's reads first).
+# export's and verify's reads first), TOKCTL_BENCH_BIN and
+# TOKCTL_BENCH_HELPER (a tokctl and a ledger_export bench binary already
+# built: no cargo build), TOKCTL_BENCH_MIGRATE=1 (run `tokctl migrate` after
+# populating, for a helper built from an older schema).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,14 +31,22 @@ BEFORE=${TOKCTL_BENCH_BEFORE:-}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-cargo build --release --bin tokctl
-helper=$(cargo bench --bench ledger_export --no-run --message-format=json 2>/dev/null | python3 -c '
+if [ -n "${TOKCTL_BENCH_BIN:-}" ]; then
+    tokctl=$TOKCTL_BENCH_BIN
+else
+    cargo build --release --bin tokctl
+    tokctl=target/release/tokctl
+fi
+if [ -n "${TOKCTL_BENCH_HELPER:-}" ]; then
+    helper=$TOKCTL_BENCH_HELPER
+else
+    helper=$(cargo bench --bench ledger_export --no-run --message-format=json 2>/dev/null | python3 -c '
 import sys, json
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "ledger_export" and m.get("executable"):
         print(m["executable"])')
-tokctl=target/release/tokctl
+fi
 
 work=$(mktemp -d /tmp/tokctl-bench-export.XXXXXX)
 chmod 755 "$work"
@@ -76,6 +87,11 @@ run_backend() {
     "$helper" populate "$dsn" "$N" "$work/head.json"
     printf '[ledger]\npath = "%s"\n[ledger.chain]\nhmac_key = "bench-key"\nhead_file = "%s"\n' \
         "$dsn" "$work/head.json" >"$work/config.toml"
+    if [ -n "${TOKCTL_BENCH_MIGRATE:-}" ]; then
+        # A ledger populated by an older helper, brought to this binary's
+        # schema: both binaries then read (and verify) the same rows.
+        "$tokctl" --config "$work/config.toml" migrate >/dev/null
+    fi
     local ex=("$tokctl" --config "$work/config.toml" ledger export)
     if [ -n "${TOKCTL_BENCH_EXPLAIN:-}" ] && [ "$name" = postgres ]; then
         # The plans of export's and verify's reads, as the server runs them.
