@@ -22,9 +22,10 @@ rm -rf "$src"
 mkdir -p "$src" target/prev/debug
 git archive "$PREV" | tar -x -C "$src"
 # Registry crates are the same versions: start from this tree's build.
-if [[ -d target/debug/deps && ! -d target/prev/debug/deps ]]; then
+built="${CARGO_TARGET_DIR:-target}/debug"
+if [[ -d "$built/deps" && ! -d target/prev/debug/deps ]]; then
     for d in deps build .fingerprint; do
-        cp -r "target/debug/$d" target/prev/debug/
+        cp -r "$built/$d" target/prev/debug/
     done
 fi
 CARGO_TARGET_DIR="$PWD/target/prev" cargo build --quiet --manifest-path "$src/Cargo.toml" --bin tokctl >&2
