@@ -47,7 +47,7 @@ done
 bin=${TOKCTL_IMAGE_BIN:-}
 if [[ -z $bin ]]; then
     cargo build --release --locked --bin tokctl
-    bin=target/release/tokctl
+    bin="${CARGO_TARGET_DIR:-target}/release/tokctl"
 fi
 
 work=$(mktemp -d)
