@@ -3,7 +3,7 @@
 //! keeping a constant rate for a few seconds on a single-threaded tokio
 //! runtime (as a `tokctl loadtest` load thread is). For every tick the task
 //! that would send records how late it got control (`now - intended`), and
-//! the process's CPU time is read around each run (`/proc/self/schedstat`).
+//! the process's CPU time is read around each run (`/proc/self/stat`).
 //!
 //! - `tokio-sleep`: `tokio::time::sleep_until` (what the engine did): the
 //!   timer wheel has 1 ms ticks and rounds a deadline up to the next one.
@@ -14,7 +14,8 @@
 //! - `thread-spin`: the same thread sleeps to 100 µs before and spins the rest.
 //! - `timerfd`: the task waits on a timerfd (an hrtimer, no slack) armed to
 //!   the instant, registered with the runtime's own epoll (`AsyncFd`).
-//! - `timerfd-spin`: the timerfd armed 30 µs early, then a spin to the instant.
+//! - `timerfd-spin`: the timerfd armed 20 µs early, then a spin to the instant (what
+//!   `tokctl loadtest` does: src/loadtest/pace.rs).
 //!
 //! Usage: `cargo bench --bench pacing -- --bench [SECONDS=2] [RATES=200,2000]`;
 //! without `--bench` it exits at once (so `cargo test --all-targets` does
@@ -68,29 +69,19 @@ fn main() {
     }
 }
 
-/// CPU time this process has used (all threads), from the scheduler's own count.
+/// CPU time this process has used, threads that ended included (user +
+/// system clock ticks from `/proc/self/stat`, usually 10 ms each).
 fn cpu_time() -> Duration {
-    let text = std::fs::read_to_string("/proc/self/schedstat").unwrap_or_default();
-    let ns = text
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime is the
+    // 12th, stime the 13th.
+    let rest = text.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
         .split_whitespace()
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    // schedstat of the process is the main thread's; add the others'.
-    let mut total = Duration::from_nanos(ns);
-    if let Ok(dir) = std::fs::read_dir("/proc/self/task") {
-        total = Duration::ZERO;
-        for t in dir.flatten() {
-            let text = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
-            let ns: u64 = text
-                .split_whitespace()
-                .next()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0);
-            total += Duration::from_nanos(ns);
-        }
-    }
-    total
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 /// Runs one variant; returns the lateness histogram (µs) and the CPU share of one core.
@@ -155,13 +146,14 @@ fn run(variant: &str, rate: f64, len: Duration) -> (Histogram<u64>, f64) {
                 }
             }
             _ => {
-                let early = if variant == "timerfd-spin" { 30 } else { 0 };
+                let early = if variant == "timerfd-spin" { 20 } else { 0 };
                 let fd = timerfd();
                 for i in 0..n {
                     let t = at(i);
                     let wake = t - Duration::from_micros(early);
-                    if wake > Instant::now() {
-                        arm(&fd, wake - Instant::now());
+                    let left = wake.saturating_duration_since(Instant::now());
+                    if !left.is_zero() {
+                        arm(&fd, left);
                         wait(&fd).await;
                     }
                     while Instant::now() < t {
@@ -173,7 +165,7 @@ fn run(variant: &str, rate: f64, len: Duration) -> (Histogram<u64>, f64) {
         }
         h
     });
-    let cpu = (cpu_time() - cpu0).as_secs_f64() / wall0.elapsed().as_secs_f64();
+    let cpu = cpu_time().saturating_sub(cpu0).as_secs_f64() / wall0.elapsed().as_secs_f64();
     (h, cpu)
 }
 

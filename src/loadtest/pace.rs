@@ -9,13 +9,19 @@
 //! A timerfd is a kernel hrtimer without timer slack; registered with the
 //! runtime's own epoll (`AsyncFd`) it wakes the load thread at the instant,
 //! and the connection that sends is on that same thread, so nothing crosses
-//! threads. bench/pacing.rs measured it against a tokio sleep, a sleep plus
-//! `yield_now` spin, and a pacing thread (`nanosleep`, with and without a
-//! spin) handing permits to the runtime: the timerfd was as precise as the
-//! best of them at p50 and p99 for a fraction of a spinning variant's CPU
-//! (docs/benchmarks.md, "loadtest vs oha, open-loop pacing"). A last
-//! [`SPIN`] before the instant is spun rather than slept, which takes the
-//! runtime's wake-up path (epoll, task poll) out of the lag.
+//! threads. The last [`SPIN`] before the instant is spun rather than slept,
+//! which takes most of the wake-up path (epoll, task poll) out of the lag.
+//!
+//! Measured before choosing (bench/pacing.rs, docs/benchmarks.md, "loadtest
+//! vs oha, open-loop pacing"), lateness at 200 and 2,000 ticks/s on this
+//! project's shared 2-core machine, the process under SCHED_FIFO so that the
+//! other builds' load does not hide the clocks: tokio's sleep 1.27–1.53 ms
+//! at p50; a sleep plus `yield_now` spin 1 µs, but 96 % of a core at
+//! 2,000/s; a pacing thread (`nanosleep`, with or without a spin) handing
+//! permits to the runtime 32–114 µs at p50 and 14–28 % of a core at
+//! 2,000/s, the cross-thread hand-off costing both; the timerfd 28–68 µs
+//! p50 at 0.5–5 %; the timerfd with a 20 µs spin 9–42 µs p50 and 149–193 µs
+//! p99 at 0.5–5 %. That last one is kept.
 //!
 //! Where there is no timerfd (not Linux, or the call fails), the wait falls
 //! back to tokio's timer and a short spin: correct, about as precise, and
