@@ -15,7 +15,10 @@
 # closed-loop req/s within 10 % of oha's, or the difference explained.
 # Usage: bench/loadtest_vs_oha.sh [seconds=5] ["rates"="200 2000 5000"] [conns=50] [runs=3]
 # Knobs: THREADS (tokctl --threads and wrk -t; default 2), CLOSED=0 skips
-# the closed loop, OHA=path (default: oha on PATH).
+# the closed loop, OHA=path (default: oha on PATH). On a machine busy with
+# other work: GEN_FIFO=N runs the generators at SCHED_FIFO priority N and
+# UP_FIFO=M the nginx worker (M > N, else same-priority FIFO threads do not
+# time-share and nginx starves); needs root (chrt). RATES="" skips the open loop.
 # Needs: nginx, wrk, oha (cargo install oha --locked). Builds tokctl with
 # --release (TOKCTL_BENCH_NO_BUILD=1 skips it). Medians per row at the end.
 set -euo pipefail
@@ -26,6 +29,8 @@ RUNS=${4:-3}
 THREADS=${THREADS:-2}
 CLOSED=${CLOSED:-1}
 OHA=${OHA:-oha}
+GEN=()
+[ -n "${GEN_FIFO:-}" ] && GEN=(chrt -f "$GEN_FIFO")
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d /tmp/tokctl-oha-bench.XXXXXX)
 chmod 755 "$WORK"
@@ -42,6 +47,10 @@ build_release
 
 UP=$(free_port)
 start_upstream nginx "$UP"
+if [ -n "${UP_FIFO:-}" ]; then
+  chrt -f -p "$UP_FIFO" "$(cat "$WORK/nginx.pid")" >/dev/null
+  chrt -f -p "$UP_FIFO" "$(pgrep -P "$(cat "$WORK/nginx.pid")" | head -1)" >/dev/null
+fi
 URL="http://127.0.0.1:$UP/v1/chat/completions"
 REQ='{"model":"bench","messages":[{"role":"user","content":"hello"}]}'
 echo "$REQ" > "$WORK/body.json"
@@ -58,7 +67,7 @@ ROWS="$WORK/rows"
 
 # tokctl: prints req/s p50 p99 mean behind_p50 behind_p99 service_p50 service_p99 failures (ms)
 tok() {
-  "$BIN" loadtest "$URL" -c "$CONNS" -d "${DUR}s" --threads "$THREADS" --body-file "$WORK/body.json" --json "$@" 2>/dev/null \
+  "${GEN[@]}" "$BIN" loadtest "$URL" -c "$CONNS" -d "${DUR}s" --threads "$THREADS" --body-file "$WORK/body.json" --json "$@" 2>/dev/null \
     | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["runs"][0]
@@ -68,7 +77,7 @@ print(r["requests_per_s"], l["p50"], l["p99"], l["mean"], b.get("p50", 0), b.get
 }
 # oha: prints req/s p50 p99 mean (ms)
 oha_run() {
-  "$OHA" "$URL" -c "$CONNS" -z "${DUR}s" -m POST -H 'Content-Type: application/json' -D "$WORK/body.json" \
+  "${GEN[@]}" "$OHA" "$URL" -c "$CONNS" -z "${DUR}s" -m POST -H 'Content-Type: application/json' -D "$WORK/body.json" \
       --no-tui --output-format json "$@" 2>/dev/null \
     | python3 -c '
 import json, sys
@@ -77,7 +86,7 @@ s, p = d["summary"], d["latencyPercentiles"]
 print(s["requestsPerSec"], p["p50"] * 1000, p["p99"] * 1000, s["average"] * 1000)'
 }
 
-echo "conditions: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $CONNS connections, ${DUR}s, $THREADS tokctl threads"
+echo "conditions: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $CONNS connections, ${DUR}s, $THREADS tokctl threads, generators FIFO ${GEN_FIFO:-no}, nginx FIFO ${UP_FIFO:-no}"
 printf '%-4s %-6s %6s %9s %9s %8s %8s %8s %8s %7s %7s %9s %9s %9s\n' run mode rate tok_req/s oha_req/s tok_p50 oha_p50 tok_p99 oha_p99 p50_t/o p99_t/o behind50 behind99 svc_p50
 echo "(latencies in ms; open loop: both from the intended start; behind*: tokctl's own lag, svc: its service time)"
 for run in $(seq 1 "$RUNS"); do
@@ -95,7 +104,7 @@ PY
   [ "$CLOSED" = 1 ] || continue
   read -r TR TP50 _ TM _ _ _ _ TF <<<"$(tok)"
   read -r OR OP50 _ OM <<<"$(oha_run)"
-  W=$(wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" -s "$WORK/post.lua" "$URL" | grep '^WRK')
+  W=$("${GEN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" -s "$WORK/post.lua" "$URL" | grep '^WRK')
   read -r _ WR WP50 WM <<<"$W"
   python3 - "$run" "$CONNS" "$TR" "$OR" "$WR" "$TP50" "$OP50" "$WP50" "$TM" "$OM" "$WM" <<'PY' | tee -a "$ROWS"
 import sys

@@ -69,7 +69,8 @@ impl Clock {
         let wake = at.checked_sub(SPIN).unwrap_or(at);
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.fd {
-            if wake > now && timerfd::wait(fd, wake - now).await.is_ok() {
+            // Within the spin already: nothing to sleep.
+            if wake <= now || timerfd::wait(fd, wake - now).await.is_ok() {
                 spin_until(at);
                 return;
             }
@@ -174,5 +175,12 @@ mod tests {
         // An instant in the past returns at once.
         let past = Instant::now();
         clock.until(past).await;
+        // One within the spin is spun, and the timerfd is kept: losing it
+        // there turned every later wait into a millisecond of spinning.
+        let near = Instant::now() + SPIN / 2;
+        clock.until(near).await;
+        assert!(Instant::now() >= near);
+        #[cfg(target_os = "linux")]
+        assert!(clock.precise(), "the timerfd is still in use");
     }
 }
