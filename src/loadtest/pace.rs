@@ -9,8 +9,9 @@
 //! A timerfd is a kernel hrtimer without timer slack; registered with the
 //! runtime's own epoll (`AsyncFd`) it wakes the load thread at the instant,
 //! and the connection that sends is on that same thread, so nothing crosses
-//! threads. The last [`SPIN`] before the instant is spun rather than slept,
-//! which takes most of the wake-up path (epoll, task poll) out of the lag.
+//! threads. The last [`SPIN`] (more when slots are far apart) before the
+//! instant is spun rather than slept, which takes most of the wake-up path
+//! (epoll, task poll) out of the lag.
 //!
 //! Measured before choosing (bench/pacing.rs, docs/benchmarks.md, "loadtest
 //! vs oha, open-loop pacing"), lateness at 200 and 2,000 ticks/s on this
@@ -21,7 +22,8 @@
 //! permits to the runtime 32–114 µs at p50 and 14–28 % of a core at
 //! 2,000/s, the cross-thread hand-off costing both; the timerfd 28–68 µs
 //! p50 at 0.5–5 %; the timerfd with a 20 µs spin 9–42 µs p50 and 149–193 µs
-//! p99 at 0.5–5 %. That last one is kept.
+//! p99 at 0.5–5 %. That last one is kept, its spin grown to a hundredth of
+//! the gap between slots (up to [`SPIN_MAX`]) when they are far apart.
 //!
 //! Where there is no timerfd (not Linux, or the call fails), the wait falls
 //! back to tokio's timer and a short spin: correct, about as precise, and
@@ -29,8 +31,15 @@
 
 use std::time::{Duration, Instant};
 
-/// How long before a send time the clock stops sleeping and spins.
+/// How long before a send time the clock stops sleeping and spins, at
+/// least: the runtime's own wake-up path.
 pub const SPIN: Duration = Duration::from_micros(20);
+
+/// The most it spins: slots far apart let the CPU go idle, and waking an
+/// idle CPU took ~60 µs on the benchmark machine (the bare timerfd's p50 at
+/// 200/s, docs/benchmarks.md); a spin of a hundredth of the gap between
+/// slots covers that for at most 1 % of a core.
+pub const SPIN_MAX: Duration = Duration::from_micros(100);
 
 /// Fallback only: tokio's timer wakes up to a tick (1 ms) after its
 /// deadline, so it is asked for this much earlier, and the rest is spun.
@@ -38,14 +47,19 @@ const WHEEL: Duration = Duration::from_micros(1_100);
 
 /// A load thread's clock. Create it inside the thread's runtime.
 pub struct Clock {
+    /// How long before each instant it stops sleeping and spins.
+    spin: Duration,
     #[cfg(target_os = "linux")]
     fd: Option<tokio::io::unix::AsyncFd<std::os::fd::OwnedFd>>,
 }
 
 impl Clock {
-    /// A clock on a timerfd when the system has one, else on tokio's timer.
-    pub fn new() -> Clock {
+    /// A clock on a timerfd when the system has one, else on tokio's
+    /// timer, for slots `gap` apart: it spins a hundredth of the gap
+    /// before each, within [`SPIN`]..=[`SPIN_MAX`].
+    pub fn new(gap: Duration) -> Clock {
         Clock {
+            spin: (gap / 100).clamp(SPIN, SPIN_MAX),
             #[cfg(target_os = "linux")]
             fd: timerfd::open().ok(),
         }
@@ -66,7 +80,7 @@ impl Clock {
         if at <= now {
             return;
         }
-        let wake = at.checked_sub(SPIN).unwrap_or(at);
+        let wake = at.checked_sub(self.spin).unwrap_or(at);
         #[cfg(target_os = "linux")]
         if let Some(fd) = &self.fd {
             // Within the spin already: nothing to sleep.
@@ -84,16 +98,10 @@ impl Clock {
         }
         // Spun in slices, yielding between them, so that other tasks of
         // the thread (answers arriving) are not held up for a millisecond.
-        while at.saturating_duration_since(Instant::now()) > SPIN {
+        while at.saturating_duration_since(Instant::now()) > self.spin {
             tokio::task::yield_now().await;
         }
         spin_until(at);
-    }
-}
-
-impl Default for Clock {
-    fn default() -> Self {
-        Clock::new()
     }
 }
 
@@ -164,7 +172,13 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn waits_until_the_instant_and_not_before() {
-        let mut clock = Clock::new();
+        let mut clock = Clock::new(Duration::from_millis(1));
+        assert_eq!(clock.spin, SPIN);
+        assert_eq!(
+            Clock::new(Duration::from_millis(5)).spin,
+            Duration::from_micros(50)
+        );
+        assert_eq!(Clock::new(Duration::from_secs(1)).spin, SPIN_MAX);
         #[cfg(target_os = "linux")]
         assert!(clock.precise(), "a timerfd on Linux");
         for ms in [0u64, 1, 3] {

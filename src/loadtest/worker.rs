@@ -48,7 +48,7 @@ pub async fn pacer(s: Arc<Shared>, first: u64, step: u64, rate: f64, tx: Unbound
         Stop::Duration(_) => u64::MAX,
     };
     let end = end(&s);
-    let mut clock = Clock::new();
+    let mut clock = Clock::new(Duration::from_secs_f64(step as f64 / rate));
     let mut i = first;
     while i < limit {
         let at = slot_at(s.start, rate, i);
