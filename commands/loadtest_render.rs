@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokctl::loadtest::{Comparison, Latency, Rate, Report, Tick};
+use tokctl::loadtest::{Comparison, GeneratorLag, Latency, Rate, Report, Tick};
 
 /// A progress bar showing live requests/s, errors and p99.
 pub struct Progress {
@@ -99,6 +99,14 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
             );
             let _ = writeln!(o, "  service time  {}", line(&ol.service_time_ms));
             let _ = writeln!(o, "  behind sched. {}", line(&ol.behind_ms));
+            let _ = writeln!(
+                o,
+                "  generator     {} CPU cores, {} load threads",
+                ol.cpu_cores, ol.threads
+            );
+            if let Some(lag) = GeneratorLag::of(r) {
+                let _ = writeln!(o, "  warning: {lag}");
+            }
         }
         if stream && let Some(s) = &r.stream {
             let _ = writeln!(o, "  ttft          {}", line(&s.ttft_ms));

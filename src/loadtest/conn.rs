@@ -104,6 +104,23 @@ async fn connect(target: &Target) -> Result<Stream, ErrorKind> {
     Ok(Either::Right(Box::new(stream)))
 }
 
+/// Opens `n` connections at once, each within `timeout`, before a level's
+/// schedule starts. One that fails is left closed: its first request opens
+/// it again and counts the error if it fails again.
+pub async fn open_all(target: &Target, n: usize, timeout: Duration) -> Vec<Conn> {
+    let opens = (0..n).map(|_| async {
+        let stream = tokio::time::timeout(timeout, connect(target))
+            .await
+            .ok()
+            .and_then(Result::ok);
+        Conn {
+            stream,
+            ..Conn::default()
+        }
+    });
+    futures_util::future::join_all(opens).await
+}
+
 impl Conn {
     /// Sends one request and reads the whole answer within `timeout`.
     pub async fn exchange(

@@ -130,6 +130,21 @@ impl Criteria {
         Verdict { crossed }
     }
 
+    /// `--fail-on` over a whole run, one line per failure: each level's
+    /// crossed bounds, then each open-loop level whose generator fell
+    /// behind its schedule ([`super::GeneratorLag`]): such a level measured
+    /// the generator, so its passing the bounds says nothing of the target.
+    pub fn check_run(&self, reports: &[Report]) -> Vec<String> {
+        let crossed = reports
+            .iter()
+            .flat_map(|r| self.check(r).crossed)
+            .map(|c| format!("threshold crossed: {c}"));
+        let late = super::lag_failures(reports)
+            .into_iter()
+            .map(|l| format!("generator behind schedule: {l}"));
+        crossed.chain(late).collect()
+    }
+
     /// `--slo`: whether one request met every bound (`<` means "at most").
     /// Latency quantile metrics apply to the request's own latency.
     /// `ttft_ms` is `None` when the answer carried no token at all: that

@@ -1,9 +1,11 @@
-//! Running a [`Plan`]: one task per connection, a sampler that takes each
-//! worker's per-second histogram once a second (for the progress callback
-//! and `--hdr-out`), warmup, closed and open loop, early stop on
-//! cancellation. It does not format anything.
+//! Running a [`Plan`]: the load threads (each opening its connections
+//! before the schedule starts), a sampler that takes each worker's
+//! per-second histogram once a second (for the progress callback and
+//! `--hdr-out`), warmup, the count of open-loop requests due and never
+//! sent, early stop on cancellation. The workers and the open loop's pacer
+//! are in `worker.rs`. It does not format anything.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -11,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, Conn};
 use super::stats::{Recorder, Report, Seconds, histogram};
-use super::{LoadError, Plan, Stop};
+use super::{LoadError, Plan, Stop, worker};
 
 /// Live numbers for a progress display, one per second of a level.
 #[derive(Debug, Clone)]
@@ -56,13 +58,31 @@ pub async fn run(
     Ok((reports, intervals, started))
 }
 
-struct Shared {
-    plan: Plan,
-    start: Instant,
-    measure_from: Instant,
-    /// Closed loop: measured requests taken; open loop: schedule slots taken.
-    taken: AtomicU64,
-    cancel: CancellationToken,
+/// What every task of a level shares.
+pub(super) struct Shared {
+    pub plan: Plan,
+    /// The schedule's zero: every connection was open by then.
+    pub start: Instant,
+    pub measure_from: Instant,
+    /// Closed loop with `--requests`: measured requests taken.
+    pub taken: AtomicU64,
+    pub cancel: CancellationToken,
+}
+
+/// When open-loop slot `i` is due.
+pub(super) fn slot_at(start: Instant, rate: f64, i: u64) -> Instant {
+    start + Duration::from_secs_f64(i as f64 / rate)
+}
+
+/// The load threads a level runs on (as wrk's `-t`): `--threads`, else one
+/// per core, never more than the connections.
+fn thread_count(plan: &Plan, concurrency: usize) -> usize {
+    plan.threads.unwrap_or_else(cpu_cores).clamp(1, concurrency)
+}
+
+/// The CPUs this process may use.
+pub fn cpu_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 async fn level(
@@ -72,51 +92,14 @@ async fn level(
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
 ) -> Result<(Report, Seconds), LoadError> {
-    let start = Instant::now();
     let done = cancel.child_token();
-    let shared = Arc::new(Shared {
-        plan: plan.clone(),
-        start,
-        measure_from: start + plan.warmup,
-        taken: AtomicU64::new(0),
-        cancel: done.clone(),
-    });
     let recorders: Vec<_> = (0..concurrency)
         .map(|_| Arc::new(Mutex::new(Recorder::default())))
         .collect();
-    // Like wrk's threads: one single-threaded runtime per core, each driving
-    // its share of the connections, so a request never hops between threads.
-    let threads = plan
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, concurrency);
-    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(threads);
-    for t in 0..threads {
-        let mine: Vec<_> = recorders.iter().skip(t).step_by(threads).cloned().collect();
-        let (shared, done_tx) = (shared.clone(), done_tx.clone());
-        let spawned = std::thread::Builder::new()
-            .name(format!("loadtest-{t}"))
-            .spawn(move || {
-                if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    rt.block_on(async move {
-                        let mut set = tokio::task::JoinSet::new();
-                        for r in mine {
-                            set.spawn(worker(shared.clone(), r));
-                        }
-                        while set.join_next().await.is_some() {}
-                    });
-                }
-                drop(done_tx);
-            });
-        if let Err(e) = spawned {
-            done.cancel();
-            return Err(LoadError::Plan(format!("cannot start a load thread: {e}")));
-        }
-    }
-    drop(done_tx);
+    let threads = thread_count(plan, concurrency);
+    let (started, shared) = start_threads(plan, &recorders, threads, &done).await?;
+    let start = shared.start;
+    let mut done_rx = started;
     let planned = match plan.stop {
         Stop::Duration(d) => Some(d),
         Stop::Requests(n) => plan.rate.map(|r| Duration::from_secs_f64(n as f64 / r)),
@@ -175,7 +158,7 @@ async fn level(
         let sent = merged.ok + merged.failed + merged.interrupted;
         merged.interrupted += unsent_due(&shared, rate, cut_at).saturating_sub(sent);
     }
-    let report = Report::build(
+    let mut report = Report::build(
         &merged,
         concurrency,
         plan.rate,
@@ -184,7 +167,122 @@ async fn level(
         elapsed,
         cancel.is_cancelled(),
     );
+    if let Some(ol) = report.open_loop.as_mut() {
+        ol.cpu_cores = cpu_cores();
+        ol.threads = threads;
+    }
     Ok((report, intervals))
+}
+
+/// Starts the level's load threads, each a single-threaded runtime driving
+/// its share of the connections (like wrk's threads: one per core, so a
+/// request never hops between threads). Every thread first opens its
+/// connections; the schedule starts once all are open, so neither thread
+/// start-up nor TCP (or TLS) handshakes fall in the measured window.
+/// Returns a receiver that closes when every thread has finished, and the
+/// level's shared state (its `start`).
+async fn start_threads(
+    plan: &Plan,
+    recorders: &[Arc<Mutex<Recorder>>],
+    threads: usize,
+    done: &CancellationToken,
+) -> Result<(tokio::sync::mpsc::Receiver<()>, Arc<Shared>), LoadError> {
+    let (done_tx, done_rx) = tokio::sync::mpsc::channel::<()>(threads);
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(threads);
+    let mut go = Vec::with_capacity(threads);
+    for t in 0..threads {
+        let mine: Vec<_> = recorders.iter().skip(t).step_by(threads).cloned().collect();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<Arc<Shared>>();
+        go.push(go_tx);
+        let (done_tx, ready_tx) = (done_tx.clone(), ready_tx.clone());
+        let (target, timeout, rate) = (plan.target.clone(), plan.timeout, plan.rate);
+        let spawned = std::thread::Builder::new()
+            .name(format!("loadtest-{t}"))
+            .spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    let _ = ready_tx.blocking_send(false);
+                    return;
+                };
+                let conns = rt.block_on(conn::open_all(&target, mine.len(), timeout));
+                if ready_tx.blocking_send(true).is_err() {
+                    return;
+                }
+                let Ok(shared) = go_rx.recv() else { return };
+                rt.block_on(drive(shared, conns, mine, rate, t, threads));
+                drop(done_tx);
+            });
+        if let Err(e) = spawned {
+            done.cancel();
+            return Err(LoadError::Plan(format!("cannot start a load thread: {e}")));
+        }
+    }
+    drop((done_tx, ready_tx));
+    for _ in 0..threads {
+        // Opening connections ends within --timeout, or at Ctrl-C.
+        let ok = tokio::select! {
+            r = ready_rx.recv() => r.unwrap_or(false),
+            _ = done.cancelled() => true,
+        };
+        if !ok {
+            done.cancel();
+            return Err(LoadError::Plan(
+                "cannot start a load thread's runtime".into(),
+            ));
+        }
+        if done.is_cancelled() {
+            break;
+        }
+    }
+    let start = Instant::now();
+    let shared = Arc::new(Shared {
+        plan: plan.clone(),
+        start,
+        measure_from: start + plan.warmup,
+        taken: AtomicU64::new(0),
+        cancel: done.clone(),
+    });
+    for g in go {
+        // A thread that already gave up has dropped its receiver.
+        let _ = g.send(shared.clone());
+    }
+    Ok((done_rx, shared))
+}
+
+/// One load thread's run: its workers (and, in open loop, its pacer).
+async fn drive(
+    shared: Arc<Shared>,
+    conns: Vec<Conn>,
+    mine: Vec<Arc<Mutex<Recorder>>>,
+    rate: Option<f64>,
+    index: usize,
+    threads: usize,
+) {
+    let mut set = tokio::task::JoinSet::new();
+    match rate {
+        Some(rate) => {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let permits: worker::Permits = Arc::new(tokio::sync::Mutex::new(rx));
+            set.spawn(worker::pacer(
+                shared.clone(),
+                index as u64,
+                threads as u64,
+                rate,
+                tx,
+            ));
+            for (c, r) in conns.into_iter().zip(mine) {
+                set.spawn(worker::open_worker(shared.clone(), c, r, permits.clone()));
+            }
+        }
+        None => {
+            for (c, r) in conns.into_iter().zip(mine) {
+                set.spawn(worker::closed_worker(shared.clone(), c, r));
+            }
+        }
+    }
+    while set.join_next().await.is_some() {}
 }
 
 /// Open loop: how many measured requests were due (intended start passed)
@@ -201,8 +299,8 @@ fn unsent_due(s: &Shared, rate: f64, cut_at: Option<Instant>) -> u64 {
         until = Some(until.map_or(c, |u| u.min(c)));
     }
     let limit = match plan.stop {
-        // The workers' own limit (warmup slots, then `n` measured).
-        Stop::Requests(n) => (plan.warmup.as_secs_f64() * rate).ceil() as u64 + n,
+        // The pacers' own limit (warmup slots, then `n` measured).
+        Stop::Requests(n) => worker::warm_slots(s, rate) + n,
         Stop::Duration(_) => u64::MAX,
     };
     let due = until.map_or(limit, |u| slots_before(s.start, rate, u).min(limit));
@@ -210,9 +308,9 @@ fn unsent_due(s: &Shared, rate: f64, cut_at: Option<Instant>) -> u64 {
 }
 
 /// The number of schedule slots `i` with `start + i/rate < t`, computed
-/// with the workers' own expression so that the boundary agrees with theirs.
+/// with the pacers' own expression so that the boundary agrees with theirs.
 fn slots_before(start: Instant, rate: f64, t: Instant) -> u64 {
-    let at = |i: u64| start + Duration::from_secs_f64(i as f64 / rate);
+    let at = |i: u64| slot_at(start, rate, i);
     let mut k = (t.saturating_duration_since(start).as_secs_f64() * rate).ceil() as u64;
     while k > 0 && at(k - 1) >= t {
         k -= 1;
@@ -236,140 +334,4 @@ fn take_second(recorders: &[Arc<Mutex<Recorder>>]) -> (hdrhistogram::Histogram<u
         failed += std::mem::take(&mut g.interval_failed);
     }
     (second, n, failed)
-}
-
-async fn worker(s: Arc<Shared>, rec: Arc<Mutex<Recorder>>) {
-    let mut conn = Conn::default();
-    let plan = &s.plan;
-    // Checked twice per request: a token of this worker's own, so the
-    // check locks a mutex no other thread touches (the shared token's
-    // lock, taken by every worker on every request, was contended).
-    let cancel = s.cancel.child_token();
-    let end = match plan.stop {
-        Stop::Duration(d) => Some(s.measure_from + d),
-        Stop::Requests(_) => None,
-    };
-    let warm_slots = plan
-        .rate
-        .map_or(0, |r| (plan.warmup.as_secs_f64() * r).ceil() as u64);
-    loop {
-        let now = Instant::now();
-        if cancel.is_cancelled() || end.is_some_and(|e| now >= e) {
-            return;
-        }
-        let intended = match plan.rate {
-            None => {
-                if now >= s.measure_from
-                    && let Stop::Requests(n) = plan.stop
-                    && s.taken.fetch_add(1, Ordering::Relaxed) >= n
-                {
-                    return;
-                }
-                now
-            }
-            Some(rate) => {
-                let i = s.taken.fetch_add(1, Ordering::Relaxed);
-                if let Stop::Requests(n) = plan.stop
-                    && i >= warm_slots + n
-                {
-                    return;
-                }
-                let at = s.start + Duration::from_secs_f64(i as f64 / rate);
-                if end.is_some_and(|e| at >= e) {
-                    return;
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at.into()) => {}
-                    _ = cancel.cancelled() => return,
-                }
-                at
-            }
-        };
-        let measured = intended >= s.measure_from;
-        let out = tokio::select! {
-            o = conn.exchange(&plan.target, plan.stream, plan.timeout) => o,
-            _ = cancel.cancelled() => {
-                // Sent and unanswered at Ctrl-C: reported, not dropped.
-                if measured {
-                    rec.lock().unwrap_or_else(PoisonError::into_inner).interrupted += 1;
-                }
-                return;
-            }
-        };
-        if !measured {
-            continue;
-        }
-        let mut g = rec.lock().unwrap_or_else(PoisonError::into_inner);
-        record(&mut g, plan, intended, out);
-    }
-}
-
-fn record(
-    g: &mut Recorder,
-    plan: &Plan,
-    intended: Instant,
-    out: Result<conn::Answer, super::ErrorKind>,
-) {
-    let us = |d: Duration| d.as_micros().max(1) as u64;
-    g.bytes_out += plan.target.body_len();
-    g.interval_count += 1;
-    let a = match out {
-        Ok(a) => a,
-        Err(kind) => {
-            g.failed += 1;
-            g.interval_failed += 1;
-            *g.errors.entry(kind.as_str()).or_default() += 1;
-            return;
-        }
-    };
-    let latency = us(a.done.saturating_duration_since(intended));
-    g.latency.saturating_record(latency);
-    g.interval.saturating_record(latency);
-    if plan.rate.is_some() {
-        g.service
-            .saturating_record(us(a.done.saturating_duration_since(a.sent)));
-        g.behind
-            .saturating_record(us(a.sent.saturating_duration_since(intended)));
-    }
-    *g.status.entry(a.status).or_default() += 1;
-    g.bytes_in += a.bytes;
-    let ok = (200..300).contains(&a.status);
-    if ok {
-        g.ok += 1;
-    } else {
-        g.failed += 1;
-        g.interval_failed += 1;
-    }
-    let (mut ttft, mut itl) = (None, None);
-    if let Some(sse) = &a.sse {
-        if let Some(first) = sse.first {
-            let t = us(first.saturating_duration_since(intended));
-            g.ttft.saturating_record(t);
-            ttft = Some(t as f64 / 1000.0);
-        }
-        for gap in &sse.gaps_us {
-            g.itl.saturating_record((*gap).max(1));
-        }
-        if !sse.gaps_us.is_empty() {
-            itl = Some(sse.gaps_us.iter().sum::<u64>() as f64 / sse.gaps_us.len() as f64 / 1000.0);
-        }
-        g.chunks += sse.chunks;
-        if let Some(t) = sse.tokens {
-            g.tokens += t;
-            g.with_usage += 1;
-            // This request's decode rate: its tokens over the time from its
-            // first token to the end of the answer (milli-tokens per second,
-            // so the histogram keeps three figures of a small rate).
-            if let Some(first) = sse.first {
-                let decode = a.done.saturating_duration_since(first).as_secs_f64();
-                if t > 0 && decode > 0.0 {
-                    let milli = (t as f64 / decode * 1000.0).round() as u64;
-                    g.tokens_per_s.saturating_record(milli.max(1));
-                }
-            }
-        }
-    }
-    if ok && !plan.slo.is_empty() && plan.slo.request_meets(latency as f64 / 1000.0, ttft, itl) {
-        g.slo_met += 1;
-    }
 }

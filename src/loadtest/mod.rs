@@ -15,18 +15,22 @@ mod conn;
 mod criteria;
 mod engine;
 mod hdrlog;
+mod lag;
+mod pace;
 mod sse;
 mod stats;
 mod target;
 mod tls;
+mod worker;
 
 use std::time::Duration;
 
 pub use body::{BodyError, RunFile, RunOptions, body_file, chat_body};
 pub use compare::{CompareRow, Comparison, compare};
 pub use criteria::{Criteria, CriteriaError, Verdict};
-pub use engine::{Tick, run};
+pub use engine::{Tick, cpu_cores, run};
 pub use hdrlog::write_hdr_log;
+pub use lag::{GeneratorLag, MAX_BEHIND_P99_MS, Remedy, lag_failures};
 pub use stats::{ErrorKind, Latency, OpenLoop, Rate, Report, Results, Seconds, StreamStats};
 pub use target::{Target, default_url};
 

@@ -201,8 +201,15 @@ pub struct OpenLoop {
     pub rate: f64,
     /// From the actual send to the end of the answer.
     pub service_time_ms: Latency,
-    /// From the intended start to the actual send.
+    /// From the intended start to the actual send: the generator's lag
+    /// (its own, or waiting for a free connection).
     pub behind_ms: Latency,
+    /// CPUs the process could use during the run (0 in files from before it was kept).
+    #[serde(default)]
+    pub cpu_cores: usize,
+    /// Load threads the level ran on (0 in files from before it was kept).
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// Streaming measurements.
@@ -291,6 +298,8 @@ impl Report {
                 rate,
                 service_time_ms: Latency::of(&r.service),
                 behind_ms: Latency::of(&r.behind),
+                cpu_cores: 0,
+                threads: 0,
             }),
             stream: stream.then(|| StreamStats {
                 ttft_ms: Latency::of(&r.ttft),
