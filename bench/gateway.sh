@@ -17,7 +17,7 @@
 # PERF_CALLGRAPH perf's call-graph option (default -g; e.g. "--call-graph dwarf,8192").
 # PIN_WORKERS=true pins both proxies' workers to CPUs: nginx with
 # `worker_cpu_affinity auto`, tokctl with `server.pin_workers = true`
-# (default false, as the earlier figures were taken; docs/benchmarks.md,
+# (default false, as the earlier figures were taken; docs/benchmarks-history.md,
 # "Session 17: worker threads pinned to CPUs").
 # Needs: nginx-light, wrk, postgresql (bash scripts/install-test-deps.sh installs them).
 set -euo pipefail

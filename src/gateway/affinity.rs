@@ -7,7 +7,7 @@
 //! may use (in turn, when there are more workers than CPUs). On this
 //! project's noisy 2-core bench machine that made no difference the noise
 //! let one see (median 1.04× req/s on SQLite, 0.98× on PostgreSQL, as
-//! with nginx's `worker_cpu_affinity`; docs/benchmarks.md, "Session 17"),
+//! with nginx's `worker_cpu_affinity`; docs/benchmarks-history.md, "Session 17"),
 //! so it is off by default: it is for hosts or cpusets of the gateway's
 //! own, where the machine's other work does not crowd the pinned CPUs.
 //!

@@ -12,7 +12,7 @@
 //! `SetRequestId`, `SetSensitiveRequestHeaders`, `Trace` and
 //! `PropagateRequestId`, each with its own future (one boxed) and a wrapper
 //! around every response body. Without the whole stack the gateway spent
-//! ~13 µs less CPU per request (of ~125; docs/benchmarks.md, "The
+//! ~13 µs less CPU per request (of ~125; docs/benchmarks-history.md, "The
 //! middleware stack folded"), for work that is a few header operations.
 
 use std::future::Future;

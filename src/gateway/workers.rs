@@ -8,7 +8,7 @@
 //! connection causes — its requests, their relays, the upstream
 //! connections they open (each worker has its own provider pools) — runs
 //! on that worker's thread. The thinnest pass-through measured 0.75× the
-//! CPU per request this way (docs/benchmarks.md, "One runtime per worker").
+//! CPU per request this way (docs/benchmarks-history.md, "One runtime per worker").
 //!
 //! The ledger writer, spool, probes and the accept loop stay on the main
 //! multi-threaded runtime; entries reach them over channels as before.

@@ -15,7 +15,7 @@
 //! With the spool off the same held: each entry sent on its own into the
 //! writer's channel could wake the writer's task on the main runtime, and
 //! the gateway spent more CPU per request without the spool than with it
-//! (docs/benchmarks.md, "The gateway and the writer with the spool,
+//! (docs/benchmarks-history.md, "The gateway and the writer with the spool,
 //! session 12"). There a request's [`Durable`] resolves once its entry is
 //! in the channel, as `record` promised before: a shutdown that lets
 //! in-flight requests finish first finds every answered entry queued.

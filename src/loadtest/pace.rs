@@ -13,7 +13,7 @@
 //! instant is spun rather than slept, which takes most of the wake-up path
 //! (epoll, task poll) out of the lag.
 //!
-//! Measured before choosing (bench/pacing.rs, docs/benchmarks.md, "loadtest
+//! Measured before choosing (bench/pacing.rs, docs/benchmarks-history.md, "loadtest
 //! vs oha, open-loop pacing"), lateness at 200 and 2,000 ticks/s on this
 //! project's shared 2-core machine, the process under SCHED_FIFO so that the
 //! other builds' load does not hide the clocks: tokio's sleep 1.27–1.53 ms

@@ -12,7 +12,7 @@
 //! The client is hyper-util's pooled client over rustls: on the gateway's
 //! hot path it costs ~25 µs less CPU per request than reqwest, which adds
 //! URL handling, its own header maps and middleware on top of the same
-//! hyper connection (docs/benchmarks.md, "The upstream client"). An upstream
+//! hyper connection (docs/benchmarks-history.md, "The upstream client"). An upstream
 //! that the environment routes through a proxy (`HTTPS_PROXY`, `HTTP_PROXY`,
 //! `ALL_PROXY`, minus `NO_PROXY`) is reached with reqwest instead, which
 //! implements proxies.

@@ -2,7 +2,7 @@
 //!
 //! Why: with one reader, the export can go no faster than one thread steps
 //! SQLite and decodes the rows, and in the profile that thread was two
-//! thirds of the work (docs/benchmarks.md, "SQLite export: two readers").
+//! thirds of the work (docs/benchmarks-history.md, "SQLite export: two readers").
 //! Here the time order is cut into slices (`created_at_us` ranges, about
 //! [`ROWS_PER_SLICE`] rows each), two workers each read and encode every
 //! other slice on a connection of their own, and this thread writes the

@@ -6,7 +6,7 @@
 //! column, one async poll). The export ran at the speed of that scan, about
 //! 250,000 rows/s here, and the server was not the limit. `COPY` sends the
 //! same binary values, and the rows are cut out of the stream's buffers
-//! without a copy. docs/benchmarks.md ("PostgreSQL export through COPY")
+//! without a copy. docs/benchmarks-history.md ("PostgreSQL export through COPY")
 //! has the numbers.
 //!
 //! `COPY` takes no bind parameters. The filter's values go into the SQL as

@@ -142,7 +142,7 @@ fn needs_excel_guard(s: &str) -> bool {
 /// by commas, ending in `\n`. Built by hand rather than through the `csv`
 /// crate's writer, which checks every byte of every field through a
 /// general state machine: that was a third of the encoding thread in the
-/// export's profile (docs/benchmarks.md, "SQLite export: columns read in
+/// export's profile (docs/benchmarks-history.md, "SQLite export: columns read in
 /// place, records built directly"). The output is byte for byte the
 /// crate's with its default settings; a test holds it to that.
 fn push_csv_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {

@@ -14,7 +14,7 @@
 //! `Row`: per column, rusqlite checks the index against the column count
 //! and reads the type and the value through separate statement calls, and
 //! that glue was about a fifth of the reading thread in the export's
-//! profile (docs/benchmarks.md, "SQLite export: columns read in place").
+//! profile (docs/benchmarks-history.md, "SQLite export: columns read in place").
 
 use std::ffi::{CStr, c_char, c_int};
 use std::marker::PhantomData;

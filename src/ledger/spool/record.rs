@@ -4,7 +4,7 @@
 //! read back whenever the tailer falls behind or replays. With JSON that
 //! was at least 12 % of the writer bench's CPU with the spool on (escaping,
 //! parsing, UTF-8 checks, hex), and the spool-on writer ran at 0.58x of
-//! spool off on SQLite (docs/benchmarks.md, "The writer with the spool,
+//! spool off on SQLite (docs/benchmarks-history.md, "The writer with the spool,
 //! after these changes").
 //!
 //! Format 2, this binary's, is derived from the ledger's column table

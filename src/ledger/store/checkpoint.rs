@@ -7,7 +7,7 @@
 //! commit it nudges this thread, which runs a `PASSIVE` checkpoint on a
 //! connection of its own at most every [`EVERY`]. `PASSIVE` neither waits
 //! for nor blocks the writer, so the copy runs beside the next batch: the
-//! writer bench measured 1.1-1.2x (docs/benchmarks.md, "SQLite:
+//! writer bench measured 1.1-1.2x (docs/benchmarks-history.md, "SQLite:
 //! checkpoints off the writer's thread").
 //!
 //! A passive checkpoint cannot always reset the WAL: SQLite starts it over

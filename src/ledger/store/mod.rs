@@ -214,7 +214,7 @@ pub(crate) async fn insert_batch_into(
 /// `request_id` (or chain place) is already stored, but with `OR IGNORE`
 /// no constraint of this statement can abort it half-way, so SQLite keeps
 /// no statement journal: before, every step copied the pages it was about
-/// to change (about 5 % of the writer's time, docs/benchmarks.md, "SQLite:
+/// to change (about 5 % of the writer's time, docs/benchmarks-history.md, "SQLite:
 /// values bound in place"). The other constraints `OR IGNORE` would skip a
 /// row for cannot fire: every `NOT NULL` column is bound from a field that
 /// is not an `Option`, and the table has no `CHECK`. A trigger's
@@ -313,7 +313,7 @@ async fn sqlite_rows(
 /// `ON CONFLICT DO NOTHING` inserts speculatively: each row is checked
 /// against the unique indexes, inserted, then confirmed, which made the
 /// server's insert ~1.7x slower than a plain `INSERT` of the same rows
-/// (docs/benchmarks.md, "PostgreSQL: plain inserts first"). Duplicates are
+/// (docs/benchmarks-history.md, "PostgreSQL: plain inserts first"). Duplicates are
 /// rare (a batch retried after an ambiguous failure, a spool replay after a
 /// crash), so a batch is first sent plain, as a binary `COPY` (`pg_copy`
 /// says why not an `INSERT`); if it hits a unique violation it fails whole,

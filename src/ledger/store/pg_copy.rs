@@ -6,7 +6,7 @@
 //! materialises every `unnest` into a tuple store before a row is formed.
 //! `COPY … FROM STDIN (FORMAT binary)` reads each row's fields straight
 //! off the wire, and fills heap pages several rows at a time.
-//! docs/benchmarks.md ("PostgreSQL: COPY for the optimistic path") has the
+//! docs/benchmarks-history.md ("PostgreSQL: COPY for the optimistic path") has the
 //! measurements. `COPY` cannot skip duplicates, which is why it serves only
 //! the optimistic form: a batch that repeats a stored entry fails whole
 //! with 23505 and goes again through the careful `ON CONFLICT` statement.

@@ -6,7 +6,7 @@
 //! a `free` when the parameter is bound again). For the ledger writer's
 //! multi-row insert (30 values per row, a dozen of them strings) that was
 //! about 30 % of the committing thread's time in the writer bench's profile
-//! (docs/benchmarks.md, "SQLite: values bound in place"), and that thread is
+//! (docs/benchmarks-history.md, "SQLite: values bound in place"), and that thread is
 //! the writer's bottleneck. SQLite reads a bound value only while the
 //! statement steps, so binding it as `SQLITE_STATIC` lets it read the
 //! entries' own strings.

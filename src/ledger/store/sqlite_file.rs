@@ -6,7 +6,7 @@
 //! copies the values again into SQLite. SQLite itself is fast at this when
 //! fed prepared statements of several rows ([`STEP_SIZES`]) inside one
 //! transaction, each value bound straight from the entry's fields: the writer bench
-//! (docs/benchmarks.md, "Ledger writer: SQLite written directly") measures
+//! (docs/benchmarks-history.md, "Ledger writer: SQLite written directly") measures
 //! the gain. The SQL and its semantics are the sqlx path's (idempotent on
 //! `request_id`, entries, gaps and watermark in one transaction); that path
 //! stays for in-memory databases.
@@ -198,7 +198,7 @@ impl FileWriter {
 /// the table and on each of its indexes and closes them at the end, and
 /// resets every bound value; for a single-row statement that bookkeeping is
 /// paid per entry, with several rows per step once per chunk
-/// (docs/benchmarks.md, "SQLite: several rows per step"). The smaller sizes
+/// (docs/benchmarks-history.md, "SQLite: several rows per step"). The smaller sizes
 /// serve the gateway's usual batches, which are smaller than 128 (the
 /// default `batch_size` is 100).
 const STEP_SIZES: [usize; 4] = [128, 32, 8, 1];

@@ -3,7 +3,7 @@
 //! Why: each request used to update the shared Prometheus series itself:
 //! six label lookups (a hash and a read lock each) and a dozen atomic adds
 //! on cache lines that both worker threads write. With two threads at once
-//! that cost 1.1–1.6 µs per request (docs/benchmarks.md, "Metrics on the
+//! that cost 1.1–1.6 µs per request (docs/benchmarks-history.md, "Metrics on the
 //! request path"). A shard is written by one worker only. Its counts sit in
 //! the crate's unsynchronised local counters and histograms, found by small
 //! integer keys, behind a mutex nobody else takes until a scrape. They reach
