@@ -224,7 +224,7 @@ macro_rules! ledger_columns {
         enum ColumnId { $($name),* }
 
         /// Every stored column, in table order (`id` is the database's own).
-        pub static COLUMNS: [Column; NUM_COLUMNS] = [$(Column {
+        pub const COLUMNS: [Column; NUM_COLUMNS] = [$(Column {
             name: stringify!($name),
             kind: kind_of!($kind),
             hashed_since: $hashed,
