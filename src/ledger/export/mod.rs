@@ -14,6 +14,7 @@
 //! once, in slices of the time order written out in order ([`parallel`]);
 //! otherwise encoding overlaps reading on a second thread ([`pipeline`]).
 
+mod cells;
 mod filter;
 mod manifest;
 pub(crate) mod parallel;

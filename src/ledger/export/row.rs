@@ -8,7 +8,6 @@
 use std::io::{self, Write};
 
 pub use crate::ledger::columns::ExportRow;
-use crate::ledger::columns::{Column, Derived, Visit};
 
 /// The exported columns, in order: `id`, then the ledger's columns
 /// ([`crate::ledger::columns::COLUMNS`]) with the derived `created_at` and
@@ -134,7 +133,7 @@ impl Records {
 }
 
 /// Prefix that makes spreadsheets read a cell as text, not a formula.
-fn needs_excel_guard(s: &str) -> bool {
+pub(super) fn needs_excel_guard(s: &str) -> bool {
     matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
 }
 
@@ -148,75 +147,17 @@ fn needs_excel_guard(s: &str) -> bool {
 fn push_csv_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
     out.extend_from_slice(b.format(r.id).as_bytes());
     out.push(b',');
-    r.row.visit(&mut Csv { out, b, safe });
+    r.row.visit(&mut super::cells::Csv { out, b, safe });
     // Every field ends in a comma; the record's last ends the line.
     if let Some(last) = out.last_mut() {
         *last = b'\n';
     }
 }
 
-/// Writes each column as a CSV field followed by a comma.
-struct Csv<'o> {
-    out: &'o mut Vec<u8>,
-    b: &'o mut itoa::Buffer,
-    safe: bool,
-}
-
-impl Csv<'_> {
-    fn int_field(&mut self, c: &Column, v: Option<i64>) {
-        if let (Derived::TimeBefore(_), Some(v)) = (c.derived, v) {
-            push_rfc3339(self.out, v);
-            self.out.push(b',');
-        }
-        if let Some(v) = v {
-            self.out.extend_from_slice(self.b.format(v).as_bytes());
-        }
-        self.out.push(b',');
-        if let (Derived::DecimalAfter(_), Some(v)) = (c.derived, v) {
-            push_nano_decimal(self.out, v);
-            self.out.push(b',');
-        }
-    }
-}
-
-impl<'a> Visit<'a> for Csv<'_> {
-    fn text(&mut self, c: &'static Column, v: &'a str) {
-        self.opt_text(c, Some(v));
-    }
-    fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
-        if let Some(v) = v {
-            push_csv_field(self.out, v.as_bytes(), self.safe && needs_excel_guard(v));
-        }
-        self.out.push(b',');
-    }
-    fn int(&mut self, c: &'static Column, v: i64) {
-        self.int_field(c, Some(v));
-    }
-    fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
-        self.int_field(c, v);
-    }
-    fn int4(&mut self, c: &'static Column, v: i32) {
-        self.int_field(c, Some(i64::from(v)));
-    }
-    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
-        self.int_field(c, v.map(i64::from));
-    }
-    fn boolean(&mut self, _: &'static Column, v: bool) {
-        self.out
-            .extend_from_slice(if v { b"true," } else { b"false," });
-    }
-    fn opt_blob(&mut self, _: &'static Column, v: Option<&'a [u8]>) {
-        if let Some(h) = v {
-            push_hex(self.out, h);
-        }
-        self.out.push(b',');
-    }
-}
-
 /// Appends `v` as one CSV field: as it is, unless it holds a comma, a
 /// double quote, CR or LF; then in double quotes, each quote doubled
 /// (RFC 4180). With `guard`, a `'` comes first (`--excel-safe`).
-fn push_csv_field(out: &mut Vec<u8>, v: &[u8], guard: bool) {
+pub(super) fn push_csv_field(out: &mut Vec<u8>, v: &[u8], guard: bool) {
     let quote = v.iter().any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
     if quote {
         out.push(b'"');
@@ -241,87 +182,13 @@ fn push_csv_field(out: &mut Vec<u8>, v: &[u8], guard: bool) {
 fn push_jsonl_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
     out.extend_from_slice(b"{\"id\":");
     out.extend_from_slice(b.format(r.id).as_bytes());
-    r.row.visit(&mut Jsonl { out, b, safe });
+    r.row.visit(&mut super::cells::Jsonl { out, b, safe });
     out.extend_from_slice(b"}\n");
-}
-
-/// Writes each column as `,"name":value`.
-struct Jsonl<'o> {
-    out: &'o mut Vec<u8>,
-    b: &'o mut itoa::Buffer,
-    safe: bool,
-}
-
-impl Jsonl<'_> {
-    fn key(&mut self, name: &str) {
-        self.out.extend_from_slice(b",\"");
-        self.out.extend_from_slice(name.as_bytes());
-        self.out.extend_from_slice(b"\":");
-    }
-
-    fn int_field(&mut self, c: &Column, v: Option<i64>) {
-        if let (Derived::TimeBefore(d), Some(v)) = (c.derived, v) {
-            self.key(d);
-            self.out.push(b'"');
-            push_rfc3339(self.out, v);
-            self.out.push(b'"');
-        }
-        self.key(c.name);
-        match v {
-            Some(v) => self.out.extend_from_slice(self.b.format(v).as_bytes()),
-            None => self.out.extend_from_slice(b"null"),
-        }
-        if let (Derived::DecimalAfter(d), Some(v)) = (c.derived, v) {
-            self.key(d);
-            push_nano_decimal(self.out, v);
-        }
-    }
-}
-
-impl<'a> Visit<'a> for Jsonl<'_> {
-    fn text(&mut self, c: &'static Column, v: &'a str) {
-        self.opt_text(c, Some(v));
-    }
-    fn opt_text(&mut self, c: &'static Column, v: Option<&'a str>) {
-        self.key(c.name);
-        match v {
-            Some(v) => push_json_string(self.out, v, self.safe && needs_excel_guard(v)),
-            None => self.out.extend_from_slice(b"null"),
-        }
-    }
-    fn int(&mut self, c: &'static Column, v: i64) {
-        self.int_field(c, Some(v));
-    }
-    fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
-        self.int_field(c, v);
-    }
-    fn int4(&mut self, c: &'static Column, v: i32) {
-        self.int_field(c, Some(i64::from(v)));
-    }
-    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
-        self.int_field(c, v.map(i64::from));
-    }
-    fn boolean(&mut self, c: &'static Column, v: bool) {
-        self.key(c.name);
-        self.out
-            .extend_from_slice(if v { b"true" } else { b"false" });
-    }
-    fn opt_blob(&mut self, c: &'static Column, v: Option<&'a [u8]>) {
-        self.key(c.name);
-        match v {
-            Some(h) => {
-                self.out.push(b'"');
-                push_hex(self.out, h);
-                self.out.push(b'"');
-            }
-            None => self.out.extend_from_slice(b"null"),
-        }
-    }
 }
 
 /// Appends `v` as a JSON string (RFC 8259 escaping), with a leading `'`
 /// when `guard` is set.
-fn push_json_string(out: &mut Vec<u8>, v: &str, guard: bool) {
+pub(super) fn push_json_string(out: &mut Vec<u8>, v: &str, guard: bool) {
     out.push(b'"');
     if guard {
         out.push(b'\'');
@@ -373,7 +240,7 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 
 /// Appends `bytes` as lowercase hex (hashes are exported as text): one
 /// table load per byte, into space reserved once.
-fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+pub(super) fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
     out.reserve(2 * bytes.len());
     for &b in bytes {
         out.extend_from_slice(&HEX_PAIRS[usize::from(b)]);

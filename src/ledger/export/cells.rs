@@ -1,0 +1,141 @@
+//! The cells of one exported record: each ledger column written as a CSV
+//! field or a JSON-lines member, by walking the column table
+//! ([`crate::ledger::columns::Row::visit`]). The record around them (the
+//! `id`, the line's ends) is [`super::row`]'s.
+
+use super::row::{
+    needs_excel_guard, push_csv_field, push_hex, push_json_string, push_nano_decimal, push_rfc3339,
+};
+use crate::ledger::columns::{Column, Derived, Visit};
+
+/// Writes each column as a CSV field followed by a comma.
+pub(super) struct Csv<'o> {
+    pub out: &'o mut Vec<u8>,
+    pub b: &'o mut itoa::Buffer,
+    pub safe: bool,
+}
+
+impl Csv<'_> {
+    fn int_field(&mut self, c: &Column, v: Option<i64>) {
+        if let (Derived::TimeBefore(_), Some(v)) = (c.derived, v) {
+            push_rfc3339(self.out, v);
+            self.out.push(b',');
+        }
+        if let Some(v) = v {
+            self.out.extend_from_slice(self.b.format(v).as_bytes());
+        }
+        self.out.push(b',');
+        if let (Derived::DecimalAfter(_), Some(v)) = (c.derived, v) {
+            push_nano_decimal(self.out, v);
+            self.out.push(b',');
+        }
+    }
+}
+
+impl<'a> Visit<'a> for Csv<'_> {
+    fn text(&mut self, c: &'static Column, v: &'a str) {
+        self.opt_text(c, Some(v));
+    }
+    fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
+        if let Some(v) = v {
+            push_csv_field(self.out, v.as_bytes(), self.safe && needs_excel_guard(v));
+        }
+        self.out.push(b',');
+    }
+    fn int(&mut self, c: &'static Column, v: i64) {
+        self.int_field(c, Some(v));
+    }
+    fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
+        self.int_field(c, v);
+    }
+    fn int4(&mut self, c: &'static Column, v: i32) {
+        self.int_field(c, Some(i64::from(v)));
+    }
+    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
+        self.int_field(c, v.map(i64::from));
+    }
+    fn boolean(&mut self, _: &'static Column, v: bool) {
+        self.out
+            .extend_from_slice(if v { b"true," } else { b"false," });
+    }
+    fn opt_blob(&mut self, _: &'static Column, v: Option<&'a [u8]>) {
+        if let Some(h) = v {
+            push_hex(self.out, h);
+        }
+        self.out.push(b',');
+    }
+}
+
+/// Writes each column as `,"name":value`.
+pub(super) struct Jsonl<'o> {
+    pub out: &'o mut Vec<u8>,
+    pub b: &'o mut itoa::Buffer,
+    pub safe: bool,
+}
+
+impl Jsonl<'_> {
+    fn key(&mut self, name: &str) {
+        self.out.extend_from_slice(b",\"");
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn int_field(&mut self, c: &Column, v: Option<i64>) {
+        if let (Derived::TimeBefore(d), Some(v)) = (c.derived, v) {
+            self.key(d);
+            self.out.push(b'"');
+            push_rfc3339(self.out, v);
+            self.out.push(b'"');
+        }
+        self.key(c.name);
+        match v {
+            Some(v) => self.out.extend_from_slice(self.b.format(v).as_bytes()),
+            None => self.out.extend_from_slice(b"null"),
+        }
+        if let (Derived::DecimalAfter(d), Some(v)) = (c.derived, v) {
+            self.key(d);
+            push_nano_decimal(self.out, v);
+        }
+    }
+}
+
+impl<'a> Visit<'a> for Jsonl<'_> {
+    fn text(&mut self, c: &'static Column, v: &'a str) {
+        self.opt_text(c, Some(v));
+    }
+    fn opt_text(&mut self, c: &'static Column, v: Option<&'a str>) {
+        self.key(c.name);
+        match v {
+            Some(v) => push_json_string(self.out, v, self.safe && needs_excel_guard(v)),
+            None => self.out.extend_from_slice(b"null"),
+        }
+    }
+    fn int(&mut self, c: &'static Column, v: i64) {
+        self.int_field(c, Some(v));
+    }
+    fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
+        self.int_field(c, v);
+    }
+    fn int4(&mut self, c: &'static Column, v: i32) {
+        self.int_field(c, Some(i64::from(v)));
+    }
+    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
+        self.int_field(c, v.map(i64::from));
+    }
+    fn boolean(&mut self, c: &'static Column, v: bool) {
+        self.key(c.name);
+        self.out
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+    fn opt_blob(&mut self, c: &'static Column, v: Option<&'a [u8]>) {
+        self.key(c.name);
+        match v {
+            Some(h) => {
+                self.out.push(b'"');
+                push_hex(self.out, h);
+                self.out.push(b'"');
+            }
+            None => self.out.extend_from_slice(b"null"),
+        }
+    }
+}
