@@ -194,13 +194,33 @@ async fn applied(db: &Db) -> Result<Vec<AppliedRow>, DbError> {
         target: target(db),
         source: e,
     };
+    // Both tracking tables read in one shape: version, description,
+    // checksum, success, compatible, when (as text).
+    const TABLES: [(&str, &str); 2] = [
+        (
+            "_sqlx_migrations",
+            "SELECT version, description, checksum, success, FALSE, \
+             CAST(installed_on AS TEXT) FROM _sqlx_migrations ORDER BY version",
+        ),
+        (
+            "tokctl_migrations",
+            "SELECT version, description, checksum, TRUE, compatible, \
+             CAST(applied_at_us AS TEXT) FROM tokctl_migrations ORDER BY version",
+        ),
+    ];
     let mut out = Vec::new();
-    if table_exists(db, "_sqlx_migrations")
-        .await
-        .map_err(|e| q("reading migration state", e))?
-    {
-        let sql = "SELECT version, description, checksum, success, CAST(installed_on AS TEXT) \
-                   FROM _sqlx_migrations ORDER BY version";
+    for (table, sql) in TABLES {
+        if !table_exists(db, table)
+            .await
+            .map_err(|e| q("reading migration state", e))?
+        {
+            continue;
+        }
+        // tokctl's table keeps microseconds: shown as a time.
+        let at = |text: String| match (table, text.parse::<i64>()) {
+            ("tokctl_migrations", Ok(us)) => super::format_us(us),
+            _ => text,
+        };
         macro_rules! rows {
             ($p:expr) => {
                 sqlx::query(sql).fetch_all($p).await.map(|rows| {
@@ -210,37 +230,8 @@ async fn applied(db: &Db) -> Result<Vec<AppliedRow>, DbError> {
                             description: r.get(1),
                             checksum: r.get(2),
                             success: r.get(3),
-                            at: r.get(4),
-                            compatible: false,
-                        })
-                        .collect::<Vec<_>>()
-                })
-            };
-        }
-        let rows = match db {
-            Db::Sqlite(p) => rows!(p),
-            Db::Postgres(p) => rows!(p),
-        }
-        .map_err(|e| q("reading applied migrations", e))?;
-        out.extend(rows);
-    }
-    if table_exists(db, "tokctl_migrations")
-        .await
-        .map_err(|e| q("reading migration state", e))?
-    {
-        let sql = "SELECT version, description, checksum, compatible, applied_at_us \
-                   FROM tokctl_migrations ORDER BY version";
-        macro_rules! rows {
-            ($p:expr) => {
-                sqlx::query(sql).fetch_all($p).await.map(|rows| {
-                    rows.iter()
-                        .map(|r| AppliedRow {
-                            version: r.get(0),
-                            description: r.get(1),
-                            checksum: r.get(2),
-                            success: true,
-                            compatible: r.get(3),
-                            at: super::format_us(r.get(4)),
+                            compatible: r.get(4),
+                            at: at(r.get(5)),
                         })
                         .collect::<Vec<_>>()
                 })
