@@ -95,6 +95,7 @@ async fn main() {
                     buffer_size: 4 * BATCH,
                     num_workers: if postgres { 2 } else { 1 },
                     on_full: OnFull::Block,
+                    full_wait_ms: 2000,
                 },
                 chain: ChainConfig {
                     instance_id: "bench".into(),
@@ -113,7 +114,7 @@ async fn main() {
                 .unwrap_or_else(|e| panic!("starting the writer: {e}"));
             let start = Instant::now();
             for i in 0..n {
-                let admission = writer.admit().await;
+                let admission = writer.admit().await.expect("admitted");
                 let _ = writer.record(admission, entry(i));
             }
             let stats = writer.shutdown().await;

@@ -186,6 +186,7 @@ async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn s
             buffer_size: buffer,
             num_workers: workers,
             on_full: OnFull::Block,
+            full_wait_ms: 60_000,
         },
         // The chain is always on; the spool only with BENCH_SPOOL=1 (its
         // fsync mode from BENCH_FSYNC: never, interval or always).
@@ -211,7 +212,7 @@ async fn run(name: &str, dsns: [Dsn; 2], workers: usize) -> Result<(), Box<dyn s
     let writer = LedgerWriter::start(db.clone(), &cfg).await?;
     let start = Instant::now();
     for e in rows {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     let stats = writer.shutdown().await;

@@ -150,6 +150,10 @@ pub struct AsyncWriterConfig {
     pub num_workers: usize,
     /// What `record` does when the buffer is full.
     pub on_full: OnFull,
+    /// Under `on_full = "block"`: how long a new request waits for room (in
+    /// the buffer, or in a full or unwritable spool) before it is refused
+    /// with 503 `ledger_unavailable`, without calling the upstream.
+    pub full_wait_ms: u64,
 }
 
 /// Policy for a full ledger buffer.
@@ -168,6 +172,10 @@ pub enum OnFull {
 pub struct IdentityConfig {
     /// Identity database DSN; the same as `ledger.path` means one pool for both.
     pub path: String,
+    /// Local copy of every key's hash and state, kept while the identity
+    /// database answers, so a start during its outage still authenticates
+    /// known keys; empty turns it off.
+    pub snapshot_path: String,
 }
 
 /// Connection pools, named as in the seed (`TOKCTL_DB_*`).
@@ -381,6 +389,7 @@ impl Default for AsyncWriterConfig {
             buffer_size: 10_000,
             num_workers: 1,
             on_full: OnFull::Block,
+            full_wait_ms: 2000,
         }
     }
 }
@@ -389,6 +398,7 @@ impl Default for IdentityConfig {
     fn default() -> Self {
         Self {
             path: "data/tokctl.db".into(),
+            snapshot_path: "data/identity-snapshot.json".into(),
         }
     }
 }

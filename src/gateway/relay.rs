@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::AppState;
 use super::error::ApiError;
@@ -25,7 +25,7 @@ use super::request;
 use super::routes::Route;
 use crate::identity::Principal;
 use crate::ledger::{Entry, TokenSource, Usage};
-use crate::providers::usage::{Shape, StreamMeter};
+use crate::providers::usage::Shape;
 use crate::providers::{Endpoint, UpstreamRequest, UpstreamResponse};
 
 /// Status recorded when the client went away before the answer was done
@@ -70,27 +70,27 @@ pub fn request_timeout(limit: Duration) -> ApiError {
 }
 
 /// The facts gathered along the way, turned into one entry at the end.
-struct Outcome {
-    model: String,
-    route: Option<Route>,
-    status: u16,
-    usage: Usage,
-    source: TokenSource,
-    streamed: bool,
+pub(super) struct Outcome {
+    pub(super) model: String,
+    pub(super) route: Option<Route>,
+    pub(super) status: u16,
+    pub(super) usage: Usage,
+    pub(super) source: TokenSource,
+    pub(super) streamed: bool,
     /// The request body's length, for an input estimate when no usage comes.
-    request_bytes: usize,
-    upstream_latency: Option<Duration>,
-    ttft: Option<Duration>,
-    overhead: Option<Duration>,
-    upstream_request_id: Option<String>,
-    error: Option<(&'static str, String)>,
+    pub(super) request_bytes: usize,
+    pub(super) upstream_latency: Option<Duration>,
+    pub(super) ttft: Option<Duration>,
+    pub(super) overhead: Option<Duration>,
+    pub(super) upstream_request_id: Option<String>,
+    pub(super) error: Option<(&'static str, String)>,
     /// With the spool on: opens once the entry is on disk. A stream's end
     /// waits for it, so every answer a client completes is spooled.
-    gate: Option<oneshot::Receiver<()>>,
+    pub(super) gate: Option<oneshot::Receiver<()>>,
     /// With the spool on: a whole answer, held until its entry is on disk
     /// and then sent in one piece (head and body in one write, where
     /// sending the head first cost a second write per request).
-    held: Option<(Response, oneshot::Sender<Response>)>,
+    pub(super) held: Option<(Response, oneshot::Sender<Response>)>,
 }
 
 impl Outcome {
@@ -115,7 +115,7 @@ impl Outcome {
 
     /// The reply could not be delivered: the client went away (499), or
     /// the handler already answered 504 for the request timeout.
-    fn client_closed(&mut self, ctx: &RequestCtx, limit: Duration) {
+    pub(super) fn client_closed(&mut self, ctx: &RequestCtx, limit: Duration) {
         if ctx.timed_out() {
             self.fail(&request_timeout(limit));
             return;
@@ -142,8 +142,11 @@ pub async fn process(
     reply: oneshot::Sender<Response>,
 ) {
     let _in_flight = state.telemetry.in_flight(state.metrics_shard.as_ref());
-    let admission = state.ledger.admit().await;
     let shape = shape_of(ctx.endpoint);
+    let admission = match state.ledger.admit().await {
+        Ok(a) => a,
+        Err(refused) => return refuse_unrecordable(&state, ctx, &refused, reply).await,
+    };
     let mut out = Outcome::new();
     // With the spool on, or with inline writes, an answer ends only once its
     // entry is durable: a whole answer is held, a stream's end waits.
@@ -158,8 +161,10 @@ pub async fn process(
         Err((e, reply)) => {
             let e = e.shaped(shape);
             out.fail(&e);
-            if reply.is_closed() && ctx.timed_out() {
-                out.fail(&request_timeout(limit));
+            if reply.is_closed() {
+                // Nobody will read this error: the client left (499), or
+                // the handler answered 504 for the request timeout.
+                out.client_closed(&ctx, limit);
             }
             Some((e, reply))
         }
@@ -184,9 +189,20 @@ pub async fn process(
         + entry.usage.cached_input_tokens
         + entry.usage.cache_write_tokens
         + entry.usage.output_tokens;
-    state.ledger.persist(admission, entry).await;
+    let durable = state.ledger.persist(admission, entry).await;
     if let Some(open) = gate {
         let _ = open.send(());
+    }
+    if !durable && let Some((_, reply)) = out.held.take() {
+        // Given up at shutdown on a spool disk that stayed full: the entry
+        // was never written, so the answer is not given either.
+        let e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ledger_unavailable",
+            "the gateway shut down before this request's usage could be recorded; retry it",
+        )
+        .shaped(shape);
+        let _ = reply.send(e.into_response());
     }
     if let Some((resp, reply)) = out.held.take() {
         // The entry says 200 already: a client gone in the last moment
@@ -202,6 +218,41 @@ pub async fn process(
         decorate(&mut resp, &ctx, &out);
         let _ = reply.send(resp);
     }
+}
+
+/// Seconds a client refused for want of ledger room is told to wait.
+const LEDGER_RETRY_AFTER_S: &str = "2";
+
+/// Answers 503 `ledger_unavailable` to a request that could not be given
+/// a place in the ledger: the upstream is not called, so nothing is owed
+/// or billed, and no entry is written (the one documented exception to
+/// one entry per admitted request; counted in
+/// `tokctl_ledger_refused_requests_total`).
+async fn refuse_unrecordable(
+    state: &AppState,
+    ctx: RequestCtx,
+    refused: &crate::ledger::Refused,
+    reply: oneshot::Sender<Response>,
+) {
+    let e = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ledger_unavailable",
+        format!(
+            "this request cannot be recorded in the usage ledger ({refused}), so it was not sent upstream; retry later"
+        ),
+    )
+    .shaped(shape_of(ctx.endpoint));
+    tracing::debug!(request_id = %ctx.request_id, "refused, 503 ledger_unavailable: {refused}");
+    if let (Some(r), Some(limiter)) = (ctx.reservation, &state.limiter) {
+        limiter.settle(r, 0).await;
+    }
+    let mut resp = e.into_response();
+    resp.extensions_mut().insert(super::AccessLogged);
+    resp.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        HeaderValue::from_static(LEDGER_RETRY_AFTER_S),
+    );
+    let _ = reply.send(resp);
 }
 
 type Failed = (ApiError, oneshot::Sender<Response>);
@@ -285,7 +336,7 @@ async fn run(
         .as_ref()
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if stream && upstream.status.is_success() && is_sse {
-        relay_stream(state, ctx, out, upstream, sent, ask_usage, reply).await;
+        super::stream::relay(state, ctx, out, upstream, sent, ask_usage, reply).await;
         return Ok(());
     }
     whole_body(state, ctx, out, upstream, sent, reply).await
@@ -360,133 +411,6 @@ async fn whole_body(
     Ok(())
 }
 
-/// A streamed answer: headers go out at once, chunks as they arrive.
-async fn relay_stream(
-    state: &AppState,
-    ctx: &RequestCtx,
-    out: &mut Outcome,
-    upstream: UpstreamResponse,
-    sent: Instant,
-    ask_usage: bool,
-    reply: oneshot::Sender<Response>,
-) {
-    out.streamed = true;
-    out.status = upstream.status.as_u16();
-    let to_headers = sent.elapsed();
-    out.overhead = Some(ctx.start.elapsed().saturating_sub(to_headers));
-    let (tx, rx) = mpsc::channel::<Bytes>(32);
-    let gate = out.gate.take();
-    let body = Body::from_stream(futures_util::stream::unfold(
-        (rx, gate),
-        |(mut rx, mut gate)| async move {
-            match rx.recv().await {
-                Some(b) => Some((Ok::<Bytes, std::convert::Infallible>(b), (rx, gate))),
-                None => {
-                    // The stream's end leaves once the entry is spooled.
-                    if let Some(g) = gate.take() {
-                        let _ = g.await;
-                    }
-                    None
-                }
-            }
-        },
-    ));
-    let mut resp = Response::new(body);
-    *resp.status_mut() = upstream.status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    decorate(&mut resp, ctx, out);
-    if reply.send(resp).is_err() {
-        let limit = Duration::from_millis(state.config.server.request_timeout_ms);
-        out.client_closed(ctx, limit);
-        return;
-    }
-    let mut meter = StreamMeter::new(shape_of(ctx.endpoint), ask_usage);
-    let idle = Duration::from_millis(state.config.server.stream_idle_timeout_ms);
-    let mut body = upstream.body;
-    let mut ended_early: Option<(&'static str, String, u16)> = None;
-    loop {
-        let next = tokio::select! {
-            n = tokio::time::timeout(idle, body.next()) => n,
-            () = state.shutdown.cancelled() => {
-                ended_early = Some(("shutdown", "the gateway shut down during the stream".into(), 503));
-                break;
-            }
-        };
-        match next {
-            Err(_) => {
-                ended_early = Some((
-                    "upstream_timeout",
-                    format!("the upstream was silent for {idle:?}"),
-                    504,
-                ));
-                break;
-            }
-            Ok(None) => {
-                let rest = meter.finish();
-                if !rest.is_empty() && tx.send(rest).await.is_err() {
-                    ended_early = Some((
-                        "client_closed",
-                        "the client closed the stream".into(),
-                        CLIENT_CLOSED,
-                    ));
-                }
-                break;
-            }
-            Ok(Some(Err(e))) => {
-                ended_early = Some((e.label(), e.to_string(), 502));
-                break;
-            }
-            Ok(Some(Ok(chunk))) => {
-                if out.ttft.is_none() {
-                    out.ttft = Some(ctx.start.elapsed());
-                }
-                let pass = meter.feed(chunk);
-                if !pass.is_empty() && tx.send(pass).await.is_err() {
-                    ended_early = Some((
-                        "client_closed",
-                        "the client closed the stream".into(),
-                        CLIENT_CLOSED,
-                    ));
-                    break;
-                }
-            }
-        }
-    }
-    out.upstream_latency = Some(sent.elapsed());
-    match (meter.usage(), &ended_early) {
-        (Some(u), None) => {
-            out.usage = u;
-            out.source = TokenSource::Provider;
-        }
-        (Some(u), Some(_)) => {
-            out.usage = u;
-            out.usage.output_tokens = out.usage.output_tokens.max(meter.estimated_output_tokens());
-            out.source = TokenSource::Partial;
-        }
-        (None, early) => {
-            // The input as the tokens-per-minute limit estimates it: the
-            // request body's bytes / 4 (an overestimate by its JSON syntax).
-            out.usage.input_tokens =
-                i64::try_from(out.request_bytes.div_ceil(4)).unwrap_or(i64::MAX);
-            out.usage.output_tokens = meter.estimated_output_tokens();
-            out.source = if early.is_some() {
-                TokenSource::Partial
-            } else {
-                TokenSource::Estimated
-            };
-        }
-    }
-    if let Some((label, message, status)) = ended_early {
-        out.status = status;
-        out.error = Some((label, message));
-    }
-}
-
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
     let ok = headers
         .get(header::CONTENT_TYPE)
@@ -547,7 +471,7 @@ pub fn shape_of(endpoint: Endpoint) -> Shape {
 }
 
 /// Response headers every proxied answer carries.
-fn decorate(resp: &mut Response, ctx: &RequestCtx, out: &Outcome) {
+pub(super) fn decorate(resp: &mut Response, ctx: &RequestCtx, out: &Outcome) {
     resp.extensions_mut().insert(super::AccessLogged);
     let h = resp.headers_mut();
     if let Some(o) = out.overhead

@@ -214,6 +214,7 @@ pub async fn serve(
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     stop.cancel();
     let deadline = Duration::from_millis(config.server.shutdown_timeout_ms);
+    let until = tokio::time::Instant::now() + deadline;
     tracker.close();
     if tokio::time::timeout(deadline, tracker.wait())
         .await
@@ -221,6 +222,8 @@ pub async fn serve(
     {
         tracing::warn!("shutdown deadline passed; ending the remaining streams");
         shutdown.cancel();
+        // Answers held for an entry a full spool disk cannot take end too.
+        ledger.give_up_blocked_writes();
         let _ = tokio::time::timeout(Duration::from_secs(2), tracker.wait()).await;
     }
     let unfinished = tracker.len();
@@ -228,7 +231,12 @@ pub async fn serve(
         tracing::warn!("connections still open at shutdown were closed");
     }
     probes.abort();
-    let stats = ledger.shutdown().await;
+    // The ledger gets what is left of the deadline (at least a second):
+    // what the database has not taken by then stays in the spool.
+    let left = until.saturating_duration_since(tokio::time::Instant::now());
+    let stats = ledger
+        .shutdown_within(left.max(Duration::from_secs(1)))
+        .await;
     tracing::info!(
         written = stats.written,
         dropped = stats.dropped,

@@ -63,21 +63,21 @@ struct Shard {
     unknown: HashMap<Digest, Instant>,
 }
 
-struct Inner {
+pub(super) struct Inner {
     db: Db,
-    ttl: Duration,
+    pub(super) ttl: Duration,
     negative_ttl: Duration,
     shards: Vec<RwLock<Shard>>,
     found_per_shard: usize,
     unknown_per_shard: usize,
-    db_state: DbState,
+    pub(super) db_state: DbState,
 }
 
 /// Checks presented API keys against the identity database, through a
 /// bounded in-memory cache. Cloning shares the cache.
 #[derive(Clone)]
 pub struct Authenticator {
-    inner: Arc<Inner>,
+    pub(super) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -301,6 +301,12 @@ impl Authenticator {
     }
 
     fn insert_found(&self, digest: Digest, record: KeyRecord) {
+        self.insert_found_at(digest, record, Instant::now());
+    }
+
+    /// Caches `record` as looked up at `at` (in the past for a snapshot's
+    /// keys, so they count as stale).
+    pub(super) fn insert_found_at(&self, digest: Digest, record: KeyRecord, at: Instant) {
         let ttl = self.inner.ttl;
         let mut shard = self
             .shard(&digest)
@@ -324,7 +330,7 @@ impl Authenticator {
                 }
             }
         }
-        shard.found.insert(digest, (record, Instant::now()));
+        shard.found.insert(digest, (record, at));
     }
 
     fn insert_unknown(&self, digest: Digest) {

@@ -8,6 +8,8 @@
 //! - [`cache`]: the [`Authenticator`] the gateway calls per request;
 //!   `outage` holds what it knows of the database's health.
 //! - [`header`]: where a request carries its key.
+//! - [`snapshot`]: the local copy of every key's hash and state, for a
+//!   start during an outage of the identity database.
 //!
 //! Rate limiting itself lives in `ratelimit/`; this module only carries the
 //! per-key overrides to it.
@@ -18,6 +20,7 @@ pub mod header;
 pub mod keys;
 mod outage;
 pub mod records;
+pub mod snapshot;
 pub mod store;
 
 pub use auth::{AuthError, Principal};

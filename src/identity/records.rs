@@ -6,8 +6,9 @@ use sqlx::FromRow;
 
 use super::IdentityError;
 
-/// What the authenticator needs to know about a presented key.
-#[derive(Debug, Clone, PartialEq, FromRow)]
+/// What the authenticator needs to know about a presented key (also what
+/// the identity snapshot keeps of each key).
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize, serde::Deserialize)]
 pub struct KeyRecord {
     pub key_id: i64,
     pub user_id: i64,

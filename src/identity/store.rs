@@ -194,6 +194,23 @@ pub async fn lookup_by_hash(db: &Db, key_hash: &str) -> Result<Option<KeyRecord>
         .map_err(query_err("looking up an API key"))
 }
 
+/// Every key with its hash (hex) and what a lookup would say of it, for
+/// the identity snapshot ([`super::snapshot`]).
+pub async fn all_key_records(db: &Db) -> Result<Vec<(String, KeyRecord)>, IdentityError> {
+    const SQL: &str = "SELECT k.key_hash, k.id AS key_id, k.user_id, u.name AS user_name, \
+        u.disabled AS user_disabled, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
+        k.tokens_per_minute FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id";
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        key_hash: String,
+        #[sqlx(flatten)]
+        record: KeyRecord,
+    }
+    let rows: Vec<Row> = on_pool!(db, p => sqlx::query_as(SQL).fetch_all(p).await)
+        .map_err(query_err("reading every API key for the identity snapshot"))?;
+    Ok(rows.into_iter().map(|r| (r.key_hash, r.record)).collect())
+}
+
 /// On a fresh install (no users at all), creates user `admin` with one key
 /// and returns that key; otherwise `None`.
 ///

@@ -21,6 +21,9 @@ pub struct WriterStats {
     pub dropped: u64,
     /// Entries the database refused even alone, appended to the dead-letter file.
     pub dead_lettered: u64,
+    /// Requests refused with 503 `ledger_unavailable` before the upstream
+    /// was called: no room for their entry within `full_wait_ms`.
+    pub refused: u64,
     /// Batches flushed (inline writes count one each).
     pub batches: u64,
     pub last_batch_size: u64,
@@ -41,6 +44,8 @@ pub struct WriterStats {
     pub oldest_unwritten: Duration,
     /// Spool records found torn or corrupt and skipped.
     pub spool_torn_records: u64,
+    /// Why the spool takes no new entries now (full, or its disk failing).
+    pub spool_refusal: Option<&'static str>,
 }
 
 impl WriterStats {
@@ -57,6 +62,7 @@ pub(crate) struct Counters {
     pub written: AtomicU64,
     pub dropped: AtomicU64,
     pub dead_lettered: AtomicU64,
+    pub refused: AtomicU64,
     pub batches: AtomicU64,
     pub last_batch_size: AtomicU64,
     pub last_flush_ns: AtomicU64,
@@ -89,6 +95,7 @@ impl Counters {
             written: self.written.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             dead_lettered: self.dead_lettered.load(Relaxed),
+            refused: self.refused.load(Relaxed),
             batches: self.batches.load(Relaxed),
             last_batch_size: self.last_batch_size.load(Relaxed),
             last_flush: Duration::from_nanos(self.last_flush_ns.load(Relaxed)),

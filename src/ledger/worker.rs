@@ -72,6 +72,10 @@ pub(crate) async fn run(id: usize, shared: Arc<Shared>, rx: Arc<Mutex<mpsc::Rece
             }
         }
         shared.counters.dequeued(batch.len());
+        if shared.spooled && shared.abandon.load(Relaxed) {
+            // Shutdown gave up on the database: these stay in the spool.
+            continue;
+        }
         flush(&shared, &format!("worker-{id}"), &batch).await;
     }
     debug!("ledger worker-{id} stopped: channel closed and drained");
@@ -208,7 +212,11 @@ async fn insert_with_retry(shared: &Shared, entries: &[Entry]) -> Result<u64, St
                 backoff *= 2;
                 attempt += 1;
             }
-            Err(e) if e.is_transient() && attempt < ATTEMPTS => {
+            Err(e)
+                if e.is_transient()
+                    && attempt < ATTEMPTS
+                    && !(shared.spooled && shared.abandon.load(Relaxed)) =>
+            {
                 warn!(
                     "ledger insert of {} entries failed (attempt {attempt}/{ATTEMPTS}), \
                      retrying in {backoff:?}: {e}",

@@ -433,6 +433,16 @@ fn writer_status(s: &WriterStats, accepts: bool) -> (Status, String) {
             "inline writes (ledger.async.enabled = false)".to_string(),
         );
     }
+    if let Some(why) = s.spool_refusal {
+        return (
+            Status::Unhealthy,
+            format!(
+                "{why}: new requests are refused with 503 ledger_unavailable ({} so far); \
+                 space returns as the database takes the backlog",
+                s.refused
+            ),
+        );
+    }
     let mut problems = Vec::new();
     if s.spooled && s.oldest_unwritten > MAX_BACKLOG_AGE {
         problems.push(format!(

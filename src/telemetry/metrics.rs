@@ -384,6 +384,11 @@ fn scrape_families(s: &WriterStats, pools: &[PoolStat], started: Instant) -> Vec
             vec![counter(s.dropped as f64)],
         ),
         family(
+            names::LEDGER_REFUSED,
+            COUNTER,
+            vec![counter(s.refused as f64)],
+        ),
+        family(
             names::LEDGER_DEAD,
             COUNTER,
             vec![counter(s.dead_lettered as f64)],

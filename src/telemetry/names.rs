@@ -73,6 +73,10 @@ pub const LEDGER_DROPPED: Name = (
     "tokctl_ledger_entries_dropped_total",
     "Ledger entries dropped (full buffer under on_full = drop, or recorded after shutdown).",
 );
+pub const LEDGER_REFUSED: Name = (
+    "tokctl_ledger_refused_requests_total",
+    "Requests refused with 503 ledger_unavailable before the upstream was called (no room for their entry: a full or unwritable spool, or a full queue); the one kind of request the ledger does not hold.",
+);
 pub const LEDGER_DEAD: Name = (
     "tokctl_ledger_entries_dead_lettered_total",
     "Ledger entries the database refused, appended to the dead-letter file.",

@@ -160,7 +160,7 @@ async fn sqlite_wal_is_checkpointed_beside_the_writer() {
         .await
         .expect("start the writer");
     for e in entries("ckpt", 2_000) {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     assert!(
@@ -202,7 +202,7 @@ async fn a_long_chain_read_in_slices_verifies_and_each_break_is_found() {
         .await
         .expect("start the writer");
     for e in entries("long", 10_000) {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     assert_eq!(writer.shutdown().await.written, 10_000);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::{SpoolError, SpoolShared, WrittenTo, segment};
 use crate::config::{Fsync, SpoolConfig};
@@ -123,6 +123,7 @@ pub fn start(
         segment_bytes: cfg.segment_bytes.max(1),
         last_sync: Instant::now(),
         dirty: false,
+        last_seq: first - 1,
     };
     let task = tokio::spawn(a.run(rx));
     Ok((Handle { tx }, task))
@@ -150,6 +151,9 @@ struct Appender {
     segment_bytes: u64,
     last_sync: Instant,
     dirty: bool,
+    /// The last number written to the active segment (`segment - 1` while
+    /// it is empty).
+    last_seq: i64,
 }
 
 impl Appender {
@@ -159,20 +163,24 @@ impl Appender {
         let mut places: Option<OwnedSemaphorePermit> = None;
         let mut buf = Vec::with_capacity(1 << 20);
         loop {
-            let received = if self.dirty && self.fsync == Fsync::Interval {
-                let wait = self.fsync_every.saturating_sub(self.last_sync.elapsed());
-                match tokio::time::timeout(wait, rx.recv_many(&mut group, MAX_GROUP)).await {
-                    Ok(n) => n,
-                    Err(_) => {
-                        self.sync().await;
-                        continue;
-                    }
-                }
-            } else {
-                rx.recv_many(&mut group, MAX_GROUP).await
+            let sync_due = (self.dirty && self.fsync == Fsync::Interval)
+                .then(|| self.fsync_every.saturating_sub(self.last_sync.elapsed()));
+            let woke = tokio::select! {
+                n = rx.recv_many(&mut group, MAX_GROUP) => Woke::Received(n),
+                () = self.shared.reclaim.notified() => Woke::Reclaim,
+                () = sleep_or_never(sync_due) => Woke::Sync,
             };
-            if received == 0 {
-                break;
+            match woke {
+                Woke::Received(0) => break,
+                Woke::Received(_) => {}
+                Woke::Reclaim => {
+                    self.reclaim().await;
+                    continue;
+                }
+                Woke::Sync => {
+                    self.sync().await;
+                    continue;
+                }
             }
             // The first entry wakes this task at once (tokio runs a task
             // woken by another next, on the same worker), so groups were of
@@ -210,8 +218,20 @@ impl Appender {
                 acks.extend(r.ack);
                 merge_places(&mut places, r.unwritten);
             }
-            let start = self.offset;
-            self.write(&buf).await;
+            if !self.write(&buf, first).await {
+                // Given up at a shutdown past its deadline: these entries
+                // are lost, their requests told (their acknowledgements
+                // are dropped), and what is on disk stays for the next start.
+                let n = linked.len() as u64;
+                self.shared.lost.fetch_add(n, Relaxed);
+                error!(
+                    "{n} ledger entries could not be written to the spool before shutdown; lost"
+                );
+                acks.clear();
+                drop(places.take());
+                continue;
+            }
+            let start = self.offset - buf.len() as u64;
             // Written: these entries no longer count against buffer_size.
             drop(places.take());
             self.shared.push_live(super::LiveGroup {
@@ -223,6 +243,7 @@ impl Appender {
             if self.fsync == Fsync::Always {
                 self.sync().await;
             }
+            self.last_seq = last;
             self.shared.written_to.send_replace(WrittenTo {
                 segment: self.segment,
                 offset: self.offset,
@@ -245,18 +266,25 @@ impl Appender {
         self.shared.written_to.send_modify(|_| {});
     }
 
-    /// Writes a group whole. On an I/O error (a full disk) the segment is
-    /// cut back to its last whole record and the write retried: answers
-    /// wait, nothing acknowledged is lost.
-    async fn write(&mut self, buf: &[u8]) {
+    /// Writes a group whole (its first number `first`); false only when a
+    /// shutdown past its deadline gave up. On an I/O error (a full disk)
+    /// the segment is cut back to its last whole record, the spool marked
+    /// failing (admission refuses new requests, `/readyz` says 503) and the
+    /// write retried: answers already admitted wait, nothing acknowledged
+    /// is lost. When every entry already in the segment is committed, the
+    /// segment is dropped and the group written to a new one: that frees
+    /// the space a database outage filled, without a restart.
+    async fn write(&mut self, buf: &[u8], first: i64) -> bool {
         let mut failures = 0u32;
         loop {
             match (&*self.file).write_all(buf) {
                 Ok(()) => break,
                 Err(e) => {
+                    self.shared.failing.store(true, Relaxed);
                     if failures.is_multiple_of(50) {
                         error!(
-                            "cannot append {} bytes to spool segment {} ({e}); answers wait until it succeeds",
+                            "cannot append {} bytes to spool segment {} ({e}); new requests are refused \
+                             (503 ledger_unavailable) and admitted answers wait until it succeeds",
                             buf.len(),
                             segment::path(&self.shared.dir, self.segment).display()
                         );
@@ -267,13 +295,39 @@ impl Appender {
                         &mut &*self.file,
                         std::io::SeekFrom::Start(self.offset),
                     );
+                    if self.shared.abandon.load(Relaxed) {
+                        return false;
+                    }
+                    if self.wholly_committed() {
+                        self.rotate_to(first).await;
+                        continue;
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
+        if self.shared.failing.swap(false, Relaxed) {
+            info!("the spool is writable again; new requests are admitted");
+            self.shared.room.notify_waiters();
+        }
         self.offset += buf.len() as u64;
         self.shared.bytes.fetch_add(buf.len() as u64, Relaxed);
         self.dirty = true;
+        true
+    }
+
+    /// Whether the active segment holds entries and all are committed.
+    fn wholly_committed(&self) -> bool {
+        self.offset > 0 && self.last_seq <= self.shared.committed.load(Relaxed)
+    }
+
+    /// Drops the active segment when every entry in it is committed (the
+    /// keeper asks, see [`SpoolShared::note_committed`]).
+    async fn reclaim(&mut self) {
+        if self.wholly_committed() {
+            let next = self.last_seq + 1;
+            self.rotate_to(next).await;
+        }
     }
 
     async fn sync(&mut self) {
@@ -292,10 +346,27 @@ impl Appender {
 
     /// Closes the full segment and starts the next at the next number.
     async fn rotate(&mut self) {
+        let next = self.sequencer.head().0 + 1;
+        self.rotate_to(next).await;
+    }
+
+    /// Starts the segment whose first number is `first`; the old one is
+    /// deleted at once when wholly committed (else the keeper deletes it
+    /// once it is). A failure to create the file (a full disk) is retried,
+    /// and the spool marked failing meanwhile.
+    async fn rotate_to(&mut self, first: i64) {
         if self.fsync != Fsync::Never {
             self.sync().await;
         }
-        let first = self.sequencer.head().0 + 1;
+        let committed = self.wholly_committed();
+        let old = (segment::path(&self.shared.dir, self.segment), self.offset);
+        if committed {
+            // Deleted first: on a full disk the new file needs its room.
+            match std::fs::remove_file(&old.0) {
+                Ok(()) => self.shared.freed(old.1),
+                Err(e) => warn!("cannot delete spool segment {}: {e}", old.0.display()),
+            }
+        }
         loop {
             match open_segment(&self.shared, first) {
                 Ok(f) => {
@@ -303,17 +374,38 @@ impl Appender {
                     break;
                 }
                 Err(e) => {
+                    self.shared.failing.store(true, Relaxed);
                     error!("{e}; retrying");
+                    if self.shared.abandon.load(Relaxed) {
+                        break;
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         }
         self.segment = first;
         self.offset = 0;
+        self.last_seq = first - 1;
+        self.dirty = false;
         self.shared.written_to.send_replace(WrittenTo {
             segment: first,
             offset: 0,
             last_seq: first - 1,
         });
+    }
+}
+
+/// What woke the appender.
+enum Woke {
+    Received(usize),
+    Reclaim,
+    Sync,
+}
+
+/// Sleeps `d`, or forever when `None`.
+async fn sleep_or_never(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
     }
 }

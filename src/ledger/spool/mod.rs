@@ -22,7 +22,7 @@ pub mod segment;
 pub mod tailer;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -121,6 +121,10 @@ pub fn scan_dir(dir: &Path) -> Result<Scan, SpoolError> {
     Ok(Scan { segments })
 }
 
+/// A wholly committed active segment at least this big is dropped by the
+/// appender even when the spool has room.
+pub const RECLAIM_BYTES: u64 = 1 << 20;
+
 /// Entries the appender keeps in memory for the tailer at most (the newest
 /// groups are kept; older ones are read back from the segment instead).
 const LIVE_MAX_ENTRIES: usize = 16 * 1024;
@@ -157,7 +161,24 @@ pub struct SpoolShared {
     /// Records found torn or corrupt (at start or while tailing).
     pub torn_records: AtomicU64,
     /// Set when the appender has written its last group and stopped.
-    pub appender_done: std::sync::atomic::AtomicBool,
+    pub appender_done: AtomicBool,
+    /// The appender's last write or segment creation failed (a full disk):
+    /// no new entry is admitted until a write succeeds again.
+    pub failing: AtomicBool,
+    /// The committed watermark as the keeper last saw it: the appender
+    /// may drop its active segment once every entry in it is at or below.
+    pub committed: AtomicI64,
+    /// Poked by the keeper when the active segment is wholly committed and
+    /// its space is wanted (the spool full or failing, or the segment big).
+    pub reclaim: Notify,
+    /// Set by a shutdown past its deadline: a write that fails gives up
+    /// instead of retrying, and its entries are counted in `lost`.
+    pub abandon: AtomicBool,
+    /// Entries never written because the appender gave up at shutdown.
+    pub lost: AtomicU64,
+    /// Set when shutdown gives up on the database: the tailer stops
+    /// reading (the rest is replayed at the next start).
+    pub stop_tailing: AtomicBool,
     /// Ranges of numbers the tailer could not read (corrupt records), for
     /// the keeper to record as gaps when the database lacks them.
     pub unreadable: Mutex<Vec<(i64, i64)>>,
@@ -177,7 +198,13 @@ impl SpoolShared {
             written_to,
             room: Notify::new(),
             torn_records: AtomicU64::new(0),
-            appender_done: std::sync::atomic::AtomicBool::new(false),
+            appender_done: AtomicBool::new(false),
+            failing: AtomicBool::new(false),
+            committed: AtomicI64::new(0),
+            reclaim: Notify::new(),
+            abandon: AtomicBool::new(false),
+            lost: AtomicU64::new(0),
+            stop_tailing: AtomicBool::new(false),
             unreadable: Mutex::new(Vec::new()),
             samples: Mutex::new(std::collections::VecDeque::new()),
             live: Mutex::new(Live::default()),
@@ -219,6 +246,32 @@ impl SpoolShared {
         self.bytes.load(Relaxed) >= self.max_bytes
     }
 
+    /// Whether a new entry can be kept: the spool is under `max_bytes` and
+    /// its last write succeeded. Admission and `/readyz` answer from this.
+    pub fn can_keep(&self) -> bool {
+        !self.is_full() && !self.failing.load(Relaxed)
+    }
+
+    /// Why a new entry cannot be kept now, for errors and health; `None`
+    /// when it can.
+    pub fn refusal(&self) -> Option<&'static str> {
+        if self.failing.load(Relaxed) {
+            Some("the spool cannot be written (its disk is full or failing)")
+        } else if self.is_full() {
+            Some("the spool is full (ledger.spool.max_bytes)")
+        } else {
+            None
+        }
+    }
+
+    /// Subtracts a deleted segment's bytes and wakes blocked admissions.
+    pub fn freed(&self, len: u64) {
+        let _ = self
+            .bytes
+            .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(len)));
+        self.room.notify_waiters();
+    }
+
     /// Notes that entries from `first_seq` on were written now (at most
     /// ten samples a second are kept).
     pub fn sample(&self, first_seq: i64) {
@@ -247,6 +300,22 @@ impl SpoolShared {
             .unwrap_or_default()
     }
 
+    /// Notes the committed watermark for the appender, and pokes it to
+    /// drop its active segment when every entry in it is committed and the
+    /// space is wanted: the spool cannot take entries, or the segment has
+    /// grown past [`RECLAIM_BYTES`] (a quiet gateway should not keep a
+    /// committed segment of up to `segment_bytes` on disk for good).
+    pub fn note_committed(&self, watermark: i64) {
+        self.committed.store(watermark, Relaxed);
+        let w = *self.written_to.borrow();
+        if w.offset > 0
+            && w.last_seq <= watermark
+            && (!self.can_keep() || w.offset >= RECLAIM_BYTES)
+        {
+            self.reclaim.notify_one();
+        }
+    }
+
     /// Deletes the segments whose every number is at or below `watermark`
     /// (never the active one). Returns how many were deleted.
     pub fn delete_committed(&self, watermark: i64) -> usize {
@@ -263,15 +332,11 @@ impl SpoolShared {
             let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
             match std::fs::remove_file(path) {
                 Ok(()) => {
-                    self.bytes
-                        .fetch_sub(len.min(self.bytes.load(Relaxed)), Relaxed);
+                    self.freed(len);
                     deleted += 1;
                 }
                 Err(e) => tracing::warn!("cannot delete spool segment {}: {e}", path.display()),
             }
-        }
-        if deleted > 0 {
-            self.room.notify_waiters();
         }
         deleted
     }

@@ -35,6 +35,9 @@ pub async fn run(shared: Arc<SpoolShared>, after: i64, tx: mpsc::Sender<Entry>, 
     let mut carry: Vec<u8> = Vec::new();
     let mut expected = after + 1;
     loop {
+        if shared.stop_tailing.load(Relaxed) {
+            return;
+        }
         let Some((first, path, file)) = cur.as_mut() else {
             match next_segment(&shared, after, None) {
                 Some((f, p)) => {

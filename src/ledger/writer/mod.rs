@@ -47,8 +47,9 @@ use crate::config::{LedgerConfig, OnFull};
 use crate::db::Db;
 
 mod admit;
-mod shutdown;
+pub use admit::Refused;
 mod open;
+mod shutdown;
 
 /// How long shutdown waits for an unreachable database before leaving the
 /// rest in the spool for the next start.
@@ -97,6 +98,8 @@ struct Inner {
     head_floor: i64,
     inline: bool,
     on_full: OnFull,
+    /// How long admission waits for room under `on_full = "block"`.
+    full_wait: Duration,
     buffer_size: usize,
     closed: AtomicBool,
     workers: Mutex<Vec<JoinHandle<()>>>,
@@ -142,15 +145,17 @@ impl Durable {
         self.0.is_some()
     }
 
-    pub async fn wait(self) {
-        if let Some(rx) = self.0 {
-            let _ = rx.await;
+    /// False when the entry will never be durable (the spool's appender
+    /// gave up at shutdown); true otherwise, with the spool off at once.
+    pub async fn wait(self) -> bool {
+        match self.0 {
+            Some(rx) => rx.await.is_ok(),
+            None => true,
         }
     }
 }
 
 impl LedgerWriter {
-
     /// Hands an entry to the writer; never waits on the database. The entry
     /// is sanitized, then linked into the chain once it is admitted (a
     /// dropped entry takes no number). Under `"drop"` a full buffer or
@@ -175,7 +180,7 @@ impl LedgerWriter {
         }
         let counters = &self.inner.shared.counters;
         if let Some(sp) = &self.inner.spool {
-            if self.inner.on_full == OnFull::Drop && sp.is_full() {
+            if self.inner.on_full == OnFull::Drop && !sp.can_keep() {
                 let dropped = counters.dropped.fetch_add(1, Relaxed) + 1;
                 self.warn_full(dropped);
                 return none;
@@ -285,16 +290,19 @@ impl LedgerWriter {
     /// Records and, in inline mode, returns only once the entry is written
     /// (or dead-lettered); otherwise [`record`](Self::record) and wait for
     /// the spool.
-    pub async fn persist(&self, admission: Admission, mut entry: Entry) {
+    /// False when the entry cannot be kept (see [`Durable::wait`]).
+    pub async fn persist(&self, admission: Admission, mut entry: Entry) -> bool {
         if !self.inner.inline {
             return self.record(admission, entry).wait().await;
         }
         entry.sanitize();
         if self.inner.closed.load(Relaxed) {
-            return self.drop_after_shutdown(&entry);
+            self.drop_after_shutdown(&entry);
+            return true;
         }
         let entry = self.inner.sequencer.assign_then(entry, |e| e);
         worker::flush(&self.inner.shared, "inline", &[entry]).await;
+        true
     }
 
     /// Whether entries are written inline (`ledger.async.enabled = false`).
@@ -327,7 +335,7 @@ impl LedgerWriter {
             return false;
         }
         if let Some(sp) = &self.inner.spool {
-            return !sp.is_full();
+            return sp.can_keep();
         }
         let s = self.stats();
         self.inner.inline || s.queue_depth < s.buffer_size
@@ -349,6 +357,8 @@ impl LedgerWriter {
             s.spool_bytes = sp.bytes.load(Relaxed);
             s.oldest_unwritten = sp.oldest_unwritten_age(s.watermark, s.last_seq);
             s.spool_torn_records = sp.torn_records.load(Relaxed);
+            s.spool_refusal = sp.refusal();
+            s.dropped += sp.lost.load(Relaxed);
         }
         s
     }
@@ -369,7 +379,6 @@ impl LedgerWriter {
         }
     }
 
-
     fn sender(&self) -> Option<mpsc::Sender<Entry>> {
         let tx = self.inner.tx.read().unwrap_or_else(PoisonError::into_inner);
         tx.clone()
@@ -389,15 +398,7 @@ impl LedgerWriter {
 
     /// Warns about a full buffer at most once a second.
     fn warn_full(&self, dropped: u64) {
-        let now = self.inner.started.elapsed().as_millis() as u64 + 1_000;
-        let last = self.inner.last_full_warn_ms.load(Relaxed);
-        if now.saturating_sub(last) >= 1_000
-            && self
-                .inner
-                .last_full_warn_ms
-                .compare_exchange(last, now, Relaxed, Relaxed)
-                .is_ok()
-        {
+        if self.once_a_second() {
             let what = if self.inner.spool.is_some() {
                 "spool full (ledger.spool.max_bytes"
             } else {
@@ -406,8 +407,20 @@ impl LedgerWriter {
             warn!("{what}, on_full = \"drop\"): {dropped} entries dropped so far");
         }
     }
-}
 
+    /// True at most once a second (across clones): for warnings the
+    /// request path may hit at every request.
+    fn once_a_second(&self) -> bool {
+        let now = self.inner.started.elapsed().as_millis() as u64 + 1_000;
+        let last = self.inner.last_full_warn_ms.load(Relaxed);
+        now.saturating_sub(last) >= 1_000
+            && self
+                .inner
+                .last_full_warn_ms
+                .compare_exchange(last, now, Relaxed, Relaxed)
+                .is_ok()
+    }
+}
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)

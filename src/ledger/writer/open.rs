@@ -165,6 +165,7 @@ impl LedgerWriter {
             head_floor: opened.head_file.as_ref().map_or(0, |h| h.seq),
             inline: !a.enabled,
             on_full: a.on_full,
+            full_wait: Duration::from_millis(a.full_wait_ms),
             buffer_size,
             closed: AtomicBool::new(false),
             workers: Mutex::new(workers),

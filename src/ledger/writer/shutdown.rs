@@ -4,6 +4,10 @@
 
 use super::*;
 
+/// How long an abandoned drain may take to notice before its tasks are
+/// cut short.
+const ABANDON_GRACE: Duration = Duration::from_millis(500);
+
 impl LedgerWriter {
     /// Stops taking entries, drains every queued one, waits for the
     /// workers and returns the final stats. Entries under an outstanding
@@ -12,6 +16,25 @@ impl LedgerWriter {
     /// database unreachable, what is not written within 10 s stays in the
     /// spool for the next start. Safe to call from several clones.
     pub async fn shutdown(&self) -> WriterStats {
+        self.shutdown_within(SPOOL_DRAIN_DEADLINE).await
+    }
+
+    /// Tells the spool's appender to stop retrying a write that fails (a
+    /// full disk): the entries it holds are counted lost and their
+    /// requests end. For a shutdown past its deadline, so that it ends in
+    /// bounded time; a no-op while writes succeed.
+    pub fn give_up_blocked_writes(&self) {
+        if let Some(sp) = &self.inner.spool {
+            sp.abandon.store(true, Relaxed);
+        }
+    }
+
+    /// [`shutdown`](Self::shutdown) bounded by `limit` with the spool on:
+    /// a write blocked on a full disk is given up and what the database
+    /// has not taken by then stays in the spool for the next start. (With
+    /// the spool off it drains everything, as entries would be lost.)
+    pub async fn shutdown_within(&self, limit: Duration) -> WriterStats {
+        let until = tokio::time::Instant::now() + limit;
         let _one_at_a_time = self.inner.shutting_down.lock().await;
         let inner = &self.inner;
         inner.closed.store(true, Relaxed);
@@ -30,11 +53,23 @@ impl LedgerWriter {
                 .take(),
         );
         let task = lock(&inner.appender_task).take();
-        if let Some(t) = task {
+        if let Some(mut t) = task
+            && tokio::time::timeout_at(until, &mut t).await.is_err()
+        {
+            warn!(
+                "the spool's appender is still retrying a write at the shutdown deadline; \
+                 the entries it holds are lost, what is on disk stays for the next start"
+            );
+            self.give_up_blocked_writes();
             let _ = t.await;
         }
         let tailer = lock(&inner.tailer).take();
         let workers = std::mem::take(&mut *lock(&inner.workers));
+        let aborts: Vec<tokio::task::AbortHandle> = workers
+            .iter()
+            .chain(tailer.iter())
+            .map(JoinHandle::abort_handle)
+            .collect();
         let drain = async {
             if let Some(t) = tailer
                 && let Err(e) = t.await
@@ -49,16 +84,26 @@ impl LedgerWriter {
         };
         tokio::pin!(drain);
         if inner.spool.is_some() {
-            if tokio::time::timeout(SPOOL_DRAIN_DEADLINE, &mut drain)
-                .await
-                .is_err()
-            {
+            let until = until.max(tokio::time::Instant::now() + Duration::from_millis(500));
+            if tokio::time::timeout_at(until, &mut drain).await.is_err() {
                 warn!(
-                    "the ledger database did not take the backlog within {SPOOL_DRAIN_DEADLINE:?}; \
+                    "the ledger database did not take the backlog before the shutdown deadline; \
                      the rest stays in the spool and is replayed at the next start"
                 );
                 inner.shared.abandon.store(true, Relaxed);
-                drain.await;
+                if let Some(sp) = &inner.spool {
+                    sp.stop_tailing.store(true, Relaxed);
+                }
+                // A commit under way may wait out the pool's acquire
+                // timeout; with the spool on nothing is lost by cutting
+                // it short (the entries are replayed at the next start).
+                if tokio::time::timeout(ABANDON_GRACE, &mut drain)
+                    .await
+                    .is_err()
+                {
+                    aborts.iter().for_each(tokio::task::AbortHandle::abort);
+                    drain.await;
+                }
             }
         } else {
             drain.await;
@@ -70,6 +115,10 @@ impl LedgerWriter {
         inner.stop_keeper.cancel();
         let keeper = lock(&inner.keeper).take();
         if let Some(k) = keeper {
+            if inner.shared.abandon.load(Relaxed) {
+                // It may be waiting on the unreachable database.
+                k.abort();
+            }
             let _ = k.await;
         }
         if !inner.shared.abandon.load(Relaxed) {
@@ -131,6 +180,7 @@ impl Inner {
         }
         if let Some(sp) = &self.spool {
             sp.delete_committed(wm);
+            sp.note_committed(wm);
         }
     }
 }

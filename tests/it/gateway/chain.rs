@@ -414,7 +414,7 @@ pub async fn kill9_with_spool_loses_no_answered_entry(db: &TestDb) {
 }
 
 /// `GET /health` as JSON, and the named component's status and message.
-async fn health(client: &reqwest::Client, gw: &Gateway) -> (u16, serde_json::Value) {
+pub(super) async fn health(client: &reqwest::Client, gw: &Gateway) -> (u16, serde_json::Value) {
     let r = client
         .get(gw.url("/health"))
         .send()
@@ -424,7 +424,7 @@ async fn health(client: &reqwest::Client, gw: &Gateway) -> (u16, serde_json::Val
     (code, r.json().await.expect("a JSON health report"))
 }
 
-fn component(report: &serde_json::Value, name: &str) -> (String, String) {
+pub(super) fn component(report: &serde_json::Value, name: &str) -> (String, String) {
     let c = report["components"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["name"] == name))
@@ -436,7 +436,7 @@ fn component(report: &serde_json::Value, name: &str) -> (String, String) {
 }
 
 /// A value of an unlabelled metric in a Prometheus text page.
-fn metric(page: &str, name: &str) -> f64 {
+pub(super) fn metric(page: &str, name: &str) -> f64 {
     page.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no metric {name} in the page"))

@@ -74,6 +74,28 @@ impl Gateway {
         Self::launch(dir, ledger_dsn, identity_dsn, extra, env)
     }
 
+    /// Like [`Gateway::start_with_env`] in `dir`, with a tmpfs of `size`
+    /// (e.g. "1m") mounted on `mount` in a private mount namespace of the
+    /// gateway's own (`unshare -m`, needs root): a small disk that fills
+    /// up, seen by this process only and gone with it.
+    pub fn start_on_tmpfs(
+        dir: tempfile::TempDir,
+        dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+        mount: &std::path::Path,
+        size: &str,
+    ) -> Gateway {
+        std::fs::create_dir_all(mount).expect("create the mount point");
+        let script = format!(
+            "mount -t tmpfs -o size={size} tmpfs '{}' && exec \"$0\" \"$@\"",
+            mount.display()
+        );
+        let wrap = ["-m", "sh", "-c", script.as_str()].map(std::ffi::OsString::from);
+        let program = std::ffi::OsStr::new(env!("CARGO_BIN_EXE_tokctl"));
+        Self::launch_wrapped(Some(&wrap), program, dir, dsn, dsn, extra, env)
+    }
+
     fn launch(
         dir: tempfile::TempDir,
         dsn: &str,
@@ -93,6 +115,19 @@ impl Gateway {
         extra: &str,
         env: &[(&str, &str)],
     ) -> Gateway {
+        Self::launch_wrapped(None, program, dir, dsn, identity_dsn, extra, env)
+    }
+
+    /// Starts `program serve`, under `unshare WRAP… program` when `wrap` is given.
+    fn launch_wrapped(
+        wrap: Option<&[std::ffi::OsString]>,
+        program: &std::ffi::OsStr,
+        dir: tempfile::TempDir,
+        dsn: &str,
+        identity_dsn: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let config = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout_ms = 5000\n\
              [ledger]\npath = \"{dsn}\"\ndead_letter_path = \"{dl}\"\n\
@@ -101,7 +136,15 @@ impl Gateway {
         );
         let cfg_path = dir.path().join("config.toml");
         std::fs::write(&cfg_path, config).expect("write config");
-        let mut child = Command::new(program)
+        let mut cmd = match wrap {
+            Some(w) => {
+                let mut c = Command::new("unshare");
+                c.args(w).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        let mut child = cmd
             .arg("--config")
             .arg(&cfg_path)
             .arg("serve")

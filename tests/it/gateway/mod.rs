@@ -3,6 +3,7 @@
 //! real socket, and the ledger read back with SQL.
 
 mod auth_e2e;
+mod broken;
 mod cases;
 mod chain;
 mod connections;
@@ -11,6 +12,7 @@ pub mod harness;
 pub mod ledger_rows;
 mod mock_api;
 mod serving;
+mod spool_full;
 mod tamper;
 mod upgrade;
 mod upstreams;
@@ -40,6 +42,12 @@ crate::dbtest!(upstream_failures_map_to_gateway_errors, |db| {
 });
 crate::dbtest!(client_disconnect_mid_stream_is_recorded, |db| {
     super::errors::client_disconnect_mid_stream_is_recorded(db.dsn.clone()).await;
+});
+crate::dbtest!(broken_streams_are_told_and_recorded_as_sent, |db| {
+    super::broken::broken_streams_are_told_and_recorded_as_sent(db.dsn.clone()).await;
+});
+crate::dbtest!(a_client_gone_before_a_slow_upstream_is_499, |db| {
+    super::broken::a_client_gone_before_a_slow_upstream_is_499(db.dsn.clone()).await;
 });
 crate::dbtest!(client_gone_before_a_whole_answer_is_recorded, |db| {
     super::errors::client_gone_before_a_whole_answer_is_recorded(db.dsn.clone()).await;

@@ -27,6 +27,7 @@ fn config(dir: &Path, batch_size: usize, buffer_size: usize, on_full: OnFull) ->
             buffer_size,
             num_workers: 2,
             on_full,
+            full_wait_ms: 60_000,
         },
         // These tests are about the in-memory buffer: the spool is off
         // (tests/it/ledger/chain.rs covers it); the chain's files stay in `dir`.
@@ -134,7 +135,7 @@ dbtest!(transient_failures_are_retried_not_dead_lettered, |db| {
         .expect("start the writer");
     let lock = lock_table(&db).await;
     for e in entries("retry", 10) {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     // Longer than one attempt (50 ms), shorter than all of them with backoff.
@@ -156,7 +157,7 @@ dbtest!(concurrent_records_become_exactly_one_row_each, |db| {
             let writer = writer.clone();
             tokio::spawn(async move {
                 for e in entries(&format!("t{t}"), 250) {
-                    let admission = writer.admit().await;
+                    let admission = writer.admit().await.expect("admitted");
                     let _ = writer.record(admission, e);
                 }
             })
@@ -188,14 +189,14 @@ dbtest!(block_with_a_tiny_buffer_waits_and_never_drops, |db| {
     // One entry in the blocked worker's hands, one in the buffer: the next
     // admission must wait for room.
     for e in entries("early", 2) {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     let waited = tokio::time::timeout(Duration::from_millis(300), writer.admit()).await;
     assert!(waited.is_err(), "admit returned while the buffer was full");
     lock.release().await;
     for e in entries("late", 200) {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     let stats = writer.shutdown().await;
@@ -213,16 +214,22 @@ dbtest!(
         let dir = tempdir();
         let mut cfg = config(dir.path(), 2, 4, OnFull::Block);
         cfg.spool.enabled = true;
+        cfg.async_writer.full_wait_ms = 300;
         let writer = LedgerWriter::start(conn.clone(), &cfg)
             .await
             .expect("start the writer");
-        // Four admissions hold the four places; a fifth waits for one.
+        // Four admissions hold the four places; a fifth waits for one, at
+        // most full_wait_ms, and is then refused (counted).
         let mut held = Vec::new();
         for _ in 0..4 {
-            held.push(writer.admit().await);
+            held.push(writer.admit().await.expect("admitted"));
         }
-        let waited = tokio::time::timeout(Duration::from_millis(300), writer.admit()).await;
-        assert!(waited.is_err(), "a fifth admission got a place");
+        let waited = tokio::time::timeout(Duration::from_secs(5), writer.admit())
+            .await
+            .expect("admission waits a bounded time");
+        let refused = waited.expect_err("a fifth admission got a place");
+        assert_eq!(refused.waited_ms, 300, "{refused}");
+        assert_eq!(writer.stats().refused, 1);
         // Recorded and spooled, an entry gives its place back.
         let mut early = entries("early", 4).into_iter();
         let first = held.pop().expect("an admission");
@@ -232,7 +239,8 @@ dbtest!(
             .await;
         let fifth = tokio::time::timeout(Duration::from_secs(5), writer.admit())
             .await
-            .expect("a place came back once the entry was spooled");
+            .expect("a place came back once the entry was spooled")
+            .expect("admitted");
         held.push(fifth);
         for (admission, e) in held.into_iter().zip(early) {
             writer.record(admission, e).wait().await;
@@ -241,7 +249,7 @@ dbtest!(
         let lock = lock_table(&db).await;
         let recorded = tokio::time::timeout(Duration::from_secs(10), async {
             for e in entries("stalled", 40) {
-                let admission = writer.admit().await;
+                let admission = writer.admit().await.expect("admitted");
                 writer.record(admission, e).wait().await;
             }
         })
@@ -264,7 +272,7 @@ dbtest!(drop_with_a_tiny_buffer_counts_every_dropped_entry, |db| {
         .expect("start the writer");
     let lock = lock_table(&db).await;
     for e in entries("d", 100) {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -310,7 +318,7 @@ dbtest!(
         let mut batch = entries("p", 20);
         batch[7].model = "poison".into();
         for e in batch.clone() {
-            let admission = writer.admit().await;
+            let admission = writer.admit().await.expect("admitted");
             let _ = writer.record(admission, e);
         }
         let stats = writer.shutdown().await;
@@ -356,7 +364,7 @@ dbtest!(a_batch_that_never_fills_is_flushed_by_time, |db| {
     .expect("start the writer");
     let start = Instant::now();
     for e in entries("slow", 5) {
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, e);
     }
     while ledger::count(&conn).await.unwrap() < 5 {
@@ -394,10 +402,10 @@ dbtest!(inline_mode_writes_before_returning, |db| {
         .await
         .expect("start the writer");
     assert!(writer.is_inline());
-    let admission = writer.admit().await;
+    let admission = writer.admit().await.expect("admitted");
     writer.persist(admission, entry("inline-1")).await;
     assert_eq!(ledger::count(&conn).await.unwrap(), 1);
-    let admission = writer.admit().await;
+    let admission = writer.admit().await.expect("admitted");
     let _ = writer.record(admission, entry("inline-2"));
     let stats = writer.shutdown().await;
     assert_eq!((stats.written, stats.batches), (2, 2));
@@ -413,7 +421,7 @@ dbtest!(
             .await
             .expect("start the writer");
         writer.shutdown().await;
-        let admission = writer.admit().await;
+        let admission = writer.admit().await.expect("admitted");
         let _ = writer.record(admission, entry("late"));
         assert_eq!(writer.stats().dropped, 1);
         assert_eq!(ledger::count(&conn).await.unwrap(), 0);

@@ -1,0 +1,214 @@
+//! A streamed answer relayed chunk by chunk while its usage is read.
+//!
+//! The head (status 200) leaves at once, so a stream that breaks later —
+//! the upstream cuts it, falls silent past `server.stream_idle_timeout_ms`,
+//! or the gateway shuts down — cannot change the status the client got.
+//! Ending the chunked body cleanly would make it look complete (an SDK
+//! returns what it has as if the model had finished), so the client is
+//! told in its API's stream form (OpenAI: a final `data: {"error": …}`
+//! event; Anthropic: an `event: error`) and the body is then aborted, which
+//! closes the connection without the chunked terminator so the SDK raises.
+//! The entry records what the client saw: the upstream's status with the
+//! error kind (an error row by the ledger's one definition).
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::AppState;
+use super::error::ApiError;
+use super::relay::{CLIENT_CLOSED, Outcome, RequestCtx, decorate, shape_of};
+use crate::ledger::TokenSource;
+use crate::providers::UpstreamResponse;
+use crate::providers::usage::{Shape, StreamMeter};
+
+/// How a stream ended before its upstream finished it.
+struct Broken {
+    label: &'static str,
+    message: String,
+    /// The status the error would have had before the head left: picks
+    /// the error's `type` in the event.
+    status: u16,
+}
+
+/// What the body carries: a chunk, or the order to cut the connection.
+type Frame = Result<Bytes, std::io::Error>;
+
+/// Relays `upstream` to the client through `reply` and fills `out`.
+pub(super) async fn relay(
+    state: &AppState,
+    ctx: &RequestCtx,
+    out: &mut Outcome,
+    upstream: UpstreamResponse,
+    sent: Instant,
+    ask_usage: bool,
+    reply: oneshot::Sender<Response>,
+) {
+    out.streamed = true;
+    out.status = upstream.status.as_u16();
+    let to_headers = sent.elapsed();
+    out.overhead = Some(ctx.start.elapsed().saturating_sub(to_headers));
+    let (tx, rx) = mpsc::channel::<Frame>(32);
+    let mut resp = Response::new(body(rx, out.gate.take()));
+    *resp.status_mut() = upstream.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    decorate(&mut resp, ctx, out);
+    if reply.send(resp).is_err() {
+        let limit = Duration::from_millis(state.config.server.request_timeout_ms);
+        out.client_closed(ctx, limit);
+        return;
+    }
+    let shape = shape_of(ctx.endpoint);
+    let mut meter = StreamMeter::new(shape, ask_usage);
+    let (left, broken) = pump(state, ctx, out, upstream, &mut meter, &tx).await;
+    out.upstream_latency = Some(sent.elapsed());
+    let early = left || broken.is_some();
+    match meter.usage() {
+        Some(u) if !early => {
+            out.usage = u;
+            out.source = TokenSource::Provider;
+        }
+        Some(u) => {
+            out.usage = u;
+            out.usage.output_tokens = out.usage.output_tokens.max(meter.estimated_output_tokens());
+            out.source = TokenSource::Partial;
+        }
+        None => {
+            // The input as the tokens-per-minute limit estimates it: the
+            // request body's bytes / 4 (an overestimate by its JSON syntax).
+            out.usage.input_tokens =
+                i64::try_from(out.request_bytes.div_ceil(4)).unwrap_or(i64::MAX);
+            out.usage.output_tokens = meter.estimated_output_tokens();
+            out.source = if early {
+                TokenSource::Partial
+            } else {
+                TokenSource::Estimated
+            };
+        }
+    }
+    if left {
+        out.status = CLIENT_CLOSED;
+        out.error = Some(("client_closed", "the client closed the stream".into()));
+    } else if let Some(b) = broken {
+        let told = tx.send(Ok(error_event(shape, &b))).await.is_ok()
+            && tx
+                .send(Err(std::io::Error::other(b.message.clone())))
+                .await
+                .is_ok();
+        if told {
+            // The status stays the one the client received.
+            out.error = Some((b.label, b.message));
+        } else {
+            out.status = CLIENT_CLOSED;
+            out.error = Some(("client_closed", "the client closed the stream".into()));
+        }
+    }
+}
+
+/// Feeds the upstream's chunks to the client until the end; returns
+/// whether the client left, and how the stream broke if it did.
+async fn pump(
+    state: &AppState,
+    ctx: &RequestCtx,
+    out: &mut Outcome,
+    upstream: UpstreamResponse,
+    meter: &mut StreamMeter,
+    tx: &mpsc::Sender<Frame>,
+) -> (bool, Option<Broken>) {
+    let idle = Duration::from_millis(state.config.server.stream_idle_timeout_ms);
+    let mut body = upstream.body;
+    loop {
+        let next = tokio::select! {
+            n = tokio::time::timeout(idle, body.next()) => n,
+            () = state.shutdown.cancelled() => {
+                let message = "the gateway shut down during the stream".into();
+                return (false, Some(Broken { label: "shutdown", message, status: 503 }));
+            }
+        };
+        match next {
+            Err(_) => {
+                let message = format!("the upstream was silent for {idle:?}");
+                return (
+                    false,
+                    Some(Broken {
+                        label: "upstream_timeout",
+                        message,
+                        status: 504,
+                    }),
+                );
+            }
+            Ok(None) => {
+                let rest = meter.finish();
+                let left = !rest.is_empty() && tx.send(Ok(rest)).await.is_err();
+                return (left, None);
+            }
+            Ok(Some(Err(e))) => {
+                let message = format!("the upstream broke the stream: {e}");
+                return (
+                    false,
+                    Some(Broken {
+                        label: e.label(),
+                        message,
+                        status: 502,
+                    }),
+                );
+            }
+            Ok(Some(Ok(chunk))) => {
+                if out.ttft.is_none() {
+                    out.ttft = Some(ctx.start.elapsed());
+                }
+                let pass = meter.feed(chunk);
+                if !pass.is_empty() && tx.send(Ok(pass)).await.is_err() {
+                    return (true, None);
+                }
+            }
+        }
+    }
+}
+
+/// The client's body: chunks as they come; its end (clean or cut) leaves
+/// only once the entry is durable (`gate`), so every answer a client
+/// completes is spooled.
+fn body(rx: mpsc::Receiver<Frame>, gate: Option<oneshot::Receiver<()>>) -> Body {
+    Body::from_stream(futures_util::stream::unfold(
+        (Some(rx), gate),
+        |(rx, mut gate)| async move {
+            let mut rx = rx?;
+            let frame = rx.recv().await;
+            if !matches!(frame, Some(Ok(_))) {
+                // The end: wait for the entry, then end or cut.
+                if let Some(g) = gate.take() {
+                    let _ = g.await;
+                }
+            }
+            match frame {
+                Some(Ok(b)) => Some((Ok(b), (Some(rx), gate))),
+                Some(Err(e)) => Some((Err(e), (None, gate))),
+                None => None,
+            }
+        },
+    ))
+}
+
+/// The error event that tells a client in its API's stream form.
+fn error_event(shape: Shape, b: &Broken) -> Bytes {
+    let status = StatusCode::from_u16(b.status).unwrap_or(StatusCode::BAD_GATEWAY);
+    let body = ApiError::new(status, b.label, b.message.clone())
+        .shaped(shape)
+        .body();
+    let text = match shape {
+        Shape::OpenAi => format!("data: {body}\n\n"),
+        Shape::Anthropic => format!("event: error\ndata: {body}\n\n"),
+    };
+    Bytes::from(text)
+}
