@@ -73,6 +73,14 @@ pub enum DbError {
         target: String,
         cause: String,
     },
+    /// The server could not be reached at all (refused, no route, no
+    /// answer): unlike a refused login, something that may pass by itself.
+    #[error("cannot open the {role} database ({target}): {cause}")]
+    Unreachable {
+        role: String,
+        target: String,
+        cause: String,
+    },
     #[error("{context} on the {target}: {source}")]
     Query {
         context: String,
@@ -132,24 +140,24 @@ impl Db {
                 // entries: it must survive a database crash, so asynchronous
                 // commit (a server default some tune for speed) is overridden
                 // for our sessions. Costs one WAL flush per batch, not per row.
-                let opts = PgConnectOptions::from_str(url)
-                    .map_err(|e| fail(cause(&e)))?
-                    .options([("synchronous_commit", "on")]);
-                let pool = PgPoolOptions::new()
-                    .max_connections(settings.max_open)
-                    .min_connections(0)
-                    .max_lifetime(settings.max_lifetime)
-                    .idle_timeout(settings.idle_timeout)
-                    .acquire_timeout(settings.connect_timeout)
-                    .connect_with(opts.clone())
-                    .await;
+                let opts = pg_options(url).map_err(|e| fail(cause(&e)))?;
+                let pool = pg_pool(settings).connect_with(opts.clone()).await;
+                let unreachable = |cause: String| DbError::Unreachable {
+                    role: role.to_string(),
+                    target: dsn.describe(),
+                    cause,
+                };
                 match pool {
                     Ok(pool) => Ok(Db::Postgres(pool)),
                     // The pool retries until its timeout and then reports only
                     // that; one direct attempt says why (refused, auth, ...).
                     Err(sqlx::Error::PoolTimedOut) => {
-                        Err(fail(pg_probe(&opts, settings.connect_timeout).await))
+                        match pg_probe(&opts, settings.connect_timeout).await {
+                            (why, true) => Err(unreachable(why)),
+                            (why, false) => Err(fail(why)),
+                        }
                     }
+                    Err(e @ sqlx::Error::Io(_)) => Err(unreachable(cause(&e))),
                     Err(e) => Err(fail(cause(&e))),
                 }
             }
@@ -191,16 +199,39 @@ impl Db {
 
 /// Why a PostgreSQL server cannot be reached, from one direct connection
 /// attempt bounded by `timeout`.
-async fn pg_probe(opts: &PgConnectOptions, timeout: Duration) -> String {
+/// One direct connection attempt: why the pool could not connect, and
+/// whether the server was unreachable (as opposed to refusing us).
+async fn pg_probe(opts: &PgConnectOptions, timeout: Duration) -> (String, bool) {
     use sqlx::Connection;
     match tokio::time::timeout(timeout, sqlx::PgConnection::connect_with(opts)).await {
-        Ok(Err(e)) => cause(&e),
+        Ok(Err(e)) => {
+            let io = matches!(e, sqlx::Error::Io(_));
+            (cause(&e), io)
+        }
         Ok(Ok(conn)) => {
             let _ = conn.close().await;
-            "timed out waiting for a connection".into()
+            ("timed out waiting for a connection".into(), false)
         }
-        Err(_) => format!("no answer within {timeout:?}"),
+        Err(_) => (format!("no answer within {timeout:?}"), true),
     }
+}
+
+/// A PostgreSQL DSN's options, with the session settings the ledger needs.
+fn pg_options(url: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    // A commit the ledger was told about lets the spool forget the
+    // entries: it must survive a database crash, so asynchronous commit (a
+    // server default some tune for speed) is overridden for our sessions.
+    // Costs one WAL flush per batch, not per row.
+    Ok(PgConnectOptions::from_str(url)?.options([("synchronous_commit", "on")]))
+}
+
+fn pg_pool(settings: &PoolSettings) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(settings.max_open)
+        .min_connections(0)
+        .max_lifetime(settings.max_lifetime)
+        .idle_timeout(settings.idle_timeout)
+        .acquire_timeout(settings.connect_timeout)
 }
 
 /// The ledger and identity databases, sharing one pool when their DSNs
@@ -232,6 +263,66 @@ impl Databases {
             identity_dsn,
             shared,
         })
+    }
+
+    /// Like [`Databases::open`], but a PostgreSQL server that cannot be
+    /// reached gets a pool that connects when it first can, instead of an
+    /// error; each such database is returned with its role and why. For a
+    /// gateway that serves through an outage (spool on).
+    pub async fn open_or_wait(
+        c: &Config,
+    ) -> Result<(Databases, Vec<(&'static str, String)>), DbError> {
+        let ledger_dsn = Dsn::parse(&c.ledger.path)?;
+        let identity_dsn = Dsn::parse(&c.identity.path)?;
+        let shared = ledger_dsn == identity_dsn;
+        let mut down = Vec::new();
+        let ledger_role = if shared { "ledger+identity" } else { "ledger" };
+        let ledger = Self::connect_or_wait(
+            &ledger_dsn,
+            &PoolSettings::ledger(c),
+            ledger_role,
+            &mut down,
+        )
+        .await?;
+        let identity = if shared {
+            ledger.clone()
+        } else {
+            Self::connect_or_wait(
+                &identity_dsn,
+                &PoolSettings::identity(c),
+                "identity",
+                &mut down,
+            )
+            .await?
+        };
+        let dbs = Databases {
+            ledger,
+            identity,
+            ledger_dsn,
+            identity_dsn,
+            shared,
+        };
+        Ok((dbs, down))
+    }
+
+    async fn connect_or_wait(
+        dsn: &Dsn,
+        settings: &PoolSettings,
+        role: &'static str,
+        down: &mut Vec<(&'static str, String)>,
+    ) -> Result<Db, DbError> {
+        match (Db::connect(dsn, settings, role).await, dsn) {
+            (Err(DbError::Unreachable { cause, .. }), Dsn::Postgres { url }) => {
+                let opts = pg_options(url).map_err(|e| DbError::Connect {
+                    role: role.to_string(),
+                    target: dsn.describe(),
+                    cause: e.to_string(),
+                })?;
+                down.push((role, cause));
+                Ok(Db::Postgres(pg_pool(settings).connect_lazy_with(opts)))
+            }
+            (other, _) => other,
+        }
     }
 
     /// Each distinct database once, with its role name and DSN.

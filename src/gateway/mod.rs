@@ -21,6 +21,7 @@ pub mod request;
 pub mod routes;
 pub mod server;
 mod stamp;
+mod startup;
 mod stream;
 mod unread;
 mod workers;

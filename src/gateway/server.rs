@@ -12,8 +12,7 @@ use tokio_util::task::TaskTracker;
 
 use super::router;
 use crate::config::Config;
-use crate::db::{Databases, DbError, migrate};
-use crate::identity::Authenticator;
+use crate::db::{Databases, DbError};
 use crate::ledger::{LedgerWriter, WriterStats};
 use crate::providers::{self, UpstreamError};
 use crate::telemetry::health::{DbTarget, Health};
@@ -43,6 +42,11 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Ledger(#[from] crate::ledger::LedgerError),
+    #[error(
+        "{0}; with ledger.spool.enabled = true (and ledger.async.enabled = true) the gateway \
+         starts during a database outage and keeps entries on disk until it returns"
+    )]
+    NoSpool(DbError),
 }
 
 /// Options that are not config keys.
@@ -68,49 +72,10 @@ pub async fn serve(
     on_bootstrap_key: impl FnOnce(&str, SocketAddr),
 ) -> Result<ShutdownReport, ServeError> {
     let config = Arc::new(config);
-    let dbs = Databases::open(&config).await?;
-    for (role, db, dsn) in dbs.distinct() {
-        if opts.no_migrate {
-            migrate::check_drift(&migrate::status(db).await?)?;
-            let pending = migrate::status(db)
-                .await?
-                .iter()
-                .filter(|s| s.state == migrate::State::Pending)
-                .count();
-            if pending > 0 {
-                tracing::warn!(
-                    database = role,
-                    pending,
-                    "pending migrations not applied (--no-migrate)"
-                );
-            }
-        } else {
-            let done = migrate::apply(db, dsn, &|| {
-                tracing::info!("waiting for the migration lock")
-            })
-            .await?;
-            if !done.versions.is_empty() {
-                tracing::info!(database = role, versions = ?done.versions, "applied migrations");
-            }
-        }
-    }
-    let mut bootstrap_key = None;
-    let auth = if config.auth.enabled {
-        if config.auth.bootstrap_admin {
-            bootstrap_key = crate::identity::store::ensure_bootstrap(&dbs.identity)
-                .await
-                .map_err(|e| ServeError::Identity(e.to_string()))?;
-        }
-        Some(Authenticator::new(
-            dbs.identity.clone(),
-            Duration::from_millis(config.auth.cache_ttl_ms),
-        ))
-    } else {
-        tracing::warn!(
-            "auth is disabled (auth.enabled = false): every request is recorded as anonymous"
-        );
-        None
-    };
+    let opened = super::startup::open_databases(&config, &opts).await?;
+    let dbs = opened.dbs;
+    let (auth, bootstrap_key) =
+        super::startup::authenticator(&config, &dbs.identity, opened.identity_down).await?;
     let limiter = if config.rate_limit.enabled {
         let l = crate::ratelimit::RateLimiter::new(&config.rate_limit)
             .await
@@ -120,7 +85,8 @@ pub async fn serve(
     } else {
         None
     };
-    let ledger = LedgerWriter::start(dbs.ledger.clone(), &config.ledger).await?;
+    let ledger =
+        LedgerWriter::start_with(dbs.ledger.clone(), &config.ledger, opened.opening).await?;
     // These serve the health probes; requests go through each worker's own.
     let providers = providers::build(&config)?;
     let telemetry = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;
@@ -210,7 +176,18 @@ pub async fn serve(
                 .await
         });
     }
-    signal.await;
+    match opened.schema {
+        // A database unreachable at start: its schema is checked here,
+        // beside the wait for a signal (see `startup::Opened::schema`).
+        Some(schema) => {
+            tokio::pin!(signal);
+            tokio::select! {
+                () = &mut signal => {}
+                () = schema => signal.await,
+            }
+        }
+        None => signal.await,
+    }
     tracing::info!("shutting down: no new connections; waiting for in-flight requests");
     stop.cancel();
     let deadline = Duration::from_millis(config.server.shutdown_timeout_ms);

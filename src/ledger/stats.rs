@@ -46,6 +46,10 @@ pub struct WriterStats {
     pub spool_torn_records: u64,
     /// Why the spool takes no new entries now (full, or its disk failing).
     pub spool_refusal: Option<&'static str>,
+    /// Started during a database outage and not yet writing: why, and
+    /// whether it is for good (a schema this binary does not know, a
+    /// chain that does not match) rather than waiting.
+    pub opening: Option<(&'static str, bool)>,
 }
 
 impl WriterStats {

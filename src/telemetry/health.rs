@@ -443,6 +443,14 @@ fn writer_status(s: &WriterStats, accepts: bool) -> (Status, String) {
             ),
         );
     }
+    if let Some((why, for_good)) = s.opening {
+        let status = if for_good {
+            Status::Unhealthy
+        } else {
+            Status::Degraded
+        };
+        return (status, format!("{why}; backlog of {} entries", s.backlog()));
+    }
     let mut problems = Vec::new();
     if s.spooled && s.oldest_unwritten > MAX_BACKLOG_AGE {
         problems.push(format!(

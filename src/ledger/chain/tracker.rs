@@ -50,6 +50,16 @@ impl Tracker {
         }
     }
 
+    /// Moves the watermark to the one stored in the database, for a
+    /// writer that started during a database outage (from its head file)
+    /// and has now read the real one; spans at or below it are let go.
+    pub fn reset(&self, watermark: i64, hash: Option<Hash>) {
+        let mut s = self.lock();
+        s.watermark = watermark;
+        s.hash = hash;
+        s.done.retain(|_, (hi, _)| *hi > watermark);
+    }
+
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -47,7 +47,9 @@ use crate::config::{LedgerConfig, OnFull};
 use crate::db::Db;
 
 mod admit;
+mod deferred;
 pub use admit::Refused;
+pub use deferred::Opening;
 mod open;
 mod shutdown;
 
@@ -62,6 +64,12 @@ pub enum LedgerError {
     Chain(#[from] ChainError),
     #[error(transparent)]
     Spool(#[from] SpoolError),
+    #[error(
+        "the ledger database is unreachable and the spool is off, so entries could not be kept \
+         until it returns; start the database first, or set ledger.spool.enabled = true (and \
+         ledger.async.enabled = true) to serve through its outages"
+    )]
+    DeferredNeedsSpool,
 }
 
 /// A cheap, clonable handle on the ledger writer; all clones share one
@@ -109,6 +117,11 @@ struct Inner {
     last_full_warn_ms: AtomicU64,
     /// Held for the whole of `shutdown`, so a second caller waits for the drain.
     shutting_down: tokio::sync::Mutex<()>,
+    /// Whether the chain is open against the database yet (a start during
+    /// its outage opens it later).
+    opening: deferred::OpeningState,
+    /// The task that opens the chain once the database answers.
+    opener: Mutex<Option<JoinHandle<()>>>,
 }
 
 /// A place in the ledger, taken before the upstream is called.
@@ -358,6 +371,7 @@ impl LedgerWriter {
             s.oldest_unwritten = sp.oldest_unwritten_age(s.watermark, s.last_seq);
             s.spool_torn_records = sp.torn_records.load(Relaxed);
             s.spool_refusal = sp.refusal();
+            s.opening = self.inner.opening.describe();
             s.dropped += sp.lost.load(Relaxed);
         }
         s

@@ -9,10 +9,26 @@ impl LedgerWriter {
     /// spool or the head file says), starts the spool when on, and the
     /// workers, on the current tokio runtime.
     pub async fn start(db: Db, cfg: &LedgerConfig) -> Result<LedgerWriter, LedgerError> {
+        Self::start_with(db, cfg, Opening::Now).await
+    }
+
+    /// [`start`](Self::start), with the chain opened against the database
+    /// now or, for a start during its outage, once `ready` says the
+    /// database answers with a schema this binary knows
+    /// ([`Opening::Deferred`], spool on only).
+    pub async fn start_with(
+        db: Db,
+        cfg: &LedgerConfig,
+        opening: Opening,
+    ) -> Result<LedgerWriter, LedgerError> {
         let a = &cfg.async_writer;
         let key = ChainKey::new(&cfg.chain.hmac_key);
-        let opened = start::open(&db, &cfg.chain, &key).await?;
         let spool_on = a.enabled && cfg.spool.enabled;
+        let (opened, ready) = match opening {
+            Opening::Now => (start::open(&db, &cfg.chain, &key).await?, None),
+            Opening::Deferred(_) if !spool_on => return Err(LedgerError::DeferredNeedsSpool),
+            Opening::Deferred(ready) => (super::deferred::offline(&cfg.chain)?, Some(ready)),
+        };
         let scan = if spool_on {
             Some(spool::open_dir(std::path::Path::new(&cfg.spool.dir))?)
         } else {
@@ -97,7 +113,9 @@ impl LedgerWriter {
             abandon: AtomicBool::new(false),
             file,
         });
-        if let Err(e) = worker::commit(&shared, &[]).await {
+        if ready.is_none()
+            && let Err(e) = worker::commit(&shared, &[]).await
+        {
             warn!("cannot record the chain's gaps yet (retried in the background): {e}");
         }
         let (mut tx, workers) = if a.enabled {
@@ -111,6 +129,7 @@ impl LedgerWriter {
             (None, Vec::new())
         };
         let (mut spool_shared, mut appender, mut thread, mut tailer) = (None, None, None, None);
+        let mut held_for_later = None;
         if let Some(scan) = scan
             && let Some(tx) = tx.take()
         {
@@ -136,15 +155,16 @@ impl LedgerWriter {
                 );
             }
             let (handle, th) = appender::start(sp.clone(), sequencer.clone(), &cfg.spool)?;
-            let s2 = shared.clone();
-            tailer = Some(tokio::spawn(spool::tailer::run(
-                sp.clone(),
-                opened.watermark,
-                tx,
-                move || {
-                    s2.counters.queued.fetch_add(1, Relaxed);
-                },
-            )));
+            if ready.is_some() {
+                held_for_later = Some(tx);
+            } else {
+                tailer = Some(super::deferred::spawn_tailer(
+                    &shared,
+                    sp.clone(),
+                    opened.watermark,
+                    tx,
+                ));
+            }
             spool_shared = Some(sp);
             appender = Some(handle);
             thread = Some(th);
@@ -173,7 +193,19 @@ impl LedgerWriter {
             started: Instant::now(),
             last_full_warn_ms: AtomicU64::new(0),
             shutting_down: tokio::sync::Mutex::new(()),
+            opening: super::deferred::OpeningState::new(ready.is_some()),
+            opener: Mutex::new(None),
         });
+        if let (Some(ready), Some(tx)) = (ready, held_for_later) {
+            let task = super::deferred::open_when_ready(
+                inner.clone(),
+                ready,
+                tx,
+                cfg.chain.clone(),
+                last.0,
+            );
+            *lock(&inner.opener) = Some(tokio::spawn(task));
+        }
         let interval = Duration::from_millis(cfg.chain.head_interval_ms.max(10));
         let k = inner.clone();
         *lock(&inner.keeper) = Some(tokio::spawn(async move {

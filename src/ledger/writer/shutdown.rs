@@ -63,6 +63,13 @@ impl LedgerWriter {
             self.give_up_blocked_writes();
             let _ = t.await;
         }
+        // Never opened against the database: stop waiting for it (its
+        // held sender goes, so the workers see the end of their channel).
+        let opener = lock(&inner.opener).take();
+        if let Some(o) = opener {
+            o.abort();
+            let _ = o.await;
+        }
         let tailer = lock(&inner.tailer).take();
         let workers = std::mem::take(&mut *lock(&inner.workers));
         let aborts: Vec<tokio::task::AbortHandle> = workers
@@ -132,6 +139,11 @@ impl Inner {
     /// One round of the keeper: gaps for unreadable spool records, the
     /// watermark when no batch moved it, the head file, old segments.
     pub(super) async fn keep(&self, written: &mut Option<i64>) {
+        if !self.opening.is_open() {
+            // The chain is not open against the database yet: its stored
+            // watermark is unknown, so nothing here may be written.
+            return;
+        }
         let shared = &self.shared;
         if let Some(sp) = &self.spool {
             let ranges = std::mem::take(&mut *lock(&sp.unreadable));

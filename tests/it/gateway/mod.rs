@@ -11,6 +11,7 @@ mod errors;
 pub mod harness;
 pub mod ledger_rows;
 mod mock_api;
+mod outage_start;
 mod serving;
 mod spool_full;
 mod tamper;
