@@ -24,4 +24,4 @@ pub use entry::{CacheStatus, Entry, TokenSource, Usage};
 pub use read::{count, get, list_request_ids};
 pub use stats::WriterStats;
 pub use store::{StoreError, insert_batch};
-pub use writer::{Admission, Durable, LedgerError, LedgerWriter, Opening, Refused};
+pub use writer::{Admission, Durable, LedgerError, LedgerWriter, Opening, Refused, STUCK_AFTER};

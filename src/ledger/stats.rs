@@ -50,6 +50,11 @@ pub struct WriterStats {
     /// whether it is for good (a schema this binary does not know, a
     /// chain that does not match) rather than waiting.
     pub opening: Option<(&'static str, bool)>,
+    /// How long the watermark has not moved while rows were written and
+    /// a backlog waited (zero when it moves): past
+    /// [`super::writer::STUCK_AFTER`] an entry the gateway cannot account
+    /// for sits just above it.
+    pub watermark_stuck_for: Duration,
 }
 
 impl WriterStats {

@@ -443,6 +443,21 @@ fn writer_status(s: &WriterStats, accepts: bool) -> (Status, String) {
             ),
         );
     }
+    if s.watermark_stuck_for >= crate::ledger::STUCK_AFTER {
+        return (
+            Status::Unhealthy,
+            format!(
+                "the chain's committed watermark has stayed at {} for {} s while entries were \
+                 written (backlog {}): the entry numbered {} is not one this gateway can account \
+                 for (forged, or written by another gateway with the same instance id); run \
+                 `tokctl ledger verify`",
+                s.watermark,
+                s.watermark_stuck_for.as_secs(),
+                s.backlog(),
+                s.watermark + 1
+            ),
+        );
+    }
     if let Some((why, for_good)) = s.opening {
         let status = if for_good {
             Status::Unhealthy

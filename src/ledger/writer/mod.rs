@@ -122,7 +122,14 @@ struct Inner {
     opening: deferred::OpeningState,
     /// The task that opens the chain once the database answers.
     opener: Mutex<Option<JoinHandle<()>>>,
+    /// The watermark as the keeper last saw it move: (watermark, since
+    /// when, rows written by then), to tell a stuck watermark.
+    stall: Mutex<(i64, Instant, u64)>,
 }
+
+/// A watermark that has not moved for this long while rows are written
+/// is stuck: an entry the gateway cannot account for sits just above it.
+pub const STUCK_AFTER: Duration = Duration::from_secs(30);
 
 /// A place in the ledger, taken before the upstream is called.
 ///
@@ -364,6 +371,10 @@ impl LedgerWriter {
         let mut s = self.inner.shared.counters.snapshot(buffer);
         s.watermark = self.inner.shared.tracker.watermark().0;
         s.last_seq = self.inner.sequencer.head().0;
+        let (wm, since, written) = *lock(&self.inner.stall);
+        if wm == s.watermark && s.backlog() > 0 && s.written > written {
+            s.watermark_stuck_for = since.elapsed();
+        }
         if let Some(sp) = &self.inner.spool {
             s.spooled = true;
             s.spool_max_bytes = sp.max_bytes;

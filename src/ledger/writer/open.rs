@@ -195,6 +195,7 @@ impl LedgerWriter {
             shutting_down: tokio::sync::Mutex::new(()),
             opening: super::deferred::OpeningState::new(ready.is_some()),
             opener: Mutex::new(None),
+            stall: Mutex::new((opened.watermark, Instant::now(), 0)),
         });
         if let (Some(ready), Some(tx)) = (ready, held_for_later) {
             let task = super::deferred::open_when_ready(

@@ -190,6 +190,13 @@ impl Inner {
                 Err(e) => warn!("{e}"),
             }
         }
+        {
+            let mut stall = lock(&self.stall);
+            let backlog = self.sequencer.head().0 > wm;
+            if stall.0 != wm || !backlog {
+                *stall = (wm, Instant::now(), shared.counters.written.load(Relaxed));
+            }
+        }
         if let Some(sp) = &self.spool {
             sp.delete_committed(wm);
             sp.note_committed(wm);

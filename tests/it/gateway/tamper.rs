@@ -2,12 +2,19 @@
 //! rows and its `ledger_chains` row), and a row forged just above the
 //! committed watermark, where entries not yet committed are allowed.
 
-use super::chain::{complete, verify};
+use std::time::{Duration, Instant};
+
+use super::chain::{complete, component, health, verify};
 use super::harness::Gateway;
 use crate::support::TestDb;
 
 /// A keyed gateway that answered `n` requests, stopped; its directory.
 async fn written(db: &TestDb, n: usize) -> tempfile::TempDir {
+    written_with_key(db, n).await.0
+}
+
+/// [`written`], and the bootstrap key (printed at the first start only).
+async fn written_with_key(db: &TestDb, n: usize) -> (tempfile::TempDir, String) {
     let gw = Gateway::start(&db.dsn, "[ledger.chain]\nhmac_key = \"test-key\"\n");
     let key = gw.key.clone().expect("bootstrap key");
     let client = reqwest::Client::new();
@@ -15,7 +22,7 @@ async fn written(db: &TestDb, n: usize) -> tempfile::TempDir {
     for _ in 0..n {
         assert!(complete(&client, &url, &key).await.is_some());
     }
-    gw.stop_keep_dir()
+    (gw.stop_keep_dir(), key)
 }
 
 pub async fn a_chain_deleted_whole_is_found_by_its_head_file(db: &TestDb) {
@@ -65,9 +72,50 @@ pub async fn a_row_forged_above_the_watermark_is_found(db: &TestDb) {
     );
 }
 
+/// After the forgery, a restarted gateway cannot move its watermark past
+/// the forged number: its health says so (unhealthy, naming the entry)
+/// instead of staying silent while the backlog grows.
+pub async fn a_watermark_stuck_on_a_forged_row_is_unhealthy(db: &TestDb) {
+    let (dir, key) = written_with_key(db, 5).await;
+    let forge = "INSERT INTO usage_entries (request_id, created_at_us, endpoint, model, provider, \
+        input_tokens, output_tokens, token_source, cost_nano, latency_us, status_code, streamed, \
+        instance_id, seq, prev_hash, entry_hash, chain_version) \
+        SELECT 'forged-6', created_at_us + 1, endpoint, model, provider, input_tokens, \
+        output_tokens, token_source, cost_nano, latency_us, status_code, streamed, \
+        instance_id, 6, entry_hash, prev_hash, chain_version FROM usage_entries WHERE seq = 5";
+    assert_eq!(db.execute(forge).await, 1);
+    let gw = Gateway::start_in(
+        dir,
+        &db.dsn,
+        "[ledger.chain]\nhmac_key = \"test-key\"\n",
+        &[],
+    );
+    let client = reqwest::Client::new();
+    let url = gw.url("/v1/chat/completions");
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        assert!(complete(&client, &url, &key).await.is_some());
+        let (_, report) = health(&client, &gw).await;
+        let (status, message) = component(&report, "ledger_writer");
+        if status == "unhealthy" {
+            assert!(message.contains("watermark has stayed at 5"), "{message}");
+            assert!(message.contains("numbered 6"), "{message}");
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "a stuck watermark stayed silent: {report}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 crate::dbtest!(a_chain_deleted_whole_is_found_by_its_head_file, |db| {
     a_chain_deleted_whole_is_found_by_its_head_file(&db).await;
 });
 crate::dbtest!(a_row_forged_above_the_watermark_is_found, |db| {
     a_row_forged_above_the_watermark_is_found(&db).await;
+});
+crate::dbtest!(a_watermark_stuck_on_a_forged_row_is_unhealthy, |db| {
+    a_watermark_stuck_on_a_forged_row_is_unhealthy(&db).await;
 });
