@@ -38,20 +38,25 @@ use super::chain::start::{self, ChainError};
 use super::chain::tracker::Tracker;
 use super::chain::{ChainKey, GENESIS};
 use super::entry::Entry;
-use super::front::{Carry, Front};
+use front::{Carry, Front};
 use super::spool::{self, SpoolError, SpoolShared, appender};
-use super::stats::{Counters, WriterStats};
+use stats::{Counters, WriterStats};
 use super::store::FileWriter;
-use super::worker::{self, Shared};
+use worker::Shared;
 use crate::config::{LedgerConfig, OnFull};
 use crate::db::Db;
 
 mod admit;
+pub mod dead_letter;
 mod deferred;
-pub use admit::Refused;
-pub use deferred::Opening;
+mod front;
 mod open;
 mod shutdown;
+pub mod stats;
+mod worker;
+
+pub use admit::Refused;
+pub use deferred::Opening;
 
 /// How long shutdown waits for an unreachable database before leaving the
 /// rest in the spool for the next start.
@@ -185,49 +190,64 @@ impl LedgerWriter {
     /// awaited by `shutdown`; use [`persist`](Self::persist) to wait for it.
     pub fn record(&self, admission: Admission, mut entry: Entry) -> Durable {
         entry.sanitize();
-        let none = Durable(None);
         if self.inner.inline {
-            if self.inner.closed.load(Relaxed) {
-                self.drop_after_shutdown(&entry);
-                return none;
-            }
-            let entry = self.inner.sequencer.assign_then(entry, |e| e);
-            let shared = self.inner.shared.clone();
-            let mut tasks = self.lock_inline_tasks();
-            while tasks.try_join_next().is_some() {}
-            tasks.spawn(async move { worker::flush(&shared, "inline", &[entry]).await });
-            return none;
+            self.record_inline(entry);
+            return Durable(None);
         }
-        let counters = &self.inner.shared.counters;
         if let Some(sp) = &self.inner.spool {
-            if self.inner.on_full == OnFull::Drop && !sp.can_keep() {
-                let dropped = counters.dropped.fetch_add(1, Relaxed) + 1;
-                self.warn_full(dropped);
-                return none;
-            }
-            if let Some(front) = &self.front {
-                return front.gather(self, entry, Carry::Place(admission.unwritten));
-            }
-            let app = self
-                .inner
-                .appender
-                .read()
-                .unwrap_or_else(PoisonError::into_inner);
-            let (ack, rx) = oneshot::channel();
-            let Some(app) = app.as_ref() else {
-                self.drop_after_shutdown(&entry);
-                return none;
-            };
-            let one = appender::Entries::One(entry);
-            if let Err(entries) = app.append(one, Some(ack), admission.unwritten) {
-                entries
-                    .into_vec()
-                    .iter()
-                    .for_each(|e| self.drop_after_shutdown(e));
-                return none;
-            }
-            return Durable(Some(rx));
+            return self.record_spooled(sp, admission, entry);
         }
+        self.record_queued(admission, entry)
+    }
+
+    /// Inline writes: the insert starts now, awaited by `shutdown`.
+    fn record_inline(&self, entry: Entry) {
+        if self.inner.closed.load(Relaxed) {
+            return self.drop_after_shutdown(&entry);
+        }
+        let entry = self.inner.sequencer.assign_then(entry, |e| e);
+        let shared = self.inner.shared.clone();
+        let mut tasks = self.lock_inline_tasks();
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(async move { worker::flush(&shared, "inline", &[entry]).await });
+    }
+
+    /// Spool on: to the appender (through the worker's front, if any);
+    /// durable once in the segment.
+    fn record_spooled(&self, sp: &SpoolShared, admission: Admission, entry: Entry) -> Durable {
+        if self.inner.on_full == OnFull::Drop && !sp.can_keep() {
+            let dropped = self.inner.shared.counters.dropped.fetch_add(1, Relaxed) + 1;
+            self.warn_full(dropped);
+            return Durable(None);
+        }
+        if let Some(front) = &self.front {
+            return front.gather(self, entry, Carry::Place(admission.unwritten));
+        }
+        let app = self
+            .inner
+            .appender
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let (ack, rx) = oneshot::channel();
+        let Some(app) = app.as_ref() else {
+            self.drop_after_shutdown(&entry);
+            return Durable(None);
+        };
+        let one = appender::Entries::One(entry);
+        if let Err(entries) = app.append(one, Some(ack), admission.unwritten) {
+            entries
+                .into_vec()
+                .iter()
+                .for_each(|e| self.drop_after_shutdown(e));
+            return Durable(None);
+        }
+        Durable(Some(rx))
+    }
+
+    /// Spool off: into the writer's channel, in the slot the admission
+    /// reserved (`block`), else in one free now (`drop`: counted if none).
+    fn record_queued(&self, admission: Admission, entry: Entry) -> Durable {
+        let counters = &self.inner.shared.counters;
         let seq = &self.inner.sequencer;
         if let Some(permit) = admission.permit {
             if let Some(front) = &self.front {
@@ -235,12 +255,12 @@ impl LedgerWriter {
             }
             counters.queued.fetch_add(1, Relaxed);
             seq.assign_then(entry, |e| permit.send(e));
-            return none;
+            return Durable(None);
         }
         let tx = self.inner.tx.read().unwrap_or_else(PoisonError::into_inner);
         let Some(tx) = tx.as_ref() else {
             self.drop_after_shutdown(&entry);
-            return none;
+            return Durable(None);
         };
         match tx.try_reserve() {
             Ok(permit) => {
@@ -253,7 +273,7 @@ impl LedgerWriter {
             }
             Err(TrySendError::Closed(())) => self.drop_after_shutdown(&entry),
         }
-        none
+        Durable(None)
     }
 
     /// A handle for one serving worker thread: the entries recorded

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::entry::Entry;
+use crate::ledger::entry::Entry;
 
 /// Why the dead-letter file could not be written.
 #[derive(Debug, thiserror::Error)]

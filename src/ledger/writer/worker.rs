@@ -18,12 +18,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc};
 use tracing::{debug, error, warn};
 
-use super::chain::tracker::{self, Span, Tracker};
-use super::chain::{ChainKey, Gap};
+use crate::ledger::chain::tracker::{self, Span, Tracker};
+use crate::ledger::chain::{ChainKey, Gap};
 use super::dead_letter;
-use super::entry::Entry;
+use crate::ledger::entry::Entry;
 use super::stats::Counters;
-use super::store::{self, FileWriter, StoreError, Watermark};
+use crate::ledger::store::{self, FileWriter, StoreError, Watermark};
 use crate::db::Db;
 
 /// Attempts per batch on transient errors, and the first backoff (doubled each time).
