@@ -191,7 +191,7 @@ async fn proxy(
     endpoint: Endpoint,
     req: Request,
     principal: Option<Principal>,
-    reservation: Option<(i64, crate::ratelimit::bucket::Limit, f64)>,
+    reservation: Option<crate::ratelimit::TokenReservation>,
 ) -> Response {
     let (parts, body): (_, Body) = req.into_parts();
     let start = parts

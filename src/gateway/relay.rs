@@ -39,7 +39,7 @@ pub struct RequestCtx {
     pub client_request_id: Option<String>,
     pub principal: Option<Principal>,
     /// Tokens reserved by the tokens-per-minute limit, settled at the end.
-    pub reservation: Option<(i64, crate::ratelimit::bucket::Limit, f64)>,
+    pub reservation: Option<crate::ratelimit::TokenReservation>,
     pub start: Instant,
     pub created_at_us: i64,
     pub headers: HeaderMap,

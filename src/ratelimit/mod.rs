@@ -68,6 +68,17 @@ pub enum RateLimitError {
     Store(String),
 }
 
+/// Tokens taken from a key's tokens-per-minute bucket when its request
+/// was admitted (an estimate), settled to the real usage at its end by
+/// [`RateLimiter::settle`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenReservation {
+    pub key_id: i64,
+    /// The bucket's limit, so the settlement adjusts the same bucket.
+    pub limit: Limit,
+    pub tokens: f64,
+}
+
 /// The outcome for a request, with the binding limit for the headers.
 #[derive(Debug, Clone, Copy)]
 pub struct Verdict {
@@ -78,7 +89,7 @@ pub struct Verdict {
     pub reset_s: f64,
     pub retry_after_s: f64,
     /// Tokens reserved for the tokens-per-minute limit, to settle later.
-    pub reserved_tokens: Option<(i64, Limit, f64)>,
+    pub reserved_tokens: Option<TokenReservation>,
     /// The store failed and the request was let through (fail open).
     pub store_failed: bool,
     /// Redis was skipped (breaker open): this instance's share decided.
@@ -256,8 +267,12 @@ impl RateLimiter {
 
     /// Settles a tokens-per-minute reservation to the real usage: refunds
     /// what was reserved and not used, charges what was used beyond it.
-    pub async fn settle(&self, reserved: (i64, Limit, f64), actual_tokens: u64) {
-        let (key_id, limit, reserved) = reserved;
+    pub async fn settle(&self, reserved: TokenReservation, actual_tokens: u64) {
+        let TokenReservation {
+            key_id,
+            limit,
+            tokens: reserved,
+        } = reserved;
         let delta = reserved - actual_tokens as f64;
         if delta.abs() < f64::EPSILON {
             return;
@@ -313,7 +328,11 @@ impl RateLimiter {
             wants
                 .iter()
                 .find(|w| w.key.0 == Scope::Tokens)
-                .map(|w| (w.key.1, w.limit, w.cost))
+                .map(|w| TokenReservation {
+                    key_id: w.key.1,
+                    limit: w.limit,
+                    tokens: w.cost,
+                })
         } else {
             None
         };
