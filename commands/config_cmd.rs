@@ -21,6 +21,15 @@ pub enum Action {
     Check,
 }
 
+/// What `serve` checks before it starts: a data path that moved stops it;
+/// misconfigurations that would fail silently are printed as warnings.
+pub async fn preflight(loaded: &tokctl::config::Loaded) -> Result<(), crate::Failure> {
+    for w in tokctl::config::preflight(loaded)? {
+        eprintln!("warning: {w}");
+    }
+    Ok(())
+}
+
 pub fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     let loaded = global.load(Vec::new())?;
     match args.action {

@@ -78,7 +78,8 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         }
         _ => NewKey::default(),
     };
-    let db = crate::identity_db::open(global).await?;
+    let read_only = matches!(args.action, Action::List { .. });
+    let db = crate::identity_db::open(global, read_only).await?;
     let result = match args.action {
         Action::Create { user, .. } => {
             store::create_key(&db, &user, &new_key)

@@ -10,8 +10,10 @@
 mod duration;
 pub mod env;
 pub mod load;
+pub mod paths;
 pub mod show;
 mod validate;
+pub mod warnings;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, FlagOverride, LoadOptions, Loaded, Source, load};
+pub use warnings::{Severity, Warning, preflight, warnings};
 
 /// The whole configuration of tokctl.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
