@@ -123,6 +123,9 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         ));
     }
     for (name, p) in &c.providers {
+        if let Some(message) = super::warnings::bad_key_env(name, &p.api_key_env) {
+            return Err(err(&format!("providers.{name}.api_key_env"), message));
+        }
         if p.kind != ProviderKind::Mock {
             let key = format!("providers.{name}.base_url");
             if p.base_url.is_empty() {

@@ -4,6 +4,7 @@
 //! enforced, `loadtest` defaults, missing prices, and Anthropic base URLs.
 
 mod paths;
+mod upstream_key;
 
 use std::path::PathBuf;
 
