@@ -35,6 +35,10 @@ pub async fn preflight(loaded: &tokctl::config::Loaded) -> Result<(), crate::Fai
     for w in tokctl::config::preflight(loaded)? {
         eprintln!("warning: {w}");
     }
+    let limited = crate::identity_db::keys_with_limits(loaded).await;
+    if let Some(w) = tokctl::config::warnings::unenforced_key_limits(loaded, limited) {
+        eprintln!("warning: {w}");
+    }
     Ok(())
 }
 

@@ -37,6 +37,34 @@ pub async fn open_loaded(loaded: &Loaded, read_only: bool) -> Result<Db, Failure
     Ok(db)
 }
 
+/// How many usable keys carry their own limits, read without migrating or
+/// creating anything (for the warning at `serve` start); 0 when the
+/// identity database is not there yet or cannot be read.
+pub async fn keys_with_limits(loaded: &Loaded) -> usize {
+    if loaded.config.rate_limit.enabled
+        || paths::require_database(loaded, "identity.path", "identity database").is_err()
+    {
+        return 0;
+    }
+    let c = &loaded.config;
+    let Ok(dsn) = Dsn::parse(&c.identity.path) else {
+        return 0;
+    };
+    let Ok(db) = Db::connect(&dsn, &PoolSettings::identity(c), "identity").await else {
+        return 0;
+    };
+    let keys = tokctl::identity::store::list_keys(&db, None).await;
+    db.close().await;
+    let now = tokctl::db::now_us();
+    keys.map(|keys| {
+        keys.iter()
+            .filter(|k| k.revoked_at_us.is_none() && k.expires_at_us.is_none_or(|e| e > now))
+            .filter(|k| k.rps.is_some() || k.burst.is_some() || k.tokens_per_minute.is_some())
+            .count()
+    })
+    .unwrap_or(0)
+}
+
 /// `Some(us)` as RFC 3339, `None` as `-`.
 pub fn time_or_dash(us: Option<i64>) -> String {
     us.map(tokctl::identity::keys::format_us)

@@ -81,6 +81,35 @@ pub fn warnings_with(c: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Wa
     out
 }
 
+/// The warning for API keys that carry their own limits (`keys create
+/// --rps/--burst/--tpm`) while `rate_limit.enabled = false`: the gateway
+/// builds no limiter then, so the limits do nothing. `keys` is how many
+/// usable keys carry one; `None` when nothing is to be said.
+///
+/// Decided: warn, not enforce. `enabled = false` stays one switch that
+/// turns every limit off (what an operator reaches for in an incident);
+/// enforcing per-key limits behind it would make it a half-switch.
+pub fn unenforced_key_limits(loaded: &Loaded, keys: usize) -> Option<String> {
+    if loaded.config.rate_limit.enabled || keys == 0 {
+        return None;
+    }
+    let from = loaded
+        .sources
+        .get("rate_limit.enabled")
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "default".into());
+    let what = if keys == 1 {
+        "1 API key carries its own limits".to_string()
+    } else {
+        format!("{keys} API keys carry their own limits")
+    };
+    Some(format!(
+        "rate_limit.enabled: {what} (rps, burst or tokens per minute) that are NOT enforced while \
+         rate_limit.enabled = false ({from}); set it to true (TOKCTL_RATE_LIMIT_ENABLED=true) to \
+         enforce them"
+    ))
+}
+
 /// Why `api_key_env` is not the name of an environment variable, if it is
 /// not: most often the key itself was pasted there. The message never
 /// repeats the value (it may be a secret).
