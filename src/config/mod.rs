@@ -308,15 +308,21 @@ pub struct ModelConfig {
     /// The name sent upstream; empty means the same as `name`.
     #[serde(default)]
     pub upstream_model: String,
-    /// Prices per million tokens, in `ledger.currency`.
+    /// Prices per million tokens, in `ledger.currency`. Unset input or
+    /// output prices bill at 0 and are warned about (unless `free`);
+    /// unset cached-input and cache-write prices are the input price, so a
+    /// left-out line never bills tokens at 0 silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_per_mtok: Option<f64>,
+    /// The model costs nothing (a local model): no prices, no warning.
     #[serde(default)]
-    pub input_per_mtok: f64,
-    #[serde(default)]
-    pub cached_input_per_mtok: f64,
-    #[serde(default)]
-    pub cache_write_per_mtok: f64,
-    #[serde(default)]
-    pub output_per_mtok: f64,
+    pub free: bool,
 }
 
 impl Default for ServerConfig {
@@ -496,10 +502,11 @@ impl Default for Config {
             name: name.into(),
             provider: "mock".into(),
             upstream_model: String::new(),
-            input_per_mtok: input,
-            cached_input_per_mtok: cached,
-            cache_write_per_mtok: write,
-            output_per_mtok: output,
+            input_per_mtok: Some(input),
+            cached_input_per_mtok: Some(cached),
+            cache_write_per_mtok: Some(write),
+            output_per_mtok: Some(output),
+            free: false,
         };
         Self {
             server: ServerConfig::default(),
@@ -523,6 +530,30 @@ impl Default for Config {
 }
 
 impl ModelConfig {
+    /// The price per million input tokens in effect (0 when free or unset).
+    pub fn input_price(&self) -> f64 {
+        self.priced(self.input_per_mtok)
+    }
+
+    /// Cached input tokens: their own price, else the input price.
+    pub fn cached_input_price(&self) -> f64 {
+        self.priced(self.cached_input_per_mtok.or(self.input_per_mtok))
+    }
+
+    /// Cache-write tokens: their own price, else the input price.
+    pub fn cache_write_price(&self) -> f64 {
+        self.priced(self.cache_write_per_mtok.or(self.input_per_mtok))
+    }
+
+    /// The price per million output tokens in effect (0 when free or unset).
+    pub fn output_price(&self) -> f64 {
+        self.priced(self.output_per_mtok)
+    }
+
+    fn priced(&self, p: Option<f64>) -> f64 {
+        if self.free { 0.0 } else { p.unwrap_or(0.0) }
+    }
+
     /// The model name sent to the upstream.
     pub fn upstream_name(&self) -> &str {
         if self.upstream_model.is_empty() {

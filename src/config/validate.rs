@@ -159,6 +159,16 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
             ("cache_write_per_mtok", m.cache_write_per_mtok),
             ("output_per_mtok", m.output_per_mtok),
         ] {
+            let Some(price) = price else { continue };
+            if m.free && price != 0.0 {
+                return Err(err(
+                    "models",
+                    format!(
+                        "model `{}`: free = true but {what} = {price}; remove one of them",
+                        m.name
+                    ),
+                ));
+            }
             if !(0.0..=1_000_000.0).contains(&price) {
                 return Err(err(
                     "models",

@@ -78,6 +78,29 @@ pub fn warnings_with(c: &Config, env: &dyn Fn(&str) -> Option<String>) -> Vec<Wa
             ),
         });
     }
+    for m in c.models.iter().filter(|m| !m.free) {
+        let missing: Vec<&str> = [
+            ("input_per_mtok", m.input_per_mtok),
+            ("output_per_mtok", m.output_per_mtok),
+        ]
+        .iter()
+        .filter(|(_, p)| p.is_none())
+        .map(|(k, _)| *k)
+        .collect();
+        if missing.is_empty() {
+            continue;
+        }
+        out.push(Warning {
+            key: "models".into(),
+            severity: Severity::Strict,
+            message: format!(
+                "model `{}` has no {}: those tokens are billed at 0 {}. Set the price, or                  free = true for a model that costs nothing (a model without prices will be an                  error in a later release)",
+                m.name,
+                missing.join(" or "),
+                c.ledger.currency,
+            ),
+        });
+    }
     out
 }
 
@@ -158,6 +181,26 @@ fn example_var(provider: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_left_out_cached_price_is_the_input_price_and_free_is_zero() {
+        let mut m = crate::config::ModelConfig {
+            name: "m".into(),
+            provider: "mock".into(),
+            upstream_model: String::new(),
+            input_per_mtok: Some(3.0),
+            cached_input_per_mtok: None,
+            cache_write_per_mtok: None,
+            output_per_mtok: Some(15.0),
+            free: false,
+        };
+        assert_eq!(m.cached_input_price(), 3.0);
+        assert_eq!(m.cache_write_price(), 3.0);
+        let p = crate::pricing::Prices::from_model(&m);
+        assert_eq!(p.cached_input, 3_000_000_000);
+        m.free = true;
+        assert_eq!(crate::pricing::Prices::from_model(&m), Default::default());
+    }
 
     #[test]
     fn a_pasted_key_is_refused_without_being_repeated() {

@@ -5,6 +5,7 @@
 
 mod key_limits;
 mod paths;
+mod prices;
 mod upstream_key;
 
 use std::path::PathBuf;
