@@ -266,7 +266,8 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
-    /// Base URL including the version path, e.g. `https://api.openai.com/v1`.
+    /// Base URL including the version path, e.g. `https://api.openai.com/v1`;
+    /// for `anthropic`, with or without `/v1` (appended when missing).
     pub base_url: String,
     /// Name of the environment variable holding the upstream API key.
     pub api_key_env: String,

@@ -3,6 +3,7 @@
 //! config file, a missing upstream key, per-key limits that are not
 //! enforced, `loadtest` defaults, missing prices, and Anthropic base URLs.
 
+mod anthropic_base;
 mod key_limits;
 mod paths;
 mod prices;
