@@ -11,6 +11,7 @@ mod duration;
 pub mod env;
 pub mod load;
 pub mod paths;
+mod prices;
 pub mod show;
 mod validate;
 pub mod warnings;
@@ -531,30 +532,6 @@ impl Default for Config {
 }
 
 impl ModelConfig {
-    /// The price per million input tokens in effect (0 when free or unset).
-    pub fn input_price(&self) -> f64 {
-        self.priced(self.input_per_mtok)
-    }
-
-    /// Cached input tokens: their own price, else the input price.
-    pub fn cached_input_price(&self) -> f64 {
-        self.priced(self.cached_input_per_mtok.or(self.input_per_mtok))
-    }
-
-    /// Cache-write tokens: their own price, else the input price.
-    pub fn cache_write_price(&self) -> f64 {
-        self.priced(self.cache_write_per_mtok.or(self.input_per_mtok))
-    }
-
-    /// The price per million output tokens in effect (0 when free or unset).
-    pub fn output_price(&self) -> f64 {
-        self.priced(self.output_per_mtok)
-    }
-
-    fn priced(&self, p: Option<f64>) -> f64 {
-        if self.free { 0.0 } else { p.unwrap_or(0.0) }
-    }
-
     /// The model name sent to the upstream.
     pub fn upstream_name(&self) -> &str {
         if self.upstream_model.is_empty() {
