@@ -19,6 +19,8 @@ pub async fn open(global: &GlobalArgs, read_only: bool) -> Result<Db, Failure> {
 pub async fn open_loaded(loaded: &Loaded, read_only: bool) -> Result<Db, Failure> {
     if read_only {
         paths::require_database(loaded, "identity.path", "identity database")?;
+    } else {
+        paths::refuse_moved(loaded)?;
     }
     let c = &loaded.config;
     let dsn = Dsn::parse(&c.identity.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;

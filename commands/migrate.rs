@@ -34,6 +34,8 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         // Looking must not create: an empty new file would read as "all pending".
         paths::require_database(&loaded, "ledger.path", "ledger")?;
         paths::require_database(&loaded, "identity.path", "identity database")?;
+    } else {
+        paths::refuse_moved(&loaded)?;
     }
     let dbs = Databases::open(&loaded.config).await?;
     let mut failed = false;

@@ -175,10 +175,11 @@ pub fn origin(loaded: &Loaded, key: &str) -> String {
     }
 }
 
-/// Refuses to start `serve` on a fresh path while the file or directory
-/// the same setting named before paths followed the config file (the one
-/// relative to the current directory) exists: the gateway would start an
-/// empty ledger beside the real one.
+/// Refuses a fresh path while the file or directory the same setting
+/// named before paths followed the config file (the one relative to the
+/// current directory) exists: `serve` would start an empty ledger beside
+/// the real one, `migrate` or `users create` would create one, and a
+/// read-only command would report on nothing.
 pub fn refuse_moved(loaded: &Loaded) -> Result<(), ConfigError> {
     for r in &loaded.relocated {
         let (Some(old), Some(new)) = (on_disk(r.key, &r.written), on_disk(r.key, &r.resolved))
@@ -223,6 +224,8 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// reporting it as the ledger. `what` names it in the message (`ledger`,
 /// `identity database`).
 pub fn require_database(loaded: &Loaded, key: &str, what: &str) -> Result<(), ConfigError> {
+    // Data left at the old place says more than "no ledger here".
+    refuse_moved(loaded)?;
     let Some(path) = value(&loaded.config, key).and_then(sqlite_file) else {
         return Ok(());
     };

@@ -123,5 +123,21 @@ fn serve_refuses_to_start_beside_the_data_it_used_to_find() {
         "says how to move: {}",
         out.stderr
     );
+    // Every command that opens a database refuses the same way.
+    for args in [
+        &["users", "list"][..],
+        &["users", "create", "x"],
+        &["migrate"],
+    ] {
+        let mut full = vec!["--config", conf];
+        full.extend_from_slice(args);
+        let out = run.run(&full);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains("exists in the current directory"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
     assert!(!new.exists(), "nothing created at the new place");
 }
