@@ -197,10 +197,11 @@ pub fn refuse_moved(loaded: &Loaded) -> Result<(), ConfigError> {
                 message: format!(
                     "{old} exists in the current directory but {new} does not: relative paths in \
                      {file} now resolve against its directory, not the current one. Move the data \
-                     (`mv {old} {new}`, with its -wal/-shm files for a database, while no gateway \
-                     runs) or set {key} to the absolute path {abs}",
+                     (`mkdir -p {dir} && mv {old} {new}`, with its -wal/-shm files for a database, \
+                     while no gateway runs) or set {key} to the absolute path {abs}",
                     old = old.display(),
                     new = new.display(),
+                    dir = new.parent().unwrap_or(Path::new(".")).display(),
                     key = r.key,
                     abs = std::path::absolute(&old)
                         .unwrap_or_else(|_| old.clone())
