@@ -1,14 +1,27 @@
 //! Opening the identity database for `users` and `keys`: pending migrations
 //! are applied first, quietly (only a backup is mentioned, on stderr).
 
+use tokctl::config::{Loaded, paths};
 use tokctl::db::{Db, Dsn, PoolSettings, migrate};
 
 use crate::cli::GlobalArgs;
 use crate::{Failure, exit};
 
-/// Loads the configuration and opens `identity.path`, migrated.
-pub async fn open(global: &GlobalArgs) -> Result<Db, Failure> {
+/// Loads the configuration and opens `identity.path`, migrated. A
+/// read-only command (`users list`, `keys list`) refuses a SQLite file that
+/// does not exist rather than create an empty one and list nothing.
+pub async fn open(global: &GlobalArgs, read_only: bool) -> Result<Db, Failure> {
     let loaded = global.load(Vec::new())?;
+    open_loaded(&loaded, read_only).await
+}
+
+/// [`open`] with a configuration already loaded.
+pub async fn open_loaded(loaded: &Loaded, read_only: bool) -> Result<Db, Failure> {
+    if read_only {
+        paths::require_database(loaded, "identity.path", "identity database")?;
+    } else {
+        paths::refuse_moved(loaded)?;
+    }
     let c = &loaded.config;
     let dsn = Dsn::parse(&c.identity.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     let db = Db::connect(&dsn, &PoolSettings::identity(c), "identity").await?;
@@ -24,6 +37,34 @@ pub async fn open(global: &GlobalArgs) -> Result<Db, Failure> {
         );
     }
     Ok(db)
+}
+
+/// How many usable keys carry their own limits, read without migrating or
+/// creating anything (for the warning at `serve` start); 0 when the
+/// identity database is not there yet or cannot be read.
+pub async fn keys_with_limits(loaded: &Loaded) -> usize {
+    if loaded.config.rate_limit.enabled
+        || paths::require_database(loaded, "identity.path", "identity database").is_err()
+    {
+        return 0;
+    }
+    let c = &loaded.config;
+    let Ok(dsn) = Dsn::parse(&c.identity.path) else {
+        return 0;
+    };
+    let Ok(db) = Db::connect(&dsn, &PoolSettings::identity(c), "identity").await else {
+        return 0;
+    };
+    let keys = tokctl::identity::store::list_keys(&db, None).await;
+    db.close().await;
+    let now = tokctl::db::now_us();
+    keys.map(|keys| {
+        keys.iter()
+            .filter(|k| k.revoked_at_us.is_none() && k.expires_at_us.is_none_or(|e| e > now))
+            .filter(|k| k.rps.is_some() || k.burst.is_some() || k.tokens_per_minute.is_some())
+            .count()
+    })
+    .unwrap_or(0)
 }
 
 /// `Some(us)` as RFC 3339, `None` as `-`.

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use tokctl::config::warnings::unenforced_key_limits;
 use tokctl::db::now_us;
 use tokctl::identity::{NewKey, parse_expiry, store};
 
@@ -78,7 +79,12 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         }
         _ => NewKey::default(),
     };
-    let db = crate::identity_db::open(global).await?;
+    let read_only = matches!(args.action, Action::List { .. });
+    let loaded = global.load(Vec::new())?;
+    let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
+    let limited = usize::from(
+        new_key.rps.is_some() || new_key.burst.is_some() || new_key.tokens_per_minute.is_some(),
+    );
     let result = match args.action {
         Action::Create { user, .. } => {
             store::create_key(&db, &user, &new_key)
@@ -89,6 +95,9 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
                         created.key_id, created.display_prefix
                     );
                     println!("{}", created.plaintext);
+                    if let Some(w) = unenforced_key_limits(&loaded, limited) {
+                        eprintln!("warning: {w}");
+                    }
                 })
         }
         Action::List { user } => store::list_keys(&db, user.as_deref()).await.map(|keys| {

@@ -181,6 +181,7 @@ fn filter(f: &FilterArgs) -> Result<Filter, Failure> {
 
 pub async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
     let loaded = global.load(Vec::new())?;
+    tokctl::config::paths::require_database(&loaded, "ledger.path", "ledger")?;
     let c = &loaded.config;
     let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     Ok(Db::connect(&dsn, &PoolSettings::ledger(c), "ledger").await?)

@@ -19,7 +19,8 @@ use crate::{CmdResult, Failure, exit};
 --rate switches to an open loop that measures latency from each request's intended start, and warns when the \
 generator itself sent late (behind schedule p99 over 0.5 ms). Ctrl-C stops early and still reports. The API key may \
 come from TOKCTL_API_KEY. Exit codes: 0 ok, 1 a --fail-on bound was crossed (or, with --fail-on, the open loop's \
-generator fell behind) or the target is unreachable, 2 usage error (checked before any load is sent). JSON fields: docs/loadtest.md."
+generator fell behind), every request of a level failed, the first answers were all 4xx refusals (other than 429; the run \
+stops early) or the target is unreachable, 2 usage error (checked before any load is sent). JSON fields: docs/loadtest.md."
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -49,9 +50,11 @@ pub struct Args {
     /// A request unanswered after this long counts as a timeout error.
     #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
     pub timeout: Duration,
-    /// Model for the generated chat body.
-    #[arg(long, default_value = "mock")]
-    pub model: String,
+    /// Model for the generated chat body (default: the first [[models]]
+    /// entry of the configuration, else the first model the target's
+    /// /v1/models lists).
+    #[arg(long)]
+    pub model: Option<String>,
     /// Prompt for the generated chat body.
     #[arg(long, default_value = "Say hello.")]
     pub prompt: String,
@@ -101,13 +104,25 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         out(&render::compare(&loadtest::compare(&ra, &rb)))?;
         return Ok(ExitCode::SUCCESS);
     }
+    let config = global.load(Vec::new())?.config;
     let url = match &args.url {
         Some(u) => u.clone(),
-        None => loadtest::default_url(&global.load(Vec::new())?.config.server.listen),
+        None => loadtest::default_url(&config.server.listen),
     };
-    let body = match &args.body_file {
-        Some(p) => loadtest::body_file(p, args.stream).map_err(usage)?,
-        None => loadtest::chat_body(&args.model, &args.prompt, args.stream),
+    // Said after the run, so that an error before it stays one line.
+    let mut chosen = None;
+    let body = match (&args.body_file, &args.model) {
+        (Some(p), _) => loadtest::body_file(p, args.stream).map_err(usage)?,
+        (None, Some(m)) => loadtest::chat_body(m, &args.prompt, args.stream),
+        (None, None) => {
+            let key = args.api_key.as_deref();
+            let choice = loadtest::default_model(&url, key, args.insecure, &config)
+                .await
+                .map_err(load)?;
+            let body = loadtest::chat_body(&choice.model, &args.prompt, args.stream);
+            chosen = Some(choice);
+            body
+        }
     };
     let target = Target::with_tls(
         &url,
@@ -158,9 +173,15 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             p.tick(t);
         }
     };
-    let (reports, intervals, started) = loadtest::run(&plan, &cancel, &on_tick)
-        .await
-        .map_err(load)?;
+    let (reports, intervals, started) =
+        loadtest::run(&plan, &cancel, &on_tick).await.map_err(|e| {
+            let refused = matches!(e, loadtest::LoadError::Refused(_));
+            let mut f = load(e);
+            if let (true, Some(c)) = (refused, &chosen) {
+                f.message += &format!(" (model `{}`: {})", c.model, c.why);
+            }
+            f
+        })?;
     if let Some(p) = &progress {
         p.finish();
     }
@@ -178,6 +199,9 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         let shown = path.display().to_string();
         loadtest::write_hdr_log(file, &shown, &levels, started).map_err(load)?;
     }
+    if let Some(c) = &chosen {
+        eprintln!("model: {} ({}; --model to choose)", c.model, c.why);
+    }
     if reports.iter().any(|r| r.interrupted) {
         eprintln!("interrupted: partial results above");
     }
@@ -187,10 +211,11 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             eprintln!("warning: {lag}");
         }
     }
-    let crossed = args
+    let mut crossed = args
         .fail_on
         .as_ref()
         .map_or_else(Vec::new, |c| c.check_run(&reports));
+    crossed.extend(loadtest::all_failed(&reports));
     for c in &crossed {
         eprintln!("{c}");
     }

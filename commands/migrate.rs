@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use tokctl::config::paths;
 use tokctl::db::migrate::{self, MigrationStatus, State};
 use tokctl::db::{Databases, Db, Dsn};
 
@@ -29,6 +30,13 @@ pub enum Action {
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     let loaded = global.load(Vec::new())?;
+    if args.action.is_some() || args.dry_run {
+        // Looking must not create: an empty new file would read as "all pending".
+        paths::require_database(&loaded, "ledger.path", "ledger")?;
+        paths::require_database(&loaded, "identity.path", "identity database")?;
+    } else {
+        paths::refuse_moved(&loaded)?;
+    }
     let dbs = Databases::open(&loaded.config).await?;
     let mut failed = false;
     for (role, db, dsn) in dbs.distinct() {

@@ -29,6 +29,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         flags.push(flag_value("server.listen", l.as_str(), "--listen"));
     }
     let loaded = global.load(flags)?;
+    crate::config_cmd::preflight(&loaded).await?;
     let opts = ServeOptions {
         no_migrate: args.no_migrate,
     };

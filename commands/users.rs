@@ -30,7 +30,8 @@ pub enum Action {
 }
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
-    let db = crate::identity_db::open(global).await?;
+    let read_only = matches!(args.action, Action::List);
+    let db = crate::identity_db::open(global, read_only).await?;
     let result = match args.action {
         Action::Create { name } => store::create_user(&db, &name)
             .await

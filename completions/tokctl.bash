@@ -317,7 +317,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__config__subcmd__check)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --strict --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -61,9 +61,10 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from check" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from check" -l strict -d 'Exit 2 on every warning, not only on errors'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from check" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from check" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from check" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "show" -d 'Print the effective configuration as TOML, each value with its source; secrets masked'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from help" -f -a "check" -d 'Validate the configuration: exit 0 when valid, 2 with the reason when not'
@@ -191,7 +192,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_s
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s t -l threads -d 'Load threads, each driving its share of the connections (like wrk\'s -t); default: one per core. On a machine shared with the target, fewer threads leave the target more CPU' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l warmup -d 'Traffic before measuring, per level (e.g. 2s)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l timeout -d 'A request unanswered after this long counts as a timeout error' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l model -d 'Model for the generated chat body' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l model -d 'Model for the generated chat body (default: the first [[models]] entry of the configuration, else the first model the target\'s /v1/models lists)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l prompt -d 'Prompt for the generated chat body' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l body-file -d 'Send this JSON file as the body instead' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l api-key -d 'Bearer token to send' -r

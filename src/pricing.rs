@@ -30,10 +30,10 @@ impl Prices {
     pub fn from_model(m: &ModelConfig) -> Self {
         let nano = |p: f64| (p * 1e9).round() as i128;
         Self {
-            input: nano(m.input_per_mtok),
-            cached_input: nano(m.cached_input_per_mtok),
-            cache_write: nano(m.cache_write_per_mtok),
-            output: nano(m.output_per_mtok),
+            input: nano(m.input_price()),
+            cached_input: nano(m.cached_input_price()),
+            cache_write: nano(m.cache_write_price()),
+            output: nano(m.output_price()),
         }
     }
 

@@ -34,6 +34,10 @@ pub const RESERVED: &[(&str, &str)] = &[
         "tests: directory of the PostgreSQL server binaries",
     ),
     (
+        "TOKCTL_API_KEY",
+        "the API key `tokctl loadtest` sends (its --api-key)",
+    ),
+    (
         "TOKCTL_PREV_BIN",
         "tests: the previous release's binary, for the rolling-upgrade tests",
     ),

@@ -68,6 +68,8 @@ pub struct Loaded {
     pub file: Option<PathBuf>,
     /// The merged tree, kept for rendering.
     pub(crate) tree: Value,
+    /// Path keys rewritten against the config file's directory.
+    pub relocated: Vec<super::paths::Relocated>,
 }
 
 /// Everything that can be wrong with a configuration. Each message names the
@@ -98,6 +100,12 @@ pub enum ConfigError {
         source_name: Source,
         message: String,
     },
+    /// A path that moved when relative paths began to follow the config file.
+    #[error("{key}: {message}")]
+    Moved { key: String, message: String },
+    /// A read-only command found no database where the configuration points.
+    #[error("{message}")]
+    Missing { message: String },
 }
 
 /// Loads defaults < file < environment < flags, then validates.
@@ -145,7 +153,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
         )?;
     }
 
-    let config: Config =
+    let mut config: Config =
         tree.clone()
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Value {
@@ -153,6 +161,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
                 source_name: Source::Default,
                 message: e.message().to_string(),
             })?;
+    let relocated = super::paths::resolve(&mut config, &sources, file.as_deref());
     super::validate::validate(&config, &sources)?;
     // Rendered from the effective values, so a bare `30` shows as `30m`.
     let tree = Value::try_from(&config).unwrap_or(tree);
@@ -162,6 +171,7 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
         warnings,
         file,
         tree,
+        relocated,
     })
 }
 

@@ -10,8 +10,11 @@
 mod duration;
 pub mod env;
 pub mod load;
+pub mod paths;
+mod prices;
 pub mod show;
 mod validate;
+pub mod warnings;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, FlagOverride, LoadOptions, Loaded, Source, load};
+pub use warnings::{Severity, Warning, preflight, warnings};
 
 /// The whole configuration of tokctl.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -271,7 +275,8 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
-    /// Base URL including the version path, e.g. `https://api.openai.com/v1`.
+    /// Base URL including the version path, e.g. `https://api.openai.com/v1`;
+    /// for `anthropic`, with or without `/v1` (appended when missing).
     pub base_url: String,
     /// Name of the environment variable holding the upstream API key.
     pub api_key_env: String,
@@ -313,15 +318,21 @@ pub struct ModelConfig {
     /// The name sent upstream; empty means the same as `name`.
     #[serde(default)]
     pub upstream_model: String,
-    /// Prices per million tokens, in `ledger.currency`.
+    /// Prices per million tokens, in `ledger.currency`. Unset input or
+    /// output prices bill at 0 and are warned about (unless `free`);
+    /// unset cached-input and cache-write prices are the input price, so a
+    /// left-out line never bills tokens at 0 silently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_mtok: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_per_mtok: Option<f64>,
+    /// The model costs nothing (a local model): no prices, no warning.
     #[serde(default)]
-    pub input_per_mtok: f64,
-    #[serde(default)]
-    pub cached_input_per_mtok: f64,
-    #[serde(default)]
-    pub cache_write_per_mtok: f64,
-    #[serde(default)]
-    pub output_per_mtok: f64,
+    pub free: bool,
 }
 
 impl Default for ServerConfig {
@@ -503,10 +514,11 @@ impl Default for Config {
             name: name.into(),
             provider: "mock".into(),
             upstream_model: String::new(),
-            input_per_mtok: input,
-            cached_input_per_mtok: cached,
-            cache_write_per_mtok: write,
-            output_per_mtok: output,
+            input_per_mtok: Some(input),
+            cached_input_per_mtok: Some(cached),
+            cache_write_per_mtok: Some(write),
+            output_per_mtok: Some(output),
+            free: false,
         };
         Self {
             server: ServerConfig::default(),

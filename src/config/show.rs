@@ -97,11 +97,41 @@ fn render_table(
                                 mask_value(&format!("{path}.{ck}"), cv)
                             );
                         }
+                        if path == "models" {
+                            unset_prices(out, child);
+                        }
                     }
                 }
             }
             _ => {}
         }
+    }
+}
+
+/// The prices a `[[models]]` entry leaves out, with the value in effect
+/// and why: cached-input and cache-write prices fall back to the input
+/// price; input and output prices to 0 (which `config check` warns about).
+fn unset_prices(out: &mut String, model: &toml::Table) {
+    let price = |k: &str| model.get(k).and_then(Value::as_float);
+    let free = model.get("free").and_then(Value::as_bool).unwrap_or(false);
+    let input = price("input_per_mtok");
+    for k in [
+        "input_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+        "output_per_mtok",
+    ] {
+        if model.contains_key(k) {
+            continue;
+        }
+        let (value, why) = match (free, k, input) {
+            (true, ..) => (0.0, "not set: free = true"),
+            (false, "cached_input_per_mtok" | "cache_write_per_mtok", Some(p)) => {
+                (p, "not set: the input price")
+            }
+            _ => (0.0, "not set: billed at 0 (see `tokctl config check`)"),
+        };
+        let _ = writeln!(out, "{k} = {}  # {why}", Value::Float(value));
     }
 }
 

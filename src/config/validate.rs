@@ -123,6 +123,9 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         ));
     }
     for (name, p) in &c.providers {
+        if let Some(message) = super::warnings::bad_key_env(name, &p.api_key_env) {
+            return Err(err(&format!("providers.{name}.api_key_env"), message));
+        }
         if p.kind != ProviderKind::Mock {
             let key = format!("providers.{name}.base_url");
             if p.base_url.is_empty() {
@@ -156,6 +159,16 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
             ("cache_write_per_mtok", m.cache_write_per_mtok),
             ("output_per_mtok", m.output_per_mtok),
         ] {
+            let Some(price) = price else { continue };
+            if m.free && price != 0.0 {
+                return Err(err(
+                    "models",
+                    format!(
+                        "model `{}`: free = true but {what} = {price}; remove one of them",
+                        m.name
+                    ),
+                ));
+            }
             if !(0.0..=1_000_000.0).contains(&price) {
                 return Err(err(
                     "models",

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
 use super::conn::{self, Conn};
+use super::early::{EarlyStop, explain};
 use super::stats::{Recorder, Report, Seconds, histogram};
 use super::{LoadError, Plan, Stop, worker};
 
@@ -47,11 +48,15 @@ pub async fn run(
     let (t0, started) = (Instant::now(), SystemTime::now());
     let mut reports = Vec::new();
     let mut intervals = Vec::new();
+    let early = Arc::new(EarlyStop::default());
     for &c in &plan.concurrency {
         if cancel.is_cancelled() {
             break;
         }
-        let (report, iv) = level(plan, c, t0, cancel, on_tick).await?;
+        let (report, iv) = level(plan, c, t0, cancel, on_tick, &early).await?;
+        if let Some(statuses) = early.verdict() {
+            return Err(LoadError::Refused(explain(&statuses)));
+        }
         reports.push(report);
         intervals.push(iv);
     }
@@ -67,6 +72,8 @@ pub(super) struct Shared {
     /// Closed loop with `--requests`: measured requests taken.
     pub taken: AtomicU64,
     pub cancel: CancellationToken,
+    /// Watches the run's first answers for a run of refusals.
+    pub early: Arc<EarlyStop>,
 }
 
 /// When open-loop slot `i` is due.
@@ -91,13 +98,14 @@ async fn level(
     t0: Instant,
     cancel: &CancellationToken,
     on_tick: &(dyn Fn(&Tick) + Sync),
+    early: &Arc<EarlyStop>,
 ) -> Result<(Report, Seconds), LoadError> {
     let done = cancel.child_token();
     let recorders: Vec<_> = (0..concurrency)
         .map(|_| Arc::new(Mutex::new(Recorder::default())))
         .collect();
     let threads = thread_count(plan, concurrency);
-    let (started, shared) = start_threads(plan, &recorders, threads, &done).await?;
+    let (started, shared) = start_threads(plan, &recorders, threads, &done, early).await?;
     let start = shared.start;
     let mut done_rx = started;
     let planned = match plan.stop {
@@ -186,6 +194,7 @@ async fn start_threads(
     recorders: &[Arc<Mutex<Recorder>>],
     threads: usize,
     done: &CancellationToken,
+    early: &Arc<EarlyStop>,
 ) -> Result<(tokio::sync::mpsc::Receiver<()>, Arc<Shared>), LoadError> {
     let (done_tx, done_rx) = tokio::sync::mpsc::channel::<()>(threads);
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(threads);
@@ -243,6 +252,7 @@ async fn start_threads(
         measure_from: start + plan.warmup,
         taken: AtomicU64::new(0),
         cancel: done.clone(),
+        early: early.clone(),
     });
     for g in go {
         // A thread that already gave up has dropped its receiver.

@@ -13,6 +13,8 @@ mod body;
 mod compare;
 mod conn;
 mod criteria;
+mod defaults;
+mod early;
 mod engine;
 mod hdrlog;
 mod lag;
@@ -28,6 +30,8 @@ use std::time::Duration;
 pub use body::{BodyError, RunFile, RunOptions, body_file, chat_body};
 pub use compare::{CompareRow, Comparison, compare};
 pub use criteria::{Criteria, CriteriaError, Verdict};
+pub use defaults::{ModelChoice, all_failed, default_model};
+pub use early::EARLY_ANSWERS;
 pub use engine::{Tick, cpu_cores, run};
 pub use hdrlog::write_hdr_log;
 pub use lag::{GeneratorLag, MAX_BEHIND_P99_MS, Remedy, lag_failures};
@@ -109,6 +113,12 @@ pub enum LoadError {
     /// The plan itself is inconsistent (zero concurrency, zero rate…).
     #[error("invalid load plan: {0}")]
     Plan(String),
+    /// The first answers were all refusals (see `early.rs`): stopped.
+    #[error("{0}")]
+    Refused(String),
+    /// No `--model` and none could be found (config or the server's list).
+    #[error("no model to ask for: {0}")]
+    NoModel(String),
     /// Writing the per-second histogram log failed.
     #[error("cannot write the histogram log {path}")]
     HdrLog {
@@ -121,6 +131,9 @@ pub enum LoadError {
 impl LoadError {
     /// Whether the error is the user's input (exit 2) rather than the target (exit 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, LoadError::BadUrl { .. } | LoadError::Plan(_))
+        matches!(
+            self,
+            LoadError::BadUrl { .. } | LoadError::Plan(_) | LoadError::NoModel(_)
+        )
     }
 }

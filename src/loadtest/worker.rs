@@ -137,6 +137,8 @@ async fn exchange(
             return false;
         }
     };
+    s.early
+        .observe(out.as_ref().ok().map(|a| a.status), &s.cancel);
     if measured {
         let mut g = rec.lock().unwrap_or_else(PoisonError::into_inner);
         record(&mut g, plan, intended, out);

@@ -6,6 +6,7 @@
 //! body as a stream of byte chunks. It does not parse bodies: usage is read
 //! by [`usage`] as the bytes pass through the gateway.
 
+pub mod base_url;
 mod mock;
 mod mock_validate;
 mod remote;

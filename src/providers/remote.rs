@@ -33,6 +33,9 @@ use rand::Rng;
 use super::{ByteStream, Endpoint, Provider, UpstreamError, UpstreamRequest, UpstreamResponse};
 use crate::config::{ProviderConfig, ProviderKind};
 
+/// Longest wait for the probe's answer.
+const PROBE_WAIT: Duration = Duration::from_secs(5);
+
 type Direct = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// How requests reach the upstream.
@@ -47,9 +50,11 @@ enum Transport {
 pub struct HttpProvider {
     name: String,
     kind: ProviderKind,
-    base_url: String,
-    /// Upstream URLs parsed once: chat completions, embeddings, messages.
-    urls: [http::Uri; 3],
+    /// Upstream URLs parsed once: chat completions, embeddings, messages,
+    /// and the model list the probe asks for.
+    urls: [http::Uri; 4],
+    /// `api_key_env`, named when the probe finds the key refused.
+    key_env: String,
     /// Sent with every request: the content type and the provider's key.
     headers: HeaderMap,
     transport: Transport,
@@ -80,7 +85,7 @@ impl HttpProvider {
             provider: name.to_string(),
             message,
         };
-        let base_url = cfg.base_url.trim_end_matches('/').to_string();
+        let base_url = super::base_url::normalise(cfg.kind, &cfg.base_url);
         let parse = |tail: &str| {
             url::Url::parse(&format!("{base_url}{tail}"))
                 .map_err(|e| e.to_string())
@@ -93,6 +98,7 @@ impl HttpProvider {
             parse("/chat/completions")?,
             parse("/embeddings")?,
             parse("/messages")?,
+            parse("/models")?,
         ];
         let headers = fixed_headers(cfg).map_err(config_error)?;
         let connect_timeout = Duration::from_millis(cfg.connect_timeout_ms);
@@ -133,8 +139,8 @@ impl HttpProvider {
         Ok(Self {
             name: name.to_string(),
             kind: cfg.kind,
-            base_url,
             urls,
+            key_env: cfg.api_key_env.clone(),
             headers,
             transport,
             timeout: Duration::from_millis(cfg.timeout_ms),
@@ -172,6 +178,32 @@ impl HttpProvider {
         let base = self.retry_base.saturating_mul(1u32 << attempt.min(10));
         let jitter = rand::thread_rng().gen_range(0.5..1.5);
         base.mul_f64(jitter)
+    }
+
+    /// The status of `GET url` with the provider's headers (the body is
+    /// dropped), over the same transport requests use.
+    async fn get_status(&self, url: &http::Uri) -> Result<u16, String> {
+        let mut headers = self.headers.clone();
+        headers.remove(CONTENT_TYPE);
+        if self.kind == ProviderKind::Anthropic {
+            headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
+        }
+        match &self.transport {
+            Transport::Direct(client) => {
+                let mut r = http::Request::new(Full::new(Bytes::new()));
+                *r.uri_mut() = url.clone();
+                *r.headers_mut() = headers;
+                let resp = client.request(r).await.map_err(|e| root_cause(&e))?;
+                Ok(resp.status().as_u16())
+            }
+            Transport::Proxied(client) => client
+                .get(url.to_string())
+                .headers(headers)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .map_err(|e| root_cause(&e)),
+        }
     }
 
     /// One attempt: the answer's head, or why there was none.
@@ -393,31 +425,29 @@ impl Provider for HttpProvider {
         Box::pin(self.send_inner(req))
     }
 
-    /// Opens a TCP connection to the upstream's host: proves reachability
-    /// without spending tokens.
+    /// `GET {base}/models`, which costs no tokens: proves the upstream is
+    /// reachable, and that the base path and key are right (see
+    /// [`super::base_url::probe_verdict`]).
     fn probe(&self) -> BoxFuture<'_, Result<Duration, UpstreamError>> {
         Box::pin(async move {
-            let fail = |message: String| UpstreamError::Connect {
-                provider: self.name.clone(),
-                message,
-            };
-            let url = url::Url::parse(&self.base_url).map_err(|e| fail(e.to_string()))?;
-            let host = url
-                .host_str()
-                .ok_or_else(|| fail("no host".into()))?
-                .to_string();
-            let port = url.port_or_known_default().unwrap_or(443);
             let start = Instant::now();
-            tokio::time::timeout(
-                Duration::from_secs(5),
-                tokio::net::TcpStream::connect((host.as_str(), port)),
-            )
-            .await
-            .map_err(|_| UpstreamError::Timeout {
-                provider: self.name.clone(),
-                timeout: Duration::from_secs(5),
-            })?
-            .map_err(|e| fail(e.to_string()))?;
+            let url = &self.urls[3];
+            let status = tokio::time::timeout(PROBE_WAIT, self.get_status(url))
+                .await
+                .map_err(|_| UpstreamError::Timeout {
+                    provider: self.name.clone(),
+                    timeout: PROBE_WAIT,
+                })?
+                .map_err(|message| UpstreamError::Connect {
+                    provider: self.name.clone(),
+                    message,
+                })?;
+            super::base_url::probe_verdict(status, &url.to_string(), &self.key_env).map_err(
+                |message| UpstreamError::Config {
+                    provider: self.name.clone(),
+                    message,
+                },
+            )?;
             Ok(start.elapsed())
         })
     }

@@ -724,6 +724,8 @@ fn bad_input_exits_2_with_one_line_and_no_file() {
 fn a_failed_export_leaves_no_file() {
     // The ledger has no table: the export fails after the output was opened.
     let db = TestDb::sqlite();
+    // An empty file, not a missing one (that is refused before any output).
+    std::fs::write(db.sqlite_path().expect("a SQLite file"), b"").expect("empty ledger file");
     let run = tokctl(&db);
     let out = run.run(&["ledger", "export", "--output", "out.csv", "--manifest"]);
     out.expect_code(1);

@@ -17,6 +17,7 @@ mod ledger;
 mod ledger_export;
 mod loadtest;
 mod migrate;
+mod misconfig;
 mod observability;
 mod ratelimit;
 mod servers;

@@ -478,7 +478,8 @@ pub enum Hangup {
 const RAW_ANSWER_BODY: &str = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hi\"},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}";
 
 /// Starts an upstream over a bare socket that reads each request in full,
-/// counts it, and then does what `hangup` says (one request per
+/// counts it (POSTs only: the provider probe's `GET …/models` is not a
+/// completion), and then does what `hangup` says (one request per
 /// connection); returns its base URL (…/v1), the count of requests and the
 /// count of connections accepted. Hanging up stands for an upstream that
 /// got the request (and may bill it) and then died.
@@ -524,7 +525,7 @@ pub async fn start_raw_upstream(hangup: Hangup) -> (String, Arc<AtomicUsize>, Ar
 }
 
 /// Reads one HTTP/1.1 request (head, then `content-length` bytes of body);
-/// false when the peer went away first.
+/// false when the peer went away first, or when it was not a POST.
 async fn read_request(sock: &mut tokio::net::TcpStream) -> bool {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
@@ -537,7 +538,7 @@ async fn read_request(sock: &mut tokio::net::TcpStream) -> bool {
                 .and_then(|v| v.trim().parse().ok())
                 .unwrap_or(0);
             if buf.len() >= end + 4 + len {
-                return true;
+                return head.starts_with("post ");
             }
         }
         match sock.read(&mut chunk).await {

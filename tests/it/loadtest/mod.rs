@@ -2,6 +2,7 @@
 //! exact counts, latency consistent with a known delay, status codes, a
 //! sweep, the open-loop correction, Ctrl-C, thresholds and bad input.
 
+mod defaults;
 mod lag;
 mod output;
 mod stream;
