@@ -26,6 +26,7 @@ pub const PATH_KEYS: &[(&str, bool)] = &[
     ("ledger.chain.instance_id_path", false),
     ("ledger.chain.head_file", false),
     ("ledger.spool.dir", false),
+    ("identity.snapshot_path", false),
 ];
 
 /// A path key whose value was rewritten against the config file's directory.
@@ -47,6 +48,7 @@ fn slot<'a>(c: &'a mut Config, key: &str) -> Option<&'a mut String> {
         "ledger.chain.instance_id_path" => &mut c.ledger.chain.instance_id_path,
         "ledger.chain.head_file" => &mut c.ledger.chain.head_file,
         "ledger.spool.dir" => &mut c.ledger.spool.dir,
+        "identity.snapshot_path" => &mut c.identity.snapshot_path,
         _ => return None,
     })
 }
@@ -60,6 +62,7 @@ pub fn value<'a>(c: &'a Config, key: &str) -> Option<&'a str> {
         "ledger.chain.instance_id_path" => &c.ledger.chain.instance_id_path,
         "ledger.chain.head_file" => &c.ledger.chain.head_file,
         "ledger.spool.dir" => &c.ledger.spool.dir,
+        "identity.snapshot_path" => &c.identity.snapshot_path,
         _ => return None,
     })
 }
