@@ -8,7 +8,6 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use http_body_util::{BodyExt, Limited};
 
 use super::App;
 use super::error::ApiError;
@@ -40,7 +39,7 @@ pub async fn check(
     };
     let (req, estimate) =
         if limiter.tokens_per_minute(principal).is_some() && req.method() == http::Method::POST {
-            estimate_tokens(req, state.config.server.max_body_bytes, shape).await?
+            estimate_tokens(req, state.config.server.max_body_bytes).await
         } else {
             (req, None)
         };
@@ -105,48 +104,25 @@ pub fn headers(resp: &mut Response, v: &Verdict) {
 }
 
 /// Reads the body to estimate the request's tokens (prompt bytes / 4 plus
-/// `max_tokens`), then puts the bytes back for the handler.
-/// A body that cannot be read for another reason than its size (the client
-/// went away mid-upload, a broken chunked encoding) is a 400 saying so.
-async fn estimate_tokens(
-    req: Request,
-    max: usize,
-    shape: Shape,
-) -> Result<(Request, Option<u64>), Response> {
-    let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, max).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) => {
-            let e = if e
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some()
-            {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "body_too_large",
-                    format!("the request body is larger than {max} bytes (server.max_body_bytes)"),
-                )
-            } else {
-                ApiError::bad_request(
-                    "body_unreadable",
-                    format!("the request body could not be read: {e}"),
-                )
-            };
-            return Err(e.shaped(shape).into_response());
+/// `max_tokens`) and hands the bytes on in the request's extensions
+/// ([`super::body::PreRead`]), so the relay does not read it again. A body
+/// that cannot be read gives no estimate: the relay answers and records
+/// that failure, once.
+async fn estimate_tokens(req: Request, max: usize) -> (Request, Option<u64>) {
+    let (mut parts, body) = req.into_parts();
+    let read = super::body::read(body, &parts.headers, max).await;
+    let estimate = read.as_ref().ok().map(|bytes| {
+        #[derive(serde::Deserialize)]
+        struct Max {
+            max_tokens: Option<u64>,
+            max_completion_tokens: Option<u64>,
         }
-    };
-    #[derive(serde::Deserialize)]
-    struct Max {
-        max_tokens: Option<u64>,
-        max_completion_tokens: Option<u64>,
-    }
-    let output = serde_json::from_slice::<Max>(&bytes)
-        .ok()
-        .and_then(|m| m.max_completion_tokens.or(m.max_tokens))
-        .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
-    let estimate = (bytes.len() as u64).div_ceil(4) + output;
-    Ok((
-        Request::from_parts(parts, Body::from(bytes)),
-        Some(estimate),
-    ))
+        let output = serde_json::from_slice::<Max>(bytes)
+            .ok()
+            .and_then(|m| m.max_completion_tokens.or(m.max_tokens))
+            .unwrap_or(DEFAULT_OUTPUT_ESTIMATE);
+        (bytes.len() as u64).div_ceil(4) + output
+    });
+    parts.extensions.insert(super::body::PreRead(read));
+    (Request::from_parts(parts, Body::empty()), estimate)
 }

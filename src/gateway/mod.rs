@@ -11,6 +11,7 @@
 mod admit;
 mod affinity;
 mod auth;
+pub mod body;
 mod conn;
 mod detach;
 pub mod error;
@@ -193,7 +194,12 @@ async fn proxy(
     principal: Option<Principal>,
     reservation: Option<crate::ratelimit::TokenReservation>,
 ) -> Response {
-    let (parts, body): (_, Body) = req.into_parts();
+    let (mut parts, body): (_, Body) = req.into_parts();
+    // Read already by the tokens-per-minute limit's estimate, or not yet.
+    let body = match parts.extensions.remove::<body::PreRead>() {
+        Some(read) => body::RequestBody::Read(read.0),
+        None => body::RequestBody::Unread(body),
+    };
     let start = parts
         .extensions
         .get::<RequestStart>()

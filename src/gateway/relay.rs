@@ -16,10 +16,10 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use http_body_util::{BodyExt, Limited};
 use tokio::sync::oneshot;
 
 use super::AppState;
+use super::body::RequestBody;
 use super::error::ApiError;
 use super::request;
 use super::routes::Route;
@@ -91,11 +91,14 @@ pub(super) struct Outcome {
     /// and then sent in one piece (head and body in one write, where
     /// sending the head first cost a second write per request).
     pub(super) held: Option<(Response, oneshot::Sender<Response>)>,
+    /// Where the answer goes; taken by whoever sends it.
+    pub(super) reply: Option<oneshot::Sender<Response>>,
 }
 
 impl Outcome {
-    fn new() -> Self {
+    fn new(reply: oneshot::Sender<Response>) -> Self {
         Self {
+            reply: Some(reply),
             model: String::new(),
             route: None,
             status: 200,
@@ -138,16 +141,25 @@ impl Outcome {
 pub async fn process(
     state: AppState,
     ctx: RequestCtx,
-    body: Body,
+    body: RequestBody,
     reply: oneshot::Sender<Response>,
 ) {
     let _in_flight = state.telemetry.in_flight(state.metrics_shard.as_ref());
     let shape = shape_of(ctx.endpoint);
+    let mut out = Outcome::new(reply);
+    // The body first: a stalled upload must not hold a ledger place
+    // others need (the place is taken once the body is here).
+    let bytes = match check_content_type(&ctx.headers) {
+        Ok(()) => {
+            body.bytes(&ctx.headers, state.config.server.max_body_bytes)
+                .await
+        }
+        Err(e) => Err(e),
+    };
     let admission = match state.ledger.admit().await {
         Ok(a) => a,
-        Err(refused) => return refuse_unrecordable(&state, ctx, &refused, reply).await,
+        Err(refused) => return refuse_unrecordable(&state, ctx, &refused, out.reply.take()).await,
     };
-    let mut out = Outcome::new();
     // With the spool on, or with inline writes, an answer ends only once its
     // entry is durable: a whole answer is held, a stream's end waits.
     let gate = state.ledger.holds_answers().then(|| {
@@ -156,19 +168,20 @@ pub async fn process(
         open
     });
     let limit = Duration::from_millis(state.config.server.request_timeout_ms);
-    let response = match run(&state, &ctx, body, &mut out, reply).await {
-        Ok(()) => None,
-        Err((e, reply)) => {
-            let e = e.shaped(shape);
-            out.fail(&e);
-            if reply.is_closed() {
-                // Nobody will read this error: the client left (499), or
-                // the handler answered 504 for the request timeout.
-                out.client_closed(&ctx, limit);
-            }
-            Some((e, reply))
-        }
+    let failed = match bytes {
+        Ok(bytes) => run(&state, &ctx, bytes, &mut out).await.err(),
+        Err(e) => Some(e),
     };
+    let response = failed.map(|e| {
+        let e = e.shaped(shape);
+        out.fail(&e);
+        if out.reply.as_ref().is_none_or(oneshot::Sender::is_closed) {
+            // Nobody will read this error: the client left (499), or
+            // the handler answered 504 for the request timeout.
+            out.client_closed(&ctx, limit);
+        }
+        e
+    });
     if out
         .held
         .as_ref()
@@ -213,7 +226,7 @@ pub async fn process(
     if let (Some(r), Some(limiter)) = (ctx.reservation, &state.limiter) {
         limiter.settle(r, used.max(0) as u64).await;
     }
-    if let Some((e, reply)) = response {
+    if let (Some(e), Some(reply)) = (response, out.reply.take()) {
         let mut resp = e.into_response();
         decorate(&mut resp, &ctx, &out);
         let _ = reply.send(resp);
@@ -232,7 +245,7 @@ async fn refuse_unrecordable(
     state: &AppState,
     ctx: RequestCtx,
     refused: &crate::ledger::Refused,
-    reply: oneshot::Sender<Response>,
+    reply: Option<oneshot::Sender<Response>>,
 ) {
     let e = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -252,30 +265,21 @@ async fn refuse_unrecordable(
         axum::http::header::RETRY_AFTER,
         HeaderValue::from_static(LEDGER_RETRY_AFTER_S),
     );
-    let _ = reply.send(resp);
+    if let Some(reply) = reply {
+        let _ = reply.send(resp);
+    }
 }
 
-type Failed = (ApiError, oneshot::Sender<Response>);
-
+/// From the body's bytes to an answer sent (or held) through `out.reply`;
+/// an error is answered by [`process`], which records it.
 async fn run(
     state: &AppState,
     ctx: &RequestCtx,
-    body: Body,
+    bytes: Bytes,
     out: &mut Outcome,
-    reply: oneshot::Sender<Response>,
-) -> Result<(), Failed> {
-    if let Err(e) = check_content_type(&ctx.headers) {
-        return Err((e, reply));
-    }
-    let bytes = match read_body(body, &ctx.headers, state.config.server.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return Err((e, reply)),
-    };
+) -> Result<(), ApiError> {
     out.request_bytes = bytes.len();
-    let parsed = match request::parse(&bytes) {
-        Ok(p) => p,
-        Err(e) => return Err((e, reply)),
-    };
+    let parsed = request::parse(&bytes)?;
     out.model = parsed.model.clone();
     let Some(route) = state.routes.get(&parsed.model).cloned() else {
         let e = ApiError::new(
@@ -288,7 +292,7 @@ async fn run(
             ),
         )
         .param("model");
-        return Err((e, reply));
+        return Err(e);
     };
     if !route.serves(ctx.endpoint) {
         let e = ApiError::bad_request(
@@ -304,7 +308,7 @@ async fn run(
                 }
             ),
         );
-        return Err((e, reply));
+        return Err(e);
     }
     out.route = Some(route.clone());
     let stream = parsed.stream && ctx.endpoint != Endpoint::Embeddings;
@@ -328,7 +332,7 @@ async fn run(
     let sent = Instant::now();
     let upstream = match route.provider.send(req).await {
         Ok(u) => u,
-        Err(e) => return Err((ApiError::upstream(&e), reply)),
+        Err(e) => return Err(ApiError::upstream(&e)),
     };
     out.upstream_request_id = upstream.upstream_request_id.clone();
     let is_sse = upstream
@@ -336,10 +340,10 @@ async fn run(
         .as_ref()
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     if stream && upstream.status.is_success() && is_sse {
-        super::stream::relay(state, ctx, out, upstream, sent, ask_usage, reply).await;
+        super::stream::relay(state, ctx, out, upstream, sent, ask_usage).await;
         return Ok(());
     }
-    whole_body(state, ctx, out, upstream, sent, reply).await
+    whole_body(state, ctx, out, upstream, sent).await
 }
 
 /// A non-streamed answer: read it all, take its usage, then answer.
@@ -349,8 +353,7 @@ async fn whole_body(
     out: &mut Outcome,
     upstream: UpstreamResponse,
     sent: Instant,
-    reply: oneshot::Sender<Response>,
-) -> Result<(), Failed> {
+) -> Result<(), ApiError> {
     let status = upstream.status;
     let limit = Duration::from_millis(state.config.server.request_timeout_ms);
     let mut body = upstream.body;
@@ -369,9 +372,9 @@ async fn whole_body(
                 "upstream_timeout",
                 format!("the upstream did not finish its answer within {limit:?}"),
             );
-            return Err((e, reply));
+            return Err(e);
         }
-        Ok(Err(e)) => return Err((ApiError::upstream(&e), reply)),
+        Ok(Err(e)) => return Err(ApiError::upstream(&e)),
         Ok(Ok(())) => {}
     }
     let upstream_latency = sent.elapsed();
@@ -390,10 +393,10 @@ async fn whole_body(
         ));
     }
     out.overhead = Some(ctx.start.elapsed().saturating_sub(upstream_latency));
-    if reply.is_closed() {
+    let Some(reply) = out.reply.take().filter(|r| !r.is_closed()) else {
         out.client_closed(ctx, limit);
         return Ok(());
-    }
+    };
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
     resp.headers_mut().insert(
@@ -428,37 +431,6 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
             "unsupported_media_type",
             "the request body must be JSON: send the header `Content-Type: application/json`",
         ))
-    }
-}
-
-async fn read_body(body: Body, headers: &HeaderMap, max: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is larger than {max} bytes (server.max_body_bytes)"),
-        )
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    match Limited::new(body, max).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e)
-            if e.downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(too_large())
-        }
-        Err(e) => Err(ApiError::new(
-            StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST),
-            "client_closed",
-            format!("the request body could not be read: {e}"),
-        )),
     }
 }
 

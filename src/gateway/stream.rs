@@ -39,7 +39,7 @@ struct Broken {
 /// What the body carries: a chunk, or the order to cut the connection.
 type Frame = Result<Bytes, std::io::Error>;
 
-/// Relays `upstream` to the client through `reply` and fills `out`.
+/// Relays `upstream` to the client through `out.reply` and fills `out`.
 pub(super) async fn relay(
     state: &AppState,
     ctx: &RequestCtx,
@@ -47,7 +47,6 @@ pub(super) async fn relay(
     upstream: UpstreamResponse,
     sent: Instant,
     ask_usage: bool,
-    reply: oneshot::Sender<Response>,
 ) {
     out.streamed = true;
     out.status = upstream.status.as_u16();
@@ -63,7 +62,11 @@ pub(super) async fn relay(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     decorate(&mut resp, ctx, out);
-    if reply.send(resp).is_err() {
+    let sent_head = match out.reply.take() {
+        Some(reply) => reply.send(resp).is_ok(),
+        None => false,
+    };
+    if !sent_head {
         let limit = Duration::from_millis(state.config.server.request_timeout_ms);
         out.client_closed(ctx, limit);
         return;

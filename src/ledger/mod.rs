@@ -17,9 +17,9 @@ pub mod store;
 pub mod summary;
 mod writer;
 
-pub use writer::dead_letter::{self, DeadLetter, DeadLetterError};
 pub use entry::{CacheStatus, Entry, TokenSource, Usage};
 pub use read::{count, get, list_request_ids};
-pub use writer::stats::WriterStats;
 pub use store::{StoreError, insert_batch};
+pub use writer::dead_letter::{self, DeadLetter, DeadLetterError};
+pub use writer::stats::WriterStats;
 pub use writer::{Admission, Durable, LedgerError, LedgerWriter, Opening, Refused, STUCK_AFTER};

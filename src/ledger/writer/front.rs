@@ -25,9 +25,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::mpsc::OwnedPermit;
 use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
+use super::{Durable, LedgerWriter};
 use crate::ledger::entry::Entry;
 use crate::ledger::spool::appender::{Entries, merge_places};
-use super::{Durable, LedgerWriter};
 
 /// Entries waiting for the next hand-off, and whether one is under way.
 #[derive(Debug, Default)]

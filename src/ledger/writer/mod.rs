@@ -38,13 +38,13 @@ use super::chain::start::{self, ChainError};
 use super::chain::tracker::Tracker;
 use super::chain::{ChainKey, GENESIS};
 use super::entry::Entry;
-use front::{Carry, Front};
 use super::spool::{self, SpoolError, SpoolShared, appender};
-use stats::{Counters, WriterStats};
 use super::store::FileWriter;
-use worker::Shared;
 use crate::config::{LedgerConfig, OnFull};
 use crate::db::Db;
+use front::{Carry, Front};
+use stats::{Counters, WriterStats};
+use worker::Shared;
 
 mod admit;
 pub mod dead_letter;

@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, mpsc};
 use tracing::{debug, error, warn};
 
+use super::dead_letter;
+use super::stats::Counters;
+use crate::db::Db;
 use crate::ledger::chain::tracker::{self, Span, Tracker};
 use crate::ledger::chain::{ChainKey, Gap};
-use super::dead_letter;
 use crate::ledger::entry::Entry;
-use super::stats::Counters;
 use crate::ledger::store::{self, FileWriter, StoreError, Watermark};
-use crate::db::Db;
 
 /// Attempts per batch on transient errors, and the first backoff (doubled each time).
 const ATTEMPTS: u32 = 4;

@@ -14,6 +14,7 @@ mod mock_api;
 mod outage_start;
 mod serving;
 mod spool_full;
+mod stalled;
 mod tamper;
 mod upgrade;
 mod upstreams;
@@ -49,6 +50,9 @@ crate::dbtest!(broken_streams_are_told_and_recorded_as_sent, |db| {
 });
 crate::dbtest!(a_client_gone_before_a_slow_upstream_is_499, |db| {
     super::broken::a_client_gone_before_a_slow_upstream_is_499(db.dsn.clone()).await;
+});
+crate::dbtest!(stalled_uploads_hold_no_ledger_places, |db| {
+    super::stalled::stalled_uploads_hold_no_ledger_places(db.dsn.clone()).await;
 });
 crate::dbtest!(client_gone_before_a_whole_answer_is_recorded, |db| {
     super::errors::client_gone_before_a_whole_answer_is_recorded(db.dsn.clone()).await;
