@@ -36,9 +36,9 @@ enum Cell {
 }
 
 /// Rows copied out of the database's buffers: each row's `id`, and its
-/// columns as one array of [`NUM_COLUMNS`] cells in table order (pushed
-/// once per row, not once per cell: a capacity check per cell was a
-/// measurable share of the PostgreSQL export's reading thread).
+/// columns as one array of [`NUM_COLUMNS`] cells in table order, pushed
+/// once per row (as the fixed row struct before the column table was),
+/// not once per cell with a capacity check each.
 #[derive(Default)]
 struct Batch {
     text: String,
