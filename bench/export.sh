@@ -19,7 +19,12 @@
 # export's and verify's reads first), TOKCTL_BENCH_BIN and
 # TOKCTL_BENCH_HELPER (a tokctl and a ledger_export bench binary already
 # built: no cargo build), TOKCTL_BENCH_MIGRATE=1 (run `tokctl migrate` after
-# populating, for a helper built from an older schema).
+# populating, for a helper built from an older schema), TOKCTL_BENCH_AA=1
+# (the CSV export and verify of TOKCTL_BENCH_BIN run twice a round, the
+# second as csv-aa and verify-aa: an A/A pair measured beside the A/B one).
+# With TOKCTL_BENCH_BEFORE, even rounds run the before binary first, so
+# neither side always follows the other. At the end: each label's median
+# wall time, rows/s and CPU time (user + system) over the runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +55,7 @@ fi
 
 work=$(mktemp -d /tmp/tokctl-bench-export.XXXXXX)
 chmod 755 "$work"
+results="$work/results"
 pgdir=""
 stop() {
     if [ -n "$pgdir" ]; then
@@ -80,6 +86,25 @@ print(f"{label:13} {secs:7.2f} s  {n / secs:>10,.0f} rows/s  peak RSS {rss / 102
 PY
 }
 
+# summary BACKEND: the medians of every label measured on BACKEND.
+summary() {
+    python3 - "$1" "$N" "$results.$1" <<'PY'
+import re, statistics, sys
+backend, n, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+runs = {}
+for line in open(path):
+    m = re.match(r"(\S+)\s+(\S+) s .* cpu\s+(\S+) s", line)
+    if m:
+        runs.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(3))))
+print(f"== {backend}: medians (runs)")
+for label, r in runs.items():
+    wall = statistics.median(w for w, _ in r)
+    cpus = sorted(c for _, c in r)
+    print(f"{label:13} {wall:7.2f} s  {n / wall:>10,.0f} rows/s  cpu {statistics.median(cpus):5.2f} s"
+          f"  (cpu {' '.join(f'{c:.2f}' for c in cpus)})")
+PY
+}
+
 run_backend() {
     local name=$1 dsn=$2
     echo "== $name: populating $N entries"
@@ -101,6 +126,7 @@ run_backend() {
     fi
     echo "== $name: $N rows, $RUNS runs each"
     for run in $(seq "$RUNS"); do
+        if [ -n "$BEFORE" ] && [ $((run % 2)) = 0 ]; then before_runs; fi
         measure "scan" "$helper" scan "$dsn"
         measure "csv" "${ex[@]}" --format csv --output "$work/out.csv"
         measure "jsonl" "${ex[@]}" --format jsonl --output "$work/out.jsonl"
@@ -108,28 +134,37 @@ run_backend() {
         measure "csv.zst" "${ex[@]}" --format csv --output "$work/out.csv.zst"
         measure "csv-incr" "${ex[@]}" --format csv --after 0 --output "$work/out.incr.csv"
         measure "verify" "$tokctl" --config "$work/config.toml" ledger verify
-        if [ -n "$BEFORE" ]; then
-            measure "csv-before" "$BEFORE" --config "$work/config.toml" ledger export \
-                --format csv --output "$work/out.before.csv"
-            measure "jsonl-before" "$BEFORE" --config "$work/config.toml" ledger export \
-                --format jsonl --output "$work/out.before.jsonl"
-            measure "verify-before" "$BEFORE" --config "$work/config.toml" ledger verify
+        if [ -n "${TOKCTL_BENCH_AA:-}" ]; then
+            measure "csv-aa" "${ex[@]}" --format csv --output "$work/out.aa.csv"
+            measure "verify-aa" "$tokctl" --config "$work/config.toml" ledger verify
         fi
+        if [ -n "$BEFORE" ] && [ $((run % 2)) = 1 ]; then before_runs; fi
         rm -f "$work"/out.*
     done
+}
+
+# The before binary's runs of one round.
+before_runs() {
+    measure "csv-before" "$BEFORE" --config "$work/config.toml" ledger export \
+        --format csv --output "$work/out.before.csv"
+    measure "jsonl-before" "$BEFORE" --config "$work/config.toml" ledger export \
+        --format jsonl --output "$work/out.before.jsonl"
+    measure "verify-before" "$BEFORE" --config "$work/config.toml" ledger verify
 }
 
 for backend in $BACKENDS; do
     case $backend in
     sqlite)
-        run_backend sqlite "$work/ledger.db"
+        run_backend sqlite "$work/ledger.db" | tee "$results.sqlite"
+        summary sqlite
         ;;
     postgres)
         pgdir=$(mktemp -d /tmp/tokctl-bench-pg.XXXXXX)
         # fsync off only speeds up filling the table; the export only reads.
         start_postgres "$pgdir" -c fsync=off
         runuser -u postgres -- "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres tokctl_bench
-        run_backend postgres "postgres://postgres@127.0.0.1:$PGPORT/tokctl_bench"
+        run_backend postgres "postgres://postgres@127.0.0.1:$PGPORT/tokctl_bench" | tee "$results.postgres"
+        summary postgres
         ;;
     *) echo "unknown backend $backend" >&2; exit 2 ;;
     esac

@@ -12,6 +12,11 @@
 //! in every newer hashed column what rows of that version hold
 //! ([`Column::fill`]): such a column did not exist when it was hashed, so
 //! any other value was written afterwards.
+//!
+//! The visitor's methods are `#[inline(always)]`, and so are the field
+//! writers they call: a message is built by one function, as before the
+//! column table, not by a few dozen calls (docs/benchmarks-history.md,
+//! "Export and verify after the column table").
 
 use super::{Hash, int, text};
 use crate::ledger::columns::{Column, Fill, MESSAGE_VERSION, Row, Visit};
@@ -33,6 +38,9 @@ pub fn encode(
 ) -> Option<bool> {
     let tag = TAGS.get(usize::from(version).checked_sub(1)?)?;
     buf.clear();
+    // Room for a typical message at once (v1 rows of the benchmark are
+    // about 400 bytes), so the fields rarely grow it.
+    buf.reserve(512);
     buf.extend_from_slice(tag);
     buf.extend_from_slice(prev);
     text(buf, Some(instance_id));
@@ -56,6 +64,7 @@ struct Message<'b> {
 impl Message<'_> {
     /// Whether `c` is part of this version's message; for a newer column,
     /// notes whether it holds its fill (`is_fill` of its value).
+    #[inline(always)]
     fn hashed(&mut self, c: &Column, is_fill: impl FnOnce(Fill) -> bool) -> bool {
         match c.hashed_since {
             Some(since) if since <= self.version => true,
@@ -85,44 +94,52 @@ fn int_fill(v: Option<i64>) -> impl FnOnce(Fill) -> bool {
 }
 
 impl<'a> Visit<'a> for Message<'_> {
+    #[inline(always)]
     fn text(&mut self, c: &'static Column, v: &'a str) {
         if self.hashed(c, text_fill(Some(v))) {
             text(self.buf, Some(v));
         }
     }
 
+    #[inline(always)]
     fn opt_text(&mut self, c: &'static Column, v: Option<&'a str>) {
         if self.hashed(c, text_fill(v)) {
             text(self.buf, v);
         }
     }
 
+    #[inline(always)]
     fn int(&mut self, c: &'static Column, v: i64) {
         if self.hashed(c, int_fill(Some(v))) {
             int(self.buf, Some(v));
         }
     }
 
+    #[inline(always)]
     fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
         if self.hashed(c, int_fill(v)) {
             int(self.buf, v);
         }
     }
 
+    #[inline(always)]
     fn int4(&mut self, c: &'static Column, v: i32) {
         self.int(c, i64::from(v));
     }
 
+    #[inline(always)]
     fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
         self.opt_int(c, v.map(i64::from));
     }
 
+    #[inline(always)]
     fn boolean(&mut self, c: &'static Column, v: bool) {
         if self.hashed(c, int_fill(Some(i64::from(v)))) {
             text(self.buf, Some(if v { "1" } else { "0" }));
         }
     }
 
+    #[inline(always)]
     fn opt_blob(&mut self, c: &'static Column, v: Option<&'a [u8]>) {
         if self.hashed(c, |f| f == Fill::Null && v.is_none()) {
             super::field(self.buf, v);

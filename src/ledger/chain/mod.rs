@@ -218,6 +218,7 @@ impl ChainKey {
     }
 }
 
+#[inline(always)]
 pub(crate) fn field(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
     match bytes {
         Some(b) => {
@@ -229,10 +230,12 @@ pub(crate) fn field(buf: &mut Vec<u8>, bytes: Option<&[u8]>) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn text(buf: &mut Vec<u8>, s: Option<&str>) {
     field(buf, s.map(str::as_bytes));
 }
 
+#[inline(always)]
 pub(crate) fn int(buf: &mut Vec<u8>, n: Option<i64>) {
     let mut b = itoa::Buffer::new();
     field(buf, n.map(|n| b.format(n).as_bytes()));

@@ -2,6 +2,13 @@
 //! field or a JSON-lines member, by walking the column table
 //! ([`crate::ledger::columns::Row::visit`]). The record around them (the
 //! `id`, the line's ends) is [`super::row`]'s.
+//!
+//! Every method here is `#[inline(always)]`: walked through the table, a
+//! record is a few dozen calls, and left as calls (each reloading the
+//! output buffer through its pointer) they cost the CSV export 5 % more CPU
+//! than the record built in one function did (the profile in
+//! docs/benchmarks-history.md, "Export and verify after the column table").
+//! Inlined, `push_csv_record` is that one function again.
 
 use super::row::{
     needs_excel_guard, push_csv_field, push_hex, push_json_string, push_nano_decimal, push_rfc3339,
@@ -16,6 +23,7 @@ pub(super) struct Csv<'o> {
 }
 
 impl Csv<'_> {
+    #[inline(always)]
     fn int_field(&mut self, c: &Column, v: Option<i64>) {
         if let (Derived::TimeBefore(_), Some(v)) = (c.derived, v) {
             push_rfc3339(self.out, v);
@@ -33,31 +41,39 @@ impl Csv<'_> {
 }
 
 impl<'a> Visit<'a> for Csv<'_> {
+    #[inline(always)]
     fn text(&mut self, c: &'static Column, v: &'a str) {
         self.opt_text(c, Some(v));
     }
+    #[inline(always)]
     fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
         if let Some(v) = v {
             push_csv_field(self.out, v.as_bytes(), self.safe && needs_excel_guard(v));
         }
         self.out.push(b',');
     }
+    #[inline(always)]
     fn int(&mut self, c: &'static Column, v: i64) {
         self.int_field(c, Some(v));
     }
+    #[inline(always)]
     fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
         self.int_field(c, v);
     }
+    #[inline(always)]
     fn int4(&mut self, c: &'static Column, v: i32) {
         self.int_field(c, Some(i64::from(v)));
     }
+    #[inline(always)]
     fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
         self.int_field(c, v.map(i64::from));
     }
+    #[inline(always)]
     fn boolean(&mut self, _: &'static Column, v: bool) {
         self.out
             .extend_from_slice(if v { b"true," } else { b"false," });
     }
+    #[inline(always)]
     fn opt_blob(&mut self, _: &'static Column, v: Option<&'a [u8]>) {
         if let Some(h) = v {
             push_hex(self.out, h);
@@ -74,12 +90,14 @@ pub(super) struct Jsonl<'o> {
 }
 
 impl Jsonl<'_> {
+    #[inline(always)]
     fn key(&mut self, name: &str) {
         self.out.extend_from_slice(b",\"");
         self.out.extend_from_slice(name.as_bytes());
         self.out.extend_from_slice(b"\":");
     }
 
+    #[inline(always)]
     fn int_field(&mut self, c: &Column, v: Option<i64>) {
         if let (Derived::TimeBefore(d), Some(v)) = (c.derived, v) {
             self.key(d);
@@ -100,9 +118,11 @@ impl Jsonl<'_> {
 }
 
 impl<'a> Visit<'a> for Jsonl<'_> {
+    #[inline(always)]
     fn text(&mut self, c: &'static Column, v: &'a str) {
         self.opt_text(c, Some(v));
     }
+    #[inline(always)]
     fn opt_text(&mut self, c: &'static Column, v: Option<&'a str>) {
         self.key(c.name);
         match v {
@@ -110,23 +130,29 @@ impl<'a> Visit<'a> for Jsonl<'_> {
             None => self.out.extend_from_slice(b"null"),
         }
     }
+    #[inline(always)]
     fn int(&mut self, c: &'static Column, v: i64) {
         self.int_field(c, Some(v));
     }
+    #[inline(always)]
     fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
         self.int_field(c, v);
     }
+    #[inline(always)]
     fn int4(&mut self, c: &'static Column, v: i32) {
         self.int_field(c, Some(i64::from(v)));
     }
+    #[inline(always)]
     fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
         self.int_field(c, v.map(i64::from));
     }
+    #[inline(always)]
     fn boolean(&mut self, c: &'static Column, v: bool) {
         self.key(c.name);
         self.out
             .extend_from_slice(if v { b"true" } else { b"false" });
     }
+    #[inline(always)]
     fn opt_blob(&mut self, c: &'static Column, v: Option<&'a [u8]>) {
         self.key(c.name);
         match v {

@@ -36,13 +36,15 @@ enum Cell {
 }
 
 /// Rows copied out of the database's buffers: each row's `id`, and its
-/// columns as [`NUM_COLUMNS`] cells in table order.
+/// columns as one array of [`NUM_COLUMNS`] cells in table order, pushed
+/// once per row (as the fixed row struct before the column table was),
+/// not once per cell with a capacity check each.
 #[derive(Default)]
 struct Batch {
     text: String,
     bytes: Vec<u8>,
     ids: Vec<i64>,
-    cells: Vec<Cell>,
+    cells: Vec<[Cell; NUM_COLUMNS]>,
 }
 
 impl Batch {
@@ -63,11 +65,19 @@ impl Batch {
 
     fn push(&mut self, r: &ExportRow<'_>) {
         self.ids.push(r.id);
-        r.row.visit(&mut Pack(self));
+        let mut pack = Pack {
+            text: &mut self.text,
+            bytes: &mut self.bytes,
+            cells: [Cell::Int(None); NUM_COLUMNS],
+            at: 0,
+        };
+        r.row.visit(&mut pack);
+        let cells = pack.cells;
+        self.cells.push(cells);
     }
 
     fn row(&self, i: usize) -> ExportRow<'_> {
-        let cells = self.cells.get(i * NUM_COLUMNS..).unwrap_or_default();
+        let cells = self.cells.get(i).map_or(&[][..], |c| &c[..]);
         let mut source = Unpack {
             batch: self,
             cells: cells.iter(),
@@ -80,51 +90,76 @@ impl Batch {
     }
 }
 
-/// Copies a row's columns into a batch.
-struct Pack<'b>(&'b mut Batch);
+/// Copies a row's columns into a batch: the text into its buffers, the
+/// cells into `cells`, which the batch takes whole.
+struct Pack<'b> {
+    text: &'b mut String,
+    bytes: &'b mut Vec<u8>,
+    cells: [Cell; NUM_COLUMNS],
+    /// The next cell's place (the table has [`NUM_COLUMNS`] columns, so
+    /// it never runs past the end; were it to, the cell would be dropped).
+    at: usize,
+}
 
 impl Pack<'_> {
+    #[inline(always)]
+    fn put(&mut self, cell: Cell) {
+        if let Some(slot) = self.cells.get_mut(self.at) {
+            *slot = cell;
+        }
+        self.at += 1;
+    }
+
+    #[inline(always)]
     fn text(&mut self, v: Option<&str>) {
-        let t = &mut self.0.text;
+        let t = &mut *self.text;
         let span = v.map(|v| {
             let start = t.len();
             t.push_str(v);
             Span(start as u32, t.len() as u32)
         });
-        self.0.cells.push(Cell::Text(span));
+        self.put(Cell::Text(span));
     }
 }
 
 impl<'a> Visit<'a> for Pack<'_> {
+    #[inline(always)]
     fn text(&mut self, _: &'static Column, v: &'a str) {
         Pack::text(self, Some(v));
     }
+    #[inline(always)]
     fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
         Pack::text(self, v);
     }
+    #[inline(always)]
     fn int(&mut self, _: &'static Column, v: i64) {
-        self.0.cells.push(Cell::Int(Some(v)));
+        self.put(Cell::Int(Some(v)));
     }
+    #[inline(always)]
     fn opt_int(&mut self, _: &'static Column, v: Option<i64>) {
-        self.0.cells.push(Cell::Int(v));
+        self.put(Cell::Int(v));
     }
+    #[inline(always)]
     fn int4(&mut self, _: &'static Column, v: i32) {
-        self.0.cells.push(Cell::Int4(Some(v)));
+        self.put(Cell::Int4(Some(v)));
     }
+    #[inline(always)]
     fn opt_int4(&mut self, _: &'static Column, v: Option<i32>) {
-        self.0.cells.push(Cell::Int4(v));
+        self.put(Cell::Int4(v));
     }
+    #[inline(always)]
     fn boolean(&mut self, _: &'static Column, v: bool) {
-        self.0.cells.push(Cell::Bool(v));
+        self.put(Cell::Bool(v));
     }
+    #[inline(always)]
     fn opt_blob(&mut self, _: &'static Column, v: Option<&'a [u8]>) {
-        let b = &mut self.0.bytes;
+        let b = &mut *self.bytes;
         let span = v.map(|v| {
             let start = b.len();
             b.extend_from_slice(v);
             Span(start as u32, b.len() as u32)
         });
-        self.0.cells.push(Cell::Blob(span));
+        self.put(Cell::Blob(span));
     }
 }
 
@@ -137,24 +172,28 @@ struct Unpack<'b> {
 }
 
 impl<'b> Unpack<'b> {
+    #[inline(always)]
     fn str(&self, sp: Span) -> &'b str {
         self.batch
             .text
             .get(sp.0 as usize..sp.1 as usize)
             .unwrap_or_default()
     }
+    #[inline(always)]
     fn int(&mut self) -> Option<i64> {
         match self.cells.next() {
             Some(Cell::Int(v)) => *v,
             _ => None,
         }
     }
+    #[inline(always)]
     fn int4(&mut self) -> Option<i32> {
         match self.cells.next() {
             Some(Cell::Int4(v)) => *v,
             _ => None,
         }
     }
+    #[inline(always)]
     fn text(&mut self) -> Option<&'b str> {
         match self.cells.next() {
             Some(Cell::Text(v)) => v.map(|sp| self.str(sp)),
@@ -165,27 +204,35 @@ impl<'b> Unpack<'b> {
 
 impl<'b> Source<'b> for Unpack<'b> {
     type Error = std::convert::Infallible;
+    #[inline(always)]
     fn text(&mut self, _: &'static Column) -> Result<&'b str, Self::Error> {
         Ok(Unpack::text(self).unwrap_or_default())
     }
+    #[inline(always)]
     fn opt_text(&mut self, _: &'static Column) -> Result<Option<&'b str>, Self::Error> {
         Ok(Unpack::text(self))
     }
+    #[inline(always)]
     fn int(&mut self, _: &'static Column) -> Result<i64, Self::Error> {
         Ok(Unpack::int(self).unwrap_or_default())
     }
+    #[inline(always)]
     fn opt_int(&mut self, _: &'static Column) -> Result<Option<i64>, Self::Error> {
         Ok(Unpack::int(self))
     }
+    #[inline(always)]
     fn int4(&mut self, _: &'static Column) -> Result<i32, Self::Error> {
         Ok(Unpack::int4(self).unwrap_or_default())
     }
+    #[inline(always)]
     fn opt_int4(&mut self, _: &'static Column) -> Result<Option<i32>, Self::Error> {
         Ok(Unpack::int4(self))
     }
+    #[inline(always)]
     fn boolean(&mut self, _: &'static Column) -> Result<bool, Self::Error> {
         Ok(matches!(self.cells.next(), Some(Cell::Bool(true))))
     }
+    #[inline(always)]
     fn opt_blob(&mut self, _: &'static Column) -> Result<Option<&'b [u8]>, Self::Error> {
         Ok(match self.cells.next() {
             Some(Cell::Blob(Some(sp))) => self.batch.bytes.get(sp.0 as usize..sp.1 as usize),

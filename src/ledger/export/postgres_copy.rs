@@ -325,32 +325,41 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// The binary fields, typed by the ledger's column table.
+/// The binary fields, typed by the ledger's column table; inlined into
+/// [`row`], which so decodes a row as one function.
 impl<'a> Source<'a> for Fields<'a> {
     type Error = Short;
+    #[inline(always)]
     fn text(&mut self, _: &'static Column) -> Result<&'a str, Short> {
         let v = Fields::text(self)?;
         self.some(v)
     }
+    #[inline(always)]
     fn opt_text(&mut self, _: &'static Column) -> Result<Option<&'a str>, Short> {
         Fields::text(self)
     }
+    #[inline(always)]
     fn int(&mut self, _: &'static Column) -> Result<i64, Short> {
         let v = self.int8()?;
         self.some(v)
     }
+    #[inline(always)]
     fn opt_int(&mut self, _: &'static Column) -> Result<Option<i64>, Short> {
         self.int8()
     }
+    #[inline(always)]
     fn int4(&mut self, _: &'static Column) -> Result<i32, Short> {
         Fields::int4(self)
     }
+    #[inline(always)]
     fn opt_int4(&mut self, _: &'static Column) -> Result<Option<i32>, Short> {
         Fields::opt_int4(self)
     }
+    #[inline(always)]
     fn boolean(&mut self, _: &'static Column) -> Result<bool, Short> {
         Fields::boolean(self)
     }
+    #[inline(always)]
     fn opt_blob(&mut self, _: &'static Column) -> Result<Option<&'a [u8]>, Short> {
         self.bytes()
     }

@@ -133,6 +133,7 @@ impl Records {
 }
 
 /// Prefix that makes spreadsheets read a cell as text, not a formula.
+#[inline]
 pub(super) fn needs_excel_guard(s: &str) -> bool {
     matches!(s.as_bytes().first(), Some(b'=' | b'+' | b'-' | b'@'))
 }
@@ -157,6 +158,7 @@ fn push_csv_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, s
 /// Appends `v` as one CSV field: as it is, unless it holds a comma, a
 /// double quote, CR or LF; then in double quotes, each quote doubled
 /// (RFC 4180). With `guard`, a `'` comes first (`--excel-safe`).
+#[inline]
 pub(super) fn push_csv_field(out: &mut Vec<u8>, v: &[u8], guard: bool) {
     let quote = v.iter().any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r'));
     if quote {
@@ -239,11 +241,13 @@ const HEX_PAIRS: [[u8; 2]; 256] = {
 };
 
 /// Appends `bytes` as lowercase hex (hashes are exported as text): one
-/// table load per byte, into space reserved once.
+/// table load per byte, into space grown once.
 pub(super) fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
-    out.reserve(2 * bytes.len());
-    for &b in bytes {
-        out.extend_from_slice(&HEX_PAIRS[usize::from(b)]);
+    // Grown once and filled pair by pair: no capacity check per byte.
+    let start = out.len();
+    out.resize(start + 2 * bytes.len(), 0);
+    for (pair, &b) in out[start..].chunks_exact_mut(2).zip(bytes) {
+        pair.copy_from_slice(&HEX_PAIRS[usize::from(b)]);
     }
 }
 
