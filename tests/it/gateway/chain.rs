@@ -435,6 +435,18 @@ pub(super) fn component(report: &serde_json::Value, name: &str) -> (String, Stri
     )
 }
 
+/// The gateway's `/metrics` page.
+pub(super) async fn metrics_page(client: &reqwest::Client, gw: &Gateway) -> String {
+    client
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("metrics text")
+}
+
 /// A value of an unlabelled metric in a Prometheus text page.
 pub(super) fn metric(page: &str, name: &str) -> f64 {
     page.lines()
@@ -504,14 +516,7 @@ async fn postgres_outage_under_load_loses_nothing_and_health_shows_the_backlog()
         message.contains("backlog of") && message.contains("oldest waiting"),
         "{message}"
     );
-    let page = c
-        .get(gw.url("/metrics"))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let page = metrics_page(&c, &gw).await;
     assert!(
         metric(&page, "tokctl_ledger_backlog_entries") > 100.0,
         "entries wait"

@@ -82,6 +82,19 @@ fn load(
         .collect()
 }
 
+/// One chat completion; its status.
+async fn chat(c: &reqwest::Client, gw: &Gateway, key: &str) -> u16 {
+    c.post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(BODY)
+        .send()
+        .await
+        .expect("send")
+        .status()
+        .as_u16()
+}
+
 async fn join(tasks: Vec<tokio::task::JoinHandle<Seen>>) -> Seen {
     let mut all = Seen::default();
     for t in tasks {
@@ -119,14 +132,7 @@ async fn wait_for_refusals(gw: &Gateway, tasks: &[tokio::task::JoinHandle<Seen>]
     let c = reqwest::Client::new();
     let until = Instant::now() + Duration::from_secs(90);
     loop {
-        let page = c
-            .get(gw.url("/metrics"))
-            .send()
-            .await
-            .expect("GET /metrics")
-            .text()
-            .await
-            .expect("metrics");
+        let page = super::chain::metrics_page(&c, gw).await;
         let refused = super::chain::metric(&page, "tokctl_ledger_refused_requests_total");
         if refused >= 20.0 {
             return;
@@ -150,15 +156,7 @@ async fn a_full_spool_disk_refuses_before_the_upstream_and_recovers() {
     let gw = gateway(&dsn, &base);
     let key = gw.key.clone().expect("bootstrap key");
     let c = reqwest::Client::new();
-    let warm = c
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .body(BODY)
-        .send()
-        .await
-        .expect("warm");
-    assert_eq!(warm.status(), 200, "warm the key cache");
+    assert_eq!(chat(&c, &gw, &key).await, 200, "warm the key cache");
 
     cluster.stop();
     let stop = Arc::new(AtomicBool::new(false));
@@ -199,15 +197,11 @@ async fn a_full_spool_disk_refuses_before_the_upstream_and_recovers() {
         seen.other
     );
     assert!(!seen.refused.is_empty());
-    let after = c
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .body(BODY)
-        .send()
-        .await
-        .expect("after");
-    assert_eq!(after.status(), 200, "served again without a restart");
+    assert_eq!(
+        chat(&c, &gw, &key).await,
+        200,
+        "served again without a restart"
+    );
     let (code, lines) = gw.stop();
     assert_eq!(code, 0, "{lines:?}");
 
@@ -236,15 +230,7 @@ async fn sigterm_ends_a_gateway_stuck_on_a_full_spool_disk_in_bounded_time() {
     let gw = gateway(&dsn, &base);
     let key = gw.key.clone().expect("bootstrap key");
     let c = reqwest::Client::new();
-    let warm = c
-        .post(gw.url("/v1/chat/completions"))
-        .bearer_auth(&key)
-        .header("content-type", "application/json")
-        .body(BODY)
-        .send()
-        .await
-        .expect("warm");
-    assert_eq!(warm.status(), 200);
+    assert_eq!(chat(&c, &gw, &key).await, 200, "warm the key cache");
     cluster.stop();
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = load(&gw, &key, 6, &stop);
