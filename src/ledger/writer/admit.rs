@@ -19,6 +19,26 @@ pub struct Refused {
 }
 
 impl LedgerWriter {
+    /// A place taken without waiting, when there is room now (`None`
+    /// otherwise: the caller waits, bounded, in [`admit`](Self::admit)).
+    fn admit_now(&self) -> Option<Admission> {
+        if let Some(sp) = &self.inner.spool {
+            if sp.refusal().is_some() {
+                return None;
+            }
+            let unwritten = self.inner.unwritten.clone().try_acquire_owned().ok()?;
+            return Some(Admission {
+                permit: None,
+                unwritten: Some(unwritten),
+            });
+        }
+        let permit = self.sender()?.try_reserve_owned().ok()?;
+        Some(Admission {
+            permit: Some(permit),
+            unwritten: None,
+        })
+    }
+
     /// Takes a place for one entry. Under `on_full = "block"` this waits for
     /// room (in the channel, or in the spool when it is on) for at most
     /// `full_wait_ms`: call it before the upstream, so backpressure delays
@@ -32,6 +52,10 @@ impl LedgerWriter {
         };
         if self.inner.inline || self.inner.on_full == OnFull::Drop {
             return Ok(none);
+        }
+        // The common case takes its place at once, with no timer armed.
+        if let Some(admission) = self.admit_now() {
+            return Ok(admission);
         }
         let until = tokio::time::Instant::now() + self.inner.full_wait;
         let refused = |reason| {
