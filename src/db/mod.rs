@@ -247,53 +247,38 @@ pub struct Databases {
 
 impl Databases {
     pub async fn open(c: &Config) -> Result<Databases, DbError> {
-        let ledger_dsn = Dsn::parse(&c.ledger.path)?;
-        let identity_dsn = Dsn::parse(&c.identity.path)?;
-        let ledger = Db::connect(&ledger_dsn, &PoolSettings::ledger(c), "ledger").await?;
-        let shared = ledger_dsn == identity_dsn;
-        let identity = if shared {
-            ledger.clone()
-        } else {
-            Db::connect(&identity_dsn, &PoolSettings::identity(c), "identity").await?
-        };
-        Ok(Databases {
-            ledger,
-            identity,
-            ledger_dsn,
-            identity_dsn,
-            shared,
-        })
+        Ok(Self::open_with(c, false).await?.0)
     }
 
     /// Like [`Databases::open`], but a PostgreSQL server that cannot be
     /// reached gets a pool that connects when it first can, instead of an
-    /// error; each such database is returned with its role and why. For a
-    /// gateway that serves through an outage (spool on).
+    /// error; each such database is returned with its role (as
+    /// [`Databases::distinct`] names it) and why. For a gateway that serves
+    /// through an outage (spool on).
     pub async fn open_or_wait(
         c: &Config,
+    ) -> Result<(Databases, Vec<(&'static str, String)>), DbError> {
+        Self::open_with(c, true).await
+    }
+
+    async fn open_with(
+        c: &Config,
+        wait: bool,
     ) -> Result<(Databases, Vec<(&'static str, String)>), DbError> {
         let ledger_dsn = Dsn::parse(&c.ledger.path)?;
         let identity_dsn = Dsn::parse(&c.identity.path)?;
         let shared = ledger_dsn == identity_dsn;
-        let mut down = Vec::new();
+        let mut down = wait.then(Vec::new);
         let ledger_role = if shared { "ledger+identity" } else { "ledger" };
-        let ledger = Self::connect_or_wait(
-            &ledger_dsn,
-            &PoolSettings::ledger(c),
-            ledger_role,
-            &mut down,
-        )
-        .await?;
+        let settings = PoolSettings::ledger(c);
+        let ledger =
+            Self::connect_or_wait(&ledger_dsn, &settings, "ledger", ledger_role, &mut down).await?;
         let identity = if shared {
             ledger.clone()
         } else {
-            Self::connect_or_wait(
-                &identity_dsn,
-                &PoolSettings::identity(c),
-                "identity",
-                &mut down,
-            )
-            .await?
+            let settings = PoolSettings::identity(c);
+            Self::connect_or_wait(&identity_dsn, &settings, "identity", "identity", &mut down)
+                .await?
         };
         let dbs = Databases {
             ledger,
@@ -302,26 +287,29 @@ impl Databases {
             identity_dsn,
             shared,
         };
-        Ok((dbs, down))
+        Ok((dbs, down.unwrap_or_default()))
     }
 
+    /// Connects; with `down` given, an unreachable PostgreSQL gets a lazy
+    /// pool and is noted there under `role` instead of failing.
     async fn connect_or_wait(
         dsn: &Dsn,
         settings: &PoolSettings,
+        label: &str,
         role: &'static str,
-        down: &mut Vec<(&'static str, String)>,
+        down: &mut Option<Vec<(&'static str, String)>>,
     ) -> Result<Db, DbError> {
-        match (Db::connect(dsn, settings, role).await, dsn) {
-            (Err(DbError::Unreachable { cause, .. }), Dsn::Postgres { url }) => {
+        match (Db::connect(dsn, settings, label).await, dsn, down) {
+            (Err(DbError::Unreachable { cause, .. }), Dsn::Postgres { url }, Some(down)) => {
                 let opts = pg_options(url).map_err(|e| DbError::Connect {
-                    role: role.to_string(),
+                    role: label.to_string(),
                     target: dsn.describe(),
                     cause: e.to_string(),
                 })?;
                 down.push((role, cause));
                 Ok(Db::Postgres(pg_pool(settings).connect_lazy_with(opts)))
             }
-            (other, _) => other,
+            (other, _, _) => other,
         }
     }
 

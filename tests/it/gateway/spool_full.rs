@@ -147,8 +147,21 @@ async fn wait_for_refusals(gw: &Gateway, tasks: &[tokio::task::JoinHandle<Seen>]
     }
 }
 
-#[tokio::test]
-async fn a_full_spool_disk_refuses_before_the_upstream_and_recovers() {
+/// A gateway whose spool disk has filled during a PostgreSQL outage, under
+/// load that keeps running until `stop`.
+struct Stuck {
+    cluster: pg::Cluster,
+    dsn: String,
+    up: Upstream,
+    gw: Gateway,
+    key: String,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<Seen>>,
+}
+
+/// Starts the gateway, warms its key cache, stops the database and loads
+/// it until requests are refused.
+async fn stuck() -> Stuck {
     let cluster = pg::private();
     let dsn = cluster.fresh_database().await;
     let up = Upstream::default();
@@ -157,11 +170,33 @@ async fn a_full_spool_disk_refuses_before_the_upstream_and_recovers() {
     let key = gw.key.clone().expect("bootstrap key");
     let c = reqwest::Client::new();
     assert_eq!(chat(&c, &gw, &key).await, 200, "warm the key cache");
-
     cluster.stop();
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = load(&gw, &key, 6, &stop);
     wait_for_refusals(&gw, &tasks).await;
+    Stuck {
+        cluster,
+        dsn,
+        up,
+        gw,
+        key,
+        stop,
+        tasks,
+    }
+}
+
+#[tokio::test]
+async fn a_full_spool_disk_refuses_before_the_upstream_and_recovers() {
+    let Stuck {
+        cluster,
+        dsn,
+        up,
+        gw,
+        key,
+        stop,
+        tasks,
+    } = stuck().await;
+    let c = reqwest::Client::new();
     let ready = c.get(gw.url("/readyz")).send().await.expect("readyz");
     assert_eq!(
         ready.status(),
@@ -224,17 +259,13 @@ async fn a_full_spool_disk_refuses_before_the_upstream_and_recovers() {
 
 #[tokio::test]
 async fn sigterm_ends_a_gateway_stuck_on_a_full_spool_disk_in_bounded_time() {
-    let cluster = pg::private();
-    let dsn = cluster.fresh_database().await;
-    let base = start_upstream(Upstream::default()).await;
-    let gw = gateway(&dsn, &base);
-    let key = gw.key.clone().expect("bootstrap key");
-    let c = reqwest::Client::new();
-    assert_eq!(chat(&c, &gw, &key).await, 200, "warm the key cache");
-    cluster.stop();
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks = load(&gw, &key, 6, &stop);
-    wait_for_refusals(&gw, &tasks).await;
+    let Stuck {
+        cluster: _cluster,
+        gw,
+        stop,
+        tasks,
+        ..
+    } = stuck().await;
     // shutdown_timeout_ms is 5 s in the harness; a small margin on top.
     let t0 = Instant::now();
     let (code, lines) = tokio::task::spawn_blocking(move || gw.stop())
