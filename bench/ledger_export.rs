@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use tokctl::config::{AsyncWriterConfig, ChainConfig, LedgerConfig, OnFull, SpoolConfig};
 use tokctl::db::{Db, Dsn, PoolSettings, migrate};
-use tokctl::ledger::export::{Filter, scan};
+use tokctl::ledger::scan::{Filter, tally};
 use tokctl::ledger::{Entry, LedgerWriter, TokenSource, Usage};
 
 const BATCH: usize = 5_000;
@@ -129,7 +129,7 @@ async fn main() {
         ["scan", dsn] => {
             let db = connect(dsn).await;
             let start = Instant::now();
-            let (rows, check) = scan(&db, &Filter::default())
+            let (rows, check) = tally(&db, &Filter::default())
                 .await
                 .unwrap_or_else(|e| panic!("scanning: {e}"));
             let secs = start.elapsed().as_secs_f64();

@@ -157,6 +157,19 @@ impl From<export::ExportError> for Failure {
     }
 }
 
+/// A summary's (or a verify's) read failing, or its time flags naming no time.
+impl From<tokctl::ledger::scan::ScanError> for Failure {
+    fn from(e: tokctl::ledger::scan::ScanError) -> Self {
+        export::ExportError::from(e).into()
+    }
+}
+
+impl From<tokctl::ledger::scan::FilterError> for Failure {
+    fn from(e: tokctl::ledger::scan::FilterError) -> Self {
+        export::ExportError::from(e).into()
+    }
+}
+
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     match args.action {
         Action::Export(a) => run_export(a, global).await,
@@ -290,7 +303,8 @@ async fn run_summary(a: SummaryArgs, global: &GlobalArgs) -> CmdResult {
     if a.json {
         println!("{}", s.to_json());
     } else if a.csv {
-        s.write_csv(std::io::stdout().lock())?;
+        s.write_csv(std::io::stdout().lock())
+            .map_err(|source| export::ExportError::Write { source })?;
     } else {
         let mut t = crate::render::table(&s.header());
         for row in s.cells() {

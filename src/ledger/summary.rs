@@ -15,7 +15,7 @@ use std::io::Write;
 use futures_util::TryStreamExt;
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
-use super::export::{ExportError, Filter, push_filter};
+use super::scan::{Filter, ScanError, push_filter};
 use crate::db::Db;
 
 /// A grouping dimension.
@@ -130,7 +130,7 @@ pub const METRICS: [&str; 9] = [
 
 /// Computes the summary of the rows `filter` selects, grouped by `by`
 /// (no dimension: one row of grand totals).
-pub async fn summarize(db: &Db, filter: &Filter, by: &[GroupBy]) -> Result<Summary, ExportError> {
+pub async fn summarize(db: &Db, filter: &Filter, by: &[GroupBy]) -> Result<Summary, ScanError> {
     let mut by_unique: Vec<GroupBy> = Vec::new();
     for g in by {
         if !by_unique.contains(g) {
@@ -138,10 +138,7 @@ pub async fn summarize(db: &Db, filter: &Filter, by: &[GroupBy]) -> Result<Summa
         }
     }
     let by = by_unique;
-    let read_err = |source| ExportError::Read {
-        backend: db.backend(),
-        source,
-    };
+    let read_err = ScanError::read(db);
     let keys: Vec<String> = by
         .iter()
         .enumerate()
@@ -361,16 +358,13 @@ impl Summary {
     }
 
     /// RFC 4180 CSV with a header record.
-    pub fn write_csv(&self, out: impl Write) -> Result<(), ExportError> {
-        let err = |e: csv::Error| ExportError::Write {
-            source: std::io::Error::from(e),
-        };
+    pub fn write_csv(&self, out: impl Write) -> std::io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
-        w.write_record(self.header()).map_err(err)?;
+        w.write_record(self.header())?;
         for row in self.cells() {
-            w.write_record(row).map_err(err)?;
+            w.write_record(row)?;
         }
-        w.flush().map_err(|source| ExportError::Write { source })
+        w.flush()
     }
 }
 

@@ -8,10 +8,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::filter::format_time;
 use super::run::ExportReport;
 use super::sink::write_atomic;
 use super::{ExportError, ExportOptions, Filter, columns};
+use crate::ledger::scan::format_time;
 
 /// What a manifest says about its export file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

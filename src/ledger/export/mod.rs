@@ -2,9 +2,10 @@
 //! JSON lines, optionally compressed, with a manifest and a cursor file for
 //! incremental exports.
 //!
-//! Memory stays flat however many rows: rows are decoded one at a time from
-//! the driver's stream, borrowed (not copied) into [`ExportRow`], encoded
-//! into a fixed-size buffer and written through. A file is written under a
+//! Rows are read through the ledger's one read path ([`crate::ledger::scan`]);
+//! this module owns what becomes of them. Memory stays flat however many
+//! rows: each row, borrowed (not copied) from the driver's buffers, is
+//! encoded into a fixed-size buffer and written through. A file is written under a
 //! temporary name and renamed at the end ([`sink`]), so an interrupted or
 //! failed export never leaves a file that looks complete.
 //!
@@ -15,57 +16,21 @@
 //! otherwise encoding overlaps reading on a second thread ([`pipeline`]).
 
 mod cells;
-mod filter;
 mod manifest;
-pub(crate) mod parallel;
-pub(crate) mod pipeline;
-pub(crate) mod postgres_copy;
+mod parallel;
+mod pipeline;
 mod row;
 mod run;
 mod sink;
-pub(crate) mod sqlite_direct;
 
 use std::path::PathBuf;
 
-pub use filter::{Filter, format_time, parse_time};
+pub use crate::ledger::scan::{Filter, FilterError, ScanError, format_time, parse_time};
 pub use manifest::{ChainSpan, Cursor, Manifest};
 pub use row::{ExportRow, columns, push_nano_decimal, push_rfc3339};
-pub use run::{Export, ExportReport, scan};
+pub use run::{Export, ExportReport};
 pub use sink::Destination;
 pub(crate) use sink::write_atomic;
-
-pub(crate) use crate::ledger::columns::select;
-pub(crate) use filter::{Bound, push_filter};
-pub(crate) use row::decode_row;
-
-/// The order of a full (not incremental) export: time, then row id. Why not
-/// `id` alone: on PostgreSQL `id` has no index (migration 0004: every entry
-/// paid for one that only full exports read), while the time index gives
-/// this order on both backends (SQLite's index entries end with the rowid;
-/// PostgreSQL sorts only the rows of one timestamp), and a ranged export
-/// (`--since`, `--until`) reads just its range of that index instead of
-/// scanning the table in `id` order.
-pub(crate) const TIME_ORDER: &str = " ORDER BY created_at_us, id";
-
-/// A transaction for PostgreSQL reads that stream rows in an order an index
-/// already gives ([`TIME_ORDER`], or a chain's `ORDER BY seq`): sorting is
-/// switched off for it. Why: right after a bulk load, before autovacuum has
-/// analysed the table, the planner estimates a chain at a thousand rows and
-/// picks a bitmap scan plus a sort, which for a million rows spilled 380 MB
-/// to disk and held back the first row (docs/benchmarks.md). The index scan
-/// streams from the first row in every case. `SET LOCAL` ends with the
-/// transaction, so the pool's connections are left as they were.
-pub(crate) async fn index_ordered(
-    pool: &sqlx::PgPool,
-) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL enable_sort = off")
-        .execute(&mut *tx)
-        .await?;
-    Ok(tx)
-}
-
-use crate::db::Backend;
 
 /// The file format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -140,12 +105,8 @@ pub struct ExportOptions {
 /// Errors of an export, each naming what it concerns.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error(
-        "{flag} `{text}` is neither an RFC 3339 time (2026-11-23T00:00:00Z) nor a duration before now (24h, 7d)"
-    )]
-    BadTime { flag: &'static str, text: String },
-    #[error("--since ({since}) is after --until ({until})")]
-    SinceAfterUntil { since: String, until: String },
+    #[error(transparent)]
+    Filter(#[from] FilterError),
     #[error("--manifest needs --output FILE (a manifest describes a file)")]
     ManifestNeedsFile,
     #[error("cannot write the output {}: {source}", path.display())]
@@ -186,17 +147,16 @@ pub enum ExportError {
         #[source]
         source: std::io::Error,
     },
-    #[error("reading the SQLite ledger file: {source}")]
-    ReadFile {
-        #[from]
-        source: rusqlite::Error,
-    },
-    #[error("reading the {backend} ledger: {source}")]
-    Read {
-        backend: Backend,
-        #[source]
-        source: sqlx::Error,
-    },
+    #[error(transparent)]
+    Scan(#[from] ScanError),
+}
+
+/// The SQLite file's direct reader fails with rusqlite's errors: a failed
+/// scan, as sqlx's are.
+impl From<rusqlite::Error> for ExportError {
+    fn from(source: rusqlite::Error) -> Self {
+        ExportError::Scan(ScanError::from(source))
+    }
 }
 
 impl ExportError {
@@ -205,8 +165,7 @@ impl ExportError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            ExportError::BadTime { .. }
-                | ExportError::SinceAfterUntil { .. }
+            ExportError::Filter(_)
                 | ExportError::ManifestNeedsFile
                 | ExportError::Output { .. }
                 | ExportError::Cursor { .. }

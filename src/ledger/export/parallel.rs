@@ -23,27 +23,21 @@
 //! Memory stays flat: a worker that is ahead hands over at most
 //! [`CHUNKS_AHEAD`] encoded chunks and then waits for the writer.
 //!
-//! The runner itself ([`in_order`]) knows nothing of exports: `ledger
-//! verify` reads a chain through it too, in slices of sequence numbers,
-//! each worker hashing its own rows.
-
-use std::path::Path;
+//! The runner ([`slices::in_order`]) is the ledger's read path's; what is
+//! here is what an export makes of a slice: its rows encoded, and their tally.
 
 use super::row::{Encoding, Records, RowWriter};
 use super::run::Tally;
 use super::sink::Sink;
-use super::sqlite_direct::Reader;
-use super::{ExportError, Filter, TIME_ORDER};
+use super::{ExportError, Filter};
+use crate::ledger::scan::slices::{Halt, cut, in_order};
+use crate::ledger::scan::{Order, Reader};
 
 /// Rows per slice, roughly (slices are even in time, not in rows): small
 /// enough that a worker can encode a whole slice while the writer is still
 /// on the other's (see [`CHUNKS_AHEAD`]), large enough that the query per
 /// slice is noise.
 pub(super) const ROWS_PER_SLICE: i64 = 4_096;
-/// Slices at most, whatever the ledger's size.
-const MAX_SLICES: i64 = 4_096;
-/// Readers at once.
-const WORKERS: usize = 2;
 /// Encoded bytes a worker gathers before handing them over.
 const CHUNK_BYTES: usize = 256 * 1024;
 /// Chunks a worker may have handed over and not yet written: room for a
@@ -51,11 +45,6 @@ const CHUNK_BYTES: usize = 256 * 1024;
 /// overlap; a worker whose slice is larger waits for the writer, which
 /// keeps memory flat (two workers × 16 × 256 KiB at most).
 const CHUNKS_AHEAD: usize = 16;
-
-/// Whether a second reader has a core to run on.
-pub(crate) fn worth_it() -> bool {
-    std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2)
-}
 
 /// One parallel export: the rows `filter` selects, read through `reader`'s
 /// file, encoded with `encoding`.
@@ -72,119 +61,6 @@ enum Chunk {
     Bytes(Vec<u8>),
     /// The slice's rows add up to this (its last item).
     Tally(Tally),
-}
-
-/// Why a worker stopped before the end: its own error, or the consumer
-/// hung up (having failed, and reporting why itself).
-pub(crate) enum Halt<E> {
-    Failed(E),
-    Hung,
-}
-
-impl<E: From<rusqlite::Error>> From<rusqlite::Error> for Halt<E> {
-    fn from(e: rusqlite::Error) -> Halt<E> {
-        Halt::Failed(E::from(e))
-    }
-}
-
-/// What travels from a worker to the consumer.
-enum Msg<T> {
-    Item(T),
-    /// The slice is done.
-    End,
-}
-
-/// Reads `slices` with [`WORKERS`] threads, slice `k` on worker
-/// `k % WORKERS`, each worker on its own connection to `path`: `produce`
-/// reads one slice and hands over what it makes of it as items, and
-/// `consume` gets every slice's items on this thread, slice after slice in
-/// order. A worker may hand over `ahead` items before it waits for the
-/// consumer. The first error wins: the consumer's, else a worker's.
-pub(crate) fn in_order<T: Send, E: Send + From<rusqlite::Error>>(
-    path: &Path,
-    slices: &[Filter],
-    ahead: usize,
-    produce: impl Fn(&Reader, &Filter, &mut dyn FnMut(T) -> Result<(), Halt<E>>) -> Result<(), Halt<E>>
-    + Sync,
-    mut consume: impl FnMut(T) -> Result<(), E>,
-) -> Result<(), E> {
-    let mut consumed = Ok(());
-    let produce = &produce;
-    let stops = std::thread::scope(|scope| {
-        let mut workers = Vec::with_capacity(WORKERS);
-        let mut inbox = Vec::with_capacity(WORKERS);
-        for k in 0..WORKERS {
-            let (tx, rx) = flume::bounded::<Msg<T>>(ahead);
-            let mine: Vec<&Filter> = slices.iter().skip(k).step_by(WORKERS).collect();
-            workers.push(scope.spawn(move || -> Result<(), Halt<E>> {
-                let reader = Reader::open_file(path)?;
-                let mut send = |item| tx.send(Msg::Item(item)).map_err(|_| Halt::Hung);
-                for filter in mine {
-                    produce(&reader, filter, &mut send)?;
-                    tx.send(Msg::End).map_err(|_| Halt::Hung)?;
-                }
-                Ok(())
-            }));
-            inbox.push(rx);
-        }
-        'slices: for k in 0..slices.len() {
-            loop {
-                match inbox[k % WORKERS].recv() {
-                    Ok(Msg::Item(item)) => {
-                        if let Err(e) = consume(item) {
-                            consumed = Err(e);
-                            break 'slices;
-                        }
-                    }
-                    Ok(Msg::End) => break,
-                    // The worker stopped on an error, collected below.
-                    Err(_) => break 'slices,
-                }
-            }
-        }
-        // A worker waiting to hand over more sees the consumer gone.
-        drop(inbox);
-        workers
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect::<Vec<_>>()
-    });
-    consumed?;
-    for stop in stops {
-        if let Err(Halt::Failed(e)) = stop {
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-/// `n` slices of `lo..=hi` as `(after, upto)` pairs for a filter's
-/// "greater than" and "at or below" bounds, the first open below and the
-/// last open above: about `rows_per_slice` values each, at most
-/// [`MAX_SLICES`]. Empty (`hi < lo`) gives one open slice.
-pub(crate) fn cut(
-    lo: i64,
-    hi: i64,
-    rows: i64,
-    rows_per_slice: i64,
-) -> Vec<(Option<i64>, Option<i64>)> {
-    let n = (rows / rows_per_slice.max(1) + 1).clamp(1, MAX_SLICES);
-    let (lo, hi) = (i128::from(lo), i128::from(hi));
-    let width = ((hi - lo + 1) / i128::from(n)).max(1);
-    let mut cuts: Vec<i64> = (1..i128::from(n))
-        .map(|k| lo + k * width - 1)
-        .take_while(|&c| c < hi)
-        .filter_map(|c| i64::try_from(c).ok())
-        .collect();
-    cuts.dedup();
-    let mut out = Vec::with_capacity(cuts.len() + 1);
-    let mut after = None;
-    for c in cuts {
-        out.push((after, Some(c)));
-        after = Some(c);
-    }
-    out.push((after, None));
-    out
 }
 
 impl Run<'_> {
@@ -215,7 +91,7 @@ impl Run<'_> {
                 let mut records = Records::new(encoding);
                 let mut slice = Tally::default();
                 let mut buf = fresh();
-                reader.each(filter, TIME_ORDER, |r| {
+                reader.each(filter, Order::Time.sql(), |r| {
                     records.push(&mut buf, r);
                     slice.note(r);
                     if buf.len() >= CHUNK_BYTES {
@@ -298,13 +174,13 @@ mod tests {
     fn ledger(n: i64) -> (tempfile::TempDir, Reader) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("l.db");
-        let conn = crate::ledger::export::sqlite_direct::tests::table(&path);
+        let conn = crate::ledger::scan::sqlite_direct::tests::table(&path);
         let mut insert = conn
             .prepare(&format!(
                 "{} (NULL, ?1, ?2, ?3, NULL, ?4, ?5, 1, '/v1/x', \
                  ?6, 'p', NULL, 1, 2, 3, ?7, 5, 'provider', ?8, 9, NULL, NULL, 1, 200, 0, NULL, \
                  ?9, ?10, ?11, x'01', ?12)",
-                crate::ledger::export::sqlite_direct::tests::insert_v1()
+                crate::ledger::scan::sqlite_direct::tests::insert_v1()
             ))
             .expect("prepare");
         let names = ["alice", "bob, \"the\" builder", "=cmd", "ünï\nline"];
@@ -364,7 +240,7 @@ mod tests {
             None => {
                 let mut tally = Tally::default();
                 reader
-                    .each(filter, TIME_ORDER, |r| {
+                    .each(filter, Order::Time.sql(), |r| {
                         tally.note(r);
                         w.write(r).map_err(|source| ExportError::Write { source })
                     })

@@ -3,7 +3,7 @@
 //!
 //! The column order is a contract with whoever reads the files (documented
 //! in docs/ledger.md): columns are only ever appended, never reordered.
-//! Reading rows from the database is [`super::stream`]'s.
+//! Reading rows from the database is [`crate::ledger::scan`]'s.
 
 use std::io::{self, Write};
 
@@ -15,15 +15,6 @@ pub use crate::ledger::columns::ExportRow;
 pub fn columns() -> &'static [&'static str] {
     crate::ledger::columns::export_names()
 }
-
-/// Decodes a sqlx row selected with [`crate::ledger::columns::select`]
-/// into an [`ExportRow`], on either backend.
-macro_rules! decode_row {
-    ($row:expr) => {
-        $crate::ledger::columns::Decode::export_row($row)
-    };
-}
-pub(crate) use decode_row;
 
 /// How rows are written: the file format and whether text cells are made
 /// safe for spreadsheets.
@@ -283,7 +274,7 @@ pub fn push_rfc3339(out: &mut Vec<u8>, us: i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     if !(0..=9999).contains(&year) {
-        out.extend_from_slice(super::filter::format_time(us).as_bytes());
+        out.extend_from_slice(crate::ledger::scan::format_time(us).as_bytes());
         return;
     }
     // Two digits at a time, each by constant division (which compiles to
@@ -328,7 +319,7 @@ mod tests {
             push_rfc3339(&mut out, us);
             assert_eq!(
                 String::from_utf8_lossy(&out),
-                super::super::filter::format_time(us)
+                crate::ledger::scan::format_time(us)
             );
         }
     }

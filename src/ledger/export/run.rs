@@ -1,8 +1,8 @@
 //! Running an export: [`Export::prepare`] checks everything that can be
 //! checked before touching the database (filters, cursor file, output path);
 //! [`Export::run`] streams the rows through, then finishes the file, the
-//! manifest and the cursor, in that order. [`scan`] is the same stream with
-//! nothing written, the baseline of the export benchmark.
+//! manifest and the cursor, in that order. Rows come through the ledger's
+//! one read path ([`crate::ledger::scan`]).
 //!
 //! An incremental export (`--after`, `--cursor`) goes chain by chain: for
 //! each gateway instance, the rows numbered above the position it starts
@@ -16,19 +16,14 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use futures_util::TryStreamExt;
-use sqlx::{Postgres, QueryBuilder, Sqlite};
-
 use super::manifest::{ChainSpan, Cursor, Manifest};
 use super::parallel;
 use super::pipeline::Output;
-use super::postgres_copy;
-use super::row::{Encoding, RowWriter, decode_row};
+use super::row::{Encoding, RowWriter};
 use super::sink::{Destination, Sink};
-use super::sqlite_direct::{Reader, blocking};
-use super::{ExportError, ExportOptions, Filter, Format, push_filter};
+use super::{ExportError, ExportOptions, Filter, Format};
 use crate::db::Db;
-use crate::ledger::columns::select;
+use crate::ledger::scan::{self, Order, Scan, ScanError, blocking, slices};
 
 /// How often (in rows) the progress callback is called.
 const PROGRESS_EVERY: u64 = 16_384;
@@ -108,28 +103,12 @@ impl Export {
     /// query, so the command runs it only when a bar is shown.
     pub async fn count(&self, db: &Db) -> Result<u64, ExportError> {
         let (plan, _) = self.plan(db).await?;
-        let read_err = |source| ExportError::Read {
-            backend: db.backend(),
-            source,
-        };
-        let mut total = 0i64;
+        let source = Scan::new(db);
+        let mut total = 0;
         for filter in &plan {
-            macro_rules! count {
-                ($db:ty, $pool:expr) => {{
-                    let mut q = QueryBuilder::<$db>::new("SELECT COUNT(*) FROM usage_entries");
-                    push_filter!(q, filter);
-                    q.build_query_scalar::<i64>()
-                        .fetch_one($pool)
-                        .await
-                        .map_err(read_err)?
-                }};
-            }
-            total += match db {
-                Db::Sqlite(p) => count!(Sqlite, p),
-                Db::Postgres(p) => count!(Postgres, p),
-            };
+            total += source.count(filter).await?;
         }
-        Ok(u64::try_from(total).unwrap_or(0))
+        Ok(total)
     }
 
     /// The queries to run: one full scan, or one per chain for an
@@ -138,7 +117,7 @@ impl Export {
         let Some(start) = &self.start else {
             return Ok((vec![self.opts.filter.clone()], None));
         };
-        let chains = watermarks(db).await?;
+        let chains = scan::watermarks(db).await?;
         let chosen: Vec<&(String, i64)> = match &self.opts.filter.instance {
             Some(id) => match chains.iter().find(|(c, _)| c == id) {
                 Some(c) => vec![c],
@@ -203,19 +182,11 @@ impl Export {
                 .filter_map(|f| Some((f.instance.clone()?, f.seq_after?)))
                 .collect();
         }
-        let read_err = |source| ExportError::Read {
-            backend: db.backend(),
-            source,
-        };
-        let order = if incremental {
-            " ORDER BY seq"
-        } else {
-            super::TIME_ORDER
-        };
-        let direct = Reader::for_db(db);
-        let (tally, writer) = match (&direct, &plan[..]) {
+        let order = if incremental { Order::Seq } else { Order::Time };
+        let source = Scan::new(db);
+        let (tally, writer) = match (source.file(), &plan[..]) {
             // A full export of a SQLite file, on two cores: two readers.
-            (Some(reader), [filter]) if !incremental && parallel::worth_it() => {
+            (Some(reader), [filter]) if !incremental && slices::worth_it() => {
                 let run = parallel::Run {
                     reader,
                     filter,
@@ -227,34 +198,17 @@ impl Export {
             _ => {
                 let mut w = Output::new(writer).map_err(write_err)?;
                 let mut tally = Tally::default();
-                let mut emit = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
-                    w.write(r).map_err(write_err)?;
-                    tally.note(r);
-                    if tally.rows % PROGRESS_EVERY == 0 {
-                        progress(tally.rows);
-                    }
-                    Ok(())
-                };
-                macro_rules! stream {
-                    ($db:ty, $pool:expr, $filter:expr) => {{
-                        let mut q = QueryBuilder::<$db>::new(select());
-                        push_filter!(q, $filter);
-                        q.push(order);
-                        let mut rows = q.build().fetch($pool);
-                        while let Some(row) = rows.try_next().await.map_err(read_err)? {
-                            emit(&decode_row!(&row).map_err(read_err)?)?;
-                        }
-                    }};
-                }
+                let read_err = |e| ExportError::from(ScanError::read(db)(e));
                 for filter in &plan {
-                    match (db, &direct) {
-                        (_, Some(reader)) => blocking(|| reader.each(filter, order, &mut emit))?,
-                        (Db::Sqlite(p), None) => stream!(Sqlite, p, filter),
-                        (Db::Postgres(p), None) => {
-                            let mut tx = super::index_ordered(p).await.map_err(read_err)?;
-                            postgres_copy::each(&mut tx, filter, order, read_err, &mut emit).await?
+                    let emit = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
+                        w.write(r).map_err(write_err)?;
+                        tally.note(r);
+                        if tally.rows % PROGRESS_EVERY == 0 {
+                            progress(tally.rows);
                         }
-                    }
+                        Ok(())
+                    };
+                    source.each(filter, order, read_err, emit).await?;
                 }
                 (tally, w.finish().map_err(write_err)?)
             }
@@ -406,55 +360,4 @@ impl Spans {
             })
             .collect()
     }
-}
-
-/// Every chain's committed watermark, by instance id.
-async fn watermarks(db: &Db) -> Result<Vec<(String, i64)>, ExportError> {
-    const SQL: &str = "SELECT instance_id, watermark_seq FROM ledger_chains ORDER BY instance_id";
-    match db {
-        Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await,
-        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
-    }
-    .map_err(|source| ExportError::Read {
-        backend: db.backend(),
-        source,
-    })
-}
-
-/// Reads and decodes the rows `filter` selects, writing nothing: the bare
-/// streaming scan that the export benchmark compares itself with. Returns
-/// the row count and the sum of `cost_nano` (so the work cannot be skipped).
-pub async fn scan(db: &Db, filter: &Filter) -> Result<(u64, i64), ExportError> {
-    let read_err = |source| ExportError::Read {
-        backend: db.backend(),
-        source,
-    };
-    let (mut n, mut sum) = (0u64, 0i64);
-    let mut count = |r: &super::ExportRow<'_>| -> Result<(), ExportError> {
-        n += 1;
-        sum = sum
-            .wrapping_add(r.cost_nano)
-            .wrapping_add(r.request_id.len() as i64);
-        Ok(())
-    };
-    macro_rules! stream {
-        ($db:ty, $pool:expr) => {{
-            let mut q = QueryBuilder::<$db>::new(select());
-            push_filter!(q, filter);
-            q.push(super::TIME_ORDER);
-            let mut rows = q.build().fetch($pool);
-            while let Some(row) = rows.try_next().await.map_err(read_err)? {
-                count(&decode_row!(&row).map_err(read_err)?)?;
-            }
-        }};
-    }
-    match (db, Reader::for_db(db)) {
-        (_, Some(reader)) => blocking(|| reader.each(filter, super::TIME_ORDER, &mut count))?,
-        (Db::Sqlite(p), None) => stream!(Sqlite, p),
-        (Db::Postgres(p), None) => {
-            let mut tx = super::index_ordered(p).await.map_err(read_err)?;
-            postgres_copy::each(&mut tx, filter, super::TIME_ORDER, read_err, &mut count).await?
-        }
-    }
-    Ok((n, sum))
 }

@@ -21,7 +21,7 @@ use sqlx::{Postgres, Sqlite};
 use super::chain::{Gap, Hash};
 use super::columns::{self, BadValue, Row};
 use super::entry::Entry;
-use super::export::sqlite_direct::blocking;
+use super::scan::blocking;
 use crate::db::{Backend, Db};
 
 mod checkpoint;

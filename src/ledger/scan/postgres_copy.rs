@@ -22,8 +22,8 @@
 
 use futures_util::TryStreamExt;
 
+use super::ExportRow;
 use super::filter::{Bound, Filter};
-use super::row::ExportRow;
 use crate::ledger::columns::{self, Column, Row, Source, select};
 
 /// The statement that streams the rows `filter` selects, in `order`.

@@ -1,11 +1,20 @@
-//! Which ledger rows an export or a summary covers: a time range, a user, a
+//! Which ledger rows a scan (an export, a summary, a verify) covers: a time range, a user, a
 //! key, a model, a status code, a chain, and (for incremental exports) a
 //! range of sequence numbers in that chain. Parsing the flags' text and pushing the matching `WHERE`
 //! clause onto a query; running queries is the caller's.
 
 use serde::Serialize;
 
-use super::ExportError;
+/// A flag's text that names no time, or a range that ends before it starts.
+#[derive(Debug, thiserror::Error)]
+pub enum FilterError {
+    #[error(
+        "{flag} `{text}` is neither an RFC 3339 time (2026-11-23T00:00:00Z) nor a duration before now (24h, 7d)"
+    )]
+    BadTime { flag: &'static str, text: String },
+    #[error("--since ({since}) is after --until ({until})")]
+    SinceAfterUntil { since: String, until: String },
+}
 
 /// The rows to include. Every field is optional; all given fields must match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -48,7 +57,7 @@ impl Filter {
         since: Option<&str>,
         until: Option<&str>,
         now_us: i64,
-    ) -> Result<Filter, ExportError> {
+    ) -> Result<Filter, FilterError> {
         self.since_us = since
             .map(|t| parse_time("--since", t, now_us))
             .transpose()?;
@@ -58,7 +67,7 @@ impl Filter {
         if let (Some(s), Some(u)) = (self.since_us, self.until_us)
             && s > u
         {
-            return Err(ExportError::SinceAfterUntil {
+            return Err(FilterError::SinceAfterUntil {
                 since: format_time(s),
                 until: format_time(u),
             });
@@ -69,9 +78,9 @@ impl Filter {
 
 /// Parses an RFC 3339 time, or a duration (`90m`, `24h`, `7d`) meaning that
 /// long before `now_us`. `flag` names the flag in the error.
-pub fn parse_time(flag: &'static str, text: &str, now_us: i64) -> Result<i64, ExportError> {
+pub fn parse_time(flag: &'static str, text: &str, now_us: i64) -> Result<i64, FilterError> {
     let t = text.trim();
-    let bad = || ExportError::BadTime {
+    let bad = || FilterError::BadTime {
         flag,
         text: text.to_string(),
     };
@@ -136,8 +145,8 @@ macro_rules! push_filter {
         for (sql, value) in $filter.conditions() {
             $q.push(sep).push(sql);
             match value {
-                $crate::ledger::export::Bound::Int(v) => $q.push_bind(v),
-                $crate::ledger::export::Bound::Text(v) => $q.push_bind(v),
+                $crate::ledger::scan::Bound::Int(v) => $q.push_bind(v),
+                $crate::ledger::scan::Bound::Text(v) => $q.push_bind(v),
             };
             sep = " AND ";
         }
@@ -168,7 +177,7 @@ mod tests {
         let err = parse_time("--until", "yesterday", NOW).map(|_| ());
         assert!(matches!(
             err,
-            Err(ExportError::BadTime {
+            Err(FilterError::BadTime {
                 flag: "--until",
                 ..
             })
@@ -178,7 +187,7 @@ mod tests {
     #[test]
     fn since_after_until_is_refused() {
         let f = Filter::default().with_times(Some("1h"), Some("2h"), NOW);
-        assert!(matches!(f, Err(ExportError::SinceAfterUntil { .. })));
+        assert!(matches!(f, Err(FilterError::SinceAfterUntil { .. })));
         let f = Filter::default().with_times(Some("2h"), Some("1h"), NOW);
         assert_eq!(f.ok().and_then(|f| f.since_us), Some(NOW - 7_200_000_000));
     }

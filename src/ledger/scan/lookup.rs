@@ -1,12 +1,11 @@
-//! Reading the ledger back: one entry by `request_id`, the count, the list
-//! of ids. For tests, reports and the future replay of dead letters; the
-//! summaries and streams of `tokctl ledger` are not here yet. Writing is
-//! [`super::store`]'s.
+//! Single entries read back: one entry by `request_id`, the count, the list
+//! of ids. For tests, reports and the replay of dead letters; streams of
+//! rows are [`super::Scan`]'s. Writing is [`crate::ledger::store`]'s.
 
-use super::columns::{self, Decode};
-use super::entry::Entry;
-use super::store::StoreError;
 use crate::db::Db;
+use crate::ledger::columns::{self, Decode};
+use crate::ledger::entry::Entry;
+use crate::ledger::store::StoreError;
 
 /// How many entries the ledger holds.
 pub async fn count(db: &Db) -> Result<u64, StoreError> {
