@@ -333,6 +333,10 @@ pub struct ModelConfig {
     /// The model costs nothing (a local model): no prices, no warning.
     #[serde(default)]
     pub free: bool,
+    /// `max_tokens` sent to an Anthropic provider when a Chat Completions
+    /// client set no limit (Anthropic requires one); default 4096.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens_default: Option<u32>,
 }
 
 impl Default for ServerConfig {
@@ -519,6 +523,7 @@ impl Default for Config {
             cache_write_per_mtok: Some(write),
             output_per_mtok: Some(output),
             free: false,
+            max_tokens_default: None,
         };
         Self {
             server: ServerConfig::default(),

@@ -193,6 +193,7 @@ mod tests {
             cache_write_per_mtok: None,
             output_per_mtok: Some(15.0),
             free: false,
+            max_tokens_default: None,
         };
         assert_eq!(m.cached_input_price(), 3.0);
         assert_eq!(m.cache_write_price(), 3.0);

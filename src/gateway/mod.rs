@@ -24,6 +24,7 @@ pub mod server;
 mod stamp;
 mod startup;
 mod stream;
+mod translation;
 mod unread;
 mod workers;
 

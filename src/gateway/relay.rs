@@ -23,10 +23,12 @@ use super::body::RequestBody;
 use super::error::ApiError;
 use super::request;
 use super::routes::Route;
+use super::translation::{Direction, StreamTranslator};
 use crate::identity::Principal;
 use crate::ledger::{Entry, TokenSource, Usage};
 use crate::providers::usage::Shape;
 use crate::providers::{Endpoint, UpstreamRequest, UpstreamResponse};
+use crate::translate::{Dropped, RequestOpts};
 
 /// Status recorded when the client went away before the answer was done
 /// (nginx's convention; never sent, since nobody is listening).
@@ -83,6 +85,10 @@ pub(super) struct Outcome {
     pub(super) ttft: Option<Duration>,
     pub(super) overhead: Option<Duration>,
     pub(super) upstream_request_id: Option<String>,
+    /// The API the provider was spoken to in (the client's, unless translated).
+    pub(super) upstream_api: Option<Endpoint>,
+    /// Fields translation could not carry (`x-tokctl-dropped`).
+    pub(super) dropped: Dropped,
     pub(super) error: Option<(&'static str, String)>,
     /// With the spool on: opens once the entry is on disk. A stream's end
     /// waits for it, so every answer a client completes is spooled.
@@ -110,6 +116,8 @@ impl Outcome {
             ttft: None,
             overhead: None,
             upstream_request_id: None,
+            upstream_api: None,
+            dropped: Dropped::default(),
             error: None,
             gate: None,
             held: None,
@@ -294,28 +302,29 @@ async fn run(
         .param("model");
         return Err(e);
     };
-    if !route.serves(ctx.endpoint) {
-        let e = ApiError::bad_request(
-            "wrong_endpoint",
-            format!(
-                "the model `{}` is served by a provider that does not speak {}; use {}",
-                route.model,
-                ctx.endpoint.path(),
-                if ctx.endpoint == Endpoint::Messages {
-                    "/v1/chat/completions"
-                } else {
-                    "/v1/messages"
-                }
-            ),
-        );
-        return Err(e);
-    }
+    let (direction, upstream_api) = Direction::of(ctx.endpoint, route.provider.kind())?;
     out.route = Some(route.clone());
+    out.upstream_api = Some(upstream_api);
     let stream = parsed.stream && ctx.endpoint != Endpoint::Embeddings;
-    // Ask OpenAI-shaped upstreams for the usage chunk; drop it later if the
-    // client did not ask for it itself.
-    let ask_usage = stream && ctx.endpoint == Endpoint::ChatCompletions && !parsed.include_usage;
-    let upstream_body = request::upstream_body(bytes, &parsed, &route.upstream_model, ask_usage);
+    let (upstream_body, ask_usage, translator) = match direction {
+        None => {
+            // Ask OpenAI-shaped upstreams for the usage chunk; drop it
+            // later if the client did not ask for it itself.
+            let ask = stream && ctx.endpoint == Endpoint::ChatCompletions && !parsed.include_usage;
+            let body = request::upstream_body(bytes, &parsed, &route.upstream_model, ask);
+            (body, ask, None)
+        }
+        Some(d) => {
+            let opts = RequestOpts {
+                max_tokens_default: route.max_tokens_default,
+                ..RequestOpts::new(&route.upstream_model)
+            };
+            let t = d.request(&bytes, &opts)?;
+            out.dropped = t.dropped;
+            let translator = stream.then(|| StreamTranslator::new(d, t.include_usage));
+            (Bytes::from(t.body), false, Some((d, translator)))
+        }
+    };
     let anthropic_headers = ctx
         .headers
         .iter()
@@ -323,7 +332,7 @@ async fn run(
         .map(|(n, v)| (n.clone(), v.clone()))
         .collect();
     let req = UpstreamRequest {
-        endpoint: ctx.endpoint,
+        endpoint: upstream_api,
         body: upstream_body,
         stream,
         model: route.upstream_model.clone(),
@@ -339,11 +348,21 @@ async fn run(
         .content_type
         .as_ref()
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    let (direction, translator) = match translator {
+        Some((d, t)) => (Some(d), t),
+        None => (None, None),
+    };
     if stream && upstream.status.is_success() && is_sse {
-        super::stream::relay(state, ctx, out, upstream, sent, ask_usage).await;
+        let relayed = super::stream::Relayed {
+            upstream,
+            sent,
+            ask_usage,
+            translator,
+        };
+        super::stream::relay(state, ctx, out, relayed).await;
         return Ok(());
     }
-    whole_body(state, ctx, out, upstream, sent).await
+    whole_body(state, ctx, out, upstream, sent, direction).await
 }
 
 /// A non-streamed answer: read it all, take its usage, then answer.
@@ -353,8 +372,9 @@ async fn whole_body(
     out: &mut Outcome,
     upstream: UpstreamResponse,
     sent: Instant,
+    direction: Option<Direction>,
 ) -> Result<(), ApiError> {
-    let status = upstream.status;
+    let mut status = upstream.status;
     let limit = Duration::from_millis(state.config.server.request_timeout_ms);
     let mut body = upstream.body;
     let mut buf = BytesMut::new();
@@ -379,18 +399,35 @@ async fn whole_body(
     }
     let upstream_latency = sent.elapsed();
     out.upstream_latency = Some(upstream_latency);
-    let bytes = buf.freeze();
-    out.status = status.as_u16();
-    if status.is_success() {
-        if let Some(u) = crate::providers::usage::from_body(shape_of(ctx.endpoint), &bytes) {
-            out.usage = u;
-            out.source = TokenSource::Provider;
-        }
-    } else {
+    let mut bytes = buf.freeze();
+    if !status.is_success() {
         out.error = Some((
             "upstream_status",
             String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned(),
         ));
+    }
+    let mut content_type = upstream.content_type;
+    let usage = match direction {
+        None if status.is_success() => {
+            crate::providers::usage::from_body(shape_of(ctx.endpoint), &bytes)
+        }
+        None => None,
+        Some(d) => {
+            let answer = d.answer(status, &bytes)?;
+            status = answer.status;
+            bytes = answer.body;
+            content_type = None;
+            answer
+                .dropped
+                .iter()
+                .for_each(|f| out.dropped.push(f.to_string()));
+            answer.usage
+        }
+    };
+    out.status = status.as_u16();
+    if let Some(u) = usage {
+        out.usage = u;
+        out.source = TokenSource::Provider;
     }
     out.overhead = Some(ctx.start.elapsed().saturating_sub(upstream_latency));
     let Some(reply) = out.reply.take().filter(|r| !r.is_closed()) else {
@@ -401,9 +438,7 @@ async fn whole_body(
     *resp.status_mut() = status;
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        upstream
-            .content_type
-            .unwrap_or_else(|| HeaderValue::from_static("application/json")),
+        content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
     );
     decorate(&mut resp, ctx, out);
     if out.gate.take().is_some() {
@@ -458,6 +493,13 @@ pub(super) fn decorate(resp: &mut Response, ctx: &RequestCtx, out: &Outcome) {
     {
         h.insert("x-upstream-request-id", id);
     }
+    if let Some(v) = out
+        .dropped
+        .header_value()
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
+        h.insert("x-tokctl-dropped", v);
+    }
     let _ = ctx;
 }
 
@@ -494,8 +536,7 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
         streamed: out.streamed,
         error_kind: out.error.as_ref().map(|(k, _)| (*k).to_string()),
         error_message: out.error.as_ref().map(|(_, m)| m.clone()),
-        // The provider speaks the client's API: nothing is translated yet.
-        upstream_api: route.map(|_| ctx.endpoint.api().to_string()),
+        upstream_api: out.upstream_api.map(|e| e.api().to_string()),
         ..Entry::default()
     };
     e.sanitize();

@@ -3,9 +3,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::{Config, ProviderKind};
+use crate::config::Config;
 use crate::pricing::Prices;
-use crate::providers::{Endpoint, Provider, Providers};
+use crate::providers::{Provider, Providers};
+
+/// `max_tokens` sent to an Anthropic upstream for a Chat client that set no
+/// limit, unless the model says `max_tokens_default` (Anthropic requires one).
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
 /// Where one public model goes.
 #[derive(Clone)]
@@ -14,21 +18,8 @@ pub struct Route {
     pub upstream_model: String,
     pub provider: Arc<dyn Provider>,
     pub prices: Prices,
-}
-
-impl Route {
-    /// Whether this route's provider speaks the endpoint's API. The mock
-    /// speaks both; OpenAI-compatible upstreams don't serve Anthropic's
-    /// Messages API and vice versa.
-    pub fn serves(&self, endpoint: Endpoint) -> bool {
-        match (self.provider.kind(), endpoint) {
-            (ProviderKind::Mock, _) => true,
-            (ProviderKind::Anthropic, Endpoint::Messages) => true,
-            (ProviderKind::Anthropic, _) => false,
-            (ProviderKind::Openai, Endpoint::Messages) => false,
-            (ProviderKind::Openai, _) => true,
-        }
-    }
+    /// `max_tokens` for an Anthropic upstream when a Chat client set none.
+    pub max_tokens_default: u32,
 }
 
 /// All routes, by public name, plus the names in config order for listings.
@@ -53,6 +44,7 @@ impl Routes {
                     upstream_model: m.upstream_name().to_string(),
                     provider: p.clone(),
                     prices: Prices::from_model(m),
+                    max_tokens_default: m.max_tokens_default.unwrap_or(DEFAULT_MAX_TOKENS),
                 },
             );
         }

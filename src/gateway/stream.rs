@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::AppState;
 use super::error::ApiError;
 use super::relay::{CLIENT_CLOSED, Outcome, RequestCtx, decorate, shape_of};
+use super::translation::StreamTranslator;
 use crate::ledger::TokenSource;
 use crate::providers::UpstreamResponse;
 use crate::providers::usage::{Shape, StreamMeter};
@@ -39,15 +40,24 @@ struct Broken {
 /// What the body carries: a chunk, or the order to cut the connection.
 type Frame = Result<Bytes, std::io::Error>;
 
+/// A stream to relay: the upstream's answer, when the request was sent,
+/// whether the gateway asked for the usage chunk itself (and so drops it),
+/// and the translator when the client speaks another API.
+pub(super) struct Relayed {
+    pub upstream: UpstreamResponse,
+    pub sent: Instant,
+    pub ask_usage: bool,
+    pub translator: Option<StreamTranslator>,
+}
+
 /// Relays `upstream` to the client through `out.reply` and fills `out`.
-pub(super) async fn relay(
-    state: &AppState,
-    ctx: &RequestCtx,
-    out: &mut Outcome,
-    upstream: UpstreamResponse,
-    sent: Instant,
-    ask_usage: bool,
-) {
+pub(super) async fn relay(state: &AppState, ctx: &RequestCtx, out: &mut Outcome, r: Relayed) {
+    let Relayed {
+        upstream,
+        sent,
+        ask_usage,
+        mut translator,
+    } = r;
     out.streamed = true;
     out.status = upstream.status.as_u16();
     let to_headers = sent.elapsed();
@@ -71,9 +81,15 @@ pub(super) async fn relay(
         out.client_closed(ctx, limit);
         return;
     }
+    // Usage is read from the upstream's own stream, in its API's shape.
+    let upstream_api = out.upstream_api.unwrap_or(ctx.endpoint);
+    let mut meter = StreamMeter::new(shape_of(upstream_api), ask_usage);
+    let mut pipe = Pipe {
+        meter: &mut meter,
+        translator: translator.as_mut(),
+    };
+    let (left, broken) = pump(state, ctx, out, upstream, &mut pipe, &tx).await;
     let shape = shape_of(ctx.endpoint);
-    let mut meter = StreamMeter::new(shape, ask_usage);
-    let (left, broken) = pump(state, ctx, out, upstream, &mut meter, &tx).await;
     out.upstream_latency = Some(sent.elapsed());
     let early = left || broken.is_some();
     match meter.usage() {
@@ -125,7 +141,7 @@ async fn pump(
     ctx: &RequestCtx,
     out: &mut Outcome,
     upstream: UpstreamResponse,
-    meter: &mut StreamMeter,
+    pipe: &mut Pipe<'_>,
     tx: &mpsc::Sender<Frame>,
 ) -> (bool, Option<Broken>) {
     let idle = Duration::from_millis(state.config.server.stream_idle_timeout_ms);
@@ -151,7 +167,7 @@ async fn pump(
                 );
             }
             Ok(None) => {
-                let rest = meter.finish();
+                let rest = pipe.finish();
                 let left = !rest.is_empty() && tx.send(Ok(rest)).await.is_err();
                 return (left, None);
             }
@@ -170,12 +186,39 @@ async fn pump(
                 if out.ttft.is_none() {
                     out.ttft = Some(ctx.start.elapsed());
                 }
-                let pass = meter.feed(chunk);
+                let pass = pipe.feed(chunk);
                 if !pass.is_empty() && tx.send(Ok(pass)).await.is_err() {
                     return (true, None);
                 }
             }
         }
+    }
+}
+
+/// What the upstream's bytes go through on their way to the client: the
+/// usage meter, then the translator when there is one.
+struct Pipe<'a> {
+    meter: &'a mut StreamMeter,
+    translator: Option<&'a mut StreamTranslator>,
+}
+
+impl Pipe<'_> {
+    fn feed(&mut self, chunk: Bytes) -> Bytes {
+        let pass = self.meter.feed(chunk);
+        match &mut self.translator {
+            Some(t) if !pass.is_empty() => t.feed(&pass),
+            _ => pass,
+        }
+    }
+
+    fn finish(&mut self) -> Bytes {
+        let rest = self.meter.finish();
+        let Some(t) = &mut self.translator else {
+            return rest;
+        };
+        let mut out = t.feed(&rest).to_vec();
+        out.extend_from_slice(&t.finish());
+        Bytes::from(out)
     }
 }
 

@@ -256,6 +256,20 @@ pub async fn without_auth_entries_are_anonymous(dsn: String) {
 /// The official OpenAI and Anthropic SDKs (Python) against the gateway:
 /// plain, streamed, embeddings, model list, errors, Anthropic messages.
 pub async fn official_sdks_work(dsn: String) {
+    let gw = Gateway::start(&dsn, "");
+    run_sdk_script("sdk_smoke.py", &gw).await;
+    assert_eq!(gw.stop().0, 0);
+    assert_eq!(
+        rows(&dsn).await.len(),
+        6,
+        "one entry per POST the SDKs made (GET /v1/models is not ledgered)"
+    );
+}
+
+/// Runs `scripts/NAME` (Python, the official OpenAI and Anthropic SDKs)
+/// against `gw` with its bootstrap key; fails the test with the script's
+/// output unless it succeeds.
+pub async fn run_sdk_script(name: &str, gw: &Gateway) {
     let has_sdks = std::process::Command::new("python3")
         .args(["-c", "import openai, anthropic"])
         .status()
@@ -264,24 +278,17 @@ pub async fn official_sdks_work(dsn: String) {
         has_sdks,
         "the OpenAI and Anthropic Python SDKs are missing: `pip install openai anthropic` (scripts/install-test-deps.sh does it)"
     );
-    let gw = Gateway::start(&dsn, "");
-    let key = gw.key.clone().expect("key");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/sdk_smoke.py");
+    let key = gw.key.clone().expect("bootstrap key");
+    let script = format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::process::Command::new("python3")
-        .args([script, &format!("http://{}", gw.addr), &key])
+        .args([&script, &format!("http://{}", gw.addr), &key])
         .output()
         .await
         .expect("run python3");
     assert!(
         out.status.success(),
-        "SDK smoke failed:\n{}\n{}",
+        "{name} failed:\n{}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(gw.stop().0, 0);
-    assert_eq!(
-        rows(&dsn).await.len(),
-        6,
-        "one entry per POST the SDKs made (GET /v1/models is not ledgered)"
     );
 }

@@ -17,6 +17,8 @@ use axum::routing::post;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::api_upstream as api;
+
 /// A running gateway process.
 pub struct Gateway {
     pub addr: String,
@@ -269,6 +271,10 @@ pub struct Upstream {
     /// Streamed events handed to the connection so far: stops growing once
     /// the gateway lets go of the upstream stream.
     pub events_sent: Arc<AtomicUsize>,
+    /// Refuse (400, in the API's shape) what the real API would refuse,
+    /// and answer requests that offer tools with a tool call
+    /// (`super::api_upstream`).
+    pub validate: bool,
 }
 
 /// The usage the Anthropic upstream reports: input excludes the cache
@@ -345,6 +351,14 @@ fn sse(up: &Upstream, events: Vec<String>) -> Response {
     ([("content-type", "text/event-stream")], body).into_response()
 }
 
+/// A tool call answered: a stream's events, or a whole JSON body.
+fn tool_answer(up: &Upstream, answer: Result<Vec<String>, serde_json::Value>) -> Response {
+    match answer {
+        Ok(events) => sse(up, events),
+        Err(whole) => ([("content-type", "application/json")], whole.to_string()).into_response(),
+    }
+}
+
 async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(failed) = receive(&up, headers, &body).await {
         return failed;
@@ -354,6 +368,14 @@ async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Re
     }
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = v["model"].as_str().unwrap_or("").to_string();
+    if up.validate {
+        if let Err(why) = api::check_chat(&v) {
+            return api::chat_refusal(&why);
+        }
+        if let Some(answer) = api::chat_tool_call(&v, &model) {
+            return tool_answer(&up, answer);
+        }
+    }
     let mut resp = if v["stream"].as_bool() == Some(true) {
         let words: Vec<String> = if up.stream_words == 0 {
             ["Hello", " there", " friend"].map(String::from).to_vec()
@@ -393,6 +415,14 @@ async fn messages(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -
     }
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     let model = v["model"].as_str().unwrap_or("").to_string();
+    if up.validate {
+        if let Err(why) = api::check_messages(&v) {
+            return api::messages_refusal(&why);
+        }
+        if let Some(answer) = api::messages_tool_call(&v, &model) {
+            return tool_answer(&up, answer);
+        }
+    }
     let mut resp = if v["stream"].as_bool() == Some(true) {
         sse(&up, anthropic_events(&model))
     } else {

@@ -2,6 +2,7 @@
 //! provider and an OpenAI-compatible upstream served by the test over a
 //! real socket, and the ledger read back with SQL.
 
+mod api_upstream;
 mod auth_e2e;
 mod broken;
 mod cases;
@@ -16,6 +17,7 @@ mod serving;
 mod spool_full;
 mod stalled;
 mod tamper;
+mod translation;
 mod upgrade;
 mod upstreams;
 
