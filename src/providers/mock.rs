@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream;
 
+use super::mock_tools;
 use super::mock_validate::{self, EmbeddingInputs};
 use super::{Endpoint, Provider, UpstreamError, UpstreamRequest, UpstreamResponse};
 use crate::config::{ProviderConfig, ProviderKind};
@@ -50,6 +51,18 @@ impl MockProvider {
 
     fn id(&self) -> u64 {
         self.counter.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// What a tool call's answer needs from this mock and the request.
+    fn answer(&self, req: &UpstreamRequest) -> mock_tools::Answer {
+        mock_tools::Answer {
+            id: self.id(),
+            created: created(),
+            model: json_str(&req.model),
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            usage_chunk: req.endpoint == Endpoint::ChatCompletions && wants_usage(&req.body),
+        }
     }
 
     fn plain(&self, req: &UpstreamRequest, inputs: Option<EmbeddingInputs>) -> Bytes {
@@ -205,8 +218,12 @@ impl Provider for MockProvider {
                     });
                 }
             };
+            let call = mock_tools::planned(req.endpoint, &req.body);
             if !req.stream || req.endpoint == Endpoint::Embeddings {
-                let body = self.plain(&req, inputs);
+                let body = match &call {
+                    Some(call) => Bytes::from(call.plain(req.endpoint, &self.answer(&req))),
+                    None => self.plain(&req, inputs),
+                };
                 return Ok(UpstreamResponse {
                     status: http::StatusCode::OK,
                     content_type: Some(http::HeaderValue::from_static("application/json")),
@@ -214,7 +231,14 @@ impl Provider for MockProvider {
                     body: Box::pin(stream::iter([Ok(body)])),
                 });
             }
-            let events = self.events(&req);
+            let events = match &call {
+                Some(call) => call
+                    .events(req.endpoint, &self.answer(&req))
+                    .into_iter()
+                    .map(Bytes::from)
+                    .collect(),
+                None => self.events(&req),
+            };
             let interval = self.chunk_interval;
             let body = stream::unfold(
                 (events.into_iter(), true),

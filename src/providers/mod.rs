@@ -8,6 +8,7 @@
 
 pub mod base_url;
 mod mock;
+mod mock_tools;
 mod mock_validate;
 mod remote;
 pub mod usage;

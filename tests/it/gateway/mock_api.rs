@@ -89,3 +89,75 @@ pub async fn the_mock_refuses_what_the_apis_refuse(dsn: String) {
 crate::dbtest!(the_mock_refuses_what_the_apis_refuse, |db| {
     the_mock_refuses_what_the_apis_refuse(db.dsn.clone()).await;
 });
+
+/// The mock calls a tool the user names, in both APIs, plain and streamed:
+/// tool use runs offline (and in benchmarks) end to end.
+pub async fn the_mock_calls_a_tool_the_user_names(dsn: String) {
+    let gw = Gateway::start(&dsn, "");
+    let c = client();
+    let schema =
+        json!({"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]});
+    let ask = json!([{"role": "user", "content": "use get_weather for Paris"}]);
+    let chat = |stream: bool| {
+        json!({"model": "gpt-4o-mini", "stream": stream, "messages": ask,
+               "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": schema}}]})
+    };
+    let messages = |stream: bool| {
+        json!({"model": "claude-sonnet-4", "max_tokens": 50, "stream": stream, "messages": ask,
+               "tools": [{"name": "get_weather", "input_schema": schema}]})
+    };
+
+    let v: Value = post(&c, &gw, "/v1/chat/completions", &chat(false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{v}");
+    let call = &v["choices"][0]["message"]["tool_calls"][0];
+    assert_eq!(call["function"]["name"], "get_weather");
+    assert_eq!(call["function"]["arguments"], r#"{"city":"mock"}"#);
+
+    let v: Value = post(&c, &gw, "/v1/messages", &messages(false))
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["stop_reason"], "tool_use", "{v}");
+    assert_eq!(v["content"][0]["input"], json!({"city": "mock"}));
+
+    let text = post(&c, &gw, "/v1/chat/completions", &chat(true))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(text.contains(r#""finish_reason":"tool_calls""#), "{text}");
+    assert!(
+        text.contains(r#""arguments":"{\"city\":\"mock\"}""#),
+        "{text}"
+    );
+    let text = post(&c, &gw, "/v1/messages", &messages(true))
+        .await
+        .text()
+        .await
+        .expect("body");
+    assert!(text.contains(r#""type":"input_json_delta""#), "{text}");
+    assert!(text.contains(r#""stop_reason":"tool_use""#), "{text}");
+
+    // Without a tool named, the same request is answered with text.
+    let mut plain = chat(false);
+    plain["messages"] = json!([{"role": "user", "content": "hello"}]);
+    let v: Value = post(&c, &gw, "/v1/chat/completions", &plain)
+        .await
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop", "{v}");
+    assert_eq!(gw.stop().0, 0);
+    assert_eq!(rows(&dsn).await.len(), 5, "one entry per request");
+}
+
+#[tokio::test]
+async fn the_mock_calls_a_tool_the_user_names_on_sqlite() {
+    let db = crate::support::TestDb::sqlite();
+    the_mock_calls_a_tool_the_user_names(db.dsn.clone()).await;
+}
