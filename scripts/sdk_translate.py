@@ -98,6 +98,20 @@ def anthropic_client(model):
     assert m.stop_reason == "end_turn" and m.content[0].text, m
 
 
+def around_the_edges():
+    """The token count (the Anthropic upstream's own; estimated, and marked
+    so, for a model on an OpenAI provider) and the model list in Anthropic's
+    shape."""
+    c = an.messages.count_tokens(model="messages-up", messages=HI)
+    assert c.input_tokens == 42, c
+    raw = an.messages.with_raw_response.count_tokens(model="chat-up", messages=ASK, tools=AN_TOOLS)
+    assert raw.headers.get("x-tokctl-estimated") == "true", raw.headers
+    assert raw.parse().input_tokens > 0, raw.parse()
+    ids = [m.id for m in an.models.list().data]
+    assert "chat-up" in ids and "messages-up" in ids, ids
+
+
+around_the_edges()
 for client, model in [(openai_client, "chat-up"), (openai_client, "messages-up"),
                       (anthropic_client, "messages-up"), (anthropic_client, "chat-up")]:
     try:

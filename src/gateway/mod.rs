@@ -13,6 +13,7 @@ mod affinity;
 mod auth;
 pub mod body;
 mod conn;
+mod count_tokens;
 mod detach;
 pub mod error;
 mod layers;
@@ -96,6 +97,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/chat/completions", post(chat_completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
         .route("/v1/models", get(models));
     let app = Router::new()
         .merge(v1)
@@ -114,25 +116,40 @@ pub fn router(state: AppState) -> Router {
     layers::apply(app, &state.config)
 }
 
+/// What a `/v1` route answers once auth and limits let a request through.
+#[derive(Debug, Clone, Copy)]
+enum Target {
+    /// Proxied upstream and recorded in the ledger.
+    Proxy(Endpoint),
+    /// The model list, answered here.
+    Models,
+    /// A token count: the Anthropic upstream's, or estimated here.
+    CountTokens,
+}
+
 async fn chat_completions(State(s): State<AppState>, req: Request) -> Response {
-    guarded(s, Some(Endpoint::ChatCompletions), req).await
+    guarded(s, Target::Proxy(Endpoint::ChatCompletions), req).await
 }
 
 async fn embeddings(State(s): State<AppState>, req: Request) -> Response {
-    guarded(s, Some(Endpoint::Embeddings), req).await
+    guarded(s, Target::Proxy(Endpoint::Embeddings), req).await
 }
 
 async fn messages(State(s): State<AppState>, req: Request) -> Response {
-    guarded(s, Some(Endpoint::Messages), req).await
+    guarded(s, Target::Proxy(Endpoint::Messages), req).await
+}
+
+async fn count_tokens(State(s): State<AppState>, req: Request) -> Response {
+    guarded(s, Target::CountTokens, req).await
 }
 
 async fn models(State(s): State<AppState>, req: Request) -> Response {
-    guarded(s, None, req).await
+    guarded(s, Target::Models, req).await
 }
 
-/// Auth, then the rate limits, then the endpoint (`None`: the model
-/// list); the limits' headers go on whatever answer comes back.
-async fn guarded(state: AppState, endpoint: Option<Endpoint>, req: Request) -> Response {
+/// Auth, then the rate limits, then the target; the limits' headers go on
+/// whatever answer comes back.
+async fn guarded(state: AppState, target: Target, req: Request) -> Response {
     let principal = match auth::admit(&state, req.headers(), req.uri().path()).await {
         Ok(p) => p,
         Err(refused) => return refused,
@@ -141,12 +158,17 @@ async fn guarded(state: AppState, endpoint: Option<Endpoint>, req: Request) -> R
         Ok(pair) => pair,
         Err(refused) => return refused,
     };
-    let mut resp = match endpoint {
-        Some(endpoint) => {
+    let mut resp = match target {
+        Target::Proxy(endpoint) => {
             let reservation = verdict.as_ref().and_then(|v| v.reserved_tokens);
             proxy(state, endpoint, req, principal, reservation).await
         }
-        None => axum::Json(state.routes.list_json()).into_response(),
+        // Anthropic's SDK lists models with its version header.
+        Target::Models if req.headers().contains_key("anthropic-version") => {
+            axum::Json(state.routes.list_anthropic_json()).into_response()
+        }
+        Target::Models => axum::Json(state.routes.list_json()).into_response(),
+        Target::CountTokens => count_tokens::answer(state, req).await,
     };
     if let Some(v) = &verdict {
         limit::headers(&mut resp, v);
@@ -159,7 +181,7 @@ async fn not_found(req: Request) -> Response {
         StatusCode::NOT_FOUND,
         "unknown_route",
         format!(
-            "no route for {} {}; the gateway serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages and GET /v1/models",
+            "no route for {} {}; the gateway serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models",
             req.method(),
             req.uri().path()
         ),
@@ -171,7 +193,12 @@ async fn not_found(req: Request) -> Response {
 /// 405 in the OpenAI shape, saying which method the path takes.
 async fn method_not_allowed(req: Request) -> Response {
     let path = req.uri().path();
-    let posts = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"];
+    let posts = [
+        "/v1/chat/completions",
+        "/v1/embeddings",
+        "/v1/messages",
+        "/v1/messages/count_tokens",
+    ];
     let allowed = if posts.contains(&path) { "POST" } else { "GET" };
     let mut resp = ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -290,17 +290,7 @@ async fn run(
     let parsed = request::parse(&bytes)?;
     out.model = parsed.model.clone();
     let Some(route) = state.routes.get(&parsed.model).cloned() else {
-        let e = ApiError::new(
-            StatusCode::NOT_FOUND,
-            "model_not_found",
-            format!(
-                "the model `{}` does not exist here; known models: {}",
-                parsed.model,
-                state.routes.names.join(", ")
-            ),
-        )
-        .param("model");
-        return Err(e);
+        return Err(model_not_found(state, &parsed.model));
     };
     let (direction, upstream_api) = Direction::of(ctx.endpoint, route.provider.kind())?;
     out.route = Some(route.clone());
@@ -325,12 +315,7 @@ async fn run(
             (Bytes::from(t.body), false, Some((d, translator)))
         }
     };
-    let anthropic_headers = ctx
-        .headers
-        .iter()
-        .filter(|(n, _)| n.as_str().starts_with("anthropic-"))
-        .map(|(n, v)| (n.clone(), v.clone()))
-        .collect();
+    let anthropic_headers = request::anthropic_headers(&ctx.headers);
     let req = UpstreamRequest {
         endpoint: upstream_api,
         body: upstream_body,
@@ -363,6 +348,19 @@ async fn run(
         return Ok(());
     }
     whole_body(state, ctx, out, upstream, sent, direction).await
+}
+
+/// 404 for a model the routing table does not have, listing those it has.
+pub(super) fn model_not_found(state: &AppState, model: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "model_not_found",
+        format!(
+            "the model `{model}` does not exist here; known models: {}",
+            state.routes.names.join(", ")
+        ),
+    )
+    .param("model")
 }
 
 /// A non-streamed answer: read it all, take its usage, then answer.
@@ -470,7 +468,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 pub fn shape_of(endpoint: Endpoint) -> Shape {
-    if endpoint == Endpoint::Messages {
+    if matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens) {
         Shape::Anthropic
     } else {
         Shape::OpenAi

@@ -27,6 +27,16 @@ struct Head {
     stream_options: Option<Value>,
 }
 
+/// The client's `anthropic-*` headers (version, beta flags), passed on to
+/// Anthropic upstreams.
+pub fn anthropic_headers(headers: &http::HeaderMap) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("anthropic-"))
+        .map(|(n, v)| (n.clone(), v.clone()))
+        .collect()
+}
+
 /// Reads model and stream flag; every problem is a 400 that says what to fix.
 pub fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {

@@ -72,4 +72,27 @@ impl Routes {
             .collect();
         serde_json::json!({ "object": "list", "data": data })
     }
+
+    /// `GET /v1/models` in Anthropic's list shape (one page: the gateway's
+    /// list is short).
+    pub fn list_anthropic_json(&self) -> serde_json::Value {
+        let data: Vec<serde_json::Value> = self
+            .names
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "type": "model",
+                    "id": n,
+                    "display_name": n,
+                    "created_at": "1970-01-01T00:00:00Z",
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "data": data,
+            "has_more": false,
+            "first_id": self.names.first(),
+            "last_id": self.names.last(),
+        })
+    }
 }

@@ -37,7 +37,9 @@ impl Direction {
     ) -> Result<(Option<Direction>, Endpoint), ApiError> {
         Ok(match (kind, client) {
             (ProviderKind::Mock, e) => (None, e),
-            (ProviderKind::Anthropic, Endpoint::Messages) => (None, Endpoint::Messages),
+            (ProviderKind::Anthropic, e @ (Endpoint::Messages | Endpoint::CountTokens)) => {
+                (None, e)
+            }
             (ProviderKind::Anthropic, Endpoint::ChatCompletions) => {
                 (Some(Direction::ChatToMessages), Endpoint::Messages)
             }

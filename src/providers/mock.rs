@@ -94,6 +94,7 @@ impl MockProvider {
                     data.join(",")
                 )
             }
+            Endpoint::CountTokens => format!(r#"{{"input_tokens":{p}}}"#),
             Endpoint::Messages => format!(
                 r#"{{"id":"msg_mock_{id}","type":"message","role":"assistant","model":{model},"content":[{{"type":"text","text":{text}}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":{p},"output_tokens":{c}}}}}"#
             ),

@@ -34,6 +34,9 @@ pub enum Endpoint {
     Embeddings,
     /// Anthropic's native Messages API.
     Messages,
+    /// Anthropic's `POST /v1/messages/count_tokens` (free: no completion,
+    /// no ledger entry).
+    CountTokens,
 }
 
 impl Endpoint {
@@ -43,6 +46,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "chat",
             Endpoint::Embeddings => "embeddings",
             Endpoint::Messages => "messages",
+            Endpoint::CountTokens => "count_tokens",
         }
     }
 
@@ -51,6 +55,7 @@ impl Endpoint {
             Endpoint::ChatCompletions => "/v1/chat/completions",
             Endpoint::Embeddings => "/v1/embeddings",
             Endpoint::Messages => "/v1/messages",
+            Endpoint::CountTokens => "/v1/messages/count_tokens",
         }
     }
 }

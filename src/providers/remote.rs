@@ -52,7 +52,7 @@ pub struct HttpProvider {
     kind: ProviderKind,
     /// Upstream URLs parsed once: chat completions, embeddings, messages,
     /// and the model list the probe asks for.
-    urls: [http::Uri; 4],
+    urls: [http::Uri; 5],
     /// `api_key_env`, named when the probe finds the key refused.
     key_env: String,
     /// Sent with every request: the content type and the provider's key.
@@ -99,6 +99,7 @@ impl HttpProvider {
             parse("/embeddings")?,
             parse("/messages")?,
             parse("/models")?,
+            parse("/messages/count_tokens")?,
         ];
         let headers = fixed_headers(cfg).map_err(config_error)?;
         let connect_timeout = Duration::from_millis(cfg.connect_timeout_ms);
@@ -155,6 +156,7 @@ impl HttpProvider {
             Endpoint::ChatCompletions => 0,
             Endpoint::Embeddings => 1,
             Endpoint::Messages => 2,
+            Endpoint::CountTokens => 4,
         };
         &self.urls[i]
     }

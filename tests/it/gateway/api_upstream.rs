@@ -13,6 +13,8 @@ use serde_json::{Value, json};
 
 /// The arguments every tool call carries, as text.
 pub const TOOL_ARGS: &str = "{\"city\":\"Paris\"}";
+/// The upstream's answer to every token count.
+pub const UPSTREAM_COUNT: u64 = 42;
 /// The ids the upstream gives its tool calls.
 pub const CHAT_CALL_ID: &str = "call_up_1";
 pub const MESSAGES_CALL_ID: &str = "toolu_up_1";

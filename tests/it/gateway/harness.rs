@@ -300,6 +300,7 @@ pub async fn start_upstream_at(up: Upstream, addr: &str) -> String {
     let app = Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
         .with_state(up);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -404,6 +405,16 @@ async fn chat(State(up): State<Upstream>, headers: HeaderMap, body: Bytes) -> Re
     resp.headers_mut()
         .insert("x-request-id", "upstream-req-1".parse().expect("header"));
     resp
+}
+
+/// Anthropic's token count: [`api::UPSTREAM_COUNT`] for any body with
+/// `model` and `messages` (not recorded: it is no completion).
+async fn count_tokens(body: Bytes) -> Response {
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    if !v["model"].is_string() || !v["messages"].is_array() {
+        return api::messages_refusal("model and messages: Field required");
+    }
+    axum::Json(serde_json::json!({"input_tokens": api::UPSTREAM_COUNT})).into_response()
 }
 
 /// Anthropic's Messages API: a whole message, or its event stream
