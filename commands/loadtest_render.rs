@@ -6,6 +6,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokctl::loadtest::{Comparison, GeneratorLag, Latency, Rate, Report, Tick};
 
+use crate::render::{Col, Tab, bytes, count, latency_ms, sig3};
+
 /// A progress bar showing live requests/s, errors and p99.
 pub struct Progress {
     bar: ProgressBar,
@@ -39,33 +41,42 @@ impl Progress {
 }
 
 fn ms(v: f64) -> String {
-    format!("{v:.2}")
+    latency_ms(v)
 }
 
 /// One row per level, then status codes, errors and the open-loop/stream details.
 pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let mut t = crate::render::table(&[
-        "conc", "requests", "ok", "failed", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-        "p99.9 ms", "max ms", "mean ms", "MB in",
+    let mut t = Tab::new(&[
+        ("conc", Col::Num),
+        ("requests", Col::Num),
+        ("ok", Col::Num),
+        ("failed", Col::Num),
+        ("req/s", Col::Num),
+        ("p50", Col::Num),
+        ("p90", Col::Num),
+        ("p99", Col::Num),
+        ("p99.9", Col::Num),
+        ("max", Col::Num),
+        ("mean", Col::Num),
+        ("received", Col::Num),
     ]);
     for r in reports {
         let l = &r.latency_ms;
-        t.add_row(vec![
-            r.concurrency.to_string(),
-            r.requests.to_string(),
-            r.successes.to_string(),
-            r.failures.to_string(),
-            format!("{:.1}", r.requests_per_s),
+        t.row([
+            count(r.concurrency as u64),
+            count(r.requests),
+            count(r.successes),
+            count(r.failures),
+            sig3(r.requests_per_s),
             ms(l.p50),
             ms(l.p90),
-            ms(l.p95),
             ms(l.p99),
             ms(l.p999),
             ms(l.max),
             ms(l.mean),
-            format!("{:.2}", r.bytes_received as f64 / 1e6),
+            bytes(r.bytes_received),
         ]);
     }
     let _ = writeln!(o, "{t}");
@@ -128,7 +139,7 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
 
 fn line(l: &Latency) -> String {
     format!(
-        "p50 {} p90 {} p99 {} p99.9 {} max {} mean {} (ms)",
+        "p50 {} p90 {} p99 {} p99.9 {} max {} mean {}",
         ms(l.p50),
         ms(l.p90),
         ms(l.p99),
@@ -149,13 +160,19 @@ fn rate(r: &Rate) -> String {
 /// that differ.
 pub fn compare(c: &Comparison) -> String {
     use std::fmt::Write;
-    let mut t = crate::render::table(&["level", "metric", "A", "B", "B/A"]);
+    let mut t = Tab::new(&[
+        ("level", Col::Atom),
+        ("metric", Col::Atom),
+        ("A", Col::Num),
+        ("B", Col::Num),
+        ("B/A", Col::Num),
+    ]);
     for r in &c.rows {
-        t.add_row(vec![
+        t.row([
             r.level.clone(),
             r.metric.to_string(),
-            format!("{:.3}", r.a),
-            format!("{:.3}", r.b),
+            sig3(r.a),
+            sig3(r.b),
             r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
         ]);
     }
@@ -169,4 +186,23 @@ pub fn compare(c: &Comparison) -> String {
         let _ = writeln!(o, "options differ: {d}");
     }
     o
+}
+
+/// A comparison as JSON: raw numbers, for scripts.
+pub fn compare_json(c: &Comparison) -> serde_json::Value {
+    let rows: Vec<_> = c
+        .rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "level": r.level, "metric": r.metric, "a": r.a, "b": r.b, "ratio": r.ratio,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "rows": rows,
+        "only_a": c.only_a,
+        "only_b": c.only_b,
+        "option_diffs": c.option_diffs,
+    })
 }

@@ -7,11 +7,12 @@
 //! effective configuration lives in [`show`]. Names carry their unit
 //! (`flush_ms`, `max_body_bytes`) so a reader never guesses.
 
-mod duration;
+pub mod duration;
 pub mod env;
 pub mod load;
 pub mod paths;
 mod prices;
+mod report;
 pub mod show;
 mod validate;
 pub mod warnings;
