@@ -53,23 +53,25 @@ formats!(
 
 /// `--format FORMAT` and its alias `--json`, flattened into each command.
 #[derive(Debug, Clone, clap::Args)]
-pub struct FormatArgs<F: OutputFormat + std::fmt::Display> {
-    /// Output format: a table for people, or a machine format (raw numbers).
-    #[arg(long, value_name = "FORMAT", default_value_t = F::default(),
-          value_parser = clap::builder::EnumValueParser::<F>::new())]
-    pub format: F,
+pub struct FormatArgs<F: OutputFormat> {
+    /// Output format: the first listed (the default) is for people, the others for
+    /// scripts (raw numbers).
+    // No `default_value_t`: clap keeps a derived default in a static that
+    // every instance of this generic struct would share.
+    #[arg(long, value_name = "FORMAT", value_parser = clap::builder::EnumValueParser::<F>::new())]
+    pub format: Option<F>,
     /// The same as --format json.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
 }
 
-impl<F: OutputFormat + std::fmt::Display> FormatArgs<F> {
+impl<F: OutputFormat> FormatArgs<F> {
     /// The chosen format.
     pub fn get(&self) -> F {
-        if self.json {
-            F::json()
-        } else {
-            self.format.clone()
+        match (&self.format, self.json) {
+            (_, true) => F::json(),
+            (Some(f), false) => f.clone(),
+            (None, false) => F::default(),
         }
     }
 }
