@@ -51,6 +51,7 @@ tokctl ledger verify --head-file /backup/gw-1.head.json --head-file /backup/gw-2
     )]
     Verify(crate::ledger_chain::VerifyArgs),
     /// The crash-safe spool: `status`, or `replay` its entries into the database without serving.
+    #[command(after_help = "Examples:\n  tokctl ledger spool status\n  tokctl ledger spool replay")]
     Spool(crate::ledger_chain::SpoolArgs),
 }
 
