@@ -30,11 +30,11 @@ pub struct Args {
     pub qps: Option<f64>,
     /// How long the peak may outrun the writers; the buffer holds qps × this (e.g. 1s,
     /// 500ms; a bare number is seconds).
-    #[arg(long, default_value = "1", value_name = "DURATION", value_parser = crate::args::seconds_f64)]
+    #[arg(long, default_value = "1", value_name = "DURATION", allow_negative_numbers = true, value_parser = crate::args::seconds_f64)]
     pub burst_seconds: f64,
     /// How stale the ledger may be; bounds flush_ms (e.g. 500ms, 2s; a bare number is
     /// milliseconds; default: no bound).
-    #[arg(long, value_name = "DURATION", value_parser = parse_max_delay)]
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_max_delay)]
     pub max_delay_ms: Option<u64>,
     /// CPU cores for the writers (default: detected).
     #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -204,6 +204,15 @@ pub async fn run(mut args: Args, global: &GlobalArgs) -> CmdResult {
         )
         .await;
     }
+    let machine = tune::memory::machine_memory_bytes();
+    let mut table = table;
+    table
+        .warnings
+        .extend(tune::memory::warnings(&table, machine));
+    let measured = measured.map(|(mut r, m)| {
+        r.warnings.extend(tune::memory::warnings(&r, machine));
+        (r, m)
+    });
     let (chosen, m) = match &measured {
         Some((r, m)) => (r, Some(m)),
         None => (&table, None),

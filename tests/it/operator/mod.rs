@@ -7,6 +7,7 @@ mod durations;
 mod flags;
 mod formats;
 mod lifecycle;
+mod tune_limits;
 
 use crate::support::{TestDb, Tokctl};
 
