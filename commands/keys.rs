@@ -10,7 +10,7 @@ use tokctl::identity::{NewKey, lifecycle, parse_expiry, store};
 
 use crate::cli::GlobalArgs;
 use crate::identity_db::time_or_dash;
-use crate::output::{self, FormatArgs, Listing};
+use crate::output::{FormatArgs, Listing};
 use crate::{CmdResult, args};
 
 #[derive(Debug, clap::Args)]
@@ -126,7 +126,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         Action::List { user, format } => match store::list_keys(&db, user.as_deref()).await {
             Ok(keys) => {
                 db.close().await;
-                return list(&keys, format.get());
+                return crate::listings::keys(&keys, format.get());
             }
             Err(e) => Err(e),
         },
@@ -159,61 +159,4 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     db.close().await;
     result?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn list(keys: &[tokctl::identity::KeyInfo], format: Listing) -> CmdResult {
-    let now = now_us();
-    let state = |k| lifecycle::KeyState::of(k, now).as_str();
-    match format {
-        Listing::Table => output::print(&crate::tables::keys(keys, now).to_string())?,
-        Listing::Json => output::json(
-            &keys
-                .iter()
-                .map(|key| Listed {
-                    key,
-                    state: state(key),
-                })
-                .collect::<Vec<_>>(),
-        )?,
-        Listing::Csv => output::csv(
-            &[
-                "id",
-                "user",
-                "name",
-                "prefix",
-                "state",
-                "created_at_us",
-                "expires_at_us",
-                "revoked_at_us",
-                "rps",
-                "burst",
-                "tpm",
-            ],
-            keys.iter().map(|k| {
-                let o = |v: Option<String>| v.unwrap_or_default();
-                [
-                    k.id.to_string(),
-                    k.user_name.clone(),
-                    k.name.clone(),
-                    k.display_prefix.clone(),
-                    state(k).to_string(),
-                    k.created_at_us.to_string(),
-                    o(k.expires_at_us.map(|v| v.to_string())),
-                    o(k.revoked_at_us.map(|v| v.to_string())),
-                    o(k.rps.map(|v| v.to_string())),
-                    o(k.burst.map(|v| v.to_string())),
-                    o(k.tokens_per_minute.map(|v| v.to_string())),
-                ]
-            }),
-        )?,
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// A key in JSON: its fields and its state now.
-#[derive(serde::Serialize)]
-struct Listed<'a> {
-    #[serde(flatten)]
-    key: &'a tokctl::identity::KeyInfo,
-    state: &'static str,
 }

@@ -11,6 +11,7 @@ mod keys;
 mod ledger;
 mod ledger_chain;
 mod ledger_summary;
+mod listings;
 mod loadtest;
 mod loadtest_render;
 mod migrate;

@@ -6,7 +6,7 @@ use tokctl::identity::{lifecycle, store};
 
 use crate::CmdResult;
 use crate::cli::GlobalArgs;
-use crate::output::{self, FormatArgs, Listing};
+use crate::output::{FormatArgs, Listing};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -67,7 +67,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         Action::List { format } => match store::list_users(&db).await {
             Ok(users) => {
                 db.close().await;
-                return list(&users, format.get());
+                return crate::listings::users(&users, format.get());
             }
             Err(e) => Err(e),
         },
@@ -95,25 +95,5 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     };
     db.close().await;
     result?;
-    Ok(ExitCode::SUCCESS)
-}
-
-fn list(users: &[tokctl::identity::UserInfo], format: Listing) -> CmdResult {
-    match format {
-        Listing::Table => output::print(&crate::tables::users(users).to_string())?,
-        Listing::Json => output::json(users)?,
-        Listing::Csv => output::csv(
-            &["id", "name", "disabled", "active_keys", "created_at_us"],
-            users.iter().map(|u| {
-                [
-                    u.id.to_string(),
-                    u.name.clone(),
-                    u.disabled.to_string(),
-                    u.active_keys.to_string(),
-                    u.created_at_us.to_string(),
-                ]
-            }),
-        )?,
-    }
     Ok(ExitCode::SUCCESS)
 }
