@@ -214,9 +214,11 @@ fn parse_file(path: &Path, text: &str) -> Result<Value, ConfigError> {
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
             message = format!("unknown {what} `{full}`{hint}; {message}");
-        } else if message.starts_with("invalid type") || message.starts_with("invalid value") {
+        } else {
             let key = super::report::key_at(text, line, None);
-            message = format!("{key}: {}", super::report::in_words(&key, &message));
+            if !key.is_empty() {
+                message = format!("{key}: {}", super::report::in_words(&key, &message));
+            }
         }
         return Err(ConfigError::File {
             path: path.to_path_buf(),

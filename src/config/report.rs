@@ -11,6 +11,12 @@
 /// `key`; other messages are returned unchanged.
 pub fn in_words(key: &str, message: &str) -> String {
     let m = message.trim();
+    if let Some(rest) = m.strip_prefix("unknown variant ")
+        && let Some((got, expected)) = rest.split_once(", expected ")
+    {
+        let choices = expected.replace(" or ", ", ");
+        return format!("expected one of {choices}, got {got}");
+    }
     let Some(rest) = m
         .strip_prefix("invalid type: ")
         .or_else(|| m.strip_prefix("invalid value: "))
@@ -210,6 +216,13 @@ mod tests {
             "expected true or false, got the number 1"
         );
         assert_eq!(in_words("x", "something else"), "something else");
+        assert_eq!(
+            in_words(
+                "ledger.async.on_full",
+                "unknown variant `wait`, expected `block` or `drop`"
+            ),
+            "expected one of `block`, `drop`, got `wait`"
+        );
     }
 
     #[test]
