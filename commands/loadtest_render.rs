@@ -44,10 +44,8 @@ fn ms(v: f64) -> String {
     latency_ms(v)
 }
 
-/// One row per level, then status codes, errors and the open-loop/stream details.
-pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
+/// One row per level: counts, rate, latency quantiles, bytes received.
+pub fn report_table(reports: &[Report]) -> Tab {
     let mut t = Tab::new(&[
         ("conc", Col::Num),
         ("requests", Col::Num),
@@ -79,6 +77,14 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
             bytes(r.bytes_received),
         ]);
     }
+    t
+}
+
+/// One row per level, then status codes, errors and the open-loop/stream details.
+pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let t = report_table(reports);
     let _ = writeln!(o, "{t}");
     for r in reports {
         let codes: Vec<String> = r
@@ -156,10 +162,8 @@ fn rate(r: &Rate) -> String {
     )
 }
 
-/// Two runs side by side, then the levels only one has and the options
-/// that differ.
-pub fn compare(c: &Comparison) -> String {
-    use std::fmt::Write;
+/// One row per level and metric: A, B and B/A.
+pub fn compare_table(c: &Comparison) -> Tab {
     let mut t = Tab::new(&[
         ("level", Col::Atom),
         ("metric", Col::Atom),
@@ -176,6 +180,14 @@ pub fn compare(c: &Comparison) -> String {
             r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
         ]);
     }
+    t
+}
+
+/// Two runs side by side, then the levels only one has and the options
+/// that differ.
+pub fn compare(c: &Comparison) -> String {
+    use std::fmt::Write;
+    let t = compare_table(c);
     let mut o = format!("{t}\n");
     for (side, levels) in [("A", &c.only_a), ("B", &c.only_b)] {
         if !levels.is_empty() {

@@ -399,6 +399,71 @@ mod tests {
     }
 
     #[test]
+    fn loadtest_and_tune_at_80_columns() {
+        use tokctl::loadtest::{CompareRow, Comparison, Report, Results};
+        let results = Results {
+            ok: 1_234_567,
+            ..Results::default()
+        };
+        let r = Report::build(
+            &results,
+            100,
+            None,
+            false,
+            false,
+            std::time::Duration::from_secs(10),
+            false,
+        );
+        check(
+            "loadtest",
+            crate::loadtest_render::report_table(&[r]),
+            1,
+            &["1,234,567".into(), "123,457".into()],
+            &[],
+        );
+        let c = Comparison {
+            rows: vec![CompareRow {
+                level: "c=100 @1000/s".into(),
+                metric: "p99 ms",
+                a: 12.345,
+                b: 1234.5,
+                ratio: Some(100.0),
+            }],
+            ..Comparison::default()
+        };
+        check(
+            "compare",
+            crate::loadtest_render::compare_table(&c),
+            1,
+            &[
+                "c=100 @1000/s".into(),
+                "12.3".into(),
+                "1,235".into(),
+                "100.000".into(),
+            ],
+            &[],
+        );
+        let i = tokctl::tune::Inputs {
+            qps: 3000.0,
+            burst_seconds: 1.0,
+            max_delay_ms: Some(250),
+            cores: 2,
+            db_max_conns: 100,
+            entry_bytes: 600,
+            memory_budget_bytes: None,
+            instances: 4,
+            backend: tokctl::db::Backend::Postgres,
+            spool: tokctl::tune::Spool::OFF,
+        };
+        let rec = tokctl::tune::recommend(&i).expect("a recommendation");
+        // Reasons wrap (they must be read whole); settings and values never split.
+        let out = crate::tune_render::values(&rec, None).width(80).to_string();
+        for atom in ["ledger.async.flush_ms", "250 (limited by max_delay_ms)"] {
+            assert!(out.contains(atom), "`{atom}` split:\n{out}");
+        }
+    }
+
+    #[test]
     fn health_at_80_columns() {
         let r = HealthReport::new(
             vec![Component {
