@@ -168,3 +168,31 @@ dbtest!(keys_rotate_with_grace_and_states, |t| {
     assert_eq!(users[0]["active_keys"], 2, "{users}");
     db.close().await;
 });
+
+/// With the ledger in a database of its own, `users delete` counts the
+/// user's rows there, and refuses a ledger path where there is none.
+#[tokio::test]
+async fn delete_counts_rows_in_a_separate_ledger() {
+    let identity = crate::support::TestDb::sqlite();
+    let ledger = crate::support::TestDb::sqlite();
+    let run = crate::support::Tokctl::new()
+        .env("TOKCTL_IDENTITY_PATH", &identity.dsn)
+        .env("TOKCTL_LEDGER_PATH", &ledger.dsn);
+    run.run(&["migrate"]).expect_code(0);
+    run.run(&["users", "create", "carol"]).expect_code(0);
+    let users = json(run.run(&["users", "list", "--json"]).expect_code(0));
+    let id = users[0]["id"].as_i64().expect("an id");
+    ledger_row(&ledger, "req-carol", id, "carol", 1).await;
+    let out = run.run(&["users", "delete", "carol"]);
+    out.expect_code(1);
+    assert!(out.stderr.contains("1 ledger row"), "{}", out.stderr);
+
+    let missing = crate::support::Tokctl::new()
+        .env("TOKCTL_IDENTITY_PATH", &identity.dsn)
+        .env("TOKCTL_LEDGER_PATH", "/nonexistent/ledger.db");
+    let out = missing.run(&["users", "delete", "carol", "--keep-ledger"]);
+    out.expect_code(2);
+    assert!(out.stderr.contains("no ledger at"), "{}", out.stderr);
+    run.run(&["users", "delete", "carol", "--keep-ledger"])
+        .expect_code(0);
+}
