@@ -11,7 +11,12 @@ Configuration: built-in defaults < config file (--config, else TOKCTL_CONFIG, el
 
 Exit codes: 0 success; 1 the operation failed or its verdict is bad; 2 usage or configuration error. \
 `tokctl health` alone follows Nagios: 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or unknown \
-(its usage and configuration errors exit 3).";
+(its usage and configuration errors exit 3).
+
+Examples:
+  tokctl serve
+  tokctl users create alice && KEY=$(tokctl keys create --user alice)
+  tokctl ledger summary --by user,model --since 7d";
 
 /// tokctl: an LLM API gateway with a usage ledger that loses nothing.
 #[derive(Debug, Parser)]

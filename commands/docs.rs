@@ -195,5 +195,10 @@ mod tests {
             page.contains("tokctl keys rotate"),
             "the synopsis names the invocation:\n{page}"
         );
+        let root = std::fs::read_to_string(dir.path().join("man/tokctl.1")).expect("tokctl.1");
+        assert!(
+            root.contains(".SH EXAMPLES") && root.contains(".SH \"EXIT STATUS\""),
+            "{root}"
+        );
     }
 }
