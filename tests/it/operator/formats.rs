@@ -102,3 +102,29 @@ fn config_show_as_json_keeps_sources_and_masks_secrets() {
         toml.stdout
     );
 }
+
+/// Piped, a table neither wraps nor shortens: a long name stays whole on
+/// its row.
+#[test]
+fn piped_tables_do_not_wrap() {
+    let t = TestDb::sqlite();
+    let run = tokctl_on(&t);
+    run.run(&["users", "create", "alice"]).expect_code(0);
+    let long = "a-key-name-".repeat(20);
+    run.run(&["keys", "create", "--user", "alice", "--name", &long])
+        .expect_code(0);
+    let out = run.run(&["keys", "list"]);
+    out.expect_code(0);
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("alice"))
+        .unwrap_or_else(|| panic!("no row:\n{}", out.stdout));
+    assert!(row.contains(&long) && !row.contains('…'), "{}", out.stdout);
+    assert_eq!(
+        out.stdout.lines().count(),
+        5,
+        "one line per row:\n{}",
+        out.stdout
+    );
+}
