@@ -11,7 +11,12 @@ Configuration: built-in defaults < config file (--config, else TOKCTL_CONFIG, el
 
 Exit codes: 0 success; 1 the operation failed or its verdict is bad; 2 usage or configuration error. \
 `tokctl health` alone follows Nagios: 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or unknown \
-(its usage and configuration errors exit 3).";
+(its usage and configuration errors exit 3).
+
+Examples:
+  tokctl serve
+  tokctl users create alice && KEY=$(tokctl keys create --user alice)
+  tokctl ledger summary --by user,model --since 7d";
 
 /// tokctl: an LLM API gateway with a usage ledger that loses nothing.
 #[derive(Debug, Parser)]
@@ -23,17 +28,20 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The help section of the flags every subcommand accepts.
+const GLOBAL: &str = "Global options";
+
 /// Flags every subcommand accepts.
 #[derive(Debug, Args, Clone)]
 pub struct GlobalArgs {
     /// Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present).
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
     /// More log output (-v debug, -vv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet", help_heading = GLOBAL)]
     pub verbose: u8,
     /// Less log output (-q warnings and errors only, -qq errors only).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub quiet: u8,
 }
 
@@ -42,12 +50,22 @@ pub enum Command {
     /// Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger.
     Serve(crate::serve::Args),
     /// Show or check the effective configuration.
+    #[command(
+        after_help = "Examples:\n  tokctl config show\n  tokctl --config /etc/tokctl/config.toml config check --strict"
+    )]
     Config(crate::config_cmd::Args),
     /// Apply database migrations, or show their status.
     Migrate(crate::migrate::Args),
-    /// Create, list and disable users of the gateway.
+    /// Create, list, disable, enable and delete users of the gateway.
+    #[command(
+        after_help = "Examples:\n  tokctl users create alice\n  tokctl users list --format json\n  tokctl users disable alice"
+    )]
     Users(crate::users::Args),
-    /// Create, list and revoke API keys (a new key is printed once, alone on stdout).
+    /// Create, list, revoke and rotate API keys (a new key is printed once, alone on stdout).
+    #[command(
+        after_help = "Examples:\n  KEY=$(tokctl keys create --user alice --expires 90d)\n  \
+        tokctl keys list --user alice\n  tokctl keys rotate tok_AbCd1234 --grace 1h"
+    )]
     Keys(crate::keys::Args),
     /// Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates.
     Tune(crate::tune::Args),
@@ -55,7 +73,11 @@ pub enum Command {
     Health(crate::health::Args),
     /// Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles).
     Loadtest(Box<crate::loadtest::Args>),
-    /// Export ledger entries (CSV, JSON lines) and summarise usage.
+    /// Export ledger entries (CSV, JSON lines), summarise usage, verify the hash chains, inspect the spool.
+    #[command(
+        after_help = "Examples:\n  tokctl ledger summary --by user,model --since 7d\n  \
+        tokctl ledger export --since 30d -o usage.csv.gz --manifest\n  tokctl ledger verify"
+    )]
     Ledger(crate::ledger::Args),
     /// Write completions and man pages (for packaging and the repo's own tests).
     #[command(hide = true)]

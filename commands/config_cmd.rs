@@ -5,7 +5,13 @@ use std::process::ExitCode;
 use clap::Subcommand;
 
 use crate::cli::GlobalArgs;
+use crate::output::{self, FormatArgs, formats};
 use crate::{CmdResult, Failure, exit};
+
+formats!(
+    /// `config show`: TOML with a source comment per value, or JSON.
+    ShowFormat { Toml, Json }
+);
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,12 +22,20 @@ pub struct Args {
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Print the effective configuration as TOML, each value with its source; secrets masked.
-    Show,
+    #[command(after_help = "Examples:\n  tokctl config show\n  \
+        tokctl --config /srv/tokctl/config.toml config show --format json | jq .sources")]
+    Show {
+        #[command(flatten)]
+        format: FormatArgs<ShowFormat>,
+    },
     /// Validate the configuration: exit 0 when valid, 2 with the reason when not.
     ///
     /// Also reports what would fail silently at run time: an upstream key
     /// variable that is not set (exit 2), a model without prices (a warning;
     /// exit 2 with --strict).
+    #[command(
+        after_help = "Examples:\n  tokctl config check\n  tokctl --config new.toml config check --strict"
+    )]
     Check {
         /// Exit 2 on every warning, not only on errors.
         #[arg(long)]
@@ -45,7 +59,10 @@ pub async fn preflight(loaded: &tokctl::config::Loaded) -> Result<(), crate::Fai
 pub fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     let loaded = global.load(Vec::new())?;
     match args.action {
-        Action::Show => print!("{}", tokctl::config::show::render(&loaded)),
+        Action::Show { format } => match format.get() {
+            ShowFormat::Toml => output::print(&tokctl::config::show::render(&loaded))?,
+            ShowFormat::Json => output::json(&tokctl::config::show::to_json(&loaded))?,
+        },
         Action::Check { strict } => {
             let from = loaded
                 .file

@@ -7,18 +7,24 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use comfy_table::{Cell, Color};
 use tokctl::telemetry::check::{self, EXIT_UNKNOWN};
-use tokctl::telemetry::health::{Report, Status};
+use tokctl::telemetry::health::Report as HealthReport;
 
 use crate::cli::GlobalArgs;
+use crate::output::{FormatArgs, Report};
+use crate::render::{count, latency_ms};
 use crate::{CmdResult, Failure};
 
 /// Shown in `tokctl health --help` (and the man page).
 pub const AFTER_HELP: &str = "\
 Exit codes (Nagios): 0 healthy, 1 degraded, 2 unhealthy, 3 unreachable or unknown. \
 Usage and configuration errors of this command also exit 3, so a monitor never reads them as CRITICAL. \
-With --live: 0 when /livez answers 200 (a degraded gateway is live), 2 for another answer, 3 unreachable.";
+With --live: 0 when /livez answers 200 (a degraded gateway is live), 2 for another answer, 3 unreachable.
+
+Examples:
+  tokctl health --url http://10.0.0.5:8080 --timeout 2s
+  tokctl health --direct --format json
+  tokctl health --watch 5s";
 
 #[derive(Debug, clap::Args)]
 #[command(after_help = AFTER_HELP)]
@@ -26,21 +32,20 @@ pub struct Args {
     /// The gateway's base URL (default: http://<server.listen>, a wildcard host becomes 127.0.0.1).
     #[arg(long, value_name = "URL", conflicts_with = "direct")]
     pub url: Option<String>,
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-    /// Check again every SECONDS until interrupted.
-    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
-    pub watch: Option<u64>,
+    #[command(flatten)]
+    pub format: FormatArgs<Report>,
+    /// Check again at this interval until interrupted (e.g. 5s; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = crate::args::positive_seconds)]
+    pub watch: Option<Duration>,
     /// Check the configured databases and providers from here, without a server.
     #[arg(long)]
     pub direct: bool,
     /// Only ask whether the gateway serves (GET /livez), for liveness checks such as a container's HEALTHCHECK.
-    #[arg(long, conflicts_with_all = ["direct", "watch", "json"])]
+    #[arg(long, conflicts_with_all = ["direct", "watch", "json", "format"])]
     pub live: bool,
-    /// Give up on the server after this many seconds (exit 3).
-    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
-    pub timeout: u64,
+    /// Give up on the server after this long, exit 3 (e.g. 2s, 500ms; a bare number is seconds).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::args::positive_seconds)]
+    pub timeout: Duration,
 }
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
@@ -51,7 +56,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         .clone()
         .unwrap_or_else(|| check::default_url(&config));
     if args.live {
-        let l = check::live(&url, Duration::from_secs(args.timeout))
+        let l = check::live(&url, args.timeout)
             .await
             .map_err(|e| Failure::new(EXIT_UNKNOWN, crate::chain(&e)))?;
         let verdict = if l.exit_code() == check::EXIT_HEALTHY {
@@ -65,29 +70,30 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         ))?;
         return Ok(ExitCode::from(l.exit_code()));
     }
+    let json = args.format.get() == Report::Json;
     loop {
         let report = if args.direct {
             check::direct(&config).await
         } else {
-            check::fetch(&url, Duration::from_secs(args.timeout))
+            check::fetch(&url, args.timeout)
                 .await
                 .map_err(|e| Failure::new(EXIT_UNKNOWN, crate::chain(&e)))?
         };
         let Some(every) = args.watch else {
-            print(&report, args.json)?;
+            print(&report, json)?;
             return Ok(ExitCode::from(check::exit_code(report.status)));
         };
-        if std::io::stdout().is_terminal() && !args.json {
+        if std::io::stdout().is_terminal() && !json {
             print!("\x1b[2J\x1b[H");
         }
-        print(&report, args.json)?;
-        tokio::time::sleep(Duration::from_secs(every)).await;
+        print(&report, json)?;
+        tokio::time::sleep(every).await;
     }
 }
 
 /// Writes the report; a closed stdout becomes a "Broken pipe" failure,
 /// which `main` treats as success.
-fn print(r: &Report, json: bool) -> Result<(), Failure> {
+fn print(r: &HealthReport, json: bool) -> Result<(), Failure> {
     let text = if json {
         serde_json::to_string_pretty(r).map_err(|e| Failure::new(EXIT_UNKNOWN, e.to_string()))?
     } else {
@@ -104,21 +110,8 @@ fn emit(text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::new(EXIT_UNKNOWN, e.to_string()))
 }
 
-fn table(r: &Report) -> String {
-    let mut t = crate::render::table(&["component", "type", "status", "latency", "message"]);
-    for c in &r.components {
-        t.add_row(vec![
-            Cell::new(&c.name),
-            Cell::new(&c.kind),
-            status_cell(c.status),
-            Cell::new(
-                c.latency_ms
-                    .map_or(String::new(), |ms| format!("{ms:.1} ms")),
-            ),
-            Cell::new(&c.message),
-        ]);
-    }
-    let mut s = format!("{t}\n");
+fn table(r: &HealthReport) -> String {
+    let mut s = format!("{}\n", crate::tables::health(r));
     for p in &r.pools.databases {
         s.push_str(&format!(
             "pool {}: {} open, {} in use, {} idle\n",
@@ -126,13 +119,11 @@ fn table(r: &Report) -> String {
         ));
     }
     for p in &r.pools.providers {
-        let mean = p
-            .mean_latency_ms
-            .map_or("-".to_string(), |ms| format!("{ms:.1} ms"));
+        let mean = p.mean_latency_ms.map_or("-".to_string(), latency_ms);
         s.push_str(&format!(
             "provider {}: {} requests, {:.1}% errors, mean upstream latency {mean}\n",
             p.name,
-            p.requests,
+            count(p.requests),
             p.error_rate * 100.0
         ));
     }
@@ -142,13 +133,4 @@ fn table(r: &Report) -> String {
         r.timestamp
     ));
     s
-}
-
-fn status_cell(s: Status) -> Cell {
-    let color = match s {
-        Status::Healthy => Color::Green,
-        Status::Degraded => Color::Yellow,
-        Status::Unhealthy => Color::Red,
-    };
-    Cell::new(s.as_str()).fg(color)
 }

@@ -3,19 +3,13 @@
 
 use tokctl::config::{Loaded, paths};
 use tokctl::db::{Db, Dsn, PoolSettings, migrate};
+use tokctl::identity::lifecycle::KeyState;
 
-use crate::cli::GlobalArgs;
 use crate::{Failure, exit};
 
-/// Loads the configuration and opens `identity.path`, migrated. A
+/// Opens `identity.path` of a loaded configuration, migrated. A
 /// read-only command (`users list`, `keys list`) refuses a SQLite file that
 /// does not exist rather than create an empty one and list nothing.
-pub async fn open(global: &GlobalArgs, read_only: bool) -> Result<Db, Failure> {
-    let loaded = global.load(Vec::new())?;
-    open_loaded(&loaded, read_only).await
-}
-
-/// [`open`] with a configuration already loaded.
 pub async fn open_loaded(loaded: &Loaded, read_only: bool) -> Result<Db, Failure> {
     if read_only {
         paths::require_database(loaded, "identity.path", "identity database")?;
@@ -39,6 +33,21 @@ pub async fn open_loaded(loaded: &Loaded, read_only: bool) -> Result<Db, Failure
     Ok(db)
 }
 
+/// The ledger database for `users delete` to count a user's rows in:
+/// `None` when it is the identity database itself (one database for both).
+/// A SQLite ledger file that does not exist is an error, not "no rows".
+pub async fn open_ledger(loaded: &Loaded, _identity: &Db) -> Result<Option<Db>, Failure> {
+    let c = &loaded.config;
+    if c.shared_database() {
+        return Ok(None);
+    }
+    paths::require_database(loaded, "ledger.path", "ledger")?;
+    let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
+    Ok(Some(
+        Db::connect(&dsn, &PoolSettings::ledger(c), "ledger").await?,
+    ))
+}
+
 /// How many usable keys carry their own limits, read without migrating or
 /// creating anything (for the warning at `serve` start); 0 when the
 /// identity database is not there yet or cannot be read.
@@ -60,7 +69,12 @@ pub async fn keys_with_limits(loaded: &Loaded) -> usize {
     let now = tokctl::db::now_us();
     keys.map(|keys| {
         keys.iter()
-            .filter(|k| k.revoked_at_us.is_none() && k.expires_at_us.is_none_or(|e| e > now))
+            .filter(|k| {
+                matches!(
+                    KeyState::of(k, now),
+                    KeyState::Active | KeyState::RevokedLater
+                )
+            })
             .filter(|k| k.rps.is_some() || k.burst.is_some() || k.tokens_per_minute.is_some())
             .count()
     })

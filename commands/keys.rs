@@ -1,15 +1,17 @@
-//! `tokctl keys create | list | revoke`. `create` prints the new key alone
-//! on stdout, so `KEY=$(tokctl keys create --user alice)` works.
+//! `tokctl keys create | list | revoke | rotate`. `create` and `rotate`
+//! print the new key alone on stdout, so `KEY=$(tokctl keys create --user
+//! alice)` works.
 
 use std::process::ExitCode;
 
 use tokctl::config::warnings::unenforced_key_limits;
 use tokctl::db::now_us;
-use tokctl::identity::{NewKey, parse_expiry, store};
+use tokctl::identity::{NewKey, lifecycle, parse_expiry, store};
 
-use crate::CmdResult;
 use crate::cli::GlobalArgs;
 use crate::identity_db::time_or_dash;
+use crate::output::{FormatArgs, Listing};
+use crate::{CmdResult, args};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,6 +22,8 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Create a key and print it (alone, on stdout). It is shown only this once.
+    #[command(after_help = "Examples:\n  KEY=$(tokctl keys create --user alice)\n  \
+        tokctl keys create --user ci --name nightly --expires 30d --rps 2 --burst 5")]
     Create {
         /// The user the key acts for.
         #[arg(long, value_name = "NAME")]
@@ -40,16 +44,35 @@ pub enum Action {
         #[arg(long, allow_negative_numbers = true)]
         tpm: Option<i64>,
     },
-    /// List keys (never the keys themselves: only their display prefixes).
+    /// List keys (never the keys themselves: only their display prefixes), with their state.
+    #[command(
+        after_help = "States: active, revoking (still accepted: a rotation's grace period), revoked, expired. \
+        Times are UTC.\n\n\
+        Examples:\n  tokctl keys list --user alice\n  tokctl keys list --format json | jq '.[] | select(.state == \"expired\")'"
+    )]
     List {
         /// Only this user's keys.
         #[arg(long, value_name = "NAME")]
         user: Option<String>,
+        #[command(flatten)]
+        format: FormatArgs<Listing>,
     },
     /// Revoke a key by id, display prefix or full key; refused within the auth cache TTL.
+    #[command(after_help = "Examples:\n  tokctl keys revoke 12\n  tokctl keys revoke tok_AbCd1234")]
     Revoke {
         /// Key id, display prefix (e.g. tok_AbCd1234) or the full key.
         key: String,
+    },
+    /// Replace a key: print a new one (same user, name, limits and expiry); revoke the old
+    /// one now or after --grace.
+    #[command(after_help = "Examples:\n  NEW=$(tokctl keys rotate tok_AbCd1234)\n  \
+        tokctl keys rotate 12 --grace 1h   # the old key keeps working for an hour")]
+    Rotate {
+        /// Key id, display prefix (e.g. tok_AbCd1234) or the full key.
+        key: String,
+        /// How long the old key keeps working (e.g. 1h, 30m; a bare number is seconds).
+        #[arg(long, value_name = "DURATION", value_parser = args::seconds, default_value = "0s")]
+        grace: std::time::Duration,
     },
 }
 
@@ -100,28 +123,13 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
                     }
                 })
         }
-        Action::List { user } => store::list_keys(&db, user.as_deref()).await.map(|keys| {
-            let mut t = crate::render::table(&[
-                "id", "user", "name", "prefix", "created", "expires", "revoked", "rps", "burst",
-                "tpm",
-            ]);
-            let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
-            for k in keys {
-                t.add_row(vec![
-                    k.id.to_string(),
-                    k.user_name,
-                    k.name,
-                    k.display_prefix,
-                    time_or_dash(Some(k.created_at_us)),
-                    time_or_dash(k.expires_at_us),
-                    time_or_dash(k.revoked_at_us),
-                    opt(k.rps.map(|v| v.to_string())),
-                    opt(k.burst.map(|v| v.to_string())),
-                    opt(k.tokens_per_minute.map(|v| v.to_string())),
-                ]);
+        Action::List { user, format } => match store::list_keys(&db, user.as_deref()).await {
+            Ok(keys) => {
+                db.close().await;
+                return crate::listings::keys(&keys, format.get());
             }
-            println!("{t}");
-        }),
+            Err(e) => Err(e),
+        },
         Action::Revoke { key } => store::revoke_key(&db, &key).await.map(|k| {
             eprintln!(
                 "revoked key {} ({}) of `{}` at {}",
@@ -131,6 +139,22 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
                 time_or_dash(k.revoked_at_us)
             )
         }),
+        Action::Rotate { key, grace } => {
+            let grace_us = i64::try_from(grace.as_micros()).unwrap_or(i64::MAX);
+            lifecycle::rotate_key(&db, &key, grace_us).await.map(|r| {
+                eprintln!(
+                    "created key {} ({}) for `{}`; store it now, it is not shown again; \
+                     the old key {} ({}) is revoked at {}",
+                    r.new.key_id,
+                    r.new.display_prefix,
+                    r.old.user_name,
+                    r.old.id,
+                    r.old.display_prefix,
+                    time_or_dash(r.old.revoked_at_us)
+                );
+                println!("{}", r.new.plaintext);
+            })
+        }
     };
     db.close().await;
     result?;

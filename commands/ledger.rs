@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use tokctl::config::Loaded;
 use tokctl::db::{Db, Dsn, PoolSettings, now_us};
 use tokctl::ledger::export::{self, Compression, Destination, Export, ExportOptions, Filter};
-use tokctl::ledger::summary::{self, GroupBy};
 
 use crate::cli::GlobalArgs;
 use crate::{CmdResult, Failure, exit};
@@ -26,27 +26,39 @@ pub enum Action {
         after_help = "Columns and their order: docs/ledger.md. Incremental exports (--after, \
 --cursor) go chain by chain by sequence number and stop at each chain's committed watermark, so \
 a batch committed late is exported by the next run, never skipped. Rows written outside every \
-chain are only in full exports."
+chain are only in full exports.\n\n\
+Examples:\n  tokctl ledger export --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z -o nov.csv.gz --manifest\n  \
+tokctl ledger export --format jsonl --since 24h --key tok_AbCd1234\n  \
+tokctl ledger export --cursor billing.cursor -o increment.csv"
     )]
     Export(ExportArgs),
     /// Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency.
-    Summary(SummaryArgs),
+    #[command(
+        after_help = "The table shows numbers for people (separators, cost in ledger.currency, latencies with \
+units); --format json and csv keep the raw numbers (cost_nano, latencies in ms).\n\n\
+Examples:\n  tokctl ledger summary --by user,model --since 7d\n  \
+tokctl ledger summary --by day --format csv > daily.csv\n  tokctl ledger summary --errors --by model --json"
+    )]
+    Summary(crate::ledger_summary::SummaryArgs),
     /// Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1.
     #[command(
         after_help = "Gaps (entries known lost: dead-lettered, or lost in a crash with the spool off) \
 are listed, not failures. Entries above the committed watermark are not checked. The head file \
 (ledger.chain.head_file) catches deletion of the newest entries. Use the HMAC key the chain was \
-written with (ledger.chain.hmac_key / TOKCTL_LEDGER_CHAIN_HMAC_KEY)."
+written with (ledger.chain.hmac_key / TOKCTL_LEDGER_CHAIN_HMAC_KEY).\n\n\
+Examples:\n  tokctl ledger verify\n  tokctl ledger verify --instance gw-1 --from-seq 100000 --json\n  \
+tokctl ledger verify --head-file /backup/gw-1.head.json --head-file /backup/gw-2.head.json"
     )]
     Verify(crate::ledger_chain::VerifyArgs),
     /// The crash-safe spool: `status`, or `replay` its entries into the database without serving.
+    #[command(after_help = "Examples:\n  tokctl ledger spool status\n  tokctl ledger spool replay")]
     Spool(crate::ledger_chain::SpoolArgs),
 }
 
 /// Which entries: shared by export and summary.
 #[derive(Debug, clap::Args)]
 pub struct FilterArgs {
-    /// Entries at or after this time: RFC 3339, or a duration before now (24h, 7d).
+    /// Entries at or after this time: RFC 3339 (2026-11-01T00:00:00Z), or a duration before now (24h, 7d).
     #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// Entries before this time: RFC 3339, or a duration before now.
@@ -55,9 +67,9 @@ pub struct FilterArgs {
     /// Only this user's entries (by name).
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
-    /// Only this API key's entries (by key id, see `tokctl keys list`).
-    #[arg(long, value_name = "ID")]
-    pub key: Option<i64>,
+    /// Only this API key's entries: its id or display prefix (see `tokctl keys list`).
+    #[arg(long, value_name = "ID|PREFIX")]
+    pub key: Option<String>,
     /// Only entries for this model (as the client asked for it).
     #[arg(long)]
     pub model: Option<String>,
@@ -115,37 +127,6 @@ pub enum CompressArg {
     Zstd,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct SummaryArgs {
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    /// Group by these (comma-separated or repeated); none: grand totals.
-    #[arg(long, value_enum, value_delimiter = ',')]
-    pub by: Vec<ByArg>,
-    /// JSON (an array of objects) instead of a table.
-    #[arg(long, conflicts_with = "csv")]
-    pub json: bool,
-    /// CSV instead of a table.
-    #[arg(long)]
-    pub csv: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum ByArg {
-    User,
-    Key,
-    Model,
-    Day,
-    Hour,
-    /// The provider's API (`chat`, `messages`, `responses`, `embeddings`).
-    #[value(name = "upstream_api")]
-    UpstreamApi,
-    Team,
-    /// `none`, `hit`, `miss`, `bypass`.
-    Cache,
-    Provider,
-}
-
 impl From<export::ExportError> for Failure {
     fn from(e: export::ExportError) -> Self {
         let code = if e.is_usage() {
@@ -173,16 +154,30 @@ impl From<tokctl::ledger::scan::FilterError> for Failure {
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     match args.action {
         Action::Export(a) => run_export(a, global).await,
-        Action::Summary(a) => run_summary(a, global).await,
+        Action::Summary(a) => crate::ledger_summary::run(a, global).await,
         Action::Verify(a) => crate::ledger_chain::run_verify(a, global).await,
         Action::Spool(a) => crate::ledger_chain::run_spool(a, global).await,
     }
 }
 
-fn filter(f: &FilterArgs) -> Result<Filter, Failure> {
+/// The filter of `export` and `summary`; a key named by its display
+/// prefix is looked up in the identity database.
+pub async fn filter(f: &FilterArgs, loaded: &Loaded) -> Result<Filter, Failure> {
+    let key = match f.key.as_deref().map(str::trim) {
+        None => None,
+        Some(k) => match k.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                let db = crate::identity_db::open_loaded(loaded, true).await?;
+                let found = tokctl::identity::store::find_key(&db, k).await;
+                db.close().await;
+                Some(found?.id)
+            }
+        },
+    };
     let base = Filter {
         user: f.user.clone(),
-        key: f.key,
+        key,
         model: f.model.clone(),
         status: f.status,
         errors: f.errors,
@@ -193,15 +188,20 @@ fn filter(f: &FilterArgs) -> Result<Filter, Failure> {
 }
 
 pub async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
-    let loaded = global.load(Vec::new())?;
-    tokctl::config::paths::require_database(&loaded, "ledger.path", "ledger")?;
+    open_ledger_loaded(&global.load(Vec::new())?).await
+}
+
+/// [`open_ledger`] with a configuration already loaded.
+pub async fn open_ledger_loaded(loaded: &Loaded) -> Result<Db, Failure> {
+    tokctl::config::paths::require_database(loaded, "ledger.path", "ledger")?;
     let c = &loaded.config;
     let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     Ok(Db::connect(&dsn, &PoolSettings::ledger(c), "ledger").await?)
 }
 
 async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
-    let filter = filter(&a.filter)?;
+    let loaded = global.load(Vec::new())?;
+    let filter = filter(&a.filter, &loaded).await?;
     let compress = a.compress.map(|c| match c {
         CompressArg::None => Compression::None,
         CompressArg::Gzip => Compression::Gzip,
@@ -224,7 +224,7 @@ async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
         None => Destination::Stream(Box::new(std::io::stdout())),
     };
     let job = Export::prepare(opts, dest)?;
-    let db = open_ledger(global).await?;
+    let db = open_ledger_loaded(&loaded).await?;
     let bar = if a.output.is_some() && std::io::stderr().is_terminal() {
         // A bar with an ETA when the rows can be counted first (one COUNT
         // with the same filters); a spinner with the rate otherwise.
@@ -276,41 +276,6 @@ async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
     }
     if let Some(m) = &report.manifest {
         eprintln!("manifest: {}", m.display());
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-async fn run_summary(a: SummaryArgs, global: &GlobalArgs) -> CmdResult {
-    let filter = filter(&a.filter)?;
-    let by: Vec<GroupBy> =
-        a.by.iter()
-            .map(|b| match b {
-                ByArg::User => GroupBy::User,
-                ByArg::Key => GroupBy::Key,
-                ByArg::Model => GroupBy::Model,
-                ByArg::Day => GroupBy::Day,
-                ByArg::Hour => GroupBy::Hour,
-                ByArg::UpstreamApi => GroupBy::UpstreamApi,
-                ByArg::Team => GroupBy::Team,
-                ByArg::Cache => GroupBy::Cache,
-                ByArg::Provider => GroupBy::Provider,
-            })
-            .collect();
-    let db = open_ledger(global).await?;
-    let result = summary::summarize(&db, &filter, &by).await;
-    db.close().await;
-    let s = result?;
-    if a.json {
-        println!("{}", s.to_json());
-    } else if a.csv {
-        s.write_csv(std::io::stdout().lock())
-            .map_err(|source| export::ExportError::Write { source })?;
-    } else {
-        let mut t = crate::render::table(&s.header());
-        for row in s.cells() {
-            t.add_row(row);
-        }
-        println!("{t}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -3,13 +3,14 @@
 
 use std::process::ExitCode;
 
-use comfy_table::Table;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokctl::ledger::LedgerWriter;
-use tokctl::ledger::chain::verify::{self, Report};
+use tokctl::ledger::chain::verify::{self, Report as VerifyReport};
 use tokctl::ledger::chain::{ChainKey, head};
 
 use crate::cli::GlobalArgs;
+use crate::output::{self, FormatArgs, Report};
+use crate::render::{bytes, int};
 use crate::{CmdResult, Failure, exit};
 
 #[derive(Debug, clap::Args)]
@@ -19,14 +20,17 @@ pub struct VerifyArgs {
     pub instance: Option<String>,
     /// Start after this sequence number (links into it are not checked).
     #[arg(long, value_name = "SEQ", default_value_t = 0)]
-    pub since: i64,
+    pub from_seq: i64,
+    /// Not a verify option: --since is a time in every command, and verify walks by
+    /// sequence number (--from-seq). Kept only to refuse old scripts clearly.
+    #[arg(long, value_name = "WHEN", hide = true)]
+    pub since: Option<String>,
     /// A chain head file to check its chain against (repeatable: other instances' head files);
     /// default: this gateway's ledger.chain.head_file.
     #[arg(long = "head-file", value_name = "PATH")]
     pub head_files: Vec<std::path::PathBuf>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<Report>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -38,12 +42,29 @@ pub struct SpoolArgs {
 #[derive(Debug, clap::Subcommand)]
 pub enum SpoolAction {
     /// Segments, backlog above the committed watermark, torn records.
-    Status,
+    #[command(after_help = "Examples:\n  tokctl ledger spool status\n  \
+        tokctl ledger spool status --format json | jq .backlog")]
+    Status {
+        #[command(flatten)]
+        format: FormatArgs<Report>,
+    },
     /// Write every spooled entry above the watermark into the database, without serving.
+    #[command(after_help = "Examples:\n  tokctl ledger spool replay && tokctl ledger spool status")]
     Replay,
 }
 
 pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
+    if let Some(since) = &a.since {
+        let hint = if since.trim().parse::<i64>().is_ok() {
+            format!("--since is a time everywhere; for a sequence number use --from-seq {since}")
+        } else {
+            "--since is not a verify option: verify walks each chain by sequence number; \
+             start with --from-seq SEQ (see `tokctl ledger export --format jsonl` for an entry's chain_seq)"
+                .to_string()
+        };
+        return Err(Failure::new(exit::USAGE, hint));
+    }
+    let json = a.format.get() == Report::Json;
     let loaded = global.load(Vec::new())?;
     let cfg = &loaded.config.ledger.chain;
     let db = crate::ledger::open_ledger(global).await?;
@@ -57,7 +78,7 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
             };
             Failure::new(code, e.to_string())
         })?;
-    let bar = if std::io::stderr().is_terminal() && !a.json {
+    let bar = if std::io::stderr().is_terminal() && !json {
         let b = ProgressBar::new_spinner();
         b.set_style(
             ProgressStyle::with_template("{spinner} verified {pos} entries ({per_sec})")
@@ -74,7 +95,7 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
             b.set_position(n);
         }
     };
-    let report = verify::verify(&db, &key, a.instance.as_deref(), a.since, &heads, &tick)
+    let report = verify::verify(&db, &key, a.instance.as_deref(), a.from_seq, &heads, &tick)
         .await
         .map_err(|e| match e {
             verify::VerifyError::Store(_) => Failure::new(exit::FAILURE, crate::chain(&e)),
@@ -83,11 +104,10 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    if a.json {
-        let text = serde_json::to_string_pretty(&report).unwrap_or_default();
-        println!("{text}");
+    if json {
+        output::json(&report)?;
     } else {
-        print_report(&report);
+        output::print(&report_text(&report))?;
     }
     Ok(if report.is_intact() {
         ExitCode::SUCCESS
@@ -98,42 +118,22 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
 
 use std::io::IsTerminal;
 
-fn print_report(r: &Report) {
-    let mut t = Table::new();
-    t.set_header([
-        "instance",
-        "keyed",
-        "watermark",
-        "checked",
-        "gaps",
-        "breaks",
-        "first break",
-    ]);
-    for c in &r.chains {
-        let first = c.first_break.as_ref().map_or("-".to_string(), |b| {
-            format!("{} at {}: {}", b.kind, b.seq, b.detail)
-        });
-        t.add_row([
-            c.instance_id.clone(),
-            c.keyed.to_string(),
-            c.watermark.to_string(),
-            c.entries_checked.to_string(),
-            c.gaps.len().to_string(),
-            c.breaks.to_string(),
-            first,
-        ]);
-    }
-    println!("{t}");
+fn report_text(r: &VerifyReport) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "{}", crate::tables::verify(r));
     for c in &r.chains {
         for g in &c.gaps {
-            println!(
+            let _ = writeln!(
+                o,
                 "gap: chain {} entry {} ({})",
                 c.instance_id, g.seq, g.reason
             );
         }
     }
     if r.unchained_rows > 0 {
-        println!(
+        let _ = writeln!(
+            o,
             "inserted: {} rows outside every chain that the baseline does not account for (first: {})",
             r.unchained_rows,
             r.first_unchained
@@ -142,18 +142,25 @@ fn print_report(r: &Report) {
         );
     }
     match &r.baseline {
-        Some(b) => println!(
-            "before the chains: {} rows outside every chain (baseline {} rows up to id {})",
-            r.pre_chain_rows,
-            b.rows,
-            b.max_id.map_or("-".to_string(), |m| m.to_string())
-        ),
-        None if !r.chains.is_empty() => println!(
-            "no baseline holds: rows outside every chain were counted by time since the first chain began"
-        ),
+        Some(b) => {
+            let _ = writeln!(
+                o,
+                "before the chains: {} rows outside every chain (baseline {} rows up to id {})",
+                r.pre_chain_rows,
+                b.rows,
+                b.max_id.map_or("-".to_string(), |m| m.to_string())
+            );
+        }
+        None if !r.chains.is_empty() => {
+            let _ = writeln!(
+                o,
+                "no baseline holds: rows outside every chain were counted by time since the first chain began"
+            );
+        }
         None => {}
     }
-    println!(
+    let _ = writeln!(
+        o,
         "{}",
         if r.is_intact() {
             "chains intact"
@@ -161,32 +168,70 @@ fn print_report(r: &Report) {
             "TAMPERING DETECTED"
         }
     );
+    o
 }
 
-/// The checkpoint line of `spool status`: the committed watermark read from
-/// the database and the backlog above it, or why they are unknown.
-async fn checkpoint(cfg: &tokctl::config::LedgerConfig, global: &GlobalArgs, last: i64) -> String {
+/// The checkpoint of `spool status`: the committed watermark read from the
+/// database and the backlog above it, or why they are unknown (`line`).
+#[derive(serde::Serialize)]
+struct Checkpoint {
+    instance_id: Option<String>,
+    watermark: Option<i64>,
+    backlog: Option<i64>,
+    line: String,
+}
+
+async fn checkpoint(loaded: &tokctl::config::Loaded, last: i64) -> Checkpoint {
     use tokctl::ledger::chain::start;
-    let id = match start::existing_instance_id(&cfg.chain) {
-        Ok(Some(id)) => id,
-        Ok(None) => return "checkpoint: this gateway has no instance id yet".into(),
-        Err(e) => return format!("checkpoint: unknown ({e})"),
+    let unknown = |id: Option<String>, line: String| Checkpoint {
+        instance_id: id,
+        watermark: None,
+        backlog: None,
+        line,
     };
-    let db = match crate::ledger::open_ledger(global).await {
+    let id = match start::existing_instance_id(&loaded.config.ledger.chain) {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            return unknown(
+                None,
+                "checkpoint: this gateway has no instance id yet".into(),
+            );
+        }
+        Err(e) => return unknown(None, format!("checkpoint: unknown ({e})")),
+    };
+    let db = match crate::ledger::open_ledger_loaded(loaded).await {
         Ok(db) => db,
-        Err(e) => return format!("checkpoint of `{id}`: database unreachable ({})", e.message),
+        Err(e) => {
+            let line = format!("checkpoint of `{id}`: database unreachable ({})", e.message);
+            return unknown(Some(id), line);
+        }
     };
     let wm = start::stored_watermark(&db, &id).await;
     db.close().await;
-    match wm {
-        Ok(Some(wm)) => format!(
-            "checkpoint of `{id}`: committed watermark {wm}; backlog {} entries to replay",
-            (last - wm).max(0)
-        ),
-        Ok(None) => {
-            format!("checkpoint of `{id}`: no chain in the database yet; backlog {last} entries")
+    let (watermark, backlog, line) = match wm {
+        Ok(Some(wm)) => {
+            let backlog = (last - wm).max(0);
+            let line = format!(
+                "checkpoint of `{id}`: committed watermark {}; backlog {} entries to replay",
+                int(wm),
+                int(backlog)
+            );
+            (Some(wm), Some(backlog), line)
         }
-        Err(e) => format!("checkpoint of `{id}`: unknown ({e})"),
+        Ok(None) => {
+            let line = format!(
+                "checkpoint of `{id}`: no chain in the database yet; backlog {} entries",
+                int(last)
+            );
+            (None, Some(last), line)
+        }
+        Err(e) => (None, None, format!("checkpoint of `{id}`: unknown ({e})")),
+    };
+    Checkpoint {
+        instance_id: Some(id),
+        watermark,
+        backlog,
+        line,
     }
 }
 
@@ -195,38 +240,50 @@ pub async fn run_spool(a: SpoolArgs, global: &GlobalArgs) -> CmdResult {
     let cfg = loaded.config.ledger.clone();
     let dir = std::path::Path::new(&cfg.spool.dir);
     match a.action {
-        SpoolAction::Status => {
+        SpoolAction::Status { format } => {
             let scan = tokctl::ledger::spool::scan_dir(dir)
                 .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-            let mut t = Table::new();
-            t.set_header([
-                "segment",
-                "first seq",
-                "last seq",
-                "records",
-                "bytes",
-                "unreadable bytes",
-            ]);
-            for s in &scan.segments {
-                t.add_row([
-                    s.path.display().to_string(),
-                    s.first_seq.to_string(),
-                    s.last.map_or("-".into(), |(l, _)| l.to_string()),
-                    s.records.to_string(),
-                    s.bytes.to_string(),
-                    s.unreadable_bytes.to_string(),
-                ]);
-            }
-            println!("{t}");
             let last = scan.last().map_or(0, |(s, _)| s);
             let unreadable: u64 = scan.segments.iter().map(|s| s.unreadable_bytes).sum();
-            println!(
-                "spool: {} segments, {} bytes, last entry {last}, {unreadable} unreadable bytes \
-                 (a torn or corrupt tail, skipped by replay)",
-                scan.segments.len(),
-                scan.bytes()
-            );
-            println!("{}", checkpoint(&cfg, global, last).await);
+            let cp = checkpoint(&loaded, last).await;
+            if format.get() == Report::Json {
+                let segments: Vec<_> = scan
+                    .segments
+                    .iter()
+                    .map(|s| {
+                        serde_json::json!({
+                            "path": s.path.display().to_string(),
+                            "first_seq": s.first_seq,
+                            "last_seq": s.last.map(|(l, _)| l),
+                            "records": s.records,
+                            "bytes": s.bytes,
+                            "unreadable_bytes": s.unreadable_bytes,
+                        })
+                    })
+                    .collect();
+                output::json(&serde_json::json!({
+                    "dir": dir.display().to_string(),
+                    "segments": segments,
+                    "bytes": scan.bytes(),
+                    "last_seq": last,
+                    "unreadable_bytes": unreadable,
+                    "instance_id": cp.instance_id,
+                    "watermark": cp.watermark,
+                    "backlog": cp.backlog,
+                }))?;
+            } else {
+                output::print(&format!(
+                    "spool {}\n{}\nspool: {} segments, {}, last entry {}, {} unreadable \
+                     (a torn or corrupt tail, skipped by replay)\n{}",
+                    dir.display(),
+                    crate::tables::spool(&scan),
+                    scan.segments.len(),
+                    bytes(scan.bytes()),
+                    int(last),
+                    bytes(unreadable),
+                    cp.line
+                ))?;
+            }
             Ok(ExitCode::SUCCESS)
         }
         SpoolAction::Replay => {

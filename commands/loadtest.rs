@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::GlobalArgs;
 use crate::loadtest_render as render;
+use crate::output::{FormatArgs, Report};
 use crate::{CmdResult, Failure, exit};
 
 #[derive(Debug, clap::Args)]
@@ -20,12 +21,18 @@ use crate::{CmdResult, Failure, exit};
 generator itself sent late (behind schedule p99 over 0.5 ms). Ctrl-C stops early and still reports. The API key may \
 come from TOKCTL_API_KEY. Exit codes: 0 ok, 1 a --fail-on bound was crossed (or, with --fail-on, the open loop's \
 generator fell behind), every request of a level failed, the first answers were all 4xx refusals (other than 429; the run \
-stops early) or the target is unreachable, 2 usage error (checked before any load is sent). JSON fields: docs/loadtest.md."
+stops early) or the target is unreachable, 2 usage error (checked before any load is sent). JSON fields: docs/loadtest.md.
+
+Examples:
+  tokctl loadtest -c 10,50,100 -d 30s
+  tokctl loadtest --rate 200 -d 1m --stream --slo 'ttft<500ms,p99<2s' --format json > run.json
+  tokctl loadtest -n 10000 --fail-on 'p99>50ms,errors>0.1%'"
 )]
 pub struct Args {
     #[command(subcommand)]
     pub action: Option<Action>,
     /// URL to POST to (default: http://<server.listen>/v1/chat/completions).
+    #[arg(value_name = "URL")]
     pub url: Option<String>,
     /// Connections, one per concurrency slot; a list (10,50,100) runs a sweep.
     #[arg(short, long, value_delimiter = ',', default_value = "10")]
@@ -33,8 +40,8 @@ pub struct Args {
     /// Open loop: requests per second on a constant schedule.
     #[arg(long, value_name = "PER_SECOND")]
     pub rate: Option<f64>,
-    /// How long to measure each level (e.g. 10s, 1m).
-    #[arg(short, long, value_parser = humantime::parse_duration, default_value = "10s", conflicts_with = "requests")]
+    /// How long to measure each level (e.g. 10s, 1m; a bare number is seconds).
+    #[arg(short, long, value_parser = crate::args::positive_seconds, default_value = "10s", conflicts_with = "requests")]
     pub duration: Duration,
     /// Measure exactly this many requests per level instead of a duration.
     #[arg(short = 'n', long)]
@@ -44,11 +51,11 @@ pub struct Args {
     /// fewer threads leave the target more CPU.
     #[arg(short = 't', long, value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
-    /// Traffic before measuring, per level (e.g. 2s).
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "0s")]
+    /// Traffic before measuring, per level (e.g. 2s; a bare number is seconds).
+    #[arg(long, value_parser = crate::args::seconds, default_value = "0s")]
     pub warmup: Duration,
-    /// A request unanswered after this long counts as a timeout error.
-    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    /// A request unanswered after this long counts as a timeout error (a bare number is seconds).
+    #[arg(long, value_parser = crate::args::positive_seconds, default_value = "30s")]
     pub timeout: Duration,
     /// Model for the generated chat body (default: the first [[models]]
     /// entry of the configuration, else the first model the target's
@@ -74,16 +81,17 @@ pub struct Args {
     /// Stream answers: report time to first token, inter-token latency and tokens/s.
     #[arg(long)]
     pub stream: bool,
-    /// Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s" (p50…max,
-    /// mean, and with --stream ttft, itl).
-    #[arg(long, value_parser = Criteria::parse_slo)]
+    /// Bounds each request must MEET to count as good (goodput), written as what is
+    /// wanted: e.g. --slo "ttft<500ms,p99<2s" means a good request's TTFT is under 500 ms
+    /// (p50…max, mean, and with --stream ttft, itl). Reports the share of good requests.
+    #[arg(long, value_name = "BOUNDS", value_parser = Criteria::parse_slo)]
     pub slo: Option<Criteria>,
-    /// Exit 1 when a bound is crossed, e.g. "p99>50ms,errors>0.1%".
-    #[arg(long, value_parser = Criteria::parse)]
+    /// Conditions that FAIL the run (exit 1), written as what is bad: e.g. --fail-on
+    /// "p99>50ms,errors>0.1%" fails when the p99 is over 50 ms or over 0.1% of requests fail.
+    #[arg(long, value_name = "CONDITIONS", value_parser = Criteria::parse)]
     pub fail_on: Option<Criteria>,
-    /// Print the results as JSON (docs/loadtest.md).
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub format: FormatArgs<Report>,
     /// Write per-second histograms in the HdrHistogram log format.
     #[arg(long, value_name = "FILE")]
     pub hdr_out: Option<PathBuf>,
@@ -91,19 +99,37 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// Show two `--json` results side by side with ratios (B/A).
-    Compare { a: PathBuf, b: PathBuf },
+    /// Show two `--format json` results side by side with ratios (B/A).
+    #[command(
+        after_help = "Examples:\n  tokctl loadtest -c 50 --json > before.json; tokctl loadtest -c 50 --json > after.json\n  \
+        tokctl loadtest compare before.json after.json"
+    )]
+    Compare {
+        /// The first run (`tokctl loadtest --format json` output): the baseline, A.
+        #[arg(value_name = "A.json")]
+        a: PathBuf,
+        /// The second run, B; ratios are B/A.
+        #[arg(value_name = "B.json")]
+        b: PathBuf,
+        #[command(flatten)]
+        format: FormatArgs<Report>,
+    },
 }
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
-    if let Some(Action::Compare { a, b }) = &args.action {
+    if let Some(Action::Compare { a, b, format }) = &args.action {
         let (ra, rb) = (
             RunFile::read(a).map_err(usage)?,
             RunFile::read(b).map_err(usage)?,
         );
-        out(&render::compare(&loadtest::compare(&ra, &rb)))?;
+        let c = loadtest::compare(&ra, &rb);
+        match format.get() {
+            Report::Table => out(&render::compare(&c))?,
+            Report::Json => crate::output::json(&render::compare_json(&c))?,
+        }
         return Ok(ExitCode::SUCCESS);
     }
+    let json = args.format.get() == Report::Json;
     let config = global.load(Vec::new())?.config;
     let url = match &args.url {
         Some(u) => u.clone(),
@@ -185,7 +211,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     if let Some(p) = &progress {
         p.finish();
     }
-    if args.json {
+    if json {
         let doc = RunFile::new(&plan, reports.clone());
         let text = serde_json::to_string_pretty(&doc)
             .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
@@ -205,7 +231,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     if reports.iter().any(|r| r.interrupted) {
         eprintln!("interrupted: partial results above");
     }
-    if args.json {
+    if json {
         // The text report carries these; JSON keeps stdout parseable.
         for lag in reports.iter().filter_map(loadtest::GeneratorLag::of) {
             eprintln!("warning: {lag}");

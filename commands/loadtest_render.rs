@@ -6,6 +6,8 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokctl::loadtest::{Comparison, GeneratorLag, Latency, Rate, Report, Tick};
 
+use crate::render::{Col, Tab, bytes, count, latency_ms, sig3};
+
 /// A progress bar showing live requests/s, errors and p99.
 pub struct Progress {
     bar: ProgressBar,
@@ -39,35 +41,50 @@ impl Progress {
 }
 
 fn ms(v: f64) -> String {
-    format!("{v:.2}")
+    latency_ms(v)
+}
+
+/// One row per level: counts, rate, latency quantiles, bytes received.
+pub fn report_table(reports: &[Report]) -> Tab {
+    let mut t = Tab::new(&[
+        ("conc", Col::Num),
+        ("requests", Col::Num),
+        ("ok", Col::Num),
+        ("failed", Col::Num),
+        ("req/s", Col::Num),
+        ("p50", Col::Num),
+        ("p90", Col::Num),
+        ("p99", Col::Num),
+        ("p99.9", Col::Num),
+        ("max", Col::Num),
+        ("mean", Col::Num),
+        ("received", Col::Num),
+    ]);
+    for r in reports {
+        let l = &r.latency_ms;
+        t.row([
+            count(r.concurrency as u64),
+            count(r.requests),
+            count(r.successes),
+            count(r.failures),
+            sig3(r.requests_per_s),
+            ms(l.p50),
+            ms(l.p90),
+            ms(l.p99),
+            ms(l.p999),
+            ms(l.max),
+            ms(l.mean),
+            bytes(r.bytes_received),
+        ]);
+    }
+    t
 }
 
 /// One row per level, then status codes, errors and the open-loop/stream details.
 pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let mut t = crate::render::table(&[
-        "conc", "requests", "ok", "failed", "req/s", "p50 ms", "p90 ms", "p95 ms", "p99 ms",
-        "p99.9 ms", "max ms", "mean ms", "MB in",
-    ]);
-    for r in reports {
-        let l = &r.latency_ms;
-        t.add_row(vec![
-            r.concurrency.to_string(),
-            r.requests.to_string(),
-            r.successes.to_string(),
-            r.failures.to_string(),
-            format!("{:.1}", r.requests_per_s),
-            ms(l.p50),
-            ms(l.p90),
-            ms(l.p95),
-            ms(l.p99),
-            ms(l.p999),
-            ms(l.max),
-            ms(l.mean),
-            format!("{:.2}", r.bytes_received as f64 / 1e6),
-        ]);
-    }
+    let t = report_table(reports);
     let _ = writeln!(o, "{t}");
     for r in reports {
         let codes: Vec<String> = r
@@ -128,7 +145,7 @@ pub fn report(reports: &[Report], open: bool, stream: bool) -> String {
 
 fn line(l: &Latency) -> String {
     format!(
-        "p50 {} p90 {} p99 {} p99.9 {} max {} mean {} (ms)",
+        "p50 {} p90 {} p99 {} p99.9 {} max {} mean {}",
         ms(l.p50),
         ms(l.p90),
         ms(l.p99),
@@ -145,20 +162,32 @@ fn rate(r: &Rate) -> String {
     )
 }
 
+/// One row per level and metric: A, B and B/A.
+pub fn compare_table(c: &Comparison) -> Tab {
+    let mut t = Tab::new(&[
+        ("level", Col::Atom),
+        ("metric", Col::Atom),
+        ("A", Col::Num),
+        ("B", Col::Num),
+        ("B/A", Col::Num),
+    ]);
+    for r in &c.rows {
+        t.row([
+            r.level.clone(),
+            r.metric.to_string(),
+            sig3(r.a),
+            sig3(r.b),
+            r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
+        ]);
+    }
+    t
+}
+
 /// Two runs side by side, then the levels only one has and the options
 /// that differ.
 pub fn compare(c: &Comparison) -> String {
     use std::fmt::Write;
-    let mut t = crate::render::table(&["level", "metric", "A", "B", "B/A"]);
-    for r in &c.rows {
-        t.add_row(vec![
-            r.level.clone(),
-            r.metric.to_string(),
-            format!("{:.3}", r.a),
-            format!("{:.3}", r.b),
-            r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
-        ]);
-    }
+    let t = compare_table(c);
     let mut o = format!("{t}\n");
     for (side, levels) in [("A", &c.only_a), ("B", &c.only_b)] {
         if !levels.is_empty() {
@@ -169,4 +198,23 @@ pub fn compare(c: &Comparison) -> String {
         let _ = writeln!(o, "options differ: {d}");
     }
     o
+}
+
+/// A comparison as JSON: raw numbers, for scripts.
+pub fn compare_json(c: &Comparison) -> serde_json::Value {
+    let rows: Vec<_> = c
+        .rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "level": r.level, "metric": r.metric, "a": r.a, "b": r.b, "ratio": r.ratio,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "rows": rows,
+        "only_a": c.only_a,
+        "only_b": c.only_b,
+        "option_diffs": c.option_diffs,
+    })
 }

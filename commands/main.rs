@@ -1,6 +1,7 @@
 //! The `tokctl` binary: the clap root, dispatch, and the process contract
 //! (one error line on stderr, documented exit codes, broken pipe is success).
 
+mod args;
 mod cli;
 mod config_cmd;
 mod docs;
@@ -9,11 +10,15 @@ mod identity_db;
 mod keys;
 mod ledger;
 mod ledger_chain;
+mod ledger_summary;
+mod listings;
 mod loadtest;
 mod loadtest_render;
 mod migrate;
+mod output;
 mod render;
 mod serve;
+mod tables;
 mod tune;
 mod tune_render;
 mod tune_verify;

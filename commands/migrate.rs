@@ -7,12 +7,14 @@ use tokctl::db::migrate::{self, MigrationStatus, State};
 use tokctl::db::{Databases, Db, Dsn};
 
 use crate::cli::GlobalArgs;
+use crate::output::{FormatArgs, Report};
 use crate::{CmdResult, Failure, exit};
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Applies pending migrations to the ledger and identity databases (both, when they differ). \
-A SQLite file that already holds data is copied beside itself (VACUUM INTO) before it is changed."
+A SQLite file that already holds data is copied beside itself (VACUUM INTO) before it is changed.\n\n\
+Examples:\n  tokctl migrate --dry-run\n  tokctl migrate\n  tokctl migrate status"
 )]
 pub struct Args {
     #[command(subcommand)]
@@ -25,7 +27,12 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// List applied and pending migrations; fail (exit 1) when an applied one differs from the binary's.
-    Status,
+    #[command(after_help = "Examples:\n  tokctl migrate status\n  \
+        tokctl migrate status --format json | jq '.[].migrations[] | select(.state == \"pending\")'")]
+    Status {
+        #[command(flatten)]
+        format: FormatArgs<Report>,
+    },
 }
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
@@ -37,16 +44,35 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     } else {
         paths::refuse_moved(&loaded)?;
     }
+    let json =
+        matches!(&args.action, Some(Action::Status { format }) if format.get() == Report::Json);
     let dbs = Databases::open(&loaded.config).await?;
     let mut failed = false;
+    let mut doc = Vec::new();
     for (role, db, dsn) in dbs.distinct() {
         let statuses = if args.action.is_some() || args.dry_run {
             migrate::status(db).await?
         } else {
             apply(db, dsn).await?
         };
-        println!("{role} database: {}", dsn.describe());
-        println!("{}", status_table(&statuses));
+        if json {
+            doc.push(serde_json::json!({
+                "database": role,
+                "dsn": dsn.describe(),
+                "migrations": statuses.iter().map(|s| serde_json::json!({
+                    "version": s.version,
+                    "description": s.description,
+                    "applied_at": s.applied_at,
+                    "state": s.state.as_str(),
+                })).collect::<Vec<_>>(),
+            }));
+        } else {
+            crate::output::print(&format!(
+                "{role} database: {}\n{}",
+                dsn.describe(),
+                crate::tables::migrations(&statuses)
+            ))?;
+        }
         if let Err(e) = migrate::check_drift(&statuses) {
             eprintln!("error: {role} database: {e}");
             failed = true;
@@ -60,6 +86,9 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     }
     for (_, db, _) in dbs.distinct() {
         db.close().await;
+    }
+    if json {
+        crate::output::json(&doc)?;
     }
     if failed {
         return Err(Failure::new(
@@ -88,17 +117,4 @@ async fn apply(db: &Db, dsn: &Dsn) -> Result<Vec<MigrationStatus>, Failure> {
         eprintln!("{}: applied {:?}", dsn.describe(), done.versions);
     }
     Ok(migrate::status(db).await?)
-}
-
-fn status_table(statuses: &[MigrationStatus]) -> comfy_table::Table {
-    let mut t = crate::render::table(&["version", "description", "applied at", "state"]);
-    for s in statuses {
-        t.add_row(vec![
-            s.version.to_string(),
-            s.description.clone(),
-            s.applied_at.clone().unwrap_or_else(|| "-".into()),
-            s.state.as_str().to_string(),
-        ]);
-    }
-    t
 }

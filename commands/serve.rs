@@ -12,7 +12,12 @@ use crate::{CmdResult, Failure, exit};
     after_help = "Serves POST /v1/chat/completions, /v1/embeddings, /v1/messages and GET /v1/models, \
 records every admitted request in the usage ledger, and stops cleanly on SIGINT/SIGTERM (in-flight requests \
 finish, every queued entry is written). On first start with an empty identity database it creates the user \
-`admin` and prints one API key on stderr."
+`admin` and prints one API key on stderr.
+
+Examples:
+  tokctl serve
+  tokctl --config /etc/tokctl/config.toml serve --listen 0.0.0.0:8080
+  TOKCTL_LEDGER_PATH=postgres://tokctl@db/tokctl tokctl serve --no-migrate"
 )]
 pub struct Args {
     /// Address to listen on (overrides server.listen); port 0 picks a free port.

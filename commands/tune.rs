@@ -10,23 +10,31 @@ use tokctl::db::{Backend, Db, Dsn, PoolSettings};
 use tokctl::tune::{self, Inputs, Recommendation, measure};
 
 use crate::cli::GlobalArgs;
+use crate::output::{FormatArgs, formats};
 use crate::{CmdResult, Failure, chain, exit, tune_render, tune_write};
 
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "The model and its constraints are described in docs/tuning.md. \
 Without --qps and with a terminal on stdin, tune asks its questions and offers to write the answer \
-into the config file."
+into the config file.
+
+Examples:
+  tokctl tune --qps 2000 --max-delay-ms 500ms
+  tokctl tune --qps 5000 --backend postgres --instances 3 --format toml >> config.toml
+  tokctl tune --qps 1000 --measure --write --yes"
 )]
 pub struct Args {
     /// Target peak rate, requests (ledger entries) per second per gateway.
     #[arg(long, allow_negative_numbers = true)]
     pub qps: Option<f64>,
-    /// How long the peak may outrun the writers; the buffer holds qps × this.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    /// How long the peak may outrun the writers; the buffer holds qps × this (e.g. 1s,
+    /// 500ms; a bare number is seconds).
+    #[arg(long, default_value = "1", value_name = "DURATION", allow_negative_numbers = true, value_parser = crate::args::seconds_f64)]
     pub burst_seconds: f64,
-    /// How stale the ledger may be; bounds flush_ms (default: no bound).
-    #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    /// How stale the ledger may be; bounds flush_ms (e.g. 500ms, 2s; a bare number is
+    /// milliseconds; default: no bound).
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_max_delay)]
     pub max_delay_ms: Option<u64>,
     /// CPU cores for the writers (default: detected).
     #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -46,14 +54,13 @@ pub struct Args {
     /// Backend to plan for (default: from the configured ledger DSN).
     #[arg(long, value_enum)]
     pub backend: Option<BackendArg>,
-    /// Output: a table with reasons, a TOML block for config.toml, export lines, or JSON.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    #[command(flatten)]
+    pub format: FormatArgs<Format>,
     /// Benchmark the real bulk insert on the ledger database first (scratch table, bounded time).
     #[arg(long)]
     pub measure: bool,
-    /// Time budget of --measure, in seconds.
-    #[arg(long, default_value_t = 10.0, requires = "measure")]
+    /// Time budget of --measure (e.g. 10s; a bare number is seconds).
+    #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::args::seconds_f64, requires = "measure")]
     pub measure_seconds: f64,
     /// Write the recommendation into the config file (asks per change unless --yes).
     #[arg(long)]
@@ -68,8 +75,8 @@ pub struct Args {
     /// --verify-seconds, and check the ledger kept up (exit 1 when not).
     #[arg(long, requires = "qps", conflicts_with_all = ["write", "dry_run", "measure"])]
     pub verify: bool,
-    /// How long --verify sends load, in seconds (at most 600).
-    #[arg(long, default_value_t = 10.0, requires = "verify")]
+    /// How long --verify sends load (e.g. 30s; a bare number is seconds; at most 10m).
+    #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::args::seconds_f64, requires = "verify")]
     pub verify_seconds: f64,
     /// Replace one [ledger.async] value for --verify, e.g. buffer_size=4 or on_full=drop (repeatable).
     #[arg(long, value_name = "KEY=VALUE", requires = "verify", value_parser = parse_override)]
@@ -87,13 +94,18 @@ pub enum BackendArg {
     Postgres,
 }
 
-/// How the answer is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Table,
-    Toml,
-    Env,
-    Json,
+formats!(
+    /// How the answer is printed.
+    Format { Table, Toml, Env, Json }
+);
+
+/// `--max-delay-ms`: a duration, a bare number being milliseconds; 1 ms to 1 hour.
+fn parse_max_delay(s: &str) -> Result<u64, String> {
+    let ms = crate::args::millis(s)?;
+    if !(1..=3_600_000).contains(&ms) {
+        return Err(format!("`{s}` is outside 1ms..1h"));
+    }
+    Ok(ms)
 }
 
 fn parse_budget(s: &str) -> Result<u64, String> {
@@ -188,15 +200,29 @@ pub async fn run(mut args: Args, global: &GlobalArgs) -> CmdResult {
             &loaded.config.ledger.path,
             args.verify_seconds,
             &args.verify_override,
-            args.format == Format::Json,
+            args.format.get() == Format::Json,
         )
         .await;
     }
+    let machine = tune::memory::machine_memory_bytes();
+    let mut table = table;
+    table
+        .warnings
+        .extend(tune::memory::warnings(&table, machine));
+    let measured = measured.map(|(mut r, m)| {
+        r.warnings.extend(tune::memory::warnings(&r, machine));
+        (r, m)
+    });
     let (chosen, m) = match &measured {
         Some((r, m)) => (r, Some(m)),
         None => (&table, None),
     };
-    tune_render::print(args.format, &table, measured.as_ref().map(|(r, _)| r), m)?;
+    tune_render::print(
+        args.format.get(),
+        &table,
+        measured.as_ref().map(|(r, _)| r),
+        m,
+    )?;
     if args.write || args.dry_run || interactive {
         tune_write::write(&loaded, global, chosen, &args)?;
     }

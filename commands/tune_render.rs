@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokctl::tune::measure::{Measurement, Progress};
 use tokctl::tune::{Reasoned, Recommendation, bytes::format_bytes, output};
 
+use crate::render::{Col, Tab, count, latency_ms, sig3};
 use crate::tune::Format;
 use crate::{Failure, exit};
 
@@ -64,7 +65,7 @@ fn cell<T: std::fmt::Display>(r: &Reasoned<T>) -> String {
     }
 }
 
-fn values(t: &Recommendation, m: Option<&Recommendation>) -> comfy_table::Table {
+pub fn values(t: &Recommendation, m: Option<&Recommendation>) -> Tab {
     fn rows(r: &Recommendation) -> Vec<(&'static str, String, &String)> {
         vec![
             (
@@ -111,40 +112,50 @@ fn values(t: &Recommendation, m: Option<&Recommendation>) -> comfy_table::Table 
     }
     match m {
         None => {
-            let mut out = crate::render::table(&["setting", "value", "reason"]);
+            let mut out = Tab::new(&[
+                ("setting", Col::Atom),
+                ("value", Col::Atom),
+                ("reason", Col::Text),
+            ])
+            .wrapping();
             for (k, v, why) in rows(t) {
-                out.add_row(vec![k.to_string(), v, why.clone()]);
+                out.row([k.to_string(), v, why.clone()]);
             }
             out
         }
         Some(m) => {
-            let mut out =
-                crate::render::table(&["setting", "table", "measured", "reason (measured)"]);
+            let mut out = Tab::new(&[
+                ("setting", Col::Atom),
+                ("table", Col::Atom),
+                ("measured", Col::Atom),
+                ("reason (measured)", Col::Text),
+            ])
+            .wrapping();
             for ((k, tv, _), (_, mv, why)) in rows(t).into_iter().zip(rows(m)) {
-                out.add_row(vec![k.to_string(), tv, mv, why.clone()]);
+                out.row([k.to_string(), tv, mv, why.clone()]);
             }
             out
         }
     }
 }
 
-fn samples(m: &Measurement) -> comfy_table::Table {
-    let mut out = crate::render::table(&[
-        "batch",
-        "workers",
-        "entries/s",
-        "per worker",
-        "flush p50 ms",
-        "flush p99 ms",
+fn samples(m: &Measurement) -> Tab {
+    let mut out = Tab::new(&[
+        ("batch", Col::Num),
+        ("workers", Col::Num),
+        ("entries/s", Col::Num),
+        ("per worker", Col::Num),
+        ("flush p50", Col::Num),
+        ("flush p99", Col::Num),
     ]);
     for s in &m.samples {
-        out.add_row(vec![
-            s.batch_size.to_string(),
-            s.workers.to_string(),
-            format!("{:.0}", s.entries_per_second),
-            format!("{:.0}", s.entries_per_second_per_worker),
-            format!("{:.1}", s.flush_p50_ms),
-            format!("{:.1}", s.flush_p99_ms),
+        out.row([
+            count(s.batch_size as u64),
+            count(s.workers as u64),
+            sig3(s.entries_per_second),
+            sig3(s.entries_per_second_per_worker),
+            latency_ms(s.flush_p50_ms),
+            latency_ms(s.flush_p99_ms),
         ]);
     }
     out

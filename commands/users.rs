@@ -1,11 +1,12 @@
-//! `tokctl users create NAME | list | disable NAME`.
+//! `tokctl users create | list | disable | enable | delete`.
 
 use std::process::ExitCode;
 
-use tokctl::identity::{keys::format_us, store};
+use tokctl::identity::{lifecycle, store};
 
 use crate::CmdResult;
 use crate::cli::GlobalArgs;
+use crate::output::{FormatArgs, Listing};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,43 +17,81 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
     /// Create a user (then give them a key with `tokctl keys create --user NAME`).
+    #[command(after_help = "Examples:\n  tokctl users create alice\n  \
+        tokctl users create alice && KEY=$(tokctl keys create --user alice)")]
     Create {
         /// Unique user name (no whitespace).
         name: String,
     },
     /// List users with their count of usable keys.
-    List,
+    #[command(after_help = "Examples:\n  tokctl users list\n  \
+        tokctl users list --format json | jq '.[] | select(.disabled)'\n  tokctl users list --format csv")]
+    List {
+        #[command(flatten)]
+        format: FormatArgs<Listing>,
+    },
     /// Disable a user: every key of theirs is refused within the auth cache TTL.
+    #[command(after_help = "Examples:\n  tokctl users disable alice\n  tokctl users enable alice")]
     Disable {
-        /// The user to disable.
+        /// The user to disable (by name).
         name: String,
+    },
+    /// Enable a disabled user: their keys that are neither revoked nor expired work again.
+    #[command(after_help = "Examples:\n  tokctl users enable alice")]
+    Enable {
+        /// The user to enable (by name).
+        name: String,
+    },
+    /// Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger.
+    #[command(after_help = "Examples:\n  tokctl users delete bob\n  \
+        tokctl users delete alice --keep-ledger   # her ledger rows stay, with her id and name\n  \
+        tokctl users disable alice                # keep the user, refuse her keys")]
+    Delete {
+        /// The user to delete (by name).
+        name: String,
+        /// Delete even though the ledger has rows of this user; the rows are kept as they
+        /// are (user id and name), and ids are never reused.
+        #[arg(long)]
+        keep_ledger: bool,
     },
 }
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
-    let read_only = matches!(args.action, Action::List);
-    let db = crate::identity_db::open(global, read_only).await?;
+    let read_only = matches!(args.action, Action::List { .. });
+    let loaded = global.load(Vec::new())?;
+    let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
     let result = match args.action {
         Action::Create { name } => store::create_user(&db, &name)
             .await
             .map(|id| eprintln!("created user `{name}` (id {id})")),
-        Action::List => store::list_users(&db).await.map(|users| {
-            let mut t =
-                crate::render::table(&["id", "name", "status", "usable keys", "created at"]);
-            for u in users {
-                t.add_row(vec![
-                    u.id.to_string(),
-                    u.name,
-                    if u.disabled { "disabled" } else { "active" }.to_string(),
-                    u.active_keys.to_string(),
-                    format_us(u.created_at_us),
-                ]);
+        Action::List { format } => match store::list_users(&db).await {
+            Ok(users) => {
+                db.close().await;
+                return crate::listings::users(&users, format.get());
             }
-            println!("{t}");
-        }),
+            Err(e) => Err(e),
+        },
         Action::Disable { name } => store::disable_user(&db, &name)
             .await
             .map(|()| eprintln!("disabled user `{name}`")),
+        Action::Enable { name } => lifecycle::enable_user(&db, &name)
+            .await
+            .map(|()| eprintln!("enabled user `{name}`")),
+        Action::Delete { name, keep_ledger } => {
+            let ledger = crate::identity_db::open_ledger(&loaded, &db).await?;
+            let done =
+                lifecycle::delete_user(&db, ledger.as_ref().unwrap_or(&db), &name, keep_ledger)
+                    .await;
+            if let Some(l) = ledger {
+                l.close().await;
+            }
+            done.map(|d| {
+                eprintln!(
+                    "deleted user `{name}` (id {}) and {} key(s); {} ledger row(s) kept",
+                    d.user_id, d.keys, d.ledger_rows
+                )
+            })
+        }
     };
     db.close().await;
     result?;

@@ -115,6 +115,9 @@ _tokctl() {
             tokctl__subcmd__help__subcmd__keys,revoke)
                 cmd="tokctl__subcmd__help__subcmd__keys__subcmd__revoke"
                 ;;
+            tokctl__subcmd__help__subcmd__keys,rotate)
+                cmd="tokctl__subcmd__help__subcmd__keys__subcmd__rotate"
+                ;;
             tokctl__subcmd__help__subcmd__ledger,export)
                 cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__export"
                 ;;
@@ -142,8 +145,14 @@ _tokctl() {
             tokctl__subcmd__help__subcmd__users,create)
                 cmd="tokctl__subcmd__help__subcmd__users__subcmd__create"
                 ;;
+            tokctl__subcmd__help__subcmd__users,delete)
+                cmd="tokctl__subcmd__help__subcmd__users__subcmd__delete"
+                ;;
             tokctl__subcmd__help__subcmd__users,disable)
                 cmd="tokctl__subcmd__help__subcmd__users__subcmd__disable"
+                ;;
+            tokctl__subcmd__help__subcmd__users,enable)
+                cmd="tokctl__subcmd__help__subcmd__users__subcmd__enable"
                 ;;
             tokctl__subcmd__help__subcmd__users,list)
                 cmd="tokctl__subcmd__help__subcmd__users__subcmd__list"
@@ -160,6 +169,9 @@ _tokctl() {
             tokctl__subcmd__keys,revoke)
                 cmd="tokctl__subcmd__keys__subcmd__revoke"
                 ;;
+            tokctl__subcmd__keys,rotate)
+                cmd="tokctl__subcmd__keys__subcmd__rotate"
+                ;;
             tokctl__subcmd__keys__subcmd__help,create)
                 cmd="tokctl__subcmd__keys__subcmd__help__subcmd__create"
                 ;;
@@ -171,6 +183,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__keys__subcmd__help,revoke)
                 cmd="tokctl__subcmd__keys__subcmd__help__subcmd__revoke"
+                ;;
+            tokctl__subcmd__keys__subcmd__help,rotate)
+                cmd="tokctl__subcmd__keys__subcmd__help__subcmd__rotate"
                 ;;
             tokctl__subcmd__ledger,export)
                 cmd="tokctl__subcmd__ledger__subcmd__export"
@@ -253,8 +268,14 @@ _tokctl() {
             tokctl__subcmd__users,create)
                 cmd="tokctl__subcmd__users__subcmd__create"
                 ;;
+            tokctl__subcmd__users,delete)
+                cmd="tokctl__subcmd__users__subcmd__delete"
+                ;;
             tokctl__subcmd__users,disable)
                 cmd="tokctl__subcmd__users__subcmd__disable"
+                ;;
+            tokctl__subcmd__users,enable)
+                cmd="tokctl__subcmd__users__subcmd__enable"
                 ;;
             tokctl__subcmd__users,help)
                 cmd="tokctl__subcmd__users__subcmd__help"
@@ -265,8 +286,14 @@ _tokctl() {
             tokctl__subcmd__users__subcmd__help,create)
                 cmd="tokctl__subcmd__users__subcmd__help__subcmd__create"
                 ;;
+            tokctl__subcmd__users__subcmd__help,delete)
+                cmd="tokctl__subcmd__users__subcmd__help__subcmd__delete"
+                ;;
             tokctl__subcmd__users__subcmd__help,disable)
                 cmd="tokctl__subcmd__users__subcmd__help__subcmd__disable"
+                ;;
+            tokctl__subcmd__users__subcmd__help,enable)
+                cmd="tokctl__subcmd__users__subcmd__help__subcmd__enable"
                 ;;
             tokctl__subcmd__users__subcmd__help,help)
                 cmd="tokctl__subcmd__users__subcmd__help__subcmd__help"
@@ -391,12 +418,16 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__config__subcmd__show)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "toml json" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -431,7 +462,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__health)
-            opts="-v -q -h -V --url --json --watch --direct --live --timeout --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --url --format --json --watch --direct --live --timeout --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -439,6 +470,10 @@ _tokctl() {
             case "${prev}" in
                 --url)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
                     ;;
                 --watch)
@@ -559,7 +594,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__keys)
-            opts="create list revoke"
+            opts="create list revoke rotate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -601,6 +636,20 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__keys__subcmd__revoke)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__keys__subcmd__rotate)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -797,7 +846,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__users)
-            opts="create list disable"
+            opts="create list disable enable delete"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -824,7 +873,35 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__help__subcmd__users__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__help__subcmd__users__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__users__subcmd__enable)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -853,7 +930,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__keys)
-            opts="-v -q -h -V --config --verbose --quiet --help --version create list revoke help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version create list revoke rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -913,7 +990,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__keys__subcmd__help)
-            opts="create list revoke help"
+            opts="create list revoke rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -982,8 +1059,22 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__keys__subcmd__help__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__keys__subcmd__list)
-            opts="-v -q -h -V --user --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --user --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -991,6 +1082,10 @@ _tokctl() {
             case "${prev}" in
                 --user)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1011,6 +1106,28 @@ _tokctl() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__keys__subcmd__rotate)
+            opts="-v -q -h -V --grace --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --grace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1315,12 +1432,16 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__spool__subcmd__status)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1333,7 +1454,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__summary)
-            opts="-v -q -h -V --since --until --user --key --model --status --errors --instance --by --json --csv --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --since --until --user --key --model --status --errors --instance --by --format --json --csv --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1371,6 +1492,10 @@ _tokctl() {
                     COMPREPLY=($(compgen -W "user key model day hour upstream_api team cache provider" -- "${cur}"))
                     return 0
                     ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1383,7 +1508,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__verify)
-            opts="-v -q -h -V --instance --since --head-file --json --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --instance --from-seq --since --head-file --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1393,12 +1518,20 @@ _tokctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --from-seq)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --head-file)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
                     return 0
                     ;;
                 --config)
@@ -1413,7 +1546,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__loadtest)
-            opts="-c -d -n -t -H -v -q -h -V --concurrency --rate --duration --requests --threads --warmup --timeout --model --prompt --body-file --api-key --header --insecure --stream --slo --fail-on --json --hdr-out --config --verbose --quiet --help --version compare help"
+            opts="-c -d -n -t -H -v -q -h -V --concurrency --rate --duration --requests --threads --warmup --timeout --model --prompt --body-file --api-key --header --insecure --stream --slo --fail-on --format --json --hdr-out --config --verbose --quiet --help --version compare help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1495,6 +1628,10 @@ _tokctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
                 --hdr-out)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1511,12 +1648,16 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__loadtest__subcmd__compare)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1631,12 +1772,16 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__migrate__subcmd__status)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1671,7 +1816,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__tune)
-            opts="-v -q -h -V --qps --burst-seconds --max-delay-ms --cores --db-max-conns --entry-bytes --memory-budget --instances --backend --format --measure --measure-seconds --write --yes --dry-run --verify --verify-seconds --verify-override --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --qps --burst-seconds --max-delay-ms --cores --db-max-conns --entry-bytes --memory-budget --instances --backend --format --json --measure --measure-seconds --write --yes --dry-run --verify --verify-seconds --verify-override --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1741,7 +1886,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__users)
-            opts="-v -q -h -V --config --verbose --quiet --help --version create list disable help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version create list disable enable delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1776,6 +1921,24 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__users__subcmd__delete)
+            opts="-v -q -h -V --keep-ledger --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__users__subcmd__disable)
             opts="-v -q -h -V --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1794,8 +1957,26 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__users__subcmd__enable)
+            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__users__subcmd__help)
-            opts="create list disable help"
+            opts="create list disable enable delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1822,7 +2003,35 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__users__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__users__subcmd__help__subcmd__disable)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__users__subcmd__help__subcmd__enable)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1865,12 +2074,16 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__users__subcmd__list)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

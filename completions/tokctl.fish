@@ -32,12 +32,12 @@ complete -c tokctl -n "__fish_tokctl_needs_command" -s V -l version -d 'Print ve
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "config" -d 'Show or check the effective configuration'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "migrate" -d 'Apply database migrations, or show their status'
-complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "users" -d 'Create, list and disable users of the gateway'
-complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "users" -d 'Create, list, disable, enable and delete users of the gateway'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "keys" -d 'Create, list, revoke and rotate API keys (a new key is printed once, alone on stdout)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
-complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines) and summarise usage'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines), summarise usage, verify the hash chains, inspect the spool'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand serve" -l listen -d 'Address to listen on (overrides server.listen); port 0 picks a free port' -r
@@ -55,7 +55,10 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand config; and not __fish_see
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and not __fish_seen_subcommand_from show check help" -f -a "show" -d 'Print the effective configuration as TOML, each value with its source; secrets masked'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and not __fish_seen_subcommand_from show check help" -f -a "check" -d 'Validate the configuration: exit 0 when valid, 2 with the reason when not'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and not __fish_seen_subcommand_from show check help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "toml\t''
+json\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand config; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
@@ -77,28 +80,37 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and not __fish_se
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and not __fish_seen_subcommand_from status help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -s h -l help -d 'Print help'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -f -a "list" -d 'List users with their count of usable keys'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "list" -d 'List users with their count of usable keys'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from list" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''
+csv\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from list" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from list" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -108,19 +120,33 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_sub
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from disable" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from enable" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from enable" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -l keep-ledger -d 'Delete even though the ledger has rows of this user; the rows are kept as they are (user id and name), and ids are never reused'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users with their count of usable keys'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -s h -l help -d 'Print help'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l user -d 'The user the key acts for' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l name -d 'A label for the key, shown in listings' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l expires -d 'Expiry: a duration from now (30d, 12h) or an RFC 3339 time' -r
@@ -133,7 +159,11 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -l user -d 'Only this user\'s keys' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''
+csv\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
@@ -143,13 +173,20 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from revoke" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from revoke" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l grace -d 'How long the old key keeps working (e.g. 1h, 30m; a bare number is seconds)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l qps -d 'Target peak rate, requests (ledger entries) per second per gateway' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l burst-seconds -d 'How long the peak may outrun the writers; the buffer holds qps × this' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l max-delay-ms -d 'How stale the ledger may be; bounds flush_ms (default: no bound)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l burst-seconds -d 'How long the peak may outrun the writers; the buffer holds qps × this (e.g. 1s, 500ms; a bare number is seconds)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l max-delay-ms -d 'How stale the ledger may be; bounds flush_ms (e.g. 500ms, 2s; a bare number is milliseconds; default: no bound)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l cores -d 'CPU cores for the writers (default: detected)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l db-max-conns -d 'The database\'s connection limit (default: PostgreSQL\'s max_connections, else 100)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l entry-bytes -d 'Memory per buffered entry (default: the measured size of a representative entry)' -r
@@ -157,14 +194,15 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l memory-budget -d 
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l instances -d 'Gateways sharing one database' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l backend -d 'Backend to plan for (default: from the configured ledger DSN)' -r -f -a "sqlite\t''
 postgres\t''"
-complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l format -d 'Output: a table with reasons, a TOML block for config.toml, export lines, or JSON' -r -f -a "table\t''
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
 toml\t''
 env\t''
 json\t''"
-complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l measure-seconds -d 'Time budget of --measure, in seconds' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l verify-seconds -d 'How long --verify sends load, in seconds (at most 600)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l measure-seconds -d 'Time budget of --measure (e.g. 10s; a bare number is seconds)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l verify-seconds -d 'How long --verify sends load (e.g. 30s; a bare number is seconds; at most 10m)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l verify-override -d 'Replace one [ledger.async] value for --verify, e.g. buffer_size=4 or on_full=drop (repeatable)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l measure -d 'Benchmark the real bulk insert on the ledger database first (scratch table, bounded time)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l write -d 'Write the recommendation into the config file (asks per change unless --yes)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l yes -d 'Accept every change without asking'
@@ -175,10 +213,12 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s q -l quiet -d 'Le
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l url -d 'The gateway\'s base URL (default: http://<server.listen>, a wildcard host becomes 127.0.0.1)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l watch -d 'Check again every SECONDS until interrupted' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l timeout -d 'Give up on the server after this many seconds (exit 3)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l watch -d 'Check again at this interval until interrupted (e.g. 5s; a bare number is seconds)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l timeout -d 'Give up on the server after this long, exit 3 (e.g. 2s, 500ms; a bare number is seconds)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l json -d 'Print the report as JSON instead of a table'
+complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l direct -d 'Check the configured databases and providers from here, without a server'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -l live -d 'Only ask whether the gateway serves (GET /livez), for liveness checks such as a container\'s HEALTHCHECK'
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
@@ -187,35 +227,40 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s h -l help -d 'P
 complete -c tokctl -n "__fish_tokctl_using_subcommand health" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s c -l concurrency -d 'Connections, one per concurrency slot; a list (10,50,100) runs a sweep' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l rate -d 'Open loop: requests per second on a constant schedule' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s d -l duration -d 'How long to measure each level (e.g. 10s, 1m)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s d -l duration -d 'How long to measure each level (e.g. 10s, 1m; a bare number is seconds)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s n -l requests -d 'Measure exactly this many requests per level instead of a duration' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s t -l threads -d 'Load threads, each driving its share of the connections (like wrk\'s -t); default: one per core. On a machine shared with the target, fewer threads leave the target more CPU' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l warmup -d 'Traffic before measuring, per level (e.g. 2s)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l timeout -d 'A request unanswered after this long counts as a timeout error' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l warmup -d 'Traffic before measuring, per level (e.g. 2s; a bare number is seconds)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l timeout -d 'A request unanswered after this long counts as a timeout error (a bare number is seconds)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l model -d 'Model for the generated chat body (default: the first [[models]] entry of the configuration, else the first model the target\'s /v1/models lists)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l prompt -d 'Prompt for the generated chat body' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l body-file -d 'Send this JSON file as the body instead' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l api-key -d 'Bearer token to send' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s H -l header -d 'Extra header, `Name: value` (repeatable)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l slo -d 'Per-request bounds for goodput, e.g. "ttft<500ms,p99<2s" (p50…max, mean, and with --stream ttft, itl)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l fail-on -d 'Exit 1 when a bound is crossed, e.g. "p99>50ms,errors>0.1%"' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l slo -d 'Bounds each request must MEET to count as good (goodput), written as what is wanted: e.g. --slo "ttft<500ms,p99<2s" means a good request\'s TTFT is under 500 ms (p50…max, mean, and with --stream ttft, itl). Reports the share of good requests' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l fail-on -d 'Conditions that FAIL the run (exit 1), written as what is bad: e.g. --fail-on "p99>50ms,errors>0.1%" fails when the p99 is over 50 ms or over 0.1% of requests fail' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l hdr-out -d 'Write per-second histograms in the HdrHistogram log format' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l insecure -d 'https:// targets: accept any certificate (a self-signed test server); the connection is still encrypted, not authenticated'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l stream -d 'Stream answers: report time to first token, inter-token latency and tokens/s'
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l json -d 'Print the results as JSON (docs/loadtest.md)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -a "compare" -d 'Show two `--format json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and not __fish_seen_subcommand_from compare help" -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from compare" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "compare" -d 'Show two `--format json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand loadtest; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
@@ -227,10 +272,10 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_see
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "verify" -d 'Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "spool" -d 'The crash-safe spool: `status`, or `replay` its entries into the database without serving'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and not __fish_seen_subcommand_from export summary verify spool help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l since -d 'Entries at or after this time: RFC 3339, or a duration before now (24h, 7d)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l since -d 'Entries at or after this time: RFC 3339 (2026-11-01T00:00:00Z), or a duration before now (24h, 7d)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l until -d 'Entries before this time: RFC 3339, or a duration before now' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l user -d 'Only this user\'s entries (by name)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l key -d 'Only this API key\'s entries (by key id, see `tokctl keys list`)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l key -d 'Only this API key\'s entries: its id or display prefix (see `tokctl keys list`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l model -d 'Only entries for this model (as the client asked for it)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l status -d 'Only entries with this HTTP status code' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l instance -d 'Only entries of this gateway instance\'s hash chain (see `tokctl ledger verify`)' -r
@@ -250,10 +295,10 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l since -d 'Entries at or after this time: RFC 3339, or a duration before now (24h, 7d)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l since -d 'Entries at or after this time: RFC 3339 (2026-11-01T00:00:00Z), or a duration before now (24h, 7d)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l until -d 'Entries before this time: RFC 3339, or a duration before now' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l user -d 'Only this user\'s entries (by name)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l key -d 'Only this API key\'s entries (by key id, see `tokctl keys list`)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l key -d 'Only this API key\'s entries: its id or display prefix (see `tokctl keys list`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l model -d 'Only entries for this model (as the client asked for it)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l status -d 'Only entries with this HTTP status code' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l instance -d 'Only entries of this gateway instance\'s hash chain (see `tokctl ledger verify`)' -r
@@ -266,19 +311,25 @@ upstream_api\t'The provider\'s API (`chat`, `messages`, `responses`, `embeddings
 team\t''
 cache\t'`none`, `hit`, `miss`, `bypass`'
 provider\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''
+csv\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l errors -d 'Only error rows: status >= 400, or a stream that began 200 and then failed (its error_kind is set)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l json -d 'JSON (an array of objects) instead of a table'
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l csv -d 'CSV instead of a table'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l json -d 'The same as --format json'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l csv -d 'The same as --format csv'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l instance -d 'Only this gateway instance\'s chain (default: every chain in the ledger)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Start after this sequence number (links into it are not checked)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l from-seq -d 'Start after this sequence number (links into it are not checked)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Not a verify option: --since is a time in every command, and verify walks by sequence number (--from-seq). Kept only to refuse old scripts clearly' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l head-file -d 'A chain head file to check its chain against (repeatable: other instances\' head files); default: this gateway\'s ledger.chain.head_file' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l json -d 'Print the report as JSON'
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l json -d 'The same as --format json'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
@@ -305,12 +356,12 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s V -l ver
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "users" -d 'Create, list and disable users of the gateway'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "keys" -d 'Create, list and revoke API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "users" -d 'Create, list, disable, enable and delete users of the gateway'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "keys" -d 'Create, list, revoke and rotate API keys (a new key is printed once, alone on stdout)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines) and summarise usage'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines), summarise usage, verify the hash chains, inspect the spool'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration as TOML, each value with its source; secrets masked'
@@ -319,10 +370,13 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List users with their count of usable keys'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "compare" -d 'Show two `--json` results side by side with ratios (B/A)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "compare" -d 'Show two `--format json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "verify" -d 'Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1'

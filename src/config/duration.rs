@@ -1,8 +1,10 @@
-//! Durations written the way the seed writes them.
+//! Durations written the way people write them, everywhere: `2s`, `500ms`,
+//! `1h30m`, or a bare number in the unit the key or flag documents.
 //!
 //! The seed's pool settings (`DB_CONN_MAX_LIFETIME=60`) are bare numbers of
-//! minutes, while people write `60m`, `30s` or `1h`. Both are accepted; a
-//! value is always rendered back in the unit form.
+//! minutes ([`ConfigDuration`], rendered back in the unit form); keys named
+//! `*_ms` hold whole milliseconds and also accept a duration with a unit
+//! ([`normalize_ms`]); flags use [`parse`] with their own bare unit.
 
 use std::fmt;
 use std::time::Duration;
@@ -73,9 +75,114 @@ impl<'de> Deserialize<'de> for ConfigDuration {
     }
 }
 
+/// The unit of a bare number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BareUnit {
+    Millis,
+    Seconds,
+    Minutes,
+}
+
+impl BareUnit {
+    /// The unit in words, for messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            BareUnit::Millis => "milliseconds",
+            BareUnit::Seconds => "seconds",
+            BareUnit::Minutes => "minutes",
+        }
+    }
+}
+
+/// Parses `500ms`, `2s`, `1h30m`, or a bare number (fractions allowed) in
+/// `bare`. The error says what was expected, in words.
+pub fn parse(text: &str, bare: BareUnit) -> Result<Duration, String> {
+    let t = text.trim();
+    let expected = || {
+        format!(
+            "expected a duration such as `500ms`, `2s` or `1h`, or a bare number of {}; got `{text}`",
+            bare.word()
+        )
+    };
+    if t.is_empty() {
+        return Err(expected());
+    }
+    if let Ok(n) = t.parse::<f64>() {
+        if !(n.is_finite() && n >= 0.0) {
+            return Err(expected());
+        }
+        let secs = match bare {
+            BareUnit::Millis => n / 1000.0,
+            BareUnit::Seconds => n,
+            BareUnit::Minutes => n * 60.0,
+        };
+        return Duration::try_from_secs_f64(secs).map_err(|_| expected());
+    }
+    humantime::parse_duration(t).map_err(|_| expected())
+}
+
+/// Whole milliseconds of a `*_ms` value written as a duration string
+/// (`"1s"` is 1000); `None` when it is not one, so the caller reports it.
+pub fn string_to_ms(text: &str) -> Option<i64> {
+    let d = humantime::parse_duration(text.trim()).ok()?;
+    i64::try_from(d.as_millis()).ok()
+}
+
+/// Rewrites every `*_ms` leaf written as a duration string (`"1s"`) into
+/// whole milliseconds, so a key that carries its unit in its name still
+/// accepts a value that carries its own. Strings that are not durations are
+/// left alone, to be reported against their key.
+pub fn normalize_ms(v: &mut toml::Value) {
+    match v {
+        toml::Value::Table(t) => {
+            for (k, child) in t.iter_mut() {
+                match child {
+                    toml::Value::String(s) if k.ends_with("_ms") => {
+                        if let Some(ms) = string_to_ms(s) {
+                            *child = toml::Value::Integer(ms);
+                        }
+                    }
+                    other => normalize_ms(other),
+                }
+            }
+        }
+        toml::Value::Array(items) => items.iter_mut().for_each(normalize_ms),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn flags_take_units_or_their_bare_unit() {
+        let s = |t, u| parse(t, u).map(|d| d.as_millis());
+        assert_eq!(s("2s", BareUnit::Seconds), Ok(2000));
+        assert_eq!(s("2", BareUnit::Seconds), Ok(2000));
+        assert_eq!(s("1.5", BareUnit::Seconds), Ok(1500));
+        assert_eq!(s("500ms", BareUnit::Seconds), Ok(500));
+        assert_eq!(s("250", BareUnit::Millis), Ok(250));
+        assert_eq!(s("1h", BareUnit::Millis), Ok(3_600_000));
+        assert_eq!(s("2", BareUnit::Minutes), Ok(120_000));
+        let e = parse("soon", BareUnit::Seconds).unwrap_err();
+        assert!(
+            e.contains("bare number of seconds") && e.contains("soon"),
+            "{e}"
+        );
+        assert!(parse("-1", BareUnit::Seconds).is_err());
+    }
+
+    #[test]
+    fn ms_keys_accept_units() {
+        let mut v: toml::Value = toml::from_str(
+            "[ledger.async]\nflush_ms = \"1s\"\nbatch_size = 5\n[x]\nname_ms = \"fast\"\n",
+        )
+        .unwrap();
+        normalize_ms(&mut v);
+        assert_eq!(v["ledger"]["async"]["flush_ms"].as_integer(), Some(1000));
+        assert_eq!(v["x"]["name_ms"].as_str(), Some("fast"));
+    }
 
     #[test]
     fn units_and_bare_minutes() {

@@ -195,8 +195,12 @@ fn resolve_file(
 }
 
 /// Parses a config file strictly, turning toml's multi-line report into one
-/// line: file, line number, the full key path and a suggestion.
+/// line: file, line number, the full key path, and what was expected in
+/// words (or a suggestion for a misspelt key). `*_ms` values written with a
+/// unit (`"1s"`) are taken as whole milliseconds.
 fn parse_file(path: &Path, text: &str) -> Result<Value, ConfigError> {
+    let normalized = super::report::normalize_ms_text(text);
+    let text = normalized.as_str();
     if let Err(e) = toml::from_str::<Config>(text) {
         let line = e
             .span()
@@ -204,16 +208,17 @@ fn parse_file(path: &Path, text: &str) -> Result<Value, ConfigError> {
             .unwrap_or(1);
         let mut message = e.message().trim().to_string();
         if let Some(field) = unknown_field(&message) {
-            let section = section_at(text, line);
-            let full = if section.is_empty() {
-                field.clone()
-            } else {
-                format!("{section}.{field}")
-            };
+            let full = super::report::key_at(text, line, Some(&field));
+            let what = if full.contains('.') { "key" } else { "section" };
             let hint = closest_expected(&message, &field)
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default();
-            message = format!("unknown key `{full}`{hint}; {message}");
+            message = format!("unknown {what} `{full}`{hint}; {message}");
+        } else {
+            let key = super::report::key_at(text, line, None);
+            if !key.is_empty() {
+                message = format!("{key}: {}", super::report::in_words(&key, &message));
+            }
         }
         return Err(ConfigError::File {
             path: path.to_path_buf(),
@@ -243,20 +248,6 @@ fn closest_expected(message: &str, field: &str) -> Option<String> {
         .filter(|(score, _)| *score > 0.8)
         .max_by(|a, b| a.0.total_cmp(&b.0))
         .map(|(_, c)| c.to_string())
-}
-
-/// The `[table]` header in force at a 1-based line.
-fn section_at(text: &str, line: usize) -> String {
-    text.lines()
-        .take(line.saturating_sub(1))
-        .filter_map(|l| {
-            let l = l.trim();
-            let inner = l.strip_prefix("[[").and_then(|r| r.strip_suffix("]]"));
-            inner.or_else(|| l.strip_prefix('[').and_then(|r| r.strip_suffix(']')))
-        })
-        .last()
-        .map(|s| s.trim().replace('"', ""))
-        .unwrap_or_default()
 }
 
 /// Calls `f(path, value)` for every leaf (non-table value) of a tree.
@@ -351,9 +342,16 @@ fn set_checked(
         });
     };
     let last = parts[parts.len() - 1].to_string();
+    // A `*_ms` key given a duration with a unit (`1s`) takes it in milliseconds.
+    let value = match &value {
+        Value::String(text) if last.ends_with("_ms") => super::duration::string_to_ms(text)
+            .map(Value::Integer)
+            .unwrap_or(value),
+        _ => value,
+    };
     let previous = t.insert(last.clone(), value);
     if let Err(e) = tree.clone().try_into::<Config>() {
-        let message = e.message().trim().to_string();
+        let message = super::report::in_words(key, e.message());
         // Restore so the caller could go on; the error ends the load anyway.
         if let (Some(prev), Some(Value::Table(t))) = (previous, lookup_parent(tree, &parts)) {
             t.insert(last, prev);

@@ -7,11 +7,13 @@
 //! effective configuration lives in [`show`]. Names carry their unit
 //! (`flush_ms`, `max_body_bytes`) so a reader never guesses.
 
-mod duration;
+mod access;
+pub mod duration;
 pub mod env;
 pub mod load;
 pub mod paths;
 mod prices;
+mod report;
 pub mod show;
 mod validate;
 pub mod warnings;
@@ -20,6 +22,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use access::AccessLog;
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, FlagOverride, LoadOptions, Loaded, Source, load};
 pub use warnings::{Severity, Warning, preflight, warnings};
@@ -261,6 +264,8 @@ pub struct LogConfig {
     /// A level (`info`) or a tracing filter (`tokctl=debug,tower_http=info`).
     pub level: String,
     pub format: LogFormat,
+    /// Which requests get an access line at `info`: all, none, or errors.
+    pub access: AccessLog,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -486,6 +491,7 @@ impl Default for LogConfig {
         Self {
             level: "info".into(),
             format: LogFormat::Console,
+            access: AccessLog::All,
         }
     }
 }

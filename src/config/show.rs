@@ -160,3 +160,40 @@ fn key(k: &str) -> String {
 fn header(path: &str) -> String {
     path.split('.').map(key).collect::<Vec<_>>().join(".")
 }
+
+/// The effective configuration as JSON, secrets masked as in [`render`]:
+/// `{"file", "config", "sources"}`, where `sources` maps each dotted key to
+/// where its value came from.
+pub fn to_json(loaded: &Loaded) -> serde_json::Value {
+    fn masked(path: &str, v: &Value) -> Value {
+        match v {
+            Value::Table(t) => Value::Table(
+                t.iter()
+                    .map(|(k, c)| (k.clone(), masked(&join(path, k), c)))
+                    .collect(),
+            ),
+            Value::Array(items) if is_table_array(v) => {
+                Value::Array(items.iter().map(|i| masked(path, i)).collect())
+            }
+            leaf => mask_value(path, leaf),
+        }
+    }
+    fn join(prefix: &str, k: &str) -> String {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    }
+    let config = serde_json::to_value(masked("", &loaded.tree)).unwrap_or_default();
+    let sources: serde_json::Map<String, serde_json::Value> = loaded
+        .sources
+        .iter()
+        .map(|(k, s)| (k.clone(), serde_json::Value::String(s.to_string())))
+        .collect();
+    serde_json::json!({
+        "file": loaded.file.as_ref().map(|f| f.display().to_string()),
+        "config": config,
+        "sources": sources,
+    })
+}

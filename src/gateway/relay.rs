@@ -539,6 +539,15 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
     };
     e.sanitize();
     state.telemetry.record(state.metrics_shard.as_deref(), &e);
+    let error = e.status_code >= 400 || e.error_kind.is_some();
+    if crate::telemetry::logging::access_logged(error) {
+        access_line(&e);
+    }
+    e
+}
+
+/// The access line of a recorded request (`log.access`).
+fn access_line(e: &Entry) {
     tracing::info!(
         request_id = %e.request_id,
         client_request_id = e.client_request_id.as_deref().unwrap_or(""),
@@ -553,5 +562,4 @@ fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
         error = e.error_kind.as_deref().unwrap_or(""),
         "access"
     );
-    e
 }

@@ -125,7 +125,9 @@ where
         if let Some(id) = this.id.take() {
             resp.headers_mut().insert(X_REQUEST_ID, id);
         }
-        if resp.extensions().get::<super::AccessLogged>().is_none() {
+        if resp.extensions().get::<super::AccessLogged>().is_none()
+            && crate::telemetry::logging::access_logged(resp.status().as_u16() >= 400)
+        {
             let latency = this.start.elapsed();
             tracing::info!(
                 status = resp.status().as_u16(),

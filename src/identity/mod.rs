@@ -4,6 +4,7 @@
 //! - [`keys`]: key generation, hashing, display prefixes, `--expires` parsing.
 //! - [`records`]: the rows as types, and checks on supplied values.
 //! - [`store`]: the SQL, on SQLite and PostgreSQL alike.
+//! - [`lifecycle`]: enable and delete users, rotate keys, a key's state.
 //! - [`auth`]: what a lookup decides ([`Principal`] or [`AuthError`]).
 //! - [`cache`]: the [`Authenticator`] the gateway calls per request;
 //!   `outage` holds what it knows of the database's health.
@@ -18,6 +19,7 @@ pub mod auth;
 pub mod cache;
 pub mod header;
 pub mod keys;
+pub mod lifecycle;
 mod outage;
 pub mod records;
 pub mod snapshot;
@@ -41,8 +43,15 @@ pub enum IdentityError {
     UnknownUser { name: String },
     #[error("no API key with id or prefix `{key}` (see `tokctl keys list`)")]
     UnknownKey { key: String },
-    #[error("the prefix `{prefix}` matches several keys (ids {ids}); revoke by id instead")]
+    #[error("the prefix `{prefix}` matches several keys (ids {ids}); name the key by id instead")]
     AmbiguousPrefix { prefix: String, ids: String },
+    #[error(
+        "user `{name}` has {rows} ledger row(s); deleting would leave them naming a user who no longer exists: \
+         pass --keep-ledger to delete anyway (the rows keep the user's id and name), or `tokctl users disable {name}`"
+    )]
+    HasLedgerRows { name: String, rows: i64 },
+    #[error("key `{key}` is already revoked; create a new one with `tokctl keys create`")]
+    AlreadyRevoked { key: String },
     #[error("invalid user name `{name}`: {reason}")]
     InvalidName { name: String, reason: &'static str },
     #[error("invalid expiry `{text}`: {reason}")]

@@ -22,7 +22,7 @@ pub struct KeyRecord {
 }
 
 /// One line of `tokctl users list`.
-#[derive(Debug, Clone, PartialEq, FromRow)]
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize)]
 pub struct UserInfo {
     pub id: i64,
     pub name: String,
@@ -33,7 +33,7 @@ pub struct UserInfo {
 }
 
 /// One line of `tokctl keys list`: everything but the key itself.
-#[derive(Debug, Clone, PartialEq, FromRow)]
+#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize)]
 pub struct KeyInfo {
     pub id: i64,
     pub user_id: i64,

@@ -18,8 +18,9 @@ macro_rules! on_pool {
         }
     };
 }
+pub(super) use on_pool;
 
-fn query_err(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> IdentityError {
+pub(super) fn query_err(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> IdentityError {
     let context = context.into();
     move |source| IdentityError::Query { context, source }
 }
@@ -46,7 +47,8 @@ pub async fn create_user(db: &Db, name: &str) -> Result<i64, IdentityError> {
 /// All users in creation order, with their count of usable keys.
 pub async fn list_users(db: &Db) -> Result<Vec<UserInfo>, IdentityError> {
     const SQL: &str = "SELECT u.id, u.name, u.disabled, u.created_at_us, \
-        (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at_us IS NULL \
+        (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id \
+         AND (k.revoked_at_us IS NULL OR k.revoked_at_us > $1) \
          AND (k.expires_at_us IS NULL OR k.expires_at_us > $1)) AS active_keys \
         FROM users u ORDER BY u.id";
     on_pool!(db, p => sqlx::query_as(SQL).bind(now_us()).fetch_all(p).await)
@@ -130,9 +132,10 @@ pub async fn list_keys(db: &Db, user: Option<&str>) -> Result<Vec<KeyInfo>, Iden
         .map_err(query_err("listing keys"))
 }
 
-/// Revokes a key named by its id, its display prefix, or the full key.
-/// Revoking twice keeps the first revocation time. Returns the key as listed.
-pub async fn revoke_key(db: &Db, id_or_prefix: &str) -> Result<KeyInfo, IdentityError> {
+/// Finds a key named by its id, its display prefix, or the full key; an
+/// unknown one is [`IdentityError::UnknownKey`], a prefix several keys
+/// share is [`IdentityError::AmbiguousPrefix`].
+pub async fn find_key(db: &Db, id_or_prefix: &str) -> Result<KeyInfo, IdentityError> {
     let t = id_or_prefix.trim();
     let is_full_key = t.len() > DISPLAY_PREFIX_CHARS && t.parse::<i64>().is_err();
     // Errors name a full key by its prefix only: stderr ends up in logs.
@@ -171,18 +174,37 @@ pub async fn revoke_key(db: &Db, id_or_prefix: &str) -> Result<KeyInfo, Identity
             }
         }
     };
-    const SQL: &str =
-        "UPDATE api_keys SET revoked_at_us = COALESCE(revoked_at_us, $1) WHERE id = $2";
-    let done = on_pool!(db, p => sqlx::query(SQL).bind(now_us()).bind(id).execute(p).await
-        .map(|r| r.rows_affected()))
-    .map_err(query_err(format!("revoking key {id}")))?;
-    if done == 0 {
-        return Err(unknown());
-    }
+    key_by_id(db, id).await?.ok_or_else(unknown)
+}
+
+/// One key as listed, by id.
+pub(crate) async fn key_by_id(db: &Db, id: i64) -> Result<Option<KeyInfo>, IdentityError> {
     const ONE: &str = concat!(key_info_select!(), " WHERE k.id = $1");
     on_pool!(db, p => sqlx::query_as(ONE).bind(id).fetch_optional(p).await)
-        .map_err(query_err(format!("reading key {id}")))?
-        .ok_or_else(unknown)
+        .map_err(query_err(format!("reading key {id}")))
+}
+
+/// Revokes a key named by its id, its display prefix, or the full key.
+/// Revoking twice keeps the first revocation time. Returns the key as listed.
+pub async fn revoke_key(db: &Db, id_or_prefix: &str) -> Result<KeyInfo, IdentityError> {
+    let key = find_key(db, id_or_prefix).await?;
+    revoke_at(db, key.id, now_us()).await?;
+    key_by_id(db, key.id)
+        .await?
+        .ok_or_else(|| IdentityError::UnknownKey {
+            key: key.id.to_string(),
+        })
+}
+
+/// Sets a key's revocation time to `at_us` (which may be in the future: a
+/// grace period), unless it is already revoked earlier.
+pub(crate) async fn revoke_at(db: &Db, id: i64, at_us: i64) -> Result<(), IdentityError> {
+    const SQL: &str = "UPDATE api_keys SET revoked_at_us = \
+        CASE WHEN revoked_at_us IS NOT NULL AND revoked_at_us <= $1 THEN revoked_at_us ELSE $1 END \
+        WHERE id = $2";
+    on_pool!(db, p => sqlx::query(SQL).bind(at_us).bind(id).execute(p).await.map(|_| ()))
+        .map_err(query_err(format!("revoking key {id}")))?;
+    Ok(())
 }
 
 /// Looks a key up by its stored hash ([`hash_key`]); `None` when unknown.

@@ -120,21 +120,35 @@ fn level_rows(ra: &Report, rb: &Report, rows: &mut Vec<CompareRow>) {
     }
 }
 
+/// The options that differ, each as `name: A value, B value`, values as
+/// written on a command line (`3/s`, `10s`, `none`), never `Some(3.0)`.
 fn option_diffs(a: &RunOptions, b: &RunOptions) -> Vec<String> {
-    let show = |v: &dyn std::fmt::Debug| format!("{v:?}");
-    let pairs: [(&str, String, String); 7] = [
-        ("rate", show(&a.rate), show(&b.rate)),
-        ("stream", show(&a.stream), show(&b.stream)),
-        ("slo", show(&a.slo), show(&b.slo)),
-        ("warmup_s", show(&a.warmup_s), show(&b.warmup_s)),
-        ("duration_s", show(&a.duration_s), show(&b.duration_s)),
-        ("requests", show(&a.requests), show(&b.requests)),
-        ("timeout_s", show(&a.timeout_s), show(&b.timeout_s)),
-    ];
-    pairs
+    fn opt<T>(v: Option<T>, f: impl Fn(T) -> String, none: &str) -> String {
+        v.map_or_else(|| none.to_string(), f)
+    }
+    let secs = |s: f64| format!("{s}s");
+    let views = |o: &RunOptions| {
+        [
+            (
+                "rate",
+                opt(o.rate, |r| format!("{r}/s"), "none (closed loop)"),
+            ),
+            ("stream", o.stream.to_string()),
+            ("slo", opt(o.slo.clone(), |s| s, "none")),
+            ("warmup", secs(o.warmup_s)),
+            ("duration", opt(o.duration_s, secs, "none (--requests)")),
+            (
+                "requests",
+                opt(o.requests, |n| n.to_string(), "none (--duration)"),
+            ),
+            ("timeout", secs(o.timeout_s)),
+        ]
+    };
+    views(a)
         .into_iter()
-        .filter(|(_, x, y)| x != y)
-        .map(|(name, x, y)| format!("{name}: A {x}, B {y}"))
+        .zip(views(b))
+        .filter(|((_, x), (_, y))| x != y)
+        .map(|((name, x), (_, y))| format!("{name}: A {x}, B {y}"))
         .collect()
 }
 
@@ -190,5 +204,25 @@ mod tests {
         assert_eq!(rps, vec![("c=10", Some(0.5)), ("c=50", Some(0.5))]);
         assert_eq!(c.only_a, vec!["c=4 @20/s"]);
         assert_eq!(c.only_b, vec!["c=4 @30/s"]);
+    }
+
+    #[test]
+    fn options_show_as_values() {
+        let o = |rate, requests| RunOptions {
+            concurrency: vec![1],
+            rate,
+            stream: false,
+            slo: None,
+            warmup_s: 0.0,
+            duration_s: None,
+            requests,
+            timeout_s: 30.0,
+            threads: None,
+        };
+        let d = option_diffs(&o(Some(3.0), Some(10)), &o(None, Some(20)));
+        assert_eq!(
+            d,
+            vec!["rate: A 3/s, B none (closed loop)", "requests: A 10, B 20"]
+        );
     }
 }

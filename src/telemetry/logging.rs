@@ -3,11 +3,32 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{LogConfig, LogFormat};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::config::{AccessLog, LogConfig, LogFormat};
+
+/// `log.access` of this process, set by [`init`] (0 all, 1 errors, 2 off).
+static ACCESS: AtomicU8 = AtomicU8::new(0);
+
+/// Whether a request with this outcome gets an access line (`log.access`).
+pub fn access_logged(error: bool) -> bool {
+    let mode = match ACCESS.load(Ordering::Relaxed) {
+        0 => AccessLog::All,
+        1 => AccessLog::Errors,
+        _ => AccessLog::Off,
+    };
+    mode.logs(error)
+}
 
 /// Installs the global subscriber. Safe to call more than once (later calls
 /// are ignored), which keeps tests that share a process simple.
 pub fn init(cfg: &LogConfig) {
+    let mode = match cfg.access {
+        AccessLog::All => 0,
+        AccessLog::Errors => 1,
+        AccessLog::Off => 2,
+    };
+    ACCESS.store(mode, Ordering::Relaxed);
     let filter =
         EnvFilter::try_new(filter_for(&cfg.level)).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()

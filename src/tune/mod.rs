@@ -12,6 +12,7 @@
 pub mod bytes;
 pub mod edit;
 pub mod measure;
+pub mod memory;
 pub mod model;
 pub mod output;
 pub mod verify;

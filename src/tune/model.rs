@@ -308,14 +308,20 @@ pub fn recommend(inputs: &Inputs) -> Result<Recommendation, TuneError> {
         };
     }
 
-    // Batch: what arrives in one curve flush interval.
-    let batch_v = round2(qps * flush_c / 1000.0) as usize;
+    // Batch: what arrives in one interval of the flush chosen above (the
+    // curve's, or the --max-delay-ms bound), so a bounded flush sends
+    // smaller batches more often instead of holding entries it must not.
+    let flush_ms = if flush.limited_by.is_some() {
+        flush.value as f64
+    } else {
+        flush_c
+    };
+    let batch_v = round2(qps * flush_ms / 1000.0) as usize;
     let mut batch = Reasoned::new(
         batch_v,
         format!(
-            "qps × flush = {qps} × {:.0} ms ≈ {batch_v}: the timer flushes below this rate, a \
-             full batch above it",
-            flush_c
+            "qps × flush = {qps} × {flush_ms:.0} ms ≈ {batch_v}: the timer flushes below this \
+             rate, a full batch above it"
         ),
     );
 

@@ -19,6 +19,7 @@ mod loadtest;
 mod migrate;
 mod misconfig;
 mod observability;
+mod operator;
 mod ratelimit;
 mod servers;
 mod tune;

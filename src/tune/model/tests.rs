@@ -100,6 +100,12 @@ fn flush_obeys_the_delay_and_buffer_the_burst_and_budget() {
     assert_eq!(r.flush_ms.value, 300);
     assert_eq!(r.flush_ms.limited_by, Some("max_delay_ms"));
     assert_eq!(r.buffer_size.value, 25_000);
+    // The batch follows the flush chosen, not the curve's: 25 QPS × 300 ms ≈ 7.5.
+    assert_eq!(r.batch_size.value, 8, "{}", r.batch_size.reason);
+    let mut i = unbound(10_000.0);
+    i.max_delay_ms = Some(1);
+    let r = recommend(&i).expect("ok");
+    assert_eq!((r.flush_ms.value, r.batch_size.value), (1, 10));
     let mut i = unbound(10_000.0);
     i.memory_budget_bytes = Some(10_000 * 400 * 5);
     let r = recommend(&i).expect("ok");

@@ -74,6 +74,10 @@ async fn every_request_has_one_access_line() {
     let db = crate::support::db::TestDb::sqlite();
     serving::every_request_has_one_access_line(db.dsn.clone()).await;
 }
+#[tokio::test]
+async fn access_log_can_keep_errors_only_or_nothing() {
+    serving::access_log_can_keep_errors_only_or_nothing().await;
+}
 crate::dbtest!(a_slow_upstream_is_a_recorded_504, |db| {
     super::errors::a_slow_upstream_is_a_recorded_504(db.dsn.clone()).await;
 });

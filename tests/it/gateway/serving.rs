@@ -199,6 +199,58 @@ pub async fn every_request_has_one_access_line(dsn: String) {
     }
 }
 
+/// `log.access = "errors"` keeps the access lines of error answers only
+/// (relay and outer layer alike); `false` keeps none.
+pub async fn access_log_can_keep_errors_only_or_nothing() {
+    for (mode, expect_ok, expect_err) in [("\"errors\"", 0, 1), ("false", 0, 0)] {
+        // A fresh database each, so each start bootstraps its own key.
+        let db = crate::support::TestDb::sqlite();
+        let dsn = db.dsn.clone();
+        let gw = Gateway::start(&dsn, &format!("[log]\nlevel = \"info\"\naccess = {mode}\n"));
+        let c = client();
+        let key = gw.key.clone().expect("key");
+        let mut ids = Vec::new();
+        for req in [
+            c.post(gw.url("/v1/chat/completions"))
+                .bearer_auth(&key)
+                .json(&chat("gpt-4o-mini", false)),
+            c.post(gw.url("/v1/chat/completions"))
+                .bearer_auth(&key)
+                .json(&chat("no-such-model", false)),
+            c.get(gw.url("/v1/nothing-here")).bearer_auth(&key),
+        ] {
+            let r = req.send().await.expect("request");
+            let status = r.status().as_u16();
+            let id = r
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .expect("x-request-id")
+                .to_string();
+            let _ = r.bytes().await;
+            ids.push((status, id));
+        }
+        let (code, log) = gw.stop();
+        assert_eq!(code, 0);
+        for (status, id) in &ids {
+            let n = log
+                .iter()
+                .filter(|l| l.contains(id.as_str()) && l.contains(" access "))
+                .count();
+            let want = if *status >= 400 {
+                expect_err
+            } else {
+                expect_ok
+            };
+            assert_eq!(n, want, "access = {mode}, {status} {id}: {log:#?}");
+        }
+        assert_eq!(
+            ids.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+            [200, 404, 404]
+        );
+    }
+}
+
 /// CORS when origins are configured: a browser SDK's preflight passes,
 /// and scripts may read the ids and the overhead of an answer.
 pub async fn cors_lets_browser_sdks_through(dsn: String) {

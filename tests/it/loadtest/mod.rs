@@ -428,7 +428,7 @@ fn fail_on_exits_1_when_a_threshold_is_crossed() {
         out.stderr
     );
     assert!(
-        out.stdout.contains("p99 ms"),
+        out.stdout.contains("p99.9"),
         "the report is still printed: {}",
         out.stdout
     );

@@ -222,8 +222,7 @@ fn compare_matches_levels_by_concurrency_not_position() {
     assert_eq!(rows[0][0], "c=1");
     assert_eq!(rows[1][0], "c=3");
     assert!(
-        out.stdout
-            .contains("options differ: warmup_s: A 0.0, B 0.1"),
+        out.stdout.contains("options differ: warmup: A 0s, B 0.1s"),
         "{}",
         out.stdout
     );

@@ -1,0 +1,206 @@
+//! Every table the commands print, built from library values with the
+//! shared style and number formats of [`crate::render`]; one function per
+//! table so that the test below renders each at 80 columns.
+
+use comfy_table::{Cell, Color};
+use tokctl::db::migrate::MigrationStatus;
+use tokctl::identity::lifecycle::KeyState;
+use tokctl::identity::{KeyInfo, UserInfo};
+use tokctl::ledger::chain::verify::Report as VerifyReport;
+use tokctl::ledger::spool::Scan;
+use tokctl::ledger::summary::Summary;
+use tokctl::telemetry::health::{Report as HealthReport, Status};
+
+use crate::render::{Col, Tab, bytes, count, int, latency_ms, money, opt, time_us};
+
+pub fn users(users: &[UserInfo]) -> Tab {
+    let mut t = Tab::new(&[
+        ("id", Col::Num),
+        ("name", Col::Atom),
+        ("status", Col::Atom),
+        ("usable keys", Col::Num),
+        ("created at", Col::Atom),
+    ]);
+    for u in users {
+        t.row([
+            int(u.id),
+            u.name.clone(),
+            if u.disabled { "disabled" } else { "active" }.to_string(),
+            int(u.active_keys),
+            time_us(Some(u.created_at_us)),
+        ]);
+    }
+    t
+}
+
+/// Keys with their state now and the time that goes with it: when an
+/// active key expires, when a revoked or expired one stopped, when one in
+/// its grace period stops.
+pub fn keys(keys: &[KeyInfo], now_us: i64) -> Tab {
+    let mut t = Tab::new(&[
+        ("id", Col::Num),
+        ("user", Col::Atom),
+        ("name", Col::Text),
+        ("prefix", Col::Atom),
+        ("state", Col::Atom),
+        ("since/until", Col::Atom),
+        ("rps", Col::Num),
+        ("burst", Col::Num),
+        ("tpm", Col::Num),
+    ]);
+    for k in keys {
+        let state = KeyState::of(k, now_us);
+        let (color, when) = match state {
+            KeyState::Active => (Color::Reset, k.expires_at_us),
+            KeyState::RevokedLater => (Color::Yellow, k.revoked_at_us),
+            KeyState::Revoked => (Color::Red, k.revoked_at_us),
+            KeyState::Expired => (Color::Red, k.expires_at_us),
+        };
+        t.cells([
+            Cell::new(int(k.id)),
+            Cell::new(&k.user_name),
+            Cell::new(&k.name),
+            Cell::new(&k.display_prefix),
+            Cell::new(state.as_str()).fg(color),
+            Cell::new(time_us(when)),
+            Cell::new(opt(k.rps)),
+            Cell::new(opt(k.burst.map(|b| int(b.into())))),
+            Cell::new(opt(k.tokens_per_minute.map(int))),
+        ]);
+    }
+    t
+}
+
+pub fn migrations(statuses: &[MigrationStatus]) -> Tab {
+    let mut t = Tab::new(&[
+        ("version", Col::Num),
+        ("description", Col::Text),
+        ("applied at", Col::Atom),
+        ("state", Col::Atom),
+    ]);
+    for s in statuses {
+        t.row([
+            s.version.to_string(),
+            s.description.clone(),
+            s.applied_at.clone().unwrap_or_else(|| "-".into()),
+            s.state.as_str().to_string(),
+        ]);
+    }
+    t
+}
+
+pub fn spool(scan: &Scan) -> Tab {
+    let mut t = Tab::new(&[
+        ("segment", Col::Atom),
+        ("first seq", Col::Num),
+        ("last seq", Col::Num),
+        ("records", Col::Num),
+        ("size", Col::Num),
+        ("unreadable", Col::Num),
+    ]);
+    for s in &scan.segments {
+        let name = s.path.file_name().map_or_else(
+            || s.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        t.row([
+            name,
+            int(s.first_seq),
+            s.last.map_or("-".into(), |(l, _)| int(l)),
+            count(s.records),
+            bytes(s.bytes),
+            bytes(s.unreadable_bytes),
+        ]);
+    }
+    t
+}
+
+pub fn verify(r: &VerifyReport) -> Tab {
+    let mut t = Tab::new(&[
+        ("instance", Col::Atom),
+        ("keyed", Col::Atom),
+        ("watermark", Col::Num),
+        ("checked", Col::Num),
+        ("gaps", Col::Num),
+        ("breaks", Col::Num),
+        ("first break", Col::Text),
+    ]);
+    for c in &r.chains {
+        let first = c.first_break.as_ref().map_or("-".to_string(), |b| {
+            format!("{} at {}: {}", b.kind, b.seq, b.detail)
+        });
+        t.row([
+            c.instance_id.clone(),
+            if c.keyed { "yes" } else { "no" }.to_string(),
+            int(c.watermark),
+            count(c.entries_checked),
+            count(c.gaps.len() as u64),
+            count(c.breaks),
+            first,
+        ]);
+    }
+    t
+}
+
+pub fn summary(s: &Summary, currency: &str) -> Tab {
+    let mut cols: Vec<(&str, Col)> = s.by.iter().map(|g| (g.as_str(), Col::Atom)).collect();
+    cols.extend([
+        ("requests", Col::Num),
+        ("errors", Col::Num),
+        ("prompt tokens", Col::Num),
+        ("completion tokens", Col::Num),
+        ("total tokens", Col::Num),
+        ("cost", Col::Num),
+        ("p50", Col::Num),
+        ("p99", Col::Num),
+    ]);
+    let mut t = Tab::new(&cols);
+    let lat = |us: Option<f64>| us.map_or("-".into(), |us| latency_ms(us / 1000.0));
+    for r in &s.rows {
+        let mut cells: Vec<String> = r
+            .group
+            .iter()
+            .map(|g| g.clone().unwrap_or_default())
+            .collect();
+        cells.extend([
+            int(r.requests),
+            int(r.errors),
+            int(r.prompt_tokens),
+            int(r.completion_tokens),
+            int(r.total_tokens),
+            money(r.cost_nano, currency),
+            lat(r.p50_latency_us),
+            lat(r.p99_latency_us),
+        ]);
+        t.row(cells);
+    }
+    t
+}
+
+pub fn health(r: &HealthReport) -> Tab {
+    let mut t = Tab::new(&[
+        ("component", Col::Atom),
+        ("type", Col::Atom),
+        ("status", Col::Atom),
+        ("latency", Col::Num),
+        ("message", Col::Text),
+    ]);
+    for c in &r.components {
+        let color = match c.status {
+            Status::Healthy => Color::Green,
+            Status::Degraded => Color::Yellow,
+            Status::Unhealthy => Color::Red,
+        };
+        t.cells([
+            Cell::new(&c.name),
+            Cell::new(&c.kind),
+            Cell::new(c.status.as_str()).fg(color),
+            Cell::new(c.latency_ms.map_or(String::new(), latency_ms)),
+            Cell::new(&c.message),
+        ]);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests;

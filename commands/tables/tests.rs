@@ -1,0 +1,279 @@
+//! Every table at 80 columns: no id, prefix, name, time or number is
+//! split across lines; free text is shortened with an ellipsis.
+
+use tokctl::db::migrate::State;
+use tokctl::ledger::chain::verify::{Break, ChainReport};
+use tokctl::ledger::spool::segment::SegmentInfo;
+use tokctl::ledger::summary::{GroupBy, SummaryRow};
+use tokctl::telemetry::health::{Component, Pools};
+
+use super::*;
+
+const LONG: &str = "a long free text message that cannot possibly fit in the space left \
+                    for it on an eighty column terminal, however the table is arranged";
+
+/// Checks `atoms` each appear whole on one line, `texts` whole or cut
+/// with an ellipsis, and that no line wraps within a row.
+fn check(name: &str, tab: Tab, rows: usize, atoms: &[String], texts: &[String]) {
+    let out = tab.width(80).to_string();
+    let lines: Vec<&str> = out.lines().collect();
+    // Top border, header, header separator, one line per row, bottom border.
+    assert_eq!(
+        lines.len(),
+        rows + 4,
+        "{name}: a row took more than one line:\n{out}"
+    );
+    for a in atoms {
+        assert!(
+            lines.iter().any(|l| l.contains(a.as_str())),
+            "{name}: `{a}` is split or missing at 80 columns:\n{out}"
+        );
+    }
+    for t in texts {
+        let whole = lines.iter().any(|l| l.contains(t.as_str()));
+        let cut = lines.iter().flat_map(|l| l.split(['│', '┆'])).any(|cell| {
+            let cell = cell.trim();
+            cell.strip_suffix('…')
+                .is_some_and(|head| !head.is_empty() && t.starts_with(head))
+        });
+        assert!(
+            whole || cut,
+            "{name}: `{t}` neither whole nor shortened:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn users_and_keys_at_80_columns() {
+    let us = vec![UserInfo {
+        id: 12345,
+        name: "alice.from.the.platform.team".into(),
+        disabled: false,
+        active_keys: 3,
+        created_at_us: 1_795_395_600_000_000,
+    }];
+    check(
+        "users",
+        users(&us),
+        1,
+        &[
+            "12,345".into(),
+            us[0].name.clone(),
+            time_us(Some(us[0].created_at_us)),
+        ],
+        &[],
+    );
+    let k = KeyInfo {
+        id: 4242,
+        user_id: 1,
+        user_name: "alice".into(),
+        name: LONG.into(),
+        display_prefix: "tok_AbCd1234".into(),
+        created_at_us: 1_795_395_600_000_000,
+        expires_at_us: Some(1_795_395_600_000_001),
+        revoked_at_us: None,
+        rps: Some(2.5),
+        burst: Some(1000),
+        tokens_per_minute: Some(1_000_000),
+    };
+    check(
+        "keys",
+        keys(std::slice::from_ref(&k), 1_795_395_700_000_000),
+        1,
+        &[
+            "4,242".into(),
+            "tok_AbCd1234".into(),
+            "expired".into(),
+            "1,000,000".into(),
+            time_us(k.expires_at_us),
+        ],
+        &[LONG.into()],
+    );
+}
+
+#[test]
+fn ledger_tables_at_80_columns() {
+    let s = Summary {
+        by: vec![GroupBy::User, GroupBy::Model],
+        rows: vec![SummaryRow {
+            group: vec![
+                Some("alice".into()),
+                Some("claude-3-5-haiku-20241022".into()),
+            ],
+            requests: 1_234_567,
+            errors: 12,
+            prompt_tokens: 98_765_432,
+            completion_tokens: 1_234_567,
+            total_tokens: 99_999_999,
+            cost_nano: 12_345_678_901,
+            p50_latency_us: Some(12_345.0),
+            p99_latency_us: Some(1_234_567.0),
+        }],
+    };
+    check(
+        "summary",
+        summary(&s, "USD"),
+        1,
+        &[
+            "claude-3-5-haiku-20241022".into(),
+            "1,234,567".into(),
+            "98,765,432".into(),
+            "12.35 USD".into(),
+            "12.3 ms".into(),
+            "1.23 s".into(),
+        ],
+        &[],
+    );
+    let r = VerifyReport {
+        chains: vec![ChainReport {
+            instance_id: "gw-7f3a9c2e-1b4d".into(),
+            keyed: true,
+            watermark: 1_234_567,
+            checked_to: 1_234_567,
+            entries_checked: 1_234_567,
+            gaps: Vec::new(),
+            first_break: Some(Break {
+                seq: 77,
+                kind: "edited",
+                request_id: None,
+                detail: LONG.into(),
+            }),
+            breaks: 1,
+            uncommitted_tail: 0,
+        }],
+        unchained_rows: 0,
+        first_unchained: None,
+        pre_chain_rows: 0,
+        baseline: None,
+    };
+    check(
+        "verify",
+        verify(&r),
+        1,
+        &["gw-7f3a9c2e-1b4d".into(), "1,234,567".into()],
+        &["edited at 77".into()],
+    );
+    let scan = Scan {
+        segments: vec![SegmentInfo {
+            path: "/var/lib/tokctl/data/spool/00000000000001234567.seg".into(),
+            first_seq: 1_234_567,
+            bytes: 16 << 20,
+            records: 54_321,
+            last: Some((1_288_887, [0; 32])),
+            unreadable_bytes: 0,
+        }],
+    };
+    check(
+        "spool",
+        spool(&scan),
+        1,
+        &[
+            "00000000000001234567.seg".into(),
+            "1,288,887".into(),
+            "16.0 MiB".into(),
+        ],
+        &[],
+    );
+    let m = vec![MigrationStatus {
+        version: 6,
+        description: LONG.into(),
+        applied_at: Some("2026-12-07T16:54:25Z".into()),
+        state: State::UnknownCompatible,
+    }];
+    check(
+        "migrations",
+        migrations(&m),
+        1,
+        &[
+            "2026-12-07T16:54:25Z".into(),
+            State::UnknownCompatible.as_str().into(),
+        ],
+        &[LONG.into()],
+    );
+}
+
+#[test]
+fn loadtest_and_tune_at_80_columns() {
+    use tokctl::loadtest::{CompareRow, Comparison, Report, Results};
+    let results = Results {
+        ok: 1_234_567,
+        ..Results::default()
+    };
+    let r = Report::build(
+        &results,
+        100,
+        None,
+        false,
+        false,
+        std::time::Duration::from_secs(10),
+        false,
+    );
+    check(
+        "loadtest",
+        crate::loadtest_render::report_table(&[r]),
+        1,
+        &["1,234,567".into(), "123,457".into()],
+        &[],
+    );
+    let c = Comparison {
+        rows: vec![CompareRow {
+            level: "c=100 @1000/s".into(),
+            metric: "p99 ms",
+            a: 12.345,
+            b: 1234.5,
+            ratio: Some(100.0),
+        }],
+        ..Comparison::default()
+    };
+    check(
+        "compare",
+        crate::loadtest_render::compare_table(&c),
+        1,
+        &[
+            "c=100 @1000/s".into(),
+            "12.3".into(),
+            "1,235".into(),
+            "100.000".into(),
+        ],
+        &[],
+    );
+    let i = tokctl::tune::Inputs {
+        qps: 3000.0,
+        burst_seconds: 1.0,
+        max_delay_ms: Some(250),
+        cores: 2,
+        db_max_conns: 100,
+        entry_bytes: 600,
+        memory_budget_bytes: None,
+        instances: 4,
+        backend: tokctl::db::Backend::Postgres,
+        spool: tokctl::tune::Spool::OFF,
+    };
+    let rec = tokctl::tune::recommend(&i).expect("a recommendation");
+    // Reasons wrap (they must be read whole); settings and values never split.
+    let out = crate::tune_render::values(&rec, None).width(80).to_string();
+    for atom in ["ledger.async.flush_ms", "250 (limited by max_delay_ms)"] {
+        assert!(out.contains(atom), "`{atom}` split:\n{out}");
+    }
+}
+
+#[test]
+fn health_at_80_columns() {
+    let r = HealthReport::new(
+        vec![Component {
+            name: "openai-eu-west".into(),
+            kind: "provider".into(),
+            status: Status::Degraded,
+            message: LONG.into(),
+            latency_ms: Some(123.456),
+        }],
+        Pools::default(),
+    );
+    check(
+        "health",
+        health(&r),
+        1,
+        &["openai-eu-west".into(), "123 ms".into(), "degraded".into()],
+        &[LONG.into()],
+    );
+}
