@@ -112,7 +112,7 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         ("ledger.path", &c.ledger.path),
         ("identity.path", &c.identity.path),
     ] {
-        if let Err(e) = crate::db::Dsn::parse(dsn) {
+        if let Err(e) = super::dsn::Dsn::parse(dsn) {
             return Err(err(key, e.to_string()));
         }
     }

@@ -4,7 +4,6 @@
 //! embedded migrations ([`migrate`]). Queries specific to a domain (ledger,
 //! identity) live with that domain and match on [`Db`] there.
 
-mod dsn;
 mod lock;
 pub mod migrate;
 pub(crate) mod sqlite_raw;
@@ -17,7 +16,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use dsn::{Backend, Dsn, DsnError, mask_password};
+pub use crate::config::dsn::{Backend, Dsn, DsnError, mask_password};
 
 use crate::config::Config;
 

@@ -151,12 +151,17 @@ pub async fn direct(c: &Config) -> Report {
             .map_err(|e| e.to_string())
     };
     let shared = c.ledger.path == c.identity.path;
-    let ledger = open(c.ledger.path.clone(), PoolSettings::ledger(c), "ledger").await;
+    let ledger = open(
+        c.ledger.path.expose().to_string(),
+        PoolSettings::ledger(c),
+        "ledger",
+    )
+    .await;
     let identity = if shared {
         ledger.clone()
     } else {
         open(
-            c.identity.path.clone(),
+            c.identity.path.expose().to_string(),
             PoolSettings::identity(c),
             "identity",
         )

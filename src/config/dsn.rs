@@ -112,7 +112,7 @@ pub fn mask_password(dsn: &str) -> String {
     match url::Url::parse(dsn) {
         Ok(mut u) => {
             if u.password().is_some() {
-                let _ = u.set_password(Some("********"));
+                let _ = u.set_password(Some(super::MASK));
             }
             let has_param = u
                 .query_pairs()
@@ -122,7 +122,7 @@ pub fn mask_password(dsn: &str) -> String {
                     .query_pairs()
                     .map(|(k, v)| {
                         let v = if k.eq_ignore_ascii_case("password") {
-                            "********".to_string()
+                            super::MASK.to_string()
                         } else {
                             v.into_owned()
                         };
