@@ -67,7 +67,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     }
     loop {
         let report = if args.direct {
-            check::direct(&config).await
+            tokctl::gateway::health::direct(&config).await
         } else {
             check::fetch(&url, Duration::from_secs(args.timeout))
                 .await

@@ -4,6 +4,7 @@
 //! embedded migrations ([`migrate`]). Queries specific to a domain (ledger,
 //! identity) live with that domain and match on [`Db`] there.
 
+pub mod health;
 mod lock;
 pub mod migrate;
 pub(crate) mod sqlite_raw;

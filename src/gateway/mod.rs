@@ -15,6 +15,7 @@ pub mod body;
 mod conn;
 mod detach;
 pub mod error;
+pub mod health;
 mod layers;
 mod limit;
 pub mod relay;

@@ -23,6 +23,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use super::health::DbPool;
 use super::names::{self, Name};
 use crate::config::Config;
 use crate::ledger::{Entry, WriterStats};
@@ -47,15 +48,6 @@ pub const OTHER: &str = "other";
 #[derive(Debug, thiserror::Error)]
 #[error("cannot register metric: {0}")]
 pub struct MetricsError(#[from] prometheus::Error);
-
-/// One database pool's numbers at scrape time.
-#[derive(Debug, Clone)]
-pub struct PoolStat {
-    /// `ledger`, `identity` or `ledger+identity` when both share one pool.
-    pub database: &'static str,
-    pub open: u32,
-    pub idle: usize,
-}
 
 /// The registry and the handles the request path records into.
 pub struct Metrics {
@@ -262,7 +254,7 @@ impl Metrics {
     }
 
     /// The text exposition: the registry plus the values read now.
-    pub fn render(&self, ledger: &WriterStats, pools: &[PoolStat]) -> String {
+    pub fn render(&self, ledger: &WriterStats, pools: &[DbPool]) -> String {
         {
             let shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
             shards.iter().for_each(|s| s.flush());
@@ -349,17 +341,17 @@ fn counter(v: f64) -> proto::Metric {
 }
 
 /// Families whose values are read at scrape time, not recorded.
-fn scrape_families(s: &WriterStats, pools: &[PoolStat], started: Instant) -> Vec<MetricFamily> {
+fn scrape_families(s: &WriterStats, pools: &[DbPool], started: Instant) -> Vec<MetricFamily> {
     use MetricType::{COUNTER, GAUGE, SUMMARY};
     let mut flush = proto::Summary::default();
     flush.set_sample_count(s.batches);
     flush.set_sample_sum(s.flush_duration_sum.as_secs_f64());
     let mut flush_m = proto::Metric::default();
     flush_m.set_summary(flush);
-    let pool = |f: &dyn Fn(&PoolStat) -> f64| -> Vec<proto::Metric> {
+    let pool = |f: &dyn Fn(&DbPool) -> f64| -> Vec<proto::Metric> {
         pools
             .iter()
-            .map(|p| gauge(&[("database", p.database)], f(p)))
+            .map(|p| gauge(&[("database", p.name.as_str())], f(p)))
             .collect()
     };
     vec![
@@ -431,11 +423,7 @@ fn scrape_families(s: &WriterStats, pools: &[PoolStat], started: Instant) -> Vec
         ),
         family(names::DB_OPEN, GAUGE, pool(&|p| f64::from(p.open))),
         family(names::DB_IDLE, GAUGE, pool(&|p| p.idle as f64)),
-        family(
-            names::DB_IN_USE,
-            GAUGE,
-            pool(&|p| (p.open as usize).saturating_sub(p.idle) as f64),
-        ),
+        family(names::DB_IN_USE, GAUGE, pool(&|p| p.in_use as f64)),
         family(
             names::UPTIME,
             GAUGE,

@@ -11,6 +11,5 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod names;
-mod writer_health;
 
 pub use endpoints::{MetricsPlace, Telemetry, metrics_place};
