@@ -273,25 +273,21 @@ mod tests {
 
     #[test]
     fn overall_is_the_worst_with_providers_non_critical() {
-        let r = Report::new(
-            vec![
-                comp("database", Status::Healthy),
-                comp("provider", Status::Unhealthy),
-            ],
-            Pools::default(),
-        );
-        assert_eq!(r.status, Status::Degraded);
-        let r = Report::new(
-            vec![
-                comp("database", Status::Unhealthy),
-                comp("provider", Status::Healthy),
-            ],
-            Pools::default(),
-        );
-        assert_eq!(r.status, Status::Unhealthy);
-        assert_eq!(
-            Report::new(vec![], Pools::default()).status,
-            Status::Healthy
-        );
+        use Status::{Degraded, Healthy, Unhealthy};
+        let cases = [
+            (
+                vec![("database", Healthy), ("provider", Unhealthy)],
+                Degraded,
+            ),
+            (
+                vec![("database", Unhealthy), ("provider", Healthy)],
+                Unhealthy,
+            ),
+            (vec![], Healthy),
+        ];
+        for (parts, overall) in cases {
+            let parts = parts.into_iter().map(|(k, s)| comp(k, s)).collect();
+            assert_eq!(Report::new(parts, Pools::default()).status, overall);
+        }
     }
 }

@@ -354,87 +354,50 @@ fn scrape_families(s: &WriterStats, pools: &[DbPool], started: Instant) -> Vec<M
             .map(|p| gauge(&[("database", p.name.as_str())], f(p)))
             .collect()
     };
-    vec![
-        family(
-            names::LEDGER_QUEUE,
-            GAUGE,
-            vec![gauge(&[], s.queue_depth as f64)],
-        ),
-        family(
-            names::LEDGER_BUFFER,
-            GAUGE,
-            vec![gauge(&[], s.buffer_size as f64)],
-        ),
-        family(
-            names::LEDGER_WRITTEN,
-            COUNTER,
-            vec![counter(s.written as f64)],
-        ),
-        family(
-            names::LEDGER_DROPPED,
-            COUNTER,
-            vec![counter(s.dropped as f64)],
-        ),
-        family(
-            names::LEDGER_REFUSED,
-            COUNTER,
-            vec![counter(s.refused as f64)],
-        ),
-        family(
-            names::LEDGER_DEAD,
-            COUNTER,
-            vec![counter(s.dead_lettered as f64)],
-        ),
-        family(
-            names::LEDGER_LAST_BATCH,
-            GAUGE,
-            vec![gauge(&[], s.last_batch_size as f64)],
-        ),
-        family(names::LEDGER_FLUSH, SUMMARY, vec![flush_m]),
-        family(
-            names::LEDGER_BACKLOG,
-            GAUGE,
-            vec![gauge(&[], s.backlog() as f64)],
-        ),
-        family(
+    // One value each, read from the writer's stats.
+    let scalars = [
+        (names::LEDGER_QUEUE, GAUGE, s.queue_depth as f64),
+        (names::LEDGER_BUFFER, GAUGE, s.buffer_size as f64),
+        (names::LEDGER_WRITTEN, COUNTER, s.written as f64),
+        (names::LEDGER_DROPPED, COUNTER, s.dropped as f64),
+        (names::LEDGER_REFUSED, COUNTER, s.refused as f64),
+        (names::LEDGER_DEAD, COUNTER, s.dead_lettered as f64),
+        (names::LEDGER_LAST_BATCH, GAUGE, s.last_batch_size as f64),
+        (names::LEDGER_BACKLOG, GAUGE, s.backlog() as f64),
+        (
             names::LEDGER_OLDEST_UNWRITTEN,
             GAUGE,
-            vec![gauge(&[], s.oldest_unwritten.as_secs_f64())],
+            s.oldest_unwritten.as_secs_f64(),
         ),
-        family(
-            names::SPOOL_BYTES,
-            GAUGE,
-            vec![gauge(&[], s.spool_bytes as f64)],
-        ),
-        family(
-            names::SPOOL_MAX_BYTES,
-            GAUGE,
-            vec![gauge(&[], s.spool_max_bytes as f64)],
-        ),
-        family(
-            names::SPOOL_TORN,
-            COUNTER,
-            vec![counter(s.spool_torn_records as f64)],
-        ),
-        family(
-            names::LEDGER_WATERMARK,
-            GAUGE,
-            vec![gauge(&[], s.watermark as f64)],
-        ),
+        (names::SPOOL_BYTES, GAUGE, s.spool_bytes as f64),
+        (names::SPOOL_MAX_BYTES, GAUGE, s.spool_max_bytes as f64),
+        (names::SPOOL_TORN, COUNTER, s.spool_torn_records as f64),
+        (names::LEDGER_WATERMARK, GAUGE, s.watermark as f64),
+        (names::UPTIME, GAUGE, started.elapsed().as_secs_f64()),
+    ];
+    let mut out: Vec<MetricFamily> = scalars
+        .into_iter()
+        .map(|(name, kind, v)| {
+            let m = if kind == COUNTER {
+                counter(v)
+            } else {
+                gauge(&[], v)
+            };
+            family(name, kind, vec![m])
+        })
+        .collect();
+    out.extend([
+        family(names::LEDGER_FLUSH, SUMMARY, vec![flush_m]),
         family(names::DB_OPEN, GAUGE, pool(&|p| f64::from(p.open))),
         family(names::DB_IDLE, GAUGE, pool(&|p| p.idle as f64)),
         family(names::DB_IN_USE, GAUGE, pool(&|p| p.in_use as f64)),
-        family(
-            names::UPTIME,
-            GAUGE,
-            vec![gauge(&[], started.elapsed().as_secs_f64())],
-        ),
         family(
             names::BUILD_INFO,
             GAUGE,
             vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)],
         ),
-    ]
+    ]);
+    out
 }
 
 #[cfg(test)]
