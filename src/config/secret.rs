@@ -8,7 +8,9 @@
 //! all print the masked form, so no caller has to remember to mask. The
 //! value itself is reached through `Deref` (or [`Masked::expose`]) by the
 //! code that must use it, e.g. to open a connection or key an HMAC.
-//! Holds no loading logic; deserializing reads the plain string.
+//! Holds no loading logic; deserializing reads the plain string. A
+//! built-in default must hold no secret: `load()` starts from the
+//! defaults serialized, which would turn it into the mask.
 
 use std::borrow::Cow;
 use std::fmt;

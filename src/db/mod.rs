@@ -1,8 +1,11 @@
 //! One database handle for SQLite or PostgreSQL, chosen by the DSN.
 //!
-//! Holds the pools and their settings, `ping()` for health checks, and the
-//! embedded migrations ([`migrate`]). Queries specific to a domain (ledger,
-//! identity) live with that domain and match on [`Db`] there.
+//! Holds the pools and their settings, the databases' health checks
+//! ([`health`]), and the embedded migrations ([`migrate`]). Queries
+//! specific to a domain (ledger, identity) live with that domain and reach
+//! the pool through [`on_pool!`] when one statement serves both engines,
+//! or an explicit `match` on [`Db`] when the engines differ. The DSN type
+//! lives in `config::dsn` (config names databases; db opens them).
 
 pub mod health;
 mod lock;
