@@ -25,9 +25,7 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
             ),
         ));
     }
-    if tracing_subscriber::EnvFilter::try_new(crate::telemetry::logging::filter_for(&c.log.level))
-        .is_err()
-    {
+    if tracing_subscriber::EnvFilter::try_new(c.log.filter()).is_err() {
         return Err(err(
             "log.level",
             format!(
