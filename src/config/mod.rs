@@ -584,9 +584,11 @@ mod log_filter_tests {
     #[test]
     fn a_bare_level_keeps_dependencies_quieter_and_an_expression_passes_through() {
         let filter = |level: &str| {
-            let mut c = super::LogConfig::default();
-            c.level = level.into();
-            c.filter()
+            super::LogConfig {
+                level: level.into(),
+                ..Default::default()
+            }
+            .filter()
         };
         assert_eq!(filter("DEBUG"), "warn,tokctl=debug,tower_http=debug");
         assert_eq!(filter("info"), "info,sqlx=warn");
