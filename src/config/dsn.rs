@@ -6,11 +6,14 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// A parsed DSN.
+use super::SecretUrl;
+
+/// A parsed DSN. The PostgreSQL URL is a [`SecretUrl`], so `{:?}` of a
+/// `Dsn` (or of anything holding one) shows no password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dsn {
     Sqlite { path: PathBuf },
-    Postgres { url: String },
+    Postgres { url: SecretUrl },
 }
 
 /// Which engine a [`Dsn`] names.
@@ -54,7 +57,7 @@ impl Dsn {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(fail("the PostgreSQL URL names no host"));
             }
-            return Ok(Dsn::Postgres { url: t.to_string() });
+            return Ok(Dsn::Postgres { url: t.into() });
         }
         if let Some(rest) = t
             .strip_prefix("sqlite://")
@@ -231,5 +234,6 @@ mod tests {
         );
         let d = Dsn::parse("postgres://u:secret@db.example:6543/ledger").unwrap();
         assert_eq!(d.describe(), "PostgreSQL at db.example:6543/ledger");
+        assert!(!format!("{d:?}").contains("secret"), "{d:?}");
     }
 }
