@@ -63,7 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(addr) = std::env::var("TOKCTL_BENCH_REDIS") {
         let cfg = RateLimitConfig {
             enabled: true,
-            redis_addr: addr,
+            redis_addr: addr.into(),
             ..Default::default()
         };
         let redis = RateLimiter::new(&cfg).await?;

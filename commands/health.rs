@@ -73,7 +73,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     let json = args.format.get() == Report::Json;
     loop {
         let report = if args.direct {
-            check::direct(&config).await
+            tokctl::gateway::health::direct(&config).await
         } else {
             check::fetch(&url, args.timeout)
                 .await

@@ -164,7 +164,12 @@ pub fn load(opts: &LoadOptions) -> Result<Loaded, ConfigError> {
     let relocated = super::paths::resolve(&mut config, &sources, file.as_deref());
     super::validate::validate(&config, &sources)?;
     // Rendered from the effective values, so a bare `30` shows as `30m`.
-    let tree = Value::try_from(&config).unwrap_or(tree);
+    // Secret fields serialize masked, so this tree is safe to show.
+    let tree = Value::try_from(&config).map_err(|e| ConfigError::Value {
+        key: "(config)".into(),
+        source_name: Source::Default,
+        message: e.to_string(),
+    })?;
     Ok(Loaded {
         config,
         sources,

@@ -8,12 +8,15 @@
 //! (`flush_ms`, `max_body_bytes`) so a reader never guesses.
 
 mod access;
+pub mod dsn;
 pub mod duration;
 pub mod env;
 pub mod load;
+mod log;
 pub mod paths;
 mod prices;
 mod report;
+mod secret;
 pub mod show;
 mod validate;
 pub mod warnings;
@@ -25,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use access::AccessLog;
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, FlagOverride, LoadOptions, Loaded, Source, load};
+pub use secret::{MASK, Masked, Secret, SecretUrl};
 pub use warnings::{Severity, Warning, preflight, warnings};
 
 /// The whole configuration of tokctl.
@@ -87,7 +91,7 @@ pub struct ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct LedgerConfig {
     /// Ledger database DSN: `postgres://…` or a SQLite path / `sqlite:` URL.
-    pub path: String,
+    pub path: SecretUrl,
     /// Currency the model prices are in; costs are stored in nano-units of it.
     pub currency: String,
     /// Entries that can never be written are appended here as JSON lines.
@@ -109,7 +113,7 @@ pub struct ChainConfig {
     /// Where a generated instance id is kept, so a restart continues the same chain.
     pub instance_id_path: String,
     /// HMAC-SHA256 key (kept outside the database); empty falls back to plain SHA-256.
-    pub hmac_key: String,
+    pub hmac_key: Secret,
     /// The committed chain head, kept outside the database so deleting the newest entries shows.
     pub head_file: String,
     /// How often the head file (and the watermark, when idle) is written.
@@ -178,7 +182,7 @@ pub enum OnFull {
 #[serde(deny_unknown_fields, default)]
 pub struct IdentityConfig {
     /// Identity database DSN; the same as `ledger.path` means one pool for both.
-    pub path: String,
+    pub path: SecretUrl,
     /// Local copy of every key's hash and state, kept while the identity
     /// database answers, so a start during its outage still authenticates
     /// known keys; empty turns it off.
@@ -223,7 +227,7 @@ pub struct RateLimitConfig {
     /// Tokens (input + output) per minute per API key; 0 is no limit. A key's own record may override it.
     pub apikey_tokens_per_minute: u64,
     /// Empty: in-memory buckets. Set: a shared Redis store (`host:port` or `redis://`).
-    pub redis_addr: String,
+    pub redis_addr: SecretUrl,
     /// When the store fails, admit (true) or refuse (false).
     pub fail_open: bool,
     /// Longest wait for one Redis call on the request path.
@@ -380,7 +384,7 @@ impl Default for ChainConfig {
         Self {
             instance_id: String::new(),
             instance_id_path: "data/instance-id".into(),
-            hmac_key: String::new(),
+            hmac_key: Secret::default(),
             head_file: "data/chain-head.json".into(),
             head_interval_ms: 1000,
         }
@@ -456,7 +460,7 @@ impl Default for RateLimitConfig {
             apikey_rps: 50.0,
             apikey_burst: 100,
             apikey_tokens_per_minute: 0,
-            redis_addr: String::new(),
+            redis_addr: SecretUrl::default(),
             fail_open: true,
             redis_timeout_ms: 50,
             redis_breaker_failures: 5,
@@ -567,7 +571,6 @@ impl Config {
     /// Whether the ledger and identity DSNs name the same database, so one
     /// pool serves both.
     pub fn shared_database(&self) -> bool {
-        crate::db::Dsn::parse(&self.ledger.path).ok()
-            == crate::db::Dsn::parse(&self.identity.path).ok()
+        dsn::Dsn::parse(&self.ledger.path).ok() == dsn::Dsn::parse(&self.identity.path).ok()
     }
 }

@@ -42,8 +42,8 @@ pub struct Relocated {
 
 fn slot<'a>(c: &'a mut Config, key: &str) -> Option<&'a mut String> {
     Some(match key {
-        "ledger.path" => &mut c.ledger.path,
-        "identity.path" => &mut c.identity.path,
+        "ledger.path" => c.ledger.path.expose_mut(),
+        "identity.path" => c.identity.path.expose_mut(),
         "ledger.dead_letter_path" => &mut c.ledger.dead_letter_path,
         "ledger.chain.instance_id_path" => &mut c.ledger.chain.instance_id_path,
         "ledger.chain.head_file" => &mut c.ledger.chain.head_file,
@@ -56,8 +56,8 @@ fn slot<'a>(c: &'a mut Config, key: &str) -> Option<&'a mut String> {
 /// The value of a path key.
 pub fn value<'a>(c: &'a Config, key: &str) -> Option<&'a str> {
     Some(match key {
-        "ledger.path" => &c.ledger.path,
-        "identity.path" => &c.identity.path,
+        "ledger.path" => c.ledger.path.expose(),
+        "identity.path" => c.identity.path.expose(),
         "ledger.dead_letter_path" => &c.ledger.dead_letter_path,
         "ledger.chain.instance_id_path" => &c.ledger.chain.instance_id_path,
         "ledger.chain.head_file" => &c.ledger.chain.head_file,
@@ -144,9 +144,9 @@ fn rebase_dsn(dsn: &str, dir: &Path) -> Option<String> {
 
 /// The SQLite file a DSN names, if it names one.
 fn sqlite_file(dsn: &str) -> Option<PathBuf> {
-    match crate::db::Dsn::parse(dsn).ok()? {
-        crate::db::Dsn::Sqlite { path } => Some(path),
-        crate::db::Dsn::Postgres { .. } => None,
+    match super::dsn::Dsn::parse(dsn).ok()? {
+        super::dsn::Dsn::Sqlite { path } => Some(path),
+        super::dsn::Dsn::Postgres { .. } => None,
     }
 }
 

@@ -1,5 +1,7 @@
 //! Renders the effective configuration as TOML, each value followed by a
-//! comment saying where it came from, with secrets masked.
+//! comment saying where it came from. Secrets arrive masked: the tree is
+//! serialized from the typed config, whose secret fields
+//! ([`super::Secret`], [`super::SecretUrl`]) serialize masked.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -7,33 +9,6 @@ use std::fmt::Write;
 use toml::Value;
 
 use super::{Loaded, Source};
-
-/// Keys whose values may carry credentials.
-fn is_secret_key(path: &str) -> bool {
-    let last = path.rsplit('.').next().unwrap_or(path);
-    last.contains("secret")
-        || last.contains("password")
-        || last.ends_with("hmac_key")
-        || last == "api_key"
-}
-
-fn is_dsn_key(path: &str) -> bool {
-    matches!(
-        path,
-        "ledger.path" | "identity.path" | "rate_limit.redis_addr"
-    )
-}
-
-/// Masks the value of `path` if it is a secret or a DSN with a password.
-pub fn mask_value(path: &str, v: &Value) -> Value {
-    match v {
-        Value::String(s) if is_secret_key(path) && !s.is_empty() => {
-            Value::String("********".into())
-        }
-        Value::String(s) if is_dsn_key(path) => Value::String(crate::db::mask_password(s)),
-        other => other.clone(),
-    }
-}
 
 /// The effective configuration as TOML with `# source` comments.
 pub fn render(loaded: &Loaded) -> String {
@@ -71,7 +46,7 @@ fn render_table(
             .get(&path)
             .map(ToString::to_string)
             .unwrap_or_else(|| "default".into());
-        let _ = writeln!(out, "{} = {}  # {src}", key(k), mask_value(&path, v));
+        let _ = writeln!(out, "{} = {v}  # {src}", key(k));
     }
     for (k, v) in t {
         let path = path_of(k);
@@ -90,12 +65,7 @@ fn render_table(
                     let _ = writeln!(out, "\n[[{}]]{label}", header(&path));
                     if let Value::Table(child) = item {
                         for (ck, cv) in child {
-                            let _ = writeln!(
-                                out,
-                                "{} = {}",
-                                key(ck),
-                                mask_value(&format!("{path}.{ck}"), cv)
-                            );
+                            let _ = writeln!(out, "{} = {cv}", key(ck));
                         }
                         if path == "models" {
                             unset_prices(out, child);
@@ -161,31 +131,12 @@ fn header(path: &str) -> String {
     path.split('.').map(key).collect::<Vec<_>>().join(".")
 }
 
-/// The effective configuration as JSON, secrets masked as in [`render`]:
+/// The effective configuration as JSON, secrets masked (as in [`render`]):
 /// `{"file", "config", "sources"}`, where `sources` maps each dotted key to
 /// where its value came from.
 pub fn to_json(loaded: &Loaded) -> serde_json::Value {
-    fn masked(path: &str, v: &Value) -> Value {
-        match v {
-            Value::Table(t) => Value::Table(
-                t.iter()
-                    .map(|(k, c)| (k.clone(), masked(&join(path, k), c)))
-                    .collect(),
-            ),
-            Value::Array(items) if is_table_array(v) => {
-                Value::Array(items.iter().map(|i| masked(path, i)).collect())
-            }
-            leaf => mask_value(path, leaf),
-        }
-    }
-    fn join(prefix: &str, k: &str) -> String {
-        if prefix.is_empty() {
-            k.to_string()
-        } else {
-            format!("{prefix}.{k}")
-        }
-    }
-    let config = serde_json::to_value(masked("", &loaded.tree)).unwrap_or_default();
+    // The tree holds secrets masked already (they serialize masked).
+    let config = serde_json::to_value(&loaded.tree).unwrap_or_default();
     let sources: serde_json::Map<String, serde_json::Value> = loaded
         .sources
         .iter()

@@ -25,9 +25,7 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
             ),
         ));
     }
-    if tracing_subscriber::EnvFilter::try_new(crate::telemetry::logging::filter_for(&c.log.level))
-        .is_err()
-    {
+    if tracing_subscriber::EnvFilter::try_new(c.log.filter()).is_err() {
         return Err(err(
             "log.level",
             format!(
@@ -112,7 +110,7 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         ("ledger.path", &c.ledger.path),
         ("identity.path", &c.identity.path),
     ] {
-        if let Err(e) = crate::db::Dsn::parse(dsn) {
+        if let Err(e) = super::dsn::Dsn::parse(dsn) {
             return Err(err(key, e.to_string()));
         }
     }

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use sqlx::Row;
 use sqlx::migrate::{Migration, Migrator};
 
-use super::{Backend, Db, DbError, Dsn, cause};
+use super::{Backend, Db, DbError, Dsn, cause, on_pool};
 
 static SQLITE: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES: Migrator = sqlx::migrate!("migrations/postgres");
@@ -221,26 +221,18 @@ async fn applied(db: &Db) -> Result<Vec<AppliedRow>, DbError> {
             ("tokctl_migrations", Ok(us)) => super::format_us(us),
             _ => text,
         };
-        macro_rules! rows {
-            ($p:expr) => {
-                sqlx::query(sql).fetch_all($p).await.map(|rows| {
-                    rows.iter()
-                        .map(|r| AppliedRow {
-                            version: r.get(0),
-                            description: r.get(1),
-                            checksum: r.get(2),
-                            success: r.get(3),
-                            compatible: r.get(4),
-                            at: at(r.get(5)),
-                        })
-                        .collect::<Vec<_>>()
+        let rows = on_pool!(db, p => sqlx::query(sql).fetch_all(p).await.map(|rows| {
+            rows.iter()
+                .map(|r| AppliedRow {
+                    version: r.get(0),
+                    description: r.get(1),
+                    checksum: r.get(2),
+                    success: r.get(3),
+                    compatible: r.get(4),
+                    at: at(r.get(5)),
                 })
-            };
-        }
-        let rows = match db {
-            Db::Sqlite(p) => rows!(p),
-            Db::Postgres(p) => rows!(p),
-        }
+                .collect::<Vec<_>>()
+        }))
         .map_err(|e| q("reading applied migrations", e))?;
         out.extend(rows);
     }
@@ -316,10 +308,7 @@ pub async fn apply(db: &Db, dsn: &Dsn, on_wait: &(dyn Fn() + Sync)) -> Result<Ap
     }
     if pending.iter().any(|v| *v <= SQLX_LAST) {
         let m = sqlx_part(db.backend());
-        let result = match db {
-            Db::Sqlite(p) => m.run(p).await,
-            Db::Postgres(p) => m.run(p).await,
-        };
+        let result = on_pool!(db, p => m.run(p).await);
         result.map_err(|e| {
             DbError::Migrate(format!("applying migrations to {}: {e}", dsn.describe()))
         })?;
@@ -350,28 +339,26 @@ async fn apply_tracked(db: &Db, m: &Migration) -> Result<(), sqlx::Error> {
     let compatible = compat(m) == Compat::Compatible;
     let record = "INSERT INTO tokctl_migrations (version, description, checksum, compatible, \
                   applied_at_us) VALUES ($1, $2, $3, $4, $5)";
-    macro_rules! apply {
-        ($p:expr, $blob:expr) => {{
-            sqlx::query(&TRACKING_SQL.replace("{BLOB}", $blob))
-                .execute($p)
-                .await?;
-            let mut tx = $p.begin().await?;
-            sqlx::raw_sql(&m.sql).execute(&mut *tx).await?;
-            sqlx::query(record)
-                .bind(m.version)
-                .bind(m.description.as_ref())
-                .bind(m.checksum.as_ref())
-                .bind(compatible)
-                .bind(super::now_us())
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await
-        }};
-    }
-    match db {
-        Db::Sqlite(p) => apply!(p, "BLOB"),
-        Db::Postgres(p) => apply!(p, "BYTEA"),
-    }
+    let blob = match db.backend() {
+        Backend::Sqlite => "BLOB",
+        Backend::Postgres => "BYTEA",
+    };
+    on_pool!(db, p => {
+        sqlx::query(&TRACKING_SQL.replace("{BLOB}", blob))
+            .execute(p)
+            .await?;
+        let mut tx = p.begin().await?;
+        sqlx::raw_sql(&m.sql).execute(&mut *tx).await?;
+        sqlx::query(record)
+            .bind(m.version)
+            .bind(m.description.as_ref())
+            .bind(m.checksum.as_ref())
+            .bind(compatible)
+            .bind(super::now_us())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    })
 }
 
 async fn holds_data(pool: &sqlx::SqlitePool) -> Result<bool, DbError> {

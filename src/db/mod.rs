@@ -1,10 +1,13 @@
 //! One database handle for SQLite or PostgreSQL, chosen by the DSN.
 //!
-//! Holds the pools and their settings, `ping()` for health checks, and the
-//! embedded migrations ([`migrate`]). Queries specific to a domain (ledger,
-//! identity) live with that domain and match on [`Db`] there.
+//! Holds the pools and their settings, the databases' health checks
+//! ([`health`]), and the embedded migrations ([`migrate`]). Queries
+//! specific to a domain (ledger, identity) live with that domain and reach
+//! the pool through [`on_pool!`] when one statement serves both engines,
+//! or an explicit `match` on [`Db`] when the engines differ. The DSN type
+//! lives in `config::dsn` (config names databases; db opens them).
 
-mod dsn;
+pub mod health;
 mod lock;
 pub mod migrate;
 pub(crate) mod sqlite_raw;
@@ -17,9 +20,25 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use dsn::{Backend, Dsn, DsnError, mask_password};
+pub use crate::config::dsn::{Backend, Dsn, DsnError, mask_password};
 
 use crate::config::Config;
+
+/// Runs `$body` once with `$pool` bound to the pool `$db` holds, whichever
+/// backend that is: the one dispatch for statements written once for both
+/// engines (`$n` placeholders). The body is compiled twice, once per pool
+/// type; a generic function cannot replace this, since sqlx's executor,
+/// bind and decode bounds differ per database and would have to be spelt
+/// out at every call. Arms that really differ stay an explicit `match`.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
 
 /// A pool on one of the two backends. Cloning shares the pool.
 #[derive(Debug, Clone)]
@@ -174,26 +193,17 @@ impl Db {
     /// One round trip (`SELECT 1`); returns how long it took.
     pub async fn ping(&self) -> Result<Duration, sqlx::Error> {
         let start = Instant::now();
-        match self {
-            Db::Sqlite(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
-            Db::Postgres(p) => sqlx::query("SELECT 1").execute(p).await.map(|_| ()),
-        }?;
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
         Ok(start.elapsed())
     }
 
     /// Pool statistics: (open connections, idle connections).
     pub fn pool_stats(&self) -> (u32, usize) {
-        match self {
-            Db::Sqlite(p) => (p.size(), p.num_idle()),
-            Db::Postgres(p) => (p.size(), p.num_idle()),
-        }
+        on_pool!(self, p => (p.size(), p.num_idle()))
     }
 
     pub async fn close(&self) {
-        match self {
-            Db::Sqlite(p) => p.close().await,
-            Db::Postgres(p) => p.close().await,
-        }
+        on_pool!(self, p => p.close().await)
     }
 }
 
@@ -340,4 +350,37 @@ pub fn format_us(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
         .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| us.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `on_pool!` runs its one body on whichever pool the handle holds, and
+    /// a statement written once runs on it.
+    #[tokio::test]
+    async fn on_pool_runs_the_body_on_the_pool_the_handle_holds() {
+        let dir = std::env::temp_dir().join(format!("tokctl-on-pool-{}", std::process::id()));
+        let path = dir.join("x.db");
+        let dsn = Dsn::Sqlite { path: path.clone() };
+        let settings = PoolSettings::ledger(&Config::default());
+        let sqlite = Db::connect(&dsn, &settings, "test").await.unwrap();
+        let pg = Db::Postgres(
+            pg_pool(&settings)
+                .connect_lazy("postgres://u:p@127.0.0.1:1/db")
+                .unwrap(),
+        );
+        let pool_type = |db: &Db| on_pool!(db, p => std::any::type_name_of_val(p));
+        assert!(
+            pool_type(&sqlite).contains("Sqlite"),
+            "{}",
+            pool_type(&sqlite)
+        );
+        assert!(pool_type(&pg).contains("Postgres"), "{}", pool_type(&pg));
+        let n: i64 = on_pool!(&sqlite, p => sqlx::query_scalar("SELECT $1 + 1").bind(41_i64).fetch_one(p).await)
+            .unwrap();
+        assert_eq!(n, 42);
+        sqlite.close().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -16,6 +16,7 @@ mod conn;
 mod count_tokens;
 mod detach;
 pub mod error;
+pub mod health;
 mod layers;
 mod limit;
 pub mod relay;

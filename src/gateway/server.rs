@@ -14,8 +14,8 @@ use super::router;
 use crate::config::Config;
 use crate::db::{Databases, DbError};
 use crate::ledger::{LedgerWriter, WriterStats};
+use crate::providers::health::ProviderProbes;
 use crate::providers::{self, UpstreamError};
-use crate::telemetry::health::{DbTarget, Health};
 use crate::telemetry::metrics::Metrics;
 use crate::telemetry::{MetricsPlace, Telemetry, metrics_place};
 
@@ -89,8 +89,8 @@ pub async fn serve(
         LedgerWriter::start_with(dbs.ledger.clone(), &config.ledger, opened.opening).await?;
     // These serve the health probes; requests go through each worker's own.
     let providers = providers::build(&config)?;
-    let telemetry = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;
-    let probes = telemetry.health.spawn_probes();
+    let (telemetry, probes) = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;
+    let probes = probes.spawn(super::health::probe_interval(&config));
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
     // Each worker gets its own providers (its own upstream connection
@@ -230,38 +230,27 @@ pub async fn serve(
     })
 }
 
-/// Metrics and health over the opened databases, writer and providers.
+/// Metrics and health over the opened databases, writer and providers,
+/// and the provider probes to start.
 fn telemetry(
     config: &Config,
     dbs: &Databases,
     ledger: &LedgerWriter,
     providers: &providers::Providers,
     limiter: Option<crate::ratelimit::RateLimiter>,
-) -> Result<Arc<Telemetry>, ServeError> {
+) -> Result<(Arc<Telemetry>, Arc<ProviderProbes>), ServeError> {
     let metrics = if config.metrics.enabled {
         Some(Metrics::new(config)?)
     } else {
         None
     };
-    let health = Health::new(
-        vec![
-            DbTarget::identity(Ok(dbs.identity.clone())),
-            DbTarget::ledger(Ok(dbs.ledger.clone()), ledger.is_spooled()),
-        ],
-        dbs.distinct()
-            .into_iter()
-            .map(|(role, db, _)| (role, db.clone()))
-            .collect(),
-        Some(ledger.clone()),
-        providers,
-        config.health.clone(),
-    )
-    .with_rate_limiter(limiter);
-    Ok(Arc::new(Telemetry {
+    let (health, probes) = super::health::for_serve(config, dbs, ledger, providers, limiter);
+    let telemetry = Arc::new(Telemetry {
         metrics,
         health: Arc::new(health),
         ledger: ledger.clone(),
-    }))
+    });
+    Ok((telemetry, probes))
 }
 
 /// Registers for SIGINT and SIGTERM at once (the caller does this before

@@ -5,7 +5,8 @@
 use super::IdentityError;
 use super::keys::{display_prefix, generate_key, hash_key};
 use super::records::{CreatedKey, KeyInfo};
-use super::store::{find_key, key_by_id, on_pool, query_err};
+use super::store::{find_key, key_by_id, query_err};
+use crate::db::on_pool;
 use crate::db::{Db, now_us};
 
 /// Where a key stands at one moment, as `tokctl keys list` shows it.

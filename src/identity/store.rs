@@ -7,18 +7,7 @@
 use super::IdentityError;
 use super::keys::{DISPLAY_PREFIX_CHARS, display_prefix, generate_key, hash_key};
 use super::records::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo, check_name};
-use crate::db::{Db, now_us};
-
-/// Runs `$body` with `$pool` bound to the SQLite or the PostgreSQL pool.
-macro_rules! on_pool {
-    ($db:expr, $pool:ident => $body:expr) => {
-        match $db {
-            Db::Sqlite($pool) => $body,
-            Db::Postgres($pool) => $body,
-        }
-    };
-}
-pub(super) use on_pool;
+use crate::db::{Db, now_us, on_pool};
 
 pub(super) fn query_err(context: impl Into<String>) -> impl FnOnce(sqlx::Error) -> IdentityError {
     let context = context.into();

@@ -7,6 +7,7 @@
 //! by [`usage`] as the bytes pass through the gateway.
 
 pub mod base_url;
+pub mod health;
 mod mock;
 mod mock_tools;
 mod mock_validate;

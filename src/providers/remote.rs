@@ -31,7 +31,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rand::Rng;
 
 use super::{ByteStream, Endpoint, Provider, UpstreamError, UpstreamRequest, UpstreamResponse};
-use crate::config::{ProviderConfig, ProviderKind};
+use crate::config::{ProviderConfig, ProviderKind, Secret};
 
 /// Longest wait for the probe's answer.
 const PROBE_WAIT: Duration = Duration::from_secs(5);
@@ -318,20 +318,29 @@ impl HttpProvider {
     }
 }
 
+/// The upstream API key from the variable `api_key_env` names, if set;
+/// held as a [`Secret`] so that no `Debug` or log line can show it.
+fn upstream_key(cfg: &ProviderConfig) -> Option<Secret> {
+    Some(cfg.api_key_env.as_str())
+        .filter(|v| !v.is_empty())
+        .and_then(|v| std::env::var(v).ok())
+        .filter(|k| !k.is_empty())
+        .map(Secret::from)
+}
+
 /// `content-type: application/json` and the provider's key: `x-api-key`
 /// for Anthropic, a bearer token otherwise. Marked sensitive, so it never
 /// shows in debug output.
 fn fixed_headers(cfg: &ProviderConfig) -> Result<HeaderMap, String> {
     let mut h = HeaderMap::new();
     h.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    let key = Some(cfg.api_key_env.as_str())
-        .filter(|v| !v.is_empty())
-        .and_then(|v| std::env::var(v).ok())
-        .filter(|k| !k.is_empty());
-    if let Some(k) = key {
+    if let Some(k) = upstream_key(cfg) {
         let (name, value) = match cfg.kind {
-            ProviderKind::Anthropic => (http::HeaderName::from_static("x-api-key"), k),
-            _ => (AUTHORIZATION, format!("Bearer {k}")),
+            ProviderKind::Anthropic => (
+                http::HeaderName::from_static("x-api-key"),
+                k.expose().to_string(),
+            ),
+            _ => (AUTHORIZATION, format!("Bearer {}", k.expose())),
         };
         let mut v = HeaderValue::from_str(&value).map_err(|_| {
             format!(

@@ -17,6 +17,7 @@
 
 mod breaker;
 pub mod bucket;
+mod health;
 mod memory;
 mod redis_store;
 

@@ -1,5 +1,6 @@
-//! What `tokctl health` does: ask a running gateway for its `/health`, or
-//! check the configured databases and providers directly (`--direct`), and
+//! What `tokctl health` does: ask a running gateway for its `/health` (or,
+//! with `--direct`, [`crate::gateway::health::direct`] checks the
+//! configured databases and providers from here), and
 //! map the verdict to the Nagios exit codes monitoring tools expect; or,
 //! for a container's `HEALTHCHECK`, only ask whether the process still
 //! serves (`GET /livez`, [`live`]), which a degraded gateway does.
@@ -7,9 +8,8 @@
 
 use std::time::Duration;
 
-use super::health::{DbTarget, Health, Report, Status};
+use super::health::{Report, Status};
 use crate::config::Config;
-use crate::db::{Db, Dsn, PoolSettings};
 use crate::errors::chain;
 
 /// Nagios: OK.
@@ -138,74 +138,6 @@ pub async fn live(base: &str, timeout: Duration) -> Result<Liveness, CheckError>
         latency_ms: start.elapsed().as_secs_f64() * 1000.0,
         url,
     })
-}
-
-/// Checks the databases and providers named in the config from here,
-/// without a server: each database is opened (bounded by
-/// `db.connect_timeout_ms`) and pinged, each provider probed once.
-pub async fn direct(c: &Config) -> Report {
-    let open = |path: String, settings: PoolSettings, role: &'static str| async move {
-        let dsn = Dsn::parse(&path).map_err(|e| e.to_string())?;
-        Db::connect(&dsn, &settings, role)
-            .await
-            .map_err(|e| e.to_string())
-    };
-    let shared = c.ledger.path == c.identity.path;
-    let ledger = open(c.ledger.path.clone(), PoolSettings::ledger(c), "ledger").await;
-    let identity = if shared {
-        ledger.clone()
-    } else {
-        open(
-            c.identity.path.clone(),
-            PoolSettings::identity(c),
-            "identity",
-        )
-        .await
-    };
-    let mut pools = Vec::new();
-    if let Ok(db) = &ledger {
-        pools.push((
-            if shared { "ledger+identity" } else { "ledger" },
-            db.clone(),
-        ));
-    }
-    if !shared && let Ok(db) = &identity {
-        pools.push(("identity", db.clone()));
-    }
-    let providers = match crate::providers::build(c) {
-        Ok(p) => p,
-        Err(e) => {
-            let mut r = Report::new(Vec::new(), Default::default());
-            r.components.push(super::health::Component {
-                name: "providers".into(),
-                kind: "provider".into(),
-                status: Status::Degraded,
-                message: e.to_string(),
-                latency_ms: None,
-            });
-            r.status = r.status.max(Status::Degraded);
-            return r;
-        }
-    };
-    let health = Health::new(
-        vec![
-            DbTarget::identity(identity),
-            DbTarget::ledger(
-                ledger,
-                c.ledger.spool.enabled && c.ledger.async_writer.enabled,
-            ),
-        ],
-        pools,
-        None,
-        &providers,
-        c.health.clone(),
-    );
-    health.probe_all().await;
-    let report = health.check().await;
-    for (_, db) in health.pools() {
-        db.close().await;
-    }
-    report
 }
 
 #[cfg(test)]

@@ -33,7 +33,12 @@ impl Telemetry {
     /// Records a finished request from its ledger entry, in the worker's
     /// shard when it has one.
     pub fn record(&self, shard: Option<&Shard>, e: &Entry) {
-        self.health.record(e);
+        let upstream_failed = e.status_code >= 500
+            || e.error_kind
+                .as_deref()
+                .is_some_and(|k| k.starts_with("upstream"));
+        self.health
+            .record(&e.provider, upstream_failed, e.upstream_latency_us);
         if let Some(m) = &self.metrics {
             match shard {
                 Some(s) => m.record_in(s, e),
@@ -154,6 +159,6 @@ async fn scrape(State(t): State<Arc<Telemetry>>) -> Response {
     let Some(m) = &t.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are disabled").into_response();
     };
-    let body = m.render(&t.ledger.stats(), &t.health.pool_stats());
+    let body = m.render(&t.ledger.stats(), &t.health.pools().databases);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }

@@ -29,8 +29,7 @@ pub fn init(cfg: &LogConfig) {
         AccessLog::Off => 2,
     };
     ACCESS.store(mode, Ordering::Relaxed);
-    let filter =
-        EnvFilter::try_new(filter_for(&cfg.level)).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(cfg.filter()).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -45,15 +44,4 @@ pub fn init(cfg: &LogConfig) {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .try_init(),
     };
-}
-
-/// A bare level applies to tokctl and keeps dependencies one step quieter,
-/// so `debug` shows the gateway's own debug lines without sqlx's chatter.
-pub fn filter_for(level: &str) -> String {
-    let l = level.trim().to_ascii_lowercase();
-    match l.as_str() {
-        "trace" | "debug" => format!("warn,tokctl={l},tower_http={l}"),
-        "info" | "warn" | "error" | "off" => format!("{l},sqlx=warn"),
-        _ => level.to_string(),
-    }
 }

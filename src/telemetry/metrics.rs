@@ -23,6 +23,7 @@ use prometheus::{
     TextEncoder,
 };
 
+use super::health::DbPool;
 use super::names::{self, Name};
 use crate::config::Config;
 use crate::ledger::{Entry, WriterStats};
@@ -47,15 +48,6 @@ pub const OTHER: &str = "other";
 #[derive(Debug, thiserror::Error)]
 #[error("cannot register metric: {0}")]
 pub struct MetricsError(#[from] prometheus::Error);
-
-/// One database pool's numbers at scrape time.
-#[derive(Debug, Clone)]
-pub struct PoolStat {
-    /// `ledger`, `identity` or `ledger+identity` when both share one pool.
-    pub database: &'static str,
-    pub open: u32,
-    pub idle: usize,
-}
 
 /// The registry and the handles the request path records into.
 pub struct Metrics {
@@ -262,7 +254,7 @@ impl Metrics {
     }
 
     /// The text exposition: the registry plus the values read now.
-    pub fn render(&self, ledger: &WriterStats, pools: &[PoolStat]) -> String {
+    pub fn render(&self, ledger: &WriterStats, pools: &[DbPool]) -> String {
         {
             let shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
             shards.iter().for_each(|s| s.flush());
@@ -349,104 +341,63 @@ fn counter(v: f64) -> proto::Metric {
 }
 
 /// Families whose values are read at scrape time, not recorded.
-fn scrape_families(s: &WriterStats, pools: &[PoolStat], started: Instant) -> Vec<MetricFamily> {
+fn scrape_families(s: &WriterStats, pools: &[DbPool], started: Instant) -> Vec<MetricFamily> {
     use MetricType::{COUNTER, GAUGE, SUMMARY};
     let mut flush = proto::Summary::default();
     flush.set_sample_count(s.batches);
     flush.set_sample_sum(s.flush_duration_sum.as_secs_f64());
     let mut flush_m = proto::Metric::default();
     flush_m.set_summary(flush);
-    let pool = |f: &dyn Fn(&PoolStat) -> f64| -> Vec<proto::Metric> {
+    let pool = |f: &dyn Fn(&DbPool) -> f64| -> Vec<proto::Metric> {
         pools
             .iter()
-            .map(|p| gauge(&[("database", p.database)], f(p)))
+            .map(|p| gauge(&[("database", p.name.as_str())], f(p)))
             .collect()
     };
-    vec![
-        family(
-            names::LEDGER_QUEUE,
-            GAUGE,
-            vec![gauge(&[], s.queue_depth as f64)],
-        ),
-        family(
-            names::LEDGER_BUFFER,
-            GAUGE,
-            vec![gauge(&[], s.buffer_size as f64)],
-        ),
-        family(
-            names::LEDGER_WRITTEN,
-            COUNTER,
-            vec![counter(s.written as f64)],
-        ),
-        family(
-            names::LEDGER_DROPPED,
-            COUNTER,
-            vec![counter(s.dropped as f64)],
-        ),
-        family(
-            names::LEDGER_REFUSED,
-            COUNTER,
-            vec![counter(s.refused as f64)],
-        ),
-        family(
-            names::LEDGER_DEAD,
-            COUNTER,
-            vec![counter(s.dead_lettered as f64)],
-        ),
-        family(
-            names::LEDGER_LAST_BATCH,
-            GAUGE,
-            vec![gauge(&[], s.last_batch_size as f64)],
-        ),
-        family(names::LEDGER_FLUSH, SUMMARY, vec![flush_m]),
-        family(
-            names::LEDGER_BACKLOG,
-            GAUGE,
-            vec![gauge(&[], s.backlog() as f64)],
-        ),
-        family(
+    // One value each, read from the writer's stats.
+    let scalars = [
+        (names::LEDGER_QUEUE, GAUGE, s.queue_depth as f64),
+        (names::LEDGER_BUFFER, GAUGE, s.buffer_size as f64),
+        (names::LEDGER_WRITTEN, COUNTER, s.written as f64),
+        (names::LEDGER_DROPPED, COUNTER, s.dropped as f64),
+        (names::LEDGER_REFUSED, COUNTER, s.refused as f64),
+        (names::LEDGER_DEAD, COUNTER, s.dead_lettered as f64),
+        (names::LEDGER_LAST_BATCH, GAUGE, s.last_batch_size as f64),
+        (names::LEDGER_BACKLOG, GAUGE, s.backlog() as f64),
+        (
             names::LEDGER_OLDEST_UNWRITTEN,
             GAUGE,
-            vec![gauge(&[], s.oldest_unwritten.as_secs_f64())],
+            s.oldest_unwritten.as_secs_f64(),
         ),
-        family(
-            names::SPOOL_BYTES,
-            GAUGE,
-            vec![gauge(&[], s.spool_bytes as f64)],
-        ),
-        family(
-            names::SPOOL_MAX_BYTES,
-            GAUGE,
-            vec![gauge(&[], s.spool_max_bytes as f64)],
-        ),
-        family(
-            names::SPOOL_TORN,
-            COUNTER,
-            vec![counter(s.spool_torn_records as f64)],
-        ),
-        family(
-            names::LEDGER_WATERMARK,
-            GAUGE,
-            vec![gauge(&[], s.watermark as f64)],
-        ),
+        (names::SPOOL_BYTES, GAUGE, s.spool_bytes as f64),
+        (names::SPOOL_MAX_BYTES, GAUGE, s.spool_max_bytes as f64),
+        (names::SPOOL_TORN, COUNTER, s.spool_torn_records as f64),
+        (names::LEDGER_WATERMARK, GAUGE, s.watermark as f64),
+        (names::UPTIME, GAUGE, started.elapsed().as_secs_f64()),
+    ];
+    let mut out: Vec<MetricFamily> = scalars
+        .into_iter()
+        .map(|(name, kind, v)| {
+            let m = if kind == COUNTER {
+                counter(v)
+            } else {
+                gauge(&[], v)
+            };
+            family(name, kind, vec![m])
+        })
+        .collect();
+    out.extend([
+        family(names::LEDGER_FLUSH, SUMMARY, vec![flush_m]),
         family(names::DB_OPEN, GAUGE, pool(&|p| f64::from(p.open))),
         family(names::DB_IDLE, GAUGE, pool(&|p| p.idle as f64)),
-        family(
-            names::DB_IN_USE,
-            GAUGE,
-            pool(&|p| (p.open as usize).saturating_sub(p.idle) as f64),
-        ),
-        family(
-            names::UPTIME,
-            GAUGE,
-            vec![gauge(&[], started.elapsed().as_secs_f64())],
-        ),
+        family(names::DB_IN_USE, GAUGE, pool(&|p| p.in_use as f64)),
         family(
             names::BUILD_INFO,
             GAUGE,
             vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)],
         ),
-    ]
+    ]);
+    out
 }
 
 #[cfg(test)]

@@ -2,8 +2,11 @@
 //!
 //! Logs go to stderr so that stdout stays for a command's output
 //! (`keys create` prints the key alone on stdout). Metric names live in
-//! [`names`], the registry and recording in [`metrics`], checks in
-//! [`health`] (and what `tokctl health` does with them in [`check`]), and the HTTP routes that expose both in [`endpoints`].
+//! [`names`], the registry and recording in [`metrics`], the health
+//! report, the [`health::HealthCheck`] trait each component implements
+//! beside itself, and the gatherer in [`health`] (what `tokctl health`
+//! does with a report in [`check`]), and the HTTP routes that expose both
+//! in [`endpoints`].
 
 pub mod check;
 pub mod endpoints;
@@ -11,6 +14,5 @@ pub mod health;
 pub mod logging;
 pub mod metrics;
 pub mod names;
-mod writer_health;
 
 pub use endpoints::{MetricsPlace, Telemetry, metrics_place};

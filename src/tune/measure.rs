@@ -156,10 +156,7 @@ async fn create_scratch(db: &Db) -> Result<(), MeasureError> {
 
 async fn drop_scratch(db: &Db) -> Result<(), MeasureError> {
     let sql = format!("DROP TABLE IF EXISTS {SCRATCH_TABLE}");
-    let done = match db {
-        Db::Postgres(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
-        Db::Sqlite(pool) => sqlx::query(&sql).execute(pool).await.map(|_| ()),
-    };
+    let done = crate::db::on_pool!(db, pool => sqlx::query(&sql).execute(pool).await.map(|_| ()));
     done.map_err(scratch("dropping"))
 }
 

@@ -185,6 +185,46 @@ fn bare_duration_is_minutes_and_units_work() {
     );
 }
 
+/// Every secret the configuration holds, planted through the environment,
+/// is masked by its type in `config show`: the HMAC key whole, DSN and
+/// Redis passwords in the user part and in a `password=` parameter.
+#[test]
+fn config_show_never_prints_a_planted_secret() {
+    let out = Tokctl::new()
+        .env("TOKCTL_LEDGER_CHAIN_HMAC_KEY", "planted-hmac-key")
+        .env(
+            "TOKCTL_LEDGER_PATH",
+            "postgres://app:planted-1@db.example/ledger",
+        )
+        .env(
+            "TOKCTL_IDENTITY_PATH",
+            "postgres://id@db.example/identity?sslmode=disable&password=planted-2",
+        )
+        .env(
+            "TOKCTL_RATE_LIMIT_REDIS_ADDR",
+            "redis://:planted-3@cache:6379",
+        )
+        .run(&["config", "show"]);
+    out.expect_code(0);
+    let all = format!("{}{}", out.stdout, out.stderr);
+    assert!(!all.contains("planted"), "{all}");
+    assert!(
+        shown_line(&out.stdout, "ledger.chain", "hmac_key").contains("\"********\""),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        shown_line(&out.stdout, "identity", "path").contains("password=********"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        shown_line(&out.stdout, "rate_limit", "redis_addr").contains(":********@cache"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn dsn_passwords_are_masked() {
     let out = Tokctl::new()

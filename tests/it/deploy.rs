@@ -80,7 +80,7 @@ pub fn written_paths(c: &Config) -> Vec<String> {
     ];
     for db in [&c.ledger.path, &c.identity.path] {
         if !db.starts_with("postgres://") && !db.starts_with("postgresql://") {
-            paths.push(db.clone());
+            paths.push(db.expose().to_string());
         }
     }
     paths

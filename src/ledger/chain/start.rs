@@ -16,7 +16,7 @@ use tracing::warn;
 use super::head::{self, Head, HeadError};
 use super::{ChainKey, GENESIS, Gap, Hash, hash_from_bytes};
 use crate::config::ChainConfig;
-use crate::db::Db;
+use crate::db::{Db, on_pool};
 use crate::ledger::store::StoreError;
 
 /// Why the chain could not be opened.
@@ -123,38 +123,21 @@ pub async fn open(db: &Db, cfg: &ChainConfig, key: &ChainKey) -> Result<Opened, 
         FROM ledger_chains WHERE instance_id = $1";
     let now = crate::db::now_us();
     type Read = (bool, Option<String>, i64, Option<Vec<u8>>, Option<i64>);
-    let (registered, read) = match db {
-        Db::Sqlite(p) => {
-            let r = sqlx::query(REGISTER)
-                .bind(&instance_id)
-                .bind(key.is_keyed())
-                .bind(key.key_id())
-                .bind(now)
-                .execute(p)
-                .await
-                .map_err(q("registering"))?;
-            let read = sqlx::query_as::<_, Read>(READ)
-                .bind(&instance_id)
-                .fetch_one(p)
-                .await;
-            (r.rows_affected() == 1, read)
-        }
-        Db::Postgres(p) => {
-            let r = sqlx::query(REGISTER)
-                .bind(&instance_id)
-                .bind(key.is_keyed())
-                .bind(key.key_id())
-                .bind(now)
-                .execute(p)
-                .await
-                .map_err(q("registering"))?;
-            let read = sqlx::query_as::<_, Read>(READ)
-                .bind(&instance_id)
-                .fetch_one(p)
-                .await;
-            (r.rows_affected() == 1, read)
-        }
-    };
+    let (registered, read) = on_pool!(db, p => {
+        let r = sqlx::query(REGISTER)
+            .bind(&instance_id)
+            .bind(key.is_keyed())
+            .bind(key.key_id())
+            .bind(now)
+            .execute(p)
+            .await
+            .map_err(q("registering"))?;
+        let read = sqlx::query_as::<_, Read>(READ)
+            .bind(&instance_id)
+            .fetch_one(p)
+            .await;
+        (r.rows_affected() == 1, read)
+    });
     let (keyed, key_id, watermark, wm_hash, baseline) = read.map_err(q("reading the watermark"))?;
     if keyed != key.is_keyed() || key_id.as_deref() != key.key_id() {
         return Err(ChainError::KeyMismatch {
@@ -205,32 +188,19 @@ pub async fn record_baseline(
         baseline_mac = $3 WHERE instance_id = $4 AND baseline_rows IS NULL";
     let sql = if new { ALL } else { OLDER };
     let ctx = |what: &str| StoreError::query(db, format!("{what} of chain `{instance_id}`"));
-    let (rows, max_id): (i64, Option<i64>) = match db {
-        Db::Sqlite(p) => sqlx::query_as(sql).fetch_one(p).await,
-        Db::Postgres(p) => sqlx::query_as(sql).fetch_one(p).await,
-    }
-    .map_err(ctx(
-        "counting the rows outside every chain for the baseline",
-    ))?;
+    let (rows, max_id): (i64, Option<i64>) =
+        on_pool!(db, p => sqlx::query_as(sql).fetch_one(p).await).map_err(ctx(
+            "counting the rows outside every chain for the baseline",
+        ))?;
     let mac = key.baseline_mac(instance_id, rows, max_id);
-    match db {
-        Db::Sqlite(p) => sqlx::query(RECORD)
-            .bind(rows)
-            .bind(max_id)
-            .bind(mac.as_slice())
-            .bind(instance_id)
-            .execute(p)
-            .await
-            .map(|_| ()),
-        Db::Postgres(p) => sqlx::query(RECORD)
-            .bind(rows)
-            .bind(max_id)
-            .bind(mac.as_slice())
-            .bind(instance_id)
-            .execute(p)
-            .await
-            .map(|_| ()),
-    }
+    on_pool!(db, p => sqlx::query(RECORD)
+        .bind(rows)
+        .bind(max_id)
+        .bind(mac.as_slice())
+        .bind(instance_id)
+        .execute(p)
+        .await
+        .map(|_| ()))
     .map_err(ctx("recording the baseline"))?;
     if !new {
         warn!(
@@ -252,20 +222,10 @@ pub async fn stored_watermark(db: &Db, instance_id: &str) -> Result<Option<i64>,
         db,
         format!("reading the watermark of chain `{instance_id}`"),
     );
-    match db {
-        Db::Sqlite(p) => {
-            sqlx::query_scalar(SQL)
-                .bind(instance_id)
-                .fetch_optional(p)
-                .await
-        }
-        Db::Postgres(p) => {
-            sqlx::query_scalar(SQL)
-                .bind(instance_id)
-                .fetch_optional(p)
-                .await
-        }
-    }
+    on_pool!(db, p => sqlx::query_scalar(SQL)
+        .bind(instance_id)
+        .fetch_optional(p)
+        .await)
     .map_err(ctx)
 }
 
@@ -289,18 +249,11 @@ pub async fn stored_head(db: &Db, instance_id: &str) -> Result<(i64, Option<Hash
         db,
         format!("reading the newest entry of chain `{instance_id}`"),
     );
-    let row = match db {
-        Db::Sqlite(p) => sqlx::query(SQL)
-            .bind(instance_id)
-            .fetch_optional(p)
-            .await
-            .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<Option<Vec<u8>>, _>(1)))),
-        Db::Postgres(p) => sqlx::query(SQL)
-            .bind(instance_id)
-            .fetch_optional(p)
-            .await
-            .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<Option<Vec<u8>>, _>(1)))),
-    }
+    let row = on_pool!(db, p => sqlx::query(SQL)
+        .bind(instance_id)
+        .fetch_optional(p)
+        .await
+        .map(|r| r.map(|r| (r.get::<i64, _>(0), r.get::<Option<Vec<u8>>, _>(1)))))
     .map_err(ctx)?;
     Ok(match row {
         Some((seq, hash)) => (seq, hash.as_deref().and_then(hash_from_bytes)),
@@ -321,24 +274,12 @@ pub async fn stored_numbers(
         db,
         format!("reading the unsettled numbers of chain `{instance_id}`"),
     );
-    let seqs: Vec<i64> = match db {
-        Db::Sqlite(p) => {
-            sqlx::query_scalar(SQL)
-                .bind(instance_id)
-                .bind(above)
-                .bind(up_to)
-                .fetch_all(p)
-                .await
-        }
-        Db::Postgres(p) => {
-            sqlx::query_scalar(SQL)
-                .bind(instance_id)
-                .bind(above)
-                .bind(up_to)
-                .fetch_all(p)
-                .await
-        }
-    }
+    let seqs: Vec<i64> = on_pool!(db, p => sqlx::query_scalar(SQL)
+        .bind(instance_id)
+        .bind(above)
+        .bind(up_to)
+        .fetch_all(p)
+        .await)
     .map_err(ctx)?;
     Ok(seqs.into_iter().collect())
 }

@@ -143,13 +143,10 @@ pub async fn commit(
 ) -> Result<u64, StoreError> {
     let context = || commit_context(entries, gaps);
     match db {
-        Db::Sqlite(pool) => sqlite_commit(pool, entries, gaps, watermark)
-            .await
-            .map_err(StoreError::query(db, context())),
-        Db::Postgres(pool) => postgres_commit(pool, entries, gaps, watermark)
-            .await
-            .map_err(StoreError::query(db, context())),
+        Db::Sqlite(pool) => sqlite_commit(pool, entries, gaps, watermark).await,
+        Db::Postgres(pool) => postgres_commit(pool, entries, gaps, watermark).await,
     }
+    .map_err(StoreError::query(db, context()))
 }
 
 /// [`commit`] through a [`FileWriter`] the caller keeps open across
@@ -200,13 +197,10 @@ pub(crate) async fn insert_batch_into(
         return blocking(|| file.commit(table, entries, &[], None)).map_err(file_error);
     }
     match db {
-        Db::Sqlite(pool) => sqlite_insert(pool, table, entries)
-            .await
-            .map_err(StoreError::query(db, context())),
-        Db::Postgres(pool) => postgres_insert(pool, table, entries)
-            .await
-            .map_err(StoreError::query(db, context())),
+        Db::Sqlite(pool) => sqlite_insert(pool, table, entries).await,
+        Db::Postgres(pool) => postgres_insert(pool, table, entries).await,
     }
+    .map_err(StoreError::query(db, context()))
 }
 
 /// The multi-row insert of `rows` entries into `table` (a constant, never

@@ -50,6 +50,7 @@ mod admit;
 pub mod dead_letter;
 mod deferred;
 mod front;
+mod health;
 mod open;
 mod shutdown;
 pub mod stats;

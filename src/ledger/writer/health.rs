@@ -1,26 +1,37 @@
 //! The ledger writer's health, from its stats: what an operator needs to
 //! act on (the backlog's size and age, spool bytes, why new requests are
-//! refused or the ledger is not written). [`super::health`] gathers it with
-//! the other components.
+//! refused or the ledger is not written), and `/readyz` (whether it takes
+//! entries). [`crate::telemetry::health::Health`] gathers it with the
+//! other components.
 
 use std::time::Duration;
 
-use super::health::{Component, Status};
-use crate::ledger::{LedgerWriter, WriterStats};
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+
+use super::LedgerWriter;
+use super::stats::WriterStats;
+use crate::telemetry::health::{Component, HealthCheck, Status};
 
 /// The backlog's age past which the ledger writer is degraded: the database
 /// is down or too slow, and entries wait in the spool (or the buffer).
 pub const MAX_BACKLOG_AGE: Duration = Duration::from_secs(5);
 
-pub(super) fn writer_component(w: &LedgerWriter) -> Component {
-    let s = w.stats();
-    let (status, message) = writer_status(&s, w.accepts_entries());
-    Component {
-        name: "ledger_writer".into(),
-        kind: "writer".into(),
-        status,
-        message,
-        latency_ms: None,
+impl HealthCheck for LedgerWriter {
+    fn check(&self) -> BoxFuture<'_, Vec<Component>> {
+        let (status, message) = writer_status(&self.stats(), self.accepts_entries());
+        let c = Component {
+            name: "ledger_writer".into(),
+            kind: "writer".into(),
+            status,
+            message,
+            latency_ms: None,
+        };
+        async move { vec![c] }.boxed()
+    }
+
+    fn ready(&self) -> bool {
+        self.accepts_entries()
     }
 }
 
@@ -47,7 +58,7 @@ fn writer_status(s: &WriterStats, accepts: bool) -> (Status, String) {
             ),
         );
     }
-    if s.watermark_stuck_for >= crate::ledger::STUCK_AFTER {
+    if s.watermark_stuck_for >= super::STUCK_AFTER {
         return (
             Status::Unhealthy,
             format!(

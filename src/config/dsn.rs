@@ -6,11 +6,14 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// A parsed DSN.
+use super::SecretUrl;
+
+/// A parsed DSN. The PostgreSQL URL is a [`SecretUrl`], so `{:?}` of a
+/// `Dsn` (or of anything holding one) shows no password.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dsn {
     Sqlite { path: PathBuf },
-    Postgres { url: String },
+    Postgres { url: SecretUrl },
 }
 
 /// Which engine a [`Dsn`] names.
@@ -54,7 +57,7 @@ impl Dsn {
             if url.host_str().is_none_or(str::is_empty) {
                 return Err(fail("the PostgreSQL URL names no host"));
             }
-            return Ok(Dsn::Postgres { url: t.to_string() });
+            return Ok(Dsn::Postgres { url: t.into() });
         }
         if let Some(rest) = t
             .strip_prefix("sqlite://")
@@ -112,7 +115,7 @@ pub fn mask_password(dsn: &str) -> String {
     match url::Url::parse(dsn) {
         Ok(mut u) => {
             if u.password().is_some() {
-                let _ = u.set_password(Some("********"));
+                let _ = u.set_password(Some(super::MASK));
             }
             let has_param = u
                 .query_pairs()
@@ -122,7 +125,7 @@ pub fn mask_password(dsn: &str) -> String {
                     .query_pairs()
                     .map(|(k, v)| {
                         let v = if k.eq_ignore_ascii_case("password") {
-                            "********".to_string()
+                            super::MASK.to_string()
                         } else {
                             v.into_owned()
                         };
@@ -231,5 +234,6 @@ mod tests {
         );
         let d = Dsn::parse("postgres://u:secret@db.example:6543/ledger").unwrap();
         assert_eq!(d.describe(), "PostgreSQL at db.example:6543/ledger");
+        assert!(!format!("{d:?}").contains("secret"), "{d:?}");
     }
 }
