@@ -33,7 +33,7 @@ pub use filter::{Filter, FilterError, format_time, parse_time};
 pub use lookup::{count, get, list_request_ids};
 pub(crate) use sqlite_direct::{Reader, blocking, multi_thread};
 
-use crate::db::{Backend, Db};
+use crate::db::{Backend, Db, on_pool};
 
 /// Decodes a sqlx row selected with [`select`] into an [`ExportRow`], on
 /// either backend (a macro: sqlx's row types share no trait that decodes
@@ -168,11 +168,7 @@ impl<'a> Scan<'a> {
 /// Every chain's committed watermark, by instance id.
 pub async fn watermarks(db: &Db) -> Result<Vec<(String, i64)>, ScanError> {
     const SQL: &str = "SELECT instance_id, watermark_seq FROM ledger_chains ORDER BY instance_id";
-    match db {
-        Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await,
-        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
-    }
-    .map_err(ScanError::read(db))
+    on_pool!(db, p => sqlx::query_as(SQL).fetch_all(p).await).map_err(ScanError::read(db))
 }
 
 /// Reads and decodes the rows `filter` selects in time order, keeping

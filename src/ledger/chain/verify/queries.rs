@@ -3,7 +3,7 @@
 //! (counted against the chains' baselines, or by time without one).
 
 use super::{Baseline, ChainRow};
-use crate::db::Db;
+use crate::db::{Db, on_pool};
 use crate::ledger::chain::{Hash, hash_from_bytes};
 use crate::ledger::store::StoreError;
 
@@ -21,11 +21,7 @@ pub(super) async fn chains(db: &Db) -> Result<Vec<ChainRow>, StoreError> {
         Option<i64>,
         Option<Vec<u8>>,
     );
-    let rows: Vec<R> = match db {
-        Db::Sqlite(p) => sqlx::query_as(SQL).fetch_all(p).await,
-        Db::Postgres(p) => sqlx::query_as(SQL).fetch_all(p).await,
-    }
-    .map_err(ctx)?;
+    let rows: Vec<R> = on_pool!(db, p => sqlx::query_as(SQL).fetch_all(p).await).map_err(ctx)?;
     Ok(rows
         .into_iter()
         .map(
@@ -84,11 +80,8 @@ pub(super) async fn beyond_baseline(db: &Db, b: Baseline) -> Result<Unchained, S
     let below = all - above;
     let surplus = (below - b.rows).max(0);
     let first = match first_id {
-        Some(id) => match db {
-            Db::Sqlite(p) => sqlx::query_scalar(NAME).bind(id).fetch_optional(p).await,
-            Db::Postgres(p) => sqlx::query_scalar(NAME).bind(id).fetch_optional(p).await,
-        }
-        .map_err(ctx())?,
+        Some(id) => on_pool!(db, p => sqlx::query_scalar(NAME).bind(id).fetch_optional(p).await)
+            .map_err(ctx())?,
         None => None,
     };
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
@@ -154,22 +147,13 @@ pub(super) async fn gaps(db: &Db, instance: &str, since: i64) -> Result<Vec<GapR
         WHERE instance_id = $1 AND seq > $2 ORDER BY seq";
     let ctx = StoreError::query(db, format!("reading the gaps of chain `{instance}`"));
     type R = (i64, Option<String>, String, Option<Vec<u8>>, Vec<u8>);
-    let rows: Vec<R> = match db {
-        Db::Sqlite(p) => {
-            sqlx::query_as(SQL)
-                .bind(instance)
-                .bind(since)
-                .fetch_all(p)
-                .await
-        }
-        Db::Postgres(p) => {
-            sqlx::query_as(SQL)
-                .bind(instance)
-                .bind(since)
-                .fetch_all(p)
-                .await
-        }
-    }
+    let rows: Vec<R> = on_pool!(db, p => {
+        sqlx::query_as(SQL)
+            .bind(instance)
+            .bind(since)
+            .fetch_all(p)
+            .await
+    })
     .map_err(ctx)?;
     Ok(rows
         .into_iter()
