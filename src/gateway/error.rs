@@ -46,30 +46,19 @@ impl ApiError {
         self
     }
 
-    /// OpenAI's `type` for a status.
-    fn openai_type(&self) -> &'static str {
+    /// The error `type` for the status: OpenAI's, then Anthropic's.
+    fn types(&self) -> (&'static str, &'static str) {
         match self.status.as_u16() {
-            401 => "authentication_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            429 => "rate_limit_error",
-            400 | 405 | 413 | 415 | 422 => "invalid_request_error",
-            503 => "service_unavailable",
-            _ => "api_error",
-        }
-    }
-
-    /// Anthropic's `type` for a status.
-    fn anthropic_type(&self) -> &'static str {
-        match self.status.as_u16() {
-            401 => "authentication_error",
-            403 => "permission_error",
-            404 => "not_found_error",
-            413 => "request_too_large",
-            429 => "rate_limit_error",
-            529 | 503 => "overloaded_error",
-            s if s < 500 => "invalid_request_error",
-            _ => "api_error",
+            401 => ("authentication_error", "authentication_error"),
+            403 => ("permission_error", "permission_error"),
+            404 => ("not_found_error", "not_found_error"),
+            429 => ("rate_limit_error", "rate_limit_error"),
+            413 => ("invalid_request_error", "request_too_large"),
+            400 | 405 | 415 | 422 => ("invalid_request_error", "invalid_request_error"),
+            503 => ("service_unavailable", "overloaded_error"),
+            529 => ("api_error", "overloaded_error"),
+            s if s < 500 => ("api_error", "invalid_request_error"),
+            _ => ("api_error", "api_error"),
         }
     }
 
@@ -78,14 +67,14 @@ impl ApiError {
             Shape::OpenAi => serde_json::json!({
                 "error": {
                     "message": self.message,
-                    "type": self.openai_type(),
+                    "type": self.types().0,
                     "param": self.param,
                     "code": self.label,
                 }
             }),
             Shape::Anthropic => serde_json::json!({
                 "type": "error",
-                "error": { "type": self.anthropic_type(), "message": self.message }
+                "error": { "type": self.types().1, "message": self.message }
             }),
         }
     }

@@ -55,38 +55,33 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
     })?;
     let model = match head.model {
         None | Some(Value::Null) => {
-            return Err(ApiError::bad_request(
+            return Err(bad_model(
                 "missing_model",
                 "the request has no \"model\"; name one of GET /v1/models",
-            )
-            .param("model"));
+            ));
         }
         Some(Value::String(s)) => s,
         Some(other) => {
-            return Err(ApiError::bad_request(
+            return Err(bad_model(
                 "invalid_model",
                 format!("\"model\" must be a string, not {}", kind(&other)),
-            )
-            .param("model"));
+            ));
         }
     };
     if model.is_empty() {
-        return Err(ApiError::bad_request("invalid_model", "\"model\" is empty").param("model"));
+        return Err(bad_model("invalid_model", "\"model\" is empty"));
     }
     if model.contains('\0') {
-        return Err(
-            ApiError::bad_request("invalid_model", "\"model\" contains a NUL byte").param("model"),
-        );
+        return Err(bad_model("invalid_model", "\"model\" contains a NUL byte"));
     }
     if model.len() > MAX_SHORT_TEXT {
-        return Err(ApiError::bad_request(
+        return Err(bad_model(
             "invalid_model",
             format!(
                 "\"model\" is {} bytes long; model names are at most {MAX_SHORT_TEXT}",
                 model.len()
             ),
-        )
-        .param("model"));
+        ));
     }
     let stream = match head.stream {
         None | Some(Value::Null) => false,
@@ -111,6 +106,11 @@ pub fn parse(body: &[u8]) -> Result<Parsed, ApiError> {
         has_stream_options: head.stream_options.is_some(),
         include_usage,
     })
+}
+
+/// A 400 about the request's `model`.
+fn bad_model(code: &'static str, message: impl Into<String>) -> ApiError {
+    ApiError::bad_request(code, message).param("model")
 }
 
 fn kind(v: &Value) -> &'static str {

@@ -4,80 +4,14 @@
 //! tokens and `completion_tokens` include reasoning; Anthropic's
 //! `input_tokens` exclude cache reads and writes. Both map into [`Usage`]:
 //! `input_tokens` is uncached input only, `reasoning_tokens` is a part of
-//! `output_tokens`.
+//! `output_tokens`. The usage objects and their normalisation are the
+//! translator's ([`crate::translate::usage`]), one definition for both.
 
 use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
 use crate::ledger::Usage;
-
-#[derive(Debug, Default, Deserialize)]
-struct OpenAiUsage {
-    #[serde(default)]
-    prompt_tokens: i64,
-    #[serde(default)]
-    completion_tokens: i64,
-    prompt_tokens_details: Option<PromptDetails>,
-    completion_tokens_details: Option<CompletionDetails>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct PromptDetails {
-    #[serde(default)]
-    cached_tokens: i64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct CompletionDetails {
-    #[serde(default)]
-    reasoning_tokens: i64,
-}
-
-impl OpenAiUsage {
-    fn normalise(&self) -> Usage {
-        let cached = self
-            .prompt_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.cached_tokens);
-        Usage {
-            input_tokens: (self.prompt_tokens - cached).max(0),
-            cached_input_tokens: cached,
-            cache_write_tokens: 0,
-            output_tokens: self.completion_tokens,
-            reasoning_tokens: self
-                .completion_tokens_details
-                .as_ref()
-                .map_or(0, |d| d.reasoning_tokens),
-        }
-    }
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct AnthropicUsage {
-    input_tokens: Option<i64>,
-    output_tokens: Option<i64>,
-    cache_creation_input_tokens: Option<i64>,
-    cache_read_input_tokens: Option<i64>,
-}
-
-impl AnthropicUsage {
-    /// Folds this report into `u`: fields present overwrite (Anthropic's
-    /// counts in a stream are cumulative).
-    fn apply(&self, u: &mut Usage) {
-        if let Some(v) = self.input_tokens {
-            u.input_tokens = v;
-        }
-        if let Some(v) = self.output_tokens {
-            u.output_tokens = v;
-        }
-        if let Some(v) = self.cache_creation_input_tokens {
-            u.cache_write_tokens = v;
-        }
-        if let Some(v) = self.cache_read_input_tokens {
-            u.cached_input_tokens = v;
-        }
-    }
-}
+use crate::translate::usage::{AnthropicUsage, OpenAiUsage};
 
 /// Which shape a body's usage has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

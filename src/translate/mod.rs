@@ -29,7 +29,7 @@ pub mod request;
 pub mod response;
 mod sse;
 pub mod stream;
-mod usage;
+pub mod usage;
 
 #[cfg(test)]
 mod tests;

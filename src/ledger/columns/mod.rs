@@ -63,36 +63,32 @@ impl Kind {
         )
     }
 
+    /// The kind's type names: SQLite's declared type, PostgreSQL's type
+    /// (as `format_type` names it) and the array cast of PostgreSQL's
+    /// `UNNEST` insert.
+    fn type_names(self) -> [&'static str; 3] {
+        match self {
+            Kind::Text | Kind::OptText => ["TEXT", "text", "text[]"],
+            Kind::Int | Kind::OptInt => ["INTEGER", "bigint", "int8[]"],
+            Kind::Int4 | Kind::OptInt4 => ["INTEGER", "integer", "int4[]"],
+            Kind::Bool => ["BOOLEAN", "boolean", "bool[]"],
+            Kind::OptBlob => ["BLOB", "bytea", "bytea[]"],
+        }
+    }
+
     /// The declared SQLite type.
     pub fn sqlite_type(self) -> &'static str {
-        match self {
-            Kind::Text | Kind::OptText => "TEXT",
-            Kind::Int | Kind::OptInt | Kind::Int4 | Kind::OptInt4 => "INTEGER",
-            Kind::Bool => "BOOLEAN",
-            Kind::OptBlob => "BLOB",
-        }
+        self.type_names()[0]
     }
 
     /// The PostgreSQL type (as `format_type` names it).
     pub fn postgres_type(self) -> &'static str {
-        match self {
-            Kind::Text | Kind::OptText => "text",
-            Kind::Int | Kind::OptInt => "bigint",
-            Kind::Int4 | Kind::OptInt4 => "integer",
-            Kind::Bool => "boolean",
-            Kind::OptBlob => "bytea",
-        }
+        self.type_names()[1]
     }
 
     /// The array cast of the PostgreSQL `UNNEST` insert.
     pub fn postgres_array(self) -> &'static str {
-        match self {
-            Kind::Text | Kind::OptText => "text[]",
-            Kind::Int | Kind::OptInt => "int8[]",
-            Kind::Int4 | Kind::OptInt4 => "int4[]",
-            Kind::Bool => "bool[]",
-            Kind::OptBlob => "bytea[]",
-        }
+        self.type_names()[2]
     }
 }
 
@@ -138,13 +134,30 @@ pub const MESSAGE_VERSION: u8 = 2;
 pub const SPOOL_FORMAT: u8 = 2;
 
 /// A row's columns as one writer or decoder sees them, in order.
+///
+/// A writer that treats a value and a present optional value alike need
+/// only write `opt_text` and `opt_int`: the defaults forward to them (and,
+/// `#[inline(always)]`, compile to the same code as a hand-written
+/// forward).
 pub trait Visit<'a> {
-    fn text(&mut self, c: &'static Column, v: &'a str);
+    #[inline(always)]
+    fn text(&mut self, c: &'static Column, v: &'a str) {
+        self.opt_text(c, Some(v));
+    }
     fn opt_text(&mut self, c: &'static Column, v: Option<&'a str>);
-    fn int(&mut self, c: &'static Column, v: i64);
+    #[inline(always)]
+    fn int(&mut self, c: &'static Column, v: i64) {
+        self.opt_int(c, Some(v));
+    }
     fn opt_int(&mut self, c: &'static Column, v: Option<i64>);
-    fn int4(&mut self, c: &'static Column, v: i32);
-    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>);
+    #[inline(always)]
+    fn int4(&mut self, c: &'static Column, v: i32) {
+        self.opt_int(c, Some(i64::from(v)));
+    }
+    #[inline(always)]
+    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
+        self.opt_int(c, v.map(i64::from));
+    }
     fn boolean(&mut self, c: &'static Column, v: bool);
     fn opt_blob(&mut self, c: &'static Column, v: Option<&'a [u8]>);
 }

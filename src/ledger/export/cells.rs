@@ -10,19 +10,42 @@
 //! docs/benchmarks-history.md, "Export and verify after the column table").
 //! Inlined, `push_csv_record` is that one function again.
 
+use std::marker::PhantomData;
+
 use super::row::{
     needs_excel_guard, push_csv_field, push_hex, push_json_string, push_nano_decimal, push_rfc3339,
 };
 use crate::ledger::columns::{Column, Derived, Visit};
 
-/// Writes each column as a CSV field followed by a comma.
-pub(super) struct Csv<'o> {
-    pub out: &'o mut Vec<u8>,
-    pub b: &'o mut itoa::Buffer,
-    pub safe: bool,
+/// Where a record's cells go: the output, the integer formatter and
+/// whether formula-like cells are neutralised; `F` ([`Csv`] or [`Jsonl`])
+/// says how each is written, chosen at compile time.
+pub(super) struct Cells<'o, F> {
+    out: &'o mut Vec<u8>,
+    b: &'o mut itoa::Buffer,
+    safe: bool,
+    format: PhantomData<F>,
 }
 
-impl Csv<'_> {
+impl<'o, F> Cells<'o, F> {
+    #[inline(always)]
+    pub fn new(out: &'o mut Vec<u8>, b: &'o mut itoa::Buffer, safe: bool) -> Self {
+        Self {
+            out,
+            b,
+            safe,
+            format: PhantomData,
+        }
+    }
+}
+
+/// Writes each column as a CSV field followed by a comma.
+pub(super) struct Csv;
+
+/// Writes each column as `,"name":value`.
+pub(super) struct Jsonl;
+
+impl Cells<'_, Csv> {
     #[inline(always)]
     fn int_field(&mut self, c: &Column, v: Option<i64>) {
         if let (Derived::TimeBefore(_), Some(v)) = (c.derived, v) {
@@ -40,11 +63,7 @@ impl Csv<'_> {
     }
 }
 
-impl<'a> Visit<'a> for Csv<'_> {
-    #[inline(always)]
-    fn text(&mut self, c: &'static Column, v: &'a str) {
-        self.opt_text(c, Some(v));
-    }
+impl<'a> Visit<'a> for Cells<'_, Csv> {
     #[inline(always)]
     fn opt_text(&mut self, _: &'static Column, v: Option<&'a str>) {
         if let Some(v) = v {
@@ -53,20 +72,8 @@ impl<'a> Visit<'a> for Csv<'_> {
         self.out.push(b',');
     }
     #[inline(always)]
-    fn int(&mut self, c: &'static Column, v: i64) {
-        self.int_field(c, Some(v));
-    }
-    #[inline(always)]
     fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
         self.int_field(c, v);
-    }
-    #[inline(always)]
-    fn int4(&mut self, c: &'static Column, v: i32) {
-        self.int_field(c, Some(i64::from(v)));
-    }
-    #[inline(always)]
-    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
-        self.int_field(c, v.map(i64::from));
     }
     #[inline(always)]
     fn boolean(&mut self, _: &'static Column, v: bool) {
@@ -82,14 +89,7 @@ impl<'a> Visit<'a> for Csv<'_> {
     }
 }
 
-/// Writes each column as `,"name":value`.
-pub(super) struct Jsonl<'o> {
-    pub out: &'o mut Vec<u8>,
-    pub b: &'o mut itoa::Buffer,
-    pub safe: bool,
-}
-
-impl Jsonl<'_> {
+impl Cells<'_, Jsonl> {
     #[inline(always)]
     fn key(&mut self, name: &str) {
         self.out.extend_from_slice(b",\"");
@@ -117,11 +117,7 @@ impl Jsonl<'_> {
     }
 }
 
-impl<'a> Visit<'a> for Jsonl<'_> {
-    #[inline(always)]
-    fn text(&mut self, c: &'static Column, v: &'a str) {
-        self.opt_text(c, Some(v));
-    }
+impl<'a> Visit<'a> for Cells<'_, Jsonl> {
     #[inline(always)]
     fn opt_text(&mut self, c: &'static Column, v: Option<&'a str>) {
         self.key(c.name);
@@ -131,20 +127,8 @@ impl<'a> Visit<'a> for Jsonl<'_> {
         }
     }
     #[inline(always)]
-    fn int(&mut self, c: &'static Column, v: i64) {
-        self.int_field(c, Some(v));
-    }
-    #[inline(always)]
     fn opt_int(&mut self, c: &'static Column, v: Option<i64>) {
         self.int_field(c, v);
-    }
-    #[inline(always)]
-    fn int4(&mut self, c: &'static Column, v: i32) {
-        self.int_field(c, Some(i64::from(v)));
-    }
-    #[inline(always)]
-    fn opt_int4(&mut self, c: &'static Column, v: Option<i32>) {
-        self.int_field(c, v.map(i64::from));
     }
     #[inline(always)]
     fn boolean(&mut self, c: &'static Column, v: bool) {

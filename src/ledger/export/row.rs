@@ -7,6 +7,8 @@
 
 use std::io::{self, Write};
 
+use super::cells::{Cells, Csv, Jsonl};
+
 pub use crate::ledger::columns::ExportRow;
 
 /// The exported columns, in order: `id`, then the ledger's columns
@@ -139,7 +141,7 @@ pub(super) fn needs_excel_guard(s: &str) -> bool {
 fn push_csv_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
     out.extend_from_slice(b.format(r.id).as_bytes());
     out.push(b',');
-    r.row.visit(&mut super::cells::Csv { out, b, safe });
+    r.row.visit(&mut Cells::<Csv>::new(out, b, safe));
     // Every field ends in a comma; the record's last ends the line.
     if let Some(last) = out.last_mut() {
         *last = b'\n';
@@ -175,7 +177,7 @@ pub(super) fn push_csv_field(out: &mut Vec<u8>, v: &[u8], guard: bool) {
 fn push_jsonl_record(out: &mut Vec<u8>, b: &mut itoa::Buffer, r: &ExportRow<'_>, safe: bool) {
     out.extend_from_slice(b"{\"id\":");
     out.extend_from_slice(b.format(r.id).as_bytes());
-    r.row.visit(&mut super::cells::Jsonl { out, b, safe });
+    r.row.visit(&mut Cells::<Jsonl>::new(out, b, safe));
     out.extend_from_slice(b"}\n");
 }
 

@@ -300,18 +300,15 @@ impl<'a> Reader<'a> {
     }
 
     fn text(&mut self) -> Result<String, RecordError> {
-        let len = u32::from_le_bytes(self.take()?) as usize;
-        let end = self
-            .at
-            .checked_add(len)
-            .ok_or(RecordError::Short(self.at))?;
-        let bytes = self
-            .b
-            .get(self.at..end)
-            .ok_or(RecordError::Short(self.at))?;
-        let s = std::str::from_utf8(bytes).map_err(|_| self.bad("text that is not UTF-8"))?;
-        self.at = end;
-        Ok(s.to_owned())
+        let bytes = self.bytes()?;
+        match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(_) => {
+                // Report the text's start, as a reader would look for it.
+                self.at -= bytes.len();
+                Err(self.bad("text that is not UTF-8"))
+            }
+        }
     }
 
     fn opt_text(&mut self) -> Result<Option<String>, RecordError> {

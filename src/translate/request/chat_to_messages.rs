@@ -59,16 +59,17 @@ pub fn chat_to_messages(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
     } = req;
     let (system, turns) = convert_messages(messages, &mut dropped)?;
     let mut max_tokens = req
+        .api
         .max_completion_tokens
         .or(req.max_tokens)
         .unwrap_or(opts.max_tokens_default);
     let thinking = thinking(
-        req.reasoning_effort.as_deref(),
+        req.api.reasoning_effort.as_deref(),
         &mut max_tokens,
         &mut dropped,
     );
-    let tools = req.tools.map(|t| convert_tools(t, &mut dropped));
-    let mut tool_choice = req.tool_choice.map(|c| match c {
+    let tools = req.api.tools.map(|t| convert_tools(t, &mut dropped));
+    let mut tool_choice = req.api.tool_choice.map(|c| match c {
         StrOr::Str(s) => ToolChoice {
             kind: Cow::Borrowed(match s.as_ref() {
                 "none" => "none",
@@ -84,7 +85,7 @@ pub fn chat_to_messages(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
             disable_parallel_tool_use: None,
         },
     });
-    if req.parallel_tool_calls == Some(false) && tools.is_some() {
+    if req.api.parallel_tool_calls == Some(false) && tools.is_some() {
         let c = tool_choice.get_or_insert(ToolChoice {
             kind: Cow::Borrowed("auto"),
             name: None,
@@ -102,21 +103,21 @@ pub fn chat_to_messages(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
         temperature: req.temperature,
         top_p: req.top_p,
         top_k: req.top_k,
-        stop_sequences: req.stop.map(|s| match s {
+        stop_sequences: req.api.stop.map(|s| match s {
             StrOr::Str(s) => vec![s],
             StrOr::Val(v) => v,
         }),
         stream: req.stream,
         tools,
         tool_choice,
-        metadata: req.user.map(|u| Metadata { user_id: Some(u) }),
+        metadata: req.api.user.map(|u| Metadata { user_id: Some(u) }),
         thinking,
     };
     Ok(Translated {
         body: to_body(&out, body.len() + 64),
         dropped,
         stream: req.stream,
-        include_usage: req.include_usage,
+        include_usage: req.api.include_usage,
     })
 }
 

@@ -65,7 +65,7 @@ pub fn messages_to_chat(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
         })?;
     let mut dropped = req.dropped;
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
-    if let Some(system) = req.system {
+    if let Some(system) = req.api.system {
         let content = match system {
             StrOr::Str(s) => StrOr::Str(s),
             StrOr::Val(blocks) => parts(blocks, "system", &mut dropped),
@@ -84,8 +84,8 @@ pub fn messages_to_chat(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
             }
         }
     }
-    let (tools, tool_choice, parallel) = tools(req.tools, req.tool_choice, &mut dropped);
-    let reasoning_effort = req.thinking.and_then(|t| match t.kind.as_ref() {
+    let (tools, tool_choice, parallel) = tools(req.api.tools, req.api.tool_choice, &mut dropped);
+    let reasoning_effort = req.api.thinking.and_then(|t| match t.kind.as_ref() {
         "enabled" => Some(mapping::reasoning_effort(t.budget_tokens.unwrap_or(0))),
         "disabled" => None,
         _ => {
@@ -108,7 +108,7 @@ pub fn messages_to_chat(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
         temperature: req.temperature,
         top_p: req.top_p,
         top_k: req.top_k.filter(|_| opts.chat_extensions),
-        stop: req.stop_sequences,
+        stop: req.api.stop_sequences,
         stream: req.stream,
         stream_options: req.stream.then_some(IncludeUsage {
             include_usage: true,
@@ -116,7 +116,7 @@ pub fn messages_to_chat(body: &[u8], opts: &RequestOpts) -> Result<Translated, T
         tools,
         tool_choice,
         parallel_tool_calls: parallel,
-        user: req.metadata.and_then(|m| m.user_id),
+        user: req.api.metadata.and_then(|m| m.user_id),
         reasoning_effort,
     };
     Ok(Translated {

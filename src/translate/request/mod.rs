@@ -12,6 +12,14 @@ mod chat_to_messages;
 mod messages_in;
 mod messages_to_chat;
 
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use super::Dropped;
+
 pub use chat_to_messages::chat_to_messages;
 pub use messages_to_chat::messages_to_chat;
 
@@ -46,5 +54,108 @@ impl<'a> RequestOpts<'a> {
             chat_extensions: false,
             legacy_max_tokens: false,
         }
+    }
+}
+
+/// A client's request as read in one pass: the fields both APIs share,
+/// and `api` with the ones of the client's API (`X`). Everything borrows
+/// from the body. The fields are private to `request` and its modules.
+#[derive(Debug)]
+pub struct Request<M, X> {
+    messages: Vec<M>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    top_k: Option<u32>,
+    stream: bool,
+    dropped: Dropped,
+    api: X,
+}
+
+/// The top-level fields one API has and the other lacks.
+trait ApiFields<'de>: Default {
+    /// What the body is, for serde's "expected …" message.
+    const WHAT: &'static str;
+    /// Top-level fields this API documents that the other cannot express:
+    /// named in `dropped` without a copy.
+    const KNOWN_DROPS: &'static [&'static str];
+
+    /// Reads the value of `key` when the field is this API's own; `false`
+    /// leaves the value unread, to be named in `dropped` when set.
+    fn field<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+        dropped: &mut Dropped,
+    ) -> Result<bool, A::Error>;
+}
+
+impl<'de, M: Deserialize<'de>, X: ApiFields<'de>> Deserialize<'de> for Request<M, X> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_map(RequestVisitor(PhantomData))
+    }
+}
+
+/// The one-pass map visitor both request readers share: the model is
+/// skipped (the gateway writes the upstream's), `messages` is required, and
+/// any field neither shared nor taken by [`ApiFields::field`] is named in
+/// `dropped` unless it is `null`. Generic, so each API gets its own
+/// monomorphised copy with no dispatch per field.
+struct RequestVisitor<M, X>(PhantomData<(M, X)>);
+
+impl<'de, M: Deserialize<'de>, X: ApiFields<'de>> Visitor<'de> for RequestVisitor<M, X> {
+    type Value = Request<M, X>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(X::WHAT)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut r = Request {
+            messages: Vec::new(),
+            max_tokens: None,
+            temperature: None,
+            top_p: None,
+            top_k: None,
+            stream: false,
+            dropped: Dropped::default(),
+            api: X::default(),
+        };
+        let mut have_messages = false;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                // The gateway writes the upstream's model name.
+                "model" => drop(map.next_value::<IgnoredAny>()?),
+                "messages" => {
+                    r.messages = map.next_value()?;
+                    have_messages = true;
+                }
+                "max_tokens" => r.max_tokens = map.next_value()?,
+                "temperature" => r.temperature = map.next_value()?,
+                "top_p" => r.top_p = map.next_value()?,
+                "top_k" => r.top_k = map.next_value()?,
+                "stream" => r.stream = map.next_value::<Option<bool>>()?.unwrap_or(false),
+                k => {
+                    if !r.api.field(k, &mut map, &mut r.dropped)?
+                        && map.next_value::<Option<IgnoredAny>>()?.is_some()
+                    {
+                        r.dropped.push(static_name(X::KNOWN_DROPS, k));
+                    }
+                }
+            }
+        }
+        if !have_messages {
+            return Err(de::Error::missing_field("messages"));
+        }
+        Ok(r)
+    }
+}
+
+/// A dropped top-level field's name: one of `known` as `&'static str`,
+/// anything else copied.
+fn static_name(known: &'static [&'static str], key: &str) -> Cow<'static, str> {
+    match known.iter().find(|k| **k == key) {
+        Some(k) => Cow::Borrowed(k),
+        None => Cow::Owned(key.to_owned()),
     }
 }

@@ -10,19 +10,11 @@
 use serde_json::value::RawValue;
 
 use super::events::{Chunk, ChunkDelta};
-use crate::ledger::Usage;
+use super::{ChatToMessages, Direction, Outcome};
 use crate::translate::de::{is_empty_str, push_int, push_str};
-use crate::translate::sse::{Splitter, data};
+use crate::translate::mapping;
+use crate::translate::sse::data;
 use crate::translate::usage::AnthropicUsage;
-use crate::translate::{Dropped, mapping};
-
-/// Reads a Chat Completions chunk stream, writes the Messages event stream
-/// a client asked for.
-#[derive(Debug, Default)]
-pub struct ChatToMessages {
-    splitter: Splitter,
-    st: State,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Open {
@@ -32,7 +24,7 @@ enum Open {
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub struct State {
     started: bool,
     /// The block being written and its Anthropic index.
     open: Option<(Open, u32)>,
@@ -40,50 +32,33 @@ struct State {
     /// OpenAI tool call index → Anthropic block index.
     tools: Vec<(u32, u32)>,
     stop_reason: Option<&'static str>,
-    usage: Option<Usage>,
-    done: bool,
-    dropped: Dropped,
+    outcome: Outcome,
 }
 
 impl ChatToMessages {
     pub fn new() -> Self {
         Self::default()
     }
+}
 
-    /// Feeds the upstream's next bytes; returns the client's bytes for the
-    /// events they completed.
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunk.len() + 160);
-        let st = &mut self.st;
-        self.splitter.feed(chunk, |ev| st.event(ev, &mut out));
-        out
+impl Direction for State {
+    const SLACK: usize = 160;
+
+    fn event(&mut self, ev: &[u8], out: &mut Vec<u8>) {
+        // The inherent `State::event` below (inherent methods win).
+        State::event(self, ev, out);
     }
 
-    /// The end of the upstream's stream: translates a last event left
-    /// without its blank line and, when the choice finished but `[DONE]`
-    /// never came, closes the message.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let st = &mut self.st;
-        self.splitter.finish(|ev| st.event(ev, &mut out));
-        if !st.done && st.stop_reason.is_some() {
-            st.close_message(&mut out);
+    /// When the choice finished but `[DONE]` never came, closes the
+    /// message.
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if !self.outcome.done && self.stop_reason.is_some() {
+            self.close_message(out);
         }
-        out
     }
 
-    /// The usage the upstream reported (normalised), once it has.
-    pub fn usage(&self) -> Option<Usage> {
-        self.st.usage
-    }
-
-    /// `message_stop` (or an error event) was written.
-    pub fn is_done(&self) -> bool {
-        self.st.done
-    }
-
-    pub fn dropped(&self) -> &Dropped {
-        &self.st.dropped
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
     }
 }
 
@@ -91,13 +66,13 @@ impl State {
     fn event(&mut self, ev: &[u8], out: &mut Vec<u8>) {
         let Some(payload) = data(ev) else { return };
         if payload.as_ref() == b"[DONE]" {
-            if !self.done {
+            if !self.outcome.done {
                 self.close_message(out);
             }
             return;
         }
         let Ok(c) = serde_json::from_slice::<Chunk>(&payload) else {
-            self.dropped.push("unreadable event");
+            self.outcome.dropped.push("unreadable event");
             return;
         };
         if let Some(e) = c.error {
@@ -110,14 +85,14 @@ impl State {
                 o.extend_from_slice(e.message.map_or("\"\"", |m| m.get()).as_bytes());
                 o.extend_from_slice(b"}}");
             });
-            self.done = true;
+            self.outcome.done = true;
             return;
         }
         if !self.started {
             self.start(c.id, c.model, out);
         }
         if let Some(u) = c.usage {
-            self.usage = Some(u.normalise());
+            self.outcome.usage = Some(u.normalise());
         }
         // One answer: a choice other than the first (n > 1) is not carried.
         let Some(choice) = c.choices.into_iter().find(|c| c.index == 0) else {
@@ -251,7 +226,7 @@ impl State {
 
     fn close_message(&mut self, out: &mut Vec<u8>) {
         self.close_block(out);
-        let usage = AnthropicUsage::from_usage(&self.usage.unwrap_or_default());
+        let usage = AnthropicUsage::from_usage(&self.outcome.usage.unwrap_or_default());
         let reason = self.stop_reason.unwrap_or("end_turn");
         write_event(out, b"message_delta", |o| {
             o.extend_from_slice(br#"{"type":"message_delta","delta":{"stop_reason":"#);
@@ -263,7 +238,7 @@ impl State {
         write_event(out, b"message_stop", |o| {
             o.extend_from_slice(br#"{"type":"message_stop"}"#)
         });
-        self.done = true;
+        self.outcome.done = true;
     }
 }
 

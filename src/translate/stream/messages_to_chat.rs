@@ -10,31 +10,22 @@ use std::borrow::Cow;
 use serde_json::value::RawValue;
 
 use super::events::{BlockStart, Delta, Event};
+use super::{Direction, MessagesToChat, Outcome};
 use crate::ledger::Usage;
 use crate::translate::de::{is_empty_str, push_int, push_str};
+use crate::translate::mapping;
 use crate::translate::response::now_secs;
-use crate::translate::sse::{Splitter, data};
+use crate::translate::sse::data;
 use crate::translate::usage::OpenAiUsage;
-use crate::translate::{Dropped, mapping};
-
-/// Reads an Anthropic Messages event stream, writes the Chat Completions
-/// chunk stream a client asked for.
-#[derive(Debug, Default)]
-pub struct MessagesToChat {
-    splitter: Splitter,
-    st: State,
-}
 
 #[derive(Debug, Default)]
-struct State {
+pub struct State {
     include_usage: bool,
     /// `data: {"id":…,"object":…,"created":…,"model":…,` once known.
     prefix: Vec<u8>,
     /// Anthropic block index → OpenAI tool call index.
     tools: Vec<(u32, u32)>,
-    usage: Option<Usage>,
-    done: bool,
-    dropped: Dropped,
+    outcome: Outcome,
 }
 
 impl MessagesToChat {
@@ -49,38 +40,18 @@ impl MessagesToChat {
             ..Self::default()
         }
     }
+}
 
-    /// Feeds the upstream's next bytes; returns the client's bytes for the
-    /// events they completed (often none, when an event was cut).
-    pub fn feed(&mut self, chunk: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(chunk.len() + 128);
-        let st = &mut self.st;
-        self.splitter.feed(chunk, |ev| st.event(ev, &mut out));
-        out
+impl Direction for State {
+    const SLACK: usize = 128;
+
+    fn event(&mut self, ev: &[u8], out: &mut Vec<u8>) {
+        // The inherent `State::event` below (inherent methods win).
+        State::event(self, ev, out);
     }
 
-    /// The end of the upstream's stream: translates an event left without
-    /// its blank line.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        let st = &mut self.st;
-        self.splitter.finish(|ev| st.event(ev, &mut out));
-        out
-    }
-
-    /// The usage the upstream reported (normalised), once it has.
-    pub fn usage(&self) -> Option<Usage> {
-        self.st.usage
-    }
-
-    /// `message_stop` (or an error event) was seen: the stream is complete.
-    pub fn is_done(&self) -> bool {
-        self.st.done
-    }
-
-    /// What the client's chunks could not carry (signatures, citations…).
-    pub fn dropped(&self) -> &Dropped {
-        &self.st.dropped
+    fn outcome(&self) -> &Outcome {
+        &self.outcome
     }
 }
 
@@ -90,7 +61,7 @@ impl State {
             return;
         };
         let Ok(e) = serde_json::from_slice::<Event>(&payload) else {
-            self.dropped.push("unreadable event");
+            self.outcome.dropped.push("unreadable event");
             return;
         };
         match e.kind.as_ref() {
@@ -99,7 +70,7 @@ impl State {
                 let (id, model) = m.as_ref().map_or((None, None), |m| (m.id, m.model));
                 self.set_prefix(id, model);
                 if let Some(u) = m.and_then(|m| m.usage) {
-                    u.apply(self.usage.get_or_insert_with(Usage::default));
+                    u.apply(self.outcome.usage.get_or_insert_with(Usage::default));
                 }
                 self.chunk(
                     out,
@@ -111,11 +82,11 @@ impl State {
             "content_block_delta" => self.delta(e.index, e.delta, out),
             "message_delta" => {
                 if let Some(u) = e.usage {
-                    u.apply(self.usage.get_or_insert_with(Usage::default));
+                    u.apply(self.outcome.usage.get_or_insert_with(Usage::default));
                 }
                 let d = e.delta;
                 if d.as_ref().is_some_and(|d| d.stop_sequence.is_some()) {
-                    self.dropped.push("stop_sequence");
+                    self.outcome.dropped.push("stop_sequence");
                 }
                 let reason = d.and_then(|d| d.stop_reason);
                 let finish = mapping::finish_reason(reason.as_deref().unwrap_or("end_turn"));
@@ -123,7 +94,7 @@ impl State {
             }
             "message_stop" => {
                 if self.include_usage {
-                    let u = OpenAiUsage::from_usage(&self.usage.unwrap_or_default());
+                    let u = OpenAiUsage::from_usage(&self.outcome.usage.unwrap_or_default());
                     self.ensure_prefix();
                     out.extend_from_slice(&self.prefix);
                     out.extend_from_slice(br#""choices":[],"usage":"#);
@@ -131,7 +102,7 @@ impl State {
                     out.extend_from_slice(b"}\n\n");
                 }
                 out.extend_from_slice(b"data: [DONE]\n\n");
-                self.done = true;
+                self.outcome.done = true;
             }
             // A comment keeps the connection alive; SSE clients skip it.
             "ping" => out.extend_from_slice(b": ping\n\n"),
@@ -150,7 +121,7 @@ impl State {
                 out.extend_from_slice(br#","param":null,"code":"#);
                 push_str(out, &kind);
                 out.extend_from_slice(b"}}\n\n");
-                self.done = true;
+                self.outcome.done = true;
             }
             // content_block_stop has no counterpart; newer events are skipped.
             _ => {}
@@ -183,7 +154,7 @@ impl State {
                     None,
                 );
             }
-            other => self.dropped.push(format!("content_block.{other}")),
+            other => self.outcome.dropped.push(format!("content_block.{other}")),
         }
     }
 
@@ -224,8 +195,11 @@ impl State {
                     None,
                 );
             }
-            "signature_delta" => self.dropped.push("content[].signature"),
-            other => self.dropped.push(format!("content_block_delta.{other}")),
+            "signature_delta" => self.outcome.dropped.push("content[].signature"),
+            other => self
+                .outcome
+                .dropped
+                .push(format!("content_block_delta.{other}")),
         }
     }
 

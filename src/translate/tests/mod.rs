@@ -10,7 +10,7 @@ mod stream;
 
 use serde_json::Value;
 
-use super::RequestOpts;
+use super::{RequestOpts, TranslateError, Translated};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -22,6 +22,17 @@ pub(super) use fixture;
 pub fn json(body: &[u8]) -> Value {
     serde_json::from_slice(body)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
+}
+
+/// A request translator, either way.
+pub type Translate = fn(&[u8], &RequestOpts) -> Result<Translated, TranslateError>;
+
+/// Translates request fixture `input` with `f` for `model`, checks the body
+/// equals fixture `want`, and returns the translation.
+pub fn translates_to(f: Translate, input: &str, model: &str, want: &str) -> Translated {
+    let t = f(input.as_bytes(), &opts(model)).unwrap();
+    assert_eq!(json(&t.body), json(want.as_bytes()));
+    t
 }
 
 pub fn opts(model: &str) -> RequestOpts<'_> {
@@ -38,13 +49,7 @@ pub fn zero_created(v: &mut Value) {
 /// A chat chunk stream as values: each chunk's JSON (`created` zeroed),
 /// `"[DONE]"`, or a comment line as a string.
 pub fn chat_events(stream: &[u8]) -> Vec<Value> {
-    let text = std::str::from_utf8(stream).expect("utf-8");
-    assert!(
-        text.is_empty() || text.ends_with("\n\n"),
-        "unterminated: {text:?}"
-    );
-    text.split("\n\n")
-        .filter(|e| !e.is_empty())
+    events(stream)
         .map(|e| match e.strip_prefix("data: ") {
             Some("[DONE]") => Value::from("[DONE]"),
             Some(data) => {
@@ -59,13 +64,7 @@ pub fn chat_events(stream: &[u8]) -> Vec<Value> {
 
 /// A Messages event stream as `{"event","data"}` values.
 pub fn messages_events(stream: &[u8]) -> Vec<Value> {
-    let text = std::str::from_utf8(stream).expect("utf-8");
-    assert!(
-        text.is_empty() || text.ends_with("\n\n"),
-        "unterminated: {text:?}"
-    );
-    text.split("\n\n")
-        .filter(|e| !e.is_empty())
+    events(stream)
         .map(|e| {
             let (name, data) = e
                 .strip_prefix("event: ")
@@ -74,4 +73,15 @@ pub fn messages_events(stream: &[u8]) -> Vec<Value> {
             serde_json::json!({"event": name, "data": json(data.as_bytes())})
         })
         .collect()
+}
+
+/// The events of a complete stream (it must end with a blank line), each
+/// without its blank line.
+fn events(stream: &[u8]) -> impl Iterator<Item = &str> {
+    let text = std::str::from_utf8(stream).expect("utf-8");
+    assert!(
+        text.is_empty() || text.ends_with("\n\n"),
+        "unterminated: {text:?}"
+    );
+    text.split("\n\n").filter(|e| !e.is_empty())
 }

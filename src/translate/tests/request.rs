@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json as j};
 
-use super::{fixture, json, opts};
+use super::{fixture, json, opts, translates_to};
 use crate::translate::{RequestOpts, TranslateError, chat_to_messages, messages_to_chat};
 
 fn c2m(body: Value) -> (Value, Vec<String>) {
@@ -17,14 +17,11 @@ fn m2c(body: Value) -> (Value, Vec<String>) {
 
 #[test]
 fn a_chat_request_becomes_the_documented_messages_request() {
-    let t = chat_to_messages(
-        fixture!("chat_request.json").as_bytes(),
-        &opts("claude-sonnet-4-20250514"),
-    )
-    .unwrap();
-    assert_eq!(
-        json(&t.body),
-        json(fixture!("messages_request_from_chat.json").as_bytes())
+    let t = translates_to(
+        chat_to_messages,
+        fixture!("chat_request.json"),
+        "claude-sonnet-4-20250514",
+        fixture!("messages_request_from_chat.json"),
     );
     assert!(t.stream && t.include_usage);
     let dropped: Vec<&str> = t.dropped.iter().collect();
@@ -45,14 +42,11 @@ fn a_chat_request_becomes_the_documented_messages_request() {
 
 #[test]
 fn a_messages_request_becomes_the_documented_chat_request() {
-    let t = messages_to_chat(
-        fixture!("messages_request.json").as_bytes(),
-        &opts("gpt-4o-2024-08-06"),
-    )
-    .unwrap();
-    assert_eq!(
-        json(&t.body),
-        json(fixture!("chat_request_from_messages.json").as_bytes())
+    let t = translates_to(
+        messages_to_chat,
+        fixture!("messages_request.json"),
+        "gpt-4o-2024-08-06",
+        fixture!("chat_request_from_messages.json"),
     );
     assert!(t.stream);
     for d in [

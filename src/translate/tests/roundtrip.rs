@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{Value, json as j};
 
-use super::{json, opts, zero_created};
+use super::{Translate, json, opts, zero_created};
 use crate::translate::{chat_to_messages, messages_to_chat, response};
 
 const CASES: u64 = 300;
@@ -77,37 +77,52 @@ fn conversation(rng: &mut StdRng) -> Value {
 /// The same content, as OpenAI may equally write it: a lone text part is
 /// the string, and a null content is absent.
 fn normalise(messages: &mut Value) {
+    normalise_blocks(messages);
     for m in messages.as_array_mut().unwrap() {
-        let single = m["content"]
-            .as_array()
-            .filter(|p| p.len() == 1 && p[0]["type"] == "text")
-            .map(|p| p[0]["text"].clone());
-        if let Some(t) = single {
-            m["content"] = t;
-        }
         if m["content"].is_null() {
             m.as_object_mut().unwrap().remove("content");
         }
     }
 }
 
-#[test]
-fn chat_requests_survive_a_trip_through_messages() {
-    let mut rng = StdRng::seed_from_u64(31);
+/// Takes `CASES` requests from `generate` (seeded with `seed`) there and
+/// back through `trip`; checks that neither way dropped anything, that the
+/// messages came back equal (each side put through `normalise` first), and
+/// that the top-level fields `kept` came back unchanged.
+fn survive_round_trips(
+    seed: u64,
+    generate: fn(&mut StdRng) -> Value,
+    trip: [Translate; 2],
+    normalise: fn(&mut Value),
+    kept: &[&str],
+) {
+    let mut rng = StdRng::seed_from_u64(seed);
     for case in 0..CASES {
-        let original = conversation(&mut rng);
-        let there = chat_to_messages(original.to_string().as_bytes(), &opts("claude")).unwrap();
+        let original = generate(&mut rng);
+        let there = trip[0](original.to_string().as_bytes(), &opts("upstream")).unwrap();
         assert!(there.dropped.is_empty(), "case {case}: {:?}", there.dropped);
-        let back = messages_to_chat(&there.body, &opts("m")).unwrap();
+        let back = trip[1](&there.body, &opts("client")).unwrap();
         assert!(back.dropped.is_empty(), "case {case}: {:?}", back.dropped);
         let mut back = json(&back.body);
         let mut want = original["messages"].clone();
         normalise(&mut want);
         normalise(&mut back["messages"]);
         assert_eq!(back["messages"], want, "case {case}");
-        assert_eq!(back["tools"], original["tools"], "case {case}");
-        assert_eq!(back["max_completion_tokens"], 100);
+        for k in kept {
+            assert_eq!(back[k], original[k], "case {case}: {k}");
+        }
     }
+}
+
+#[test]
+fn chat_requests_survive_a_trip_through_messages() {
+    survive_round_trips(
+        31,
+        conversation,
+        [chat_to_messages, messages_to_chat],
+        normalise,
+        &["tools", "max_completion_tokens"],
+    );
 }
 
 #[test]
@@ -176,7 +191,7 @@ fn messages_conversation(rng: &mut StdRng) -> Value {
         "tools": [{"name": "t", "description": "d", "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]})
 }
 
-/// A lone text block is the same content as the string.
+/// A lone text block (or part) is the same content as the string.
 fn normalise_blocks(messages: &mut Value) {
     for m in messages.as_array_mut().unwrap() {
         let single = m["content"]
@@ -191,25 +206,11 @@ fn normalise_blocks(messages: &mut Value) {
 
 #[test]
 fn messages_requests_survive_a_trip_through_chat() {
-    let mut rng = StdRng::seed_from_u64(7);
-    for case in 0..CASES {
-        let original = messages_conversation(&mut rng);
-        let there = messages_to_chat(original.to_string().as_bytes(), &opts("gpt")).unwrap();
-        assert!(there.dropped.is_empty(), "case {case}: {:?}", there.dropped);
-        let back = chat_to_messages(&there.body, &opts("c")).unwrap();
-        assert!(back.dropped.is_empty(), "case {case}: {:?}", back.dropped);
-        let mut back = json(&back.body);
-        let mut want = original["messages"].clone();
-        normalise_blocks(&mut want);
-        normalise_blocks(&mut back["messages"]);
-        assert_eq!(back["messages"], want, "case {case}");
-        assert_eq!(
-            (&back["system"], &back["tools"], &back["max_tokens"]),
-            (
-                &original["system"],
-                &original["tools"],
-                &original["max_tokens"]
-            )
-        );
-    }
+    survive_round_trips(
+        7,
+        messages_conversation,
+        [messages_to_chat, chat_to_messages],
+        normalise_blocks,
+        &["system", "tools", "max_tokens"],
+    );
 }

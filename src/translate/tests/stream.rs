@@ -1,15 +1,16 @@
 //! Streams: Anthropic events → OpenAI chunks and back, fed whole, cut at
 //! every byte, and one byte at a time.
 
+use std::fmt::Debug;
+
 use serde_json::{Value, json as j};
 
 use super::{chat_events, fixture, json, messages_events};
 use crate::ledger::Usage;
-use crate::translate::stream::{ChatToMessages, MessagesToChat};
+use crate::translate::stream::{ChatToMessages, Direction, MessagesToChat, Translator};
 
-/// Feeds `input` cut into pieces of `size` bytes (0: whole).
-fn m2c(input: &[u8], include_usage: bool, size: usize) -> (Vec<u8>, MessagesToChat) {
-    let mut t = MessagesToChat::new(include_usage);
+/// Feeds `input` to `t` cut into pieces of `size` bytes (0: whole).
+fn run<S: Direction>(mut t: Translator<S>, input: &[u8], size: usize) -> (Vec<u8>, Translator<S>) {
     let mut out = Vec::new();
     let pieces: Vec<&[u8]> = if size == 0 {
         vec![input]
@@ -23,19 +24,35 @@ fn m2c(input: &[u8], include_usage: bool, size: usize) -> (Vec<u8>, MessagesToCh
     (out, t)
 }
 
+fn m2c(input: &[u8], include_usage: bool, size: usize) -> (Vec<u8>, MessagesToChat) {
+    run(MessagesToChat::new(include_usage), input, size)
+}
+
 fn c2m(input: &[u8], size: usize) -> (Vec<u8>, ChatToMessages) {
-    let mut t = ChatToMessages::new();
-    let mut out = Vec::new();
-    let pieces: Vec<&[u8]> = if size == 0 {
-        vec![input]
-    } else {
-        input.chunks(size).collect()
-    };
-    for p in pieces {
-        out.extend(t.feed(p));
+    run(ChatToMessages::new(), input, size)
+}
+
+/// Checks that `input` becomes `out` however it arrives: fed `sizes`
+/// bytes at a time, and cut in two at every byte (compared as `seen` reads
+/// the output, so that clock readings can be set aside).
+fn cut_anywhere<S: Direction, T: PartialEq + Debug>(
+    new: impl Fn() -> Translator<S>,
+    input: &[u8],
+    out: &[u8],
+    sizes: [usize; 3],
+    seen: fn(&[u8]) -> T,
+) {
+    for size in sizes {
+        assert_eq!(run(new(), input, size).0, out, "fed {size} bytes at a time");
     }
-    out.extend(t.finish());
-    (out, t)
+    let want = seen(out);
+    for cut in 1..input.len() {
+        let mut t = new();
+        let mut got = t.feed(&input[..cut]);
+        got.extend(t.feed(&input[cut..]));
+        got.extend(t.finish());
+        assert_eq!(seen(&got), want, "cut at {cut}");
+    }
 }
 
 #[test]
@@ -57,16 +74,13 @@ fn an_anthropic_stream_becomes_the_documented_chunks() {
         })
     );
     assert!(t.dropped().contains("content[].signature"));
-    for size in [1, 7, 64] {
-        assert_eq!(m2c(input, true, size).0, out, "fed {size} bytes at a time");
-    }
-    for cut in 1..input.len() {
-        let mut t = MessagesToChat::new(true);
-        let mut got = t.feed(&input[..cut]);
-        got.extend(t.feed(&input[cut..]));
-        got.extend(t.finish());
-        assert_eq!(chat_events(&got), want, "cut at {cut}");
-    }
+    cut_anywhere(
+        || MessagesToChat::new(true),
+        input,
+        &out,
+        [1, 7, 64],
+        chat_events,
+    );
 }
 
 #[test]
@@ -96,16 +110,13 @@ fn an_openai_stream_becomes_the_documented_events() {
             reasoning_tokens: 12
         })
     );
-    for size in [1, 5, 100] {
-        assert_eq!(c2m(input, size).0, out, "fed {size} bytes at a time");
-    }
-    for cut in 1..input.len() {
-        let mut t = ChatToMessages::new();
-        let mut got = t.feed(&input[..cut]);
-        got.extend(t.feed(&input[cut..]));
-        got.extend(t.finish());
-        assert_eq!(got, out, "cut at {cut}");
-    }
+    cut_anywhere(
+        ChatToMessages::new,
+        input,
+        &out,
+        [1, 5, 100],
+        <[u8]>::to_vec,
+    );
 }
 
 #[test]

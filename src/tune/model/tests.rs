@@ -62,23 +62,20 @@ fn no_jump_at_a_band_edge() {
 
 #[test]
 fn workers_follow_cores_connections_and_instances() {
+    let workers = |i: &Inputs| {
+        let r = recommend(i).expect("ok");
+        (r.num_workers.value, r.num_workers.limited_by)
+    };
     let mut i = unbound(100_000.0);
     i.cores = 8;
-    let r = recommend(&i).expect("ok");
-    assert_eq!(r.num_workers.value, 8);
-    assert_eq!(r.num_workers.limited_by, Some("cores"));
+    assert_eq!(workers(&i), (8, Some("cores")));
     i.db_max_conns = 100;
-    let r = recommend(&i).expect("ok");
-    assert_eq!(r.num_workers.value, 8);
+    assert_eq!(workers(&i).0, 8);
     i.cores = 64;
-    let r = recommend(&i).expect("ok");
-    assert_eq!(r.num_workers.value, 10);
-    assert_eq!(r.num_workers.limited_by, Some("db_max_conns"));
+    assert_eq!(workers(&i), (10, Some("db_max_conns")));
     i.instances = 4;
-    let r = recommend(&i).expect("ok");
-    assert_eq!(r.num_workers.value, 2);
-    assert_eq!(r.num_workers.limited_by, Some("instances"));
-    assert!(r.max_open_conns.value <= 25);
+    assert_eq!(workers(&i), (2, Some("instances")));
+    assert!(recommend(&i).expect("ok").max_open_conns.value <= 25);
 }
 
 #[test]
