@@ -91,8 +91,8 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     }
 }
 
-/// Writes the report; a closed stdout becomes a "Broken pipe" failure,
-/// which `main` treats as success.
+/// Writes the report; a closed stdout is a broken-pipe failure, which
+/// `main` treats as success.
 fn print(r: &HealthReport, json: bool) -> Result<(), Failure> {
     let text = if json {
         serde_json::to_string_pretty(r).map_err(|e| Failure::new(EXIT_UNKNOWN, e.to_string()))?
@@ -107,7 +107,7 @@ fn emit(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::new(EXIT_UNKNOWN, e.to_string()))
+        .map_err(|e| Failure::stdout(&e, EXIT_UNKNOWN))
 }
 
 fn table(r: &HealthReport) -> String {

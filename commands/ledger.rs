@@ -129,12 +129,10 @@ pub enum CompressArg {
 
 impl From<export::ExportError> for Failure {
     fn from(e: export::ExportError) -> Self {
-        let code = if e.is_usage() {
-            exit::USAGE
-        } else {
-            exit::FAILURE
-        };
-        Failure::new(code, crate::chain(&e))
+        Failure {
+            broken_pipe: e.is_broken_pipe(),
+            ..Failure::of(&e, e.is_usage())
+        }
     }
 }
 

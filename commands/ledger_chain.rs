@@ -71,12 +71,7 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
     let key = ChainKey::new(&cfg.hmac_key);
     let heads =
         head::read_all(std::path::Path::new(&cfg.head_file), &a.head_files).map_err(|e| {
-            let code = if e.is_usage() {
-                exit::USAGE
-            } else {
-                exit::FAILURE
-            };
-            Failure::new(code, e.to_string())
+            Failure::of(&e, e.is_usage())
         })?;
     let bar = if std::io::stderr().is_terminal() && !json {
         let b = ProgressBar::new_spinner();

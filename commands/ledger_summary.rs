@@ -54,7 +54,7 @@ pub async fn run(a: SummaryArgs, global: &GlobalArgs) -> CmdResult {
         Listing::Json => output::json(&s.to_json())?,
         Listing::Csv => s
             .write_csv(std::io::stdout().lock())
-            .map_err(|e| Failure::new(exit::FAILURE, crate::chain(&e)))?,
+            .map_err(|e| Failure::stdout(&e, exit::FAILURE))?,
         Listing::Table => {
             let currency = &loaded.config.ledger.currency;
             output::print(&crate::tables::summary(&s, currency).to_string())?

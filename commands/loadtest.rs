@@ -264,10 +264,5 @@ fn usage(e: loadtest::BodyError) -> Failure {
 }
 
 fn load(e: loadtest::LoadError) -> Failure {
-    let code = if e.is_usage() {
-        exit::USAGE
-    } else {
-        exit::FAILURE
-    };
-    Failure::new(code, crate::chain(&e))
+    Failure::of(&e, e.is_usage())
 }

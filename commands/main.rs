@@ -42,6 +42,8 @@ use cli::{Cli, Command};
 pub struct Failure {
     pub code: u8,
     pub message: String,
+    /// Stdout was closed by its reader (`| head`): not a failure at all.
+    pub broken_pipe: bool,
 }
 
 /// Exit codes (also in `tokctl --help`).
@@ -57,6 +59,24 @@ impl Failure {
         Self {
             code,
             message: message.into(),
+            broken_pipe: false,
+        }
+    }
+
+    /// A library error: exit 2 when the caller gave a bad value (`usage`),
+    /// else 1; the message is the error's cause chain. The one place the
+    /// usage/failure split of every error type becomes an exit code.
+    pub fn of(e: &(dyn std::error::Error + 'static), usage: bool) -> Self {
+        let code = if usage { exit::USAGE } else { exit::FAILURE };
+        Failure::new(code, chain(e))
+    }
+
+    /// Writing to stdout failed; a closed pipe (`| head`) is recognised by
+    /// its kind, and `main` treats it as success.
+    pub fn stdout(e: &std::io::Error, code: u8) -> Self {
+        Failure {
+            broken_pipe: e.kind() == std::io::ErrorKind::BrokenPipe,
+            ..Failure::new(code, format!("writing to stdout: {e}"))
         }
     }
 }
@@ -75,12 +95,7 @@ impl From<tokctl::db::DbError> for Failure {
 
 impl From<tokctl::identity::IdentityError> for Failure {
     fn from(e: tokctl::identity::IdentityError) -> Self {
-        let code = if e.is_usage() {
-            exit::USAGE
-        } else {
-            exit::FAILURE
-        };
-        Failure::new(code, chain(&e))
+        Failure::of(&e, e.is_usage())
     }
 }
 
@@ -97,7 +112,7 @@ fn main() -> ExitCode {
     match outcome {
         Ok(code) => code,
         Err(f) => {
-            if f.message.contains("Broken pipe") {
+            if f.broken_pipe {
                 return ExitCode::SUCCESS;
             }
             eprintln!("error: {}", f.message);

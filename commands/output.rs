@@ -81,7 +81,7 @@ pub fn print(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", text.trim_end_matches('\n'))
         .and_then(|()| out.flush())
-        .map_err(|e| Failure::new(exit::FAILURE, format!("writing to stdout: {e}")))
+        .map_err(|e| Failure::stdout(&e, exit::FAILURE))
 }
 
 /// Writes a value as pretty JSON.

@@ -55,7 +55,7 @@ pub fn print(
     stdout
         .write_all(out.as_bytes())
         .and_then(|()| stdout.flush())
-        .map_err(|e| Failure::new(exit::FAILURE, format!("writing to stdout: {e}")))
+        .map_err(|e| Failure::stdout(&e, exit::FAILURE))
 }
 
 fn cell<T: std::fmt::Display>(r: &Reasoned<T>) -> String {
