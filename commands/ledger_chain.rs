@@ -18,12 +18,18 @@ pub struct VerifyArgs {
     /// Only this gateway instance's chain (default: every chain in the ledger).
     #[arg(long, value_name = "ID")]
     pub instance: Option<String>,
-    /// Start after this sequence number (links into it are not checked).
-    #[arg(long, value_name = "SEQ", default_value_t = 0)]
+    /// Start after this sequence number, in every chain (links into it are not checked).
+    #[arg(
+        long,
+        value_name = "SEQ",
+        default_value_t = 0,
+        conflicts_with = "since"
+    )]
     pub from_seq: i64,
-    /// Not a verify option: --since is a time in every command, and verify walks by
-    /// sequence number (--from-seq). Kept only to refuse old scripts clearly.
-    #[arg(long, value_name = "WHEN", hide = true)]
+    /// Check every entry created since WHEN, an RFC 3339 time or a duration before now
+    /// (24h, 7d): each chain is walked from its first entry since then. A bare number
+    /// is refused: a sequence number is --from-seq.
+    #[arg(long, value_name = "WHEN")]
     pub since: Option<String>,
     /// A chain head file to check its chain against (repeatable: other instances' head files);
     /// default: this gateway's ledger.chain.head_file.
@@ -54,25 +60,28 @@ pub enum SpoolAction {
 }
 
 pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
-    if let Some(since) = &a.since {
-        let hint = if since.trim().parse::<i64>().is_ok() {
-            format!("--since is a time everywhere; for a sequence number use --from-seq {since}")
-        } else {
-            "--since is not a verify option: verify walks each chain by sequence number; \
-             start with --from-seq SEQ (see `tokctl ledger export --format jsonl` for an entry's chain_seq)"
-                .to_string()
-        };
-        return Err(Failure::new(exit::USAGE, hint));
-    }
+    let start = match &a.since {
+        Some(since) if since.trim().parse::<i64>().is_ok() => {
+            return Err(Failure::new(
+                exit::USAGE,
+                format!(
+                    "--since is a time everywhere; for a sequence number use --from-seq {since}"
+                ),
+            ));
+        }
+        Some(since) => {
+            let now = tokctl::db::now_us();
+            verify::Start::Since(tokctl::ledger::scan::parse_time("--since", since, now)?)
+        }
+        None => verify::Start::AfterSeq(a.from_seq),
+    };
     let json = a.format.get() == Report::Json;
     let loaded = global.load(Vec::new())?;
     let cfg = &loaded.config.ledger.chain;
-    let db = crate::ledger::open_ledger(global).await?;
+    let db = crate::ledger::open_ledger_loaded(&loaded).await?;
     let key = ChainKey::new(&cfg.hmac_key);
-    let heads =
-        head::read_all(std::path::Path::new(&cfg.head_file), &a.head_files).map_err(|e| {
-            Failure::of(&e, e.is_usage())
-        })?;
+    let heads = head::read_all(std::path::Path::new(&cfg.head_file), &a.head_files)
+        .map_err(|e| Failure::of(&e, e.is_usage()))?;
     let bar = if std::io::stderr().is_terminal() && !json {
         let b = ProgressBar::new_spinner();
         b.set_style(
@@ -90,7 +99,7 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
             b.set_position(n);
         }
     };
-    let report = verify::verify(&db, &key, a.instance.as_deref(), a.from_seq, &heads, &tick)
+    let report = verify::verify(&db, &key, a.instance.as_deref(), start, &heads, &tick)
         .await
         .map_err(|e| match e {
             verify::VerifyError::Store(_) => Failure::new(exit::FAILURE, crate::chain(&e)),

@@ -323,8 +323,8 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l instance -d 'Only this gateway instance\'s chain (default: every chain in the ledger)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l from-seq -d 'Start after this sequence number (links into it are not checked)' -r
-complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Not a verify option: --since is a time in every command, and verify walks by sequence number (--from-seq). Kept only to refuse old scripts clearly' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l from-seq -d 'Start after this sequence number, in every chain (links into it are not checked)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l since -d 'Check every entry created since WHEN, an RFC 3339 time or a duration before now (24h, 7d): each chain is walked from its first entry since then. A bare number is refused: a sequence number is --from-seq' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l head-file -d 'A chain head file to check its chain against (repeatable: other instances\' head files); default: this gateway\'s ledger.chain.head_file' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from verify" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
 json\t''"

@@ -43,3 +43,20 @@ fn subcommand_help_works() {
     out.expect_code(0);
     assert!(out.stdout.contains("--dry-run"), "{}", out.stdout);
 }
+
+/// A reader that left (`tokctl … | head`) is not an error: every command
+/// that prints exits 0 with nothing on stderr when its stdout is a closed
+/// pipe, recognised by the error's kind.
+#[test]
+fn a_closed_stdout_is_success() {
+    let t = Tokctl::new().config("");
+    for args in [
+        &["config", "show"][..],
+        &["config", "show", "--format", "json"],
+        &["tune", "--qps", "100"],
+    ] {
+        let (code, stderr) = t.run_into_closed_pipe(args);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("error"), "{args:?}: {stderr}");
+    }
+}

@@ -110,6 +110,44 @@ pub async fn a_watermark_stuck_on_a_forged_row_is_unhealthy(db: &TestDb) {
     }
 }
 
+/// `verify --since WHEN` checks every entry created since then, whatever
+/// its number: an edit before that time is outside it, an edit after is
+/// found; a bare number is refused with a pointer to --from-seq.
+pub async fn verify_since_a_time_checks_the_entries_since(db: &TestDb) {
+    let dir = written(db, 6).await;
+    let mut times = Vec::new();
+    for seq in 1..=6 {
+        let one = format!("SELECT created_at_us FROM usage_entries WHERE seq = {seq}");
+        times.push(db.scalar(&one).await);
+    }
+    // Entry 2 edited: outside a walk since entry 4's time, inside one since the start.
+    let edit = "UPDATE usage_entries SET cost_nano = cost_nano + 1 WHERE seq = 2";
+    assert_eq!(db.execute(edit).await, 1);
+    let since = |us: i64| {
+        chrono::DateTime::from_timestamp_micros(us)
+            .expect("a time")
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
+    let run = |args: &[&str]| {
+        let mut all = vec!["ledger", "verify", "--json"];
+        all.extend_from_slice(args);
+        let out = super::chain::tokctl_in(dir.path(), &all);
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out.status.code().unwrap_or(-1), j)
+    };
+    let (code, j) = run(&["--since", &since(times[3])]);
+    assert_eq!(code, 0, "entries 4..6 are intact: {j}");
+    assert_eq!(j["chains"][0]["entries_checked"], 3, "{j}");
+    let (code, j) = run(&["--since", &since(times[1])]);
+    assert_eq!(code, 1, "entry 2 is since then: {j}");
+    assert_eq!(j["chains"][0]["first_break"]["seq"], 2, "{j}");
+    let (code, _) = run(&["--since", "4"]);
+    assert_eq!(code, 2, "a bare number is a sequence: --from-seq");
+}
+
+crate::dbtest!(verify_since_a_time_checks_the_entries_since, |db| {
+    verify_since_a_time_checks_the_entries_since(&db).await;
+});
 crate::dbtest!(a_chain_deleted_whole_is_found_by_its_head_file, |db| {
     a_chain_deleted_whole_is_found_by_its_head_file(&db).await;
 });

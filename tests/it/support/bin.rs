@@ -102,6 +102,23 @@ impl Tokctl {
             .expect("starting the tokctl binary")
     }
 
+    /// Runs the binary with its stdout a pipe whose reader is already
+    /// closed (as `tokctl … | head` once head has left); returns the exit
+    /// code and stderr.
+    pub fn run_into_closed_pipe(&self, args: &[&str]) -> (Option<i32>, String) {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let out = self
+            .command(args)
+            .stdout(writer)
+            .output()
+            .expect("running the tokctl binary");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
     /// Runs the binary to completion.
     pub fn run(&self, args: &[&str]) -> Output {
         let child = self.spawn(args);

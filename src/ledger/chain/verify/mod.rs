@@ -35,7 +35,7 @@ use super::head::Head;
 use super::start::describe;
 use crate::db::Db;
 use crate::ledger::store::StoreError;
-use queries::{Unchained, beyond_baseline, chains, unchained_since};
+use queries::{Unchained, beyond_baseline, chains, first_seq_since, unchained_since};
 use walk::verify_chain;
 
 /// What broke, at which number.
@@ -158,7 +158,17 @@ impl ChainRow {
     }
 }
 
-/// Verifies `instance` (or every chain) from number `since` on. `heads` are
+/// Where a walk of each chain starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// After this sequence number, in every chain (0: the whole chain).
+    AfterSeq(i64),
+    /// At each chain's first row created at or after this time
+    /// (microseconds since the epoch): every row since then is checked.
+    Since(i64),
+}
+
+/// Verifies `instance` (or every chain) from `start` on. `heads` are
 /// head files (this gateway's, or others' an auditor collected), each
 /// checked for the chain it names (the highest, if several name one).
 /// `progress` is told of each entry checked.
@@ -166,7 +176,7 @@ pub async fn verify(
     db: &Db,
     key: &ChainKey,
     instance: Option<&str>,
-    since: i64,
+    start: Start,
     heads: &[Head],
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<Report, VerifyError> {
@@ -220,6 +230,15 @@ pub async fn verify(
             .iter()
             .filter(|h| h.instance_id == c.instance_id)
             .max_by_key(|h| h.seq);
+        let since = match start {
+            Start::AfterSeq(seq) => seq,
+            // No row since then: nothing of this chain to walk, but its
+            // committed numbers up to the head are still accounted for.
+            Start::Since(us) => match first_seq_since(db, &c.instance_id, us).await? {
+                Some(first) => first - 1,
+                None => c.watermark.max(head.map_or(0, |h| h.seq)),
+            },
+        };
         let mut report = verify_chain(db, key, c, since, head, progress).await?;
         let broken = match c.baseline(key) {
             Ok(Some(_)) => None,

@@ -134,6 +134,29 @@ pub(super) async fn unchained_since(db: &Db, since_us: i64) -> Result<Unchained,
     })
 }
 
+/// The lowest number in chain `instance` among its rows created at or
+/// after `since_us` (`None`: no such row).
+pub(super) async fn first_seq_since(
+    db: &Db,
+    instance: &str,
+    since_us: i64,
+) -> Result<Option<i64>, StoreError> {
+    const SQL: &str = "SELECT MIN(seq) FROM usage_entries \
+        WHERE instance_id = $1 AND created_at_us >= $2";
+    let ctx = StoreError::query(
+        db,
+        format!("finding where chain `{instance}` passes a time"),
+    );
+    on_pool!(db, p => {
+        sqlx::query_scalar(SQL)
+            .bind(instance)
+            .bind(since_us)
+            .fetch_one(p)
+            .await
+    })
+    .map_err(ctx)
+}
+
 pub(super) struct GapRow {
     pub(super) seq: i64,
     pub(super) request_id: Option<String>,
