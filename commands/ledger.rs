@@ -52,7 +52,7 @@ tokctl ledger verify --head-file /backup/gw-1.head.json --head-file /backup/gw-2
     Verify(crate::ledger_chain::VerifyArgs),
     /// The crash-safe spool: `status`, or `replay` its entries into the database without serving.
     #[command(after_help = "Examples:\n  tokctl ledger spool status\n  tokctl ledger spool replay")]
-    Spool(crate::ledger_chain::SpoolArgs),
+    Spool(crate::ledger_spool::SpoolArgs),
 }
 
 /// Which entries: shared by export and summary.
@@ -154,7 +154,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         Action::Export(a) => run_export(a, global).await,
         Action::Summary(a) => crate::ledger_summary::run(a, global).await,
         Action::Verify(a) => crate::ledger_chain::run_verify(a, global).await,
-        Action::Spool(a) => crate::ledger_chain::run_spool(a, global).await,
+        Action::Spool(a) => crate::ledger_spool::run_spool(a, global).await,
     }
 }
 
