@@ -1,14 +1,9 @@
-//! `tokctl ledger export | summary`: usage data out of the ledger, as files
-//! (CSV or JSON lines) or as totals per user, key, model, day or hour.
-
-use std::io::IsTerminal;
-use std::path::PathBuf;
-use std::process::ExitCode;
-use std::time::Duration;
+//! `tokctl ledger`: the subcommands, the filter flags export and summary
+//! share, and opening the ledger read-only for them.
 
 use tokctl::config::Loaded;
 use tokctl::db::{Db, Dsn, PoolSettings, now_us};
-use tokctl::ledger::export::{self, Compression, Destination, Export, ExportOptions, Filter};
+use tokctl::ledger::export::{self, Filter};
 
 use crate::cli::GlobalArgs;
 use crate::{CmdResult, Failure, exit};
@@ -31,7 +26,7 @@ Examples:\n  tokctl ledger export --since 2026-11-01T00:00:00Z --until 2026-12-0
 tokctl ledger export --format jsonl --since 24h --key tok_AbCd1234\n  \
 tokctl ledger export --cursor billing.cursor -o increment.csv"
     )]
-    Export(ExportArgs),
+    Export(crate::ledger_export::ExportArgs),
     /// Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency.
     #[command(
         after_help = "The table shows numbers for people (separators, cost in ledger.currency, latencies with \
@@ -85,48 +80,6 @@ pub struct FilterArgs {
     pub instance: Option<String>,
 }
 
-#[derive(Debug, clap::Args)]
-pub struct ExportArgs {
-    #[command(flatten)]
-    pub filter: FilterArgs,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Csv)]
-    pub format: FormatArg,
-    /// Write to FILE (temporary name, renamed when complete) instead of stdout.
-    #[arg(long, short, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Compression (default: from the output's extension, .gz/.gzip or .zst/.zstd; else none).
-    #[arg(long, value_enum)]
-    pub compress: Option<CompressArg>,
-    /// Incremental export: entries numbered above SEQ in one chain (--instance, or the
-    /// only one), up to its committed watermark.
-    #[arg(long, value_name = "SEQ", conflicts_with = "cursor")]
-    pub after: Option<i64>,
-    /// Incremental export: each chain from the position kept in FILE up to its committed
-    /// watermark; FILE is rewritten only when the export completes. Not with --since/--until.
-    #[arg(long, value_name = "FILE")]
-    pub cursor: Option<PathBuf>,
-    /// Prefix text cells starting with = + - @ with ' so spreadsheets show them as text.
-    #[arg(long)]
-    pub excel_safe: bool,
-    /// Also write <FILE>.manifest.json: rows, time range, filters, SHA-256, columns.
-    #[arg(long, requires = "output")]
-    pub manifest: bool,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum FormatArg {
-    Csv,
-    Jsonl,
-}
-
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum CompressArg {
-    None,
-    Gzip,
-    Zstd,
-}
-
 impl From<export::ExportError> for Failure {
     fn from(e: export::ExportError) -> Self {
         Failure {
@@ -151,7 +104,7 @@ impl From<tokctl::ledger::scan::FilterError> for Failure {
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     match args.action {
-        Action::Export(a) => run_export(a, global).await,
+        Action::Export(a) => crate::ledger_export::run_export(a, global).await,
         Action::Summary(a) => crate::ledger_summary::run(a, global).await,
         Action::Verify(a) => crate::ledger_chain::run_verify(a, global).await,
         Action::Spool(a) => crate::ledger_spool::run_spool(a, global).await,
@@ -195,85 +148,4 @@ pub async fn open_ledger_loaded(loaded: &Loaded) -> Result<Db, Failure> {
     let c = &loaded.config;
     let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     Ok(Db::connect(&dsn, &PoolSettings::ledger(c), "ledger").await?)
-}
-
-async fn run_export(a: ExportArgs, global: &GlobalArgs) -> CmdResult {
-    let loaded = global.load(Vec::new())?;
-    let filter = filter(&a.filter, &loaded).await?;
-    let compress = a.compress.map(|c| match c {
-        CompressArg::None => Compression::None,
-        CompressArg::Gzip => Compression::Gzip,
-        CompressArg::Zstd => Compression::Zstd,
-    });
-    let opts = ExportOptions {
-        format: match a.format {
-            FormatArg::Csv => export::Format::Csv,
-            FormatArg::Jsonl => export::Format::Jsonl,
-        },
-        compression: Compression::resolve(compress, a.output.as_deref()),
-        filter,
-        excel_safe: a.excel_safe,
-        manifest: a.manifest,
-        after: a.after,
-        cursor: a.cursor,
-    };
-    let dest = match &a.output {
-        Some(p) => Destination::File(p.clone()),
-        None => Destination::Stream(Box::new(std::io::stdout())),
-    };
-    let job = Export::prepare(opts, dest)?;
-    let db = open_ledger_loaded(&loaded).await?;
-    let bar = if a.output.is_some() && std::io::stderr().is_terminal() {
-        // A bar with an ETA when the rows can be counted first (one COUNT
-        // with the same filters); a spinner with the rate otherwise.
-        let bar = match job.count(&db).await {
-            Ok(total) => {
-                let bar = indicatif::ProgressBar::new(total);
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{bar:30} {human_pos}/{human_len} rows ({per_sec}, ETA {eta})",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-                );
-                bar
-            }
-            Err(_) => {
-                let bar = indicatif::ProgressBar::new_spinner();
-                bar.set_style(
-                    indicatif::ProgressStyle::with_template(
-                        "{spinner} {elapsed_precise} {human_pos} rows ({per_sec})",
-                    )
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-                );
-                bar
-            }
-        };
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Some(bar)
-    } else {
-        None
-    };
-    let mut progress = |rows: u64| {
-        if let Some(b) = &bar {
-            b.set_position(rows);
-        }
-    };
-    let result = job.run(&db, &mut progress).await;
-    if let Some(b) = &bar {
-        b.finish_and_clear();
-    }
-    db.close().await;
-    let report = result?;
-    if let Some(path) = &report.path {
-        eprintln!(
-            "exported {} rows ({} bytes) to {}",
-            report.rows,
-            report.bytes,
-            path.display()
-        );
-    }
-    if let Some(m) = &report.manifest {
-        eprintln!("manifest: {}", m.display());
-    }
-    Ok(ExitCode::SUCCESS)
 }

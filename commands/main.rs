@@ -10,6 +10,7 @@ mod identity_db;
 mod keys;
 mod ledger;
 mod ledger_chain;
+mod ledger_export;
 mod ledger_spool;
 mod ledger_summary;
 mod listings;
