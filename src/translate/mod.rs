@@ -27,6 +27,7 @@ mod mapping;
 mod openai;
 pub mod request;
 pub mod response;
+pub mod responses;
 mod sse;
 pub mod stream;
 pub mod usage;
