@@ -308,6 +308,10 @@ pub struct ProviderConfig {
     pub mock_completion_tokens: u64,
     /// mock: delay between streamed chunks.
     pub mock_chunk_interval_ms: u64,
+    /// openai: the upstream serves the Responses API itself, so
+    /// `/v1/responses` passes through (otherwise it is translated to Chat
+    /// Completions).
+    pub responses: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -516,6 +520,7 @@ impl Default for ProviderConfig {
             mock_prompt_tokens: 12,
             mock_completion_tokens: 24,
             mock_chunk_interval_ms: 0,
+            responses: false,
         }
     }
 }

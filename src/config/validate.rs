@@ -124,6 +124,17 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         if let Some(message) = super::warnings::bad_key_env(name, &p.api_key_env) {
             return Err(err(&format!("providers.{name}.api_key_env"), message));
         }
+        if p.responses && p.kind != ProviderKind::Openai {
+            return Err(err(
+                &format!("providers.{name}.responses"),
+                format!(
+                    "only a kind = \"openai\" provider can serve the Responses API itself; \
+                     provider `{name}` has kind = \"{}\" (mock speaks it always, anthropic is \
+                     translated): remove the key",
+                    format!("{:?}", p.kind).to_lowercase()
+                ),
+            ));
+        }
         if p.kind != ProviderKind::Mock {
             let key = format!("providers.{name}.base_url");
             if p.base_url.is_empty() {

@@ -64,7 +64,7 @@ impl ApiError {
 
     pub fn body(&self) -> serde_json::Value {
         match self.shape {
-            Shape::OpenAi => serde_json::json!({
+            Shape::OpenAi | Shape::Responses => serde_json::json!({
                 "error": {
                     "message": self.message,
                     "type": self.types().0,

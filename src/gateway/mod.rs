@@ -27,6 +27,7 @@ mod stamp;
 mod startup;
 mod stream;
 mod translation;
+mod translation_responses;
 mod unread;
 mod workers;
 
@@ -99,6 +100,13 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/responses", post(responses))
+        .route(
+            "/v1/responses/{id}",
+            get(stored_response).delete(stored_response),
+        )
+        .route("/v1/responses/{id}/input_items", get(stored_response))
+        .route("/v1/responses/{id}/cancel", post(stored_response))
         .route("/v1/models", get(models));
     let app = Router::new()
         .merge(v1)
@@ -126,6 +134,8 @@ enum Target {
     Models,
     /// A token count: the Anthropic upstream's, or estimated here.
     CountTokens,
+    /// A stored response asked for: the gateway keeps none (404).
+    StoredResponse,
 }
 
 async fn chat_completions(State(s): State<AppState>, req: Request) -> Response {
@@ -138,6 +148,14 @@ async fn embeddings(State(s): State<AppState>, req: Request) -> Response {
 
 async fn messages(State(s): State<AppState>, req: Request) -> Response {
     guarded(s, Target::Proxy(Endpoint::Messages), req).await
+}
+
+async fn responses(State(s): State<AppState>, req: Request) -> Response {
+    guarded(s, Target::Proxy(Endpoint::Responses), req).await
+}
+
+async fn stored_response(State(s): State<AppState>, req: Request) -> Response {
+    guarded(s, Target::StoredResponse, req).await
 }
 
 async fn count_tokens(State(s): State<AppState>, req: Request) -> Response {
@@ -170,6 +188,14 @@ async fn guarded(state: AppState, target: Target, req: Request) -> Response {
         }
         Target::Models => axum::Json(state.routes.list_json()).into_response(),
         Target::CountTokens => count_tokens::answer(state, req).await,
+        Target::StoredResponse => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "response_not_stored",
+            "the gateway keeps no responses: POST /v1/responses answers with `store: false` and \
+             nothing can be retrieved, listed, cancelled or deleted afterwards; keep the answer \
+             you got, and send earlier turns again in `input`",
+        )
+        .into_response(),
     };
     if let Some(v) = &verdict {
         limit::headers(&mut resp, v);
@@ -182,7 +208,7 @@ async fn not_found(req: Request) -> Response {
         StatusCode::NOT_FOUND,
         "unknown_route",
         format!(
-            "no route for {} {}; the gateway serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens and GET /v1/models",
+            "no route for {} {}; the gateway serves POST /v1/chat/completions, POST /v1/embeddings, POST /v1/messages, POST /v1/messages/count_tokens, POST /v1/responses and GET /v1/models",
             req.method(),
             req.uri().path()
         ),
@@ -199,6 +225,7 @@ async fn method_not_allowed(req: Request) -> Response {
         "/v1/embeddings",
         "/v1/messages",
         "/v1/messages/count_tokens",
+        "/v1/responses",
     ];
     let allowed = if posts.contains(&path) { "POST" } else { "GET" };
     let mut resp = ApiError::new(

@@ -292,7 +292,7 @@ async fn run(
     let Some(route) = state.routes.get(&parsed.model).cloned() else {
         return Err(model_not_found(state, &parsed.model));
     };
-    let (direction, upstream_api) = Direction::of(ctx.endpoint, route.provider.kind())?;
+    let (direction, upstream_api) = Direction::of(ctx.endpoint, route.provider.as_ref())?;
     out.route = Some(route.clone());
     out.upstream_api = Some(upstream_api);
     let stream = parsed.stream && ctx.endpoint != Endpoint::Embeddings;
@@ -304,14 +304,14 @@ async fn run(
             let body = request::upstream_body(bytes, &parsed, &route.upstream_model, ask);
             (body, ask, None)
         }
-        Some(d) => {
+        Some(mut d) => {
             let opts = RequestOpts {
                 max_tokens_default: route.max_tokens_default,
                 ..RequestOpts::new(&route.upstream_model)
             };
             let t = d.request(&bytes, &opts)?;
             out.dropped = t.dropped;
-            let translator = stream.then(|| StreamTranslator::new(d, t.include_usage));
+            let translator = stream.then(|| StreamTranslator::new(d.clone(), t.include_usage));
             (Bytes::from(t.body), false, Some((d, translator)))
         }
     };
@@ -468,10 +468,10 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 pub fn shape_of(endpoint: Endpoint) -> Shape {
-    if matches!(endpoint, Endpoint::Messages | Endpoint::CountTokens) {
-        Shape::Anthropic
-    } else {
-        Shape::OpenAi
+    match endpoint {
+        Endpoint::Messages | Endpoint::CountTokens => Shape::Anthropic,
+        Endpoint::Responses => Shape::Responses,
+        Endpoint::ChatCompletions | Endpoint::Embeddings => Shape::OpenAi,
     }
 }
 

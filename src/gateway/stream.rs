@@ -119,7 +119,8 @@ pub(super) async fn relay(state: &AppState, ctx: &RequestCtx, out: &mut Outcome,
         out.status = CLIENT_CLOSED;
         out.error = Some(("client_closed", "the client closed the stream".into()));
     } else if let Some(b) = broken {
-        let told = tx.send(Ok(error_event(shape, &b))).await.is_ok()
+        let event = error_event(shape, &b, translator.as_mut(), meter.events);
+        let told = tx.send(Ok(event)).await.is_ok()
             && tx
                 .send(Err(std::io::Error::other(b.message.clone())))
                 .await
@@ -246,15 +247,30 @@ fn body(rx: mpsc::Receiver<Frame>, gate: Option<oneshot::Receiver<()>>) -> Body 
     ))
 }
 
-/// The error event that tells a client in its API's stream form.
-fn error_event(shape: Shape, b: &Broken) -> Bytes {
+/// The error event that tells a client in its API's stream form. A
+/// Responses client's event continues the stream's sequence numbers: the
+/// translator's own, or after the `seen` events passed through.
+fn error_event(
+    shape: Shape,
+    b: &Broken,
+    translator: Option<&mut StreamTranslator>,
+    seen: usize,
+) -> Bytes {
+    if shape == Shape::Responses {
+        if let Some(ev) = translator.and_then(|t| t.error_event(b.label, &b.message)) {
+            return ev;
+        }
+        let body = serde_json::json!({"type": "error", "code": b.label, "message": b.message,
+            "param": null, "sequence_number": seen});
+        return Bytes::from(format!("event: error\ndata: {body}\n\n"));
+    }
     let status = StatusCode::from_u16(b.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let body = ApiError::new(status, b.label, b.message.clone())
         .shaped(shape)
         .body();
     let text = match shape {
         Shape::OpenAi => format!("data: {body}\n\n"),
-        Shape::Anthropic => format!("event: error\ndata: {body}\n\n"),
+        Shape::Anthropic | Shape::Responses => format!("event: error\ndata: {body}\n\n"),
     };
     Bytes::from(text)
 }

@@ -4,8 +4,13 @@
 //! are converted with [`crate::translate`]. When they match, nothing here
 //! touches the bytes: the pass-through path pays for one comparison.
 //!
-//! The mock provider speaks both APIs natively, so it is never translated
-//! to; embeddings exist only in OpenAI's API.
+//! The mock provider speaks every API natively, so it is never translated
+//! to; embeddings exist only in OpenAI's API. A Responses client reaches a
+//! provider without the Responses API through Chat Completions, and an
+//! Anthropic provider through Chat Completions and then Messages
+//! (`super::translation_responses`).
+
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 use bytes::Bytes;
@@ -13,17 +18,23 @@ use bytes::Bytes;
 use super::error::ApiError;
 use crate::config::ProviderKind;
 use crate::ledger::Usage;
-use crate::providers::Endpoint;
+use crate::providers::{Endpoint, Provider};
+use crate::translate::responses::{ChatToResponses, Echo};
 use crate::translate::stream::{ChatToMessages, MessagesToChat};
 use crate::translate::{self, Dropped, RequestOpts, TranslateError};
 
 /// Which way a request is translated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) enum Direction {
     /// A Chat Completions client, an Anthropic Messages provider.
     ChatToMessages,
     /// A Messages client, an OpenAI-compatible provider.
     MessagesToChat,
+    /// A Responses client, a provider without the Responses API: through
+    /// Chat Completions (and on to Messages for an Anthropic provider).
+    /// `echo` is filled when the request is translated: the answer
+    /// repeats the request's settings.
+    Responses { via_messages: bool, echo: Arc<Echo> },
 }
 
 impl Direction {
@@ -33,10 +44,23 @@ impl Direction {
     /// provider).
     pub(super) fn of(
         client: Endpoint,
-        kind: ProviderKind,
+        provider: &dyn Provider,
     ) -> Result<(Option<Direction>, Endpoint), ApiError> {
-        Ok(match (kind, client) {
+        let responses = |via_messages| Direction::Responses {
+            via_messages,
+            echo: Arc::default(),
+        };
+        Ok(match (provider.kind(), client) {
             (ProviderKind::Mock, e) => (None, e),
+            (ProviderKind::Openai, Endpoint::Responses) if provider.responses() => {
+                (None, Endpoint::Responses)
+            }
+            (ProviderKind::Openai, Endpoint::Responses) => {
+                (Some(responses(false)), Endpoint::ChatCompletions)
+            }
+            (ProviderKind::Anthropic, Endpoint::Responses) => {
+                (Some(responses(true)), Endpoint::Messages)
+            }
             (ProviderKind::Anthropic, e @ (Endpoint::Messages | Endpoint::CountTokens)) => {
                 (None, e)
             }
@@ -60,13 +84,16 @@ impl Direction {
     /// The request body for the upstream, what it lost, and whether a
     /// Chat client asked for the usage chunk.
     pub(super) fn request(
-        self,
+        &mut self,
         body: &[u8],
         opts: &RequestOpts,
     ) -> Result<translate::Translated, ApiError> {
         let out = match self {
             Direction::ChatToMessages => translate::chat_to_messages(body, opts),
             Direction::MessagesToChat => translate::messages_to_chat(body, opts),
+            Direction::Responses { via_messages, echo } => {
+                return super::translation_responses::request(*via_messages, echo, body, opts);
+            }
         };
         out.map_err(|e| invalid_request(&e))
     }
@@ -74,15 +101,16 @@ impl Direction {
     /// A whole answer from the upstream in the client's API: its status,
     /// body, usage (successes only) and what it lost. An answer that cannot
     /// be read is the upstream's fault: 502.
-    pub(super) fn answer(self, status: StatusCode, body: &[u8]) -> Result<Answer, ApiError> {
+    pub(super) fn answer(&self, status: StatusCode, body: &[u8]) -> Result<Answer, ApiError> {
+        if let Direction::Responses { via_messages, echo } = self {
+            return super::translation_responses::answer(*via_messages, echo, status, body);
+        }
         if !status.is_success() {
             let e = match self {
                 Direction::ChatToMessages => {
                     translate::error::messages_to_chat(status.as_u16(), body)
                 }
-                Direction::MessagesToChat => {
-                    translate::error::chat_to_messages(status.as_u16(), body)
-                }
+                _ => translate::error::chat_to_messages(status.as_u16(), body),
             };
             return Ok(Answer {
                 status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_GATEWAY),
@@ -93,15 +121,9 @@ impl Direction {
         }
         let translated = match self {
             Direction::ChatToMessages => translate::response::messages_to_chat(body),
-            Direction::MessagesToChat => translate::response::chat_to_messages(body),
+            _ => translate::response::chat_to_messages(body),
         };
-        let t = translated.map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "upstream_invalid",
-                format!("the upstream's answer could not be translated for this API: {e}"),
-            )
-        })?;
+        let t = translated.map_err(|e| upstream_invalid(&e))?;
         Ok(Answer {
             status,
             body: Bytes::from(t.body),
@@ -111,8 +133,17 @@ impl Direction {
     }
 }
 
+/// An upstream answer that cannot be translated: 502.
+pub(super) fn upstream_invalid(e: &TranslateError) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_GATEWAY,
+        "upstream_invalid",
+        format!("the upstream's answer could not be translated for this API: {e}"),
+    )
+}
+
 /// A request that cannot be translated: 400, naming the field.
-fn invalid_request(e: &TranslateError) -> ApiError {
+pub(super) fn invalid_request(e: &TranslateError) -> ApiError {
     ApiError::bad_request(
         "invalid_request",
         format!("the request could not be translated for this model's provider: {e}"),
@@ -133,6 +164,12 @@ pub(super) enum StreamTranslator {
     ToChat(Box<MessagesToChat>),
     /// OpenAI chunks in, Anthropic events out (a Messages client).
     ToMessages(Box<ChatToMessages>),
+    /// OpenAI chunks in (made from Anthropic events first when `via` is
+    /// set), Responses events out (a Responses client).
+    ToResponses {
+        via: Option<Box<MessagesToChat>>,
+        out: Box<ChatToResponses>,
+    },
 }
 
 impl StreamTranslator {
@@ -144,6 +181,11 @@ impl StreamTranslator {
             Direction::MessagesToChat => {
                 StreamTranslator::ToMessages(Box::new(ChatToMessages::new()))
             }
+            Direction::Responses { via_messages, echo } => StreamTranslator::ToResponses {
+                // The usage chunk carries the usage `response.completed` reports.
+                via: via_messages.then(|| Box::new(MessagesToChat::new(true))),
+                out: Box::new(ChatToResponses::new(&echo)),
+            },
         }
     }
 
@@ -153,6 +195,8 @@ impl StreamTranslator {
         Bytes::from(match self {
             StreamTranslator::ToChat(t) => t.feed(chunk),
             StreamTranslator::ToMessages(t) => t.feed(chunk),
+            StreamTranslator::ToResponses { via: None, out } => out.feed(chunk),
+            StreamTranslator::ToResponses { via: Some(v), out } => out.feed(&v.feed(chunk)),
         })
     }
 
@@ -161,6 +205,26 @@ impl StreamTranslator {
         Bytes::from(match self {
             StreamTranslator::ToChat(t) => t.finish(),
             StreamTranslator::ToMessages(t) => t.finish(),
+            StreamTranslator::ToResponses { via, out } => {
+                let mut bytes = match via {
+                    Some(v) => out.feed(&v.finish()),
+                    None => Vec::new(),
+                };
+                bytes.extend_from_slice(&out.finish());
+                bytes
+            }
         })
+    }
+
+    /// The error event that breaks off a Responses stream, numbered after
+    /// the events before it; `None` for the other APIs (the gateway writes
+    /// theirs).
+    pub(super) fn error_event(&mut self, label: &str, message: &str) -> Option<Bytes> {
+        match self {
+            StreamTranslator::ToResponses { out, .. } => {
+                Some(Bytes::from(out.error_event(label, message)))
+            }
+            _ => None,
+        }
     }
 }

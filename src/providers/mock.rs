@@ -1,4 +1,5 @@
-//! The built-in `mock` provider: answers in OpenAI's and Anthropic's shapes,
+//! The built-in `mock` provider: answers in OpenAI's (Chat Completions,
+//! embeddings, Responses: [`super::mock_responses`]) and Anthropic's shapes,
 //! plain and streamed, usage included, with configurable latency, token
 //! counts and chunk pacing. It makes `tokctl serve` work offline out of the
 //! box and gives benchmarks an upstream with no outside service. It refuses
@@ -95,6 +96,7 @@ impl MockProvider {
                 )
             }
             Endpoint::CountTokens => format!(r#"{{"input_tokens":{p}}}"#),
+            Endpoint::Responses => super::mock_responses::plain(&self.answer(req), &self.text),
             Endpoint::Messages => format!(
                 r#"{{"id":"msg_mock_{id}","type":"message","role":"assistant","model":{model},"content":[{{"type":"text","text":{text}}}],"stop_reason":"end_turn","stop_sequence":null,"usage":{{"input_tokens":{p},"output_tokens":{c}}}}}"#
             ),
@@ -120,6 +122,10 @@ impl MockProvider {
             .collect();
         let mut out = Vec::with_capacity(words.len() + 6);
         match req.endpoint {
+            Endpoint::Responses => {
+                let a = self.answer(req);
+                out.extend(super::mock_responses::events(&a, &words));
+            }
             Endpoint::Messages => {
                 out.push(format!(
                     "event: message_start\ndata: {{\"type\":\"message_start\",\"message\":{{\"id\":\"msg_mock_{id}\",\"type\":\"message\",\"role\":\"assistant\",\"model\":{model},\"content\":[],\"stop_reason\":null,\"stop_sequence\":null,\"usage\":{{\"input_tokens\":{p},\"output_tokens\":1}}}}}}\n\n"

@@ -37,6 +37,9 @@ pub(super) fn planned(endpoint: Endpoint, body: &[u8]) -> Option<ToolCall> {
     if endpoint == Endpoint::Embeddings || !body.windows(7).any(|w| w == b"\"tools\"") {
         return None;
     }
+    if endpoint == Endpoint::Responses {
+        return super::mock_responses::planned(body);
+    }
     let v: Value = serde_json::from_slice(body).ok()?;
     let last = v["messages"].as_array()?.last()?;
     if last["role"] != "user" {
@@ -71,7 +74,7 @@ pub(super) fn planned(endpoint: Endpoint, body: &[u8]) -> Option<ToolCall> {
 }
 
 /// `{"<required>":"mock",…}` for the schema's required properties.
-fn arguments(schema: Option<&Value>) -> String {
+pub(super) fn arguments(schema: Option<&Value>) -> String {
     let args: serde_json::Map<String, Value> = schema
         .and_then(|s| s["required"].as_array())
         .into_iter()
@@ -92,6 +95,9 @@ impl ToolCall {
         let (id, created, model) = (a.id, a.created, &a.model);
         let (p, c) = (a.prompt_tokens, a.completion_tokens);
         let name = json_str(&self.name);
+        if endpoint == Endpoint::Responses {
+            return super::mock_responses::call_plain(self, a);
+        }
         if endpoint == Endpoint::Messages {
             return format!(
                 r#"{{"id":"msg_mock_{id}","type":"message","role":"assistant","model":{model},"content":[{{"type":"tool_use","id":"toolu_mock_{id}","name":{name},"input":{}}}],"stop_reason":"tool_use","stop_sequence":null,"usage":{{"input_tokens":{p},"output_tokens":{c}}}}}"#,
@@ -112,6 +118,9 @@ impl ToolCall {
         let (p, c) = (a.prompt_tokens, a.completion_tokens);
         let name = json_str(&self.name);
         let args = json_str(&self.arguments);
+        if endpoint == Endpoint::Responses {
+            return super::mock_responses::call_events(self, a);
+        }
         if endpoint == Endpoint::Messages {
             let event = |kind: &str, data: String| format!("event: {kind}\ndata: {data}\n\n");
             return vec![

@@ -144,6 +144,20 @@ pub fn check(endpoint: Endpoint, body: &[u8]) -> Result<Option<EmbeddingInputs>,
         }
         // The gateway estimates counts itself for the mock; a count asked
         // of it anyway needs only a JSON body.
+        Endpoint::Responses => {
+            #[derive(Deserialize)]
+            struct Responses {
+                input: Option<serde::de::IgnoredAny>,
+            }
+            let req: Responses = serde_json::from_slice(body).map_err(parse_error)?;
+            match req.input {
+                Some(_) => Ok(None),
+                None => Err(Invalid::new(
+                    "Missing required parameter: 'input'.",
+                    "input",
+                )),
+            }
+        }
         Endpoint::CountTokens => serde_json::from_slice::<serde::de::IgnoredAny>(body)
             .map(|_| None)
             .map_err(parse_error),

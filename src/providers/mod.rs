@@ -9,6 +9,7 @@
 pub mod base_url;
 pub mod health;
 mod mock;
+mod mock_responses;
 mod mock_tools;
 mod mock_validate;
 mod remote;
@@ -38,6 +39,8 @@ pub enum Endpoint {
     /// Anthropic's `POST /v1/messages/count_tokens` (free: no completion,
     /// no ledger entry).
     CountTokens,
+    /// OpenAI's Responses API (`POST /v1/responses`).
+    Responses,
 }
 
 impl Endpoint {
@@ -48,6 +51,7 @@ impl Endpoint {
             Endpoint::Embeddings => "embeddings",
             Endpoint::Messages => "messages",
             Endpoint::CountTokens => "count_tokens",
+            Endpoint::Responses => "responses",
         }
     }
 
@@ -57,6 +61,7 @@ impl Endpoint {
             Endpoint::Embeddings => "/v1/embeddings",
             Endpoint::Messages => "/v1/messages",
             Endpoint::CountTokens => "/v1/messages/count_tokens",
+            Endpoint::Responses => "/v1/responses",
         }
     }
 }
@@ -121,6 +126,12 @@ impl UpstreamError {
 pub trait Provider: Send + Sync {
     fn name(&self) -> &str;
     fn kind(&self) -> ProviderKind;
+    /// Whether the upstream serves OpenAI's Responses API itself
+    /// (`responses = true`): then `/v1/responses` passes through untouched
+    /// rather than being translated to Chat Completions.
+    fn responses(&self) -> bool {
+        false
+    }
     /// Sends one request, retrying (connect errors, 429, 5xx) only before
     /// any byte of the answer has been handed back.
     fn send(&self, req: UpstreamRequest) -> BoxFuture<'_, Result<UpstreamResponse, UpstreamError>>;

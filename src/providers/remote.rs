@@ -52,7 +52,9 @@ pub struct HttpProvider {
     kind: ProviderKind,
     /// Upstream URLs parsed once: chat completions, embeddings, messages,
     /// and the model list the probe asks for.
-    urls: [http::Uri; 5],
+    urls: [http::Uri; 6],
+    /// `responses = true`: the upstream serves `/responses` itself.
+    responses: bool,
     /// `api_key_env`, named when the probe finds the key refused.
     key_env: String,
     /// Sent with every request: the content type and the provider's key.
@@ -100,6 +102,7 @@ impl HttpProvider {
             parse("/messages")?,
             parse("/models")?,
             parse("/messages/count_tokens")?,
+            parse("/responses")?,
         ];
         let headers = fixed_headers(cfg).map_err(config_error)?;
         let connect_timeout = Duration::from_millis(cfg.connect_timeout_ms);
@@ -141,6 +144,7 @@ impl HttpProvider {
             name: name.to_string(),
             kind: cfg.kind,
             urls,
+            responses: cfg.responses && cfg.kind == ProviderKind::Openai,
             key_env: cfg.api_key_env.clone(),
             headers,
             transport,
@@ -157,6 +161,7 @@ impl HttpProvider {
             Endpoint::Embeddings => 1,
             Endpoint::Messages => 2,
             Endpoint::CountTokens => 4,
+            Endpoint::Responses => 5,
         };
         &self.urls[i]
     }
@@ -430,6 +435,10 @@ impl Provider for HttpProvider {
 
     fn kind(&self) -> ProviderKind {
         self.kind
+    }
+
+    fn responses(&self) -> bool {
+        self.responses
     }
 
     fn send(&self, req: UpstreamRequest) -> BoxFuture<'_, Result<UpstreamResponse, UpstreamError>> {

@@ -11,6 +11,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Deserialize;
 
 use crate::ledger::Usage;
+use crate::translate::responses::usage::{ResponseUsage, StreamEvent};
 use crate::translate::usage::{AnthropicUsage, OpenAiUsage};
 
 /// Which shape a body's usage has.
@@ -18,6 +19,9 @@ use crate::translate::usage::{AnthropicUsage, OpenAiUsage};
 pub enum Shape {
     OpenAi,
     Anthropic,
+    /// OpenAI's Responses API: errors in OpenAI's shape, usage in the
+    /// final response's event.
+    Responses,
 }
 
 /// Usage from a complete (non-streamed) response body.
@@ -41,6 +45,10 @@ pub fn from_body(shape: Shape, body: &[u8]) -> Option<Usage> {
             let mut u = Usage::default();
             serde_json::from_slice::<B>(body).ok()?.usage?.apply(&mut u);
             Some(u)
+        }
+        Shape::Responses => {
+            let r: ResponseUsage = serde_json::from_slice(body).ok()?;
+            r.usage.map(|u| u.normalise())
         }
     }
 }
@@ -180,6 +188,18 @@ impl StreamMeter {
                 }
                 true
             }
+            Shape::Responses => {
+                let Ok(e) = serde_json::from_slice::<StreamEvent>(data) else {
+                    return true;
+                };
+                if let Some(u) = e.response.and_then(|r| r.usage) {
+                    self.usage = Some(u.normalise());
+                }
+                if let Some(t) = e.delta {
+                    self.streamed_chars += t.chars().count();
+                }
+                true
+            }
         }
     }
 }
@@ -250,6 +270,27 @@ mod tests {
         assert!(!out.contains("usage"), "{out}");
         assert!(out.contains("hello") && out.ends_with("data: [DONE]\n\n"));
         assert_eq!(m.usage().unwrap().input_tokens, 5);
+        assert_eq!(m.estimated_output_tokens(), 2);
+    }
+
+    #[test]
+    fn responses_usage_is_read_from_the_final_event() {
+        let body = br#"{"object":"response","usage":{"input_tokens":30,"input_tokens_details":{"cached_tokens":10},"output_tokens":8,"output_tokens_details":{"reasoning_tokens":3},"total_tokens":38}}"#;
+        let u = from_body(Shape::Responses, body).unwrap();
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cached_input_tokens,
+                u.output_tokens,
+                u.reasoning_tokens
+            ),
+            (20, 10, 8, 3)
+        );
+        let stream = "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\"hello\"}\n\nevent: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":7,\"output_tokens\":2}}}\n\n";
+        let mut m = StreamMeter::new(Shape::Responses, false);
+        let passed = m.feed(Bytes::from(stream));
+        assert_eq!(passed.len(), stream.len());
+        assert_eq!(m.usage().unwrap().input_tokens, 7);
         assert_eq!(m.estimated_output_tokens(), 2);
     }
 

@@ -1,0 +1,177 @@
+//! The mock's Responses API, spoken natively so that `/v1/responses`
+//! passes through to it untouched (tests of pass-through, benchmarks): a
+//! Response object, its event stream with sequence numbers, and a
+//! `function_call` when the request offers a function tool that the
+//! user's last message names (as [`super::mock_tools`] decides for the
+//! other APIs).
+
+use serde_json::{Value, json};
+
+use super::mock_tools::{self, Answer, ToolCall};
+
+/// The call for a Responses request, if the mock makes one: the last input
+/// item is the user's text (not a function's output) naming a function
+/// tool offered.
+pub(super) fn planned(body: &[u8]) -> Option<ToolCall> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let text = match &v["input"] {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => {
+            let last = items.last()?;
+            if last["role"] != "user" {
+                return None;
+            }
+            match &last["content"] {
+                Value::String(s) => s.clone(),
+                Value::Array(parts) => parts
+                    .iter()
+                    .filter_map(|p| p["text"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                _ => return None,
+            }
+        }
+        _ => return None,
+    };
+    v["tools"].as_array()?.iter().find_map(|t| {
+        let name = t["name"].as_str().filter(|_| t["type"] == "function")?;
+        text.contains(name).then(|| ToolCall {
+            name: name.to_string(),
+            arguments: mock_tools::arguments(t.get("parameters")),
+        })
+    })
+}
+
+/// A Response object: completed, with `output` and usage.
+fn response(a: &Answer, status: &str, output: Vec<Value>, usage: bool) -> Value {
+    let model: Value = serde_json::from_str(&a.model).unwrap_or(Value::Null);
+    let (p, c) = (a.prompt_tokens, a.completion_tokens);
+    let usage = usage.then(|| {
+        json!({"input_tokens": p, "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": c, "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": p + c})
+    });
+    json!({"id": format!("resp_mock_{}", a.id), "object": "response", "created_at": a.created,
+        "status": status, "error": null, "incomplete_details": null, "instructions": null,
+        "max_output_tokens": null, "model": model, "output": output,
+        "parallel_tool_calls": true, "previous_response_id": null,
+        "reasoning": {"effort": null, "summary": null}, "store": false, "temperature": 1.0,
+        "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": 1.0,
+        "truncation": "disabled", "usage": usage, "metadata": {}})
+}
+
+fn message(a: &Answer, status: &str, text: &str) -> Value {
+    let content = if status == "completed" {
+        json!([{"type": "output_text", "text": text, "annotations": [], "logprobs": []}])
+    } else {
+        json!([])
+    };
+    json!({"id": format!("msg_mock_{}", a.id), "type": "message", "status": status,
+        "role": "assistant", "content": content})
+}
+
+fn call(a: &Answer, call: &ToolCall, status: &str, args: &str) -> Value {
+    json!({"id": format!("fc_mock_{}", a.id), "type": "function_call", "status": status,
+        "call_id": format!("call_mock_{}", a.id), "name": call.name, "arguments": args})
+}
+
+/// The whole answer: one message with the mock's text.
+pub(super) fn plain(a: &Answer, text: &str) -> String {
+    response(a, "completed", vec![message(a, "completed", text)], true).to_string()
+}
+
+/// The whole answer calling the tool.
+pub(super) fn call_plain(c: &ToolCall, a: &Answer) -> String {
+    let out = vec![call(a, c, "completed", &c.arguments)];
+    response(a, "completed", out, true).to_string()
+}
+
+/// Events numbered from 0, as the API numbers them.
+#[derive(Default)]
+struct Events {
+    out: Vec<String>,
+}
+
+impl Events {
+    fn push(&mut self, kind: &str, mut body: Value) {
+        body["type"] = Value::from(kind);
+        body["sequence_number"] = Value::from(self.out.len());
+        self.out.push(format!("event: {kind}\ndata: {body}\n\n"));
+    }
+
+    fn open(a: &Answer) -> Events {
+        let mut e = Events::default();
+        let r = response(a, "in_progress", Vec::new(), false);
+        e.push("response.created", json!({ "response": r }));
+        e.push("response.in_progress", json!({ "response": r }));
+        e
+    }
+}
+
+/// The events of a streamed text answer, one delta per word.
+pub(super) fn events(a: &Answer, words: &[String]) -> Vec<String> {
+    let mut e = Events::open(a);
+    let item_id = format!("msg_mock_{}", a.id);
+    let empty = json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
+    e.push(
+        "response.output_item.added",
+        json!({"output_index": 0, "item": message(a, "in_progress", "")}),
+    );
+    let at = json!({"item_id": item_id, "output_index": 0, "content_index": 0});
+    let with = |extra: Value| {
+        let mut v = at.clone();
+        if let (Some(m), Value::Object(x)) = (v.as_object_mut(), extra) {
+            m.extend(x);
+        }
+        v
+    };
+    e.push(
+        "response.content_part.added",
+        with(json!({ "part": empty })),
+    );
+    for w in words {
+        let body = with(json!({"delta": w, "logprobs": []}));
+        e.push("response.output_text.delta", body);
+    }
+    let text = words.concat();
+    e.push(
+        "response.output_text.done",
+        with(json!({"text": text, "logprobs": []})),
+    );
+    let part = json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
+    e.push("response.content_part.done", with(json!({ "part": part })));
+    let done = message(a, "completed", &text);
+    e.push(
+        "response.output_item.done",
+        json!({"output_index": 0, "item": done}),
+    );
+    let r = response(a, "completed", vec![done], true);
+    e.push("response.completed", json!({ "response": r }));
+    e.out
+}
+
+/// The events of a streamed answer calling the tool.
+pub(super) fn call_events(c: &ToolCall, a: &Answer) -> Vec<String> {
+    let mut e = Events::open(a);
+    let item_id = format!("fc_mock_{}", a.id);
+    e.push(
+        "response.output_item.added",
+        json!({"output_index": 0, "item": call(a, c, "in_progress", "")}),
+    );
+    e.push(
+        "response.function_call_arguments.delta",
+        json!({"item_id": item_id, "output_index": 0, "delta": c.arguments}),
+    );
+    e.push(
+        "response.function_call_arguments.done",
+        json!({"item_id": item_id, "output_index": 0, "name": c.name, "arguments": c.arguments}),
+    );
+    let done = call(a, c, "completed", &c.arguments);
+    e.push(
+        "response.output_item.done",
+        json!({"output_index": 0, "item": done}),
+    );
+    let r = response(a, "completed", vec![done], true);
+    e.push("response.completed", json!({ "response": r }));
+    e.out
+}
