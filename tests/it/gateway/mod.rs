@@ -13,6 +13,7 @@ pub mod harness;
 pub mod ledger_rows;
 mod mock_api;
 mod outage_start;
+mod responses;
 mod serving;
 mod spool_full;
 mod stalled;
