@@ -166,7 +166,7 @@ pub(super) enum StreamTranslator {
     ToMessages(Box<ChatToMessages>),
     /// OpenAI chunks in (made from Anthropic events first when `via` is
     /// set), Responses events out (a Responses client).
-    ToResponses {
+    Responses {
         via: Option<Box<MessagesToChat>>,
         out: Box<ChatToResponses>,
     },
@@ -181,7 +181,7 @@ impl StreamTranslator {
             Direction::MessagesToChat => {
                 StreamTranslator::ToMessages(Box::new(ChatToMessages::new()))
             }
-            Direction::Responses { via_messages, echo } => StreamTranslator::ToResponses {
+            Direction::Responses { via_messages, echo } => StreamTranslator::Responses {
                 // The usage chunk carries the usage `response.completed` reports.
                 via: via_messages.then(|| Box::new(MessagesToChat::new(true))),
                 out: Box::new(ChatToResponses::new(&echo)),
@@ -195,8 +195,8 @@ impl StreamTranslator {
         Bytes::from(match self {
             StreamTranslator::ToChat(t) => t.feed(chunk),
             StreamTranslator::ToMessages(t) => t.feed(chunk),
-            StreamTranslator::ToResponses { via: None, out } => out.feed(chunk),
-            StreamTranslator::ToResponses { via: Some(v), out } => out.feed(&v.feed(chunk)),
+            StreamTranslator::Responses { via: None, out } => out.feed(chunk),
+            StreamTranslator::Responses { via: Some(v), out } => out.feed(&v.feed(chunk)),
         })
     }
 
@@ -205,7 +205,7 @@ impl StreamTranslator {
         Bytes::from(match self {
             StreamTranslator::ToChat(t) => t.finish(),
             StreamTranslator::ToMessages(t) => t.finish(),
-            StreamTranslator::ToResponses { via, out } => {
+            StreamTranslator::Responses { via, out } => {
                 let mut bytes = match via {
                     Some(v) => out.feed(&v.finish()),
                     None => Vec::new(),
@@ -221,7 +221,7 @@ impl StreamTranslator {
     /// theirs).
     pub(super) fn error_event(&mut self, label: &str, message: &str) -> Option<Bytes> {
         match self {
-            StreamTranslator::ToResponses { out, .. } => {
+            StreamTranslator::Responses { out, .. } => {
                 Some(Bytes::from(out.error_event(label, message)))
             }
             _ => None,
