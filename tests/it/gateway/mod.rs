@@ -14,6 +14,7 @@ pub mod ledger_rows;
 mod mock_api;
 mod outage_start;
 mod responses;
+mod responses_broken;
 mod serving;
 mod spool_full;
 mod stalled;

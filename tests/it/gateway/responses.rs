@@ -226,11 +226,22 @@ pub async fn translated_routes_are_stateless(db: &TestDb) {
     )
     .await;
     assert_eq!(r.status(), 200);
+    assert!(r.headers().get("x-tokctl-dropped").is_none());
     let ok: Value = r.json().await.expect("json");
     assert_eq!(
         (ok["store"].clone(), ok["object"].clone()),
         (json!(false), json!("response"))
     );
+    // What cannot be carried is named, as the client sent it.
+    let hosted = json!({"model": "chat-up", "input": "hi",
+        "tools": [{"type": "web_search_preview"}]});
+    let r = post_json(&c, &gw, "/v1/responses", &hosted).await;
+    assert_eq!(r.status(), 200);
+    let dropped = r
+        .headers()
+        .get("x-tokctl-dropped")
+        .and_then(|v| v.to_str().ok());
+    assert_eq!(dropped, Some("tools[].type=web_search_preview"));
     let bad = post_json(&c, &gw, "/v1/responses", &json!({"model": "chat-up"})).await;
     assert_eq!(bad.status(), 400);
     assert!(bad.text().await.expect("body").contains("input"));
@@ -249,9 +260,31 @@ pub async fn translated_routes_are_stateless(db: &TestDb) {
     }
     assert_eq!(gw.stop().0, 0);
     // Each POST past auth left one row; the lookups left none.
-    assert_eq!(ledger(db).await.len(), 6);
+    assert_eq!(ledger(db).await.len(), 7);
 }
 
 crate::dbtest!(translated_routes_are_stateless, |db| {
     translated_routes_are_stateless(&db).await;
 });
+
+/// `responses = true` belongs to an OpenAI-compatible provider: on any
+/// other kind, `config check` exits 2 naming the key.
+#[test]
+fn responses_on_another_kind_is_refused_naming_the_key() {
+    let run = crate::support::Tokctl::new().config(
+        "[providers.ant]\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\nresponses = true\n\
+         [[models]]\nname = \"m\"\nprovider = \"ant\"\nfree = true\n",
+    );
+    let out = run.run(&["config", "check"]);
+    out.expect_code(2);
+    assert!(
+        out.stderr.contains("providers.ant.responses"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("kind = \"anthropic\""),
+        "{}",
+        out.stderr
+    );
+}
