@@ -175,3 +175,72 @@ pub(super) fn call_events(c: &ToolCall, a: &Answer) -> Vec<String> {
     e.push("response.completed", json!({ "response": r }));
     e.out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer() -> Answer {
+        Answer {
+            id: 7,
+            created: 1,
+            model: "\"m\"".into(),
+            prompt_tokens: 12,
+            completion_tokens: 3,
+            usage_chunk: false,
+        }
+    }
+
+    /// Each event's `type` and `sequence_number`, checked to count from 0.
+    fn kinds(events: &[String]) -> Vec<String> {
+        events
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let (name, data) = e
+                    .strip_prefix("event: ")
+                    .and_then(|r| r.split_once("\ndata: "))
+                    .expect("an event");
+                let v: Value = serde_json::from_str(data.trim_end()).expect("json");
+                assert_eq!(
+                    (v["type"].as_str(), v["sequence_number"].as_u64()),
+                    (Some(name), Some(i as u64))
+                );
+                name.to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_and_calls_are_spoken_natively() {
+        let plain: Value = serde_json::from_str(&plain(&answer(), "a b")).expect("json");
+        assert_eq!(plain["output"][0]["content"][0]["text"], "a b");
+        assert_eq!(plain["usage"]["total_tokens"], 15);
+        let words = ["a".to_string(), " b".to_string()];
+        let k = kinds(&events(&answer(), &words));
+        assert_eq!(k.first().map(String::as_str), Some("response.created"));
+        assert_eq!(
+            k.iter()
+                .filter(|k| *k == "response.output_text.delta")
+                .count(),
+            2
+        );
+        assert_eq!(k.last().map(String::as_str), Some("response.completed"));
+
+        let body = br#"{"model":"m","input":[{"role":"user","content":[{"type":"input_text","text":"call get_weather"}]}],
+            "tools":[{"type":"function","name":"get_weather","parameters":{"type":"object","required":["city"]}}]}"#;
+        let call = planned(body).expect("a call");
+        assert_eq!(call.arguments, r#"{"city":"mock"}"#);
+        let v: Value = serde_json::from_str(&call_plain(&call, &answer())).expect("json");
+        assert_eq!(v["output"][0]["type"], "function_call");
+        assert_eq!(v["output"][0]["call_id"], "call_mock_7");
+        let k = kinds(&call_events(&call, &answer()));
+        assert!(
+            k.contains(&"response.function_call_arguments.delta".to_string()),
+            "{k:?}"
+        );
+        let answered = br#"{"model":"m","tools":[{"type":"function","name":"get_weather"}],
+            "input":[{"type":"function_call_output","call_id":"c","output":"sunny"}]}"#;
+        assert_eq!(planned(answered), None);
+    }
+}

@@ -27,6 +27,8 @@ mod stream;
 pub mod usage;
 
 #[cfg(test)]
+mod reference_tests;
+#[cfg(test)]
 mod tests;
 
 pub use answer::chat_to_responses;
