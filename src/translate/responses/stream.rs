@@ -10,6 +10,7 @@
 //! `sequence_number`, counting from 0. A stream cut before it finished is
 //! not passed off as complete ([`ChatToResponses::is_done`] stays false).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -20,48 +21,57 @@ use super::item_id;
 use super::object::{self, Head};
 use crate::ledger::Usage;
 use crate::translate::Dropped;
+use crate::translate::de::{push_int, push_str};
 use crate::translate::sse::{Splitter, data};
 use crate::translate::usage::OpenAiUsage;
 
+/// A chunk as read: streamed text borrows from the event when it has no
+/// escapes (most pieces), so the hot path allocates little.
 #[derive(Deserialize)]
-struct Chunk {
+struct Chunk<'a> {
     id: Option<String>,
     created: Option<u64>,
     model: Option<Value>,
-    #[serde(default)]
-    choices: Vec<Choice>,
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
     usage: Option<OpenAiUsage>,
     error: Option<Value>,
 }
 
 #[derive(Deserialize)]
-struct Choice {
-    #[serde(default)]
-    delta: Delta,
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    delta: Delta<'a>,
     finish_reason: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
-struct Delta {
-    content: Option<String>,
-    refusal: Option<String>,
-    reasoning_content: Option<String>,
-    reasoning: Option<String>,
-    #[serde(default)]
-    tool_calls: Vec<ToolDelta>,
+struct Delta<'a> {
+    #[serde(borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Vec<ToolDelta<'a>>,
 }
 
 #[derive(Deserialize)]
-struct ToolDelta {
+struct ToolDelta<'a> {
     index: Option<u64>,
     id: Option<String>,
-    function: Option<FnDelta>,
+    #[serde(borrow)]
+    function: Option<FnDelta<'a>>,
 }
 
 #[derive(Deserialize)]
-struct FnDelta {
+struct FnDelta<'a> {
     name: Option<String>,
-    arguments: Option<String>,
+    #[serde(borrow)]
+    arguments: Option<Cow<'a, str>>,
 }
 
 /// What an output item is.
@@ -280,12 +290,32 @@ impl ChatToResponses {
             Kind::Refusal => "response.refusal.delta",
             _ => "response.reasoning_text.delta",
         };
-        let mut body = json!({"item_id": self.items[n].id, "output_index": n, "content_index": 0,
-            "delta": text});
-        if kind == Kind::Text {
-            body["logprobs"] = json!([]);
+        self.write_delta(out, name, n, true, text);
+    }
+
+    /// Writes one delta event by hand: the stream's hot path, one event
+    /// per streamed piece.
+    fn write_delta(&mut self, out: &mut Vec<u8>, name: &str, n: usize, part: bool, text: &str) {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\ndata: {\"type\":\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\",\"sequence_number\":");
+        push_int(out, i64::try_from(self.seq).unwrap_or(i64::MAX));
+        out.extend_from_slice(b",\"item_id\":");
+        push_str(out, &self.items[n].id);
+        out.extend_from_slice(b",\"output_index\":");
+        push_int(out, i64::try_from(n).unwrap_or(i64::MAX));
+        if part {
+            out.extend_from_slice(b",\"content_index\":0");
         }
-        self.emit(out, name, body);
+        out.extend_from_slice(b",\"delta\":");
+        push_str(out, text);
+        if name == "response.output_text.delta" {
+            out.extend_from_slice(b",\"logprobs\":[]");
+        }
+        out.extend_from_slice(b"}\n\n");
+        self.seq += 1;
     }
 
     fn call_delta(&mut self, call: ToolDelta, out: &mut Vec<u8>) {
@@ -302,8 +332,13 @@ impl ChatToResponses {
             return;
         };
         self.items[n].text.push_str(&args);
-        let body = json!({"item_id": self.items[n].id, "output_index": n, "delta": args});
-        self.emit(out, "response.function_call_arguments.delta", body);
+        self.write_delta(
+            out,
+            "response.function_call_arguments.delta",
+            n,
+            false,
+            &args,
+        );
     }
 }
 
