@@ -29,9 +29,11 @@ use crate::translate::usage::OpenAiUsage;
 /// escapes (most pieces), so the hot path allocates little.
 #[derive(Deserialize)]
 struct Chunk<'a> {
-    id: Option<String>,
+    #[serde(borrow)]
+    id: Option<Cow<'a, str>>,
     created: Option<u64>,
-    model: Option<Value>,
+    #[serde(borrow)]
+    model: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     choices: Vec<Choice<'a>>,
     usage: Option<OpenAiUsage>,
@@ -225,7 +227,8 @@ impl ChatToResponses {
 
     /// `response.created` and `response.in_progress`.
     fn open(&mut self, c: &Chunk, out: &mut Vec<u8>) {
-        let head = Head::from_chat(c.id.as_deref(), c.created, c.model.as_ref());
+        let model = c.model.as_deref().map(Value::from);
+        let head = Head::from_chat(c.id.as_deref(), c.created, model.as_ref());
         let r = object::response(&head, &self.echo, "in_progress", None, Vec::new(), None);
         self.head = Some(head);
         self.emit(out, "response.created", json!({ "response": r }));
