@@ -31,6 +31,10 @@ pub const TTFT: Name = (
     "tokctl_time_to_first_token_seconds",
     "Streams only: arrival to the first chunk from the upstream, by provider.",
 );
+pub const OVERHEAD: Name = (
+    "tokctl_gateway_overhead_seconds",
+    "The gateway's own time per request (duration minus the upstream's; the ledger's overhead_us), by endpoint.",
+);
 pub const TOKENS: Name = (
     "tokctl_tokens_total",
     "Tokens by model and type (prompt or completion).",
@@ -38,6 +42,10 @@ pub const TOKENS: Name = (
 pub const USER_TOKENS: Name = (
     "tokctl_user_tokens_total",
     "Tokens by user (masked id u<id>, at most metrics.max_user_series users, the rest other) and type.",
+);
+pub const COST: Name = (
+    "tokctl_cost_nano_total",
+    "Cost of requests in nano-units of the ledger's currency (the ledger's cost_nano), by model.",
 );
 pub const RATE_LIMIT_REFUSALS: Name = (
     "tokctl_rate_limit_refusals_total",
