@@ -95,6 +95,19 @@ impl From<tokctl::db::DbError> for Failure {
     }
 }
 
+/// Opening a database: a config that names none (or not a DSN) is a usage
+/// error, a database that does not answer a failure.
+impl From<tokctl::db::open::OpenError> for Failure {
+    fn from(e: tokctl::db::open::OpenError) -> Self {
+        use tokctl::db::open::OpenError;
+        match e {
+            OpenError::Config(e) => e.into(),
+            OpenError::Dsn(e) => Failure::new(exit::USAGE, e.to_string()),
+            OpenError::Db(e) => e.into(),
+        }
+    }
+}
+
 impl From<tokctl::identity::IdentityError> for Failure {
     fn from(e: tokctl::identity::IdentityError) -> Self {
         Failure::of(&e, e.is_usage())
