@@ -143,7 +143,3 @@ pub async fn filter(f: &FilterArgs, loaded: &Loaded) -> Result<Filter, Failure> 
 pub async fn open_ledger_loaded(loaded: &Loaded) -> Result<Db, Failure> {
     Ok(open(loaded, Role::Ledger, Presence::MustExist).await?.0)
 }
-
-pub async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
-    open_ledger_loaded(&global.load(Vec::new())?).await
-}
