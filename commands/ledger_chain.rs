@@ -103,7 +103,7 @@ use std::io::IsTerminal;
 fn report_text(r: &VerifyReport) -> String {
     use std::fmt::Write;
     let mut o = String::new();
-    let _ = writeln!(o, "{}", crate::tables::verify(r));
+    let _ = writeln!(o, "{}", crate::tables_ledger::verify(r));
     for c in &r.chains {
         for g in &c.gaps {
             let _ = writeln!(

@@ -104,7 +104,7 @@ pub async fn run_spool(a: SpoolArgs, global: &GlobalArgs) -> CmdResult {
                     "spool {}\n{}\nspool: {} segments, {}, last entry {}, {} unreadable \
                      (a torn or corrupt tail, skipped by replay)\n{}",
                     dir.display(),
-                    crate::tables::spool(&scan),
+                    crate::tables_ledger::spool(&scan),
                     scan.segments.len(),
                     bytes(scan.bytes()),
                     int(last),
