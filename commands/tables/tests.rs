@@ -229,7 +229,7 @@ fn loadtest_and_tune_at_80_columns() {
     };
     check(
         "compare",
-        crate::loadtest_render::compare_table(&c),
+        crate::loadtest_compare::compare_table(&c),
         1,
         &[
             "c=100 @1000/s".into(),

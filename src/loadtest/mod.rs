@@ -19,6 +19,7 @@ mod engine;
 mod hdrlog;
 mod lag;
 mod pace;
+mod setup;
 mod sse;
 mod stats;
 mod target;
@@ -35,6 +36,7 @@ pub use early::EARLY_ANSWERS;
 pub use engine::{Tick, cpu_cores, run};
 pub use hdrlog::write_hdr_log;
 pub use lag::{GeneratorLag, MAX_BEHIND_P99_MS, Remedy, lag_failures};
+pub use setup::{Aim, BodySource, SetupError, prepare};
 pub use stats::{ErrorKind, Latency, OpenLoop, Rate, Report, Results, Seconds, StreamStats};
 pub use target::{Target, default_url};
 
