@@ -28,6 +28,7 @@ mod serve;
 mod tables;
 mod tables_ledger;
 mod tune;
+mod tune_measure;
 mod tune_render;
 mod tune_verify;
 mod tune_write;
