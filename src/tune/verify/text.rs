@@ -50,25 +50,15 @@ impl Verified {
 
 #[cfg(test)]
 mod tests {
+    use super::super::judge::tests::obs;
     use super::super::judge::{Observed, judge};
     use super::*;
 
     #[test]
     fn the_report_names_every_check_and_ends_with_the_verdict() {
         let outcome = judge(Observed {
-            qps: 50.0,
-            seconds: 2.0,
-            buffer_size: 100,
-            flush_ms: 1000,
-            sent: 100,
-            answered: 100,
-            answered_2xx: 100,
-            rows: 100,
             dropped: 2,
-            peak_depth: 10,
-            p99_depth: 10,
-            samples: 20,
-            write_rate: 50.0,
+            ..obs()
         });
         let v = Verified {
             outcome,
