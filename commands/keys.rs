@@ -86,20 +86,15 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             burst,
             tpm,
             ..
-        } => NewKey::parse(
-            name.clone(),
-            expires.as_deref(),
-            *rps,
-            *burst,
-            *tpm,
-            now_us(),
-        )?,
+        } => {
+            let (when, now) = (expires.as_deref(), now_us());
+            NewKey::parse(name.clone(), when, *rps, *burst, *tpm, now)?
+        }
         _ => NewKey::default(),
     };
     let read_only = matches!(args.action, Action::List { .. });
     let loaded = global.load(Vec::new())?;
     let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
-    let limited = usize::from(new_key.has_limits());
     let result = match args.action {
         Action::Create { user, .. } => {
             store::create_key(&db, &user, &new_key)
@@ -110,6 +105,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
                         created.key_id, created.display_prefix
                     );
                     println!("{}", created.plaintext);
+                    let limited = usize::from(new_key.has_limits());
                     if let Some(w) = unenforced_key_limits(&loaded, limited) {
                         eprintln!("warning: {w}");
                     }
