@@ -114,9 +114,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         insecure: args.insecure,
         stream: args.stream,
     };
-    let (target, chosen) = loadtest::prepare(&aim, &config)
-        .await
-        .map_err(|e| Failure::of(&e, e.is_usage()))?;
+    let (target, chosen) = loadtest::prepare(&aim, &config).await.map_err(load)?;
     let plan = Plan {
         target,
         concurrency: args.concurrency.clone(),

@@ -5,9 +5,7 @@
 
 use std::path::PathBuf;
 
-use super::{
-    BodyError, LoadError, ModelChoice, Target, body_file, chat_body, default_model, default_url,
-};
+use super::{LoadError, ModelChoice, Target, body_file, chat_body, default_model, default_url};
 use crate::config::Config;
 
 /// Where the request body comes from.
@@ -37,31 +35,12 @@ pub struct Aim<'a> {
     pub stream: bool,
 }
 
-/// Why no target could be made.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error(transparent)]
-    Body(#[from] BodyError),
-    #[error(transparent)]
-    Load(#[from] LoadError),
-}
-
-impl SetupError {
-    /// The caller's input is wrong (exit 2), rather than the target.
-    pub fn is_usage(&self) -> bool {
-        match self {
-            SetupError::Body(_) => true,
-            SetupError::Load(e) => e.is_usage(),
-        }
-    }
-}
-
 /// The target of `aim`, and the model chosen for it when the caller named
 /// none (to be said after the run, so an error before it stays one line).
 pub async fn prepare(
     aim: &Aim<'_>,
     config: &Config,
-) -> Result<(Target, Option<ModelChoice>), SetupError> {
+) -> Result<(Target, Option<ModelChoice>), LoadError> {
     let url = match aim.url {
         Some(u) => u.to_string(),
         None => default_url(&config.server.listen),
