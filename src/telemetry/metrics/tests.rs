@@ -2,38 +2,21 @@
 //! and the cost of recording one request.
 
 use super::*;
-use crate::ledger::{TokenSource, Usage};
 
+/// A streamed answer for `user`, its timings as the metrics see them.
 fn entry(model: &str, user: i64) -> Entry {
     Entry {
-        request_id: "r".into(),
-        created_at_us: 0,
-        client_request_id: None,
-        upstream_request_id: None,
+        model: model.into(),
         user_id: Some(user),
         user_name: None,
         api_key_id: None,
-        endpoint: "/v1/chat/completions".into(),
-        model: model.into(),
-        provider: "mock".into(),
-        upstream_model: None,
-        usage: Usage {
-            input_tokens: 10,
-            output_tokens: 5,
-            ..Usage::default()
-        },
-        token_source: TokenSource::Provider,
         cost_nano: 0,
         latency_us: 1_500,
         upstream_latency_us: Some(1_000),
         ttft_us: Some(500),
         overhead_us: None,
-        status_code: 200,
         streamed: true,
-        error_kind: None,
-        error_message: None,
-        chain: None,
-        ..Default::default()
+        ..crate::ledger::chain::tests_entry("r")
     }
 }
 
