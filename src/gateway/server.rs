@@ -89,6 +89,9 @@ pub async fn serve(
         LedgerWriter::start_with(dbs.ledger.clone(), &config.ledger, opened.opening).await?;
     // These serve the health probes; requests go through each worker's own.
     let providers = providers::build(&config)?;
+    // One deployment state per process: cooldowns and load are shared by
+    // every worker.
+    let routing = Arc::new(super::routing::Shared::new(&config));
     let (telemetry, probes) = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;
     let probes = probes.spawn(super::health::probe_interval(&config));
     let tracker = TaskTracker::new();
@@ -112,9 +115,8 @@ pub async fn serve(
     let mut apps = Vec::new();
     for _ in 0..super::workers::count(config.server.workers) {
         let own = providers::build(&config)?;
-        apps.push(router(app_state(Arc::new(super::routes::Routes::new(
-            &config, &own,
-        )))));
+        let routes = super::routes::Routes::new(&config, &own, &routing);
+        apps.push(router(app_state(Arc::new(routes))));
     }
     // Bound before the main port is announced, so a scraper told the
     // address finds /metrics too.
