@@ -19,6 +19,7 @@ mod pick;
 mod state;
 #[cfg(test)]
 mod tests;
+mod visible;
 
 use std::collections::HashMap;
 use std::sync::Arc;

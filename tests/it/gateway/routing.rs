@@ -204,6 +204,50 @@ async fn all_cooling_is_503_no_deployment_available() {
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["error"]["code"], "no_deployment_available", "{v}");
     assert_eq!(a.count() + b.count(), 2, "nothing sent while cooling");
+    // Visible: /health lists the deployments, cooling ones degraded; the
+    // metrics carry them; `tokctl health` shows them.
+    let h: Value = client()
+        .get(gw.url("/health"))
+        .send()
+        .await
+        .expect("health")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(h["status"], "degraded", "{h}");
+    let a_health = h["components"]
+        .as_array()
+        .expect("components")
+        .iter()
+        .find(|c| c["name"] == "m/a")
+        .unwrap_or_else(|| panic!("m/a listed: {h}"));
+    assert_eq!(
+        (a_health["type"].as_str(), a_health["status"].as_str()),
+        (Some("deployment"), Some("degraded"))
+    );
+    let metrics = client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for line in [
+        "tokctl_deployment_cooling{model=\"m\",deployment=\"a\",provider=\"a\"} 1",
+        "tokctl_deployment_failures_total{model=\"m\",deployment=\"b\",provider=\"b\",error=\"upstream_429\"} 1",
+        "tokctl_deployment_requests_total{model=\"m\",deployment=\"b\",provider=\"b\"} 1",
+    ] {
+        assert!(metrics.contains(line), "{line} in:\n{metrics}");
+    }
+    let out =
+        crate::support::Tokctl::new().run(&["health", "--url", &format!("http://{}", gw.addr)]);
+    assert_eq!(out.code, 1, "degraded: {}", out.stdout);
+    assert!(
+        out.stdout.contains("m/b") && out.stdout.contains("cooling down"),
+        "{}",
+        out.stdout
+    );
     assert_eq!(gw.stop().0, 0);
     let rows = route_rows(&db.dsn).await;
     assert_eq!(rows.len(), 2);
@@ -302,13 +346,17 @@ async fn fallbacks_and_mixed_providers_serve() {
         "[[models]]\nname = \"small\"\ninput_per_mtok = 1.0\noutput_per_mtok = 1.0\n\
          [[models.deployments]]\nprovider = \"down\"\npriority = 0\n\
          [[models.deployments]]\nprovider = \"claude\"\nupstream_model = \"claude-x\"\npriority = 1\n\
-         output_per_mtok = 100.0\n",
+         output_per_mtok = 100.0\n[routing]\nmax_attempts = 4\n",
     );
     let gw = Gateway::start(&db.dsn, &cfg);
     let r = post(&gw, "big", false).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "x-tokctl-provider"), "claude");
-    assert_eq!(header(&r, "x-tokctl-attempts"), "3");
+    assert_eq!(
+        header(&r, "x-tokctl-attempts"),
+        "4",
+        "down, down2, then small's two tiers"
+    );
     let v: Value = r.json().await.expect("json");
     assert_eq!(
         v["choices"][0]["message"]["content"], "Hello from Claude",
