@@ -20,6 +20,7 @@ pub mod error;
 pub mod health;
 mod layers;
 mod limit;
+mod outcome;
 mod record;
 pub mod relay;
 pub mod request;
