@@ -130,46 +130,50 @@ async fn latency_strategy_follows_the_fast_upstream() {
     };
     set(&a, &b);
     let cfg = format!(
-        "{}{}{}[routing]\nstrategy = \"latency\"\n",
+        "{}{}{}[routing]\nstrategy = \"latency\"\nlatency_decay_ms = 500\n",
         provider("a", &a.start().await),
         provider("b", &b.start().await),
         model("m", &[("a", 1), ("b", 1)], "")
     );
     let gw = Gateway::start(&db.dsn, &cfg);
-    let mut sent = 0;
     // Warm-up: both get measured.
-    burst(&gw, "m", 20, 2).await;
-    sent += 20;
-    let (first, n) = share(&gw, &a, &b).await;
+    let mut sent = burst(&gw, "m", 20, 1).await.len();
+    let (first, n) = median_share(&gw, &a, &b).await;
     sent += n;
-    assert!(first >= 0.8, "share of the fast upstream: {first}");
+    assert!(first >= 0.8, "median share of the fast upstream: {first}");
+    // Swapped: measured from the moment of the swap.
     set(&b, &a);
-    // Give the estimate a second to notice, then measure.
-    burst(&gw, "m", 40, 2).await;
-    sent += 40;
-    let (swapped, n) = share(&gw, &b, &a).await;
+    let (swapped, n) = median_share(&gw, &b, &a).await;
     sent += n;
     assert!(
         swapped >= 0.8,
-        "after the swap, share of the new fast upstream: {swapped}"
+        "after the swap, median share of the new fast upstream: {swapped}"
     );
     assert_eq!(gw.stop().0, 0);
     assert_eq!(route_rows(&db.dsn).await.len(), sent);
 }
 
-/// The fast upstream's share of 3 s of traffic (one at a time), and the
-/// requests sent.
-async fn share(gw: &Gateway, fast: &Switch, slow: &Switch) -> (f64, usize) {
-    let (f0, s0) = (fast.count(), slow.count());
-    let started = Instant::now();
+/// The fast upstream's share of traffic (one request at a time) in three
+/// windows of 2 s, the median of the three (a machine shared with other
+/// builds adds latency spikes of its own: one window may catch one), and
+/// the requests sent.
+async fn median_share(gw: &Gateway, fast: &Switch, slow: &Switch) -> (f64, usize) {
+    let mut shares = Vec::new();
     let mut n = 0;
-    while started.elapsed() < Duration::from_secs(3) {
-        let statuses = burst(gw, "m", 8, 1).await;
-        assert!(statuses.iter().all(|s| *s == 200));
-        n += 8;
+    for _ in 0..3 {
+        let (f0, s0) = (fast.count(), slow.count());
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(2) {
+            let statuses = burst(gw, "m", 8, 1).await;
+            assert!(statuses.iter().all(|s| *s == 200));
+            n += 8;
+        }
+        let (f, s) = (fast.count() - f0, slow.count() - s0);
+        shares.push(f as f64 / (f + s) as f64);
     }
-    let (f, s) = (fast.count() - f0, slow.count() - s0);
-    (f as f64 / (f + s) as f64, n)
+    eprintln!("shares of the fast upstream, per 2 s window: {shares:?}");
+    shares.sort_by(f64::total_cmp);
+    (shares[1], n)
 }
 
 /// Config errors name the key.
