@@ -84,7 +84,7 @@ fn main() {
     println!("routing decision, median of 7 rounds of {n} (ns per decision)");
     println!(
         "{:<16} {:>5} {:>10} {:>12} {:>14}",
-        "strategy", "deps", "pick", "pick+attempt", "2 threads pick"
+        "strategy", "deps", "pick", "pick+attempt", "2 thr. pick+att."
     );
     for strategy in [
         Strategy::Weighted,
