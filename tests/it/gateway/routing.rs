@@ -114,6 +114,27 @@ async fn weights_split_the_traffic() {
         a.count(),
         "the ledger names the serving deployment's provider"
     );
+    // `ledger summary --by provider` splits the requests the same way.
+    let out = crate::support::Tokctl::new()
+        .config(&format!(
+            "[ledger]\npath = \"{0}\"\n[identity]\npath = \"{0}\"\n",
+            db.dsn
+        ))
+        .run(&["ledger", "summary", "--by", "provider", "--json"]);
+    let summary: Vec<serde_json::Value> =
+        serde_json::from_str(&out.expect_code(0).stdout).expect("summary JSON");
+    let requests = |p: &str| {
+        summary
+            .iter()
+            .find(|r| r["provider"] == p)
+            .and_then(|r| r["requests"].as_u64())
+            .unwrap_or(0) as usize
+    };
+    assert_eq!(
+        (requests("a"), requests("b")),
+        (a.count(), b.count()),
+        "{summary:?}"
+    );
 }
 
 /// `latency`: with one upstream at 1 ms and the other at 20 ms, at least
