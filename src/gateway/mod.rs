@@ -10,6 +10,7 @@
 
 mod admit;
 mod affinity;
+mod attempts;
 mod auth;
 pub mod body;
 mod conn;
@@ -19,15 +20,19 @@ pub mod error;
 pub mod health;
 mod layers;
 mod limit;
+mod outcome;
+mod record;
 pub mod relay;
 pub mod request;
 pub mod routes;
+pub mod routing;
 pub mod server;
 mod stamp;
 mod startup;
 mod stream;
 mod translation;
 mod unread;
+mod whole;
 mod workers;
 
 use std::sync::Arc;

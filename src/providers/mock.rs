@@ -215,6 +215,7 @@ impl Provider for MockProvider {
                         status: http::StatusCode::BAD_REQUEST,
                         content_type: Some(http::HeaderValue::from_static("application/json")),
                         upstream_request_id: None,
+                        retry_after: None,
                         body: Box::pin(stream::iter([Ok(Bytes::from(invalid.body(req.endpoint)))])),
                     });
                 }
@@ -229,6 +230,7 @@ impl Provider for MockProvider {
                     status: http::StatusCode::OK,
                     content_type: Some(http::HeaderValue::from_static("application/json")),
                     upstream_request_id: None,
+                    retry_after: None,
                     body: Box::pin(stream::iter([Ok(body)])),
                 });
             }
@@ -255,6 +257,7 @@ impl Provider for MockProvider {
                 status: http::StatusCode::OK,
                 content_type: Some(http::HeaderValue::from_static("text/event-stream")),
                 upstream_request_id: None,
+                retry_after: None,
                 body: Box::pin(body),
             })
         })

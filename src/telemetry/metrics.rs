@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -30,6 +31,7 @@ use scrape::scrape_families;
 pub use shard::{InFlight, Shard};
 use shard::{LabelId, OTHER_ID};
 
+pub mod deployments;
 mod scrape;
 mod shard;
 
@@ -269,6 +271,16 @@ impl Metrics {
 
     /// The text exposition: the registry plus the values read now.
     pub fn render(&self, ledger: &WriterStats, pools: &[DbPool]) -> String {
+        self.render_with(ledger, pools, Vec::new())
+    }
+
+    /// [`Metrics::render`] plus families read elsewhere (the deployments').
+    pub fn render_with(
+        &self,
+        ledger: &WriterStats,
+        pools: &[DbPool],
+        extra: Vec<MetricFamily>,
+    ) -> String {
         {
             let shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
             shards.iter().for_each(|s| s.flush());
@@ -277,6 +289,7 @@ impl Metrics {
         }
         let mut families = self.registry.gather();
         families.extend(scrape_families(ledger, pools, self.started));
+        families.extend(extra);
         let mut out = Vec::new();
         // Encoding into a Vec fails only on a malformed family, which
         // `scrape_families` never builds; an empty answer would show it.

@@ -149,3 +149,25 @@ pub const UPTIME: Name = (
     "Seconds since the gateway started.",
 );
 pub const BUILD_INFO: Name = ("tokctl_build_info", "Always 1; the version in a label.");
+
+// Routing deployments, read from the routing state at scrape time.
+pub const DEPLOYMENT_REQUESTS: Name = (
+    "tokctl_deployment_requests_total",
+    "Upstream attempts sent to a deployment, by model, deployment and provider (configured names).",
+);
+pub const DEPLOYMENT_FAILURES: Name = (
+    "tokctl_deployment_failures_total",
+    "Failed upstream attempts by deployment and error (upstream_unreachable, upstream_dropped, upstream_timeout, upstream_429, upstream_5xx, other).",
+);
+pub const DEPLOYMENT_COOLING: Name = (
+    "tokctl_deployment_cooling",
+    "1 while a deployment is cooling down (or waiting for its half-open probe), else 0.",
+);
+pub const DEPLOYMENT_IN_FLIGHT: Name = (
+    "tokctl_deployment_in_flight_requests",
+    "Upstream attempts in flight on a deployment from this gateway.",
+);
+pub const DEPLOYMENT_LATENCY_EWMA: Name = (
+    "tokctl_deployment_latency_ewma_seconds",
+    "The latency strategy's peak-EWMA estimate of a deployment's time to its answer head (decayed while idle).",
+);

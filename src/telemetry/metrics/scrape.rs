@@ -10,7 +10,7 @@ use super::super::health::DbPool;
 use super::super::names::{self, Name};
 use crate::ledger::WriterStats;
 
-fn family(n: Name, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {
+pub(super) fn family(n: Name, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {
     let mut f = MetricFamily::default();
     f.set_name(n.0.to_string());
     f.set_help(n.1.to_string());
@@ -19,7 +19,7 @@ fn family(n: Name, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamil
     f
 }
 
-fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
+pub(super) fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
     pairs
         .iter()
         .map(|(k, v)| {
@@ -31,7 +31,7 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
         .collect()
 }
 
-fn gauge(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
+pub(super) fn gauge(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
     let mut g = proto::Gauge::default();
     g.set_value(v);
     let mut m = proto::Metric::default();
@@ -40,7 +40,7 @@ fn gauge(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
     m
 }
 
-fn counter(v: f64) -> proto::Metric {
+pub(super) fn counter(v: f64) -> proto::Metric {
     let mut c = proto::Counter::default();
     c.set_value(v);
     let mut m = proto::Metric::default();
