@@ -31,6 +31,26 @@ pub fn seconds_f64(s: &str) -> Result<f64, String> {
     seconds(s).map(|d| d.as_secs_f64())
 }
 
+/// `--max-delay-ms`: a duration, a bare number being milliseconds; 1 ms to 1 hour.
+pub fn max_delay_ms(s: &str) -> Result<u64, String> {
+    let ms = millis(s)?;
+    if !(1..=3_600_000).contains(&ms) {
+        return Err(format!("`{s}` is outside 1ms..1h"));
+    }
+    Ok(ms)
+}
+
+/// A size with its unit (256MiB, 1GB).
+pub fn bytes(s: &str) -> Result<u64, String> {
+    tokctl::tune::parse_bytes(s)
+        .ok_or_else(|| format!("`{s}` is not a size; expected e.g. 256MiB, 1GB"))
+}
+
+/// `--verify-override KEY=VALUE` (tune).
+pub fn verify_override(s: &str) -> Result<tokctl::tune::verify::Override, String> {
+    tokctl::tune::verify::parse_override(s).map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,24 +1,23 @@
 //! Opening the identity database for `users` and `keys`: pending migrations
 //! are applied first, quietly (only a backup is mentioned, on stderr).
 
-use tokctl::config::{Loaded, paths};
-use tokctl::db::{Db, Dsn, PoolSettings, migrate};
+use tokctl::config::Loaded;
+use tokctl::db::open::{Presence, Role, open};
+use tokctl::db::{Db, migrate};
 use tokctl::identity::lifecycle::KeyState;
 
-use crate::{Failure, exit};
+use crate::Failure;
 
 /// Opens `identity.path` of a loaded configuration, migrated. A
 /// read-only command (`users list`, `keys list`) refuses a SQLite file that
 /// does not exist rather than create an empty one and list nothing.
 pub async fn open_loaded(loaded: &Loaded, read_only: bool) -> Result<Db, Failure> {
-    if read_only {
-        paths::require_database(loaded, "identity.path", "identity database")?;
+    let presence = if read_only {
+        Presence::MustExist
     } else {
-        paths::refuse_moved(loaded)?;
-    }
-    let c = &loaded.config;
-    let dsn = Dsn::parse(&c.identity.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    let db = Db::connect(&dsn, &PoolSettings::identity(c), "identity").await?;
+        Presence::MayCreate
+    };
+    let (db, dsn) = open(loaded, Role::Identity, presence).await?;
     let done = migrate::apply(&db, &dsn, &|| {
         eprintln!("waiting for the migration lock (another migrate is running)")
     })
@@ -41,10 +40,8 @@ pub async fn open_ledger(loaded: &Loaded, _identity: &Db) -> Result<Option<Db>, 
     if c.shared_database() {
         return Ok(None);
     }
-    paths::require_database(loaded, "ledger.path", "ledger")?;
-    let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
     Ok(Some(
-        Db::connect(&dsn, &PoolSettings::ledger(c), "ledger").await?,
+        open(loaded, Role::Ledger, Presence::MustExist).await?.0,
     ))
 }
 
@@ -52,16 +49,10 @@ pub async fn open_ledger(loaded: &Loaded, _identity: &Db) -> Result<Option<Db>, 
 /// creating anything (for the warning at `serve` start); 0 when the
 /// identity database is not there yet or cannot be read.
 pub async fn keys_with_limits(loaded: &Loaded) -> usize {
-    if loaded.config.rate_limit.enabled
-        || paths::require_database(loaded, "identity.path", "identity database").is_err()
-    {
+    if loaded.config.rate_limit.enabled {
         return 0;
     }
-    let c = &loaded.config;
-    let Ok(dsn) = Dsn::parse(&c.identity.path) else {
-        return 0;
-    };
-    let Ok(db) = Db::connect(&dsn, &PoolSettings::identity(c), "identity").await else {
+    let Ok((db, _)) = open(loaded, Role::Identity, Presence::MustExist).await else {
         return 0;
     };
     let keys = tokctl::identity::store::list_keys(&db, None).await;

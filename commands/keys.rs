@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use tokctl::config::warnings::unenforced_key_limits;
 use tokctl::db::now_us;
-use tokctl::identity::{NewKey, lifecycle, parse_expiry, store};
+use tokctl::identity::{NewKey, lifecycle, store};
 
 use crate::cli::GlobalArgs;
 use crate::identity_db::time_or_dash;
@@ -87,27 +87,14 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             tpm,
             ..
         } => {
-            let k = NewKey {
-                name: name.clone(),
-                expires_at_us: expires
-                    .as_deref()
-                    .map(|t| parse_expiry(t, now_us()))
-                    .transpose()?,
-                rps: *rps,
-                burst: *burst,
-                tokens_per_minute: *tpm,
-            };
-            k.check()?;
-            k
+            let (when, now) = (expires.as_deref(), now_us());
+            NewKey::parse(name.clone(), when, *rps, *burst, *tpm, now)?
         }
         _ => NewKey::default(),
     };
     let read_only = matches!(args.action, Action::List { .. });
     let loaded = global.load(Vec::new())?;
     let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
-    let limited = usize::from(
-        new_key.rps.is_some() || new_key.burst.is_some() || new_key.tokens_per_minute.is_some(),
-    );
     let result = match args.action {
         Action::Create { user, .. } => {
             store::create_key(&db, &user, &new_key)
@@ -118,6 +105,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
                         created.key_id, created.display_prefix
                     );
                     println!("{}", created.plaintext);
+                    let limited = usize::from(new_key.has_limits());
                     if let Some(w) = unenforced_key_limits(&loaded, limited) {
                         eprintln!("warning: {w}");
                     }

@@ -2,11 +2,12 @@
 //! share, and opening the ledger read-only for them.
 
 use tokctl::config::Loaded;
-use tokctl::db::{Db, Dsn, PoolSettings, now_us};
+use tokctl::db::open::{Presence, Role, open};
+use tokctl::db::{Db, now_us};
 use tokctl::ledger::export::{self, Filter};
 
 use crate::cli::GlobalArgs;
-use crate::{CmdResult, Failure, exit};
+use crate::{CmdResult, Failure};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -138,14 +139,7 @@ pub async fn filter(f: &FilterArgs, loaded: &Loaded) -> Result<Filter, Failure> 
     Ok(base.with_times(f.since.as_deref(), f.until.as_deref(), now_us())?)
 }
 
-pub async fn open_ledger(global: &GlobalArgs) -> Result<Db, Failure> {
-    open_ledger_loaded(&global.load(Vec::new())?).await
-}
-
-/// [`open_ledger`] with a configuration already loaded.
+/// The ledger of a loaded configuration, which must exist.
 pub async fn open_ledger_loaded(loaded: &Loaded) -> Result<Db, Failure> {
-    tokctl::config::paths::require_database(loaded, "ledger.path", "ledger")?;
-    let c = &loaded.config;
-    let dsn = Dsn::parse(&c.ledger.path).map_err(|e| Failure::new(exit::USAGE, e.to_string()))?;
-    Ok(Db::connect(&dsn, &PoolSettings::ledger(c), "ledger").await?)
+    Ok(open(loaded, Role::Ledger, Presence::MustExist).await?.0)
 }

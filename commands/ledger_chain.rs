@@ -1,10 +1,11 @@
 //! `tokctl ledger verify`: checking the hash chains (the spool's commands
 //! are in `ledger_spool`).
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use tokctl::ledger::chain::verify::{self, Report as VerifyReport};
+use tokctl::ledger::chain::verify;
 use tokctl::ledger::chain::{ChainKey, head};
 
 use crate::cli::GlobalArgs;
@@ -89,66 +90,15 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
     if json {
         output::json(&report)?;
     } else {
-        output::print(&report_text(&report))?;
+        output::print(&format!(
+            "{}\n{}",
+            crate::tables_ledger::verify(&report),
+            report.findings()
+        ))?;
     }
     Ok(if report.is_intact() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(exit::FAILURE)
     })
-}
-
-use std::io::IsTerminal;
-
-fn report_text(r: &VerifyReport) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(o, "{}", crate::tables::verify(r));
-    for c in &r.chains {
-        for g in &c.gaps {
-            let _ = writeln!(
-                o,
-                "gap: chain {} entry {} ({})",
-                c.instance_id, g.seq, g.reason
-            );
-        }
-    }
-    if r.unchained_rows > 0 {
-        let _ = writeln!(
-            o,
-            "inserted: {} rows outside every chain that the baseline does not account for (first: {})",
-            r.unchained_rows,
-            r.first_unchained
-                .as_deref()
-                .unwrap_or("not one row: more of them than the baseline")
-        );
-    }
-    match &r.baseline {
-        Some(b) => {
-            let _ = writeln!(
-                o,
-                "before the chains: {} rows outside every chain (baseline {} rows up to id {})",
-                r.pre_chain_rows,
-                b.rows,
-                b.max_id.map_or("-".to_string(), |m| m.to_string())
-            );
-        }
-        None if !r.chains.is_empty() => {
-            let _ = writeln!(
-                o,
-                "no baseline holds: rows outside every chain were counted by time since the first chain began"
-            );
-        }
-        None => {}
-    }
-    let _ = writeln!(
-        o,
-        "{}",
-        if r.is_intact() {
-            "chains intact"
-        } else {
-            "TAMPERING DETECTED"
-        }
-    );
-    o
 }

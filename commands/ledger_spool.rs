@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
+use tokctl::db::open::{Presence, Role, open};
 use tokctl::ledger::LedgerWriter;
+use tokctl::ledger::Replayed;
+use tokctl::ledger::spool::checkpoint::Checkpoint;
 
 use crate::cli::GlobalArgs;
 use crate::output::{self, FormatArgs, Report};
@@ -30,67 +33,33 @@ pub enum SpoolAction {
     Replay,
 }
 
-/// The checkpoint of `spool status`: the committed watermark read from the
-/// database and the backlog above it, or why they are unknown (`line`).
-#[derive(serde::Serialize)]
-struct Checkpoint {
-    instance_id: Option<String>,
-    watermark: Option<i64>,
-    backlog: Option<i64>,
-    line: String,
-}
-
-async fn checkpoint(loaded: &tokctl::config::Loaded, last: i64) -> Checkpoint {
-    use tokctl::ledger::chain::start;
-    let unknown = |id: Option<String>, line: String| Checkpoint {
-        instance_id: id,
-        watermark: None,
-        backlog: None,
-        line,
-    };
-    let id = match start::existing_instance_id(&loaded.config.ledger.chain) {
-        Ok(Some(id)) => id,
-        Ok(None) => {
-            return unknown(
-                None,
-                "checkpoint: this gateway has no instance id yet".into(),
-            );
+/// The checkpoint's line under the table.
+fn checkpoint_line(cp: &Checkpoint) -> String {
+    match cp {
+        Checkpoint::NoInstance => "checkpoint: this gateway has no instance id yet".into(),
+        Checkpoint::UnknownInstance(why) => format!("checkpoint: unknown ({why})"),
+        Checkpoint::Unreachable { instance_id, why } => {
+            format!("checkpoint of `{instance_id}`: database unreachable ({why})")
         }
-        Err(e) => return unknown(None, format!("checkpoint: unknown ({e})")),
-    };
-    let db = match crate::ledger::open_ledger_loaded(loaded).await {
-        Ok(db) => db,
-        Err(e) => {
-            let line = format!("checkpoint of `{id}`: database unreachable ({})", e.message);
-            return unknown(Some(id), line);
+        Checkpoint::NoChain {
+            instance_id,
+            backlog,
+        } => format!(
+            "checkpoint of `{instance_id}`: no chain in the database yet; backlog {} entries",
+            int(*backlog)
+        ),
+        Checkpoint::Committed {
+            instance_id,
+            watermark,
+            backlog,
+        } => format!(
+            "checkpoint of `{instance_id}`: committed watermark {}; backlog {} entries to replay",
+            int(*watermark),
+            int(*backlog)
+        ),
+        Checkpoint::Unknown { instance_id, why } => {
+            format!("checkpoint of `{instance_id}`: unknown ({why})")
         }
-    };
-    let wm = start::stored_watermark(&db, &id).await;
-    db.close().await;
-    let (watermark, backlog, line) = match wm {
-        Ok(Some(wm)) => {
-            let backlog = (last - wm).max(0);
-            let line = format!(
-                "checkpoint of `{id}`: committed watermark {}; backlog {} entries to replay",
-                int(wm),
-                int(backlog)
-            );
-            (Some(wm), Some(backlog), line)
-        }
-        Ok(None) => {
-            let line = format!(
-                "checkpoint of `{id}`: no chain in the database yet; backlog {} entries",
-                int(last)
-            );
-            (None, Some(last), line)
-        }
-        Err(e) => (None, None, format!("checkpoint of `{id}`: unknown ({e})")),
-    };
-    Checkpoint {
-        instance_id: Some(id),
-        watermark,
-        backlog,
-        line,
     }
 }
 
@@ -103,8 +72,8 @@ pub async fn run_spool(a: SpoolArgs, global: &GlobalArgs) -> CmdResult {
             let scan = tokctl::ledger::spool::scan_dir(dir)
                 .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
             let last = scan.last().map_or(0, |(s, _)| s);
-            let unreadable: u64 = scan.segments.iter().map(|s| s.unreadable_bytes).sum();
-            let cp = checkpoint(&loaded, last).await;
+            let unreadable = scan.unreadable_bytes();
+            let cp = Checkpoint::read(&loaded, last).await;
             if format.get() == Report::Json {
                 let segments: Vec<_> = scan
                     .segments
@@ -126,42 +95,36 @@ pub async fn run_spool(a: SpoolArgs, global: &GlobalArgs) -> CmdResult {
                     "bytes": scan.bytes(),
                     "last_seq": last,
                     "unreadable_bytes": unreadable,
-                    "instance_id": cp.instance_id,
-                    "watermark": cp.watermark,
-                    "backlog": cp.backlog,
+                    "instance_id": cp.instance_id(),
+                    "watermark": cp.watermark(),
+                    "backlog": cp.backlog(),
                 }))?;
             } else {
                 output::print(&format!(
                     "spool {}\n{}\nspool: {} segments, {}, last entry {}, {} unreadable \
                      (a torn or corrupt tail, skipped by replay)\n{}",
                     dir.display(),
-                    crate::tables::spool(&scan),
+                    crate::tables_ledger::spool(&scan),
                     scan.segments.len(),
                     bytes(scan.bytes()),
                     int(last),
                     bytes(unreadable),
-                    cp.line
+                    checkpoint_line(&cp)
                 ))?;
             }
             Ok(ExitCode::SUCCESS)
         }
         SpoolAction::Replay => {
-            let db = crate::ledger::open_ledger(global).await?;
-            let mut cfg = cfg;
-            cfg.async_writer.enabled = true;
-            cfg.spool.enabled = true;
-            let writer = LedgerWriter::start(db, &cfg)
-                .await
-                .map_err(|e| Failure::new(exit::FAILURE, crate::chain(&e)))?;
-            let done = writer
-                .wait_caught_up(std::time::Duration::from_secs(3600))
-                .await;
-            let stats = writer.shutdown().await;
+            let (db, _) = open(&loaded, Role::Ledger, Presence::MustExist).await?;
+            let Replayed { caught_up, stats } =
+                LedgerWriter::replay(db, &cfg, std::time::Duration::from_secs(3600))
+                    .await
+                    .map_err(|e| Failure::new(exit::FAILURE, crate::chain(&e)))?;
             eprintln!(
                 "replayed: {} entries written, watermark {} of {}",
                 stats.written, stats.watermark, stats.last_seq
             );
-            Ok(if done {
+            Ok(if caught_up {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(exit::FAILURE)

@@ -57,7 +57,7 @@ pub async fn run(a: SummaryArgs, global: &GlobalArgs) -> CmdResult {
             .map_err(|e| Failure::stdout(&e, exit::FAILURE))?,
         Listing::Table => {
             let currency = &loaded.config.ledger.currency;
-            output::print(&crate::tables::summary(&s, currency).to_string())?
+            output::print(&crate::tables_ledger::summary(&s, currency).to_string())?
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,17 +1,15 @@
-//! `tokctl loadtest [URL]` and `tokctl loadtest compare A.json B.json`.
+//! `tokctl loadtest [URL]`: the flags, turned into a [`Plan`] by
+//! `tokctl::loadtest::prepare`; the run and its report are in
+//! `loadtest_run`, `loadtest compare` in `loadtest_compare`.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
-use tokctl::loadtest::{self, Criteria, Plan, RunFile, Stop, Target};
-use tokio_util::sync::CancellationToken;
+use tokctl::loadtest::{self, Aim, BodySource, Criteria, Plan, Stop};
 
 use crate::cli::GlobalArgs;
-use crate::loadtest_render as render;
 use crate::output::{FormatArgs, Report};
-use crate::{CmdResult, Failure, exit};
+use crate::{CmdResult, Failure};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -30,7 +28,7 @@ Examples:
 )]
 pub struct Args {
     #[command(subcommand)]
-    pub action: Option<Action>,
+    pub action: Option<crate::loadtest_compare::Action>,
     /// URL to POST to (default: http://<server.listen>/v1/chat/completions).
     #[arg(value_name = "URL")]
     pub url: Option<String>,
@@ -97,67 +95,26 @@ pub struct Args {
     pub hdr_out: Option<PathBuf>,
 }
 
-#[derive(Debug, clap::Subcommand)]
-pub enum Action {
-    /// Show two `--format json` results side by side with ratios (B/A).
-    #[command(
-        after_help = "Examples:\n  tokctl loadtest -c 50 --json > before.json; tokctl loadtest -c 50 --json > after.json\n  \
-        tokctl loadtest compare before.json after.json"
-    )]
-    Compare {
-        /// The first run (`tokctl loadtest --format json` output): the baseline, A.
-        #[arg(value_name = "A.json")]
-        a: PathBuf,
-        /// The second run, B; ratios are B/A.
-        #[arg(value_name = "B.json")]
-        b: PathBuf,
-        #[command(flatten)]
-        format: FormatArgs<Report>,
-    },
-}
-
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
-    if let Some(Action::Compare { a, b, format }) = &args.action {
-        let (ra, rb) = (
-            RunFile::read(a).map_err(usage)?,
-            RunFile::read(b).map_err(usage)?,
-        );
-        let c = loadtest::compare(&ra, &rb);
-        match format.get() {
-            Report::Table => out(&render::compare(&c))?,
-            Report::Json => crate::output::json(&render::compare_json(&c))?,
-        }
-        return Ok(ExitCode::SUCCESS);
+    if let Some(action) = args.action {
+        return crate::loadtest_compare::run(action);
     }
-    let json = args.format.get() == Report::Json;
     let config = global.load(Vec::new())?.config;
-    let url = match &args.url {
-        Some(u) => u.clone(),
-        None => loadtest::default_url(&config.server.listen),
+    let aim = Aim {
+        url: args.url.as_deref(),
+        body: match (&args.body_file, &args.model) {
+            (Some(p), _) => BodySource::File(p.clone()),
+            (None, model) => BodySource::Chat {
+                model: model.clone(),
+                prompt: args.prompt.clone(),
+            },
+        },
+        headers: &args.headers,
+        api_key: args.api_key.as_deref(),
+        insecure: args.insecure,
+        stream: args.stream,
     };
-    // Said after the run, so that an error before it stays one line.
-    let mut chosen = None;
-    let body = match (&args.body_file, &args.model) {
-        (Some(p), _) => loadtest::body_file(p, args.stream).map_err(usage)?,
-        (None, Some(m)) => loadtest::chat_body(m, &args.prompt, args.stream),
-        (None, None) => {
-            let key = args.api_key.as_deref();
-            let choice = loadtest::default_model(&url, key, args.insecure, &config)
-                .await
-                .map_err(load)?;
-            let body = loadtest::chat_body(&choice.model, &args.prompt, args.stream);
-            chosen = Some(choice);
-            body
-        }
-    };
-    let target = Target::with_tls(
-        &url,
-        &args.headers,
-        args.api_key.as_deref(),
-        body,
-        args.insecure,
-    )
-    .map_err(load)?;
+    let (target, chosen) = loadtest::prepare(&aim, &config).await.map_err(load)?;
     let plan = Plan {
         target,
         concurrency: args.concurrency.clone(),
@@ -177,92 +134,15 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     if let Some(c) = &args.fail_on {
         c.require_stream(plan.stream, "--fail-on").map_err(load)?;
     }
-    let mut hdr_file = match &args.hdr_out {
-        Some(path) => Some(std::fs::File::create(path).map_err(|e| {
-            Failure::new(
-                exit::USAGE,
-                format!("cannot create the histogram log {}: {e}", path.display()),
-            )
-        })?),
-        None => None,
+    let how = crate::loadtest_run::How {
+        chosen,
+        hdr_out: args.hdr_out,
+        fail_on: args.fail_on,
+        json: args.format.get() == Report::Json,
     };
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
-    let progress = std::io::stderr().is_terminal().then(render::Progress::new);
-    let on_tick = |t: &loadtest::Tick| {
-        if let Some(p) = &progress {
-            p.tick(t);
-        }
-    };
-    let (reports, intervals, started) =
-        loadtest::run(&plan, &cancel, &on_tick).await.map_err(|e| {
-            let refused = matches!(e, loadtest::LoadError::Refused(_));
-            let mut f = load(e);
-            if let (true, Some(c)) = (refused, &chosen) {
-                f.message += &format!(" (model `{}`: {})", c.model, c.why);
-            }
-            f
-        })?;
-    if let Some(p) = &progress {
-        p.finish();
-    }
-    if json {
-        let doc = RunFile::new(&plan, reports.clone());
-        let text = serde_json::to_string_pretty(&doc)
-            .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))?;
-        out(&text)?;
-    } else {
-        out(&render::report(&reports, plan.rate.is_some(), plan.stream))?;
-    }
-    // After the report, so a failing disk cannot cost the measurements.
-    if let (Some(path), Some(file)) = (&args.hdr_out, hdr_file.as_mut()) {
-        let levels: Vec<_> = plan.concurrency.iter().copied().zip(intervals).collect();
-        let shown = path.display().to_string();
-        loadtest::write_hdr_log(file, &shown, &levels, started).map_err(load)?;
-    }
-    if let Some(c) = &chosen {
-        eprintln!("model: {} ({}; --model to choose)", c.model, c.why);
-    }
-    if reports.iter().any(|r| r.interrupted) {
-        eprintln!("interrupted: partial results above");
-    }
-    if json {
-        // The text report carries these; JSON keeps stdout parseable.
-        for lag in reports.iter().filter_map(loadtest::GeneratorLag::of) {
-            eprintln!("warning: {lag}");
-        }
-    }
-    let mut crossed = args
-        .fail_on
-        .as_ref()
-        .map_or_else(Vec::new, |c| c.check_run(&reports));
-    crossed.extend(loadtest::all_failed(&reports));
-    for c in &crossed {
-        eprintln!("{c}");
-    }
-    Ok(if crossed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(exit::FAILURE)
-    })
+    crate::loadtest_run::run(&plan, how).await
 }
 
-/// Writes to stdout; a closed pipe becomes an error `main` treats as success.
-fn out(text: &str) -> Result<(), Failure> {
-    use std::io::Write;
-    writeln!(std::io::stdout(), "{}", text.trim_end())
-        .map_err(|e| Failure::new(exit::FAILURE, e.to_string()))
-}
-
-fn usage(e: loadtest::BodyError) -> Failure {
-    Failure::new(exit::USAGE, crate::chain(&e))
-}
-
-fn load(e: loadtest::LoadError) -> Failure {
+pub fn load(e: loadtest::LoadError) -> Failure {
     Failure::of(&e, e.is_usage())
 }

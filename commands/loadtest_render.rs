@@ -1,44 +1,9 @@
-//! Rendering for `tokctl loadtest`: the live progress bar (stderr, only on a
-//! terminal) and the comfy-table reports. No measurement or verdict here.
+//! Rendering a `tokctl loadtest` run's reports: the table of levels and
+//! the lines under it. No measurement or verdict here.
 
-use std::time::Duration;
-
-use indicatif::{ProgressBar, ProgressStyle};
-use tokctl::loadtest::{Comparison, GeneratorLag, Latency, Rate, Report, Tick};
+use tokctl::loadtest::{GeneratorLag, Latency, Rate, Report};
 
 use crate::render::{Col, Tab, bytes, count, latency_ms, sig3};
-
-/// A progress bar showing live requests/s, errors and p99.
-pub struct Progress {
-    bar: ProgressBar,
-}
-
-impl Progress {
-    pub fn new() -> Progress {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        );
-        bar.enable_steady_tick(Duration::from_millis(200));
-        Progress { bar }
-    }
-
-    pub fn tick(&self, t: &Tick) {
-        if let Some(p) = t.planned {
-            self.bar.set_length(p.as_secs());
-        }
-        self.bar.set_position(t.elapsed.as_secs());
-        self.bar.set_message(format!(
-            "c={} {} req/s, {} requests, {} errors, p99 {:.1} ms",
-            t.concurrency, t.last_second, t.requests, t.failures, t.p99_ms
-        ));
-    }
-
-    pub fn finish(&self) {
-        self.bar.finish_and_clear();
-    }
-}
 
 fn ms(v: f64) -> String {
     latency_ms(v)
@@ -160,61 +125,4 @@ fn rate(r: &Rate) -> String {
         "min {:.1} p1 {:.1} p50 {:.1} p99 {:.1} max {:.1} mean {:.1}",
         r.min, r.p1, r.p50, r.p99, r.max, r.mean
     )
-}
-
-/// One row per level and metric: A, B and B/A.
-pub fn compare_table(c: &Comparison) -> Tab {
-    let mut t = Tab::new(&[
-        ("level", Col::Atom),
-        ("metric", Col::Atom),
-        ("A", Col::Num),
-        ("B", Col::Num),
-        ("B/A", Col::Num),
-    ]);
-    for r in &c.rows {
-        t.row([
-            r.level.clone(),
-            r.metric.to_string(),
-            sig3(r.a),
-            sig3(r.b),
-            r.ratio.map_or("-".into(), |x| format!("{x:.3}")),
-        ]);
-    }
-    t
-}
-
-/// Two runs side by side, then the levels only one has and the options
-/// that differ.
-pub fn compare(c: &Comparison) -> String {
-    use std::fmt::Write;
-    let t = compare_table(c);
-    let mut o = format!("{t}\n");
-    for (side, levels) in [("A", &c.only_a), ("B", &c.only_b)] {
-        if !levels.is_empty() {
-            let _ = writeln!(o, "only in {side}: {}", levels.join(", "));
-        }
-    }
-    for d in &c.option_diffs {
-        let _ = writeln!(o, "options differ: {d}");
-    }
-    o
-}
-
-/// A comparison as JSON: raw numbers, for scripts.
-pub fn compare_json(c: &Comparison) -> serde_json::Value {
-    let rows: Vec<_> = c
-        .rows
-        .iter()
-        .map(|r| {
-            serde_json::json!({
-                "level": r.level, "metric": r.metric, "a": r.a, "b": r.b, "ratio": r.ratio,
-            })
-        })
-        .collect();
-    serde_json::json!({
-        "rows": rows,
-        "only_a": c.only_a,
-        "only_b": c.only_b,
-        "option_diffs": c.option_diffs,
-    })
 }

@@ -5,6 +5,7 @@ mod args;
 mod cli;
 mod config_cmd;
 mod docs;
+mod failure;
 mod health;
 mod identity_db;
 mod keys;
@@ -15,13 +16,19 @@ mod ledger_spool;
 mod ledger_summary;
 mod listings;
 mod loadtest;
+mod loadtest_compare;
 mod loadtest_render;
+mod loadtest_run;
+mod man_page;
 mod migrate;
+mod numbers;
 mod output;
 mod render;
 mod serve;
 mod tables;
+mod tables_ledger;
 mod tune;
+mod tune_measure;
 mod tune_render;
 mod tune_verify;
 mod tune_write;
@@ -39,69 +46,7 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
-/// A failure to report: the message (with its cause chain) and the exit code.
-#[derive(Debug)]
-pub struct Failure {
-    pub code: u8,
-    pub message: String,
-    /// Stdout was closed by its reader (`| head`): not a failure at all.
-    pub broken_pipe: bool,
-}
-
-/// Exit codes (also in `tokctl --help`).
-pub mod exit {
-    /// The operation's verdict is bad or it failed (unreachable database, drift).
-    pub const FAILURE: u8 = 1;
-    /// Usage or configuration error.
-    pub const USAGE: u8 = 2;
-}
-
-impl Failure {
-    pub fn new(code: u8, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            broken_pipe: false,
-        }
-    }
-
-    /// A library error: exit 2 when the caller gave a bad value (`usage`),
-    /// else 1; the message is the error's cause chain. The one place the
-    /// usage/failure split of every error type becomes an exit code.
-    pub fn of(e: &(dyn std::error::Error + 'static), usage: bool) -> Self {
-        let code = if usage { exit::USAGE } else { exit::FAILURE };
-        Failure::new(code, chain(e))
-    }
-
-    /// Writing to stdout failed; a closed pipe (`| head`) is recognised by
-    /// its kind, and `main` treats it as success.
-    pub fn stdout(e: &std::io::Error, code: u8) -> Self {
-        Failure {
-            broken_pipe: e.kind() == std::io::ErrorKind::BrokenPipe,
-            ..Failure::new(code, format!("writing to stdout: {e}"))
-        }
-    }
-}
-
-impl From<tokctl::config::ConfigError> for Failure {
-    fn from(e: tokctl::config::ConfigError) -> Self {
-        Failure::new(exit::USAGE, format!("config: {e}"))
-    }
-}
-
-impl From<tokctl::db::DbError> for Failure {
-    fn from(e: tokctl::db::DbError) -> Self {
-        Failure::new(exit::FAILURE, chain(&e))
-    }
-}
-
-impl From<tokctl::identity::IdentityError> for Failure {
-    fn from(e: tokctl::identity::IdentityError) -> Self {
-        Failure::of(&e, e.is_usage())
-    }
-}
-
-pub use tokctl::errors::chain;
+pub use failure::{Failure, chain, exit};
 
 pub type CmdResult = Result<ExitCode, Failure>;
 

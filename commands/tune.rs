@@ -4,14 +4,13 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use tokctl::db::{Backend, Db, Dsn, PoolSettings};
-use tokctl::tune::{self, Inputs, Recommendation, measure};
+use tokctl::db::Backend;
+use tokctl::tune::{self, plan};
 
 use crate::cli::GlobalArgs;
 use crate::output::{FormatArgs, formats};
-use crate::{CmdResult, Failure, chain, exit, tune_render, tune_write};
+use crate::{CmdResult, Failure, exit, tune_render, tune_write};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -34,7 +33,7 @@ pub struct Args {
     pub burst_seconds: f64,
     /// How stale the ledger may be; bounds flush_ms (e.g. 500ms, 2s; a bare number is
     /// milliseconds; default: no bound).
-    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = parse_max_delay)]
+    #[arg(long, value_name = "DURATION", allow_negative_numbers = true, value_parser = crate::args::max_delay_ms)]
     pub max_delay_ms: Option<u64>,
     /// CPU cores for the writers (default: detected).
     #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -46,7 +45,7 @@ pub struct Args {
     #[arg(long, allow_negative_numbers = true, value_parser = clap::value_parser!(u64).range(1..=16 * 1024 * 1024))]
     pub entry_bytes: Option<u64>,
     /// Bound on the buffer's memory when full, e.g. 256MiB (default: no bound).
-    #[arg(long, value_parser = parse_budget)]
+    #[arg(long, value_parser = crate::args::bytes)]
     pub memory_budget: Option<u64>,
     /// Gateways sharing one database.
     #[arg(long, default_value_t = 1, allow_negative_numbers = true, value_parser = clap::value_parser!(u32).range(1..=10_000))]
@@ -79,12 +78,8 @@ pub struct Args {
     #[arg(long, default_value = "10", value_name = "DURATION", value_parser = crate::args::seconds_f64, requires = "verify")]
     pub verify_seconds: f64,
     /// Replace one [ledger.async] value for --verify, e.g. buffer_size=4 or on_full=drop (repeatable).
-    #[arg(long, value_name = "KEY=VALUE", requires = "verify", value_parser = parse_override)]
+    #[arg(long, value_name = "KEY=VALUE", requires = "verify", value_parser = crate::args::verify_override)]
     pub verify_override: Vec<tune::verify::Override>,
-}
-
-fn parse_override(s: &str) -> Result<tune::verify::Override, String> {
-    tune::verify::parse_override(s).map_err(|e| e.to_string())
 }
 
 /// The backend to plan for, when it is not the configured one.
@@ -98,19 +93,6 @@ formats!(
     /// How the answer is printed.
     Format { Table, Toml, Env, Json }
 );
-
-/// `--max-delay-ms`: a duration, a bare number being milliseconds; 1 ms to 1 hour.
-fn parse_max_delay(s: &str) -> Result<u64, String> {
-    let ms = crate::args::millis(s)?;
-    if !(1..=3_600_000).contains(&ms) {
-        return Err(format!("`{s}` is outside 1ms..1h"));
-    }
-    Ok(ms)
-}
-
-fn parse_budget(s: &str) -> Result<u64, String> {
-    tune::parse_bytes(s).ok_or_else(|| format!("`{s}` is not a size; expected e.g. 256MiB, 1GB"))
-}
 
 fn usage(e: impl std::fmt::Display) -> Failure {
     Failure::new(exit::USAGE, e.to_string())
@@ -129,130 +111,40 @@ pub async fn run(mut args: Args, global: &GlobalArgs) -> CmdResult {
             "--qps is required (or run tune in a terminal to be asked)",
         ));
     };
-    let dsn = Dsn::parse(&loaded.config.ledger.path).map_err(usage)?;
-    let backend = match args.backend {
-        Some(BackendArg::Sqlite) => Backend::Sqlite,
-        Some(BackendArg::Postgres) => Backend::Postgres,
-        None => dsn.backend(),
-    };
-    let mut inputs = Inputs {
+    let ask = plan::Ask {
         qps,
         burst_seconds: args.burst_seconds,
         max_delay_ms: args.max_delay_ms,
-        cores: args.cores.unwrap_or_else(detected_cores),
-        db_max_conns: args.db_max_conns.unwrap_or(100),
-        entry_bytes: args
-            .entry_bytes
-            .unwrap_or_else(tune::representative_entry_bytes),
+        cores: args.cores,
+        db_max_conns: args.db_max_conns,
+        entry_bytes: args.entry_bytes,
         memory_budget_bytes: args.memory_budget,
         instances: args.instances,
-        backend,
-        spool: {
-            let sp = &loaded.config.ledger.spool;
-            tune::Spool {
-                enabled: sp.enabled,
-                fsync: sp.fsync,
-                fsync_ms: sp.fsync_ms,
-            }
-        },
+        backend: args.backend.map(|b| match b {
+            BackendArg::Sqlite => Backend::Sqlite,
+            BackendArg::Postgres => Backend::Postgres,
+        }),
+        measure_seconds: args.measure.then_some(args.measure_seconds),
     };
-    // Bad input fails before any database is touched.
-    inputs.validate().map_err(usage)?;
-    let mut settings = PoolSettings::ledger(&loaded.config);
-    settings.max_open = settings.max_open.max(4);
-    let connected = match (args.measure, args.db_max_conns, dsn.backend()) {
-        (true, _, _) | (false, None, Backend::Postgres) => {
-            Some(Db::connect(&dsn, &settings, "ledger").await)
-        }
-        _ => None,
-    };
-    // --measure needs the database; reading max_connections only helps.
-    let db = match connected {
-        Some(Ok(db)) => Some(db),
-        Some(Err(e)) if args.measure => return Err(e.into()),
-        Some(Err(e)) => {
-            eprintln!(
-                "warning: {}; assuming 100 connections (pass --db-max-conns)",
-                chain(&e)
-            );
-            None
-        }
-        None => None,
-    };
-    if let (Some(db), None) = (&db, args.db_max_conns) {
-        match measure::max_connections(db).await {
-            Ok(Some(n)) => inputs.db_max_conns = n,
-            Ok(None) => {}
-            Err(e) => eprintln!("warning: {}; assuming 100 connections", chain(&e)),
-        }
-    }
-    let table = tune::recommend(&inputs).map_err(usage)?;
-    let measured = match (&db, args.measure) {
-        (Some(db), true) => Some(run_measure(db, &table, args.measure_seconds).await?),
-        _ => None,
-    };
-    if let Some(db) = &db {
-        db.close().await;
-    }
+    let watch = crate::tune_measure::Stderr::default();
+    let planned = plan::plan(&ask, &loaded.config, &watch)
+        .await
+        .map_err(|e| Failure::of(&e, e.is_usage()))?;
+    watch.finish();
+    let (table, measured) = (planned.table, planned.measured);
     if args.verify {
-        return crate::tune_verify::run(
-            &table,
-            &loaded.config.ledger.path,
-            args.verify_seconds,
-            &args.verify_override,
-            args.format.get() == Format::Json,
-        )
-        .await;
+        let json = args.format.get() == Format::Json;
+        let (ledger, over) = (&loaded.config.ledger.path, &args.verify_override);
+        return crate::tune_verify::run(&table, ledger, args.verify_seconds, over, json).await;
     }
-    let machine = tune::memory::machine_memory_bytes();
-    let mut table = table;
-    table
-        .warnings
-        .extend(tune::memory::warnings(&table, machine));
-    let measured = measured.map(|(mut r, m)| {
-        r.warnings.extend(tune::memory::warnings(&r, machine));
-        (r, m)
-    });
-    let (chosen, m) = match &measured {
-        Some((r, m)) => (r, Some(m)),
-        None => (&table, None),
-    };
-    tune_render::print(
-        args.format.get(),
-        &table,
-        measured.as_ref().map(|(r, _)| r),
-        m,
-    )?;
+    let chosen = measured.as_ref().map_or(&table, |(r, _)| r);
+    let (r, m) = (
+        measured.as_ref().map(|p| &p.0),
+        measured.as_ref().map(|p| &p.1),
+    );
+    tune_render::print(args.format.get(), &table, r, m)?;
     if args.write || args.dry_run || interactive {
         tune_write::write(&loaded, global, chosen, &args)?;
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn detected_cores() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
-}
-
-async fn run_measure(
-    db: &Db,
-    table: &Recommendation,
-    seconds: f64,
-) -> Result<(Recommendation, measure::Measurement), Failure> {
-    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
-        return Err(usage(format!(
-            "--measure-seconds must be in (0, 600], got {seconds}"
-        )));
-    }
-    let opts = measure::MeasureOptions {
-        total: Duration::from_secs_f64(seconds),
-        ..Default::default()
-    };
-    let bar = tune_render::progress_bar(opts.total);
-    let m = measure::measure(db, &opts, &|p| tune_render::update(&bar, &p))
-        .await
-        .map_err(|e| Failure::new(exit::FAILURE, chain(&e)))?;
-    bar.finish_and_clear();
-    let r = measure::apply(table, &m)
-        .ok_or_else(|| Failure::new(exit::FAILURE, "no single-worker run to size from"))?;
-    Ok((r, m))
 }

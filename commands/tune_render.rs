@@ -1,14 +1,12 @@
 //! Rendering `tokctl tune`'s answer: a table (default), the TOML block, the
-//! `export` lines or JSON; and the progress bar of `--measure`.
+//! `export` lines or JSON.
 
 use std::io::Write;
-use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
-use tokctl::tune::measure::{Measurement, Progress};
+use tokctl::tune::measure::Measurement;
 use tokctl::tune::{Reasoned, Recommendation, bytes::format_bytes, output};
 
-use crate::render::{Col, Tab, count, latency_ms, sig3};
+use crate::render::{Col, Tab};
 use crate::tune::Format;
 use crate::{Failure, exit};
 
@@ -24,7 +22,7 @@ pub fn print(
     match format {
         Format::Table => {
             if let Some(m) = m {
-                out.push_str(&format!("{}\n", samples(m)));
+                out.push_str(&format!("{}\n", crate::tune_measure::samples(m)));
             }
             out.push_str(&format!("{}\n", values(table, measured)));
             for w in &chosen.warnings {
@@ -137,43 +135,4 @@ pub fn values(t: &Recommendation, m: Option<&Recommendation>) -> Tab {
             out
         }
     }
-}
-
-fn samples(m: &Measurement) -> Tab {
-    let mut out = Tab::new(&[
-        ("batch", Col::Num),
-        ("workers", Col::Num),
-        ("entries/s", Col::Num),
-        ("per worker", Col::Num),
-        ("flush p50", Col::Num),
-        ("flush p99", Col::Num),
-    ]);
-    for s in &m.samples {
-        out.row([
-            count(s.batch_size as u64),
-            count(s.workers as u64),
-            sig3(s.entries_per_second),
-            sig3(s.entries_per_second_per_worker),
-            latency_ms(s.flush_p50_ms),
-            latency_ms(s.flush_p99_ms),
-        ]);
-    }
-    out
-}
-
-/// A bar over the time budget, on stderr (hidden when it is not a terminal).
-pub fn progress_bar(total: Duration) -> ProgressBar {
-    let bar = ProgressBar::new(total.as_millis() as u64);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} measuring {msg} [{bar:30}] {elapsed}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar
-}
-
-/// Moves the bar to where the benchmark is.
-pub fn update(bar: &ProgressBar, p: &Progress) {
-    bar.set_position(p.elapsed.as_millis() as u64);
-    bar.set_message(format!("{}/{}: {}", p.run, p.runs, p.label));
 }

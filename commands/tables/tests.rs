@@ -2,12 +2,14 @@
 //! split across lines; free text is shortened with an ellipsis.
 
 use tokctl::db::migrate::State;
-use tokctl::ledger::chain::verify::{Break, ChainReport};
+use tokctl::ledger::chain::verify::{Break, ChainReport, Report as VerifyReport};
+use tokctl::ledger::spool::Scan;
 use tokctl::ledger::spool::segment::SegmentInfo;
-use tokctl::ledger::summary::{GroupBy, SummaryRow};
+use tokctl::ledger::summary::{GroupBy, Summary, SummaryRow};
 use tokctl::telemetry::health::{Component, Pools};
 
 use super::*;
+use crate::tables_ledger::{spool, summary, verify};
 
 const LONG: &str = "a long free text message that cannot possibly fit in the space left \
                     for it on an eighty column terminal, however the table is arranged";
@@ -227,7 +229,7 @@ fn loadtest_and_tune_at_80_columns() {
     };
     check(
         "compare",
-        crate::loadtest_render::compare_table(&c),
+        crate::loadtest_compare::compare_table(&c),
         1,
         &[
             "c=100 @1000/s".into(),

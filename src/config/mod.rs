@@ -16,6 +16,8 @@ mod log;
 pub mod paths;
 mod prices;
 mod report;
+pub mod routing;
+mod routing_check;
 mod secret;
 pub mod show;
 mod validate;
@@ -28,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub use access::AccessLog;
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, FlagOverride, LoadOptions, Loaded, Source, load};
+pub use routing::{Deployment, DeploymentConfig, RoutingConfig, Strategy};
 pub use secret::{MASK, Masked, Secret, SecretUrl};
 pub use warnings::{Severity, Warning, preflight, warnings};
 
@@ -46,8 +49,10 @@ pub struct Config {
     pub log: LogConfig,
     /// Upstream providers by name; models refer to them.
     pub providers: BTreeMap<String, ProviderConfig>,
-    /// Public model names, each routed to one provider.
+    /// Public model names, each routed to one or more deployments.
     pub models: Vec<ModelConfig>,
+    /// Choosing a deployment, failing over, cooling failing ones down.
+    pub routing: RoutingConfig,
 }
 
 /// The HTTP server of `tokctl serve`.
@@ -322,11 +327,14 @@ pub enum ProviderKind {
     Mock,
 }
 
-/// A public model name routed to a provider, with its prices.
+/// A public model name routed to a provider (or to several deployments),
+/// with its prices.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub name: String,
+    /// The one-provider form: one deployment. Empty with `deployments`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub provider: String,
     /// The name sent upstream; empty means the same as `name`.
     #[serde(default)]
@@ -350,6 +358,18 @@ pub struct ModelConfig {
     /// client set no limit (Anthropic requires one); default 4096.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens_default: Option<u32>,
+    /// Where the model is served (`[[models.deployments]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deployments: Vec<DeploymentConfig>,
+    /// Overrides `routing.strategy` for this model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
+    /// Models tried in order when every deployment failed for a request.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fallbacks: Vec<String>,
+    /// Models tried when the upstream says the prompt is too long.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_window_fallbacks: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -539,6 +559,10 @@ impl Default for Config {
             output_per_mtok: Some(output),
             free: false,
             max_tokens_default: None,
+            deployments: Vec::new(),
+            strategy: None,
+            fallbacks: Vec::new(),
+            context_window_fallbacks: Vec::new(),
         };
         Self {
             server: ServerConfig::default(),
@@ -557,6 +581,7 @@ impl Default for Config {
                 model("claude-3-5-haiku", 0.8, 0.08, 1.0, 4.0),
                 model("claude-sonnet-4", 3.0, 0.3, 3.75, 15.0),
             ],
+            routing: RoutingConfig::default(),
         }
     }
 }

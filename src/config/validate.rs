@@ -145,22 +145,11 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
             }
         }
     }
+    super::routing_check::check(c, sources)?;
     let mut seen = BTreeSet::new();
     for m in &c.models {
         if !seen.insert(m.name.as_str()) {
             return Err(err("models", format!("model `{}` is listed twice", m.name)));
-        }
-        if !c.providers.contains_key(&m.provider) {
-            let known: Vec<&str> = c.providers.keys().map(String::as_str).collect();
-            return Err(err(
-                "models",
-                format!(
-                    "model `{}` names provider `{}`, which is not configured (known: {})",
-                    m.name,
-                    m.provider,
-                    known.join(", ")
-                ),
-            ));
         }
         for (what, price) in [
             ("input_per_mtok", m.input_per_mtok),

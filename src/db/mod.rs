@@ -10,6 +10,7 @@
 pub mod health;
 mod lock;
 pub mod migrate;
+pub mod open;
 pub(crate) mod sqlite_raw;
 
 use std::str::FromStr;

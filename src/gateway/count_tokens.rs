@@ -52,6 +52,7 @@ async fn count(state: &AppState, req: Request) -> Result<Response, ApiError> {
         .routes
         .get(&parsed.model)
         .ok_or_else(|| model_not_found(state, &parsed.model))?;
+    let route = route.primary();
     if route.provider.kind() != ProviderKind::Anthropic {
         let tokens = estimate(&bytes).ok_or_else(|| {
             ApiError::bad_request(

@@ -25,6 +25,7 @@ pub fn for_serve(
     ledger: &LedgerWriter,
     providers: &Providers,
     limiter: Option<RateLimiter>,
+    routing: &Arc<super::routing::Shared>,
 ) -> (Health, Arc<ProviderProbes>) {
     let probes = Arc::new(ProviderProbes::new(providers));
     let mut checks: Vec<Arc<dyn HealthCheck>> = vec![
@@ -46,6 +47,7 @@ pub fn for_serve(
         checks.push(Arc::new(l));
     }
     checks.push(probes.clone());
+    checks.push(routing.clone());
     (Health::new(checks, probes.names()), probes)
 }
 

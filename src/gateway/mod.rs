@@ -10,6 +10,7 @@
 
 mod admit;
 mod affinity;
+mod attempts;
 mod auth;
 pub mod body;
 mod conn;
@@ -19,9 +20,12 @@ pub mod error;
 pub mod health;
 mod layers;
 mod limit;
+mod outcome;
+mod record;
 pub mod relay;
 pub mod request;
 pub mod routes;
+pub mod routing;
 pub mod server;
 mod stamp;
 mod startup;
@@ -29,6 +33,7 @@ mod stream;
 mod translation;
 mod translation_responses;
 mod unread;
+mod whole;
 mod workers;
 
 use std::sync::Arc;

@@ -4,31 +4,28 @@
 //! goes away it carries on as a task of its own (`super::detach`), so the request still leaves exactly one
 //! ledger entry (status 499, `client_closed`, tokens so far). The order is:
 //! admission to the ledger (backpressure happens here, before the upstream
-//! is called), body checks, routing, the upstream call, then either a whole
-//! body or a stream relayed chunk by chunk while usage is read from it.
+//! is called), body checks, routing and the upstream attempts
+//! (`attempts`), then either a whole body (`whole`) or a stream relayed
+//! chunk by chunk while usage is read from it (`stream`); the entry and the
+//! answer's headers are made in `record`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
+use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::AppState;
 use super::body::RequestBody;
 use super::error::ApiError;
+use super::record::{build_entry, decorate};
 use super::request;
-use super::routes::Route;
-use super::translation::{Direction, StreamTranslator};
 use crate::identity::Principal;
-use crate::ledger::{Entry, TokenSource, Usage};
+use crate::providers::Endpoint;
 use crate::providers::usage::Shape;
-use crate::providers::{Endpoint, UpstreamRequest, UpstreamResponse};
-use crate::translate::{Dropped, RequestOpts};
 
 /// Status recorded when the client went away before the answer was done
 /// (nginx's convention; never sent, since nobody is listening).
@@ -54,7 +51,7 @@ impl RequestCtx {
     /// Whether the handler gave up waiting and answered 504 itself. Read
     /// only once a reply could not be sent: the handler sets this before it
     /// closes the reply channel, so a failed send always sees it.
-    fn timed_out(&self) -> bool {
+    pub(super) fn timed_out(&self) -> bool {
         self.timed_out.load(Ordering::SeqCst)
     }
 }
@@ -71,78 +68,7 @@ pub fn request_timeout(limit: Duration) -> ApiError {
     )
 }
 
-/// The facts gathered along the way, turned into one entry at the end.
-pub(super) struct Outcome {
-    pub(super) model: String,
-    pub(super) route: Option<Route>,
-    pub(super) status: u16,
-    pub(super) usage: Usage,
-    pub(super) source: TokenSource,
-    pub(super) streamed: bool,
-    /// The request body's length, for an input estimate when no usage comes.
-    pub(super) request_bytes: usize,
-    pub(super) upstream_latency: Option<Duration>,
-    pub(super) ttft: Option<Duration>,
-    pub(super) overhead: Option<Duration>,
-    pub(super) upstream_request_id: Option<String>,
-    /// The API the provider was spoken to in (the client's, unless translated).
-    pub(super) upstream_api: Option<Endpoint>,
-    /// Fields translation could not carry (`x-tokctl-dropped`).
-    pub(super) dropped: Dropped,
-    pub(super) error: Option<(&'static str, String)>,
-    /// With the spool on: opens once the entry is on disk. A stream's end
-    /// waits for it, so every answer a client completes is spooled.
-    pub(super) gate: Option<oneshot::Receiver<()>>,
-    /// With the spool on: a whole answer, held until its entry is on disk
-    /// and then sent in one piece (head and body in one write, where
-    /// sending the head first cost a second write per request).
-    pub(super) held: Option<(Response, oneshot::Sender<Response>)>,
-    /// Where the answer goes; taken by whoever sends it.
-    pub(super) reply: Option<oneshot::Sender<Response>>,
-}
-
-impl Outcome {
-    fn new(reply: oneshot::Sender<Response>) -> Self {
-        Self {
-            reply: Some(reply),
-            model: String::new(),
-            route: None,
-            status: 200,
-            usage: Usage::default(),
-            source: TokenSource::None,
-            streamed: false,
-            request_bytes: 0,
-            upstream_latency: None,
-            ttft: None,
-            overhead: None,
-            upstream_request_id: None,
-            upstream_api: None,
-            dropped: Dropped::default(),
-            error: None,
-            gate: None,
-            held: None,
-        }
-    }
-
-    /// The reply could not be delivered: the client went away (499), or
-    /// the handler already answered 504 for the request timeout.
-    pub(super) fn client_closed(&mut self, ctx: &RequestCtx, limit: Duration) {
-        if ctx.timed_out() {
-            self.fail(&request_timeout(limit));
-            return;
-        }
-        self.status = CLIENT_CLOSED;
-        self.error = Some((
-            "client_closed",
-            "the client closed the connection before the answer".into(),
-        ));
-    }
-
-    fn fail(&mut self, e: &ApiError) {
-        self.status = e.status.as_u16();
-        self.error = Some((e.label, e.message.clone()));
-    }
-}
+pub(super) use super::outcome::Outcome;
 
 /// Runs one request to its end and records its entry; the response goes
 /// back through `reply` as soon as it is known.
@@ -289,54 +215,21 @@ async fn run(
     out.request_bytes = bytes.len();
     let parsed = request::parse(&bytes)?;
     out.model = parsed.model.clone();
-    let Some(route) = state.routes.get(&parsed.model).cloned() else {
-        return Err(model_not_found(state, &parsed.model));
-    };
-    let (direction, upstream_api) = Direction::of(ctx.endpoint, route.provider.as_ref())?;
-    out.route = Some(route.clone());
-    out.upstream_api = Some(upstream_api);
     let stream = parsed.stream && ctx.endpoint != Endpoint::Embeddings;
-    let (upstream_body, ask_usage, translator) = match direction {
-        None => {
-            // Ask OpenAI-shaped upstreams for the usage chunk; drop it
-            // later if the client did not ask for it itself.
-            let ask = stream && ctx.endpoint == Endpoint::ChatCompletions && !parsed.include_usage;
-            let body = request::upstream_body(bytes, &parsed, &route.upstream_model, ask);
-            (body, ask, None)
-        }
-        Some(mut d) => {
-            let opts = RequestOpts {
-                max_tokens_default: route.max_tokens_default,
-                ..RequestOpts::new(&route.upstream_model)
-            };
-            let t = d.request(&bytes, &opts)?;
-            out.dropped = t.dropped;
-            let translator = stream.then(|| StreamTranslator::new(d.clone(), t.include_usage));
-            (Bytes::from(t.body), false, Some((d, translator)))
-        }
-    };
-    let anthropic_headers = request::anthropic_headers(&ctx.headers);
-    let req = UpstreamRequest {
-        endpoint: upstream_api,
-        body: upstream_body,
-        stream,
-        model: route.upstream_model.clone(),
-        anthropic_headers,
-    };
-    let sent = Instant::now();
-    let upstream = match route.provider.send(req).await {
-        Ok(u) => u,
-        Err(e) => return Err(ApiError::upstream(&e)),
-    };
+    let answered = super::attempts::run(state, ctx, &bytes, &parsed, stream, out).await?;
+    let super::attempts::Answered {
+        upstream,
+        sent,
+        direction,
+        translator,
+        ask_usage,
+        _in_flight,
+    } = answered;
     out.upstream_request_id = upstream.upstream_request_id.clone();
     let is_sse = upstream
         .content_type
         .as_ref()
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    let (direction, translator) = match translator {
-        Some((d, t)) => (Some(d), t),
-        None => (None, None),
-    };
     if stream && upstream.status.is_success() && is_sse {
         let relayed = super::stream::Relayed {
             upstream,
@@ -347,7 +240,7 @@ async fn run(
         super::stream::relay(state, ctx, out, relayed).await;
         return Ok(());
     }
-    whole_body(state, ctx, out, upstream, sent, direction).await
+    super::whole::whole_body(state, ctx, out, upstream, sent, direction).await
 }
 
 /// 404 for a model the routing table does not have, listing those it has.
@@ -361,90 +254,6 @@ pub(super) fn model_not_found(state: &AppState, model: &str) -> ApiError {
         ),
     )
     .param("model")
-}
-
-/// A non-streamed answer: read it all, take its usage, then answer.
-async fn whole_body(
-    state: &AppState,
-    ctx: &RequestCtx,
-    out: &mut Outcome,
-    upstream: UpstreamResponse,
-    sent: Instant,
-    direction: Option<Direction>,
-) -> Result<(), ApiError> {
-    let mut status = upstream.status;
-    let limit = Duration::from_millis(state.config.server.request_timeout_ms);
-    let mut body = upstream.body;
-    let mut buf = BytesMut::new();
-    let collected = tokio::time::timeout(limit, async {
-        while let Some(chunk) = body.next().await {
-            buf.extend_from_slice(&chunk?);
-        }
-        Ok::<(), crate::providers::UpstreamError>(())
-    })
-    .await;
-    match collected {
-        Err(_) => {
-            let e = ApiError::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                format!("the upstream did not finish its answer within {limit:?}"),
-            );
-            return Err(e);
-        }
-        Ok(Err(e)) => return Err(ApiError::upstream(&e)),
-        Ok(Ok(())) => {}
-    }
-    let upstream_latency = sent.elapsed();
-    out.upstream_latency = Some(upstream_latency);
-    let mut bytes = buf.freeze();
-    if !status.is_success() {
-        out.error = Some((
-            "upstream_status",
-            String::from_utf8_lossy(&bytes[..bytes.len().min(1024)]).into_owned(),
-        ));
-    }
-    let mut content_type = upstream.content_type;
-    let usage = match direction {
-        None if status.is_success() => {
-            crate::providers::usage::from_body(shape_of(ctx.endpoint), &bytes)
-        }
-        None => None,
-        Some(d) => {
-            let answer = d.answer(status, &bytes)?;
-            status = answer.status;
-            bytes = answer.body;
-            content_type = None;
-            answer
-                .dropped
-                .iter()
-                .for_each(|f| out.dropped.push(f.to_string()));
-            answer.usage
-        }
-    };
-    out.status = status.as_u16();
-    if let Some(u) = usage {
-        out.usage = u;
-        out.source = TokenSource::Provider;
-    }
-    out.overhead = Some(ctx.start.elapsed().saturating_sub(upstream_latency));
-    let Some(reply) = out.reply.take().filter(|r| !r.is_closed()) else {
-        out.client_closed(ctx, limit);
-        return Ok(());
-    };
-    let mut resp = Response::new(Body::from(bytes));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        content_type.unwrap_or_else(|| HeaderValue::from_static("application/json")),
-    );
-    decorate(&mut resp, ctx, out);
-    if out.gate.take().is_some() {
-        out.held = Some((resp, reply));
-    } else if reply.send(resp).is_err() {
-        out.client_closed(ctx, limit);
-    }
-    Ok(())
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
@@ -473,93 +282,4 @@ pub fn shape_of(endpoint: Endpoint) -> Shape {
         Endpoint::Responses => Shape::Responses,
         Endpoint::ChatCompletions | Endpoint::Embeddings => Shape::OpenAi,
     }
-}
-
-/// Response headers every proxied answer carries.
-pub(super) fn decorate(resp: &mut Response, ctx: &RequestCtx, out: &Outcome) {
-    resp.extensions_mut().insert(super::AccessLogged);
-    let h = resp.headers_mut();
-    if let Some(o) = out.overhead
-        && let Ok(v) = HeaderValue::from_str(&o.as_micros().to_string())
-    {
-        h.insert("x-tokctl-overhead-us", v);
-    }
-    if let Some(id) = out
-        .upstream_request_id
-        .as_deref()
-        .and_then(|s| HeaderValue::from_str(s).ok())
-    {
-        h.insert("x-upstream-request-id", id);
-    }
-    if let Some(v) = out
-        .dropped
-        .header_value()
-        .and_then(|v| HeaderValue::from_str(&v).ok())
-    {
-        h.insert("x-tokctl-dropped", v);
-    }
-    let _ = ctx;
-}
-
-fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> Entry {
-    let route = out.route.as_ref();
-    let cost_nano = route.map_or(0, |r| r.prices.cost_nano(&out.usage));
-    let us = |d: Duration| i64::try_from(d.as_micros()).unwrap_or(i64::MAX);
-    let latency = ctx.start.elapsed();
-    let mut e = Entry {
-        request_id: ctx.request_id.clone(),
-        created_at_us: ctx.created_at_us,
-        client_request_id: ctx.client_request_id.clone(),
-        upstream_request_id: out.upstream_request_id.clone(),
-        user_id: ctx.principal.as_ref().map(|p| p.user_id),
-        user_name: ctx.principal.as_ref().map(|p| p.user_name.clone()),
-        api_key_id: ctx.principal.as_ref().map(|p| p.key_id),
-        endpoint: ctx.endpoint.path().to_string(),
-        model: out.model.clone(),
-        provider: route
-            .map(|r| r.provider.name().to_string())
-            .unwrap_or_default(),
-        upstream_model: route.map(|r| r.upstream_model.clone()),
-        usage: out.usage,
-        token_source: out.source,
-        cost_nano,
-        latency_us: us(latency),
-        upstream_latency_us: out.upstream_latency.map(us),
-        ttft_us: out.ttft.map(us),
-        // With no upstream time at all, the whole latency is the gateway's.
-        overhead_us: Some(us(out.overhead.unwrap_or_else(|| {
-            latency.saturating_sub(out.upstream_latency.unwrap_or_default())
-        }))),
-        status_code: i32::from(out.status),
-        streamed: out.streamed,
-        error_kind: out.error.as_ref().map(|(k, _)| (*k).to_string()),
-        error_message: out.error.as_ref().map(|(_, m)| m.clone()),
-        upstream_api: out.upstream_api.map(|e| e.api().to_string()),
-        ..Entry::default()
-    };
-    e.sanitize();
-    state.telemetry.record(state.metrics_shard.as_deref(), &e);
-    let error = e.status_code >= 400 || e.error_kind.is_some();
-    if crate::telemetry::logging::access_logged(error) {
-        access_line(&e);
-    }
-    e
-}
-
-/// The access line of a recorded request (`log.access`).
-fn access_line(e: &Entry) {
-    tracing::info!(
-        request_id = %e.request_id,
-        client_request_id = e.client_request_id.as_deref().unwrap_or(""),
-        endpoint = %e.endpoint,
-        model = %e.model,
-        status = e.status_code,
-        latency_us = e.latency_us,
-        overhead_us = e.overhead_us.unwrap_or(0),
-        input_tokens = e.usage.input_tokens,
-        output_tokens = e.usage.output_tokens,
-        token_source = e.token_source.as_str(),
-        error = e.error_kind.as_deref().unwrap_or(""),
-        "access"
-    );
 }

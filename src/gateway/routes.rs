@@ -1,9 +1,11 @@
-//! The routing table: public model name → provider, upstream name, prices.
+//! The routing table: public model name → its deployments (provider,
+//! upstream name, prices, shared state), strategy and fallbacks.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::config::Config;
+use super::routing::{DeploymentState, Policy, Shared};
+use crate::config::{Config, Strategy};
 use crate::pricing::Prices;
 use crate::providers::{Provider, Providers};
 
@@ -11,47 +13,90 @@ use crate::providers::{Provider, Providers};
 /// limit, unless the model says `max_tokens_default` (Anthropic requires one).
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 
-/// Where one public model goes.
+/// One place a model is served: this worker's provider, the process's state.
 #[derive(Clone)]
-pub struct Route {
-    pub model: String,
+pub struct Deployment {
+    pub name: String,
     pub upstream_model: String,
     pub provider: Arc<dyn Provider>,
+    /// The deployment's own prices, else the model's: the cost recorded
+    /// is the serving deployment's.
     pub prices: Prices,
+}
+
+/// Where one public model goes.
+pub struct Route {
+    pub model: String,
+    /// Parallel to `states`.
+    pub deployments: Vec<Deployment>,
+    pub states: Vec<Arc<DeploymentState>>,
+    pub strategy: Strategy,
+    pub fallbacks: Vec<String>,
+    pub context_window_fallbacks: Vec<String>,
     /// `max_tokens` for an Anthropic upstream when a Chat client set none.
     pub max_tokens_default: u32,
 }
 
+impl Route {
+    /// The first deployment (for answers that need no routing, such as a
+    /// token count).
+    pub fn primary(&self) -> &Deployment {
+        &self.deployments[0]
+    }
+}
+
 /// All routes, by public name, plus the names in config order for listings.
 pub struct Routes {
-    by_name: HashMap<String, Route>,
+    by_name: HashMap<String, Arc<Route>>,
     pub names: Vec<String>,
+    /// `[routing]`'s cooldown and latency settings.
+    pub policy: Policy,
 }
 
 impl Routes {
-    pub fn new(c: &Config, providers: &Providers) -> Self {
+    /// This worker's routes over its own `providers`, sharing `shared`.
+    pub fn new(c: &Config, providers: &Providers, shared: &Shared) -> Self {
         let mut by_name = HashMap::new();
         let mut names = Vec::new();
         for m in &c.models {
-            let Some(p) = providers.get(&m.provider) else {
+            let mut deployments = Vec::new();
+            for d in m.deployments() {
+                let Some(p) = providers.get(&d.provider) else {
+                    continue;
+                };
+                deployments.push(Deployment {
+                    name: d.name.clone(),
+                    upstream_model: d.upstream_model.clone(),
+                    provider: p.clone(),
+                    prices: Prices::from_model(&d.prices),
+                });
+            }
+            let states = shared.model(&m.name).to_vec();
+            if deployments.is_empty() || deployments.len() != states.len() {
                 continue;
-            };
+            }
             names.push(m.name.clone());
             by_name.insert(
                 m.name.clone(),
-                Route {
+                Arc::new(Route {
                     model: m.name.clone(),
-                    upstream_model: m.upstream_name().to_string(),
-                    provider: p.clone(),
-                    prices: Prices::from_model(m),
+                    deployments,
+                    states,
+                    strategy: m.strategy.unwrap_or(c.routing.strategy),
+                    fallbacks: m.fallbacks.clone(),
+                    context_window_fallbacks: m.context_window_fallbacks.clone(),
                     max_tokens_default: m.max_tokens_default.unwrap_or(DEFAULT_MAX_TOKENS),
-                },
+                }),
             );
         }
-        Self { by_name, names }
+        Self {
+            by_name,
+            names,
+            policy: shared.policy,
+        }
     }
 
-    pub fn get(&self, model: &str) -> Option<&Route> {
+    pub fn get(&self, model: &str) -> Option<&Arc<Route>> {
         self.by_name.get(model)
     }
 
@@ -66,7 +111,7 @@ impl Routes {
                     "id": r.model,
                     "object": "model",
                     "created": 0,
-                    "owned_by": r.provider.name(),
+                    "owned_by": r.primary().provider.name(),
                 })
             })
             .collect();

@@ -87,9 +87,19 @@ pub async fn serve(
     };
     let ledger =
         LedgerWriter::start_with(dbs.ledger.clone(), &config.ledger, opened.opening).await?;
+    // One deployment state per process: cooldowns and load are shared by
+    // every worker.
+    let routing = Arc::new(super::routing::Shared::new(&config));
     // These serve the health probes; requests go through each worker's own.
     let providers = providers::build(&config)?;
-    let (telemetry, probes) = telemetry(&config, &dbs, &ledger, &providers, limiter.clone())?;
+    let (telemetry, probes) = telemetry(
+        &config,
+        &dbs,
+        &ledger,
+        &providers,
+        limiter.clone(),
+        &routing,
+    )?;
     let probes = probes.spawn(super::health::probe_interval(&config));
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
@@ -112,9 +122,8 @@ pub async fn serve(
     let mut apps = Vec::new();
     for _ in 0..super::workers::count(config.server.workers) {
         let own = providers::build(&config)?;
-        apps.push(router(app_state(Arc::new(super::routes::Routes::new(
-            &config, &own,
-        )))));
+        let routes = super::routes::Routes::new(&config, &own, &routing);
+        apps.push(router(app_state(Arc::new(routes))));
     }
     // Bound before the main port is announced, so a scraper told the
     // address finds /metrics too.
@@ -238,17 +247,20 @@ fn telemetry(
     ledger: &LedgerWriter,
     providers: &providers::Providers,
     limiter: Option<crate::ratelimit::RateLimiter>,
+    routing: &Arc<super::routing::Shared>,
 ) -> Result<(Arc<Telemetry>, Arc<ProviderProbes>), ServeError> {
     let metrics = if config.metrics.enabled {
         Some(Metrics::new(config)?)
     } else {
         None
     };
-    let (health, probes) = super::health::for_serve(config, dbs, ledger, providers, limiter);
+    let (health, probes) =
+        super::health::for_serve(config, dbs, ledger, providers, limiter, routing);
     let telemetry = Arc::new(Telemetry {
         metrics,
         health: Arc::new(health),
         ledger: ledger.clone(),
+        deployments: Some(routing.clone()),
     });
     Ok((telemetry, probes))
 }

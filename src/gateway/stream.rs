@@ -22,7 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::AppState;
 use super::error::ApiError;
-use super::relay::{CLIENT_CLOSED, Outcome, RequestCtx, decorate, shape_of};
+use super::record::decorate;
+use super::relay::{CLIENT_CLOSED, Outcome, RequestCtx, shape_of};
 use super::translation::StreamTranslator;
 use crate::ledger::TokenSource;
 use crate::providers::UpstreamResponse;

@@ -86,6 +86,35 @@ pub(crate) fn check_name(name: &str) -> Result<(), IdentityError> {
 }
 
 impl NewKey {
+    /// A key's settings as given on the command line: `expires` (a duration
+    /// from `now_us` or an RFC 3339 time) parsed, the limits checked.
+    pub fn parse(
+        name: String,
+        expires: Option<&str>,
+        rps: Option<f64>,
+        burst: Option<i32>,
+        tokens_per_minute: Option<i64>,
+        now_us: i64,
+    ) -> Result<NewKey, IdentityError> {
+        let key = NewKey {
+            name,
+            expires_at_us: expires
+                .map(|t| super::keys::parse_expiry(t, now_us))
+                .transpose()?,
+            rps,
+            burst,
+            tokens_per_minute,
+        };
+        key.check()?;
+        Ok(key)
+    }
+
+    /// Whether the key carries limits of its own (which rate_limit.enabled
+    /// = false would leave unenforced).
+    pub fn has_limits(&self) -> bool {
+        self.rps.is_some() || self.burst.is_some() || self.tokens_per_minute.is_some()
+    }
+
     /// Refuses limits that could never admit a request (zero, negative, NaN).
     pub fn check(&self) -> Result<(), IdentityError> {
         let bad = |what, value: String, reason| IdentityError::InvalidLimit {
@@ -120,6 +149,21 @@ mod tests {
         for bad in ["", "a b", "tab\there", &"x".repeat(129)] {
             assert!(check_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn command_line_settings_are_parsed_and_checked() {
+        let now = 1_700_000_000_000_000;
+        let k = NewKey::parse("ci".into(), Some("1h"), Some(2.0), None, None, now).expect("ok");
+        assert_eq!(k.expires_at_us, Some(now + 3_600_000_000));
+        assert!(k.has_limits());
+        assert!(
+            !NewKey::parse(String::new(), None, None, None, None, now)
+                .expect("no limits")
+                .has_limits()
+        );
+        assert!(NewKey::parse("x".into(), Some("0s"), None, None, None, now).is_err());
+        assert!(NewKey::parse("x".into(), None, None, Some(0), None, now).is_err());
     }
 
     #[test]

@@ -23,4 +23,6 @@ pub use scan::{count, get, list_request_ids};
 pub use store::{StoreError, insert_batch};
 pub use writer::dead_letter::{self, DeadLetter, DeadLetterError};
 pub use writer::stats::WriterStats;
-pub use writer::{Admission, Durable, LedgerError, LedgerWriter, Opening, Refused, STUCK_AFTER};
+pub use writer::{
+    Admission, Durable, LedgerError, LedgerWriter, Opening, Refused, Replayed, STUCK_AFTER,
+};

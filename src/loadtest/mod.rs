@@ -19,6 +19,7 @@ mod engine;
 mod hdrlog;
 mod lag;
 mod pace;
+mod setup;
 mod sse;
 mod stats;
 mod target;
@@ -35,6 +36,7 @@ pub use early::EARLY_ANSWERS;
 pub use engine::{Tick, cpu_cores, run};
 pub use hdrlog::write_hdr_log;
 pub use lag::{GeneratorLag, MAX_BEHIND_P99_MS, Remedy, lag_failures};
+pub use setup::{Aim, BodySource, prepare};
 pub use stats::{ErrorKind, Latency, OpenLoop, Rate, Report, Results, Seconds, StreamStats};
 pub use target::{Target, default_url};
 
@@ -116,6 +118,9 @@ pub enum LoadError {
     /// The first answers were all refusals (see `early.rs`): stopped.
     #[error("{0}")]
     Refused(String),
+    /// The body file cannot be read or is not a JSON object.
+    #[error(transparent)]
+    Body(#[from] BodyError),
     /// No `--model` and none could be found (config or the server's list).
     #[error("no model to ask for: {0}")]
     NoModel(String),
@@ -133,7 +138,10 @@ impl LoadError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            LoadError::BadUrl { .. } | LoadError::Plan(_) | LoadError::NoModel(_)
+            LoadError::BadUrl { .. }
+                | LoadError::Plan(_)
+                | LoadError::Body(_)
+                | LoadError::NoModel(_)
         )
     }
 }

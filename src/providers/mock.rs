@@ -221,6 +221,7 @@ impl Provider for MockProvider {
                         status: http::StatusCode::BAD_REQUEST,
                         content_type: Some(http::HeaderValue::from_static("application/json")),
                         upstream_request_id: None,
+                        retry_after: None,
                         body: Box::pin(stream::iter([Ok(Bytes::from(invalid.body(req.endpoint)))])),
                     });
                 }
@@ -235,6 +236,7 @@ impl Provider for MockProvider {
                     status: http::StatusCode::OK,
                     content_type: Some(http::HeaderValue::from_static("application/json")),
                     upstream_request_id: None,
+                    retry_after: None,
                     body: Box::pin(stream::iter([Ok(body)])),
                 });
             }
@@ -261,6 +263,7 @@ impl Provider for MockProvider {
                 status: http::StatusCode::OK,
                 content_type: Some(http::HeaderValue::from_static("text/event-stream")),
                 upstream_request_id: None,
+                retry_after: None,
                 body: Box::pin(body),
             })
         })

@@ -13,6 +13,7 @@ mod mock_responses;
 mod mock_tools;
 mod mock_validate;
 mod remote;
+pub mod retry_after;
 pub mod usage;
 
 use std::collections::BTreeMap;
@@ -86,6 +87,9 @@ pub struct UpstreamResponse {
     pub status: http::StatusCode,
     pub content_type: Option<http::HeaderValue>,
     pub upstream_request_id: Option<String>,
+    /// How long the upstream asked to be left alone (`Retry-After` or a
+    /// rate-limit reset header), read on every answer, used on a 429.
+    pub retry_after: Option<Duration>,
     pub body: ByteStream,
 }
 
@@ -132,9 +136,19 @@ pub trait Provider: Send + Sync {
     fn responses(&self) -> bool {
         false
     }
-    /// Sends one request, retrying (connect errors, 429, 5xx) only before
-    /// any byte of the answer has been handed back.
+    /// Sends one request once (one attempt): its answer's head, or how it
+    /// failed. The gateway's routing loop decides on retries and failover.
     fn send(&self, req: UpstreamRequest) -> BoxFuture<'_, Result<UpstreamResponse, UpstreamError>>;
+    /// `max_retries`: attempts on this same upstream after the first, made
+    /// only when no other deployment is left to fail over to.
+    fn max_retries(&self) -> u32 {
+        0
+    }
+    /// The pause before the `retry`-th retry (0-based) on this upstream.
+    fn retry_delay(&self, retry: u32) -> Duration {
+        let _ = retry;
+        Duration::ZERO
+    }
     /// A cheap reachability probe that never costs money (no completion).
     fn probe(&self) -> BoxFuture<'_, Result<Duration, UpstreamError>>;
 }

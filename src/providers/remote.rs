@@ -1,8 +1,9 @@
 //! The HTTP providers: OpenAI-compatible and Anthropic, one pooled HTTP
-//! client each, with retries (exponential backoff with jitter) on connect
-//! errors, 429 and 5xx while nothing has reached the client yet.
+//! client each. One `send` is one attempt; the gateway's routing loop
+//! retries (exponential backoff with jitter, [`Provider::retry_delay`]) on
+//! connect errors, 429 and 5xx while nothing has reached the client yet.
 //!
-//! A transport failure is retried only when the request provably never
+//! A transport failure is classified so that it is retried only when the request provably never
 //! reached the upstream (see [`never_sent`]): a completion that the
 //! upstream received may be billed by the provider even if its answer is
 //! lost, and a second copy would be billed again while the ledger records
@@ -181,12 +182,6 @@ impl HttpProvider {
         h
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
-        let base = self.retry_base.saturating_mul(1u32 << attempt.min(10));
-        let jitter = rand::thread_rng().gen_range(0.5..1.5);
-        base.mul_f64(jitter)
-    }
-
     /// The status of `GET url` with the provider's headers (the body is
     /// dropped), over the same transport requests use.
     async fn get_status(&self, url: &http::Uri) -> Result<u16, String> {
@@ -269,56 +264,29 @@ impl HttpProvider {
         }
     }
 
+    /// One attempt: the answer's head, or how it failed. Retries (on the
+    /// same deployment) and failover are the gateway's routing loop's.
     async fn send_inner(&self, req: UpstreamRequest) -> Result<UpstreamResponse, UpstreamError> {
-        let mut attempt = 0;
-        loop {
-            let started = Instant::now();
-            let result = tokio::time::timeout(self.timeout, self.send_once(&req)).await;
-            let retryable_left = attempt < self.max_retries;
-            match result {
-                Err(_) => {
-                    return Err(UpstreamError::Timeout {
-                        provider: self.name.clone(),
-                        timeout: self.timeout,
-                    });
-                }
-                Ok(Err(f)) => {
-                    if retryable_left && f.retryable {
-                        tracing::warn!(provider = %self.name, attempt = attempt + 1,
-                            error = %f.message, "upstream not reached; retrying");
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    if f.timed_out {
-                        return Err(UpstreamError::Timeout {
-                            provider: self.name.clone(),
-                            timeout: started.elapsed(),
-                        });
-                    }
-                    if !f.retryable {
-                        return Err(UpstreamError::Dropped {
-                            provider: self.name.clone(),
-                            message: f.message,
-                        });
-                    }
-                    return Err(UpstreamError::Connect {
-                        provider: self.name.clone(),
-                        message: f.message,
-                    });
-                }
-                Ok(Ok(answer)) => {
-                    let status = answer.status;
-                    if retryable_left && (status.as_u16() == 429 || status.is_server_error()) {
-                        tracing::warn!(provider = %self.name, attempt = attempt + 1,
-                            status = status.as_u16(), "upstream refused the request; retrying");
-                        tokio::time::sleep(self.backoff(attempt)).await;
-                        attempt += 1;
-                        continue;
-                    }
-                    return Ok(wrap(answer));
-                }
-            }
+        let started = Instant::now();
+        let result = tokio::time::timeout(self.timeout, self.send_once(&req)).await;
+        match result {
+            Err(_) => Err(UpstreamError::Timeout {
+                provider: self.name.clone(),
+                timeout: self.timeout,
+            }),
+            Ok(Err(f)) if f.timed_out => Err(UpstreamError::Timeout {
+                provider: self.name.clone(),
+                timeout: started.elapsed(),
+            }),
+            Ok(Err(f)) if !f.retryable => Err(UpstreamError::Dropped {
+                provider: self.name.clone(),
+                message: f.message,
+            }),
+            Ok(Err(f)) => Err(UpstreamError::Connect {
+                provider: self.name.clone(),
+                message: f.message,
+            }),
+            Ok(Ok(answer)) => Ok(wrap(answer)),
         }
     }
 }
@@ -367,10 +335,12 @@ fn wrap(answer: Answer) -> UpstreamResponse {
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     let content_type = headers.get(CONTENT_TYPE).cloned();
+    let retry_after = super::retry_after::from_headers(headers);
     UpstreamResponse {
         status: answer.status,
         content_type,
         upstream_request_id,
+        retry_after,
         body: answer.body,
     }
 }
@@ -443,6 +413,16 @@ impl Provider for HttpProvider {
 
     fn send(&self, req: UpstreamRequest) -> BoxFuture<'_, Result<UpstreamResponse, UpstreamError>> {
         Box::pin(self.send_inner(req))
+    }
+
+    fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    fn retry_delay(&self, retry: u32) -> Duration {
+        let base = self.retry_base.saturating_mul(1u32 << retry.min(10));
+        let jitter = rand::thread_rng().gen_range(0.5..1.5);
+        base.mul_f64(jitter)
     }
 
     /// `GET {base}/models`, which costs no tokens: proves the upstream is

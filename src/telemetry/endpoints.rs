@@ -22,6 +22,8 @@ pub struct Telemetry {
     pub metrics: Option<Metrics>,
     pub health: Arc<Health>,
     pub ledger: LedgerWriter,
+    /// The routing deployments, whose metrics are read at scrape time.
+    pub deployments: Option<Arc<dyn metrics::deployments::DeploymentSource>>,
 }
 
 impl Telemetry {
@@ -159,6 +161,11 @@ async fn scrape(State(t): State<Arc<Telemetry>>) -> Response {
     let Some(m) = &t.metrics else {
         return (StatusCode::NOT_FOUND, "metrics are disabled").into_response();
     };
-    let body = m.render(&t.ledger.stats(), &t.health.pools().databases);
+    let extra = t
+        .deployments
+        .as_ref()
+        .map(|d| metrics::deployments::families(&d.samples()))
+        .unwrap_or_default();
+    let body = m.render_with(&t.ledger.stats(), &t.health.pools().databases, extra);
     ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], body).into_response()
 }

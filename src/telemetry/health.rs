@@ -90,12 +90,12 @@ pub struct Report {
 
 impl Report {
     /// Builds a report whose status is the worst component's, providers
-    /// counting at most as degraded.
+    /// and routing deployments counting at most as degraded.
     pub fn new(components: Vec<Component>, pools: Pools) -> Report {
         let status = components
             .iter()
             .map(|c| {
-                if c.kind == "provider" {
+                if c.kind == "provider" || c.kind == "deployment" {
                     c.status.min(Status::Degraded)
                 } else {
                     c.status

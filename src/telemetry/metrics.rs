@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Instant;
 
 use prometheus::core::Collector;
-use prometheus::proto::{self, MetricFamily, MetricType};
+use prometheus::proto::MetricFamily;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -27,15 +27,23 @@ use super::health::DbPool;
 use super::names::{self, Name};
 use crate::config::Config;
 use crate::ledger::{Entry, WriterStats};
+use scrape::scrape_families;
 pub use shard::{InFlight, Shard};
 use shard::{LabelId, OTHER_ID};
 
+pub mod deployments;
+mod scrape;
 mod shard;
 
 /// Buckets for whole requests and upstream answers (seconds): LLM calls
 /// range from milliseconds (embeddings, errors) to minutes (long streams).
 const DURATION_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Buckets for the gateway's own time per request (seconds): tens of
+/// microseconds when all is well, milliseconds under queueing.
+const OVERHEAD_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
 ];
 /// Buckets for time to first token (seconds).
 const TTFT_BUCKETS: &[f64] = &[0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0];
@@ -58,7 +66,9 @@ pub struct Metrics {
     duration: HistogramVec,
     upstream: HistogramVec,
     ttft: HistogramVec,
+    overhead: HistogramVec,
     tokens: IntCounterVec,
+    cost: IntCounterVec,
     user_tokens: IntCounterVec,
     auth_refusals: IntCounterVec,
     rate_limit_refusals: IntCounterVec,
@@ -102,7 +112,9 @@ impl Metrics {
             &["provider"],
         )?;
         let ttft = HistogramVec::new(hist(names::TTFT, TTFT_BUCKETS), &["provider"])?;
+        let overhead = HistogramVec::new(hist(names::OVERHEAD, OVERHEAD_BUCKETS), &["endpoint"])?;
         let tokens = IntCounterVec::new(opts(names::TOKENS), &["model", "type"])?;
+        let cost = IntCounterVec::new(opts(names::COST), &["model"])?;
         let user_tokens = IntCounterVec::new(opts(names::USER_TOKENS), &["user", "type"])?;
         let auth_refusals = IntCounterVec::new(opts(names::AUTH_REFUSALS), &["reason"])?;
         let rate_limit_refusals = IntCounterVec::new(opts(names::RATE_LIMIT_REFUSALS), &["type"])?;
@@ -112,7 +124,9 @@ impl Metrics {
             IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_SKIPPED))?;
         let connections_refused = IntCounter::with_opts(opts(names::CONNECTIONS_REFUSED))?;
         let open_connections = IntGauge::with_opts(opts(names::OPEN_CONNECTIONS))?;
-        let collectors: [Box<dyn Collector>; 14] = [
+        let collectors: [Box<dyn Collector>; 16] = [
+            Box::new(overhead.clone()),
+            Box::new(cost.clone()),
             Box::new(rate_limit_store_skipped.clone()),
             Box::new(connections_refused.clone()),
             Box::new(open_connections.clone()),
@@ -139,7 +153,9 @@ impl Metrics {
             duration,
             upstream,
             ttft,
+            overhead,
             tokens,
+            cost,
             user_tokens,
             auth_refusals,
             rate_limit_refusals,
@@ -255,6 +271,16 @@ impl Metrics {
 
     /// The text exposition: the registry plus the values read now.
     pub fn render(&self, ledger: &WriterStats, pools: &[DbPool]) -> String {
+        self.render_with(ledger, pools, Vec::new())
+    }
+
+    /// [`Metrics::render`] plus families read elsewhere (the deployments').
+    pub fn render_with(
+        &self,
+        ledger: &WriterStats,
+        pools: &[DbPool],
+        extra: Vec<MetricFamily>,
+    ) -> String {
         {
             let shards = self.shards.lock().unwrap_or_else(PoisonError::into_inner);
             shards.iter().for_each(|s| s.flush());
@@ -263,6 +289,7 @@ impl Metrics {
         }
         let mut families = self.registry.gather();
         families.extend(scrape_families(ledger, pools, self.started));
+        families.extend(extra);
         let mut out = Vec::new();
         // Encoding into a Vec fails only on a malformed family, which
         // `scrape_families` never builds; an empty answer would show it.
@@ -302,236 +329,5 @@ impl Labels {
 /// The content type of the text exposition.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-fn family(n: Name, kind: MetricType, metrics: Vec<proto::Metric>) -> MetricFamily {
-    let mut f = MetricFamily::default();
-    f.set_name(n.0.to_string());
-    f.set_help(n.1.to_string());
-    f.set_field_type(kind);
-    f.set_metric(metrics);
-    f
-}
-
-fn labels(pairs: &[(&str, &str)]) -> Vec<proto::LabelPair> {
-    pairs
-        .iter()
-        .map(|(k, v)| {
-            let mut l = proto::LabelPair::default();
-            l.set_name((*k).to_string());
-            l.set_value((*v).to_string());
-            l
-        })
-        .collect()
-}
-
-fn gauge(pairs: &[(&str, &str)], v: f64) -> proto::Metric {
-    let mut g = proto::Gauge::default();
-    g.set_value(v);
-    let mut m = proto::Metric::default();
-    m.set_label(labels(pairs));
-    m.set_gauge(g);
-    m
-}
-
-fn counter(v: f64) -> proto::Metric {
-    let mut c = proto::Counter::default();
-    c.set_value(v);
-    let mut m = proto::Metric::default();
-    m.set_counter(c);
-    m
-}
-
-/// Families whose values are read at scrape time, not recorded.
-fn scrape_families(s: &WriterStats, pools: &[DbPool], started: Instant) -> Vec<MetricFamily> {
-    use MetricType::{COUNTER, GAUGE, SUMMARY};
-    let mut flush = proto::Summary::default();
-    flush.set_sample_count(s.batches);
-    flush.set_sample_sum(s.flush_duration_sum.as_secs_f64());
-    let mut flush_m = proto::Metric::default();
-    flush_m.set_summary(flush);
-    let pool = |f: &dyn Fn(&DbPool) -> f64| -> Vec<proto::Metric> {
-        pools
-            .iter()
-            .map(|p| gauge(&[("database", p.name.as_str())], f(p)))
-            .collect()
-    };
-    // One value each, read from the writer's stats.
-    let scalars = [
-        (names::LEDGER_QUEUE, GAUGE, s.queue_depth as f64),
-        (names::LEDGER_BUFFER, GAUGE, s.buffer_size as f64),
-        (names::LEDGER_WRITTEN, COUNTER, s.written as f64),
-        (names::LEDGER_DROPPED, COUNTER, s.dropped as f64),
-        (names::LEDGER_REFUSED, COUNTER, s.refused as f64),
-        (names::LEDGER_DEAD, COUNTER, s.dead_lettered as f64),
-        (names::LEDGER_LAST_BATCH, GAUGE, s.last_batch_size as f64),
-        (names::LEDGER_BACKLOG, GAUGE, s.backlog() as f64),
-        (
-            names::LEDGER_OLDEST_UNWRITTEN,
-            GAUGE,
-            s.oldest_unwritten.as_secs_f64(),
-        ),
-        (names::SPOOL_BYTES, GAUGE, s.spool_bytes as f64),
-        (names::SPOOL_MAX_BYTES, GAUGE, s.spool_max_bytes as f64),
-        (names::SPOOL_TORN, COUNTER, s.spool_torn_records as f64),
-        (names::LEDGER_WATERMARK, GAUGE, s.watermark as f64),
-        (names::UPTIME, GAUGE, started.elapsed().as_secs_f64()),
-    ];
-    let mut out: Vec<MetricFamily> = scalars
-        .into_iter()
-        .map(|(name, kind, v)| {
-            let m = if kind == COUNTER {
-                counter(v)
-            } else {
-                gauge(&[], v)
-            };
-            family(name, kind, vec![m])
-        })
-        .collect();
-    out.extend([
-        family(names::LEDGER_FLUSH, SUMMARY, vec![flush_m]),
-        family(names::DB_OPEN, GAUGE, pool(&|p| f64::from(p.open))),
-        family(names::DB_IDLE, GAUGE, pool(&|p| p.idle as f64)),
-        family(names::DB_IN_USE, GAUGE, pool(&|p| p.in_use as f64)),
-        family(
-            names::BUILD_INFO,
-            GAUGE,
-            vec![gauge(&[("version", env!("CARGO_PKG_VERSION"))], 1.0)],
-        ),
-    ]);
-    out
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::ledger::{TokenSource, Usage};
-
-    fn entry(model: &str, user: i64) -> Entry {
-        Entry {
-            request_id: "r".into(),
-            created_at_us: 0,
-            client_request_id: None,
-            upstream_request_id: None,
-            user_id: Some(user),
-            user_name: None,
-            api_key_id: None,
-            endpoint: "/v1/chat/completions".into(),
-            model: model.into(),
-            provider: "mock".into(),
-            upstream_model: None,
-            usage: Usage {
-                input_tokens: 10,
-                output_tokens: 5,
-                ..Usage::default()
-            },
-            token_source: TokenSource::Provider,
-            cost_nano: 0,
-            latency_us: 1_500,
-            upstream_latency_us: Some(1_000),
-            ttft_us: Some(500),
-            overhead_us: None,
-            status_code: 200,
-            streamed: true,
-            error_kind: None,
-            error_message: None,
-            chain: None,
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn labels_stay_bounded() {
-        let mut c = Config::default();
-        c.metrics.max_user_series = 2;
-        let m = Metrics::new(&c).expect("registry");
-        for user in 1..=5 {
-            m.record(&entry("gpt-4o-mini", user));
-        }
-        m.record(&entry("made-up-model", 1));
-        let text = m.render(&WriterStats::default(), &[]);
-        assert!(text.contains("user=\"u1\""), "{text}");
-        assert!(text.contains("user=\"u2\""), "{text}");
-        assert!(!text.contains("user=\"u3\""), "{text}");
-        assert!(
-            text.contains("tokctl_user_tokens_total{type=\"prompt\",user=\"other\"} 30"),
-            "{text}"
-        );
-        assert!(text.contains("model=\"other\""), "{text}");
-        assert!(!text.contains("made-up-model"), "{text}");
-    }
-
-    /// Workers record into shards of their own; a scrape adds them all up,
-    /// in-flight requests included, and keeps the user bound across shards.
-    #[test]
-    fn shards_add_up_at_scrape() {
-        let mut c = Config::default();
-        c.metrics.max_user_series = 1;
-        let m = Metrics::new(&c).expect("registry");
-        let (a, b) = (m.shard(), m.shard());
-        m.record_in(&a, &entry("gpt-4o-mini", 1));
-        m.record_in(&a, &entry("gpt-4o-mini", 2));
-        m.record_in(&b, &entry("gpt-4o-mini", 1));
-        m.record_in(&b, &entry("gpt-4o-mini", 3));
-        let mut err = entry("made-up-model", 1);
-        err.status_code = 404;
-        err.error_kind = Some("unknown_model".into());
-        m.record_in(&b, &err);
-        let _held = [a.in_flight(), a.in_flight(), b.in_flight()];
-        {
-            let _done = b.in_flight();
-        }
-        let text = m.render(&WriterStats::default(), &[]);
-        let has = |line: &str| text.lines().any(|l| l == line);
-        assert!(
-            has(
-                "tokctl_requests_total{endpoint=\"/v1/chat/completions\",model=\"gpt-4o-mini\",status=\"200\"} 4"
-            ),
-            "{text}"
-        );
-        assert!(
-            has(
-                "tokctl_requests_total{endpoint=\"/v1/chat/completions\",model=\"other\",status=\"404\"} 1"
-            ),
-            "{text}"
-        );
-        assert!(
-            has("tokctl_request_errors_total{kind=\"unknown_model\"} 1"),
-            "{text}"
-        );
-        assert!(has("tokctl_in_flight_requests 3"), "{text}");
-        // User 1 took the one series; 2 and 3 share `other`, whichever
-        // shard saw them first.
-        assert!(
-            has("tokctl_user_tokens_total{type=\"prompt\",user=\"u1\"} 30"),
-            "{text}"
-        );
-        assert!(
-            has("tokctl_user_tokens_total{type=\"prompt\",user=\"other\"} 20"),
-            "{text}"
-        );
-        assert!(
-            has(
-                "tokctl_request_duration_seconds_count{endpoint=\"/v1/chat/completions\",provider=\"mock\"} 5"
-            ),
-            "{text}"
-        );
-        // A second scrape adds nothing twice.
-        let again = m.render(&WriterStats::default(), &[]);
-        assert!(again.contains("status=\"200\"} 4"), "{again}");
-    }
-
-    /// The hot-path cost of one `record` (printed; a budget catches regressions).
-    #[test]
-    fn record_is_cheap() {
-        let m = Metrics::new(&Config::default()).expect("registry");
-        let e = entry("gpt-4o-mini", 1);
-        let n = 20_000;
-        let start = Instant::now();
-        for _ in 0..n {
-            let _g = m.in_flight();
-            m.record(&e);
-        }
-        let per = start.elapsed() / n;
-        eprintln!("Metrics::record + in_flight: {per:?} per request");
-        assert!(per.as_micros() < 50, "{per:?} per request");
-    }
-}
+mod tests;

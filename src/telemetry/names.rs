@@ -31,6 +31,10 @@ pub const TTFT: Name = (
     "tokctl_time_to_first_token_seconds",
     "Streams only: arrival to the first chunk from the upstream, by provider.",
 );
+pub const OVERHEAD: Name = (
+    "tokctl_gateway_overhead_seconds",
+    "The gateway's own time per request (duration minus the upstream's; the ledger's overhead_us), by endpoint.",
+);
 pub const TOKENS: Name = (
     "tokctl_tokens_total",
     "Tokens by model and type (prompt or completion).",
@@ -38,6 +42,10 @@ pub const TOKENS: Name = (
 pub const USER_TOKENS: Name = (
     "tokctl_user_tokens_total",
     "Tokens by user (masked id u<id>, at most metrics.max_user_series users, the rest other) and type.",
+);
+pub const COST: Name = (
+    "tokctl_cost_nano_total",
+    "Cost of requests in nano-units of the ledger's currency (the ledger's cost_nano), by model.",
 );
 pub const RATE_LIMIT_REFUSALS: Name = (
     "tokctl_rate_limit_refusals_total",
@@ -141,3 +149,25 @@ pub const UPTIME: Name = (
     "Seconds since the gateway started.",
 );
 pub const BUILD_INFO: Name = ("tokctl_build_info", "Always 1; the version in a label.");
+
+// Routing deployments, read from the routing state at scrape time.
+pub const DEPLOYMENT_REQUESTS: Name = (
+    "tokctl_deployment_requests_total",
+    "Upstream attempts sent to a deployment, by model, deployment and provider (configured names).",
+);
+pub const DEPLOYMENT_FAILURES: Name = (
+    "tokctl_deployment_failures_total",
+    "Failed upstream attempts by deployment and error (upstream_unreachable, upstream_dropped, upstream_timeout, upstream_429, upstream_5xx, other).",
+);
+pub const DEPLOYMENT_COOLING: Name = (
+    "tokctl_deployment_cooling",
+    "1 while a deployment is cooling down (or waiting for its half-open probe), else 0.",
+);
+pub const DEPLOYMENT_IN_FLIGHT: Name = (
+    "tokctl_deployment_in_flight_requests",
+    "Upstream attempts in flight on a deployment from this gateway.",
+);
+pub const DEPLOYMENT_LATENCY_EWMA: Name = (
+    "tokctl_deployment_latency_ewma_seconds",
+    "The latency strategy's peak-EWMA estimate of a deployment's time to its answer head (decayed while idle).",
+);

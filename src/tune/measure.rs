@@ -395,8 +395,7 @@ fn cap_name(i: &crate::tune::Inputs, cap: usize) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::db::Backend;
-    use crate::tune::{Inputs, recommend};
+    use crate::tune::recommend;
 
     fn sample(batch: usize, workers: usize, per_worker: f64, p99: f64) -> Sample {
         Sample {
@@ -414,19 +413,7 @@ mod tests {
 
     #[test]
     fn measured_rates_size_workers_and_flush() {
-        let table = recommend(&Inputs {
-            qps: 10_000.0,
-            burst_seconds: 1.0,
-            max_delay_ms: None,
-            cores: 64,
-            db_max_conns: 1000,
-            entry_bytes: 400,
-            memory_budget_bytes: None,
-            instances: 1,
-            backend: Backend::Postgres,
-            spool: crate::tune::Spool::OFF,
-        })
-        .expect("ok");
+        let table = recommend(&crate::tune::model::tests::unbound(10_000.0)).expect("ok");
         let m = Measurement {
             samples: vec![
                 sample(100, 1, 5_000.0, 20.0),

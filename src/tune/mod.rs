@@ -15,6 +15,7 @@ pub mod measure;
 pub mod memory;
 pub mod model;
 pub mod output;
+pub mod plan;
 pub mod verify;
 
 pub use bytes::{parse_bytes, representative_entry_bytes};

@@ -511,4 +511,4 @@ fn entries_at_risk(i: &Inputs, workers: usize, batch: usize, buffer: usize) -> R
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -292,3 +292,64 @@ async fn a_provider_that_never_answers_shows_in_the_metrics_as_the_alert_expects
         "{text}"
     );
 }
+
+/// The first sample of `name` whose labels contain `label`.
+fn sample(text: &str, name: &str, label: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(label))
+        .find_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+}
+
+/// The "Cost by model" and "Gateway overhead" panels read what the ledger
+/// holds: the cost counter equals the rows' summed `cost_nano`, and every
+/// request is one observation of the overhead histogram.
+#[tokio::test]
+async fn the_cost_and_overhead_panels_read_what_the_ledger_holds() {
+    let db = TestDb::sqlite();
+    let config = "[providers.mock]\nkind = \"mock\"\n\
+                  [[models]]\nname = \"gpt-4o-mini\"\nprovider = \"mock\"\n\
+                  input_per_mtok = 0.15\noutput_per_mtok = 0.6\n";
+    let gw = Gateway::start(&db.dsn, config);
+    let key = gw.key.clone().expect("bootstrap key");
+    let c = reqwest::Client::new();
+    for n in 0..3 {
+        let words = "hello ".repeat(1 + 40 * n);
+        let body =
+            json!({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": words}]});
+        let r = c
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200);
+        r.bytes().await.expect("body");
+    }
+    let chat = "endpoint=\"/v1/chat/completions\"";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let (text, billed) = loop {
+        let text = c.get(gw.url("/metrics")).send().await.expect("scrape");
+        let text = text.text().await.expect("metrics");
+        let rows = db
+            .scalar("SELECT COUNT(*) FROM usage_entries WHERE model = 'gpt-4o-mini'")
+            .await;
+        let seen = sample(&text, "tokctl_gateway_overhead_seconds_count", chat);
+        if rows == 3 && seen == Some(3.0) {
+            let billed = db
+                .scalar("SELECT SUM(cost_nano) FROM usage_entries WHERE model = 'gpt-4o-mini'")
+                .await;
+            break (text, billed);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{rows} rows; requests never recorded:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(billed > 0, "the priced model billed nothing");
+    let counted = sample(&text, "tokctl_cost_nano_total", "model=\"gpt-4o-mini\"");
+    assert_eq!(counted, Some(billed as f64), "{text}");
+    let overhead_sum = sample(&text, "tokctl_gateway_overhead_seconds_sum", chat);
+    assert!(overhead_sum.is_some_and(|s| s > 0.0), "{text}");
+}

@@ -17,6 +17,7 @@
 //!   keeper.
 
 pub mod appender;
+pub mod checkpoint;
 pub mod record;
 pub mod segment;
 pub mod tailer;

@@ -52,12 +52,14 @@ mod deferred;
 mod front;
 mod health;
 mod open;
+mod replay;
 mod shutdown;
 pub mod stats;
 mod worker;
 
 pub use admit::Refused;
 pub use deferred::Opening;
+pub use replay::Replayed;
 
 /// How long shutdown waits for an unreachable database before leaving the
 /// rest in the spool for the next start.

@@ -53,6 +53,10 @@ struct Pending {
     duration: HashMap<(LabelId, Option<LabelId>), LocalHistogram>,
     upstream: HashMap<Option<LabelId>, LocalHistogram>,
     ttft: HashMap<Option<LabelId>, LocalHistogram>,
+    /// By endpoint.
+    overhead: HashMap<LabelId, LocalHistogram>,
+    /// Nano-units by model.
+    cost: HashMap<LabelId, LocalIntCounter>,
     /// By (model, completion?).
     tokens: HashMap<(LabelId, bool), LocalIntCounter>,
     /// By (user id, or [`OTHER_USER`] past [`USER_KEYS`], completion?).
@@ -154,6 +158,22 @@ impl Shard {
                 })
                 .observe(secs(us));
         }
+        if let Some(us) = e.overhead_us {
+            p.overhead
+                .entry(endpoint)
+                .or_insert_with(|| {
+                    m.overhead
+                        .with_label_values(&[endpoint_label(endpoint)])
+                        .local()
+                })
+                .observe(secs(us));
+        }
+        if e.cost_nano > 0 {
+            p.cost
+                .entry(model)
+                .or_insert_with(|| m.cost.with_label_values(&[m.model_label(model)]).local())
+                .inc_by(e.cost_nano as u64);
+        }
         let counts = [
             (false, e.usage.input_tokens.max(0)),
             (true, e.usage.output_tokens.max(0)),
@@ -207,6 +227,8 @@ impl Shard {
         p.duration.values().for_each(LocalHistogram::flush);
         p.upstream.values().for_each(LocalHistogram::flush);
         p.ttft.values().for_each(LocalHistogram::flush);
+        p.overhead.values().for_each(LocalHistogram::flush);
+        p.cost.values().for_each(LocalIntCounter::flush);
         p.tokens.values().for_each(LocalIntCounter::flush);
         p.user_tokens.values().for_each(LocalIntCounter::flush);
     }

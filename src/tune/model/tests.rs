@@ -2,7 +2,8 @@
 
 use super::*;
 
-fn unbound(qps: f64) -> Inputs {
+/// Inputs at `qps` that no constraint binds: 64 cores, 1,000 connections.
+pub(crate) fn unbound(qps: f64) -> Inputs {
     Inputs {
         qps,
         burst_seconds: 1.0,

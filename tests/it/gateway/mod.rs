@@ -172,3 +172,7 @@ crate::dbtest!(verify_finds_tampering, |db| {
 crate::dbtest!(kill9_with_spool_loses_no_answered_entry, |db| {
     super::chain::kill9_with_spool_loses_no_answered_entry(&db).await;
 });
+
+mod routing;
+mod routing_failover;
+mod routing_upstream;

@@ -26,6 +26,7 @@
 //! chains, their gaps, rows outside every chain) are [`queries`]'.
 
 mod queries;
+mod text;
 mod walk;
 
 use serde::Serialize;
