@@ -3,7 +3,10 @@
 # process against a pass-through one, same upstream, alternating runs.
 #
 #   pass-through  a Chat Completions client -> tokctl -> OpenAI-compatible upstream
-#   translated    a Messages client         -> tokctl (Messages -> Chat and back) -> the same upstream
+#   translated    a CLIENT client           -> tokctl (CLIENT -> Chat and back) -> the same upstream
+#
+# CLIENT=messages (default; #31's targets: <= 1.25x, <= 2 us per stream
+# chunk) or CLIENT=responses (the Responses API, #32's target: <= 1.3x).
 #
 # The upstream is nginx answering a fixed ~2 KB chat completion (plain), or
 # a fixed SSE stream of STREAM_CHUNKS content chunks plus the usage chunk
@@ -11,13 +14,19 @@
 # and pass-through again (the A/A pair, which measures the noise), DUR
 # seconds each with wrk at CONNS connections, and records the gateway's CPU
 # per request (/proc utime+stime) and wrk's p50. The summary gives medians
-# over ROUNDS rounds, the translated/pass-through ratio (target <= 1.25x),
+# over ROUNDS rounds, the translated/pass-through ratio,
 # the A/A spread, the extra CPU per stream chunk (target <= 2 us) and the
 # p50 latency gap of a stream (target <= 0.2 ms; the upstream sends the whole
 # stream at once, so the gap of the whole answer bounds the first token's).
 # Usage: bash bench/translate_gateway.sh [DUR=5] [ROUNDS=5] [CONNS=8]
 # TOKCTL_BENCH_BIN=path benchmarks another binary. Needs nginx-light, wrk.
 set -euo pipefail
+CLIENT=${CLIENT:-messages}
+case $CLIENT in
+  messages) CLIENT_PATH=/v1/messages ;;
+  responses) CLIENT_PATH=/v1/responses ;;
+  *) echo "translate_gateway: CLIENT must be messages or responses, not $CLIENT" >&2; exit 2 ;;
+esac
 DUR=${1:-5}
 ROUNDS=${2:-5}
 CONNS=${3:-8}
@@ -81,10 +90,12 @@ free = true"
 export KEY
 
 # wrk scripts: one body each.
-lua() { # NAME PATH MODEL STREAM(true|false) API(chat|messages)
+lua() { # NAME PATH MODEL STREAM(true|false) API(chat|messages|responses)
   local body
   if [ "$5" = chat ]; then
     body="{\"model\":\"$3\",\"stream\":$4,\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},{\"role\":\"user\",\"content\":\"$QUESTION\"}]}"
+  elif [ "$5" = responses ]; then
+    body="{\"model\":\"$3\",\"stream\":$4,\"instructions\":\"be brief\",\"input\":[{\"role\":\"user\",\"content\":\"$QUESTION\"}]}"
   else
     body="{\"model\":\"$3\",\"stream\":$4,\"max_tokens\":1024,\"system\":\"be brief\",\"messages\":[{\"role\":\"user\",\"content\":\"$QUESTION\"}]}"
   fi
@@ -102,9 +113,9 @@ end
 LUA
 }
 lua chat /v1/chat/completions bench false chat
-lua messages /v1/messages bench false messages
+lua client "$CLIENT_PATH" bench false "$CLIENT"
 lua chat-stream /v1/chat/completions bench-stream true chat
-lua messages-stream /v1/messages bench-stream true messages
+lua client-stream "$CLIENT_PATH" bench-stream true "$CLIENT"
 
 # run NAME -> "cpu_us_per_request p50_us"
 run() {
@@ -118,10 +129,10 @@ run() {
 }
 
 # Warm up both paths once.
-for n in chat messages chat-stream messages-stream; do DUR=1 run "$n" >/dev/null; done
+for n in chat client chat-stream client-stream; do DUR=1 run "$n" >/dev/null; done
 : > "$WORK/rows"
 for r in $(seq "$ROUNDS"); do
-  for n in chat messages chat chat-stream messages-stream chat-stream; do
+  for n in chat client chat chat-stream client-stream chat-stream; do
     echo "$r $n $(run "$n")" | tee -a "$WORK/rows"
   done
 done
@@ -135,7 +146,7 @@ for r, name, cpu, p50 in rows:
     by.setdefault((int(r), name), []).append((float(cpu), float(p50)))
 rounds = sorted({k[0] for k in by})
 def med(xs): return st.median(xs)
-for a, b, label in [("chat", "messages", "plain"), ("chat-stream", "messages-stream", "stream")]:
+for a, b, label in [("chat", "client", "plain"), ("chat-stream", "client-stream", "stream")]:
     pa = [by[(r, a)][0][0] for r in rounds]; pa2 = [by[(r, a)][1][0] for r in rounds]
     tb = [by[(r, b)][0][0] for r in rounds]
     la = [by[(r, a)][0][1] for r in rounds]; lb = [by[(r, b)][0][1] for r in rounds]
