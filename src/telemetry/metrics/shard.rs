@@ -26,7 +26,12 @@ pub(super) type LabelId = u16;
 pub(super) const OTHER_ID: LabelId = LabelId::MAX;
 
 /// The endpoints with a label of their own.
-const ENDPOINTS: [&str; 3] = ["/v1/chat/completions", "/v1/embeddings", "/v1/messages"];
+const ENDPOINTS: [&str; 4] = [
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/messages",
+    "/v1/responses",
+];
 
 /// The user key of users past `metrics.max_user_series` once
 /// [`USER_KEYS`] are taken (no real user id: ids are positive).

@@ -149,3 +149,22 @@ fn overhead_and_cost_are_recorded() {
     assert!(has(&format!("{} 2", bucket("0.0005"))), "{text}");
     assert!(has(&format!("{} 3", bucket("0.0025"))), "{text}");
 }
+
+/// Every endpoint that writes a ledger entry has a label of its own, the
+/// Responses API included; anything else is `other`.
+#[test]
+fn each_endpoint_has_its_label() {
+    let m = Metrics::new(&Config::default()).expect("registry");
+    for path in ["/v1/responses", "/v1/messages", "/v1/unheard-of"] {
+        let mut e = entry("gpt-4o-mini", 1);
+        e.endpoint = path.into();
+        m.record(&e);
+    }
+    let text = m.render(&WriterStats::default(), &[]);
+    for label in ["/v1/responses", "/v1/messages", "other"] {
+        let want = format!(
+            "tokctl_requests_total{{endpoint=\"{label}\",model=\"gpt-4o-mini\",status=\"200\"}} 1"
+        );
+        assert!(text.lines().any(|l| l == want), "{want} in:\n{text}");
+    }
+}
