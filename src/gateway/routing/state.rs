@@ -258,7 +258,11 @@ impl DeploymentState {
     /// Another instance's probe succeeded: back in service, unless this
     /// instance cooled it down since (`known`: the end the fleet knew).
     pub(super) fn fleet_recovered(&self, known: u64) -> bool {
-        if self.until.compare_exchange(known, 0, Relaxed, Relaxed).is_err() {
+        if self
+            .until
+            .compare_exchange(known, 0, Relaxed, Relaxed)
+            .is_err()
+        {
             return false;
         }
         self.probe_until.store(0, Relaxed);

@@ -71,10 +71,7 @@ impl Shared {
     /// The `routing_cooldowns` component, when a Redis is configured.
     fn sharing(&self) -> Option<Component> {
         let link = &self.link;
-        let (learned, lost) = (
-            link.learned.load(Relaxed),
-            link.fallbacks.load(Relaxed),
-        );
+        let (learned, lost) = (link.learned.load(Relaxed), link.fallbacks.load(Relaxed));
         let (status, message) = match link.status() {
             Sharing::Off => return None,
             Sharing::Connecting => (

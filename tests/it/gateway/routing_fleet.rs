@@ -116,7 +116,10 @@ async fn two_gateways_share_a_cooldown_and_one_probe_per_period() {
     // b never sent it a request, and learns of the cooldown from Redis.
     until_status(&b, "m/bad", "degraded", 1).await;
     let (_, sharing) = component(&b, "routing_cooldowns").await;
-    assert!(sharing.contains("1 learnt from other gateways"), "{sharing}");
+    assert!(
+        sharing.contains("1 learnt from other gateways"),
+        "{sharing}"
+    );
     // Both gateways busy for three cooldown periods and a bit.
     let start = Instant::now();
     let mut to_b = 0;
@@ -139,8 +142,15 @@ async fn two_gateways_share_a_cooldown_and_one_probe_per_period() {
     let (code, log) = b.stop();
     assert_eq!(code, 0, "{log:?}");
     let rows = route_rows(&db.dsn).await;
-    assert_eq!(rows.len(), sent, "one row per client request, both gateways");
-    assert!(rows.iter().all(|r| r.status_code == 200 && r.provider == "good"));
+    assert_eq!(
+        rows.len(),
+        sent,
+        "one row per client request, both gateways"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.status_code == 200 && r.provider == "good")
+    );
     let probed: i64 = rows.iter().map(|r| r.attempts - 1).sum();
     assert_eq!(
         probed as usize,
@@ -188,7 +198,11 @@ async fn redis_lost_leaves_each_gateway_its_own_cooldowns() {
     assert_eq!(code, 0, "{log:?}");
     let count = |needle: &str| log.iter().filter(|l| l.contains(needle)).count();
     assert_eq!(count("cooldowns are no longer shared"), 1, "{log:?}");
-    assert_eq!(count("cooldowns shared with the other gateways"), 2, "{log:?}");
+    assert_eq!(
+        count("cooldowns shared with the other gateways"),
+        2,
+        "{log:?}"
+    );
     let rows = route_rows(&db.dsn).await;
     assert_eq!(rows.len(), sent, "one row per client request");
     assert!(rows.iter().all(|r| r.status_code == 200));

@@ -127,7 +127,9 @@ impl Store {
         Ok(out
             .chunks(2)
             .map(|pair| Remote {
-                left_ms: pair[0].parse::<i64>().map_or(0, |ms| ms.max(0).unsigned_abs()),
+                left_ms: pair[0]
+                    .parse::<i64>()
+                    .map_or(0, |ms| ms.max(0).unsigned_abs()),
                 probe: pair.get(1).cloned().unwrap_or_default(),
             })
             .collect())
@@ -151,7 +153,11 @@ impl Store {
         Ok(())
     }
 
-    pub(super) async fn recovered(&self, keys: &(String, String), ok_ms: u64) -> Result<(), FleetError> {
+    pub(super) async fn recovered(
+        &self,
+        keys: &(String, String),
+        ok_ms: u64,
+    ) -> Result<(), FleetError> {
         let _: i64 = self
             .recovered
             .key(&keys.0)

@@ -78,7 +78,10 @@ impl Task {
 
     async fn tick(&self, store: &mut Option<Store>) -> Result<(), FleetError> {
         if store.is_none() {
-            *store = Some(self.bounded(Store::connect(&self.addr, self.call_ms)).await?);
+            *store = Some(
+                self.bounded(Store::connect(&self.addr, self.call_ms))
+                    .await?,
+            );
         }
         let Some(redis) = store.as_ref() else {
             return Ok(());
@@ -108,7 +111,9 @@ impl Task {
                 Act::Nothing => {}
                 Act::Adopt(until) => {
                     if s.adopt(until) && local.until <= now {
-                        self.link.learned.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        self.link
+                            .learned
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
                 }
                 Act::Recovered(known) => {
@@ -116,7 +121,10 @@ impl Task {
                 }
                 Act::Release => s.fleet.release(),
                 Act::Claim => {
-                    if self.bounded(redis.claim(&k.1, &self.instance, self.probe_ms)).await? {
+                    if self
+                        .bounded(redis.claim(&k.1, &self.instance, self.probe_ms))
+                        .await?
+                    {
                         s.fleet.release();
                     }
                 }
@@ -135,11 +143,14 @@ impl Task {
                 COOLED if until > now => {
                     let left_ms = (until - now).div_ceil(1_000_000);
                     let end = unix_ms().saturating_add(left_ms);
-                    self.bounded(redis.cooled(k, end, left_ms)).await.map(|()| until)
+                    self.bounded(redis.cooled(k, end, left_ms))
+                        .await
+                        .map(|()| until)
                 }
-                RECOVERED if until == 0 => {
-                    self.bounded(redis.recovered(k, self.probe_ms)).await.map(|()| 0)
-                }
+                RECOVERED if until == 0 => self
+                    .bounded(redis.recovered(k, self.probe_ms))
+                    .await
+                    .map(|()| 0),
                 _ => continue,
             };
             match result {
@@ -160,7 +171,9 @@ impl Task {
             s.fleet.release();
         }
         if was != Status::Lost {
-            self.link.fallbacks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.link
+                .fallbacks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::warn!(error = %e, retry_ms = self.backoff.as_millis() as u64,
                 "cooldowns are no longer shared: each gateway keeps its own until Redis answers");
         }

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::*;
-use crate::gateway::routing::fleet::Marks;
 use crate::config::RoutingConfig;
+use crate::gateway::routing::fleet::Marks;
 use crate::gateway::routing::{Avail, Policy};
 
 const MS: u64 = 1_000_000;
@@ -142,7 +142,13 @@ fn adoption_and_recovery_from_the_fleet_follow_the_known_end() {
 #[test]
 fn without_a_live_link_nothing_is_held() {
     let s = crate::gateway::routing::DeploymentState::new("m", "d", "p", 1.0, 0);
-    let until = s.failure("upstream_5xx", None, 0, &policy()).expect("cooled");
+    let until = s
+        .failure("upstream_5xx", None, 0, &policy())
+        .expect("cooled");
     assert!(!s.fleet.held());
-    assert_eq!(s.avail(until), Avail::Probe, "as before: this process decides");
+    assert_eq!(
+        s.avail(until),
+        Avail::Probe,
+        "as before: this process decides"
+    );
 }
