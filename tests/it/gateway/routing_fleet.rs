@@ -207,3 +207,42 @@ async fn redis_lost_leaves_each_gateway_its_own_cooldowns() {
     assert_eq!(rows.len(), sent, "one row per client request");
     assert!(rows.iter().all(|r| r.status_code == 200));
 }
+
+/// A Redis that never answered (nothing listens on its port): the gateway
+/// starts, cools down on its own evidence, and says so once.
+#[tokio::test]
+async fn a_gateway_starts_and_routes_with_redis_unreachable() {
+    const COOL_MS: u64 = 600;
+    let db = TestDb::sqlite();
+    let nowhere = format!("127.0.0.1:{}", crate::support::free_port());
+    let (bad, good) = (Switch::new(Mode::Status(500)), Switch::new(Mode::Answer));
+    let gw = Gateway::start(&db.dsn, &config(&bad, &good, &nowhere, COOL_MS).await);
+    let key = gw.key.clone().expect("key");
+    let mut sent = 0;
+    while bad.count() < 2 {
+        assert_eq!(burst(&gw, &key, 1).await, [200]);
+        sent += 1;
+        assert!(sent < 200, "the bad deployment was never picked");
+    }
+    let cooled_at = bad.times.lock().expect("lock")[1];
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(COOL_MS * 3) {
+        let statuses = burst(&gw, &key, 8).await;
+        assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+        sent += 8;
+    }
+    assert!(probes_once_per_period(&bad, cooled_at, COOL_MS) >= 1);
+    until_status(&gw, "routing_cooldowns", "degraded", 5).await;
+    let (code, log) = gw.stop();
+    assert_eq!(code, 0, "{log:?}");
+    let warned = log
+        .iter()
+        .filter(|l| l.contains("cooldowns are not shared yet"))
+        .count();
+    assert_eq!(warned, 1, "{log:?}");
+    assert_eq!(
+        route_rows(&db.dsn).await.len(),
+        sent,
+        "one row per client request"
+    );
+}

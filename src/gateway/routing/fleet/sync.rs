@@ -170,12 +170,18 @@ impl Task {
         for s in &self.states {
             s.fleet.release();
         }
-        if was != Status::Lost {
-            self.link
-                .fallbacks
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            tracing::warn!(error = %e, retry_ms = self.backoff.as_millis() as u64,
-                "cooldowns are no longer shared: each gateway keeps its own until Redis answers");
+        let retry_ms = u64::try_from(self.backoff.as_millis()).unwrap_or(u64::MAX);
+        match was {
+            Status::Live => {
+                self.link
+                    .fallbacks
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::warn!(error = %e, retry_ms,
+                    "cooldowns are no longer shared: each gateway keeps its own until Redis answers");
+            }
+            Status::Connecting => tracing::warn!(error = %e, retry_ms,
+                "cooldowns are not shared yet: each gateway keeps its own until Redis answers"),
+            Status::Lost | Status::Off => {}
         }
     }
 
