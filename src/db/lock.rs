@@ -11,7 +11,7 @@ use std::path::Path;
 
 use sqlx::postgres::{PgConnection, PgPool};
 
-use super::{Db, DbError, Dsn, cause};
+use super::{Db, DbError, Dsn};
 
 /// The advisory lock key of tokctl's migrations (the bytes of "tokctlmg").
 const PG_KEY: i64 = i64::from_be_bytes(*b"tokctlmg");
@@ -34,7 +34,7 @@ pub async fn migration_lock(
     on_wait: &(dyn Fn() + Sync),
 ) -> Result<MigrationLock, DbError> {
     match (dsn, db) {
-        (_, Db::Postgres(pool)) => lock_postgres(pool, on_wait)
+        (_, Db::Postgres(pool)) => lock_postgres(pool, &dsn.describe(), on_wait)
             .await
             .map(MigrationLock::Postgres),
         (Dsn::Sqlite { path }, _) => lock_sqlite(path, on_wait).await.map(MigrationLock::Sqlite),
@@ -44,15 +44,19 @@ pub async fn migration_lock(
     }
 }
 
+/// Errors are [`DbError::Query`], not `Migrate`: a server that stops
+/// answering while the lock is taken (a restart, a pool that times out)
+/// may pass by itself, and a gateway started during an outage retries
+/// these, where a `Migrate` error (a schema it cannot run on) is final.
 async fn lock_postgres(
     pool: &PgPool,
+    target: &str,
     on_wait: &(dyn Fn() + Sync),
 ) -> Result<PgConnection, DbError> {
-    let fail = |what: &str, e: sqlx::Error| {
-        DbError::Migrate(format!(
-            "{what} the PostgreSQL migration lock: {}",
-            cause(&e)
-        ))
+    let fail = |what: &str, e: sqlx::Error| DbError::Query {
+        context: format!("{what} the migration lock"),
+        target: target.to_string(),
+        source: e,
     };
     let mut conn = pool
         .acquire()
@@ -112,5 +116,34 @@ async fn lock_sqlite(path: &Path, on_wait: &(dyn Fn() + Sync)) -> Result<File, D
             "taking the migration lock {}: {e}",
             lock_path.display()
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that does not answer (a closed port on this machine) is a
+    /// retryable error, not a schema refusal: the outage-start path gave
+    /// up writing the ledger when the lock's connection timed out during a
+    /// PostgreSQL restart (stress run of 2026-12-07).
+    #[tokio::test]
+    async fn an_unreachable_server_is_not_a_migration_refusal() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or(1);
+        let url = format!("postgres://tokctl@127.0.0.1:{port}/tokctl");
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_millis(200))
+            .connect_lazy(&url)
+            .unwrap();
+        let dsn = Dsn::parse(&url).unwrap();
+        let err = migration_lock(&Db::Postgres(pool), &dsn, &|| {})
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, DbError::Query { .. }), "{err:?}");
+        assert!(err.to_string().contains("migration lock"), "{err}");
     }
 }
