@@ -132,7 +132,7 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
     let keys = file
         .keys
         .into_iter()
-        .map(|k| (k.key_hash, k.record))
+        .map(|k| (k.key_hash, k.record.compiled()))
         .collect();
     Ok(Some(Snapshot {
         written_at_us: file.written_at_us,

@@ -71,6 +71,7 @@ pub struct Metrics {
     cost: IntCounterVec,
     user_tokens: IntCounterVec,
     auth_refusals: IntCounterVec,
+    admission_refusals: IntCounterVec,
     rate_limit_refusals: IntCounterVec,
     rate_limit_store_failures: IntCounter,
     rate_limit_store_skipped: IntCounter,
@@ -117,6 +118,8 @@ impl Metrics {
         let cost = IntCounterVec::new(opts(names::COST), &["model"])?;
         let user_tokens = IntCounterVec::new(opts(names::USER_TOKENS), &["user", "type"])?;
         let auth_refusals = IntCounterVec::new(opts(names::AUTH_REFUSALS), &["reason"])?;
+        let admission_refusals =
+            IntCounterVec::new(opts(names::ADMISSION_REFUSALS), &["reason", "scope"])?;
         let rate_limit_refusals = IntCounterVec::new(opts(names::RATE_LIMIT_REFUSALS), &["type"])?;
         let rate_limit_store_failures =
             IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_FAILURES))?;
@@ -124,7 +127,7 @@ impl Metrics {
             IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_SKIPPED))?;
         let connections_refused = IntCounter::with_opts(opts(names::CONNECTIONS_REFUSED))?;
         let open_connections = IntGauge::with_opts(opts(names::OPEN_CONNECTIONS))?;
-        let collectors: [Box<dyn Collector>; 16] = [
+        let collectors: [Box<dyn Collector>; 17] = [
             Box::new(overhead.clone()),
             Box::new(cost.clone()),
             Box::new(rate_limit_store_skipped.clone()),
@@ -141,6 +144,7 @@ impl Metrics {
             Box::new(tokens.clone()),
             Box::new(user_tokens.clone()),
             Box::new(auth_refusals.clone()),
+            Box::new(admission_refusals.clone()),
         ];
         for c in collectors {
             registry.register(c)?;
@@ -158,6 +162,7 @@ impl Metrics {
             cost,
             user_tokens,
             auth_refusals,
+            admission_refusals,
             rate_limit_refusals,
             rate_limit_store_failures,
             rate_limit_store_skipped,
@@ -196,6 +201,13 @@ impl Metrics {
     /// Counts an auth refusal; `reason` is the error's fixed label.
     pub fn auth_refused(&self, reason: &'static str) {
         self.auth_refusals.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts an admission refusal; both labels are fixed sets.
+    pub fn admission_refused(&self, reason: &'static str, scope: &'static str) {
+        self.admission_refusals
+            .with_label_values(&[reason, scope])
+            .inc();
     }
 
     /// Counts a rate-limit refusal; `kind` is `user`, `apikey` or `tokens`.

@@ -63,6 +63,10 @@ pub const AUTH_REFUSALS: Name = (
     "tokctl_auth_refusals_total",
     "Requests refused by auth (never written to the ledger), by reason.",
 );
+pub const ADMISSION_REFUSALS: Name = (
+    "tokctl_admission_refusals_total",
+    "Requests refused after auth by an access rule (never written to the ledger), by reason (model_not_allowed) and scope (key, user, team).",
+);
 
 // The ledger writer, read from its counters at scrape time (per batch, not per row).
 pub const LEDGER_QUEUE: Name = (
