@@ -23,3 +23,4 @@ mod operator;
 mod ratelimit;
 mod servers;
 mod tune;
+mod teams;
