@@ -30,7 +30,12 @@ pub fn warn_unmatched(loaded: &Loaded, list: Option<&Option<AllowList>>) {
     let Some(Some(list)) = list else {
         return;
     };
-    let names: Vec<String> = loaded.config.models.iter().map(|m| m.name.clone()).collect();
+    let names: Vec<String> = loaded
+        .config
+        .models
+        .iter()
+        .map(|m| m.name.clone())
+        .collect();
     for glob in list.unmatched(&names) {
         eprintln!(
             "warning: --models `{glob}` matches no configured model (configured: {}); \

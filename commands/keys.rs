@@ -25,8 +25,10 @@ pub enum Action {
         tokctl keys create --user alice --models 'claude-*,gpt-4o'")]
     Create(crate::keys_create::CreateArgs),
     /// Replace a key's model allow-list (seen by gateways within auth.cache_ttl_ms).
-    #[command(after_help = "Examples:\n  tokctl keys update tok_AbCd1234 --models 'gpt-*'\n  \
-        tokctl keys update 12 --models ''   # any model (within its user's and team's lists)")]
+    #[command(
+        after_help = "Examples:\n  tokctl keys update tok_AbCd1234 --models 'gpt-*'\n  \
+        tokctl keys update 12 --models ''   # any model (within its user's and team's lists)"
+    )]
     Update(crate::keys_update::UpdateArgs),
     /// List keys (never the keys themselves: only their display prefixes), with their state.
     #[command(

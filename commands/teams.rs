@@ -44,9 +44,11 @@ pub enum Action {
         format: FormatArgs<Report>,
     },
     /// Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms).
-    #[command(after_help = "Examples:\n  tokctl teams update ml --models 'gpt-*'\n  \
+    #[command(
+        after_help = "Examples:\n  tokctl teams update ml --models 'gpt-*'\n  \
         tokctl teams update ml --models ''        # any model again\n  \
-        tokctl teams update ml --rename research")]
+        tokctl teams update ml --rename research"
+    )]
     Update {
         /// The team (by name).
         name: String,
@@ -57,10 +59,12 @@ pub enum Action {
         models: ModelsArg,
     },
     /// Delete a team; refused while it has members unless --force.
-    #[command(after_help = "Ledger rows keep the deleted team's id (ids are never reused); \
+    #[command(
+        after_help = "Ledger rows keep the deleted team's id (ids are never reused); \
         `ledger summary --by team` shows it as `#ID (deleted)`.\n\n\
         Examples:\n  tokctl teams delete ml\n  \
-        tokctl teams delete ml --force   # its members are left without a team")]
+        tokctl teams delete ml --force   # its members are left without a team"
+    )]
     Delete {
         /// The team (by name).
         name: String,

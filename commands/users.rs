@@ -32,11 +32,13 @@ pub enum Action {
         models: ModelsArg,
     },
     /// Move a user into a team (or out of theirs) or replace their model allow-list.
-    #[command(after_help = "A user is in at most one team; changes reach gateways within \
+    #[command(
+        after_help = "A user is in at most one team; changes reach gateways within \
         auth.cache_ttl_ms.\n\n\
         Examples:\n  tokctl users update alice --team ml\n  \
         tokctl users update alice --no-team        # or --team ''\n  \
-        tokctl users update alice --models '*-mini'\n  tokctl users update alice --models ''   # any model")]
+        tokctl users update alice --models '*-mini'\n  tokctl users update alice --models ''   # any model"
+    )]
     Update {
         /// The user (by name).
         name: String,
@@ -104,15 +106,13 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
         Action::Create { name, .. } => update::create_user_with(&db, &name, &settings)
             .await
             .map(|id| eprintln!("created user `{name}` (id {id})")),
-        Action::Update { name, .. } => update::update_user(&db, &name, &settings)
-            .await
-            .map(|u| {
-                eprintln!(
-                    "updated user `{name}`: team {}, models {}",
-                    u.team.as_deref().unwrap_or("none"),
-                    u.models.as_deref().unwrap_or("any")
-                )
-            }),
+        Action::Update { name, .. } => update::update_user(&db, &name, &settings).await.map(|u| {
+            eprintln!(
+                "updated user `{name}`: team {}, models {}",
+                u.team.as_deref().unwrap_or("none"),
+                u.models.as_deref().unwrap_or("any")
+            )
+        }),
         Action::List { format } => match store::list_users(&db).await {
             Ok(users) => {
                 db.close().await;

@@ -197,10 +197,11 @@ impl ModelAccess {
         user: Option<&str>,
         team: Option<&str>,
     ) -> Option<Arc<ModelAccess>> {
-        let lists: Vec<(Scope, AllowList)> = [(Scope::Key, key), (Scope::User, user), (Scope::Team, team)]
-            .into_iter()
-            .filter_map(|(scope, text)| Some((scope, AllowList::from_stored(text?)?)))
-            .collect();
+        let lists: Vec<(Scope, AllowList)> =
+            [(Scope::Key, key), (Scope::User, user), (Scope::Team, team)]
+                .into_iter()
+                .filter_map(|(scope, text)| Some((scope, AllowList::from_stored(text?)?)))
+                .collect();
         (!lists.is_empty()).then(|| Arc::new(ModelAccess { lists }))
     }
 
@@ -229,7 +230,16 @@ mod tests {
     #[test]
     fn globs_match_like_shell_globs() {
         let l = list("claude-*, gpt-4o ,*-mini,o?-pro,a*b*c");
-        for yes in ["claude-sonnet-4", "claude-", "gpt-4o", "gpt-4o-mini", "o1-pro", "abc", "aXbYc", "abbc"] {
+        for yes in [
+            "claude-sonnet-4",
+            "claude-",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "o1-pro",
+            "abc",
+            "aXbYc",
+            "abbc",
+        ] {
             assert!(l.allows(yes), "{yes}");
         }
         for no in ["gpt-4", "gpt-4o-max", "o10-pro", "claud", "ab", "acb"] {
@@ -263,6 +273,9 @@ mod tests {
     #[test]
     fn unmatched_globs_are_reported() {
         let models = vec!["gpt-4o".to_string(), "claude-sonnet-4".to_string()];
-        assert_eq!(list("gpt-*,lama-*,claude-sonnet-4").unmatched(&models), vec!["lama-*"]);
+        assert_eq!(
+            list("gpt-*,lama-*,claude-sonnet-4").unmatched(&models),
+            vec!["lama-*"]
+        );
     }
 }

@@ -69,7 +69,9 @@ pub enum IdentityError {
         value: String,
         reason: &'static str,
     },
-    #[error("no team named `{name}` (see `tokctl teams list`, or create it with `tokctl teams create {name}`)")]
+    #[error(
+        "no team named `{name}` (see `tokctl teams list`, or create it with `tokctl teams create {name}`)"
+    )]
     UnknownTeam { name: String },
     #[error("team `{name}` already exists (see `tokctl teams show {name}`)")]
     TeamExists { name: String },

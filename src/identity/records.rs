@@ -111,7 +111,9 @@ pub struct CreatedKey {
 /// A team name follows the rules of a user name.
 pub(crate) fn check_team_name(name: &str) -> Result<(), IdentityError> {
     check_name(name).map_err(|e| match e {
-        IdentityError::InvalidName { name, reason } => IdentityError::InvalidTeamName { name, reason },
+        IdentityError::InvalidName { name, reason } => {
+            IdentityError::InvalidTeamName { name, reason }
+        }
         e => e,
     })
 }

@@ -130,12 +130,17 @@ pub async fn update_team(
     let team = find_team(db, name).await?;
     const SQL: &str = "UPDATE teams SET name = COALESCE($1, name), \
         models = CASE WHEN $2 THEN $3 ELSE models END WHERE id = $4";
-    let models = change.models.as_ref().map(|m| m.as_ref().map(AllowList::to_text));
+    let models = change
+        .models
+        .as_ref()
+        .map(|m| m.as_ref().map(AllowList::to_text));
     let res = on_pool!(db, p => sqlx::query(SQL)
         .bind(&change.rename).bind(models.is_some()).bind(models.flatten()).bind(team.id)
         .execute(p).await.map(|_| ()));
     res.map_err(|e| match (&change.rename, e) {
-        (Some(new), e) if is_unique_violation(&e) => IdentityError::TeamExists { name: new.clone() },
+        (Some(new), e) if is_unique_violation(&e) => {
+            IdentityError::TeamExists { name: new.clone() }
+        }
         (_, e) => query_err(format!("updating team `{name}`"))(e),
     })?;
     find_team(db, change.rename.as_deref().unwrap_or(name)).await

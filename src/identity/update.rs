@@ -60,11 +60,7 @@ async fn resolve(db: &Db, team: &Option<Option<String>>) -> Result<Option<i64>, 
 }
 
 /// Creates a user already in a team and/or with an allow-list.
-pub async fn create_user_with(
-    db: &Db,
-    name: &str,
-    s: &UserSettings,
-) -> Result<i64, IdentityError> {
+pub async fn create_user_with(db: &Db, name: &str, s: &UserSettings) -> Result<i64, IdentityError> {
     check_name(name)?;
     let team = resolve(db, &s.team).await?;
     const SQL: &str = "INSERT INTO users (name, disabled, created_at_us, team_id, models) \
@@ -82,11 +78,7 @@ pub async fn create_user_with(
 
 /// Moves a user into a team (or out of theirs) and/or replaces their
 /// allow-list; returns the user as listed now.
-pub async fn update_user(
-    db: &Db,
-    name: &str,
-    s: &UserSettings,
-) -> Result<UserInfo, IdentityError> {
+pub async fn update_user(db: &Db, name: &str, s: &UserSettings) -> Result<UserInfo, IdentityError> {
     if s.is_empty() {
         return Err(IdentityError::NothingToChange {
             what: "pass --team T, --no-team or --models LIST",
@@ -108,7 +100,10 @@ pub async fn update_user(
         return Err(unknown());
     }
     let users = list_users(db).await?;
-    users.into_iter().find(|u| u.name == name).ok_or_else(unknown)
+    users
+        .into_iter()
+        .find(|u| u.name == name)
+        .ok_or_else(unknown)
 }
 
 /// Replaces a key's allow-list (`None`: any model); returns it as listed.
@@ -144,7 +139,11 @@ mod tests {
         }
         let s = UserSettings::parse(None, false, Some("")).expect("ok");
         assert_eq!(s.models, Some(None));
-        assert!(UserSettings::parse(None, false, None).expect("ok").is_empty());
+        assert!(
+            UserSettings::parse(None, false, None)
+                .expect("ok")
+                .is_empty()
+        );
         assert!(UserSettings::parse(None, false, Some("a,,b")).is_err());
     }
 }

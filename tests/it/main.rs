@@ -22,5 +22,5 @@ mod observability;
 mod operator;
 mod ratelimit;
 mod servers;
-mod tune;
 mod teams;
+mod tune;

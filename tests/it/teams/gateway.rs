@@ -47,10 +47,20 @@ async fn listed(gw: &Gateway, key: &str, anthropic: bool) -> (Vec<String>, Value
     if anthropic {
         req = req.header("anthropic-version", "2023-06-01");
     }
-    let body: Value = req.send().await.expect("models").json().await.expect("json");
+    let body: Value = req
+        .send()
+        .await
+        .expect("models")
+        .json()
+        .await
+        .expect("json");
     let ids = body["data"]
         .as_array()
-        .map(|d| d.iter().filter_map(|m| m["id"].as_str().map(String::from)).collect())
+        .map(|d| {
+            d.iter()
+                .filter_map(|m| m["id"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default();
     (ids, body)
 }
@@ -70,7 +80,9 @@ dbtest!(allow_lists_teams_and_the_ledger, multi_thread, |t| {
     admin.run(&["teams", "create", "ml"]).expect_code(0);
     admin.run(&["teams", "create", "ops"]).expect_code(0);
     admin
-        .run(&["users", "create", "bob", "--team", "ml", "--models", "*-mini"])
+        .run(&[
+            "users", "create", "bob", "--team", "ml", "--models", "*-mini",
+        ])
         .expect_code(0);
     let out = admin.run(&["keys", "create", "--user", "bob", "--models", "gpt-*"]);
     out.expect_code(0);
@@ -82,7 +94,10 @@ dbtest!(allow_lists_teams_and_the_ledger, multi_thread, |t| {
     assert_eq!(ids, ["gpt-4o-mini"]);
     let (ids, body) = listed(&gw, &key, true).await;
     assert_eq!(ids, ["gpt-4o-mini"]);
-    assert_eq!((&body["first_id"], &body["last_id"]), (&json!("gpt-4o-mini"), &json!("gpt-4o-mini")));
+    assert_eq!(
+        (&body["first_id"], &body["last_id"]),
+        (&json!("gpt-4o-mini"), &json!("gpt-4o-mini"))
+    );
 
     let (status, body) = post(&gw, &key, "/v1/chat/completions", chat("gpt-4o-mini")).await;
     assert_eq!(status, 200, "{body}");
@@ -92,30 +107,52 @@ dbtest!(allow_lists_teams_and_the_ledger, multi_thread, |t| {
     assert_eq!(body["error"]["type"], "permission_error");
     assert_eq!(body["error"]["param"], "model");
     let message = body["error"]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("`gpt-4o`") && message.contains("user allow-list"), "{message}");
+    assert!(
+        message.contains("`gpt-4o`") && message.contains("user allow-list"),
+        "{message}"
+    );
     assert!(message.contains("allowed here: gpt-4o-mini"), "{message}");
     let (status, body) = post(&gw, &key, "/v1/messages", messages("claude-3-5-haiku")).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["type"], "error");
     assert_eq!(body["error"]["type"], "permission_error");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("key allow-list")), "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("key allow-list")),
+        "{body}"
+    );
 
     // A team list applies to its members within the cache TTL.
-    admin.run(&["teams", "update", "ml", "--models", "claude-*"]).expect_code(0);
+    admin
+        .run(&["teams", "update", "ml", "--models", "claude-*"])
+        .expect_code(0);
     let since = Instant::now();
     loop {
         let (status, body) = post(&gw, &key, "/v1/chat/completions", chat("gpt-4o-mini")).await;
         if status == 403 {
-            assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("team")), "{body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("team")),
+                "{body}"
+            );
             break;
         }
-        assert!(since.elapsed() < Duration::from_secs(10), "team list not applied: {body}");
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "team list not applied: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let (ids, _) = listed(&gw, &key, false).await;
     assert!(ids.is_empty(), "{ids:?}");
 
-    let metrics = client().get(gw.url("/metrics")).send().await.expect("scrape");
+    let metrics = client()
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .expect("scrape");
     let text = metrics.text().await.expect("text");
     assert_eq!(refusals(&text, "user"), 1.0, "{text}");
     assert_eq!(refusals(&text, "key"), 1.0);
@@ -129,14 +166,28 @@ dbtest!(allow_lists_teams_and_the_ledger, multi_thread, |t| {
     let rows = t.scalar("SELECT count(*) FROM usage_entries").await;
     assert!(rows >= 1, "{rows}");
     let with_team = t
-        .scalar(&format!("SELECT count(*) FROM usage_entries WHERE team_id = {ml}"))
+        .scalar(&format!(
+            "SELECT count(*) FROM usage_entries WHERE team_id = {ml}"
+        ))
         .await;
     assert_eq!(with_team, rows);
-    assert_eq!(t.scalar("SELECT count(*) FROM usage_entries WHERE status_code = 403").await, 0);
+    assert_eq!(
+        t.scalar("SELECT count(*) FROM usage_entries WHERE status_code = 403")
+            .await,
+        0
+    );
 
     let summary = admin.run(&["ledger", "summary", "--by", "team", "--format", "csv"]);
     summary.expect_code(0);
-    assert!(summary.stdout.lines().nth(1).is_some_and(|l| l.starts_with(&format!("ml,{rows},"))), "{}", summary.stdout);
+    assert!(
+        summary
+            .stdout
+            .lines()
+            .nth(1)
+            .is_some_and(|l| l.starts_with(&format!("ml,{rows},"))),
+        "{}",
+        summary.stdout
+    );
     let export = admin.run(&["ledger", "export", "--team", "ml", "--format", "jsonl"]);
     export.expect_code(0);
     assert_eq!(export.stdout.lines().count() as i64, rows);
@@ -145,5 +196,9 @@ dbtest!(allow_lists_teams_and_the_ledger, multi_thread, |t| {
     assert_eq!(none.stdout.lines().count(), 0, "{}", none.stdout);
     let unknown = admin.run(&["ledger", "export", "--team", "nope"]);
     unknown.expect_code(1);
-    assert!(unknown.stderr.contains("no team named `nope`"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no team named `nope`"),
+        "{}",
+        unknown.stderr
+    );
 });

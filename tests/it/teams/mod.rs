@@ -39,7 +39,11 @@ dbtest!(cli_teams_crud_and_membership, |t| {
     assert!(made.stderr.contains("created team `ml`"), "{}", made.stderr);
     let dup = run.run(&["teams", "create", "ml"]);
     dup.expect_code(1);
-    assert!(dup.stderr.contains("team `ml` already exists"), "{}", dup.stderr);
+    assert!(
+        dup.stderr.contains("team `ml` already exists"),
+        "{}",
+        dup.stderr
+    );
     run.run(&["teams", "create", "a b"]).expect_code(2);
 
     let teams = json(&run, &["teams", "list", "--json"]);
@@ -48,41 +52,65 @@ dbtest!(cli_teams_crud_and_membership, |t| {
     assert_eq!(teams[0]["members"], 0);
 
     run.run(&["users", "create", "alice"]).expect_code(0);
-    run.run(&["users", "create", "bob", "--team", "ml"]).expect_code(0);
-    run.run(&["users", "update", "alice", "--team", "ml"]).expect_code(0);
+    run.run(&["users", "create", "bob", "--team", "ml"])
+        .expect_code(0);
+    run.run(&["users", "update", "alice", "--team", "ml"])
+        .expect_code(0);
     let shown = json(&run, &["teams", "show", "ml", "--json"]);
     assert_eq!(shown["member_names"], serde_json::json!(["alice", "bob"]));
     assert_eq!(shown["members"], 2);
     assert_eq!(user(&run, "alice")["team"], "ml");
     let table = run.run(&["teams", "show", "ml"]);
     table.expect_code(0);
-    assert!(table.stdout.contains("alice") && table.stdout.contains("gpt-*"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("alice") && table.stdout.contains("gpt-*"),
+        "{}",
+        table.stdout
+    );
 
     // An unknown team is an error naming it, and changes nothing.
     let unknown = run.run(&["users", "update", "alice", "--team", "nope"]);
     unknown.expect_code(1);
-    assert!(unknown.stderr.contains("no team named `nope`"), "{}", unknown.stderr);
+    assert!(
+        unknown.stderr.contains("no team named `nope`"),
+        "{}",
+        unknown.stderr
+    );
     assert_eq!(user(&run, "alice")["team"], "ml");
     let unknown = run.run(&["users", "create", "carol", "--team", "nope"]);
     unknown.expect_code(1);
-    assert!(json(&run, &["users", "list", "--json"]).as_array().is_some_and(|u| u.len() == 2));
+    assert!(
+        json(&run, &["users", "list", "--json"])
+            .as_array()
+            .is_some_and(|u| u.len() == 2)
+    );
     run.run(&["users", "update", "alice"]).expect_code(2);
-    run.run(&["users", "update", "nobody", "--no-team"]).expect_code(1);
+    run.run(&["users", "update", "nobody", "--no-team"])
+        .expect_code(1);
 
     // Out of the team, two ways.
-    run.run(&["users", "update", "alice", "--team", ""]).expect_code(0);
+    run.run(&["users", "update", "alice", "--team", ""])
+        .expect_code(0);
     assert_eq!(user(&run, "alice")["team"], Value::Null);
-    run.run(&["users", "update", "alice", "--team", "ml"]).expect_code(0);
-    run.run(&["users", "update", "alice", "--no-team"]).expect_code(0);
+    run.run(&["users", "update", "alice", "--team", "ml"])
+        .expect_code(0);
+    run.run(&["users", "update", "alice", "--no-team"])
+        .expect_code(0);
     assert_eq!(user(&run, "alice")["team"], Value::Null);
 
     // Rename (members follow), clear the list, duplicate names refused.
     run.run(&["teams", "create", "ops"]).expect_code(0);
     let taken = run.run(&["teams", "update", "ml", "--rename", "ops"]);
     taken.expect_code(1);
-    assert!(taken.stderr.contains("team `ops` already exists"), "{}", taken.stderr);
-    run.run(&["teams", "update", "ml", "--rename", "research", "--models", ""])
-        .expect_code(0);
+    assert!(
+        taken.stderr.contains("team `ops` already exists"),
+        "{}",
+        taken.stderr
+    );
+    run.run(&[
+        "teams", "update", "ml", "--rename", "research", "--models", "",
+    ])
+    .expect_code(0);
     assert_eq!(user(&run, "bob")["team"], "research");
     let shown = json(&run, &["teams", "show", "research", "--json"]);
     assert_eq!(shown["models"], Value::Null);
@@ -96,11 +124,15 @@ dbtest!(cli_teams_crud_and_membership, |t| {
         "{}",
         refused.stderr
     );
-    run.run(&["teams", "delete", "research", "--force"]).expect_code(0);
+    run.run(&["teams", "delete", "research", "--force"])
+        .expect_code(0);
     assert_eq!(user(&run, "bob")["team"], Value::Null);
     run.run(&["teams", "delete", "ops"]).expect_code(0);
     run.run(&["teams", "delete", "ops"]).expect_code(1);
-    assert_eq!(json(&run, &["teams", "list", "--json"]), serde_json::json!([]));
+    assert_eq!(
+        json(&run, &["teams", "list", "--json"]),
+        serde_json::json!([])
+    );
 });
 
 dbtest!(cli_model_lists_are_checked_and_stored, |t| {
@@ -116,22 +148,43 @@ dbtest!(cli_model_lists_are_checked_and_stored, |t| {
     }
     run.run(&["teams", "show", "x"]).expect_code(1);
     // A glob matching no configured model is a warning, and kept.
-    let typo = run.run(&["keys", "create", "--user", "alice", "--models", "gtp-*,gpt-4o"]);
+    let typo = run.run(&[
+        "keys",
+        "create",
+        "--user",
+        "alice",
+        "--models",
+        "gtp-*,gpt-4o",
+    ]);
     typo.expect_code(0);
     assert!(
-        typo.stderr.contains("warning: --models `gtp-*` matches no configured model"),
+        typo.stderr
+            .contains("warning: --models `gtp-*` matches no configured model"),
         "{}",
         typo.stderr
     );
-    assert!(!typo.stderr.contains("`gpt-4o` matches no"), "{}", typo.stderr);
+    assert!(
+        !typo.stderr.contains("`gpt-4o` matches no"),
+        "{}",
+        typo.stderr
+    );
     let keys = json(&run, &["keys", "list", "--json"]);
     assert_eq!(keys[0]["models"], "gtp-*,gpt-4o");
     let id = keys[0]["id"].to_string();
-    run.run(&["keys", "update", &id, "--models", "gpt-*"]).expect_code(0);
-    assert_eq!(json(&run, &["keys", "list", "--json"])[0]["models"], "gpt-*");
-    run.run(&["keys", "update", &id, "--models", ""]).expect_code(0);
-    assert_eq!(json(&run, &["keys", "list", "--json"])[0]["models"], Value::Null);
+    run.run(&["keys", "update", &id, "--models", "gpt-*"])
+        .expect_code(0);
+    assert_eq!(
+        json(&run, &["keys", "list", "--json"])[0]["models"],
+        "gpt-*"
+    );
+    run.run(&["keys", "update", &id, "--models", ""])
+        .expect_code(0);
+    assert_eq!(
+        json(&run, &["keys", "list", "--json"])[0]["models"],
+        Value::Null
+    );
     run.run(&["keys", "update", &id]).expect_code(2);
-    run.run(&["users", "update", "alice", "--models", ""]).expect_code(0);
+    run.run(&["users", "update", "alice", "--models", ""])
+        .expect_code(0);
     assert_eq!(user(&run, "alice")["models"], Value::Null);
 });
