@@ -43,6 +43,10 @@ pub const USER_TOKENS: Name = (
     "tokctl_user_tokens_total",
     "Tokens by user (masked id u<id>, at most metrics.max_user_series users, the rest other) and type.",
 );
+pub const TEAM_COST: Name = (
+    "tokctl_team_cost_nano_total",
+    "Cost of requests in nano-units of the ledger's currency, by team (masked id t<id>, at most metrics.max_user_series teams, the rest other); requests of users without a team are not counted here.",
+);
 pub const COST: Name = (
     "tokctl_cost_nano_total",
     "Cost of requests in nano-units of the ledger's currency (the ledger's cost_nano), by model.",
