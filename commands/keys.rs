@@ -64,13 +64,15 @@ pub enum Action {
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     // Bad values are usage errors, found before touching any database.
-    let new_key = match &args.action {
-        Action::Create(a) => a.new_key()?,
-        _ => NewKey::default(),
+    let (new_key, models) = match &args.action {
+        Action::Create(a) => (a.new_key()?, None),
+        Action::Update(a) => (NewKey::default(), Some(a.models()?)),
+        _ => (NewKey::default(), None),
     };
     let read_only = matches!(args.action, Action::List { .. });
     let loaded = global.load(Vec::new())?;
-    crate::access_flags::warn_unmatched(&loaded, Some(&new_key.models));
+    let list = models.as_ref().unwrap_or(&new_key.models);
+    crate::access_flags::warn_unmatched(&loaded, Some(list));
     let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
     let result = match args.action {
         Action::Create(a) => crate::keys_create::run(&a.user, &new_key, &db, &loaded).await,
@@ -81,7 +83,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             }
             Err(e) => Err(e),
         },
-        Action::Update(a) => crate::keys_update::run(a, &db, &loaded).await,
+        Action::Update(a) => crate::keys_update::run(&a.key, models.flatten(), &db).await,
         Action::Revoke { key } => store::revoke_key(&db, &key).await.map(|k| {
             eprintln!(
                 "revoked key {} ({}) of `{}` at {}",

@@ -1,11 +1,12 @@
 //! `tokctl keys update KEY --models GLOBS`: replaces a key's allow-list.
 
-use tokctl::config::Loaded;
 use tokctl::db::Db;
 use tokctl::identity::IdentityError;
+use tokctl::identity::access::AllowList;
 use tokctl::identity::update::update_key_models;
 
-use crate::access_flags::{ModelsArg, warn_unmatched};
+use crate::Failure;
+use crate::access_flags::ModelsArg;
 
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
@@ -15,16 +16,23 @@ pub struct UpdateArgs {
     pub models: ModelsArg,
 }
 
+impl UpdateArgs {
+    /// The new list (`None`: any model), checked; no `--models` is a usage
+    /// error, there being nothing else to change yet.
+    pub fn models(&self) -> Result<Option<AllowList>, Failure> {
+        self.models.parse()?.ok_or_else(|| {
+            IdentityError::NothingToChange {
+                what: "pass --models GLOBS ('' for any model)",
+            }
+            .into()
+        })
+    }
+}
+
 /// Applies the update on an open identity database; what changed goes to
 /// stderr.
-pub async fn run(a: UpdateArgs, db: &Db, loaded: &Loaded) -> Result<(), IdentityError> {
-    let Some(models) = tokctl::identity::access::parse_flag(a.models.models.as_deref())? else {
-        return Err(IdentityError::NothingToChange {
-            what: "pass --models GLOBS ('' for any model)",
-        });
-    };
-    warn_unmatched(loaded, Some(&models));
-    let k = update_key_models(db, &a.key, models.as_ref()).await?;
+pub async fn run(key: &str, models: Option<AllowList>, db: &Db) -> Result<(), IdentityError> {
+    let k = update_key_models(db, key, models.as_ref()).await?;
     eprintln!(
         "updated key {} ({}) of `{}`: models {}",
         k.id,

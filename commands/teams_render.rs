@@ -76,3 +76,28 @@ pub fn show(d: &TeamDetail, format: Report) -> CmdResult {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At 80 columns a row stays on one line: a long list is shortened,
+    /// never the name or the time.
+    #[test]
+    fn teams_at_80_columns() {
+        let teams = [TeamInfo {
+            id: 12,
+            name: "platform-research".into(),
+            models: Some("claude-*,gpt-4o,gpt-4o-mini,o1-*,text-embedding-3-*,gemini-*".repeat(2)),
+            created_at_us: 1_795_395_600_000_000,
+            members: 1234,
+        }];
+        let out = table(&teams).width(80).to_string();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5, "{out}");
+        let time = time_us(Some(teams[0].created_at_us));
+        for whole in ["platform-research", "1,234", time.as_str()] {
+            assert!(lines.iter().any(|l| l.contains(whole)), "`{whole}`:\n{out}");
+        }
+    }
+}

@@ -124,6 +124,11 @@ pub async fn update_team(
     name: &str,
     change: &TeamChange,
 ) -> Result<TeamInfo, IdentityError> {
+    if change.rename.is_none() && change.models.is_none() {
+        return Err(IdentityError::NothingToChange {
+            what: "pass --rename NEW or --models LIST",
+        });
+    }
     if let Some(new) = &change.rename {
         check_team_name(new)?;
     }

@@ -100,6 +100,7 @@ dbtest!(cli_teams_crud_and_membership, |t| {
 
     // Rename (members follow), clear the list, duplicate names refused.
     run.run(&["teams", "create", "ops"]).expect_code(0);
+    run.run(&["teams", "update", "ops"]).expect_code(2);
     let taken = run.run(&["teams", "update", "ml", "--rename", "ops"]);
     taken.expect_code(1);
     assert!(
