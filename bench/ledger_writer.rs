@@ -95,7 +95,7 @@ async fn fresh(dsn: &Dsn) -> Result<Db, Box<dyn std::error::Error>> {
     if let Db::Postgres(p) = &db {
         // The chain's tables too: a watermark left by an earlier run would
         // make the spool's tailer skip this run's entries as committed.
-        sqlx::query("TRUNCATE usage_entries, ledger_chains, ledger_gaps")
+        sqlx::query("TRUNCATE usage_entries, ledger_chains, ledger_gaps, spend_rollups")
             .execute(p)
             .await?;
     }
@@ -110,6 +110,24 @@ async fn fresh(dsn: &Dsn) -> Result<Db, Box<dyn std::error::Error>> {
         .collect();
     if std::env::var("TOKCTL_BENCH_DROP_CHAIN_INDEX").is_ok_and(|v| v == "1") {
         drop.push("usage_entries_chain".into());
+    }
+    // TOKCTL_BENCH_DROP_ROLLUPS=1: without the spend rollups' triggers
+    // (migration 0008), to measure what keeping them costs a write.
+    if std::env::var("TOKCTL_BENCH_DROP_ROLLUPS").is_ok_and(|v| v == "1") {
+        match &db {
+            Db::Sqlite(p) => {
+                for t in ["spend_rollup_key", "spend_rollup_user", "spend_rollup_team"] {
+                    sqlx::query(&format!("DROP TRIGGER IF EXISTS {t}"))
+                        .execute(p)
+                        .await?;
+                }
+            }
+            Db::Postgres(p) => {
+                sqlx::query("DROP TRIGGER IF EXISTS spend_rollup ON usage_entries")
+                    .execute(p)
+                    .await?;
+            }
+        }
     }
     for index in drop {
         let sql = format!("DROP INDEX IF EXISTS {index}");

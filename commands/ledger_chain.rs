@@ -39,21 +39,8 @@ pub struct VerifyArgs {
 }
 
 pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
-    let start = match &a.since {
-        Some(since) if since.trim().parse::<i64>().is_ok() => {
-            return Err(Failure::new(
-                exit::USAGE,
-                format!(
-                    "--since is a time everywhere; for a sequence number use --from-seq {since}"
-                ),
-            ));
-        }
-        Some(since) => {
-            let now = tokctl::db::now_us();
-            verify::Start::Since(tokctl::ledger::scan::parse_time("--since", since, now)?)
-        }
-        None => verify::Start::AfterSeq(a.from_seq),
-    };
+    let start = verify::Start::from_args(a.since.as_deref(), a.from_seq, tokctl::db::now_us())
+        .map_err(|e| Failure::of(&e, e.is_usage()))?;
     let json = a.format.get() == Report::Json;
     let loaded = global.load(Vec::new())?;
     let cfg = &loaded.config.ledger.chain;
@@ -80,10 +67,7 @@ pub async fn run_verify(a: VerifyArgs, global: &GlobalArgs) -> CmdResult {
     };
     let report = verify::verify(&db, &key, a.instance.as_deref(), start, &heads, &tick)
         .await
-        .map_err(|e| match e {
-            verify::VerifyError::Store(_) => Failure::new(exit::FAILURE, crate::chain(&e)),
-            _ => Failure::new(exit::USAGE, e.to_string()),
-        })?;
+        .map_err(|e| Failure::of(&e, e.is_usage()))?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -3,6 +3,7 @@
 //! The library every subcommand shares; the binary in `commands/` only
 //! parses arguments, calls in here and renders.
 
+pub mod budget;
 pub mod config;
 pub mod db;
 pub mod errors;

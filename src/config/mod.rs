@@ -450,12 +450,7 @@ impl Default for Config {
             cached_input_per_mtok: Some(cached),
             cache_write_per_mtok: Some(write),
             output_per_mtok: Some(output),
-            free: false,
-            max_tokens_default: None,
-            deployments: Vec::new(),
-            strategy: None,
-            fallbacks: Vec::new(),
-            context_window_fallbacks: Vec::new(),
+            ..ModelConfig::default()
         };
         Self {
             server: ServerConfig::default(),

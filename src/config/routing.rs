@@ -46,6 +46,9 @@ pub struct RoutingConfig {
     pub max_cooldown_ms: u64,
     /// Time constant of the `latency` strategy's moving average.
     pub latency_decay_ms: u64,
+    /// With `rate_limit.redis_addr` set: how often cooldowns are read from
+    /// Redis (they are written at once); 0 keeps them per instance.
+    pub cooldown_sync_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -59,6 +62,7 @@ impl Default for RoutingConfig {
             cooldown_ms: 30_000,
             max_cooldown_ms: 300_000,
             latency_decay_ms: 2_000,
+            cooldown_sync_ms: 250,
         }
     }
 }

@@ -39,6 +39,15 @@ pub(super) fn check(c: &Config, sources: &BTreeMap<String, Source>) -> Result<()
             "must be at least 1".into(),
         ));
     }
+    if r.cooldown_sync_ms != 0 && r.cooldown_sync_ms < 10 {
+        return Err(err(
+            "routing.cooldown_sync_ms".into(),
+            format!(
+                "{} ms is too often to poll Redis: use 0 (cooldowns per instance) or at least 10",
+                r.cooldown_sync_ms
+            ),
+        ));
+    }
     if let Some(s) = r
         .failover_statuses
         .iter()

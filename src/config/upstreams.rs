@@ -51,7 +51,7 @@ pub enum ProviderKind {
 
 /// A public model name routed to a provider (or to several deployments),
 /// with its prices.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     pub name: String,

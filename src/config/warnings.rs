@@ -192,12 +192,7 @@ mod tests {
             cached_input_per_mtok: None,
             cache_write_per_mtok: None,
             output_per_mtok: Some(15.0),
-            free: false,
-            max_tokens_default: None,
-            deployments: Vec::new(),
-            strategy: None,
-            fallbacks: Vec::new(),
-            context_window_fallbacks: Vec::new(),
+            ..Default::default()
         };
         assert_eq!(m.cached_input_price(), 3.0);
         assert_eq!(m.cache_write_price(), 3.0);

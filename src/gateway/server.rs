@@ -90,6 +90,9 @@ pub async fn serve(
     // One deployment state per process: cooldowns and load are shared by
     // every worker.
     let routing = Arc::new(super::routing::Shared::new(&config));
+    // With a Redis: cooldowns shared with the other gateways, off the
+    // request path.
+    let fleet = super::routing::fleet::spawn(&routing, &config);
     // These serve the health probes; requests go through each worker's own.
     let providers = providers::build(&config)?;
     let (telemetry, probes) = telemetry(
@@ -217,6 +220,9 @@ pub async fn serve(
         tracing::warn!("connections still open at shutdown were closed");
     }
     probes.abort();
+    if let Some(fleet) = fleet {
+        fleet.abort();
+    }
     // The ledger gets what is left of the deadline (at least a second):
     // what the database has not taken by then stays in the spool.
     let left = until.saturating_duration_since(tokio::time::Instant::now());

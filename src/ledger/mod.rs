@@ -12,6 +12,7 @@ pub mod chain;
 pub mod columns;
 pub mod entry;
 pub mod export;
+pub mod rollups;
 pub mod scan;
 pub mod spool;
 pub mod store;

@@ -2,6 +2,7 @@
 //! idempotent on `request_id`, and 10,000 entries go in one call, on SQLite
 //! and PostgreSQL. The writer's tests are in [`writer`].
 
+mod rollups;
 mod writer;
 
 use tokctl::db::{Db, Dsn, migrate};

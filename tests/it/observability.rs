@@ -390,6 +390,7 @@ async fn unreachable_provider_is_degraded_not_unhealthy() {
     );
     let out = Tokctl::new()
         .config(&config)
+        .env("TOKCTL_HEALTH_MAX_DB_LATENCY_MS", "2000")
         .run(&["health", "--direct", "--json"]);
     out.expect_code(1);
     let v: Value = serde_json::from_str(&out.stdout).expect("json");

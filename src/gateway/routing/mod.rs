@@ -14,7 +14,11 @@
 //! deployments. The decision here is a function over a few atomics per
 //! deployment (`bench/routing.rs` measures it); the peak-EWMA cost and the
 //! power-of-two-choices are Finagle's, as tower's `p2c` + `PeakEwma` are.
+//!
+//! Cooldowns also cross between gateway instances when a Redis is
+//! configured: [`fleet`] does that off the request path.
 
+pub mod fleet;
 mod pick;
 mod state;
 #[cfg(test)]
@@ -33,6 +37,8 @@ use crate::config::Config;
 #[derive(Debug)]
 pub struct Shared {
     pub policy: Policy,
+    /// Whether cooldowns are shared with other instances right now.
+    pub link: Arc<fleet::Link>,
     by_model: HashMap<String, Vec<Arc<DeploymentState>>>,
     /// Model names in config order, for listings.
     order: Vec<String>,
@@ -42,14 +48,16 @@ impl Shared {
     pub fn new(c: &Config) -> Shared {
         let mut by_model = HashMap::new();
         let mut order = Vec::new();
+        let link = Arc::new(fleet::Link::new(c.routing.cooldown_sync_ms));
         for m in &c.models {
             let deployments = m.deployments();
             let cools = deployments.len() > 1 || !m.fallbacks.is_empty();
             let states = deployments
                 .iter()
                 .map(|d| {
-                    let s =
+                    let mut s =
                         DeploymentState::new(&m.name, &d.name, &d.provider, d.weight, d.priority);
+                    s.fleet = fleet::Marks::new(link.clone());
                     Arc::new(if cools { s } else { s.without_cooldowns() })
                 })
                 .collect();
@@ -58,6 +66,7 @@ impl Shared {
         }
         Shared {
             policy: Policy::new(&c.routing),
+            link,
             by_model,
             order,
         }

@@ -6,10 +6,17 @@
 //! Races between workers cost at most one observation of the latency
 //! average (a load and a store, not a compare-and-swap loop): an average
 //! shrugs that off, and the picker stays a handful of loads.
+//!
+//! With a Redis configured, cooldowns also travel between instances
+//! (`super::fleet`): this state marks what the fleet must learn, and the
+//! fleet's background task adopts what other instances learnt. A ready
+//! deployment's path reads nothing more than before.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
+
+use super::fleet::Marks;
 
 /// The labels a failed attempt is counted under (bounded: metrics and the
 /// ledger's `failed_attempts` use them).
@@ -91,6 +98,9 @@ pub struct DeploymentState {
     probe_until: AtomicU64,
     requests: AtomicU64,
     failures: [AtomicU64; FAILURE_LABELS.len()],
+    /// What the other instances must learn, and the fleet's hold on the
+    /// half-open probe.
+    pub(super) fleet: Marks,
 }
 
 impl DeploymentState {
@@ -110,6 +120,7 @@ impl DeploymentState {
             probe_until: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             failures: Default::default(),
+            fleet: Marks::default(),
         }
     }
 
@@ -126,6 +137,10 @@ impl DeploymentState {
         }
         if now < until {
             return Avail::Cooling(until);
+        }
+        if self.fleet.held() {
+            // Over here, but the probe is the fleet's to claim (Redis).
+            return Avail::Cooling(now.saturating_add(self.fleet.wait_ns()));
         }
         let claim = self.probe_until.load(Relaxed);
         if now < claim {
@@ -188,6 +203,7 @@ impl DeploymentState {
         if self.until.load(Relaxed) != 0 {
             self.until.store(0, Relaxed);
             self.probe_until.store(0, Relaxed);
+            self.fleet.recovered();
         }
     }
 
@@ -217,7 +233,42 @@ impl DeploymentState {
         let until = now.saturating_add(span.max(1));
         self.until.store(until, Relaxed);
         self.probe_until.store(0, Relaxed);
+        self.fleet.cooled();
         Some(until)
+    }
+
+    /// The end of the cooldown (`now_ns` clock); 0 when not cooling down.
+    pub(super) fn until(&self) -> u64 {
+        self.until.load(Relaxed)
+    }
+
+    /// Another instance cooled it down until `until`: taken when later
+    /// than this instance's own end, with the probe the fleet's to claim.
+    pub(super) fn adopt(&self, until: u64) -> bool {
+        let mine = self.until.load(Relaxed);
+        if mine != 0 && until <= mine {
+            return false;
+        }
+        self.until.store(until, Relaxed);
+        self.probe_until.store(0, Relaxed);
+        self.fleet.adopted(until);
+        true
+    }
+
+    /// Another instance's probe succeeded: back in service, unless this
+    /// instance cooled it down since (`known`: the end the fleet knew).
+    pub(super) fn fleet_recovered(&self, known: u64) -> bool {
+        if self
+            .until
+            .compare_exchange(known, 0, Relaxed, Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        self.probe_until.store(0, Relaxed);
+        self.consecutive.store(0, Relaxed);
+        self.fleet.adopted(0);
+        true
     }
 
     /// Whether it is cooling down (or waiting for its probe) now.

@@ -1,9 +1,13 @@
 //! The deployments as operators see them: components of `/health` (and so
-//! of `tokctl health`), one per deployment, degraded while cooling down;
-//! and samples for the per-deployment metrics.
+//! of `tokctl health`), one per deployment, degraded while cooling down,
+//! plus `routing_cooldowns` when they are shared through Redis (degraded
+//! while Redis is lost); and samples for the per-deployment metrics.
 
 use futures_util::future::BoxFuture;
 
+use std::sync::atomic::Ordering::Relaxed;
+
+use super::fleet::Status as Sharing;
 use super::{FAILURE_LABELS, Shared, now_ns};
 use crate::telemetry::health::{Component, HealthCheck, Status};
 use crate::telemetry::metrics::deployments::{DeploymentSample, DeploymentSource};
@@ -11,7 +15,7 @@ use crate::telemetry::metrics::deployments::{DeploymentSample, DeploymentSource}
 impl HealthCheck for Shared {
     fn check(&self) -> BoxFuture<'_, Vec<Component>> {
         let now = now_ns();
-        let components = self
+        let mut components: Vec<Component> = self
             .all()
             .map(|s| {
                 let latency_ms = s.latency_ns(now, &self.policy) / 1e6;
@@ -29,6 +33,13 @@ impl HealthCheck for Shared {
                         Status::Degraded,
                         format!(
                             "model {} via provider {}: cooldown over, the next request probes it",
+                            s.model, s.provider
+                        ),
+                    ),
+                    super::Avail::Cooling(_) if s.fleet.held() && now >= s.until() => (
+                        Status::Degraded,
+                        format!(
+                            "model {} via provider {}: cooldown over; one gateway of the fleet probes it",
                             s.model, s.provider
                         ),
                     ),
@@ -51,7 +62,44 @@ impl HealthCheck for Shared {
                 }
             })
             .collect();
+        components.extend(self.sharing());
         Box::pin(async move { components })
+    }
+}
+
+impl Shared {
+    /// The `routing_cooldowns` component, when a Redis is configured.
+    fn sharing(&self) -> Option<Component> {
+        let link = &self.link;
+        let (learned, lost) = (link.learned.load(Relaxed), link.fallbacks.load(Relaxed));
+        let (status, message) = match link.status() {
+            Sharing::Off => return None,
+            Sharing::Connecting => (
+                Status::Healthy,
+                "connecting to Redis; until then this gateway keeps its own cooldowns".to_string(),
+            ),
+            Sharing::Live => (
+                Status::Healthy,
+                format!(
+                    "cooldowns shared through Redis ({learned} learnt from other gateways, \
+                     Redis lost {lost} times)"
+                ),
+            ),
+            Sharing::Lost => (
+                Status::Degraded,
+                format!(
+                    "Redis unreachable: this gateway keeps its own cooldowns until it answers \
+                     (lost {lost} times)"
+                ),
+            ),
+        };
+        Some(Component {
+            name: "routing_cooldowns".into(),
+            kind: "redis".into(),
+            status,
+            message,
+            latency_ms: None,
+        })
     }
 }
 

@@ -37,6 +37,18 @@ pub struct Observed {
     pub write_rate: f64,
 }
 
+impl Observed {
+    /// Entries per second that entered the writer's queue: one per 2xx
+    /// answer over the run.
+    pub fn arrival_rate(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.answered_2xx as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+}
+
 /// One check and whether it passed.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Check {
@@ -78,17 +90,22 @@ impl Outcome {
 /// under [`PEAK_LIMIT`] of its size, and every request answered.
 ///
 /// The write delay is estimated as the p99 sampled queue depth divided by
-/// the observed write rate (Little's law: time an entry waits behind the
-/// queue); it must stay within `flush_ms` plus one sampling interval
-/// ([`SAMPLE_SLACK_MS`], the resolution of the depth samples).
+/// the rate entries arrived (Little's law: W = L / λ, λ the arrival rate);
+/// it must stay within `flush_ms` plus one sampling interval
+/// ([`SAMPLE_SLACK_MS`], the resolution of the depth samples). Not the
+/// write rate: over a run of a few flush intervals, rows written ÷ run time
+/// undercounts by the batch still waiting at the end, which on a busy
+/// machine (a longer shutdown) failed runs whose queue never outgrew one
+/// flush. A writer that falls behind still fails: its queue, so L, grows.
 pub fn judge(o: Observed) -> Outcome {
     let peak_percent = if o.buffer_size == 0 {
         100.0
     } else {
         o.peak_depth as f64 * 100.0 / o.buffer_size as f64
     };
-    let write_delay_ms = if o.write_rate > 0.0 {
-        o.p99_depth as f64 / o.write_rate * 1000.0
+    let arrival = o.arrival_rate();
+    let write_delay_ms = if arrival > 0.0 {
+        o.p99_depth as f64 / arrival * 1000.0
     } else {
         0.0
     };
@@ -121,7 +138,9 @@ pub fn judge(o: Observed) -> Outcome {
         },
         Check {
             name: "write delay",
-            passed: o.write_rate > 0.0 && write_delay_ms <= o.flush_ms as f64 + SAMPLE_SLACK_MS,
+            passed: o.write_rate > 0.0
+                && arrival > 0.0
+                && write_delay_ms <= o.flush_ms as f64 + SAMPLE_SLACK_MS,
             detail: format!(
                 "p99 ~{write_delay_ms:.0} ms (limit flush_ms {} + {SAMPLE_SLACK_MS:.0} ms sampling)",
                 o.flush_ms
@@ -185,6 +204,32 @@ pub(crate) mod tests {
     fn entries_waiting_longer_than_the_flush_interval_fail() {
         let o = judge(Observed {
             flush_ms: 50,
+            ..obs()
+        });
+        assert_eq!(o.verdict(), "did not keep up: write delay");
+    }
+
+    #[test]
+    fn a_short_run_is_judged_by_its_arrival_rate_not_its_tail() {
+        // Stress run of 2026-12-07: 100 rows in 2 s, flush 1400 ms, a
+        // queue of 69 at most, but the last batch written at a slow
+        // shutdown (43.9 rows/s over the run): 69 / 50 = 1380 ms.
+        let o = judge(Observed {
+            flush_ms: 1400,
+            buffer_size: 7100,
+            peak_depth: 69,
+            p99_depth: 69,
+            write_rate: 43.9,
+            ..obs()
+        });
+        assert!(o.kept_up, "{:?}", o.checks);
+        assert!((o.write_delay_ms - 1380.0).abs() < 1e-9);
+        // A queue that grew to three flush intervals' worth still fails.
+        let o = judge(Observed {
+            flush_ms: 1400,
+            buffer_size: 7100,
+            peak_depth: 210,
+            p99_depth: 210,
             ..obs()
         });
         assert_eq!(o.verdict(), "did not keep up: write delay");

@@ -40,8 +40,12 @@ impl Verified {
         }
         let _ = writeln!(
             out,
-            "  write delay: ~{:.0} ms (p99 sampled queue depth {} ÷ {:.0} rows/s written; {} samples)",
-            o.write_delay_ms, ob.p99_depth, ob.write_rate, ob.samples
+            "  write delay: ~{:.0} ms (p99 sampled queue depth {} ÷ {:.0} entries/s arriving; {:.0} rows/s written; {} samples)",
+            o.write_delay_ms,
+            ob.p99_depth,
+            ob.arrival_rate(),
+            ob.write_rate,
+            ob.samples
         );
         out.push_str(&o.verdict());
         out

@@ -175,4 +175,5 @@ crate::dbtest!(kill9_with_spool_loses_no_answered_entry, |db| {
 
 mod routing;
 mod routing_failover;
+mod routing_fleet;
 mod routing_upstream;

@@ -224,6 +224,10 @@ fn routing_config_errors_name_the_key() {
             "[[models]]\nname = \"m\"\nprovider = \"p\"\ncontext_window_fallbacks = [\"x\"]\n",
             "models.m.context_window_fallbacks",
         ),
+        (
+            "[[models]]\nname = \"m\"\nprovider = \"p\"\n[routing]\ncooldown_sync_ms = 5\n",
+            "routing.cooldown_sync_ms",
+        ),
     ];
     for (models, key) in cases {
         let out = crate::support::Tokctl::new()

@@ -126,6 +126,18 @@ pub enum VerifyError {
         stored: String,
         configured: String,
     },
+    #[error("--since is a time everywhere; for a sequence number use --from-seq {0}")]
+    SinceIsNumber(String),
+    #[error(transparent)]
+    Since(#[from] crate::ledger::scan::FilterError),
+}
+
+impl VerifyError {
+    /// The caller's words or key are wrong (exit 2), as opposed to a store
+    /// that failed (exit 1): the commands' one exit mapping reads this.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self, VerifyError::Store(_))
+    }
 }
 
 struct ChainRow {
@@ -167,6 +179,27 @@ pub enum Start {
     /// At each chain's first row created at or after this time
     /// (microseconds since the epoch): every row since then is checked.
     Since(i64),
+}
+
+impl Start {
+    /// `--since` (an RFC 3339 time or a duration before `now_us`) when
+    /// given, else after `--from-seq`. A bare number as `since` is refused:
+    /// it would read as seconds ago, but its writer meant a sequence number.
+    pub fn from_args(
+        since: Option<&str>,
+        from_seq: i64,
+        now_us: i64,
+    ) -> Result<Start, VerifyError> {
+        match since {
+            Some(s) if s.trim().parse::<i64>().is_ok() => {
+                Err(VerifyError::SinceIsNumber(s.trim().to_string()))
+            }
+            Some(s) => Ok(Start::Since(crate::ledger::scan::parse_time(
+                "--since", s, now_us,
+            )?)),
+            None => Ok(Start::AfterSeq(from_seq)),
+        }
+    }
 }
 
 /// Verifies `instance` (or every chain) from `start` on. `heads` are
