@@ -17,6 +17,7 @@ fn principal(i: i64) -> Principal {
         rps: None,
         burst: None,
         tokens_per_minute: None,
+        ..Principal::default()
     }
 }
 

@@ -56,17 +56,23 @@ pub enum Command {
     Config(crate::config_cmd::Args),
     /// Apply database migrations, or show their status.
     Migrate(crate::migrate::Args),
-    /// Create, list, disable, enable and delete users of the gateway.
+    /// Create, list, update (team, models), disable, enable and delete users of the gateway.
     #[command(
         after_help = "Examples:\n  tokctl users create alice\n  tokctl users list --format json\n  tokctl users disable alice"
     )]
     Users(crate::users::Args),
-    /// Create, list, revoke and rotate API keys (a new key is printed once, alone on stdout).
+    /// Create, list, update (models), revoke and rotate API keys (a new key is printed once, alone on stdout).
     #[command(
         after_help = "Examples:\n  KEY=$(tokctl keys create --user alice --expires 90d)\n  \
         tokctl keys list --user alice\n  tokctl keys rotate tok_AbCd1234 --grace 1h"
     )]
     Keys(crate::keys::Args),
+    /// Create, list, show, update and delete teams (groups of users; ledger entries carry the team).
+    #[command(
+        after_help = "Examples:\n  tokctl teams create ml --models 'gpt-*'\n  \
+        tokctl users update alice --team ml\n  tokctl ledger summary --by team --since 30d"
+    )]
+    Teams(crate::teams::Args),
     /// Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates.
     Tune(crate::tune::Args),
     /// Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes.

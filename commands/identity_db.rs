@@ -1,5 +1,8 @@
-//! Opening the identity database for `users` and `keys`: pending migrations
+//! Opening the identity database for `users`, `keys` and `teams` (and
+//! for the ledger commands' team names): pending migrations
 //! are applied first, quietly (only a backup is mentioned, on stderr).
+
+use std::collections::HashMap;
 
 use tokctl::config::Loaded;
 use tokctl::db::open::{Presence, Role, open};
@@ -70,6 +73,26 @@ pub async fn keys_with_limits(loaded: &Loaded) -> usize {
             .count()
     })
     .unwrap_or(0)
+}
+
+/// The id of the team `--team NAME` names, read from the identity
+/// database (an unknown name is an error naming it).
+pub async fn team_id(loaded: &Loaded, name: Option<&str>) -> Result<Option<i64>, Failure> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let db = open_loaded(loaded, true).await?;
+    let id = tokctl::identity::teams::team_id(&db, name).await;
+    db.close().await;
+    Ok(Some(id?))
+}
+
+/// Every team's name by id (for `ledger summary --by team`).
+pub async fn team_names(loaded: &Loaded) -> Result<HashMap<i64, String>, Failure> {
+    let db = open_loaded(loaded, true).await?;
+    let names = tokctl::identity::teams::team_names(&db).await;
+    db.close().await;
+    Ok(names?)
 }
 
 /// `Some(us)` as RFC 3339, `None` as `-`.

@@ -1,11 +1,9 @@
-//! `tokctl keys create | list | revoke | rotate`. `create` and `rotate`
+//! `tokctl keys create | list | update | revoke | rotate`. `create` and `rotate`
 //! print the new key alone on stdout, so `KEY=$(tokctl keys create --user
 //! alice)` works.
 
 use std::process::ExitCode;
 
-use tokctl::config::warnings::unenforced_key_limits;
-use tokctl::db::now_us;
 use tokctl::identity::{NewKey, lifecycle, store};
 
 use crate::cli::GlobalArgs;
@@ -23,27 +21,15 @@ pub struct Args {
 pub enum Action {
     /// Create a key and print it (alone, on stdout). It is shown only this once.
     #[command(after_help = "Examples:\n  KEY=$(tokctl keys create --user alice)\n  \
-        tokctl keys create --user ci --name nightly --expires 30d --rps 2 --burst 5")]
-    Create {
-        /// The user the key acts for.
-        #[arg(long, value_name = "NAME")]
-        user: String,
-        /// A label for the key, shown in listings.
-        #[arg(long, default_value = "")]
-        name: String,
-        /// Expiry: a duration from now (30d, 12h) or an RFC 3339 time.
-        #[arg(long, value_name = "WHEN")]
-        expires: Option<String>,
-        /// Requests per second for this key (default: rate_limit.apikey_rps).
-        #[arg(long, allow_negative_numbers = true)]
-        rps: Option<f64>,
-        /// Burst size for this key (default: rate_limit.apikey_burst).
-        #[arg(long, allow_negative_numbers = true)]
-        burst: Option<i32>,
-        /// Tokens per minute for this key (default: unlimited).
-        #[arg(long, allow_negative_numbers = true)]
-        tpm: Option<i64>,
-    },
+        tokctl keys create --user ci --name nightly --expires 30d --rps 2 --burst 5\n  \
+        tokctl keys create --user alice --models 'claude-*,gpt-4o'")]
+    Create(crate::keys_create::CreateArgs),
+    /// Replace a key's model allow-list (seen by gateways within auth.cache_ttl_ms).
+    #[command(
+        after_help = "Examples:\n  tokctl keys update tok_AbCd1234 --models 'gpt-*'\n  \
+        tokctl keys update 12 --models ''   # any model (within its user's and team's lists)"
+    )]
+    Update(crate::keys_update::UpdateArgs),
     /// List keys (never the keys themselves: only their display prefixes), with their state.
     #[command(
         after_help = "States: active, revoking (still accepted: a rotation's grace period), revoked, expired. \
@@ -78,39 +64,18 @@ pub enum Action {
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     // Bad values are usage errors, found before touching any database.
-    let new_key = match &args.action {
-        Action::Create {
-            name,
-            expires,
-            rps,
-            burst,
-            tpm,
-            ..
-        } => {
-            let (when, now) = (expires.as_deref(), now_us());
-            NewKey::parse(name.clone(), when, *rps, *burst, *tpm, now)?
-        }
-        _ => NewKey::default(),
+    let (new_key, models) = match &args.action {
+        Action::Create(a) => (a.new_key()?, None),
+        Action::Update(a) => (NewKey::default(), Some(a.models()?)),
+        _ => (NewKey::default(), None),
     };
     let read_only = matches!(args.action, Action::List { .. });
     let loaded = global.load(Vec::new())?;
+    let list = models.as_ref().unwrap_or(&new_key.models);
+    crate::access_flags::warn_unmatched(&loaded, Some(list));
     let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
     let result = match args.action {
-        Action::Create { user, .. } => {
-            store::create_key(&db, &user, &new_key)
-                .await
-                .map(|created| {
-                    eprintln!(
-                        "created key {} ({}) for `{user}`; store it now, it is not shown again",
-                        created.key_id, created.display_prefix
-                    );
-                    println!("{}", created.plaintext);
-                    let limited = usize::from(new_key.has_limits());
-                    if let Some(w) = unenforced_key_limits(&loaded, limited) {
-                        eprintln!("warning: {w}");
-                    }
-                })
-        }
+        Action::Create(a) => crate::keys_create::run(&a.user, &new_key, &db, &loaded).await,
         Action::List { user, format } => match store::list_keys(&db, user.as_deref()).await {
             Ok(keys) => {
                 db.close().await;
@@ -118,6 +83,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             }
             Err(e) => Err(e),
         },
+        Action::Update(a) => crate::keys_update::run(&a.key, models.flatten(), &db).await,
         Action::Revoke { key } => store::revoke_key(&db, &key).await.map(|k| {
             eprintln!(
                 "revoked key {} ({}) of `{}` at {}",

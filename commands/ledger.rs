@@ -25,6 +25,7 @@ a batch committed late is exported by the next run, never skipped. Rows written 
 chain are only in full exports.\n\n\
 Examples:\n  tokctl ledger export --since 2026-11-01T00:00:00Z --until 2026-12-01T00:00:00Z -o nov.csv.gz --manifest\n  \
 tokctl ledger export --format jsonl --since 24h --key tok_AbCd1234\n  \
+tokctl ledger export --team ml --since 30d -o ml.csv\n  \
 tokctl ledger export --cursor billing.cursor -o increment.csv"
     )]
     Export(crate::ledger_export::ExportArgs),
@@ -33,7 +34,8 @@ tokctl ledger export --cursor billing.cursor -o increment.csv"
         after_help = "The table shows numbers for people (separators, cost in ledger.currency, latencies with \
 units); --format json and csv keep the raw numbers (cost_nano, latencies in ms).\n\n\
 Examples:\n  tokctl ledger summary --by user,model --since 7d\n  \
-tokctl ledger summary --by day --format csv > daily.csv\n  tokctl ledger summary --errors --by model --json"
+tokctl ledger summary --by day --format csv > daily.csv\n  tokctl ledger summary --errors --by model --json\n  \
+tokctl ledger summary --by team,model --since 30d   # teams by name"
     )]
     Summary(crate::ledger_summary::SummaryArgs),
     /// Check the hash chains: reports the first entry where each breaks (edited, deleted, inserted); exit 1.
@@ -66,6 +68,9 @@ pub struct FilterArgs {
     /// Only this API key's entries: its id or display prefix (see `tokctl keys list`).
     #[arg(long, value_name = "ID|PREFIX")]
     pub key: Option<String>,
+    /// Only entries of this team's users (the team at request time; see `tokctl teams list`).
+    #[arg(long, value_name = "NAME")]
+    pub team: Option<String>,
     /// Only entries for this model (as the client asked for it).
     #[arg(long)]
     pub model: Option<String>,
@@ -130,6 +135,7 @@ pub async fn filter(f: &FilterArgs, loaded: &Loaded) -> Result<Filter, Failure> 
     let base = Filter {
         user: f.user.clone(),
         key,
+        team: crate::identity_db::team_id(loaded, f.team.as_deref()).await?,
         model: f.model.clone(),
         status: f.status,
         errors: f.errors,

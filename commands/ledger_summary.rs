@@ -35,6 +35,7 @@ pub enum ByArg {
     /// The provider's API (`chat`, `messages`, `responses`, `embeddings`).
     #[value(name = "upstream_api")]
     UpstreamApi,
+    /// The user's team at request time, by name (`#ID (deleted)` for a deleted team).
     Team,
     /// `none`, `hit`, `miss`, `bypass`.
     Cache,
@@ -48,7 +49,10 @@ pub async fn run(a: SummaryArgs, global: &GlobalArgs) -> CmdResult {
     let db = crate::ledger::open_ledger_loaded(&loaded).await?;
     let result = summary::summarize(&db, &filter, &by).await;
     db.close().await;
-    let s = result?;
+    let mut s = result?;
+    if by.contains(&GroupBy::Team) {
+        s.name_teams(&crate::identity_db::team_names(&loaded).await?);
+    }
     let format = if a.csv { Listing::Csv } else { a.format.get() };
     match format {
         Listing::Json => output::json(&s.to_json())?,

@@ -16,7 +16,15 @@ pub fn users(users: &[UserInfo], format: Listing) -> CmdResult {
         Listing::Table => output::print(&crate::tables::users(users).to_string())?,
         Listing::Json => output::json(users)?,
         Listing::Csv => output::csv(
-            &["id", "name", "disabled", "active_keys", "created_at_us"],
+            &[
+                "id",
+                "name",
+                "disabled",
+                "active_keys",
+                "created_at_us",
+                "team",
+                "models",
+            ],
             users.iter().map(|u| {
                 [
                     u.id.to_string(),
@@ -24,6 +32,8 @@ pub fn users(users: &[UserInfo], format: Listing) -> CmdResult {
                     u.disabled.to_string(),
                     u.active_keys.to_string(),
                     u.created_at_us.to_string(),
+                    u.team.clone().unwrap_or_default(),
+                    u.models.clone().unwrap_or_default(),
                 ]
             }),
         )?,
@@ -59,6 +69,7 @@ pub fn keys(keys: &[KeyInfo], format: Listing) -> CmdResult {
                 "rps",
                 "burst",
                 "tpm",
+                "models",
             ],
             keys.iter().map(|k| {
                 let o = |v: Option<String>| v.unwrap_or_default();
@@ -74,6 +85,7 @@ pub fn keys(keys: &[KeyInfo], format: Listing) -> CmdResult {
                     o(k.rps.map(|v| v.to_string())),
                     o(k.burst.map(|v| v.to_string())),
                     o(k.tokens_per_minute.map(|v| v.to_string())),
+                    o(k.models.clone()),
                 ]
             }),
         )?,

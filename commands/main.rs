@@ -1,6 +1,7 @@
 //! The `tokctl` binary: the clap root, dispatch, and the process contract
 //! (one error line on stderr, documented exit codes, broken pipe is success).
 
+mod access_flags;
 mod args;
 mod cli;
 mod config_cmd;
@@ -9,6 +10,8 @@ mod failure;
 mod health;
 mod identity_db;
 mod keys;
+mod keys_create;
+mod keys_update;
 mod ledger;
 mod ledger_chain;
 mod ledger_export;
@@ -27,6 +30,8 @@ mod render;
 mod serve;
 mod tables;
 mod tables_ledger;
+mod teams;
+mod teams_render;
 mod tune;
 mod tune_measure;
 mod tune_render;
@@ -98,6 +103,7 @@ fn run(cli: Cli) -> CmdResult {
         Command::Migrate(args) => rt.block_on(migrate::run(args, &cli.global)),
         Command::Users(args) => rt.block_on(users::run(args, &cli.global)),
         Command::Keys(args) => rt.block_on(keys::run(args, &cli.global)),
+        Command::Teams(args) => rt.block_on(teams::run(args, &cli.global)),
         Command::Tune(args) => rt.block_on(tune::run(args, &cli.global)),
         Command::Health(args) => rt.block_on(health::run(args, &cli.global)),
         Command::Loadtest(args) => rt.block_on(loadtest::run(*args, &cli.global)),

@@ -17,6 +17,8 @@ pub fn users(users: &[UserInfo]) -> Tab {
         ("name", Col::Atom),
         ("status", Col::Atom),
         ("usable keys", Col::Num),
+        ("team", Col::Atom),
+        ("models", Col::Text),
         ("created at", Col::Atom),
     ]);
     for u in users {
@@ -25,6 +27,8 @@ pub fn users(users: &[UserInfo]) -> Tab {
             u.name.clone(),
             if u.disabled { "disabled" } else { "active" }.to_string(),
             int(u.active_keys),
+            u.team.clone().unwrap_or_else(|| "-".into()),
+            u.models.clone().unwrap_or_else(|| "any".into()),
             time_us(Some(u.created_at_us)),
         ]);
     }
@@ -45,6 +49,7 @@ pub fn keys(keys: &[KeyInfo], now_us: i64) -> Tab {
         ("rps", Col::Num),
         ("burst", Col::Num),
         ("tpm", Col::Num),
+        ("models", Col::Text),
     ]);
     for k in keys {
         let state = KeyState::of(k, now_us);
@@ -64,6 +69,7 @@ pub fn keys(keys: &[KeyInfo], now_us: i64) -> Tab {
             Cell::new(opt(k.rps)),
             Cell::new(opt(k.burst.map(|b| int(b.into())))),
             Cell::new(opt(k.tokens_per_minute.map(int))),
+            Cell::new(k.models.as_deref().unwrap_or("any")),
         ]);
     }
     t

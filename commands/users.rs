@@ -1,10 +1,12 @@
-//! `tokctl users create | list | disable | enable | delete`.
+//! `tokctl users create | list | update | disable | enable | delete`.
 
 use std::process::ExitCode;
 
+use tokctl::identity::update::{self, UserSettings};
 use tokctl::identity::{lifecycle, store};
 
 use crate::CmdResult;
+use crate::access_flags::{ModelsArg, warn_unmatched};
 use crate::cli::GlobalArgs;
 use crate::output::{FormatArgs, Listing};
 
@@ -18,10 +20,36 @@ pub struct Args {
 pub enum Action {
     /// Create a user (then give them a key with `tokctl keys create --user NAME`).
     #[command(after_help = "Examples:\n  tokctl users create alice\n  \
-        tokctl users create alice && KEY=$(tokctl keys create --user alice)")]
+        tokctl users create alice && KEY=$(tokctl keys create --user alice)\n  \
+        tokctl users create bob --team ml --models 'gpt-*'")]
     Create {
         /// Unique user name (no whitespace).
         name: String,
+        /// The team the user joins (see `tokctl teams list`).
+        #[arg(long, value_name = "TEAM")]
+        team: Option<String>,
+        #[command(flatten)]
+        models: ModelsArg,
+    },
+    /// Move a user into a team (or out of theirs) or replace their model allow-list.
+    #[command(
+        after_help = "A user is in at most one team; changes reach gateways within \
+        auth.cache_ttl_ms.\n\n\
+        Examples:\n  tokctl users update alice --team ml\n  \
+        tokctl users update alice --no-team        # or --team ''\n  \
+        tokctl users update alice --models '*-mini'\n  tokctl users update alice --models ''   # any model"
+    )]
+    Update {
+        /// The user (by name).
+        name: String,
+        /// The team to move the user into; '' removes them from their team.
+        #[arg(long, value_name = "TEAM", conflicts_with = "no_team")]
+        team: Option<String>,
+        /// Remove the user from their team.
+        #[arg(long)]
+        no_team: bool,
+        #[command(flatten)]
+        models: ModelsArg,
     },
     /// List users with their count of usable keys.
     #[command(after_help = "Examples:\n  tokctl users list\n  \
@@ -57,13 +85,34 @@ pub enum Action {
 }
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
+    // Bad values are usage errors, found before touching any database.
+    let settings = match &args.action {
+        Action::Create { team, models, .. } => {
+            UserSettings::parse(team.as_deref(), false, models.models.as_deref())?
+        }
+        Action::Update {
+            team,
+            no_team,
+            models,
+            ..
+        } => UserSettings::parse(team.as_deref(), *no_team, models.models.as_deref())?,
+        _ => UserSettings::default(),
+    };
     let read_only = matches!(args.action, Action::List { .. });
     let loaded = global.load(Vec::new())?;
+    warn_unmatched(&loaded, settings.models.as_ref());
     let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
     let result = match args.action {
-        Action::Create { name } => store::create_user(&db, &name)
+        Action::Create { name, .. } => update::create_user_with(&db, &name, &settings)
             .await
             .map(|id| eprintln!("created user `{name}` (id {id})")),
+        Action::Update { name, .. } => update::update_user(&db, &name, &settings).await.map(|u| {
+            eprintln!(
+                "updated user `{name}`: team {}, models {}",
+                u.team.as_deref().unwrap_or("none"),
+                u.models.as_deref().unwrap_or("any")
+            )
+        }),
         Action::List { format } => match store::list_users(&db).await {
             Ok(users) => {
                 db.close().await;

@@ -43,6 +43,9 @@ _tokctl() {
             tokctl,serve)
                 cmd="tokctl__subcmd__serve"
                 ;;
+            tokctl,teams)
+                cmd="tokctl__subcmd__teams"
+                ;;
             tokctl,tune)
                 cmd="tokctl__subcmd__tune"
                 ;;
@@ -94,6 +97,9 @@ _tokctl() {
             tokctl__subcmd__help,serve)
                 cmd="tokctl__subcmd__help__subcmd__serve"
                 ;;
+            tokctl__subcmd__help,teams)
+                cmd="tokctl__subcmd__help__subcmd__teams"
+                ;;
             tokctl__subcmd__help,tune)
                 cmd="tokctl__subcmd__help__subcmd__tune"
                 ;;
@@ -117,6 +123,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__help__subcmd__keys,rotate)
                 cmd="tokctl__subcmd__help__subcmd__keys__subcmd__rotate"
+                ;;
+            tokctl__subcmd__help__subcmd__keys,update)
+                cmd="tokctl__subcmd__help__subcmd__keys__subcmd__update"
                 ;;
             tokctl__subcmd__help__subcmd__ledger,export)
                 cmd="tokctl__subcmd__help__subcmd__ledger__subcmd__export"
@@ -142,6 +151,21 @@ _tokctl() {
             tokctl__subcmd__help__subcmd__migrate,status)
                 cmd="tokctl__subcmd__help__subcmd__migrate__subcmd__status"
                 ;;
+            tokctl__subcmd__help__subcmd__teams,create)
+                cmd="tokctl__subcmd__help__subcmd__teams__subcmd__create"
+                ;;
+            tokctl__subcmd__help__subcmd__teams,delete)
+                cmd="tokctl__subcmd__help__subcmd__teams__subcmd__delete"
+                ;;
+            tokctl__subcmd__help__subcmd__teams,list)
+                cmd="tokctl__subcmd__help__subcmd__teams__subcmd__list"
+                ;;
+            tokctl__subcmd__help__subcmd__teams,show)
+                cmd="tokctl__subcmd__help__subcmd__teams__subcmd__show"
+                ;;
+            tokctl__subcmd__help__subcmd__teams,update)
+                cmd="tokctl__subcmd__help__subcmd__teams__subcmd__update"
+                ;;
             tokctl__subcmd__help__subcmd__users,create)
                 cmd="tokctl__subcmd__help__subcmd__users__subcmd__create"
                 ;;
@@ -156,6 +180,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__help__subcmd__users,list)
                 cmd="tokctl__subcmd__help__subcmd__users__subcmd__list"
+                ;;
+            tokctl__subcmd__help__subcmd__users,update)
+                cmd="tokctl__subcmd__help__subcmd__users__subcmd__update"
                 ;;
             tokctl__subcmd__keys,create)
                 cmd="tokctl__subcmd__keys__subcmd__create"
@@ -172,6 +199,9 @@ _tokctl() {
             tokctl__subcmd__keys,rotate)
                 cmd="tokctl__subcmd__keys__subcmd__rotate"
                 ;;
+            tokctl__subcmd__keys,update)
+                cmd="tokctl__subcmd__keys__subcmd__update"
+                ;;
             tokctl__subcmd__keys__subcmd__help,create)
                 cmd="tokctl__subcmd__keys__subcmd__help__subcmd__create"
                 ;;
@@ -186,6 +216,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__keys__subcmd__help,rotate)
                 cmd="tokctl__subcmd__keys__subcmd__help__subcmd__rotate"
+                ;;
+            tokctl__subcmd__keys__subcmd__help,update)
+                cmd="tokctl__subcmd__keys__subcmd__help__subcmd__update"
                 ;;
             tokctl__subcmd__ledger,export)
                 cmd="tokctl__subcmd__ledger__subcmd__export"
@@ -265,6 +298,42 @@ _tokctl() {
             tokctl__subcmd__migrate__subcmd__help,status)
                 cmd="tokctl__subcmd__migrate__subcmd__help__subcmd__status"
                 ;;
+            tokctl__subcmd__teams,create)
+                cmd="tokctl__subcmd__teams__subcmd__create"
+                ;;
+            tokctl__subcmd__teams,delete)
+                cmd="tokctl__subcmd__teams__subcmd__delete"
+                ;;
+            tokctl__subcmd__teams,help)
+                cmd="tokctl__subcmd__teams__subcmd__help"
+                ;;
+            tokctl__subcmd__teams,list)
+                cmd="tokctl__subcmd__teams__subcmd__list"
+                ;;
+            tokctl__subcmd__teams,show)
+                cmd="tokctl__subcmd__teams__subcmd__show"
+                ;;
+            tokctl__subcmd__teams,update)
+                cmd="tokctl__subcmd__teams__subcmd__update"
+                ;;
+            tokctl__subcmd__teams__subcmd__help,create)
+                cmd="tokctl__subcmd__teams__subcmd__help__subcmd__create"
+                ;;
+            tokctl__subcmd__teams__subcmd__help,delete)
+                cmd="tokctl__subcmd__teams__subcmd__help__subcmd__delete"
+                ;;
+            tokctl__subcmd__teams__subcmd__help,help)
+                cmd="tokctl__subcmd__teams__subcmd__help__subcmd__help"
+                ;;
+            tokctl__subcmd__teams__subcmd__help,list)
+                cmd="tokctl__subcmd__teams__subcmd__help__subcmd__list"
+                ;;
+            tokctl__subcmd__teams__subcmd__help,show)
+                cmd="tokctl__subcmd__teams__subcmd__help__subcmd__show"
+                ;;
+            tokctl__subcmd__teams__subcmd__help,update)
+                cmd="tokctl__subcmd__teams__subcmd__help__subcmd__update"
+                ;;
             tokctl__subcmd__users,create)
                 cmd="tokctl__subcmd__users__subcmd__create"
                 ;;
@@ -282,6 +351,9 @@ _tokctl() {
                 ;;
             tokctl__subcmd__users,list)
                 cmd="tokctl__subcmd__users__subcmd__list"
+                ;;
+            tokctl__subcmd__users,update)
+                cmd="tokctl__subcmd__users__subcmd__update"
                 ;;
             tokctl__subcmd__users__subcmd__help,create)
                 cmd="tokctl__subcmd__users__subcmd__help__subcmd__create"
@@ -301,6 +373,9 @@ _tokctl() {
             tokctl__subcmd__users__subcmd__help,list)
                 cmd="tokctl__subcmd__users__subcmd__help__subcmd__list"
                 ;;
+            tokctl__subcmd__users__subcmd__help,update)
+                cmd="tokctl__subcmd__users__subcmd__help__subcmd__update"
+                ;;
             *)
                 ;;
         esac
@@ -308,7 +383,7 @@ _tokctl() {
 
     case "${cmd}" in
         tokctl)
-            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys tune health loadtest ledger generate-docs help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version serve config migrate users keys teams tune health loadtest ledger generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -496,7 +571,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help)
-            opts="serve config migrate users keys tune health loadtest ledger generate-docs help"
+            opts="serve config migrate users keys teams tune health loadtest ledger generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -594,7 +669,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__keys)
-            opts="create list revoke rotate"
+            opts="create update list revoke rotate"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -650,6 +725,20 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__keys__subcmd__rotate)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__keys__subcmd__update)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -831,6 +920,90 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__help__subcmd__teams)
+            opts="create list show update delete"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__teams__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__teams__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__teams__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__teams__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__help__subcmd__teams__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__help__subcmd__tune)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -846,7 +1019,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__help__subcmd__users)
-            opts="create list disable enable delete"
+            opts="create update list disable enable delete"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -929,8 +1102,22 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__help__subcmd__users__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__keys)
-            opts="-v -q -h -V --config --verbose --quiet --help --version create list revoke rotate help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version create update list revoke rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -948,7 +1135,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__keys__subcmd__create)
-            opts="-v -q -h -V --user --name --expires --rps --burst --tpm --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --user --name --expires --rps --burst --tpm --models --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -978,6 +1165,10 @@ _tokctl() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -990,7 +1181,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__keys__subcmd__help)
-            opts="create list revoke rotate help"
+            opts="create update list revoke rotate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1073,6 +1264,20 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__keys__subcmd__help__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__keys__subcmd__list)
             opts="-v -q -h -V --user --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1139,6 +1344,28 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__keys__subcmd__update)
+            opts="-v -q -h -V --models --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__ledger)
             opts="-v -q -h -V --config --verbose --quiet --help --version export summary verify spool help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1158,7 +1385,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__export)
-            opts="-o -v -q -h -V --since --until --user --key --model --status --errors --instance --format --output --compress --after --cursor --excel-safe --manifest --config --verbose --quiet --help --version"
+            opts="-o -v -q -h -V --since --until --user --key --team --model --status --errors --instance --format --output --compress --after --cursor --excel-safe --manifest --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1177,6 +1404,10 @@ _tokctl() {
                     return 0
                     ;;
                 --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --team)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1454,7 +1685,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__ledger__subcmd__summary)
-            opts="-v -q -h -V --since --until --user --key --model --status --errors --instance --by --format --json --csv --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --since --until --user --key --team --model --status --errors --instance --by --format --json --csv --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1473,6 +1704,10 @@ _tokctl() {
                     return 0
                     ;;
                 --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --team)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1815,6 +2050,232 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__teams)
+            opts="-v -q -h -V --config --verbose --quiet --help --version create list show update delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__create)
+            opts="-v -q -h -V --models --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__delete)
+            opts="-v -q -h -V --force --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__help)
+            opts="create list show update delete help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__help__subcmd__create)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__help__subcmd__delete)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__help__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__list)
+            opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__show)
+            opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --format)
+                    COMPREPLY=($(compgen -W "table json" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__teams__subcmd__update)
+            opts="-v -q -h -V --rename --models --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --rename)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__tune)
             opts="-v -q -h -V --qps --burst-seconds --max-delay-ms --cores --db-max-conns --entry-bytes --memory-budget --instances --backend --format --json --measure --measure-seconds --write --yes --dry-run --verify --verify-seconds --verify-override --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1886,7 +2347,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__users)
-            opts="-v -q -h -V --config --verbose --quiet --help --version create list disable enable delete help"
+            opts="-v -q -h -V --config --verbose --quiet --help --version create update list disable enable delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1904,12 +2365,20 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__users__subcmd__create)
-            opts="-v -q -h -V --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --team --models --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --team)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -1976,7 +2445,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__users__subcmd__help)
-            opts="create list disable enable delete help"
+            opts="create update list disable enable delete help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2073,6 +2542,20 @@ _tokctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        tokctl__subcmd__users__subcmd__help__subcmd__update)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         tokctl__subcmd__users__subcmd__list)
             opts="-v -q -h -V --format --json --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -2082,6 +2565,32 @@ _tokctl() {
             case "${prev}" in
                 --format)
                     COMPREPLY=($(compgen -W "table json csv" -- "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        tokctl__subcmd__users__subcmd__update)
+            opts="-v -q -h -V --team --no-team --models --config --verbose --quiet --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --team)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --config)

@@ -32,8 +32,9 @@ complete -c tokctl -n "__fish_tokctl_needs_command" -s V -l version -d 'Print ve
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "config" -d 'Show or check the effective configuration'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "migrate" -d 'Apply database migrations, or show their status'
-complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "users" -d 'Create, list, disable, enable and delete users of the gateway'
-complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "keys" -d 'Create, list, revoke and rotate API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "users" -d 'Create, list, update (team, models), disable, enable and delete users of the gateway'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "keys" -d 'Create, list, update (models), revoke and rotate API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "teams" -d 'Create, list, show, update and delete teams (groups of users; ledger entries carry the team)'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
 complete -c tokctl -n "__fish_tokctl_needs_command" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
@@ -90,22 +91,33 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_s
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from status" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'
 complete -c tokctl -n "__fish_tokctl_using_subcommand migrate; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s h -l help -d 'Print help'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "list" -d 'List users with their count of usable keys'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create list disable enable delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "update" -d 'Move a user into a team (or out of theirs) or replace their model allow-list'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "list" -d 'List users with their count of usable keys'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l team -d 'The team the user joins (see `tokctl teams list`)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l team -d 'The team to move the user into; \'\' removes them from their team' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l no-team -d 'Remove the user from their team'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from list" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
 json\t''
 csv\t''"
@@ -132,32 +144,41 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_sub
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "update" -d 'Move a user into a team (or out of theirs) or replace their model allow-list'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users with their count of usable keys'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s h -l help -d 'Print help'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create list revoke rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "update" -d 'Replace a key\'s model allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l user -d 'The user the key acts for' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l name -d 'A label for the key, shown in listings' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l expires -d 'Expiry: a duration from now (30d, 12h) or an RFC 3339 time' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l rps -d 'Requests per second for this key (default: rate_limit.apikey_rps)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l burst -d 'Burst size for this key (default: rate_limit.apikey_burst)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l tpm -d 'Tokens per minute for this key (default: unlimited)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -l user -d 'Only this user\'s keys' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from list" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
 json\t''
@@ -180,10 +201,64 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "update" -d 'Replace a key\'s model allow-list (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "create" -d 'Create a team, optionally with a model allow-list for all its members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "list" -d 'List teams with their member counts and allow-lists'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "show" -d 'Show a team: its allow-list and members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "update" -d 'Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "delete" -d 'Delete a team; refused while it has members unless --force'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from list" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''
+csv\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from list" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from list" -l json -d 'The same as --format json'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from list" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from list" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from list" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from list" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
+json\t''"
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -l json -d 'The same as --format json'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l rename -d 'A new name; members stay in the team' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -l force -d 'Delete even with members: they are left without a team (in the same transaction)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a team, optionally with a model allow-list for all its members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "list" -d 'List teams with their member counts and allow-lists'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a team: its allow-list and members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "update" -d 'Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a team; refused while it has members unless --force'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l qps -d 'Target peak rate, requests (ledger entries) per second per gateway' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l burst-seconds -d 'How long the peak may outrun the writers; the buffer holds qps × this (e.g. 1s, 500ms; a bare number is seconds)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l max-delay-ms -d 'How stale the ledger may be; bounds flush_ms (e.g. 500ms, 2s; a bare number is milliseconds; default: no bound)' -r
@@ -276,6 +351,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l until -d 'Entries before this time: RFC 3339, or a duration before now' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l user -d 'Only this user\'s entries (by name)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l key -d 'Only this API key\'s entries: its id or display prefix (see `tokctl keys list`)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l team -d 'Only entries of this team\'s users (the team at request time; see `tokctl teams list`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l model -d 'Only entries for this model (as the client asked for it)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l status -d 'Only entries with this HTTP status code' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from export" -l instance -d 'Only entries of this gateway instance\'s hash chain (see `tokctl ledger verify`)' -r
@@ -299,6 +375,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_su
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l until -d 'Entries before this time: RFC 3339, or a duration before now' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l user -d 'Only this user\'s entries (by name)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l key -d 'Only this API key\'s entries: its id or display prefix (see `tokctl keys list`)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l team -d 'Only entries of this team\'s users (the team at request time; see `tokctl teams list`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l model -d 'Only entries for this model (as the client asked for it)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l status -d 'Only entries with this HTTP status code' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l instance -d 'Only entries of this gateway instance\'s hash chain (see `tokctl ledger verify`)' -r
@@ -308,7 +385,7 @@ model\t''
 day\t''
 hour\t''
 upstream_api\t'The provider\'s API (`chat`, `messages`, `responses`, `embeddings`)'
-team\t''
+team\t'The user\'s team at request time, by name (`#ID (deleted)` for a deleted team)'
 cache\t'`none`, `hit`, `miss`, `bypass`'
 provider\t''"
 complete -c tokctl -n "__fish_tokctl_using_subcommand ledger; and __fish_seen_subcommand_from summary" -l format -d 'Output format: the first listed (the default) is for people, the others for scripts (raw numbers)' -r -f -a "table\t''
@@ -353,29 +430,37 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s v -l ver
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand generate-docs" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "users" -d 'Create, list, disable, enable and delete users of the gateway'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "keys" -d 'Create, list, revoke and rotate API keys (a new key is printed once, alone on stdout)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines), summarise usage, verify the hash chains, inspect the spool'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys tune health loadtest ledger generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "serve" -d 'Run the gateway: OpenAI- and Anthropic-compatible endpoints with the usage ledger'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "config" -d 'Show or check the effective configuration'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "migrate" -d 'Apply database migrations, or show their status'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "users" -d 'Create, list, update (team, models), disable, enable and delete users of the gateway'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "keys" -d 'Create, list, update (models), revoke and rotate API keys (a new key is printed once, alone on stdout)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "teams" -d 'Create, list, show, update and delete teams (groups of users; ledger entries carry the team)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "tune" -d 'Recommend ledger-writer and pool settings for a target rate, with the reasons; --measure calibrates'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "health" -d 'Ask a running gateway (or, with --direct, the configured databases) how healthy it is; Nagios exit codes'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "loadtest" -d 'Load-test an OpenAI-compatible endpoint (closed or open loop, HDR percentiles)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "ledger" -d 'Export ledger entries (CSV, JSON lines), summarise usage, verify the hash chains, inspect the spool'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "generate-docs" -d 'Write completions and man pages (for packaging and the repo\'s own tests)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and not __fish_seen_subcommand_from serve config migrate users keys teams tune health loadtest ledger generate-docs help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "show" -d 'Print the effective configuration as TOML, each value with its source; secrets masked'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration: exit 0 when valid, 2 with the reason when not'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "update" -d 'Move a user into a team (or out of theirs) or replace their model allow-list'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List users with their count of usable keys'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "update" -d 'Replace a key\'s model allow-list (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "create" -d 'Create a team, optionally with a model allow-list for all its members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "list" -d 'List teams with their member counts and allow-lists'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "show" -d 'Show a team: its allow-list and members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "update" -d 'Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "delete" -d 'Delete a team; refused while it has members unless --force'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "compare" -d 'Show two `--format json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "summary" -d 'Totals grouped by user, key, model, day or hour: requests, errors, tokens, cost, p50/p99 latency'

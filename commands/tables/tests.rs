@@ -53,6 +53,8 @@ fn users_and_keys_at_80_columns() {
         disabled: false,
         active_keys: 3,
         created_at_us: 1_795_395_600_000_000,
+        team: Some("platform".into()),
+        models: Some("claude-*,gpt-4o".into()),
     }];
     check(
         "users",
@@ -61,9 +63,10 @@ fn users_and_keys_at_80_columns() {
         &[
             "12,345".into(),
             us[0].name.clone(),
+            "platform".into(),
             time_us(Some(us[0].created_at_us)),
         ],
-        &[],
+        &["claude-*,gpt-4o".into()],
     );
     let k = KeyInfo {
         id: 4242,
@@ -77,6 +80,7 @@ fn users_and_keys_at_80_columns() {
         rps: Some(2.5),
         burst: Some(1000),
         tokens_per_minute: Some(1_000_000),
+        models: Some("gpt-*".into()),
     };
     check(
         "keys",

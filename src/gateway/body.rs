@@ -1,6 +1,7 @@
-//! The request body, read once: by the tokens-per-minute limit when it
-//! needs an estimate (the bytes then travel on in the request's
-//! extensions), else by the relay. Either way one function reads it and
+//! The request body, read once: by the model-access check when the caller
+//! has an allow-list, or by the tokens-per-minute limit when it needs an
+//! estimate (the bytes then travel on in the request's extensions), else
+//! by the relay. Either way one function reads it and
 //! gives one answer per failure:
 //!
 //! - longer than `server.max_body_bytes` (declared or read): 413 `body_too_large`;

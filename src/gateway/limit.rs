@@ -110,7 +110,11 @@ pub fn headers(resp: &mut Response, v: &Verdict) {
 /// that failure, once.
 async fn estimate_tokens(req: Request, max: usize) -> (Request, Option<u64>) {
     let (mut parts, body) = req.into_parts();
-    let read = super::body::read(body, &parts.headers, max).await;
+    // Read already by the model-access check, or not yet.
+    let read = match parts.extensions.remove::<super::body::PreRead>() {
+        Some(pre) => pre.0,
+        None => super::body::read(body, &parts.headers, max).await,
+    };
     let estimate = read.as_ref().ok().map(|bytes| {
         #[derive(serde::Deserialize)]
         struct Max {

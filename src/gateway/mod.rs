@@ -1,13 +1,14 @@
 //! The gateway: axum router, middleware stack, handlers.
 //!
-//! Handlers do almost nothing themselves: every `/v1` handler passes auth
-//! and the rate limits ([`guarded`]), then runs [`relay::process`] and
+//! Handlers do almost nothing themselves: every `/v1` handler passes auth,
+//! model access and the rate limits ([`guarded`]), then runs [`relay::process`] and
 //! waits for its answer; the process carries on detached from the
 //! connection if the client goes ([`detach`]). `/health` and
 //! `/metrics` stay public. Auth and limits are plain steps of the handler,
 //! not `from_fn` layers: each such layer cost a clone of the boxed route
 //! and a boxed future per request.
 
+mod access;
 mod admit;
 mod affinity;
 mod attempts;
@@ -171,12 +172,22 @@ async fn models(State(s): State<AppState>, req: Request) -> Response {
     guarded(s, Target::Models, req).await
 }
 
-/// Auth, then the rate limits, then the target; the limits' headers go on
+/// Auth, then model access, then the rate limits, then the target; the limits' headers go on
 /// whatever answer comes back.
 async fn guarded(state: AppState, target: Target, req: Request) -> Response {
     let principal = match auth::admit(&state, req.headers(), req.uri().path()).await {
         Ok(p) => p,
         Err(refused) => return refused,
+    };
+    // Model access before the limits, so a refusal reserves nothing.
+    let req = match target {
+        Target::Proxy(_) | Target::CountTokens => {
+            match access::check(&state, principal.as_ref(), req).await {
+                Ok(req) => req,
+                Err(refused) => return refused,
+            }
+        }
+        Target::Models | Target::StoredResponse => req,
     };
     let (req, verdict) = match limit::check(&state, principal.as_ref(), req).await {
         Ok(pair) => pair,
@@ -188,10 +199,10 @@ async fn guarded(state: AppState, target: Target, req: Request) -> Response {
             proxy(state, endpoint, req, principal, reservation).await
         }
         // Anthropic's SDK lists models with its version header.
-        Target::Models if req.headers().contains_key("anthropic-version") => {
-            axum::Json(state.routes.list_anthropic_json()).into_response()
+        Target::Models => {
+            let anthropic = req.headers().contains_key("anthropic-version");
+            access::models_list(&state, principal.as_ref(), anthropic)
         }
-        Target::Models => axum::Json(state.routes.list_json()).into_response(),
         Target::CountTokens => count_tokens::answer(state, req).await,
         Target::StoredResponse => ApiError::new(
             StatusCode::NOT_FOUND,

@@ -75,6 +75,7 @@ pub(super) fn build_entry(state: &AppState, ctx: &RequestCtx, out: &Outcome) -> 
         user_id: ctx.principal.as_ref().map(|p| p.user_id),
         user_name: ctx.principal.as_ref().map(|p| p.user_name.clone()),
         api_key_id: ctx.principal.as_ref().map(|p| p.key_id),
+        team_id: ctx.principal.as_ref().and_then(|p| p.team_id),
         endpoint: ctx.endpoint.path().to_string(),
         model: out.model.clone(),
         provider: route

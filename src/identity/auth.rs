@@ -4,14 +4,17 @@
 //! Holds the decision only ([`decide`]); where the [`KeyRecord`] comes from
 //! (cache or database) is [`super::cache`]'s business.
 
+use std::sync::Arc;
+
 use http::StatusCode;
 
+use super::access::ModelAccess;
 use super::keys::format_us;
 use super::records::KeyRecord;
 
 /// Who a request acts for, with the key's rate-limit overrides (`None`: the
-/// configured defaults apply).
-#[derive(Debug, Clone, PartialEq)]
+/// configured defaults apply), the user's team and what models it may use.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Principal {
     pub user_id: i64,
     pub user_name: String,
@@ -19,6 +22,10 @@ pub struct Principal {
     pub rps: Option<f64>,
     pub burst: Option<i32>,
     pub tokens_per_minute: Option<i64>,
+    /// The user's team when the key was looked up (the ledger's `team_id`).
+    pub team_id: Option<i64>,
+    /// The allow-lists of key, user and team, compiled; `None`: any model.
+    pub access: Option<Arc<ModelAccess>>,
 }
 
 /// Why a request is not admitted. Messages go to the client, so they say
@@ -83,6 +90,8 @@ pub fn decide(record: &KeyRecord, now_us: i64) -> Result<Principal, AuthError> {
         rps: record.rps,
         burst: record.burst,
         tokens_per_minute: record.tokens_per_minute,
+        team_id: record.team_id,
+        access: record.access.clone(),
     })
 }
 
@@ -101,6 +110,7 @@ mod tests {
             rps: Some(2.5),
             burst: None,
             tokens_per_minute: Some(1000),
+            ..KeyRecord::default()
         }
     }
 

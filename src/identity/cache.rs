@@ -377,6 +377,7 @@ mod tests {
             rps: None,
             burst: None,
             tokens_per_minute: None,
+            ..KeyRecord::default()
         }
     }
 

@@ -12,9 +12,14 @@
 //! - [`snapshot`]: the local copy of every key's hash and state, for a
 //!   start during an outage of the identity database.
 //!
+//! - [`teams`]: teams and a user's membership (#34).
+//! - [`access`]: model allow-lists (globs) and the check made with them.
+//! - [`update`]: changing a user's team and lists, a key's list.
+//!
 //! Rate limiting itself lives in `ratelimit/`; this module only carries the
 //! per-key overrides to it.
 
+pub mod access;
 pub mod auth;
 pub mod cache;
 pub mod header;
@@ -24,6 +29,8 @@ mod outage;
 pub mod records;
 pub mod snapshot;
 pub mod store;
+pub mod teams;
+pub mod update;
 
 pub use auth::{AuthError, Principal};
 pub use cache::Authenticator;
@@ -62,6 +69,27 @@ pub enum IdentityError {
         value: String,
         reason: &'static str,
     },
+    #[error(
+        "no team named `{name}` (see `tokctl teams list`, or create it with `tokctl teams create {name}`)"
+    )]
+    UnknownTeam { name: String },
+    #[error("team `{name}` already exists (see `tokctl teams show {name}`)")]
+    TeamExists { name: String },
+    #[error(
+        "team `{name}` has {members} member(s) ({names}); move them first with `tokctl users update NAME --team OTHER`, \
+         or pass --force to delete the team and leave its members without a team"
+    )]
+    TeamHasMembers {
+        name: String,
+        members: usize,
+        names: String,
+    },
+    #[error("invalid team name `{name}`: {reason}")]
+    InvalidTeamName { name: String, reason: &'static str },
+    #[error("nothing to change: {what}")]
+    NothingToChange { what: &'static str },
+    #[error("invalid --models `{text}`: {reason}")]
+    InvalidModels { text: String, reason: String },
     #[error("{context} in the identity database: {source}")]
     Query {
         context: String,
@@ -79,6 +107,9 @@ impl IdentityError {
             IdentityError::InvalidExpiry { .. }
                 | IdentityError::InvalidLimit { .. }
                 | IdentityError::InvalidName { .. }
+                | IdentityError::InvalidTeamName { .. }
+                | IdentityError::InvalidModels { .. }
+                | IdentityError::NothingToChange { .. }
         )
     }
 }

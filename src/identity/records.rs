@@ -2,13 +2,18 @@
 //! a caller supplies (user names, per-key limits). No I/O here; the SQL is
 //! in [`super::store`].
 
+use std::sync::Arc;
+
 use sqlx::FromRow;
 
 use super::IdentityError;
+use super::access::{AllowList, ModelAccess};
 
 /// What the authenticator needs to know about a presented key (also what
-/// the identity snapshot keeps of each key).
-#[derive(Debug, Clone, PartialEq, FromRow, serde::Serialize, serde::Deserialize)]
+/// the identity snapshot keeps of each key). The fields after
+/// `tokens_per_minute` came with teams (#34): `serde(default)` reads a
+/// snapshot written before them.
+#[derive(Debug, Clone, Default, PartialEq, FromRow, serde::Serialize, serde::Deserialize)]
 pub struct KeyRecord {
     pub key_id: i64,
     pub user_id: i64,
@@ -19,6 +24,33 @@ pub struct KeyRecord {
     pub rps: Option<f64>,
     pub burst: Option<i32>,
     pub tokens_per_minute: Option<i64>,
+    /// The user's team now (the ledger's `team_id`).
+    #[serde(default)]
+    pub team_id: Option<i64>,
+    /// Allow-lists as stored (comma-separated globs; `None`: no restriction).
+    #[serde(default)]
+    pub key_models: Option<String>,
+    #[serde(default)]
+    pub user_models: Option<String>,
+    #[serde(default)]
+    pub team_models: Option<String>,
+    /// The three lists compiled ([`KeyRecord::compiled`]), so that a cached
+    /// key's requests never parse a glob.
+    #[sqlx(skip)]
+    #[serde(skip)]
+    pub access: Option<Arc<ModelAccess>>,
+}
+
+impl KeyRecord {
+    /// The record with its allow-lists compiled into `access`.
+    pub fn compiled(mut self) -> KeyRecord {
+        self.access = ModelAccess::compile(
+            self.key_models.as_deref(),
+            self.user_models.as_deref(),
+            self.team_models.as_deref(),
+        );
+        self
+    }
 }
 
 /// One line of `tokctl users list`.
@@ -30,6 +62,10 @@ pub struct UserInfo {
     pub created_at_us: i64,
     /// Keys neither revoked nor expired.
     pub active_keys: i64,
+    /// The user's team, by name.
+    pub team: Option<String>,
+    /// The user's allow-list (comma-separated globs; `None`: no restriction).
+    pub models: Option<String>,
 }
 
 /// One line of `tokctl keys list`: everything but the key itself.
@@ -46,6 +82,8 @@ pub struct KeyInfo {
     pub rps: Option<f64>,
     pub burst: Option<i32>,
     pub tokens_per_minute: Option<i64>,
+    /// The key's allow-list (comma-separated globs; `None`: no restriction).
+    pub models: Option<String>,
 }
 
 /// The settings of a key to create; `None` limits fall back to the
@@ -57,6 +95,8 @@ pub struct NewKey {
     pub rps: Option<f64>,
     pub burst: Option<i32>,
     pub tokens_per_minute: Option<i64>,
+    /// The key's allow-list, checked ([`super::access::AllowList::parse`]).
+    pub models: Option<AllowList>,
 }
 
 /// A key just created: the only time its plaintext exists.
@@ -66,6 +106,16 @@ pub struct CreatedKey {
     pub display_prefix: String,
     /// The full key; shown once, never stored.
     pub plaintext: String,
+}
+
+/// A team name follows the rules of a user name.
+pub(crate) fn check_team_name(name: &str) -> Result<(), IdentityError> {
+    check_name(name).map_err(|e| match e {
+        IdentityError::InvalidName { name, reason } => {
+            IdentityError::InvalidTeamName { name, reason }
+        }
+        e => e,
+    })
 }
 
 pub(crate) fn check_name(name: &str) -> Result<(), IdentityError> {
@@ -104,6 +154,7 @@ impl NewKey {
             rps,
             burst,
             tokens_per_minute,
+            models: None,
         };
         key.check()?;
         Ok(key)

@@ -132,7 +132,7 @@ pub fn read(path: &Path) -> Result<Option<Snapshot>, SnapshotError> {
     let keys = file
         .keys
         .into_iter()
-        .map(|k| (k.key_hash, k.record))
+        .map(|k| (k.key_hash, k.record.compiled()))
         .collect();
     Ok(Some(Snapshot {
         written_at_us: file.written_at_us,
@@ -201,5 +201,46 @@ mod tests {
         std::fs::write(&p, b"{not json").expect("write");
         let e = read(&p).expect_err("bad JSON");
         assert!(e.to_string().contains("snap.json"), "{e}");
+    }
+
+    /// The snapshot carries each key's team and allow-lists (compiled when
+    /// read), so a gateway started during an outage still stamps entries
+    /// with the team and refuses what the lists refuse; a snapshot written
+    /// before teams reads as no team and no lists.
+    #[test]
+    fn team_and_lists_survive_the_snapshot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("snap.json");
+        let record = KeyRecord {
+            key_id: 1,
+            user_id: 2,
+            user_name: "bob".into(),
+            team_id: Some(3),
+            key_models: Some("gpt-*".into()),
+            team_models: Some("*-mini".into()),
+            ..KeyRecord::default()
+        };
+        let file = File {
+            version: 1,
+            written_at_us: 0,
+            keys: vec![Key {
+                key_hash: "ab".into(),
+                record,
+            }],
+        };
+        std::fs::write(&p, serde_json::to_vec(&file).expect("json")).expect("write");
+        let back = read(&p).expect("read").expect("there");
+        let r = &back.keys[0].1;
+        assert_eq!(r.team_id, Some(3));
+        let access = r.access.as_ref().expect("compiled");
+        assert!(access.allows("gpt-4o-mini") && !access.allows("gpt-4o"));
+
+        let old = r#"{"version":1,"written_at_us":0,"keys":[{"key_hash":"ab","key_id":1,
+            "user_id":2,"user_name":"bob","user_disabled":false,"expires_at_us":null,
+            "revoked_at_us":null,"rps":null,"burst":null,"tokens_per_minute":null}]}"#;
+        std::fs::write(&p, old).expect("write");
+        let back = read(&p).expect("read").expect("there");
+        assert_eq!(back.keys[0].1.team_id, None);
+        assert!(back.keys[0].1.access.is_none());
     }
 }

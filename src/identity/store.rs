@@ -5,6 +5,7 @@
 //! (see [`super::cache`]) and never sees a plaintext key except to hash it.
 
 use super::IdentityError;
+use super::access::AllowList;
 use super::keys::{DISPLAY_PREFIX_CHARS, display_prefix, generate_key, hash_key};
 use super::records::{CreatedKey, KeyInfo, KeyRecord, NewKey, UserInfo, check_name};
 use crate::db::{Db, now_us, on_pool};
@@ -14,7 +15,7 @@ pub(super) fn query_err(context: impl Into<String>) -> impl FnOnce(sqlx::Error) 
     move |source| IdentityError::Query { context, source }
 }
 
-fn is_unique_violation(e: &sqlx::Error) -> bool {
+pub(super) fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
@@ -38,8 +39,9 @@ pub async fn list_users(db: &Db) -> Result<Vec<UserInfo>, IdentityError> {
     const SQL: &str = "SELECT u.id, u.name, u.disabled, u.created_at_us, \
         (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id \
          AND (k.revoked_at_us IS NULL OR k.revoked_at_us > $1) \
-         AND (k.expires_at_us IS NULL OR k.expires_at_us > $1)) AS active_keys \
-        FROM users u ORDER BY u.id";
+         AND (k.expires_at_us IS NULL OR k.expires_at_us > $1)) AS active_keys, \
+        t.name AS team, u.models \
+        FROM users u LEFT JOIN teams t ON t.id = u.team_id ORDER BY u.id";
     on_pool!(db, p => sqlx::query_as(SQL).bind(now_us()).fetch_all(p).await)
         .map_err(query_err("listing users"))
 }
@@ -66,8 +68,8 @@ pub async fn disable_user(db: &Db, name: &str) -> Result<(), IdentityError> {
 }
 
 const INSERT_KEY: &str = "INSERT INTO api_keys (user_id, name, key_hash, display_prefix, \
-    created_at_us, expires_at_us, rps, burst, tokens_per_minute) \
-    SELECT u.id, $2, $3, $4, $5, $6, $7, $8, $9 FROM users u WHERE u.name = $1 RETURNING id";
+    created_at_us, expires_at_us, rps, burst, tokens_per_minute, models) \
+    SELECT u.id, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM users u WHERE u.name = $1 RETURNING id";
 
 /// Creates a key for the user named `user`; returns its plaintext, the only
 /// copy there will ever be.
@@ -78,6 +80,7 @@ pub async fn create_key(db: &Db, user: &str, k: &NewKey) -> Result<CreatedKey, I
     let id: Option<i64> = on_pool!(db, p => sqlx::query_scalar(INSERT_KEY)
         .bind(user).bind(&k.name).bind(hash_key(&plaintext)).bind(&prefix).bind(now_us())
         .bind(k.expires_at_us).bind(k.rps).bind(k.burst).bind(k.tokens_per_minute)
+        .bind(k.models.as_ref().map(AllowList::to_text))
         .fetch_optional(p).await)
     .map_err(query_err(format!("creating a key for user `{user}`")))?;
     let key_id = id.ok_or_else(|| IdentityError::UnknownUser {
@@ -95,7 +98,7 @@ macro_rules! key_info_select {
     () => {
         "SELECT k.id, k.user_id, u.name AS user_name, k.name, k.display_prefix, \
          k.created_at_us, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
-         k.tokens_per_minute FROM api_keys k JOIN users u ON u.id = k.user_id"
+         k.tokens_per_minute, k.models FROM api_keys k JOIN users u ON u.id = k.user_id"
     };
 }
 
@@ -196,21 +199,31 @@ pub(crate) async fn revoke_at(db: &Db, id: i64, at_us: i64) -> Result<(), Identi
     Ok(())
 }
 
+/// The `SELECT ... FROM` of a [`KeyRecord`] (and its hash), with the
+/// user's team and the three allow-lists.
+macro_rules! key_record_select {
+    () => {
+        "SELECT k.key_hash, k.id AS key_id, k.user_id, u.name AS user_name, \
+         u.disabled AS user_disabled, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
+         k.tokens_per_minute, u.team_id, k.models AS key_models, u.models AS user_models, \
+         t.models AS team_models \
+         FROM api_keys k JOIN users u ON u.id = k.user_id LEFT JOIN teams t ON t.id = u.team_id"
+    };
+}
+
 /// Looks a key up by its stored hash ([`hash_key`]); `None` when unknown.
 pub async fn lookup_by_hash(db: &Db, key_hash: &str) -> Result<Option<KeyRecord>, IdentityError> {
-    const SQL: &str = "SELECT k.id AS key_id, k.user_id, u.name AS user_name, \
-        u.disabled AS user_disabled, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
-        k.tokens_per_minute FROM api_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = $1";
-    on_pool!(db, p => sqlx::query_as(SQL).bind(key_hash).fetch_optional(p).await)
-        .map_err(query_err("looking up an API key"))
+    const SQL: &str = concat!(key_record_select!(), " WHERE k.key_hash = $1");
+    let found: Option<KeyRecord> =
+        on_pool!(db, p => sqlx::query_as(SQL).bind(key_hash).fetch_optional(p).await)
+            .map_err(query_err("looking up an API key"))?;
+    Ok(found.map(KeyRecord::compiled))
 }
 
 /// Every key with its hash (hex) and what a lookup would say of it, for
 /// the identity snapshot ([`super::snapshot`]).
 pub async fn all_key_records(db: &Db) -> Result<Vec<(String, KeyRecord)>, IdentityError> {
-    const SQL: &str = "SELECT k.key_hash, k.id AS key_id, k.user_id, u.name AS user_name, \
-        u.disabled AS user_disabled, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
-        k.tokens_per_minute FROM api_keys k JOIN users u ON u.id = k.user_id ORDER BY k.id";
+    const SQL: &str = concat!(key_record_select!(), " ORDER BY k.id");
     #[derive(sqlx::FromRow)]
     struct Row {
         key_hash: String,
@@ -219,7 +232,10 @@ pub async fn all_key_records(db: &Db) -> Result<Vec<(String, KeyRecord)>, Identi
     }
     let rows: Vec<Row> = on_pool!(db, p => sqlx::query_as(SQL).fetch_all(p).await)
         .map_err(query_err("reading every API key for the identity snapshot"))?;
-    Ok(rows.into_iter().map(|r| (r.key_hash, r.record)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.key_hash, r.record.compiled()))
+        .collect())
 }
 
 /// On a fresh install (no users at all), creates user `admin` with one key

@@ -34,7 +34,7 @@ pub enum GroupBy {
     /// The provider's API (`upstream_api`; empty on rows of binaries
     /// before the column).
     UpstreamApi,
-    /// `team_id` (names once teams exist).
+    /// `team_id`; shown by name once [`Summary::name_teams`] is applied.
     Team,
     /// The cache result (`none`, `hit`, `miss`, `bypass`).
     Cache,
@@ -357,6 +357,28 @@ impl Summary {
         Value::Array(rows.collect())
     }
 
+    /// Shows the `team` dimension by name: `names` maps team ids to names
+    /// (the identity database's, which may be another database than the
+    /// ledger's); an id no longer there shows as `#ID (deleted)`, rows
+    /// without a team stay empty.
+    pub fn name_teams(&mut self, names: &HashMap<i64, String>) {
+        let Some(i) = self.by.iter().position(|g| *g == GroupBy::Team) else {
+            return;
+        };
+        for r in &mut self.rows {
+            if let Some(cell) = r.group.get_mut(i)
+                && let Some(id) = cell.as_deref().and_then(|t| t.parse::<i64>().ok())
+            {
+                *cell = Some(
+                    names
+                        .get(&id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("#{id} (deleted)")),
+                );
+            }
+        }
+    }
+
     /// RFC 4180 CSV with a header record.
     pub fn write_csv(&self, out: impl Write) -> std::io::Result<()> {
         let mut w = csv::Writer::from_writer(out);
@@ -379,6 +401,29 @@ mod tests {
         assert!((percentile_cont(&v, 0.99) - 99.01).abs() < 1e-9);
         assert_eq!(percentile_cont(&[7], 0.99), 7.0);
         assert!(percentile_cont(&[], 0.5).is_nan());
+    }
+
+    #[test]
+    fn team_ids_are_shown_by_name() {
+        let row = |g: Option<&str>| SummaryRow {
+            group: vec![g.map(str::to_string), Some("gpt-4o".into())],
+            requests: 1,
+            errors: 0,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            total_tokens: 0,
+            cost_nano: 0,
+            p50_latency_us: None,
+            p99_latency_us: None,
+        };
+        let mut s = Summary {
+            by: vec![GroupBy::Team, GroupBy::Model],
+            rows: vec![row(Some("3")), row(Some("9")), row(None)],
+        };
+        s.name_teams(&HashMap::from([(3, "ml".to_string())]));
+        let teams: Vec<Option<&str>> = s.rows.iter().map(|r| r.group[0].as_deref()).collect();
+        assert_eq!(teams, [Some("ml"), Some("#9 (deleted)"), None]);
+        assert_eq!(s.rows[0].group[1].as_deref(), Some("gpt-4o"));
     }
 
     #[test]

@@ -414,6 +414,7 @@ mod tests {
                 rps: None,
                 burst: None,
                 tokens_per_minute: None,
+                ..Principal::default()
             };
             assert!(l.check(&p, None).await.allowed);
         }

@@ -86,6 +86,13 @@ impl Telemetry {
             m.auth_refused(reason);
         }
     }
+    /// Counts an admission refusal (`model_not_allowed`, …) by the scope
+    /// (`key`, `user`, `team`) whose setting refused it.
+    pub fn admission_refused(&self, reason: &'static str, scope: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.admission_refused(reason, scope);
+        }
+    }
 }
 
 /// Where `/metrics` is served.

@@ -9,7 +9,7 @@
 //! the configuration, models from the configured names (anything else is
 //! `other`), status codes 100–599, error kinds from `&'static str` labels,
 //! and at most `metrics.max_user_series` users (masked as `u<id>`, the rest
-//! `other`). Names live in [`super::names`]. Serving `/metrics` is not done
+//! `other`) and as many teams (`t<id>`). Names live in [`super::names`]. Serving `/metrics` is not done
 //! here; see [`super::http`].
 
 use std::collections::HashMap;
@@ -71,6 +71,7 @@ pub struct Metrics {
     cost: IntCounterVec,
     user_tokens: IntCounterVec,
     auth_refusals: IntCounterVec,
+    admission_refusals: IntCounterVec,
     rate_limit_refusals: IntCounterVec,
     rate_limit_store_failures: IntCounter,
     rate_limit_store_skipped: IntCounter,
@@ -85,6 +86,9 @@ pub struct Metrics {
     max_users: usize,
     /// Users given their own series so far, with their masked label.
     users: RwLock<HashMap<i64, String>>,
+    /// Teams given their own series so far (`t<id>`), capped like users.
+    teams: RwLock<HashMap<i64, String>>,
+    team_cost: IntCounterVec,
     started: Instant,
 }
 
@@ -117,6 +121,9 @@ impl Metrics {
         let cost = IntCounterVec::new(opts(names::COST), &["model"])?;
         let user_tokens = IntCounterVec::new(opts(names::USER_TOKENS), &["user", "type"])?;
         let auth_refusals = IntCounterVec::new(opts(names::AUTH_REFUSALS), &["reason"])?;
+        let team_cost = IntCounterVec::new(opts(names::TEAM_COST), &["team"])?;
+        let admission_refusals =
+            IntCounterVec::new(opts(names::ADMISSION_REFUSALS), &["reason", "scope"])?;
         let rate_limit_refusals = IntCounterVec::new(opts(names::RATE_LIMIT_REFUSALS), &["type"])?;
         let rate_limit_store_failures =
             IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_FAILURES))?;
@@ -124,7 +131,7 @@ impl Metrics {
             IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_SKIPPED))?;
         let connections_refused = IntCounter::with_opts(opts(names::CONNECTIONS_REFUSED))?;
         let open_connections = IntGauge::with_opts(opts(names::OPEN_CONNECTIONS))?;
-        let collectors: [Box<dyn Collector>; 16] = [
+        let collectors: [Box<dyn Collector>; 18] = [
             Box::new(overhead.clone()),
             Box::new(cost.clone()),
             Box::new(rate_limit_store_skipped.clone()),
@@ -141,6 +148,8 @@ impl Metrics {
             Box::new(tokens.clone()),
             Box::new(user_tokens.clone()),
             Box::new(auth_refusals.clone()),
+            Box::new(admission_refusals.clone()),
+            Box::new(team_cost.clone()),
         ];
         for c in collectors {
             registry.register(c)?;
@@ -158,6 +167,7 @@ impl Metrics {
             cost,
             user_tokens,
             auth_refusals,
+            admission_refusals,
             rate_limit_refusals,
             rate_limit_store_failures,
             rate_limit_store_skipped,
@@ -168,6 +178,8 @@ impl Metrics {
             shards: Mutex::new(vec![Arc::new(Shard::default())]),
             max_users: c.metrics.max_user_series,
             users: RwLock::new(HashMap::new()),
+            teams: RwLock::new(HashMap::new()),
+            team_cost,
             started: Instant::now(),
         })
     }
@@ -196,6 +208,13 @@ impl Metrics {
     /// Counts an auth refusal; `reason` is the error's fixed label.
     pub fn auth_refused(&self, reason: &'static str) {
         self.auth_refusals.with_label_values(&[reason]).inc();
+    }
+
+    /// Counts an admission refusal; both labels are fixed sets.
+    pub fn admission_refused(&self, reason: &'static str, scope: &'static str) {
+        self.admission_refusals
+            .with_label_values(&[reason, scope])
+            .inc();
     }
 
     /// Counts a rate-limit refusal; `kind` is `user`, `apikey` or `tokens`.
@@ -252,20 +271,35 @@ impl Metrics {
     /// Runs `f` with the user's label: `u<id>` while fewer than
     /// `max_user_series` users have one, `other` after.
     fn with_user_label<T>(&self, id: i64, f: impl FnOnce(&str) -> T) -> T {
+        self.with_masked_label(&self.users, 'u', id, f)
+    }
+
+    /// Runs `f` with the team's label: `t<id>`, capped like users'.
+    fn with_team_label<T>(&self, id: i64, f: impl FnOnce(&str) -> T) -> T {
+        self.with_masked_label(&self.teams, 't', id, f)
+    }
+
+    fn with_masked_label<T>(
+        &self,
+        labels: &RwLock<HashMap<i64, String>>,
+        prefix: char,
+        id: i64,
+        f: impl FnOnce(&str) -> T,
+    ) -> T {
         {
-            let users = self.users.read().unwrap_or_else(PoisonError::into_inner);
-            if let Some(label) = users.get(&id) {
+            let known = labels.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(label) = known.get(&id) {
                 return f(label);
             }
-            if users.len() >= self.max_users {
+            if known.len() >= self.max_users {
                 return f(OTHER);
             }
         }
-        let mut users = self.users.write().unwrap_or_else(PoisonError::into_inner);
-        if users.len() >= self.max_users && !users.contains_key(&id) {
+        let mut known = labels.write().unwrap_or_else(PoisonError::into_inner);
+        if known.len() >= self.max_users && !known.contains_key(&id) {
             return f(OTHER);
         }
-        let label = users.entry(id).or_insert_with(|| format!("u{id}"));
+        let label = known.entry(id).or_insert_with(|| format!("{prefix}{id}"));
         f(label)
     }
 

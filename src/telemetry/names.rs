@@ -43,6 +43,10 @@ pub const USER_TOKENS: Name = (
     "tokctl_user_tokens_total",
     "Tokens by user (masked id u<id>, at most metrics.max_user_series users, the rest other) and type.",
 );
+pub const TEAM_COST: Name = (
+    "tokctl_team_cost_nano_total",
+    "Cost of requests in nano-units of the ledger's currency, by team (masked id t<id>, at most metrics.max_user_series teams, the rest other); requests of users without a team are not counted here.",
+);
 pub const COST: Name = (
     "tokctl_cost_nano_total",
     "Cost of requests in nano-units of the ledger's currency (the ledger's cost_nano), by model.",
@@ -62,6 +66,10 @@ pub const RATE_LIMIT_STORE_SKIPPED: Name = (
 pub const AUTH_REFUSALS: Name = (
     "tokctl_auth_refusals_total",
     "Requests refused by auth (never written to the ledger), by reason.",
+);
+pub const ADMISSION_REFUSALS: Name = (
+    "tokctl_admission_refusals_total",
+    "Requests refused after auth by an access rule (never written to the ledger), by reason (model_not_allowed) and scope (key, user, team).",
 );
 
 // The ledger writer, read from its counters at scrape time (per batch, not per row).

@@ -22,4 +22,5 @@ mod observability;
 mod operator;
 mod ratelimit;
 mod servers;
+mod teams;
 mod tune;

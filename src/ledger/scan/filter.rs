@@ -1,5 +1,5 @@
 //! Which ledger rows a scan (an export, a summary, a verify) covers: a time range, a user, a
-//! key, a model, a status code, a chain, and (for incremental exports) a
+//! key, a team, a model, a status code, a chain, and (for incremental exports) a
 //! range of sequence numbers in that chain. Parsing the flags' text and pushing the matching `WHERE`
 //! clause onto a query; running queries is the caller's.
 
@@ -36,6 +36,10 @@ pub struct Filter {
     pub errors: bool,
     /// `instance_id` equals this: one gateway instance's chain.
     pub instance: Option<String>,
+    /// `team_id` equals this (`--team NAME`, resolved in the identity
+    /// database). Left out of a manifest when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub team: Option<i64>,
     /// Only rows with `seq` greater than this (incremental export, set per
     /// chain by the export itself).
     pub seq_after: Option<i64>,
@@ -127,6 +131,7 @@ impl Filter {
                 self.errors.then_some(1),
             ),
             text("instance_id = ", &self.instance),
+            int("team_id = ", self.team),
             int("seq > ", self.seq_after),
             int("seq <= ", self.seq_upto),
             int("id <= ", self.id_upto),

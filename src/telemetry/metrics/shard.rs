@@ -66,6 +66,8 @@ struct Pending {
     tokens: HashMap<(LabelId, bool), LocalIntCounter>,
     /// By (user id, or [`OTHER_USER`] past [`USER_KEYS`], completion?).
     user_tokens: HashMap<(i64, bool), LocalIntCounter>,
+    /// Nano-units by team id (or [`OTHER_USER`] past [`USER_KEYS`]).
+    team_cost: HashMap<i64, LocalIntCounter>,
 }
 
 /// The token-type label of a `completion?` key.
@@ -195,6 +197,9 @@ impl Shard {
                     .inc_by(n as u64);
             }
         }
+        if let Some(team) = e.team_id.filter(|_| e.cost_nano > 0) {
+            p.record_team_cost(m, team, e.cost_nano as u64);
+        }
         let Some(id) = e.user_id else { return };
         for (completion, n) in counts {
             if n == 0 {
@@ -236,6 +241,30 @@ impl Shard {
         p.cost.values().for_each(LocalIntCounter::flush);
         p.tokens.values().for_each(LocalIntCounter::flush);
         p.user_tokens.values().for_each(LocalIntCounter::flush);
+        p.team_cost.values().for_each(LocalIntCounter::flush);
+    }
+}
+
+impl Pending {
+    /// Adds a request's cost to its team's series; teams past the bound
+    /// count into `other`, bounded as users' tokens are.
+    fn record_team_cost(&mut self, m: &Metrics, team: i64, nano: u64) {
+        if let Some(c) = self.team_cost.get(&team) {
+            c.inc_by(nano);
+            return;
+        }
+        let (own_series, c) = m.with_team_label(team, |label| {
+            (
+                label != OTHER,
+                m.team_cost.with_label_values(&[label]).local(),
+            )
+        });
+        let key = if own_series || self.team_cost.len() < USER_KEYS {
+            team
+        } else {
+            OTHER_USER
+        };
+        self.team_cost.entry(key).or_insert(c).inc_by(nano);
     }
 }
 

@@ -168,3 +168,37 @@ fn each_endpoint_has_its_label() {
         assert!(text.lines().any(|l| l == want), "{want} in:\n{text}");
     }
 }
+
+/// Spend by team: one series per team (`t<id>`), capped like users, summed
+/// across shards; requests without a team are not in it.
+#[test]
+fn team_cost_is_counted_and_bounded() {
+    let mut c = Config::default();
+    c.metrics.max_user_series = 2;
+    let m = Metrics::new(&c).expect("registry");
+    let (a, b) = (m.shard(), m.shard());
+    let cost = |team: Option<i64>, nano: i64| Entry {
+        team_id: team,
+        cost_nano: nano,
+        ..entry("gpt-4o-mini", 1)
+    };
+    m.record_in(&a, &cost(Some(7), 100));
+    m.record_in(&b, &cost(Some(7), 50));
+    m.record_in(&a, &cost(Some(8), 1));
+    m.record_in(&b, &cost(Some(9), 2));
+    m.record_in(&a, &cost(Some(10), 3));
+    m.record_in(&a, &cost(None, 1000));
+    let text = m.render(&WriterStats::default(), &[]);
+    assert!(
+        text.contains("tokctl_team_cost_nano_total{team=\"t7\"} 150"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tokctl_team_cost_nano_total{team=\"t8\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tokctl_team_cost_nano_total{team=\"other\"} 5"),
+        "{text}"
+    );
+}
