@@ -1,10 +1,9 @@
 -- tokctl: compatible
--- Spend per budget scope and hour, kept by the database in the same transaction as every
--- ledger insert, so a budget's window is rebuilt from a few rows per hour instead of the
--- window's entries (#34). Additive: a new table and triggers; a binary that predates them
--- keeps inserting, and its rows are counted too. scope: 1 API key, 2 user, 3 team.
--- Triggers fire only for rows really inserted (a replayed duplicate skipped by ON CONFLICT
--- counts nothing). shard is always 0 here: SQLite has one writer.
+-- Spend per budget scope and hour, added in the same transaction as every ledger batch, so a
+-- budget's window is rebuilt from a few rows per hour instead of the window's entries (#34).
+-- Additive: a new table. scope: 1 API key, 2 user, 3 team. On SQLite the writer adds a
+-- batch's sums itself, from the rows the batch really inserted (ledger::store): row triggers,
+-- three upserts per entry, halved the writer's rate. shard is always 0: SQLite has one writer.
 CREATE TABLE spend_rollups (
     scope      INTEGER NOT NULL,
     scope_id   INTEGER NOT NULL,
@@ -14,30 +13,6 @@ CREATE TABLE spend_rollups (
     requests   INTEGER NOT NULL,
     PRIMARY KEY (scope, scope_id, hour_us, shard)
 ) WITHOUT ROWID;
-CREATE TRIGGER spend_rollup_key AFTER INSERT ON usage_entries
-WHEN NEW.api_key_id IS NOT NULL
-BEGIN
-    INSERT INTO spend_rollups (scope, scope_id, hour_us, shard, cost_nano, requests)
-    VALUES (1, NEW.api_key_id, NEW.created_at_us / 3600000000 * 3600000000, 0, NEW.cost_nano, 1)
-    ON CONFLICT (scope, scope_id, hour_us, shard) DO UPDATE
-    SET cost_nano = cost_nano + excluded.cost_nano, requests = requests + 1;
-END;
-CREATE TRIGGER spend_rollup_user AFTER INSERT ON usage_entries
-WHEN NEW.user_id IS NOT NULL
-BEGIN
-    INSERT INTO spend_rollups (scope, scope_id, hour_us, shard, cost_nano, requests)
-    VALUES (2, NEW.user_id, NEW.created_at_us / 3600000000 * 3600000000, 0, NEW.cost_nano, 1)
-    ON CONFLICT (scope, scope_id, hour_us, shard) DO UPDATE
-    SET cost_nano = cost_nano + excluded.cost_nano, requests = requests + 1;
-END;
-CREATE TRIGGER spend_rollup_team AFTER INSERT ON usage_entries
-WHEN NEW.team_id IS NOT NULL
-BEGIN
-    INSERT INTO spend_rollups (scope, scope_id, hour_us, shard, cost_nano, requests)
-    VALUES (3, NEW.team_id, NEW.created_at_us / 3600000000 * 3600000000, 0, NEW.cost_nano, 1)
-    ON CONFLICT (scope, scope_id, hour_us, shard) DO UPDATE
-    SET cost_nano = cost_nano + excluded.cost_nano, requests = requests + 1;
-END;
 -- The entries stored before this version, once.
 INSERT INTO spend_rollups (scope, scope_id, hour_us, shard, cost_nano, requests)
 SELECT scope, scope_id, hour_us, 0, sum(cost_nano), count(*) FROM (

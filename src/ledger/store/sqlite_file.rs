@@ -139,6 +139,13 @@ impl FileWriter {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let rolled = table == LEDGER_TABLE;
+        let before: i64 = if rolled {
+            tx.prepare_cached(super::SQLITE_MAX_ID_SQL)?
+                .query_row([], |r| r.get(0))?
+        } else {
+            0
+        };
         let mut inserted = 0;
         let mut rest = entries;
         for (rows, sql) in STEP_SIZES.iter().zip(INSERTS.iter()) {
@@ -162,6 +169,10 @@ impl FileWriter {
                 inserted += stmt.execute(chunk, NUM_COLUMNS, bind_entry)?;
                 rest = tail;
             }
+        }
+        if rolled && inserted > 0 {
+            tx.prepare_cached(super::SQLITE_ROLLUP_SQL)?
+                .execute([before])?;
         }
         if !gaps.is_empty() {
             let mut stmt = tx.prepare_cached(GAP_SQL)?;
