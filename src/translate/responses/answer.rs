@@ -72,11 +72,7 @@ struct Function {
 /// Translates a chat completion into the Response object a Responses
 /// client expects, echoing `echo`; usage is normalised for the ledger.
 pub fn chat_to_responses(body: &[u8], echo: &Echo) -> Result<TranslatedResponse, TranslateError> {
-    let c: Completion = serde_json::from_slice(body).map_err(|source| TranslateError::Json {
-        api: "Chat Completions",
-        what: "response",
-        source,
-    })?;
+    let c: Completion = TranslateError::read(body, "Chat Completions", "response")?;
     let mut dropped = Dropped::default();
     if c.choices.len() > 1 {
         dropped.push("choices[1..]");

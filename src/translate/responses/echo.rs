@@ -76,7 +76,9 @@ impl Echo {
         if value.is_null() || !ECHOED.contains(&key) {
             return;
         }
-        let text = value.to_string();
+        // A JSON value always serialises (`to_string` over `Display`:
+        // the latter goes through the slower `fmt` machinery).
+        let text = serde_json::to_string(value).unwrap_or_else(|_| "null".to_string());
         match self.0.binary_search_by(|(k, _)| k.as_str().cmp(key)) {
             Ok(i) => self.0[i].1 = text,
             Err(i) => self.0.insert(i, (key.to_string(), text)),
