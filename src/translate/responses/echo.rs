@@ -119,3 +119,33 @@ impl Merged<'_> {
         self.obj.end();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn echoed_fields_sort_among_the_objects_own() {
+        let mut e = Echo::default();
+        e.offer("user", &json!("u"));
+        e.offer("temperature", &json!(0.5));
+        e.offer("temperature", &json!(0.25));
+        e.offer("model", &json!("not echoed"));
+        e.offer("top_p", &Value::Null);
+        let mut out = Vec::new();
+        let mut m = e.merge(&mut out);
+        m.key("id").extend_from_slice(b"1");
+        m.key("usage").extend_from_slice(b"2");
+        m.end();
+        let text = String::from_utf8(out).expect("UTF-8");
+        assert!(
+            text.starts_with(r#"{"background":false,"id":1,"instructions":null,"#),
+            "{text}"
+        );
+        assert!(text.ends_with(r#""truncation":"disabled","usage":2,"user":"u"}"#));
+        assert!(text.contains(r#""temperature":0.25,"#) && text.contains(r#""top_p":null,"#));
+        assert!(!text.contains("not echoed"));
+    }
+}

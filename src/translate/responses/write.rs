@@ -100,3 +100,31 @@ pub(super) fn end_event(mut o: Obj, seq: u64, text: Option<&str>, name: &str) {
     o.str("type", name);
     o.out.extend_from_slice(b"}\n\n");
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    #[test]
+    fn fields_are_escaped_and_the_event_framed() {
+        let name = "response.output_text.done";
+        let mut out = Vec::new();
+        let mut o = event(&mut out, name);
+        o.str("item_id", "a\"b\n\u{2028}é\\").raw("logprobs", "[]");
+        o.json("name", &None::<String>);
+        Obj::new(o.key("part")).int("n", -3).end();
+        end_event(o, 7, Some("t\u{1}"), name);
+        let text = String::from_utf8(out).expect("UTF-8");
+        let (head, data) = text.split_once("\ndata: ").expect("a data line");
+        assert_eq!(head, "event: response.output_text.done");
+        assert!(data.ends_with("}\n\n"), "{data}");
+        let v: Value = serde_json::from_str(data).expect("JSON");
+        assert_eq!(
+            v,
+            json!({"item_id": "a\"b\n\u{2028}é\\", "logprobs": [], "name": null,
+                "part": {"n": -3}, "sequence_number": 7, "text": "t\u{1}", "type": name})
+        );
+    }
+}
