@@ -4,6 +4,7 @@
 //! shape naming the field (`unsupported_parameter`); fields lost on the
 //! way are named in Responses' terms where the name differs.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -79,11 +80,12 @@ pub(super) fn answer(
             dropped: Dropped::default(),
         });
     }
+    // A Chat upstream's answer is read where it lies (no copy).
     let (chat, usage, mut dropped) = if via_messages {
         let t = translate::response::messages_to_chat(body).map_err(|e| upstream_invalid(&e))?;
-        (t.body, Some(t.usage), t.dropped)
+        (Cow::Owned(t.body), Some(t.usage), t.dropped)
     } else {
-        (body.to_vec(), None, Dropped::default())
+        (Cow::Borrowed(body), None, Dropped::default())
     };
     let r = chat_to_responses(&chat, echo).map_err(|e| upstream_invalid(&e))?;
     r.dropped.iter().for_each(|f| dropped.push(f.to_string()));

@@ -60,9 +60,14 @@ fn response(a: &Answer, status: &str, output: Vec<Value>, usage: bool) -> Value 
         "truncation": "disabled", "usage": usage, "metadata": {}})
 }
 
+/// An `output_text` content part.
+fn text_part(text: &str) -> Value {
+    json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []})
+}
+
 fn message(a: &Answer, status: &str, text: &str) -> Value {
     let content = if status == "completed" {
-        json!([{"type": "output_text", "text": text, "annotations": [], "logprobs": []}])
+        json!([text_part(text)])
     } else {
         json!([])
     };
@@ -106,13 +111,24 @@ impl Events {
         e.push("response.in_progress", json!({ "response": r }));
         e
     }
+
+    /// The last events: the one output item done, then the whole
+    /// response completed with it.
+    fn close(mut self, a: &Answer, done: Value) -> Vec<String> {
+        self.push(
+            "response.output_item.done",
+            json!({"output_index": 0, "item": done}),
+        );
+        let r = response(a, "completed", vec![done], true);
+        self.push("response.completed", json!({ "response": r }));
+        self.out
+    }
 }
 
 /// The events of a streamed text answer, one delta per word.
 pub(super) fn events(a: &Answer, words: &[String]) -> Vec<String> {
     let mut e = Events::open(a);
     let item_id = format!("msg_mock_{}", a.id);
-    let empty = json!({"type": "output_text", "text": "", "annotations": [], "logprobs": []});
     e.push(
         "response.output_item.added",
         json!({"output_index": 0, "item": message(a, "in_progress", "")}),
@@ -127,7 +143,7 @@ pub(super) fn events(a: &Answer, words: &[String]) -> Vec<String> {
     };
     e.push(
         "response.content_part.added",
-        with(json!({ "part": empty })),
+        with(json!({ "part": text_part("") })),
     );
     for w in words {
         let body = with(json!({"delta": w, "logprobs": []}));
@@ -138,16 +154,12 @@ pub(super) fn events(a: &Answer, words: &[String]) -> Vec<String> {
         "response.output_text.done",
         with(json!({"text": text, "logprobs": []})),
     );
-    let part = json!({"type": "output_text", "text": text, "annotations": [], "logprobs": []});
-    e.push("response.content_part.done", with(json!({ "part": part })));
-    let done = message(a, "completed", &text);
     e.push(
-        "response.output_item.done",
-        json!({"output_index": 0, "item": done}),
+        "response.content_part.done",
+        with(json!({ "part": text_part(&text) })),
     );
-    let r = response(a, "completed", vec![done], true);
-    e.push("response.completed", json!({ "response": r }));
-    e.out
+    let done = message(a, "completed", &text);
+    e.close(a, done)
 }
 
 /// The events of a streamed answer calling the tool.
@@ -167,13 +179,7 @@ pub(super) fn call_events(c: &ToolCall, a: &Answer) -> Vec<String> {
         json!({"item_id": item_id, "output_index": 0, "name": c.name, "arguments": c.arguments}),
     );
     let done = call(a, c, "completed", &c.arguments);
-    e.push(
-        "response.output_item.done",
-        json!({"output_index": 0, "item": done}),
-    );
-    let r = response(a, "completed", vec![done], true);
-    e.push("response.completed", json!({ "response": r }));
-    e.out
+    e.close(a, done)
 }
 
 #[cfg(test)]

@@ -102,6 +102,16 @@ pub enum TranslateError {
 }
 
 impl TranslateError {
+    /// Reads `body` as `T`, the `what` (request, answer) of `api`: how
+    /// every translator reads its input, so that every error names both.
+    fn read<'a, T: serde::Deserialize<'a>>(
+        body: &'a [u8],
+        api: &'static str,
+        what: &'static str,
+    ) -> Result<T, Self> {
+        serde_json::from_slice(body).map_err(|source| Self::Json { api, what, source })
+    }
+
     fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Invalid {
             field: field.into(),

@@ -24,34 +24,49 @@ pub struct OpenAiUsage {
     pub completion_tokens_details: Option<CompletionDetails>,
 }
 
+/// `cached_tokens`, in Chat's `prompt_tokens_details` and the Responses
+/// API's `input_tokens_details`.
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct PromptDetails {
     #[serde(default)]
     pub cached_tokens: i64,
 }
 
+/// `reasoning_tokens`, in Chat's `completion_tokens_details` and the
+/// Responses API's `output_tokens_details`.
 #[derive(Debug, Default, Deserialize, Serialize)]
 pub struct CompletionDetails {
     #[serde(default)]
     pub reasoning_tokens: i64,
 }
 
+/// The ledger's usage from OpenAI's counts, Chat's or the Responses
+/// API's (they differ in names only): input that includes cached input,
+/// output that includes reasoning.
+pub fn from_openai(
+    input: i64,
+    cached: Option<&PromptDetails>,
+    output: i64,
+    reasoning: Option<&CompletionDetails>,
+) -> Usage {
+    let cached = cached.map_or(0, |d| d.cached_tokens);
+    Usage {
+        input_tokens: (input - cached).max(0),
+        cached_input_tokens: cached,
+        cache_write_tokens: 0,
+        output_tokens: output,
+        reasoning_tokens: reasoning.map_or(0, |d| d.reasoning_tokens),
+    }
+}
+
 impl OpenAiUsage {
     pub fn normalise(&self) -> Usage {
-        let cached = self
-            .prompt_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.cached_tokens);
-        Usage {
-            input_tokens: (self.prompt_tokens - cached).max(0),
-            cached_input_tokens: cached,
-            cache_write_tokens: 0,
-            output_tokens: self.completion_tokens,
-            reasoning_tokens: self
-                .completion_tokens_details
-                .as_ref()
-                .map_or(0, |d| d.reasoning_tokens),
-        }
+        from_openai(
+            self.prompt_tokens,
+            self.prompt_tokens_details.as_ref(),
+            self.completion_tokens,
+            self.completion_tokens_details.as_ref(),
+        )
     }
 
     /// OpenAI's form of a normalised usage: cache writes count as prompt

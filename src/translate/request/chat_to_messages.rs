@@ -47,11 +47,7 @@ struct Out<'a> {
 /// Translates a Chat Completions request body into a Messages request body
 /// for `opts.model`.
 pub fn chat_to_messages(body: &[u8], opts: &RequestOpts) -> Result<Translated, TranslateError> {
-    let req: ChatRequest = serde_json::from_slice(body).map_err(|source| TranslateError::Json {
-        api: "Chat Completions",
-        what: "request",
-        source,
-    })?;
+    let req: ChatRequest = TranslateError::read(body, "Chat Completions", "request")?;
     let ChatRequest {
         messages,
         mut dropped,

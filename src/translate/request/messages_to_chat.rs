@@ -57,12 +57,7 @@ struct IncludeUsage {
 /// for `opts.model`. A streamed request asks for the final usage chunk, so
 /// the ledger gets the upstream's counts.
 pub fn messages_to_chat(body: &[u8], opts: &RequestOpts) -> Result<Translated, TranslateError> {
-    let req: MessagesRequest =
-        serde_json::from_slice(body).map_err(|source| TranslateError::Json {
-            api: "Messages",
-            what: "request",
-            source,
-        })?;
+    let req: MessagesRequest = TranslateError::read(body, "Messages", "request")?;
     let mut dropped = req.dropped;
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if let Some(system) = req.api.system {

@@ -75,11 +75,7 @@ struct MessageOut<'a> {
 
 /// Translates a chat completion body into a Messages answer body.
 pub fn chat_to_messages(body: &[u8]) -> Result<TranslatedResponse, TranslateError> {
-    let c: ChatIn = serde_json::from_slice(body).map_err(|source| TranslateError::Json {
-        api: "Chat Completions",
-        what: "answer",
-        source,
-    })?;
+    let c: ChatIn = TranslateError::read(body, "Chat Completions", "answer")?;
     let mut dropped = Dropped::default();
     if c.choices.len() > 1 {
         dropped.push("choices[1..]");

@@ -64,11 +64,7 @@ struct MessageOut<'a> {
 
 /// Translates a Messages answer body into a chat completion body.
 pub fn messages_to_chat(body: &[u8]) -> Result<TranslatedResponse, TranslateError> {
-    let m: MessageIn = serde_json::from_slice(body).map_err(|source| TranslateError::Json {
-        api: "Messages",
-        what: "answer",
-        source,
-    })?;
+    let m: MessageIn = TranslateError::read(body, "Messages", "answer")?;
     let mut dropped = Dropped::default();
     let mut text: Option<Cow<str>> = None;
     let mut reasoning: Option<Cow<str>> = None;

@@ -25,6 +25,7 @@ mod object;
 mod request;
 mod stream;
 pub mod usage;
+mod write;
 
 #[cfg(test)]
 mod reference_tests;

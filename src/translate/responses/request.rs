@@ -6,7 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::echo::Echo;
-use super::input;
+use super::input::{self, obj};
 use super::{ResponsesError, stateful};
 use crate::translate::{Dropped, RequestOpts, TranslateError, Translated};
 
@@ -28,12 +28,7 @@ pub fn responses_to_chat(
     body: &[u8],
     opts: &RequestOpts,
 ) -> Result<(Translated, Echo), ResponsesError> {
-    let req: Map<String, Value> =
-        serde_json::from_slice(body).map_err(|source| TranslateError::Json {
-            api: "Responses",
-            what: "request",
-            source,
-        })?;
+    let req: Map<String, Value> = TranslateError::read(body, "Responses", "request")?;
     if let Some(refused) = req.iter().find_map(|(k, v)| stateful(k, v)) {
         return Err(refused);
     }
@@ -44,29 +39,30 @@ pub fn responses_to_chat(
     let mut system = None;
     let mut messages = None;
     let mut stream = false;
-    for (key, value) in &req {
-        echo.offer(key, value);
+    // The values are moved into the Chat request, not copied.
+    for (key, mut value) in req {
+        echo.offer(&key, &value);
         if value.is_null() {
             continue;
         }
         match key.as_str() {
             "model" | "stream_options" => {}
-            "input" => messages = Some(input::messages(value, &mut dropped)?),
+            "input" => messages = Some(input::messages(&mut value, &mut dropped)?),
             "instructions" => {
-                let text = value
-                    .as_str()
-                    .ok_or_else(|| TranslateError::invalid("instructions", "must be a string"))?;
-                system = Some(json!({"role": "system", "content": text}));
+                if !value.is_string() {
+                    return Err(TranslateError::invalid("instructions", "must be a string").into());
+                }
+                system = Some(obj([("role", Value::from("system")), ("content", value)]));
             }
             "stream" => stream = value.as_bool().unwrap_or(false),
             "max_output_tokens" => {
-                chat.insert("max_completion_tokens".into(), value.clone());
+                chat.insert("max_completion_tokens".into(), value);
             }
             k if SAME.contains(&k) => {
-                chat.insert(k.to_string(), value.clone());
+                chat.insert(key, value);
             }
-            "tools" => tools(value, &mut chat, &mut dropped)?,
-            "tool_choice" => tool_choice(value, &mut chat, &mut dropped),
+            "tools" => tools(&mut value, &mut chat, &mut dropped)?,
+            "tool_choice" => tool_choice(&value, &mut chat, &mut dropped),
             "reasoning" => {
                 if let Some(effort) = value.get("effort").filter(|e| !e.is_null()) {
                     chat.insert("reasoning_effort".into(), effort.clone());
@@ -75,10 +71,10 @@ pub fn responses_to_chat(
                     dropped.push("reasoning.summary");
                 }
             }
-            "text" => text(value, &mut chat, &mut dropped),
+            "text" => text(&mut value, &mut chat, &mut dropped),
             "truncation" if value == "disabled" => {}
             "include" if value.as_array().is_some_and(Vec::is_empty) => {}
-            k => dropped.push(k.to_string()),
+            _ => dropped.push(key),
         }
     }
     let mut messages = messages.ok_or_else(|| {
@@ -95,11 +91,7 @@ pub fn responses_to_chat(
         chat.insert("stream".into(), Value::Bool(true));
         chat.insert("stream_options".into(), json!({"include_usage": true}));
     }
-    let body = serde_json::to_vec(&Value::Object(chat)).map_err(|source| TranslateError::Json {
-        api: "Chat Completions",
-        what: "request",
-        source,
-    })?;
+    let body = crate::translate::de::to_body(&Value::Object(chat), body.len() + 128);
     let t = Translated {
         body,
         dropped,
@@ -112,15 +104,15 @@ pub fn responses_to_chat(
 /// Function tools become Chat's `{type: function, function: {…}}`; hosted
 /// tools (web search, file search, …) have no Chat form and are dropped.
 fn tools(
-    value: &Value,
+    value: &mut Value,
     chat: &mut Map<String, Value>,
     dropped: &mut Dropped,
 ) -> Result<(), TranslateError> {
     let list = value
-        .as_array()
+        .as_array_mut()
         .ok_or_else(|| TranslateError::invalid("tools", "must be an array"))?;
     let mut out = Vec::with_capacity(list.len());
-    for (i, t) in list.iter().enumerate() {
+    for (i, t) in list.iter_mut().enumerate() {
         let kind = t.get("type").and_then(Value::as_str).unwrap_or("");
         if kind != "function" {
             dropped.push(format!("tools[].type={kind}"));
@@ -133,11 +125,14 @@ fn tools(
         let mut f = Map::new();
         f.insert("name".into(), Value::from(name));
         for k in ["description", "parameters", "strict"] {
-            if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
-                f.insert(k.into(), v.clone());
+            if let Some(v) = t.get_mut(k).filter(|v| !v.is_null()) {
+                f.insert(k.into(), v.take());
             }
         }
-        out.push(json!({"type": "function", "function": f}));
+        out.push(obj([
+            ("type", Value::from("function")),
+            ("function", Value::Object(f)),
+        ]));
     }
     if !out.is_empty() {
         chat.insert("tools".into(), Value::Array(out));
@@ -168,11 +163,11 @@ fn tool_choice(value: &Value, chat: &mut Map<String, Value>, dropped: &mut Dropp
 /// `json_schema` become `response_format` (dropped further on for a
 /// provider without structured output). `text.verbosity` is Chat's
 /// `verbosity`.
-fn text(value: &Value, chat: &mut Map<String, Value>, dropped: &mut Dropped) {
-    if let Some(v) = value.get("verbosity").filter(|v| !v.is_null()) {
-        chat.insert("verbosity".into(), v.clone());
+fn text(value: &mut Value, chat: &mut Map<String, Value>, dropped: &mut Dropped) {
+    if let Some(v) = value.get_mut("verbosity").filter(|v| !v.is_null()) {
+        chat.insert("verbosity".into(), v.take());
     }
-    let Some(format) = value.get("format").filter(|f| !f.is_null()) else {
+    let Some(format) = value.get_mut("format").filter(|f| !f.is_null()) else {
         return;
     };
     let rf = match format.get("type").and_then(Value::as_str) {
@@ -181,11 +176,14 @@ fn text(value: &Value, chat: &mut Map<String, Value>, dropped: &mut Dropped) {
         Some("json_schema") => {
             let mut js = Map::new();
             for k in ["name", "schema", "strict", "description"] {
-                if let Some(v) = format.get(k).filter(|v| !v.is_null()) {
-                    js.insert(k.into(), v.clone());
+                if let Some(v) = format.get_mut(k).filter(|v| !v.is_null()) {
+                    js.insert(k.into(), v.take());
                 }
             }
-            json!({"type": "json_schema", "json_schema": js})
+            obj([
+                ("type", Value::from("json_schema")),
+                ("json_schema", Value::Object(js)),
+            ])
         }
         _ => {
             dropped.push("text.format");

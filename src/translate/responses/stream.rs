@@ -9,19 +9,22 @@
 //! carrying the whole response and its usage. Every event carries its
 //! `sequence_number`, counting from 0. A stream cut before it finished is
 //! not passed off as complete ([`ChatToResponses::is_done`] stays false).
+//!
+//! Opening and filling items is in `items`, closing them and completing
+//! the response in `close`; every event is written straight into the
+//! client's bytes (`super::write` says why).
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::echo::Echo;
-use super::item_id;
-use super::object::{self, Head};
+use super::object::{self, Head, Part};
+use super::write::{end_event, event};
 use crate::ledger::Usage;
 use crate::translate::Dropped;
-use crate::translate::de::{push_int, push_str};
 use crate::translate::sse::{Splitter, data};
 use crate::translate::usage::OpenAiUsage;
 
@@ -92,9 +95,22 @@ struct Item {
     id: String,
     /// The text, refusal, reasoning or arguments so far.
     text: String,
-    call_id: Value,
-    name: Value,
+    call_id: Option<String>,
+    name: Option<String>,
     closed: bool,
+}
+
+impl Item {
+    /// The item's content part as it stands (none for a call).
+    fn part(&self) -> Option<Part<'_>> {
+        let t = self.text.as_str();
+        match self.kind {
+            Kind::Text => Some(Part::Text(t)),
+            Kind::Refusal => Some(Part::Refusal(t)),
+            Kind::Reasoning => Some(Part::Reasoning(t)),
+            Kind::Call(_) => None,
+        }
+    }
 }
 
 /// Reads a chat chunk stream, writes the Responses events.
@@ -166,9 +182,7 @@ impl ChatToResponses {
     /// off (the upstream went silent or away).
     pub fn error_event(&mut self, code: &str, message: &str) -> Vec<u8> {
         let mut out = Vec::new();
-        let body = json!({"code": code, "message": message, "param": null});
-        self.emit(&mut out, "error", body);
-        self.done = true;
+        self.error(&mut out, &code, &message, &None::<()>);
         out
     }
 
@@ -188,10 +202,8 @@ impl ChatToResponses {
             return;
         };
         if let Some(e) = &c.error {
-            let body = json!({"code": e.get("code").or(e.get("type")), "message": e.get("message"),
-                "param": e.get("param")});
-            self.emit(out, "error", body);
-            self.done = true;
+            let code = e.get("code").or(e.get("type"));
+            self.error(out, &code, &e.get("message"), &e.get("param"));
             return;
         }
         if self.head.is_none() {
@@ -225,134 +237,51 @@ impl ChatToResponses {
         }
     }
 
-    /// `response.created` and `response.in_progress`.
+    /// `response.created` and `response.in_progress`: one Response
+    /// object, written once.
     fn open(&mut self, c: &Chunk, out: &mut Vec<u8>) {
-        let model = c.model.as_deref().map(Value::from);
-        let head = Head::from_chat(c.id.as_deref(), c.created, model.as_ref());
-        let r = object::response(&head, &self.echo, "in_progress", None, Vec::new(), None);
+        let model = c.model.as_deref().map_or(Value::Null, Value::from);
+        let head = Head::from_chat(c.id.as_deref(), c.created, model);
+        let mut r = Vec::with_capacity(1024);
+        object::response(
+            &mut r,
+            &head,
+            &self.echo,
+            ("in_progress", None),
+            None,
+            |_| {},
+        );
         self.head = Some(head);
-        self.emit(out, "response.created", json!({ "response": r }));
-        self.emit(out, "response.in_progress", json!({ "response": r }));
+        for name in ["response.created", "response.in_progress"] {
+            let mut o = event(out, name);
+            o.key("response").extend_from_slice(&r);
+            end_event(o, self.next_seq(), None, name);
+        }
     }
 
-    fn response_id(&self) -> &str {
-        self.head.as_ref().map_or("", |h| h.id.as_str())
-    }
-
-    /// The open item of `kind`, opening it (and closing the one before).
-    fn item(&mut self, kind: Kind, call: Option<&ToolDelta>, out: &mut Vec<u8>) -> usize {
-        if let Some(i) = self
-            .items
-            .iter()
-            .position(|it| it.kind == kind && !it.closed)
-        {
-            return i;
-        }
-        if let Some(prev) = self.items.iter().position(|it| !it.closed) {
-            self.close(prev, out);
-        }
-        let n = self.items.len();
-        let prefix = match kind {
-            Kind::Text | Kind::Refusal => "msg",
-            Kind::Reasoning => "rs",
-            Kind::Call(_) => "fc",
-        };
-        let id = item_id(prefix, self.response_id(), n);
-        let item = Item {
-            kind,
-            id,
-            text: String::new(),
-            call_id: call
-                .and_then(|c| c.id.clone())
-                .map_or(Value::Null, Value::from),
-            name: call
-                .and_then(|c| c.function.as_ref()?.name.clone())
-                .map_or(Value::Null, Value::from),
-            closed: false,
-        };
-        let added = self.item_json(&item, "in_progress", true);
-        self.items.push(item);
-        self.emit(
-            out,
-            "response.output_item.added",
-            json!({"output_index": n, "item": added}),
-        );
-        if let Some(part) = empty_part(kind) {
-            let body = json!({"item_id": self.items[n].id, "output_index": n, "content_index": 0,
-                "part": part});
-            self.emit(out, "response.content_part.added", body);
-        }
-        n
-    }
-
-    fn delta(&mut self, kind: Kind, text: &str, out: &mut Vec<u8>) {
-        let n = self.item(kind, None, out);
-        self.items[n].text.push_str(text);
-        let name = match kind {
-            Kind::Text => "response.output_text.delta",
-            Kind::Refusal => "response.refusal.delta",
-            _ => "response.reasoning_text.delta",
-        };
-        self.write_delta(out, name, n, true, text);
-    }
-
-    /// Writes one delta event by hand: the stream's hot path, one event
-    /// per streamed piece.
-    fn write_delta(&mut self, out: &mut Vec<u8>, name: &str, n: usize, part: bool, text: &str) {
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\ndata: {\"type\":\"");
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(b"\",\"sequence_number\":");
-        push_int(out, i64::try_from(self.seq).unwrap_or(i64::MAX));
-        out.extend_from_slice(b",\"item_id\":");
-        push_str(out, &self.items[n].id);
-        out.extend_from_slice(b",\"output_index\":");
-        push_int(out, i64::try_from(n).unwrap_or(i64::MAX));
-        if part {
-            out.extend_from_slice(b",\"content_index\":0");
-        }
-        out.extend_from_slice(b",\"delta\":");
-        push_str(out, text);
-        if name == "response.output_text.delta" {
-            out.extend_from_slice(b",\"logprobs\":[]");
-        }
-        out.extend_from_slice(b"}\n\n");
+    /// The next event's `sequence_number`.
+    fn next_seq(&mut self) -> u64 {
         self.seq += 1;
+        self.seq - 1
     }
 
-    fn call_delta(&mut self, call: ToolDelta, out: &mut Vec<u8>) {
-        let kind = Kind::Call(call.index.unwrap_or(0));
-        let n = match self.items.iter().position(|it| it.kind == kind) {
-            Some(n) => n,
-            None => self.item(kind, Some(&call), out),
-        };
-        let Some(args) = call
-            .function
-            .and_then(|f| f.arguments)
-            .filter(|a| !a.is_empty())
-        else {
-            return;
-        };
-        self.items[n].text.push_str(&args);
-        self.write_delta(
-            out,
-            "response.function_call_arguments.delta",
-            n,
-            false,
-            &args,
-        );
-    }
-}
-
-/// The empty content part a message or reasoning item opens with.
-fn empty_part(kind: Kind) -> Option<Value> {
-    match kind {
-        Kind::Text => Some(object::text_part(Value::from(""))),
-        Kind::Refusal => Some(json!({"type": "refusal", "refusal": ""})),
-        Kind::Reasoning => Some(json!({"type": "reasoning_text", "text": ""})),
-        Kind::Call(_) => None,
+    /// An `error` event, which ends the stream.
+    fn error(
+        &mut self,
+        out: &mut Vec<u8>,
+        code: &impl serde::Serialize,
+        message: &impl serde::Serialize,
+        param: &impl serde::Serialize,
+    ) {
+        let mut o = event(out, "error");
+        o.json("code", code).json("message", message);
+        o.json("param", param);
+        end_event(o, self.next_seq(), None, "error");
+        self.done = true;
     }
 }
 
 mod close;
+mod items;
+
+use close::write_item;

@@ -64,13 +64,10 @@ fn a_string_input_is_one_user_message_and_reaches_messages() {
     let m = crate::translate::chat_to_messages(&t.body, &opts("claude")).unwrap();
     let m = json(&m.body);
     assert_eq!(m["system"], "You are a weather assistant.");
-    let roles: Vec<&str> = m["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["role"].as_str().unwrap())
-        .collect();
-    assert_eq!(roles, ["user", "assistant", "user"]);
+    assert_eq!(
+        field_of_each(&m["messages"], "role"),
+        ["user", "assistant", "user"]
+    );
     assert_eq!(m["messages"][1]["content"][1]["type"], "tool_use");
     assert_eq!(m["messages"][2]["content"][1]["tool_use_id"], "call_lyon");
     assert_eq!(
@@ -160,9 +157,15 @@ fn a_chat_completion_becomes_a_response() {
     assert_eq!(r["output"][0]["status"], "incomplete");
 }
 
+/// String field `key` of each object in array `list`.
+fn field_of_each<'a>(list: &'a Value, key: &str) -> Vec<&'a str> {
+    let list = list.as_array().unwrap();
+    list.iter().map(|x| x[key].as_str().unwrap()).collect()
+}
+
 /// The events of a Responses stream as `(type, data)`, checking that the
 /// event name and `type` agree and sequence numbers count from 0.
-fn events(stream: &[u8]) -> Vec<(String, Value)> {
+pub(super) fn events(stream: &[u8]) -> Vec<(String, Value)> {
     let text = std::str::from_utf8(stream).unwrap();
     let out: Vec<(String, Value)> = text
         .split("\n\n")
@@ -236,14 +239,8 @@ fn a_chunk_stream_becomes_the_responses_events_whatever_the_chunking() {
     assert_eq!(text, "Checking both \"cities\".");
     let done = &ev.last().unwrap().1["response"];
     assert_eq!(done["status"], "completed");
-    let types: Vec<&str> = done["output"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["type"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        types,
+        field_of_each(&done["output"], "type"),
         ["reasoning", "message", "function_call", "function_call"]
     );
     assert_eq!(done["output"][2]["arguments"], "{\"city\":\"Paris\"}");
@@ -254,18 +251,12 @@ fn a_chunk_stream_becomes_the_responses_events_whatever_the_chunking() {
         12
     );
     // Every item added is done before the next one is added.
-    let added: Vec<usize> = kinds
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| **k == "response.output_item.added")
-        .map(|(i, _)| i)
-        .collect();
-    let dones: Vec<usize> = kinds
-        .iter()
-        .enumerate()
-        .filter(|(_, k)| **k == "response.output_item.done")
-        .map(|(i, _)| i)
-        .collect();
+    let at =
+        |name: &str| -> Vec<usize> { (0..kinds.len()).filter(|i| kinds[*i] == name).collect() };
+    let (added, dones) = (
+        at("response.output_item.added"),
+        at("response.output_item.done"),
+    );
     assert_eq!(added.len(), 4);
     assert!(
         added.iter().skip(1).zip(&dones).all(|(a, d)| d < a),

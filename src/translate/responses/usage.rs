@@ -6,6 +6,7 @@
 use serde::Deserialize;
 
 use crate::ledger::Usage;
+use crate::translate::usage::{CompletionDetails, PromptDetails, from_openai};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ResponsesUsage {
@@ -14,39 +15,19 @@ pub struct ResponsesUsage {
     #[serde(default)]
     pub output_tokens: i64,
     #[serde(default)]
-    pub input_tokens_details: Option<InputDetails>,
+    pub input_tokens_details: Option<PromptDetails>,
     #[serde(default)]
-    pub output_tokens_details: Option<OutputDetails>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct InputDetails {
-    #[serde(default)]
-    pub cached_tokens: i64,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct OutputDetails {
-    #[serde(default)]
-    pub reasoning_tokens: i64,
+    pub output_tokens_details: Option<CompletionDetails>,
 }
 
 impl ResponsesUsage {
     pub fn normalise(&self) -> Usage {
-        let cached = self
-            .input_tokens_details
-            .as_ref()
-            .map_or(0, |d| d.cached_tokens);
-        Usage {
-            input_tokens: (self.input_tokens - cached).max(0),
-            cached_input_tokens: cached,
-            cache_write_tokens: 0,
-            output_tokens: self.output_tokens,
-            reasoning_tokens: self
-                .output_tokens_details
-                .as_ref()
-                .map_or(0, |d| d.reasoning_tokens),
-        }
+        from_openai(
+            self.input_tokens,
+            self.input_tokens_details.as_ref(),
+            self.output_tokens,
+            self.output_tokens_details.as_ref(),
+        )
     }
 }
 
