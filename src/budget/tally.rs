@@ -19,24 +19,9 @@ use chrono_tz::Tz;
 
 use super::window::{Period, Window};
 
-/// Whose budget: the identity it is set on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Scope {
-    Key,
-    User,
-    Team,
-}
-
-impl Scope {
-    /// The metric label and the name in messages.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::Key => "key",
-            Scope::User => "user",
-            Scope::Team => "team",
-        }
-    }
-}
+/// Whose budget: the identity level it is set on (the same levels as the
+/// model allow-lists).
+pub use crate::identity::access::Scope;
 
 /// One budget a request must fit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

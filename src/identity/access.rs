@@ -16,9 +16,11 @@ use std::sync::Arc;
 
 use super::IdentityError;
 
-/// Which level's list refused a model (a metrics label and part of the
-/// message the client gets).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A level of identity a setting hangs on: the key, its user, the user's
+/// team. Here, which level's list refused a model (a metrics label and
+/// part of the message the client gets); budgets are set on the same
+/// levels (`crate::budget`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scope {
     Key,
     User,

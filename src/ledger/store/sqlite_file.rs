@@ -170,7 +170,13 @@ impl FileWriter {
                 rest = tail;
             }
         }
-        if rolled && inserted > 0 {
+        if rolled && inserted as usize == entries.len() {
+            let mut one = tx.prepare_cached(super::SQLITE_ROLLUP_ONE_SQL)?;
+            for (scope, id, hour, cost, n) in super::rollup_sums(entries) {
+                one.execute([scope, id, hour, cost, n])?;
+            }
+        } else if rolled && inserted > 0 {
+            // Some were duplicates: sum only the rows this batch added.
             tx.prepare_cached(super::SQLITE_ROLLUP_SQL)?
                 .execute([before])?;
         }
