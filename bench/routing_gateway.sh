@@ -38,6 +38,8 @@ chmod 755 "$WORK"
 cleanup() {
   [ -n "${TPID:-}" ] && kill "$TPID" 2>/dev/null || true
   [ -f "$WORK/up.pid" ] && kill "$(cat "$WORK/up.pid")" 2>/dev/null || true
+  # The gateway flushes its ledger as it exits: wait for it before removing its files.
+  [ -n "${TPID:-}" ] && wait "$TPID" 2>/dev/null || true
   rm -rf "$WORK"
 }
 trap cleanup EXIT

@@ -1,9 +1,9 @@
 //! What a budget scope spent since a moment, read from `spend_rollups`.
 //!
-//! The database keeps the rollups itself (migration 0008's triggers add
-//! each inserted entry's cost to its key's, user's and team's hour in the
-//! insert's own transaction), so they can never disagree with the entries
-//! and a rollback takes both back. A window's spend is then the whole
+//! Each batch's entries are added to their key's, user's and team's hour
+//! in the batch's own transaction (PostgreSQL: migration 0008's statement
+//! trigger; SQLite: the store, `ledger::store`), so the rollups never
+//! disagree with the entries and a rollback takes both back. A window's spend is then the whole
 //! hours from the rollups plus, when the window does not start on the
 //! hour, the entries of its first partial hour — at most an hour of one
 //! scope's rows, never the window's.
