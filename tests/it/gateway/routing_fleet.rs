@@ -76,6 +76,22 @@ async fn until_status(gw: &Gateway, name: &str, status: &str, secs: u64) {
     }
 }
 
+/// Waits until `gw` shares its cooldowns through Redis. Not "healthy":
+/// the component is healthy while still connecting too, and a test that
+/// stops Redis before the first connection sees "not shared yet", not
+/// the loss it means to test (CI run of 2026-12-08).
+async fn until_shared(gw: &Gateway, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let (_, message) = component(gw, "routing_cooldowns").await;
+        if message.starts_with("cooldowns shared through Redis") {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never shared: {message}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Asserts that requests reached `bad` at least 90 % of `cool_ms` apart
 /// from `after` on (the start of the first cooldown); returns how many.
 fn probes_once_per_period(bad: &Switch, after: Instant, cool_ms: u64) -> usize {
@@ -104,7 +120,8 @@ async fn two_gateways_share_a_cooldown_and_one_probe_per_period() {
     let a = Gateway::start(&db.dsn, &cfg);
     let b = Gateway::start(&db.dsn, &cfg);
     let key = a.key.clone().expect("the admin key of the first start");
-    until_status(&b, "routing_cooldowns", "healthy", 5).await;
+    until_shared(&a, 5).await;
+    until_shared(&b, 5).await;
     let mut sent = 0;
     // Gateway a alone, until its second failure cools the bad one down.
     while bad.count() < 2 {
@@ -185,7 +202,7 @@ async fn redis_lost_leaves_each_gateway_its_own_cooldowns() {
     let (bad, good) = (Switch::new(Mode::Status(500)), Switch::new(Mode::Answer));
     let gw = Gateway::start(&db.dsn, &config(&bad, &good, &r.addr(), COOL_MS).await);
     let key = gw.key.clone().expect("key");
-    until_status(&gw, "routing_cooldowns", "healthy", 5).await;
+    until_shared(&gw, 5).await;
     r.signal("KILL");
     let mut sent = 0;
     // One at a time until the second failure cools the bad one down.
@@ -211,7 +228,7 @@ async fn redis_lost_leaves_each_gateway_its_own_cooldowns() {
     assert!(message.contains("unreachable"), "{message}");
     // Redis back: shared again.
     r.restart();
-    until_status(&gw, "routing_cooldowns", "healthy", 10).await;
+    until_shared(&gw, 10).await;
     let (code, log) = gw.stop();
     assert_eq!(code, 0, "{log:?}");
     let count = |needle: &str| log.iter().filter(|l| l.contains(needle)).count();
