@@ -26,6 +26,9 @@ pub struct Principal {
     pub team_id: Option<i64>,
     /// The allow-lists of key, user and team, compiled; `None`: any model.
     pub access: Option<Arc<ModelAccess>>,
+    /// The spend budgets of key, user and team that are set (#34); `None`:
+    /// no budget applies, and admission reserves nothing.
+    pub budgets: Option<Arc<[crate::budget::Budget]>>,
 }
 
 /// Why a request is not admitted. Messages go to the client, so they say
@@ -92,6 +95,7 @@ pub fn decide(record: &KeyRecord, now_us: i64) -> Result<Principal, AuthError> {
         tokens_per_minute: record.tokens_per_minute,
         team_id: record.team_id,
         access: record.access.clone(),
+        budgets: record.budgets.clone(),
     })
 }
 

@@ -39,6 +39,11 @@ pub struct KeyRecord {
     #[sqlx(skip)]
     #[serde(skip)]
     pub access: Option<Arc<ModelAccess>>,
+    /// The budgets of key, user and team that are set, parsed once when
+    /// the record is loaded; `None` when none is.
+    #[sqlx(skip)]
+    #[serde(skip)]
+    pub budgets: Option<Arc<[crate::budget::Budget]>>,
 }
 
 impl KeyRecord {
