@@ -366,6 +366,12 @@ impl LedgerWriter {
     }
 
     /// This gateway's chain.
+    /// Tells `unwritten` of every entry committed from now on, so budgets
+    /// know which spend the ledger holds (see [`crate::budget::Unwritten`]).
+    pub fn track_unwritten(&self, unwritten: Arc<crate::budget::Unwritten>) {
+        let _ = self.inner.shared.unwritten.set(unwritten);
+    }
+
     pub fn instance_id(&self) -> &str {
         self.inner.sequencer.instance_id()
     }

@@ -112,6 +112,7 @@ impl LedgerWriter {
             spooled: spool_on,
             abandon: AtomicBool::new(false),
             file,
+            unwritten: std::sync::OnceLock::new(),
         });
         if ready.is_none()
             && let Err(e) = worker::commit(&shared, &[]).await
