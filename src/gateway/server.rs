@@ -115,6 +115,13 @@ pub async fn serve(
         &routing,
     )?;
     let probes = probes.spawn(super::health::probe_interval(&config));
+    if let Some(l) = &limiter {
+        let t = telemetry.clone();
+        l.spawn_reconciler(
+            Duration::from_millis(config.budgets.reconcile_interval_ms),
+            move |scope, gap| t.budget_drift(scope.as_str(), gap),
+        );
+    }
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
     // Each worker gets its own providers (its own upstream connection

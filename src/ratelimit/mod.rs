@@ -19,6 +19,7 @@ mod breaker;
 pub mod bucket;
 mod health;
 mod memory;
+mod reconcile;
 mod redis_spend;
 mod redis_store;
 mod spend;
@@ -35,6 +36,7 @@ use redis_store::RedisStore;
 
 use crate::config::RateLimitConfig;
 use crate::identity::Principal;
+pub use reconcile::Drift;
 pub use spend::{Spend, SpendSetup, Ticket};
 
 /// Which limit a bucket enforces; also the `X-RateLimit-Type` value.

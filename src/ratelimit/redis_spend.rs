@@ -103,9 +103,9 @@ end
 local out = {}
 for j = 1, #KEYS - k0 do
   local key = KEYS[k0 + j]
-  local est = tonumber(ARGV[5 + (j - 1) * 3 + 1])
-  local cost = tonumber(ARGV[5 + (j - 1) * 3 + 2])
-  local soft = tonumber(ARGV[5 + (j - 1) * 3 + 3])
+  local est = tonumber(ARGV[4 + (j - 1) * 3 + 1])
+  local cost = tonumber(ARGV[4 + (j - 1) * 3 + 2])
+  local soft = tonumber(ARGV[4 + (j - 1) * 3 + 3])
   local crossed = 0
   if redis.call('EXISTS', key) == 1 then
     local held = redis.call('HINCRBY', key, 'held', -est)
@@ -267,6 +267,18 @@ impl RedisStore {
         let mut conn = self.conn.clone();
         let _: i64 = inv.invoke_async(&mut conn).await.map_err(store_err)?;
         Ok(())
+    }
+
+    /// A period hash's `spent` (`None`: no such hash).
+    pub(super) async fn spent(&self, key: &str) -> Result<Option<i64>, RateLimitError> {
+        let mut conn = self.conn.clone();
+        let v: Option<i64> = redis::cmd("HGET")
+            .arg(key)
+            .arg("spent")
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(v)
     }
 
     /// The epoch after making sure there is one: `SET NX` a new one when gone.

@@ -356,6 +356,17 @@ impl RateLimiter {
         self.bounded(r.seed(&seeds)).await
     }
 
+    /// A budget's spend in the period from `start_us` by the ledger plus
+    /// this process's unwritten spend (`None` when the ledger cannot be read).
+    pub(super) async fn rebuilt_spend_from_ledger(&self, b: &Budget, start_us: i64) -> Option<i64> {
+        let s = &self.inner.spend;
+        let db = s.setup.ledger.as_ref()?;
+        let (cost, _) = crate::ledger::rollups::spent_since(db, b.scope, b.id, start_us)
+            .await
+            .ok()?;
+        Some(cost + s.setup.unwritten.of(b.scope, b.id))
+    }
+
     /// A budget's spend in the period from `start_us`, as the ledger and
     /// this process know it.
     pub(super) async fn rebuilt_spend(&self, b: &Budget, start_us: i64, now: i64) -> i64 {
