@@ -145,11 +145,13 @@ impl Tally {
         now_us: i64,
     ) -> Result<Admitted, Exceeded> {
         let estimate = estimate_nano.max(0);
+        // Periods first, outside the lock: a calendar window's costs a
+        // time-zone conversion.
+        let periods: Vec<Period> = budgets.iter().map(|b| self.period(b, now_us)).collect();
         let mut map = self.lock();
         let mut tightest: Option<(i64, i64)> = None;
-        for b in budgets {
-            let p = self.period(b, now_us);
-            let a = current(&mut map, b, p);
+        for (b, p) in budgets.iter().zip(&periods) {
+            let a = current(&mut map, b, *p);
             let used = a.spent_nano + a.reserved_nano;
             if used.saturating_add(estimate) > b.limit_nano {
                 return Err(Exceeded {
@@ -164,9 +166,8 @@ impl Tally {
             }
         }
         let mut parts = Vec::with_capacity(budgets.len());
-        for b in budgets {
-            let p = self.period(b, now_us);
-            current(&mut map, b, p).reserved_nano += estimate;
+        for (b, p) in budgets.iter().zip(&periods) {
+            current(&mut map, b, *p).reserved_nano += estimate;
             parts.push((*b, p.start_us));
         }
         Ok(Admitted {

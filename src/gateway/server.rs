@@ -89,6 +89,7 @@ pub async fn serve(
             on_store_failure: config.budgets.on_store_failure,
             ledger: Some(dbs.ledger.clone()),
             unwritten,
+            hold_ms: config.server.request_timeout_ms,
         };
         let l = super::startup::limiter(&config, setup).await?;
         if config.rate_limit.enabled {

@@ -234,21 +234,13 @@ pub(super) async fn limiter(
             .await
             .map_err(fail);
     }
-    let unwritten = setup.unwritten.clone();
-    let (tz, on_store_failure, ledger) = (setup.tz, setup.on_store_failure, setup.ledger.clone());
-    match RateLimiter::build(&config.rate_limit, setup).await {
+    match RateLimiter::build(&config.rate_limit, setup.clone()).await {
         Ok(l) => Ok(l),
         Err(e) => {
             tracing::warn!(error = %e,
                 "Redis does not answer: budgets are enforced by this gateway alone (not shared) until it restarts with Redis up");
             let mut alone = config.rate_limit.clone();
             alone.redis_addr = Default::default();
-            let setup = crate::ratelimit::SpendSetup {
-                tz,
-                on_store_failure,
-                ledger,
-                unwritten,
-            };
             RateLimiter::build(&alone, setup).await.map_err(fail)
         }
     }

@@ -5,8 +5,13 @@
 //! rebuild what Redis lost.
 //!
 //! A budget's period is one hash, `tokctl:budget:{scope}:{id}:{start_us}`,
-//! with `spent` and `held` (nano-units) and `soft` once its threshold was
-//! crossed; it expires an hour after its period. `tokctl:budget:epoch`
+//! with `spent` (nano-units), `soft` once its threshold was crossed, and the
+//! estimates held by requests in flight in generations, `held:{g}` with g =
+//! Redis time / the hold's lifetime (`server.request_timeout_ms`): only the
+//! current and the previous generation count, so what a gateway that died
+//! mid-request held is forgotten after one to two lifetimes instead of
+//! staying held until the period ends. The hash expires an hour after its
+//! period. `tokctl:budget:epoch`
 //! names the life of Redis's data: a gateway that finds it gone or changed
 //! knows Redis was flushed or restarted and rebuilds (see `super::spend`).
 //! A missing period hash is seeded from the ledger before the check runs.
@@ -33,12 +38,14 @@ if m > 0 then
 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local gen = math.floor(now / tonumber(ARGV[4]))
+local hf, hp = 'held:' .. gen, 'held:' .. (gen - 1)
 local tokens = {}
 local allowed = 1
 for i = 1, n do
-  local rate = tonumber(ARGV[3 + (i - 1) * 3 + 1])
-  local burst = tonumber(ARGV[3 + (i - 1) * 3 + 2])
-  local cost = tonumber(ARGV[3 + (i - 1) * 3 + 3])
+  local rate = tonumber(ARGV[4 + (i - 1) * 3 + 1])
+  local burst = tonumber(ARGV[4 + (i - 1) * 3 + 2])
+  local cost = tonumber(ARGV[4 + (i - 1) * 3 + 3])
   local h = redis.call('HMGET', KEYS[i], 'tokens', 'at')
   local tk = tonumber(h[1]) or burst
   local at = tonumber(h[2]) or now
@@ -46,23 +53,23 @@ for i = 1, n do
   tokens[i] = tk
   if tk < cost then allowed = 0 end
 end
-local b0 = 3 + n * 3
+local b0 = 4 + n * 3
 local spent, held = {}, {}
 local over = 0
 for j = 1, m do
-  local h = redis.call('HMGET', KEYS[n + 1 + j], 'spent', 'held')
+  local h = redis.call('HMGET', KEYS[n + 1 + j], 'spent', hf, hp)
   spent[j] = tonumber(h[1]) or 0
-  held[j] = tonumber(h[2]) or 0
+  held[j] = (tonumber(h[2]) or 0) + (tonumber(h[3]) or 0)
   local limit = tonumber(ARGV[b0 + (j - 1) * 2 + 1])
   local est = tonumber(ARGV[b0 + (j - 1) * 2 + 2])
   if over == 0 and spent[j] + held[j] + est > limit then over = j end
 end
 if over > 0 then allowed = 0 end
-local out = { 'ok', tostring(allowed), tostring(over) }
+local out = { 'ok', tostring(allowed), tostring(over), tostring(gen) }
 for i = 1, n do
-  local rate = tonumber(ARGV[3 + (i - 1) * 3 + 1])
-  local burst = tonumber(ARGV[3 + (i - 1) * 3 + 2])
-  local cost = tonumber(ARGV[3 + (i - 1) * 3 + 3])
+  local rate = tonumber(ARGV[4 + (i - 1) * 3 + 1])
+  local burst = tonumber(ARGV[4 + (i - 1) * 3 + 2])
+  local cost = tonumber(ARGV[4 + (i - 1) * 3 + 3])
   local tk = tokens[i]
   if allowed == 1 then tk = tk - cost end
   redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tk), 'at', string.format('%.6f', now))
@@ -72,7 +79,9 @@ end
 for j = 1, m do
   local est = tonumber(ARGV[b0 + (j - 1) * 2 + 2])
   if allowed == 1 then
-    held[j] = redis.call('HINCRBY', KEYS[n + 1 + j], 'held', est)
+    redis.call('HINCRBY', KEYS[n + 1 + j], hf, est)
+    redis.call('HDEL', KEYS[n + 1 + j], 'held:' .. (gen - 2))
+    held[j] = held[j] + est
   end
   out[#out + 1] = tostring(spent[j])
   out[#out + 1] = tostring(held[j])
@@ -103,13 +112,16 @@ end
 local out = {}
 for j = 1, #KEYS - k0 do
   local key = KEYS[k0 + j]
-  local est = tonumber(ARGV[4 + (j - 1) * 3 + 1])
-  local cost = tonumber(ARGV[4 + (j - 1) * 3 + 2])
-  local soft = tonumber(ARGV[4 + (j - 1) * 3 + 3])
+  local est = tonumber(ARGV[5 + (j - 1) * 3 + 1])
+  local cost = tonumber(ARGV[5 + (j - 1) * 3 + 2])
+  local soft = tonumber(ARGV[5 + (j - 1) * 3 + 3])
   local crossed = 0
   if redis.call('EXISTS', key) == 1 then
-    local held = redis.call('HINCRBY', key, 'held', -est)
-    if held < 0 then redis.call('HSET', key, 'held', 0) end
+    local hf = 'held:' .. ARGV[5]
+    if redis.call('HEXISTS', key, hf) == 1 then
+      local held = redis.call('HINCRBY', key, hf, -est)
+      if held < 0 then redis.call('HSET', key, hf, 0) end
+    end
     local spent = redis.call('HINCRBY', key, 'spent', cost)
     if soft >= 0 and spent >= soft then crossed = redis.call('HSETNX', key, 'soft', 1) end
   end
@@ -124,7 +136,6 @@ const SEED: &str = r#"
 for j = 1, #KEYS do
   local v = tonumber(ARGV[(j - 1) * 2 + 1])
   local cur = tonumber(redis.call('HGET', KEYS[j], 'spent')) or 0
-  if redis.call('EXISTS', KEYS[j]) == 0 then redis.call('HSET', KEYS[j], 'held', 0) end
   if v > cur then cur = v end
   redis.call('HSET', KEYS[j], 'spent', cur)
   redis.call('PEXPIRE', KEYS[j], tonumber(ARGV[(j - 1) * 2 + 2]))
@@ -149,15 +160,22 @@ impl Scripts {
     }
 }
 
+/// A checked admission: the buckets' results, the first budget that had no
+/// room (if any), per budget (spent, held) after, and the generation the
+/// holds were made in (settled in the same).
+#[derive(Debug)]
+pub(super) struct Done {
+    pub checks: Vec<Check>,
+    pub over: Option<usize>,
+    pub spend: Vec<(i64, i64)>,
+    pub generation: i64,
+}
+
 /// What the admission script answered.
 #[derive(Debug)]
 pub(super) enum Reply {
-    /// Checked: the buckets' results, and per budget (spent, held) after.
-    Done {
-        checks: Vec<Check>,
-        over: Option<usize>,
-        spend: Vec<(i64, i64)>,
-    },
+    /// Checked.
+    Done(Done),
     /// The epoch is not the one this gateway knows (`""`: gone).
     Epoch(String),
     /// These budgets (indexes into the ask) have no hash for their period.
@@ -189,6 +207,8 @@ pub(super) struct BudgetArgs<'a> {
     pub ask: &'a Ask,
     pub keys: Vec<String>,
     pub epoch: &'a str,
+    /// How long a hold counts at least (a generation), in seconds.
+    pub hold_s: f64,
 }
 
 /// One round trip: buckets and budgets, all or none.
@@ -209,9 +229,9 @@ impl RedisStore {
             for k in &b.keys {
                 inv.key(k);
             }
-            inv.arg(b.epoch);
+            inv.arg(b.epoch).arg(b.hold_s.max(1.0));
         } else {
-            inv.arg("");
+            inv.arg("").arg(1);
         }
         for w in wants {
             inv.arg(w.limit.rate).arg(w.limit.burst).arg(w.cost);
@@ -232,6 +252,7 @@ impl RedisStore {
     pub(super) async fn settle_spend(
         &self,
         tokens: Option<(super::BucketKey, super::bucket::Limit, f64)>,
+        generation: i64,
         budgets: &[SettleBudget],
     ) -> Result<Vec<bool>, RateLimitError> {
         let mut inv = self.scripts.settle.prepare_invoke();
@@ -247,6 +268,7 @@ impl RedisStore {
                 inv.arg("0").arg(0).arg(0).arg(0);
             }
         }
+        inv.arg(generation);
         for b in budgets {
             inv.key(&b.key)
                 .arg(b.estimate_nano.max(0))
@@ -313,24 +335,26 @@ fn parse_admit(out: &[String], wants: &[Want], m: usize) -> Result<Reply, RateLi
         Some("ok") => {
             let allowed = out.get(1).map(String::as_str) == Some("1");
             let over: usize = out.get(2).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
+            let generation: i64 = out.get(3).and_then(|s| s.parse().ok()).ok_or_else(bad)?;
             let num = |i: usize| out.get(i).and_then(|s| s.parse::<f64>().ok());
             let mut checks = Vec::with_capacity(wants.len());
             for (i, w) in wants.iter().enumerate() {
-                let after = num(3 + i).ok_or_else(bad)?;
+                let after = num(4 + i).ok_or_else(bad)?;
                 checks.push(check_from(w.limit, w.cost, after, allowed));
             }
-            let base = 3 + wants.len();
+            let base = 4 + wants.len();
             let mut spend = Vec::with_capacity(m);
             for j in 0..m {
                 let spent = num(base + 2 * j).ok_or_else(bad)? as i64;
                 let held = num(base + 2 * j + 1).ok_or_else(bad)? as i64;
                 spend.push((spent, held));
             }
-            Ok(Reply::Done {
+            Ok(Reply::Done(Done {
                 checks,
                 over: over.checked_sub(1),
                 spend,
-            })
+                generation,
+            }))
         }
         _ => Err(bad()),
     }

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono_tz::Tz;
 
-use super::redis_spend::{BudgetArgs, Reply, SettleBudget, budget_key, ttl_ms};
+use super::redis_spend::{BudgetArgs, Done, Reply, SettleBudget, budget_key, ttl_ms};
 use super::redis_store::RedisStore;
 use super::{RateLimitError, RateLimiter, Store, TokenReservation, Verdict, Want};
 use crate::budget::{Ask, Budget, Crossed, Exceeded, Hold, Period, Tally, Unwritten};
@@ -29,12 +29,16 @@ use crate::identity::Principal;
 
 /// How budgets are kept: the zone of calendar windows, what to do when
 /// Redis fails, the ledger to rebuild from, and the unwritten spend.
+#[derive(Clone)]
 pub struct SpendSetup {
     pub tz: Tz,
     pub on_store_failure: OnStoreFailure,
     /// The ledger's database (`None`: nothing to rebuild from, in tests).
     pub ledger: Option<Db>,
     pub unwritten: Arc<Unwritten>,
+    /// How long a hold in Redis counts at least (at most twice this): the
+    /// longest a request may take (`server.request_timeout_ms`).
+    pub hold_ms: u64,
 }
 
 impl Default for SpendSetup {
@@ -44,6 +48,7 @@ impl Default for SpendSetup {
             on_store_failure: OnStoreFailure::Local,
             ledger: None,
             unwritten: Arc::new(Unwritten::new(0)),
+            hold_ms: 600_000,
         }
     }
 }
@@ -95,8 +100,8 @@ pub struct Ticket {
     pub hold: Hold,
     /// Left after this request's estimate, and when that budget resets.
     pub tightest: Option<(i64, i64)>,
-    /// Held in Redis (settled there), or in this process.
-    shared: bool,
+    /// Held in Redis in this generation (settled there), or in this process.
+    generation: Option<i64>,
 }
 
 fn now_us() -> i64 {
@@ -129,7 +134,7 @@ impl RateLimiter {
                         Ok(a) => Spend::Held(Ticket {
                             hold: a.hold,
                             tightest: a.tightest,
-                            shared: false,
+                            generation: None,
                         }),
                         Err(x) => return (Verdict::unlimited(), Spend::Exceeded(x)),
                     };
@@ -191,7 +196,7 @@ impl RateLimiter {
                 Spend::Held(Ticket {
                     hold: a.hold,
                     tightest: a.tightest,
-                    shared: false,
+                    generation: None,
                 }),
             ),
             Err(x) => (v, Spend::Exceeded(x)),
@@ -224,6 +229,7 @@ impl RateLimiter {
                 ask,
                 keys: keys.clone(),
                 epoch: &epoch,
+                hold_s: self.inner.spend.setup.hold_ms as f64 / 1000.0,
             };
             match self.bounded(r.admit(wants, Some(&args))).await? {
                 Reply::Epoch(current) => self.adopt_epoch(r, current, now).await?,
@@ -234,11 +240,7 @@ impl RateLimiter {
                         .collect();
                     self.seed(r, &items, now).await?;
                 }
-                Reply::Done {
-                    checks,
-                    over,
-                    spend,
-                } => return Ok(self.decided(wants, &checks, over, &spend, ask, &periods, now)),
+                Reply::Done(done) => return Ok(self.decided(wants, &done, ask, &periods, now)),
             }
         }
         Err(RateLimitError::Store(
@@ -246,17 +248,15 @@ impl RateLimiter {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn decided(
         &self,
         wants: &[Want],
-        checks: &[super::bucket::Check],
-        over: Option<usize>,
-        spend: &[(i64, i64)],
+        done: &Done,
         ask: &Ask,
         periods: &[Period],
         now: i64,
     ) -> (Verdict, Spend) {
+        let (checks, over, spend) = (&done.checks, done.over, &done.spend);
         let tally = &self.inner.spend.tally;
         for (b, (spent, _)) in ask.budgets.iter().zip(spend) {
             tally.raise_to(b, *spent, now);
@@ -296,7 +296,7 @@ impl RateLimiter {
         let ticket = Ticket {
             hold: Hold::from_parts(parts, ask.estimate_nano.max(0)),
             tightest,
-            shared: true,
+            generation: Some(done.generation),
         };
         (v, Spend::Held(ticket))
     }
@@ -411,12 +411,16 @@ impl RateLimiter {
             }
             return crossed;
         };
-        if !ticket.shared || self.inner.breaker.is_open() {
+        let Some(generation) = ticket.generation.filter(|_| !self.inner.breaker.is_open()) else {
             if let Some((res, used)) = tokens {
                 self.settle(res, used).await;
             }
-            return if ticket.shared { Vec::new() } else { crossed };
-        }
+            return if ticket.generation.is_some() {
+                Vec::new()
+            } else {
+                crossed
+            };
+        };
         let bucket = tokens.map(|(res, used)| {
             let delta = res.tokens - used as f64;
             ((super::Scope::Tokens, res.key_id), res.limit, delta)
@@ -436,7 +440,10 @@ impl RateLimiter {
                 }),
             })
             .collect();
-        match self.bounded(r.settle_spend(bucket, &budgets)).await {
+        match self
+            .bounded(r.settle_spend(bucket, generation, &budgets))
+            .await
+        {
             Ok(flags) => ticket
                 .hold
                 .parts()

@@ -50,6 +50,15 @@ async fn limiter(
     ledger: Option<tokctl::db::Db>,
     on_store_failure: OnStoreFailure,
 ) -> RateLimiter {
+    limiter_holding(addr, ledger, on_store_failure, 600_000).await
+}
+
+async fn limiter_holding(
+    addr: &str,
+    ledger: Option<tokctl::db::Db>,
+    on_store_failure: OnStoreFailure,
+    hold_ms: u64,
+) -> RateLimiter {
     let cfg = RateLimitConfig {
         redis_addr: tokctl::config::SecretUrl::new(addr),
         redis_timeout_ms: 500,
@@ -60,6 +69,7 @@ async fn limiter(
         on_store_failure,
         ledger,
         unwritten: Arc::new(Unwritten::new(0)),
+        hold_ms,
         ..SpendSetup::default()
     };
     RateLimiter::build(&cfg, setup)
@@ -226,4 +236,30 @@ async fn with_redis_stopped_local_keeps_enforcing_and_refuse_refuses() {
     );
     let (_, spend) = refuse.admit(&p, None, Some(&ask(&p, 1))).await;
     assert_eq!(spend, Spend::Unavailable);
+}
+
+#[tokio::test]
+async fn what_a_dead_gateway_held_is_forgotten_after_two_hold_lifetimes() {
+    let server = redis::server();
+    let id = fresh_id();
+    let p = principal(id, budget(id, HALF, Window::Every(Duration::from_secs(3600))));
+    let dead = limiter_holding(&server.addr(), None, OnStoreFailure::Local, 1000).await;
+    let (_, spend) = dead.admit(&p, None, Some(&ask(&p, HALF))).await;
+    assert!(matches!(spend, Spend::Held(_)), "{spend:?}");
+    // Its gateway dies before settling: the hold is never given back.
+    drop(dead);
+    let live = limiter_holding(&server.addr(), None, OnStoreFailure::Local, 1000).await;
+    let (_, spend) = live.admit(&p, None, Some(&ask(&p, 1))).await;
+    assert!(matches!(spend, Spend::Exceeded(_)), "held by the dead one: {spend:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, spend) = live.admit(&p, None, Some(&ask(&p, 1))).await;
+        if let Spend::Held(t) = spend {
+            live.settle_all(None, Some((&t, 1))).await;
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the dead hold never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hget(&server.addr(), &key_of(id, 3600)), 1, "only settled spend counts");
 }
