@@ -2,4 +2,5 @@
 //! against a real Redis and a real ledger database (two limiters stand for
 //! two gateways), Redis flushed or stopped, and windows that reset.
 
+mod gateway;
 mod shared;

@@ -242,7 +242,10 @@ async fn with_redis_stopped_local_keeps_enforcing_and_refuse_refuses() {
 async fn what_a_dead_gateway_held_is_forgotten_after_two_hold_lifetimes() {
     let server = redis::server();
     let id = fresh_id();
-    let p = principal(id, budget(id, HALF, Window::Every(Duration::from_secs(3600))));
+    let p = principal(
+        id,
+        budget(id, HALF, Window::Every(Duration::from_secs(3600))),
+    );
     let dead = limiter_holding(&server.addr(), None, OnStoreFailure::Local, 1000).await;
     let (_, spend) = dead.admit(&p, None, Some(&ask(&p, HALF))).await;
     assert!(matches!(spend, Spend::Held(_)), "{spend:?}");
@@ -250,7 +253,10 @@ async fn what_a_dead_gateway_held_is_forgotten_after_two_hold_lifetimes() {
     drop(dead);
     let live = limiter_holding(&server.addr(), None, OnStoreFailure::Local, 1000).await;
     let (_, spend) = live.admit(&p, None, Some(&ask(&p, 1))).await;
-    assert!(matches!(spend, Spend::Exceeded(_)), "held by the dead one: {spend:?}");
+    assert!(
+        matches!(spend, Spend::Exceeded(_)),
+        "held by the dead one: {spend:?}"
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
         let (_, spend) = live.admit(&p, None, Some(&ask(&p, 1))).await;
@@ -258,8 +264,15 @@ async fn what_a_dead_gateway_held_is_forgotten_after_two_hold_lifetimes() {
             live.settle_all(None, Some((&t, 1))).await;
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the dead hold never expired");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead hold never expired"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(hget(&server.addr(), &key_of(id, 3600)), 1, "only settled spend counts");
+    assert_eq!(
+        hget(&server.addr(), &key_of(id, 3600)),
+        1,
+        "only settled spend counts"
+    );
 }
