@@ -1,8 +1,11 @@
-//! Rate limits on `/v1`, the step after auth: checks the principal's
-//! buckets, answers 429 (OpenAI's shape, Anthropic's on /v1/messages) with
-//! `Retry-After` when one is empty, and puts `X-RateLimit-*` headers on
-//! every answer ([`headers`]). Refusals are counted, not written to the
-//! ledger.
+//! Admission on `/v1`, the step after auth and model access: checks the
+//! principal's rate-limit buckets and, for a request that goes upstream,
+//! reserves its estimated cost against its budgets — one call to the
+//! limiter, one Redis round trip with a Redis store. Answers 429 with
+//! `Retry-After` when a bucket is empty (OpenAI's shape, Anthropic's on
+//! /v1/messages), 429 `budget_exceeded` when a budget is spent
+//! ([`super::spend`]), and puts `X-RateLimit-*` headers on every answer
+//! ([`headers`]). Refusals are counted, not written to the ledger.
 
 use axum::body::Body;
 use axum::extract::Request;
