@@ -6,10 +6,10 @@
 //!
 //! An entry's cost is added before the entry is handed to the writer and
 //! taken off when the writer commits it, so the two never race the wrong
-//! way round. Only the accounts of budgets are kept (an entry whose
-//! principal has no budget touches nothing), and only entries made by this
-//! process count: the spool's replay of an earlier run's entries, written
-//! after a restart, is not subtracted from anything.
+//! way round. Entries of this process count for the accounts of their
+//! budgets (an entry whose principal has no budget touches nothing); the
+//! entries an earlier run left in the spool count for their key, user and
+//! team as the writer replays them, since nobody knows their budgets.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -17,11 +17,15 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use super::{Budget, Scope};
 use crate::ledger::Entry;
 
+/// Per account (scope and id): its budget when this run knows it, and
+/// the unwritten spend.
+type Accounts = HashMap<(Scope, i64), (Option<Budget>, i64)>;
+
 /// Unwritten spend per budget account (scope and id).
 #[derive(Debug)]
 pub struct Unwritten {
     since_us: i64,
-    map: Mutex<HashMap<(Scope, i64), (Budget, i64)>>,
+    map: Mutex<Accounts>,
 }
 
 impl Unwritten {
@@ -33,7 +37,7 @@ impl Unwritten {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<(Scope, i64), (Budget, i64)>> {
+    fn lock(&self) -> MutexGuard<'_, Accounts> {
         // Plain sums: a panic elsewhere cannot leave them torn.
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -45,9 +49,23 @@ impl Unwritten {
         }
         let mut map = self.lock();
         for b in budgets {
-            let v = map.entry((b.scope, b.id)).or_insert((*b, 0));
-            v.0 = *b;
+            let v = map.entry((b.scope, b.id)).or_insert((Some(*b), 0));
+            v.0 = Some(*b);
             v.1 += cost_nano;
+        }
+    }
+
+    /// The writer replays `e`, spooled by an earlier run of this gateway
+    /// (entries of this run were added when they were settled).
+    pub fn replayed(&self, e: &Entry) {
+        if e.created_at_us >= self.since_us || e.cost_nano <= 0 {
+            return;
+        }
+        let mut map = self.lock();
+        for (scope, id) in ids(e) {
+            if let Some(id) = id {
+                map.entry((scope, id)).or_insert((None, 0)).1 += e.cost_nano;
+            }
         }
     }
 
@@ -57,16 +75,8 @@ impl Unwritten {
         if map.is_empty() {
             return;
         }
-        for e in entries {
-            if e.created_at_us < self.since_us || e.cost_nano <= 0 {
-                continue;
-            }
-            let ids = [
-                (Scope::Key, e.api_key_id),
-                (Scope::User, e.user_id),
-                (Scope::Team, e.team_id),
-            ];
-            for (scope, id) in ids {
+        for e in entries.iter().filter(|e| e.cost_nano > 0) {
+            for (scope, id) in ids(e) {
                 let Some(id) = id else { continue };
                 if let Some((_, v)) = map.get_mut(&(scope, id)) {
                     *v = (*v - e.cost_nano).max(0);
@@ -83,10 +93,22 @@ impl Unwritten {
         self.lock().get(&(scope, id)).map_or(0, |v| v.1)
     }
 
-    /// Every budget with unwritten spend, and that spend.
+    /// Every budget with unwritten spend of this run, and that spend.
     pub fn pending(&self) -> Vec<(Budget, i64)> {
-        self.lock().values().copied().collect()
+        self.lock()
+            .values()
+            .filter_map(|(b, v)| Some(((*b)?, *v)))
+            .collect()
     }
+}
+
+/// The accounts an entry is charged to.
+fn ids(e: &Entry) -> [(Scope, Option<i64>); 3] {
+    [
+        (Scope::Key, e.api_key_id),
+        (Scope::User, e.user_id),
+        (Scope::Team, e.team_id),
+    ]
 }
 
 #[cfg(test)]
@@ -123,8 +145,16 @@ mod tests {
         assert_eq!(u.of(Scope::Key, 7), 80);
         u.written(&[entry(7, 50, 150)]);
         assert_eq!((u.of(Scope::Key, 7), u.of(Scope::User, 1)), (30, 30));
-        // An earlier run's entry (replayed from the spool) subtracts nothing.
-        u.written(&[entry(7, 30, 99)]);
+        // An earlier run's spooled entry counts once replayed, until written.
+        u.replayed(&entry(7, 40, 99));
+        assert_eq!(u.of(Scope::Key, 7), 70);
+        u.replayed(&entry(7, 40, 150));
+        assert_eq!(
+            u.of(Scope::Key, 7),
+            70,
+            "this run's entries count when settled"
+        );
+        u.written(&[entry(7, 40, 99)]);
         assert_eq!(u.of(Scope::Key, 7), 30);
         // Accounts without a budget were never added: nothing goes negative.
         u.written(&[entry(8, 30, 150), entry(7, 30, 150)]);

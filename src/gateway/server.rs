@@ -81,8 +81,7 @@ pub async fn serve(
     // Budgets live on identities, so a gateway with auth always has a
     // limiter: with `rate_limit.enabled = false` it enforces budgets only.
     let limiter = if config.rate_limit.enabled || config.auth.enabled {
-        let unwritten = Arc::new(crate::budget::Unwritten::new(crate::db::now_us()));
-        ledger.track_unwritten(unwritten.clone());
+        let unwritten = ledger.unwritten();
         let setup = crate::ratelimit::SpendSetup {
             tz: crate::budget::time_zone(&config.budgets.timezone)
                 .map_err(|e| ServeError::RateLimit(e.to_string()))?,

@@ -366,10 +366,10 @@ impl LedgerWriter {
     }
 
     /// This gateway's chain.
-    /// Tells `unwritten` of every entry committed from now on, so budgets
-    /// know which spend the ledger holds (see [`crate::budget::Unwritten`]).
-    pub fn track_unwritten(&self, unwritten: Arc<crate::budget::Unwritten>) {
-        let _ = self.inner.shared.unwritten.set(unwritten);
+    /// Spend this process settled or found spooled that the ledger does
+    /// not hold yet (see [`crate::budget::Unwritten`]).
+    pub fn unwritten(&self) -> Arc<crate::budget::Unwritten> {
+        self.inner.shared.unwritten.clone()
     }
 
     pub fn instance_id(&self) -> &str {
