@@ -173,6 +173,7 @@ impl RateLimiter {
                 spend: spend::SpendState::new(setup),
             }),
         };
+        limiter.spawn_epoch_watch();
         let weak = Arc::downgrade(&limiter.inner);
         tokio::spawn(async move {
             loop {

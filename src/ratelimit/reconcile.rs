@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::redis_spend::{budget_key, ttl_ms};
+use super::redis_spend::{Seed, budget_key, ttl_ms};
 use super::{RateLimiter, Store};
 use crate::budget::Scope;
 
@@ -38,7 +38,7 @@ impl RateLimiter {
             let Ok(Some(in_redis)) = self.bounded(r.spent(&key)).await else {
                 continue;
             };
-            let ledger = self.rebuilt_spend_from_ledger(&b, p.start_us).await?;
+            let ledger = self.ledger_spend(&b, p.start_us).await? + self.own_unwritten(&b);
             let gap = in_redis - ledger;
             match drift.by_scope.iter_mut().find(|(sc, _)| *sc == b.scope) {
                 Some((_, d)) if gap.abs() > d.abs() => *d = gap,
@@ -46,11 +46,22 @@ impl RateLimiter {
                 None => drift.by_scope.push((b.scope, gap)),
             }
             if gap < 0 {
-                raise.push((key, ledger, ttl_ms(p.reset_us, now)));
+                raise.push(Seed {
+                    key,
+                    ledger: None,
+                    own: 0,
+                    floor: ledger,
+                    ttl_ms: ttl_ms(p.reset_us, now),
+                });
             }
         }
         drift.raised = raise.len();
-        if !raise.is_empty() && self.bounded(r.seed(&raise)).await.is_err() {
+        if !raise.is_empty()
+            && self
+                .bounded(r.seed(&self.inner.spend.fresh_epoch, &raise))
+                .await
+                .is_err()
+        {
             return None;
         }
         Some(drift)

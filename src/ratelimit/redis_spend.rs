@@ -130,18 +130,52 @@ end
 return out
 "#;
 
-/// Creates a period's hash with `spent`, or raises an existing one's
-/// `spent` to it: never lowers, so gateways rebuilding at once agree.
+/// Rebuilds period hashes. Each gateway contributes the ledger's spend
+/// (`ledger`: the hash remembers the highest read and adds only the rise)
+/// and its own unwritten spend (`own:{instance}`: likewise, per gateway),
+/// so two gateways rebuilding at once add their unwritten spend together
+/// but the ledger's once, and nothing is ever lowered; `floor` then raises
+/// `spent` to at least what the caller knows (its own view, or the
+/// reconciler's ledger sum). ARGV: instance, then per key ledger (-1:
+/// unknown), own, floor, ttl_ms.
 const SEED: &str = r#"
+local inst = ARGV[1]
 for j = 1, #KEYS do
-  local v = tonumber(ARGV[(j - 1) * 2 + 1])
-  local cur = tonumber(redis.call('HGET', KEYS[j], 'spent')) or 0
-  if v > cur then cur = v end
-  redis.call('HSET', KEYS[j], 'spent', cur)
-  redis.call('PEXPIRE', KEYS[j], tonumber(ARGV[(j - 1) * 2 + 2]))
+  local k = KEYS[j]
+  local b = 1 + (j - 1) * 4
+  local l, u, f, ttl = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
+  local add = 0
+  if l >= 0 then
+    local l0 = tonumber(redis.call('HGET', k, 'ledger')) or 0
+    if l > l0 then
+      add = add + l - l0
+      redis.call('HSET', k, 'ledger', l)
+    end
+  end
+  local u0 = tonumber(redis.call('HGET', k, 'own:' .. inst)) or 0
+  if u > u0 then
+    add = add + u - u0
+    redis.call('HSET', k, 'own:' .. inst, u)
+  end
+  local spent = redis.call('HINCRBY', k, 'spent', add)
+  if f > spent then redis.call('HSET', k, 'spent', f) end
+  redis.call('PEXPIRE', k, ttl)
 end
 return 1
 "#;
+
+/// One period hash to rebuild ([`SEED`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Seed {
+    pub key: String,
+    /// The ledger's spend in the period, when it could be read.
+    pub ledger: Option<i64>,
+    /// This gateway's spend the ledger does not hold yet.
+    pub own: i64,
+    /// `spent` is raised to at least this.
+    pub floor: i64,
+    pub ttl_ms: i64,
+}
 
 /// The three scripts, hashed once.
 pub(super) struct Scripts {
@@ -281,14 +315,30 @@ impl RedisStore {
     }
 
     /// Raises (or creates) period hashes to the spend given, with their TTLs.
-    pub(super) async fn seed(&self, items: &[(String, i64, i64)]) -> Result<(), RateLimitError> {
+    pub(super) async fn seed(&self, instance: &str, items: &[Seed]) -> Result<(), RateLimitError> {
         let mut inv = self.scripts.seed.prepare_invoke();
-        for (key, spent, ttl) in items {
-            inv.key(key).arg(*spent).arg(*ttl);
+        inv.arg(instance);
+        for s in items {
+            inv.key(&s.key)
+                .arg(s.ledger.unwrap_or(-1))
+                .arg(s.own.max(0))
+                .arg(s.floor.max(0))
+                .arg(s.ttl_ms);
         }
         let mut conn = self.conn.clone();
         let _: i64 = inv.invoke_async(&mut conn).await.map_err(store_err)?;
         Ok(())
+    }
+
+    /// The epoch now (`""`: none).
+    pub(super) async fn epoch(&self) -> Result<String, RateLimitError> {
+        let mut conn = self.conn.clone();
+        let v: Option<String> = redis::cmd("GET")
+            .arg(EPOCH_KEY)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_err)?;
+        Ok(v.unwrap_or_default())
     }
 
     /// A period hash's `spent` (`None`: no such hash).

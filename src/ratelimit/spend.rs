@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono_tz::Tz;
 
-use super::redis_spend::{BudgetArgs, Done, Reply, SettleBudget, budget_key, ttl_ms};
+use super::redis_spend::{BudgetArgs, Done, Reply, Seed, SettleBudget, budget_key, ttl_ms};
 use super::redis_store::RedisStore;
 use super::{RateLimitError, RateLimiter, Store, TokenReservation, Verdict, Want};
 use crate::budget::{Ask, Budget, Crossed, Exceeded, Hold, Period, Tally, Unwritten};
@@ -60,8 +60,9 @@ pub(super) struct SpendState {
     pub(super) tally: Tally,
     /// The Redis epoch this gateway last rebuilt for (`""`: none yet).
     epoch: Mutex<String>,
-    /// Made once: the epoch this gateway sets when Redis has none.
-    fresh_epoch: String,
+    /// Made once: the epoch this gateway sets when Redis has none, and its
+    /// name in rebuilt hashes (`own:{it}`).
+    pub(super) fresh_epoch: String,
 }
 
 impl SpendState {
@@ -339,54 +340,81 @@ impl RateLimiter {
         Ok(())
     }
 
-    /// Seeds (or raises) budgets' period hashes with their spend: the
-    /// ledger's rollups plus this process's unwritten spend, and never less
-    /// than this process's own view.
+    /// Rebuilds budgets' period hashes: the ledger's spend in the period,
+    /// this gateway's unwritten spend, and at least its own view.
     async fn seed(
         &self,
         r: &RedisStore,
         items: &[(Budget, Period)],
         now: i64,
     ) -> Result<(), RateLimitError> {
+        let s = &self.inner.spend;
         let mut seeds = Vec::with_capacity(items.len());
         for (b, p) in items {
-            let v = self.rebuilt_spend(b, p.start_us, now).await;
-            seeds.push((budget_key(b, p.start_us), v, ttl_ms(p.reset_us, now)));
+            let ledger = self.ledger_spend(b, p.start_us).await;
+            if ledger.is_none() && s.setup.ledger.is_some() {
+                tracing::warn!(
+                    scope = b.scope.as_str(),
+                    id = b.id,
+                    "cannot read the ledger to rebuild a budget in Redis: counting what this gateway knows"
+                );
+            }
+            seeds.push(Seed {
+                key: budget_key(b, p.start_us),
+                ledger,
+                own: s.setup.unwritten.of(b.scope, b.id),
+                floor: s.tally.spent(b, now).0,
+                ttl_ms: ttl_ms(p.reset_us, now),
+            });
         }
-        self.bounded(r.seed(&seeds)).await
+        self.bounded(r.seed(&s.fresh_epoch, &seeds)).await
     }
 
-    /// A budget's spend in the period from `start_us` by the ledger plus
-    /// this process's unwritten spend (`None` when the ledger cannot be read).
-    pub(super) async fn rebuilt_spend_from_ledger(&self, b: &Budget, start_us: i64) -> Option<i64> {
-        let s = &self.inner.spend;
-        let db = s.setup.ledger.as_ref()?;
-        let (cost, _) = crate::ledger::rollups::spent_since(db, b.scope, b.id, start_us)
+    /// A budget's spend in the period from `start_us` by the ledger's
+    /// rollups (`None`: no ledger, or it cannot be read).
+    pub(super) async fn ledger_spend(&self, b: &Budget, start_us: i64) -> Option<i64> {
+        let db = self.inner.spend.setup.ledger.as_ref()?;
+        crate::ledger::rollups::spent_since(db, b.scope, b.id, start_us)
             .await
-            .ok()?;
-        Some(cost + s.setup.unwritten.of(b.scope, b.id))
+            .ok()
+            .map(|(cost, _)| cost)
     }
 
-    /// A budget's spend in the period from `start_us`, as the ledger and
-    /// this process know it.
-    pub(super) async fn rebuilt_spend(&self, b: &Budget, start_us: i64, now: i64) -> i64 {
-        let s = &self.inner.spend;
-        let own = s.setup.unwritten.of(b.scope, b.id);
-        let (local, _) = s.tally.spent(b, now);
-        let ledger = match &s.setup.ledger {
-            Some(db) => {
-                match crate::ledger::rollups::spent_since(db, b.scope, b.id, start_us).await {
-                    Ok((cost, _)) => cost,
-                    Err(e) => {
-                        tracing::warn!(error = %e, scope = b.scope.as_str(), id = b.id,
-                        "cannot read the ledger to rebuild a budget; using this gateway's own count");
-                        0
+    /// This gateway's unwritten spend for `b`.
+    pub(super) fn own_unwritten(&self, b: &Budget) -> i64 {
+        self.inner.spend.setup.unwritten.of(b.scope, b.id)
+    }
+
+    /// Every second, looks for a lost epoch (Redis flushed or restarted),
+    /// so that this gateway puts its unwritten spend back even if no
+    /// request of its own carries the budget next.
+    pub(super) fn spawn_epoch_watch(&self) {
+        if !matches!(self.inner.store, Store::Redis(_)) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                let Some(inner) = weak.upgrade() else { break };
+                let this = RateLimiter { inner };
+                let Store::Redis(r) = &this.inner.store else {
+                    break;
+                };
+                if this.inner.breaker.is_open() {
+                    continue;
+                }
+                let Ok(current) = this.bounded(r.epoch()).await else {
+                    continue;
+                };
+                if current != this.inner.spend.epoch() {
+                    let now = now_us();
+                    if let Err(e) = this.adopt_epoch(r, current, now).await {
+                        tracing::debug!(error = %e, "budget epoch check failed");
                     }
                 }
             }
-            None => 0,
-        };
-        (ledger + own).max(local)
+        });
     }
 
     /// Settles a request: its tokens reservation to the tokens used, its

@@ -272,3 +272,46 @@ async fn a_rolling_window_of_two_seconds_resets() {
     assert_eq!(r.status(), 200, "a new window, a new budget");
     assert_eq!(gw.stop().0, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_flushed_while_entries_are_spooled_keeps_the_windows_whole_spend() {
+    let db = TestDb::postgres().await;
+    let own = redis::start("redis-server").expect("a Redis of this test's own");
+    // The writers hold entries for a minute: what the gateways answer stays
+    // spooled and queued, not yet in the ledger, for the whole test.
+    let extra = format!(
+        "{METERED}[rate_limit]\nredis_addr = \"{}\"\n[ledger.async]\nflush_ms = 60000\nbatch_size = 10000\n",
+        own.addr()
+    );
+    let (a, b) = (
+        Gateway::start(&db.dsn, &extra),
+        Gateway::start(&db.dsn, &extra),
+    );
+    // Room for four answers: 4 × 0.0024 = 0.0096 ≤ 0.01.
+    let key = budgeted_key(&db.dsn, "spooler", &["--budget", "0.01"]);
+    let (url_a, url_b) = (a.url("/v1/chat/completions"), b.url("/v1/chat/completions"));
+    for _ in 0..2 {
+        assert_eq!(post(&url_a, &key, &chat(24)).await.status(), 200);
+        assert_eq!(post(&url_b, &key, &chat(24)).await.status(), 200);
+    }
+    let written = db.scalar("SELECT COUNT(*) FROM usage_entries").await;
+    assert_eq!(written, 0, "the answers are still spooled");
+    redis::command(&own.addr(), "FLUSHALL").expect("FLUSHALL");
+    // Each gateway notices the lost epoch within a second and puts its
+    // unwritten spend back.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let r = post(&url_b, &key, &chat(24)).await;
+    assert_eq!(
+        r.status(),
+        429,
+        "0.0096 spent + 0.0024 > 0.01: the whole window's spend is seen"
+    );
+    let r = post(&url_a, &key, &chat(24)).await;
+    assert_eq!(r.status(), 429, "by both gateways");
+    assert_eq!(a.stop().0, 0);
+    assert_eq!(b.stop().0, 0);
+    let cost = db
+        .scalar("SELECT CAST(COALESCE(SUM(cost_nano), 0) AS BIGINT) FROM usage_entries")
+        .await;
+    assert_eq!(cost, 4 * COST);
+}

@@ -276,3 +276,35 @@ async fn what_a_dead_gateway_held_is_forgotten_after_two_hold_lifetimes() {
         "only settled spend counts"
     );
 }
+
+dbtest!(
+    the_reconciler_raises_redis_to_the_ledger_and_reports_the_drift,
+    |db| {
+        let conn = migrated(&db).await;
+        let server = redis::server();
+        let l = limiter(&server.addr(), Some(conn.clone()), OnStoreFailure::Local).await;
+        let id = fresh_id();
+        let p = principal(
+            id,
+            budget(id, HALF, Window::Every(Duration::from_secs(3600))),
+        );
+        let (_, spend) = l.admit(&p, None, Some(&ask(&p, 1_000))).await;
+        let Spend::Held(t) = spend else {
+            panic!("{spend:?}")
+        };
+        l.settle_all(None, Some((&t, 1_000))).await;
+        // Spend Redis never heard of (a settlement lost while it failed).
+        let lost: Vec<_> = (0..2).map(|n| spent_entry(n, id, 50_000_000)).collect();
+        ledger::insert_batch(&conn, &lost).await.expect("insert");
+        let drift = l.reconcile().await.expect("Redis answers");
+        assert_eq!(drift.by_scope, vec![(Scope::Key, 1_000 - 100_000_000)]);
+        assert_eq!(drift.raised, 1);
+        assert_eq!(hget(&server.addr(), &key_of(id, 3600)), 100_000_000);
+        let again = l.reconcile().await.expect("Redis answers");
+        assert_eq!(
+            again.by_scope,
+            vec![(Scope::Key, 0)],
+            "nothing left to raise"
+        );
+    }
+);
