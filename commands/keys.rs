@@ -22,12 +22,16 @@ pub enum Action {
     /// Create a key and print it (alone, on stdout). It is shown only this once.
     #[command(after_help = "Examples:\n  KEY=$(tokctl keys create --user alice)\n  \
         tokctl keys create --user ci --name nightly --expires 30d --rps 2 --burst 5\n  \
-        tokctl keys create --user alice --models 'claude-*,gpt-4o'")]
+        tokctl keys create --user alice --models 'claude-*,gpt-4o'\n  \
+        tokctl keys create --user ci --budget 0.50 --budget-window 1h --budget-soft 80")]
     Create(crate::keys_create::CreateArgs),
-    /// Replace a key's model allow-list (seen by gateways within auth.cache_ttl_ms).
+    /// Change a key's model allow-list or budget (seen by gateways within auth.cache_ttl_ms).
     #[command(
-        after_help = "Examples:\n  tokctl keys update tok_AbCd1234 --models 'gpt-*'\n  \
-        tokctl keys update 12 --models ''   # any model (within its user's and team's lists)"
+        after_help = "--models '' allows any model (within the user's and team's lists). Setting \
+        --budget or --budget-window restarts a duration window from now.\n\n\
+        Examples:\n  tokctl keys update tok_AbCd1234 --models 'gpt-*'\n  \
+        tokctl keys update 12 --budget 100 --budget-window weekly\n  \
+        tokctl keys update 12 --budget-soft 90\n  tokctl keys update 12 --no-budget"
     )]
     Update(crate::keys_update::UpdateArgs),
     /// List keys (never the keys themselves: only their display prefixes), with their state.
@@ -64,15 +68,18 @@ pub enum Action {
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     // Bad values are usage errors, found before touching any database.
-    let (new_key, models) = match &args.action {
+    let (new_key, change) = match &args.action {
         Action::Create(a) => (a.new_key()?, None),
-        Action::Update(a) => (NewKey::default(), Some(a.models()?)),
+        Action::Update(a) => (NewKey::default(), Some(a.change()?)),
         _ => (NewKey::default(), None),
     };
     let read_only = matches!(args.action, Action::List { .. });
     let loaded = global.load(Vec::new())?;
-    let list = models.as_ref().unwrap_or(&new_key.models);
-    crate::access_flags::warn_unmatched(&loaded, Some(list));
+    let list = match &change {
+        Some(c) => c.models.as_ref(),
+        None => Some(&new_key.models),
+    };
+    crate::access_flags::warn_unmatched(&loaded, list);
     let db = crate::identity_db::open_loaded(&loaded, read_only).await?;
     let result = match args.action {
         Action::Create(a) => crate::keys_create::run(&a.user, &new_key, &db, &loaded).await,
@@ -83,7 +90,10 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             }
             Err(e) => Err(e),
         },
-        Action::Update(a) => crate::keys_update::run(&a.key, models.flatten(), &db).await,
+        Action::Update(a) => match &change {
+            Some(c) => crate::keys_update::run(&a.key, c, &db).await,
+            None => Ok(()),
+        },
         Action::Revoke { key } => store::revoke_key(&db, &key).await.map(|k| {
             eprintln!(
                 "revoked key {} ({}) of `{}` at {}",

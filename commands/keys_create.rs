@@ -8,6 +8,7 @@ use tokctl::identity::{IdentityError, NewKey, store};
 
 use crate::Failure;
 use crate::access_flags::ModelsArg;
+use crate::budget_flags::BudgetArgs;
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
@@ -31,6 +32,8 @@ pub struct CreateArgs {
     pub tpm: Option<i64>,
     #[command(flatten)]
     pub models: ModelsArg,
+    #[command(flatten)]
+    pub budget: BudgetArgs,
 }
 
 impl CreateArgs {
@@ -40,6 +43,7 @@ impl CreateArgs {
         let key = NewKey::parse(self.name.clone(), when, self.rps, self.burst, self.tpm, now)?;
         Ok(NewKey {
             models: self.models.parse()?.flatten(),
+            budget: self.budget.on_create()?.for_new(now),
             ..key
         })
     }

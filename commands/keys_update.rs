@@ -1,12 +1,16 @@
-//! `tokctl keys update KEY --models GLOBS`: replaces a key's allow-list.
+//! `tokctl keys update KEY [--models GLOBS] [--budget …|--no-budget]`:
+//! changes a key's allow-list and/or budget.
 
 use tokctl::db::Db;
 use tokctl::identity::IdentityError;
 use tokctl::identity::access::AllowList;
-use tokctl::identity::update::update_key_models;
+use tokctl::identity::budget_set::BudgetChange;
+use tokctl::identity::update::update_key;
 
 use crate::Failure;
 use crate::access_flags::ModelsArg;
+use crate::budget_flags::BudgetUpdateArgs;
+use crate::listings::budget_or;
 
 #[derive(Debug, clap::Args)]
 pub struct UpdateArgs {
@@ -14,31 +18,38 @@ pub struct UpdateArgs {
     pub key: String,
     #[command(flatten)]
     pub models: ModelsArg,
+    #[command(flatten)]
+    pub budget: BudgetUpdateArgs,
+}
+
+/// What `keys update` changes, checked before any database is touched.
+pub struct KeyChange {
+    /// `None`: as it is; `Some(None)`: any model.
+    pub models: Option<Option<AllowList>>,
+    pub budget: BudgetChange,
 }
 
 impl UpdateArgs {
-    /// The new list (`None`: any model), checked; no `--models` is a usage
-    /// error, there being nothing else to change yet.
-    pub fn models(&self) -> Result<Option<AllowList>, Failure> {
-        self.models.parse()?.ok_or_else(|| {
-            IdentityError::NothingToChange {
-                what: "pass --models GLOBS ('' for any model)",
-            }
-            .into()
+    pub fn change(&self) -> Result<KeyChange, Failure> {
+        Ok(KeyChange {
+            models: self.models.parse()?,
+            budget: self.budget.change()?,
         })
     }
 }
 
 /// Applies the update on an open identity database; what changed goes to
 /// stderr.
-pub async fn run(key: &str, models: Option<AllowList>, db: &Db) -> Result<(), IdentityError> {
-    let k = update_key_models(db, key, models.as_ref()).await?;
+pub async fn run(key: &str, change: &KeyChange, db: &Db) -> Result<(), IdentityError> {
+    let models = change.models.as_ref().map(Option::as_ref);
+    let k = update_key(db, key, models, &change.budget).await?;
     eprintln!(
-        "updated key {} ({}) of `{}`: models {}",
+        "updated key {} ({}) of `{}`: models {}, budget {}",
         k.id,
         k.display_prefix,
         k.user_name,
-        k.models.as_deref().unwrap_or("any")
+        k.models.as_deref().unwrap_or("any"),
+        budget_or(&k.budget, "none")
     );
     Ok(())
 }

@@ -7,8 +7,34 @@ use tokctl::db::now_us;
 use tokctl::identity::lifecycle::KeyState;
 use tokctl::identity::{KeyInfo, UserInfo};
 
+use tokctl::identity::budgets::BudgetColumns;
+
 use crate::CmdResult;
 use crate::output::{self, Listing};
+
+/// A budget as listed (`50.00/monthly (soft 80%)`), or `none`.
+pub fn budget_or(b: &BudgetColumns, none: &str) -> String {
+    b.describe().unwrap_or_else(|| none.to_string())
+}
+
+/// The CSV columns of a budget (raw values, empty when unset).
+pub const BUDGET_CSV: [&str; 4] = [
+    "budget_nano",
+    "budget_window",
+    "budget_soft_percent",
+    "budget_anchor_us",
+];
+
+/// A budget's raw values for CSV.
+pub fn budget_csv(b: &BudgetColumns) -> [String; 4] {
+    let o = |v: Option<String>| v.unwrap_or_default();
+    [
+        o(b.budget_nano.map(|v| v.to_string())),
+        o(b.budget_window.clone()),
+        o(b.budget_soft_percent.map(|v| v.to_string())),
+        o(b.budget_anchor_us.map(|v| v.to_string())),
+    ]
+}
 
 /// `users list` in the chosen format.
 pub fn users(users: &[UserInfo], format: Listing) -> CmdResult {
@@ -24,9 +50,13 @@ pub fn users(users: &[UserInfo], format: Listing) -> CmdResult {
                 "created_at_us",
                 "team",
                 "models",
+                BUDGET_CSV[0],
+                BUDGET_CSV[1],
+                BUDGET_CSV[2],
+                BUDGET_CSV[3],
             ],
             users.iter().map(|u| {
-                [
+                let row = [
                     u.id.to_string(),
                     u.name.clone(),
                     u.disabled.to_string(),
@@ -34,7 +64,8 @@ pub fn users(users: &[UserInfo], format: Listing) -> CmdResult {
                     u.created_at_us.to_string(),
                     u.team.clone().unwrap_or_default(),
                     u.models.clone().unwrap_or_default(),
-                ]
+                ];
+                row.into_iter().chain(budget_csv(&u.budget))
             }),
         )?,
     }
@@ -70,10 +101,14 @@ pub fn keys(keys: &[KeyInfo], format: Listing) -> CmdResult {
                 "burst",
                 "tpm",
                 "models",
+                BUDGET_CSV[0],
+                BUDGET_CSV[1],
+                BUDGET_CSV[2],
+                BUDGET_CSV[3],
             ],
             keys.iter().map(|k| {
                 let o = |v: Option<String>| v.unwrap_or_default();
-                [
+                let row = [
                     k.id.to_string(),
                     k.user_name.clone(),
                     k.name.clone(),
@@ -86,7 +121,8 @@ pub fn keys(keys: &[KeyInfo], format: Listing) -> CmdResult {
                     o(k.burst.map(|v| v.to_string())),
                     o(k.tokens_per_minute.map(|v| v.to_string())),
                     o(k.models.clone()),
-                ]
+                ];
+                row.into_iter().chain(budget_csv(&k.budget))
             }),
         )?,
     }

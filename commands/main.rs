@@ -3,6 +3,7 @@
 
 mod access_flags;
 mod args;
+mod budget_flags;
 mod cli;
 mod config_cmd;
 mod docs;

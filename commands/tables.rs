@@ -9,6 +9,7 @@ use tokctl::identity::lifecycle::KeyState;
 use tokctl::identity::{KeyInfo, UserInfo};
 use tokctl::telemetry::health::{Report as HealthReport, Status};
 
+use crate::listings::budget_or;
 use crate::render::{Col, Tab, int, latency_ms, opt, time_us};
 
 pub fn users(users: &[UserInfo]) -> Tab {
@@ -19,6 +20,7 @@ pub fn users(users: &[UserInfo]) -> Tab {
         ("usable keys", Col::Num),
         ("team", Col::Atom),
         ("models", Col::Text),
+        ("budget", Col::Text),
         ("created at", Col::Atom),
     ]);
     for u in users {
@@ -29,6 +31,7 @@ pub fn users(users: &[UserInfo]) -> Tab {
             int(u.active_keys),
             u.team.clone().unwrap_or_else(|| "-".into()),
             u.models.clone().unwrap_or_else(|| "any".into()),
+            budget_or(&u.budget, "-"),
             time_us(Some(u.created_at_us)),
         ]);
     }
@@ -50,6 +53,7 @@ pub fn keys(keys: &[KeyInfo], now_us: i64) -> Tab {
         ("burst", Col::Num),
         ("tpm", Col::Num),
         ("models", Col::Text),
+        ("budget", Col::Text),
     ]);
     for k in keys {
         let state = KeyState::of(k, now_us);
@@ -70,6 +74,7 @@ pub fn keys(keys: &[KeyInfo], now_us: i64) -> Tab {
             Cell::new(opt(k.burst.map(|b| int(b.into())))),
             Cell::new(opt(k.tokens_per_minute.map(int))),
             Cell::new(k.models.as_deref().unwrap_or("any")),
+            Cell::new(budget_or(&k.budget, "-")),
         ]);
     }
     t

@@ -4,10 +4,13 @@
 
 use std::process::ExitCode;
 
+use tokctl::identity::budget_set::BudgetChange;
 use tokctl::identity::teams::{self, TeamChange};
 
 use crate::access_flags::{ModelsArg, warn_unmatched};
+use crate::budget_flags::{BudgetArgs, BudgetUpdateArgs};
 use crate::cli::GlobalArgs;
+use crate::listings::budget_or;
 use crate::output::{FormatArgs, Listing, Report};
 use crate::{CmdResult, teams_render};
 
@@ -19,23 +22,26 @@ pub struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// Create a team, optionally with a model allow-list for all its members.
+    /// Create a team, optionally with a model allow-list and a budget for all its members.
     #[command(after_help = "Examples:\n  tokctl teams create ml\n  \
         tokctl teams create support --models 'claude-*,gpt-4o-mini'\n  \
-        tokctl users update alice --team ml")]
+        tokctl users update alice --team ml\n  \
+        tokctl teams create research --budget 1000 --budget-window monthly --budget-soft 80")]
     Create {
         /// Unique team name (no whitespace).
         name: String,
         #[command(flatten)]
         models: ModelsArg,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
-    /// List teams with their member counts and allow-lists.
+    /// List teams with their member counts, allow-lists and budgets.
     #[command(after_help = "Examples:\n  tokctl teams list\n  tokctl teams list --format csv")]
     List {
         #[command(flatten)]
         format: FormatArgs<Listing>,
     },
-    /// Show a team: its allow-list and members.
+    /// Show a team: its allow-list, budget and members.
     #[command(after_help = "Examples:\n  tokctl teams show ml\n  tokctl teams show ml --json")]
     Show {
         /// The team (by name).
@@ -43,11 +49,14 @@ pub enum Action {
         #[command(flatten)]
         format: FormatArgs<Report>,
     },
-    /// Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms).
+    /// Rename a team, replace its allow-list or change its budget (seen by gateways within
+    /// auth.cache_ttl_ms).
     #[command(
-        after_help = "Examples:\n  tokctl teams update ml --models 'gpt-*'\n  \
+        after_help = "The team's budget caps the spend of all its members together.\n\n\
+        Examples:\n  tokctl teams update ml --models 'gpt-*'\n  \
         tokctl teams update ml --models ''        # any model again\n  \
-        tokctl teams update ml --rename research"
+        tokctl teams update ml --rename research\n  \
+        tokctl teams update ml --budget 500 --budget-window weekly   # --no-budget removes it"
     )]
     Update {
         /// The team (by name).
@@ -57,6 +66,8 @@ pub enum Action {
         rename: Option<String>,
         #[command(flatten)]
         models: ModelsArg,
+        #[command(flatten)]
+        budget: BudgetUpdateArgs,
     },
     /// Delete a team; refused while it has members unless --force.
     #[command(
@@ -76,9 +87,10 @@ pub enum Action {
 
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     // Bad values are usage errors, found before touching any database.
-    let models = match &args.action {
-        Action::Create { models, .. } | Action::Update { models, .. } => models.parse()?,
-        _ => None,
+    let (models, budget) = match &args.action {
+        Action::Create { models, budget, .. } => (models.parse()?, budget.on_create()?),
+        Action::Update { models, budget, .. } => (models.parse()?, budget.change()?),
+        _ => (None, BudgetChange::Keep),
     };
     let read_only = matches!(args.action, Action::List { .. } | Action::Show { .. });
     let loaded = global.load(Vec::new())?;
@@ -87,7 +99,7 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     let result = match args.action {
         Action::Create { name, .. } => {
             let list = models.flatten();
-            teams::create_team(&db, &name, list.as_ref())
+            teams::create_team(&db, &name, list.as_ref(), &budget)
                 .await
                 .map(|id| eprintln!("created team `{name}` (id {id})"))
         }
@@ -106,10 +118,15 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             Err(e) => Err(e),
         },
         Action::Update { name, rename, .. } => {
-            let change = TeamChange { rename, models };
+            let change = TeamChange {
+                rename,
+                models,
+                budget,
+            };
             teams::update_team(&db, &name, &change).await.map(|t| {
                 let list = t.models.as_deref().unwrap_or("any model");
-                eprintln!("updated team `{}` (id {}): {list}", t.name, t.id)
+                let budget = budget_or(&t.budget, "no budget");
+                eprintln!("updated team `{}` (id {}): {list}, {budget}", t.name, t.id)
             })
         }
         Action::Delete { name, force } => teams::delete_team(&db, &name, force).await.map(|d| {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use tokctl::identity::teams::{TeamDetail, TeamInfo};
 
 use crate::CmdResult;
+use crate::listings::{BUDGET_CSV, budget_csv, budget_or};
 use crate::output::{self, Listing, Report};
 use crate::render::{Col, Tab, int, time_us};
 
@@ -17,15 +18,26 @@ pub fn list(teams: &[TeamInfo], format: Listing) -> CmdResult {
         Listing::Table => output::print(&table(teams).to_string())?,
         Listing::Json => output::json(teams)?,
         Listing::Csv => output::csv(
-            &["id", "name", "members", "models", "created_at_us"],
+            &[
+                "id",
+                "name",
+                "members",
+                "models",
+                "created_at_us",
+                BUDGET_CSV[0],
+                BUDGET_CSV[1],
+                BUDGET_CSV[2],
+                BUDGET_CSV[3],
+            ],
             teams.iter().map(|t| {
-                [
+                let row = [
                     t.id.to_string(),
                     t.name.clone(),
                     t.members.to_string(),
                     t.models.clone().unwrap_or_default(),
                     t.created_at_us.to_string(),
-                ]
+                ];
+                row.into_iter().chain(budget_csv(&t.budget))
             }),
         )?,
     }
@@ -39,6 +51,7 @@ pub fn table(teams: &[TeamInfo]) -> Tab {
         ("name", Col::Atom),
         ("members", Col::Num),
         ("models", Col::Text),
+        ("budget", Col::Text),
         ("created at", Col::Atom),
     ]);
     for team in teams {
@@ -47,6 +60,7 @@ pub fn table(teams: &[TeamInfo]) -> Tab {
             team.name.clone(),
             int(team.members),
             team.models.clone().unwrap_or_else(|| ANY.into()),
+            budget_or(&team.budget, "-"),
             time_us(Some(team.created_at_us)),
         ]);
     }
@@ -60,10 +74,11 @@ pub fn show(d: &TeamDetail, format: Report) -> CmdResult {
         Report::Table => {
             let t = &d.team;
             let mut text = format!(
-                "team     {} (id {})\nmodels   {}\ncreated  {}\nmembers  {}",
+                "team     {} (id {})\nmodels   {}\nbudget   {}\ncreated  {}\nmembers  {}",
                 t.name,
                 t.id,
                 t.models.as_deref().unwrap_or(ANY),
+                budget_or(&t.budget, "none"),
                 time_us(Some(t.created_at_us)),
                 t.members
             );
@@ -91,6 +106,7 @@ mod tests {
             models: Some("claude-*,gpt-4o,gpt-4o-mini,o1-*,text-embedding-3-*,gemini-*".repeat(2)),
             created_at_us: 1_795_395_600_000_000,
             members: 1234,
+            budget: Default::default(),
         }];
         let out = table(&teams).width(80).to_string();
         let lines: Vec<&str> = out.lines().collect();

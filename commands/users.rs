@@ -7,7 +7,9 @@ use tokctl::identity::{lifecycle, store};
 
 use crate::CmdResult;
 use crate::access_flags::{ModelsArg, warn_unmatched};
+use crate::budget_flags::{BudgetArgs, BudgetUpdateArgs};
 use crate::cli::GlobalArgs;
+use crate::listings::budget_or;
 use crate::output::{FormatArgs, Listing};
 
 #[derive(Debug, clap::Args)]
@@ -21,7 +23,8 @@ pub enum Action {
     /// Create a user (then give them a key with `tokctl keys create --user NAME`).
     #[command(after_help = "Examples:\n  tokctl users create alice\n  \
         tokctl users create alice && KEY=$(tokctl keys create --user alice)\n  \
-        tokctl users create bob --team ml --models 'gpt-*'")]
+        tokctl users create bob --team ml --models 'gpt-*'\n  \
+        tokctl users create carol --budget 200 --budget-window monthly --budget-soft 80")]
     Create {
         /// Unique user name (no whitespace).
         name: String,
@@ -30,14 +33,18 @@ pub enum Action {
         team: Option<String>,
         #[command(flatten)]
         models: ModelsArg,
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
-    /// Move a user into a team (or out of theirs) or replace their model allow-list.
+    /// Move a user into a team (or out of theirs), replace their model allow-list or change
+    /// their budget.
     #[command(
         after_help = "A user is in at most one team; changes reach gateways within \
         auth.cache_ttl_ms.\n\n\
         Examples:\n  tokctl users update alice --team ml\n  \
         tokctl users update alice --no-team        # or --team ''\n  \
-        tokctl users update alice --models '*-mini'\n  tokctl users update alice --models ''   # any model"
+        tokctl users update alice --models '*-mini'   # '' for any model\n  \
+        tokctl users update alice --budget 100 --budget-window 30d   # --no-budget removes it"
     )]
     Update {
         /// The user (by name).
@@ -50,6 +57,8 @@ pub enum Action {
         no_team: bool,
         #[command(flatten)]
         models: ModelsArg,
+        #[command(flatten)]
+        budget: BudgetUpdateArgs,
     },
     /// List users with their count of usable keys.
     #[command(after_help = "Examples:\n  tokctl users list\n  \
@@ -87,15 +96,25 @@ pub enum Action {
 pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
     // Bad values are usage errors, found before touching any database.
     let settings = match &args.action {
-        Action::Create { team, models, .. } => {
-            UserSettings::parse(team.as_deref(), false, models.models.as_deref())?
-        }
+        Action::Create {
+            team,
+            models,
+            budget,
+            ..
+        } => UserSettings {
+            budget: budget.on_create()?,
+            ..UserSettings::parse(team.as_deref(), false, models.models.as_deref())?
+        },
         Action::Update {
             team,
             no_team,
             models,
+            budget,
             ..
-        } => UserSettings::parse(team.as_deref(), *no_team, models.models.as_deref())?,
+        } => UserSettings {
+            budget: budget.change()?,
+            ..UserSettings::parse(team.as_deref(), *no_team, models.models.as_deref())?
+        },
         _ => UserSettings::default(),
     };
     let read_only = matches!(args.action, Action::List { .. });
@@ -108,9 +127,10 @@ pub async fn run(args: Args, global: &GlobalArgs) -> CmdResult {
             .map(|id| eprintln!("created user `{name}` (id {id})")),
         Action::Update { name, .. } => update::update_user(&db, &name, &settings).await.map(|u| {
             eprintln!(
-                "updated user `{name}`: team {}, models {}",
+                "updated user `{name}`: team {}, models {}, budget {}",
                 u.team.as_deref().unwrap_or("none"),
-                u.models.as_deref().unwrap_or("any")
+                u.models.as_deref().unwrap_or("any"),
+                budget_or(&u.budget, "none")
             )
         }),
         Action::List { format } => match store::list_users(&db).await {

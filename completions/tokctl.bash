@@ -1135,7 +1135,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__keys__subcmd__create)
-            opts="-v -q -h -V --user --name --expires --rps --burst --tpm --models --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --user --name --expires --rps --burst --tpm --models --budget --budget-window --budget-soft --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1166,6 +1166,18 @@ _tokctl() {
                     return 0
                     ;;
                 --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-soft)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1345,13 +1357,25 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__keys__subcmd__update)
-            opts="-v -q -h -V --models --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --models --budget --budget-window --budget-soft --no-budget --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-soft)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2069,13 +2093,25 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__teams__subcmd__create)
-            opts="-v -q -h -V --models --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --models --budget --budget-window --budget-soft --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-soft)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2251,7 +2287,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__teams__subcmd__update)
-            opts="-v -q -h -V --rename --models --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --rename --models --budget --budget-window --budget-soft --no-budget --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2262,6 +2298,18 @@ _tokctl() {
                     return 0
                     ;;
                 --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-soft)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2365,7 +2413,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__users__subcmd__create)
-            opts="-v -q -h -V --team --models --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --team --models --budget --budget-window --budget-soft --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2376,6 +2424,18 @@ _tokctl() {
                     return 0
                     ;;
                 --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-soft)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -2579,7 +2639,7 @@ _tokctl() {
             return 0
             ;;
         tokctl__subcmd__users__subcmd__update)
-            opts="-v -q -h -V --team --no-team --models --config --verbose --quiet --help --version"
+            opts="-v -q -h -V --team --no-team --models --budget --budget-window --budget-soft --no-budget --config --verbose --quiet --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2590,6 +2650,18 @@ _tokctl() {
                     return 0
                     ;;
                 --models)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-window)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --budget-soft)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -97,7 +97,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "update" -d 'Move a user into a team (or out of theirs) or replace their model allow-list'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "update" -d 'Move a user into a team (or out of theirs), replace their model allow-list or change their budget'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "list" -d 'List users with their count of usable keys'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
@@ -105,6 +105,9 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and not __fish_seen_subcommand_from create update list disable enable delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l team -d 'The team the user joins (see `tokctl teams list`)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l budget -d 'Spend budget per window, in the ledger\'s currency (e.g. 50, 0.50, 12.345); requests that would pass it are refused with 429 budget_exceeded' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l budget-window -d 'When the budget\'s spend resets: daily, weekly, monthly (calendar, in budgets.timezone) or a duration counted from when the budget is set (30d, 12h) [default: monthly]' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l budget-soft -d 'Soft threshold: percent of the budget (1-100) at which an event is raised once per window; \'\' removes it' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
@@ -112,8 +115,12 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_sub
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l team -d 'The team to move the user into; \'\' removes them from their team' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l budget -d 'Spend budget per window, in the ledger\'s currency (e.g. 50, 0.50, 12.345); requests that would pass it are refused with 429 budget_exceeded' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l budget-window -d 'When the budget\'s spend resets: daily, weekly, monthly (calendar, in budgets.timezone) or a duration counted from when the budget is set (30d, 12h) [default: monthly]' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l budget-soft -d 'Soft threshold: percent of the budget (1-100) at which an event is raised once per window; \'\' removes it' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l no-team -d 'Remove the user from their team'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -l no-budget -d 'Remove the budget'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
@@ -144,7 +151,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_sub
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "update" -d 'Move a user into a team (or out of theirs) or replace their model allow-list'
+complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "update" -d 'Move a user into a team (or out of theirs), replace their model allow-list or change their budget'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "list" -d 'List users with their count of usable keys'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand users; and __fish_seen_subcommand_from help" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
@@ -156,7 +163,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "update" -d 'Replace a key\'s model allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "update" -d 'Change a key\'s model allow-list or budget (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and not __fish_seen_subcommand_from create update list revoke rotate help" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
@@ -168,13 +175,20 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l burst -d 'Burst size for this key (default: rate_limit.apikey_burst)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l tpm -d 'Tokens per minute for this key (default: unlimited)' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l budget -d 'Spend budget per window, in the ledger\'s currency (e.g. 50, 0.50, 12.345); requests that would pass it are refused with 429 budget_exceeded' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l budget-window -d 'When the budget\'s spend resets: daily, weekly, monthly (calendar, in budgets.timezone) or a duration counted from when the budget is set (30d, 12h) [default: monthly]' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l budget-soft -d 'Soft threshold: percent of the budget (1-100) at which an event is raised once per window; \'\' removes it' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from create" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l budget -d 'Spend budget per window, in the ledger\'s currency (e.g. 50, 0.50, 12.345); requests that would pass it are refused with 429 budget_exceeded' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l budget-window -d 'When the budget\'s spend resets: daily, weekly, monthly (calendar, in budgets.timezone) or a duration counted from when the budget is set (30d, 12h) [default: monthly]' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l budget-soft -d 'Soft threshold: percent of the budget (1-100) at which an event is raised once per window; \'\' removes it' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -l no-budget -d 'Remove the budget'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
@@ -201,7 +215,7 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from rotate" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
-complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "update" -d 'Replace a key\'s model allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "update" -d 'Change a key\'s model allow-list or budget (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
@@ -211,13 +225,16 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "create" -d 'Create a team, optionally with a model allow-list for all its members'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "list" -d 'List teams with their member counts and allow-lists'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "show" -d 'Show a team: its allow-list and members'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "update" -d 'Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "create" -d 'Create a team, optionally with a model allow-list and a budget for all its members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "list" -d 'List teams with their member counts, allow-lists and budgets'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "show" -d 'Show a team: its allow-list, budget and members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "update" -d 'Rename a team, replace its allow-list or change its budget (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "delete" -d 'Delete a team; refused while it has members unless --force'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and not __fish_seen_subcommand_from create list show update delete help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -l budget -d 'Spend budget per window, in the ledger\'s currency (e.g. 50, 0.50, 12.345); requests that would pass it are refused with 429 budget_exceeded' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -l budget-window -d 'When the budget\'s spend resets: daily, weekly, monthly (calendar, in budgets.timezone) or a duration counted from when the budget is set (30d, 12h) [default: monthly]' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -l budget-soft -d 'Soft threshold: percent of the budget (1-100) at which an event is raised once per window; \'\' removes it' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from create" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
@@ -242,7 +259,11 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_sub
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from show" -s V -l version -d 'Print version'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l rename -d 'A new name; members stay in the team' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l models -d 'Allow-list of model globs, comma-separated: `*` any characters, `?` one (e.g. \'claude-*,gpt-4o\'). The key, its user and the user\'s team must all allow a model; \'\' removes this list (any model)' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l budget -d 'Spend budget per window, in the ledger\'s currency (e.g. 50, 0.50, 12.345); requests that would pass it are refused with 429 budget_exceeded' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l budget-window -d 'When the budget\'s spend resets: daily, weekly, monthly (calendar, in budgets.timezone) or a duration counted from when the budget is set (30d, 12h) [default: monthly]' -r
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l budget-soft -d 'Soft threshold: percent of the budget (1-100) at which an event is raised once per window; \'\' removes it' -r
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l config -d 'Config file to read (default: $TOKCTL_CONFIG, else ./config.toml when present)' -r -F
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -l no-budget -d 'Remove the budget'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -s v -l verbose -d 'More log output (-v debug, -vv trace)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from update" -s h -l help -d 'Print help'
@@ -253,10 +274,10 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_sub
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -s q -l quiet -d 'Less log output (-q warnings and errors only, -qq errors only)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -s h -l help -d 'Print help'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from delete" -s V -l version -d 'Print version'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a team, optionally with a model allow-list for all its members'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "list" -d 'List teams with their member counts and allow-lists'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a team: its allow-list and members'
-complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "update" -d 'Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "create" -d 'Create a team, optionally with a model allow-list and a budget for all its members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "list" -d 'List teams with their member counts, allow-lists and budgets'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "show" -d 'Show a team: its allow-list, budget and members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "update" -d 'Rename a team, replace its allow-list or change its budget (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "delete" -d 'Delete a team; refused while it has members unless --force'
 complete -c tokctl -n "__fish_tokctl_using_subcommand teams; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand tune" -l qps -d 'Target peak rate, requests (ledger entries) per second per gateway' -r
@@ -446,20 +467,20 @@ complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subc
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from config" -f -a "check" -d 'Validate the configuration: exit 0 when valid, 2 with the reason when not'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from migrate" -f -a "status" -d 'List applied and pending migrations; fail (exit 1) when an applied one differs from the binary\'s'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "create" -d 'Create a user (then give them a key with `tokctl keys create --user NAME`)'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "update" -d 'Move a user into a team (or out of theirs) or replace their model allow-list'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "update" -d 'Move a user into a team (or out of theirs), replace their model allow-list or change their budget'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "list" -d 'List users with their count of usable keys'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "disable" -d 'Disable a user: every key of theirs is refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "enable" -d 'Enable a disabled user: their keys that are neither revoked nor expired work again'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from users" -f -a "delete" -d 'Delete a user and their keys; refused while the ledger holds rows of theirs unless --keep-ledger'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "create" -d 'Create a key and print it (alone, on stdout). It is shown only this once'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "update" -d 'Replace a key\'s model allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "update" -d 'Change a key\'s model allow-list or budget (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "list" -d 'List keys (never the keys themselves: only their display prefixes), with their state'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "revoke" -d 'Revoke a key by id, display prefix or full key; refused within the auth cache TTL'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from keys" -f -a "rotate" -d 'Replace a key: print a new one (same user, name, limits and expiry); revoke the old one now or after --grace'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "create" -d 'Create a team, optionally with a model allow-list for all its members'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "list" -d 'List teams with their member counts and allow-lists'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "show" -d 'Show a team: its allow-list and members'
-complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "update" -d 'Rename a team or replace its allow-list (seen by gateways within auth.cache_ttl_ms)'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "create" -d 'Create a team, optionally with a model allow-list and a budget for all its members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "list" -d 'List teams with their member counts, allow-lists and budgets'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "show" -d 'Show a team: its allow-list, budget and members'
+complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "update" -d 'Rename a team, replace its allow-list or change its budget (seen by gateways within auth.cache_ttl_ms)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from teams" -f -a "delete" -d 'Delete a team; refused while it has members unless --force'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from loadtest" -f -a "compare" -d 'Show two `--format json` results side by side with ratios (B/A)'
 complete -c tokctl -n "__fish_tokctl_using_subcommand help; and __fish_seen_subcommand_from ledger" -f -a "export" -d 'Stream ledger entries to CSV or JSON lines (stdout, or a file made atomically)'

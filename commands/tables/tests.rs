@@ -45,6 +45,16 @@ fn check(name: &str, tab: Tab, rows: usize, atoms: &[String], texts: &[String]) 
     }
 }
 
+/// A budget with every part set, as wide as one gets in practice.
+fn budget() -> tokctl::identity::budgets::BudgetColumns {
+    tokctl::identity::budgets::BudgetColumns {
+        budget_nano: Some(12_345_678_900_000),
+        budget_window: Some("monthly".into()),
+        budget_soft_percent: Some(80),
+        budget_anchor_us: Some(1),
+    }
+}
+
 #[test]
 fn users_and_keys_at_80_columns() {
     let us = vec![UserInfo {
@@ -55,6 +65,7 @@ fn users_and_keys_at_80_columns() {
         created_at_us: 1_795_395_600_000_000,
         team: Some("platform".into()),
         models: Some("claude-*,gpt-4o".into()),
+        budget: budget(),
     }];
     check(
         "users",
@@ -81,6 +92,7 @@ fn users_and_keys_at_80_columns() {
         burst: Some(1000),
         tokens_per_minute: Some(1_000_000),
         models: Some("gpt-*".into()),
+        budget: budget(),
     };
     check(
         "keys",

@@ -119,7 +119,9 @@ pub struct Rotated {
     pub old: KeyInfo,
 }
 
-/// Replaces a key with a new one of the same user, name, limits,
+/// Replaces a key with a new one of the same user, name, limits, budget
+/// (with its anchor: the window does not restart, though spend counted per
+/// key id starts again with the new key),
 /// allow-list and (a future) expiry; the old key is revoked `grace_us` from now (0: at once),
 /// so clients can move over. Both changes commit together.
 pub async fn rotate_key(
@@ -140,15 +142,17 @@ pub async fn rotate_key(
     let prefix = display_prefix(&plaintext);
     let ctx = format!("rotating key {}", old.id);
     const INSERT: &str = "INSERT INTO api_keys (user_id, name, key_hash, display_prefix, \
-        created_at_us, expires_at_us, rps, burst, tokens_per_minute, models) \
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+        created_at_us, expires_at_us, rps, burst, tokens_per_minute, models, budget_nano, \
+        budget_window, budget_soft_percent, budget_anchor_us) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id";
     const REVOKE: &str = "UPDATE api_keys SET revoked_at_us = $1 WHERE id = $2";
     let key_id: i64 = on_pool!(db, p => {
         let mut tx = p.begin().await.map_err(query_err(ctx.clone()))?;
         let id: i64 = sqlx::query_scalar(INSERT)
             .bind(old.user_id).bind(&old.name).bind(hash_key(&plaintext)).bind(&prefix)
             .bind(now).bind(expires).bind(old.rps).bind(old.burst).bind(old.tokens_per_minute)
-            .bind(&old.models)
+            .bind(&old.models).bind(old.budget.budget_nano).bind(&old.budget.budget_window)
+            .bind(old.budget.budget_soft_percent).bind(old.budget.budget_anchor_us)
             .fetch_one(&mut *tx).await.map_err(query_err(ctx.clone()))?;
         sqlx::query(REVOKE).bind(revoke_at).bind(old.id)
             .execute(&mut *tx).await.map_err(query_err(ctx.clone()))?;
@@ -188,6 +192,7 @@ mod tests {
             burst: None,
             tokens_per_minute: None,
             models: None,
+            budget: Default::default(),
         }
     }
 

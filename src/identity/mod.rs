@@ -15,12 +15,16 @@
 //! - [`teams`]: teams and a user's membership (#34).
 //! - [`access`]: model allow-lists (globs) and the check made with them.
 //! - [`update`]: changing a user's team and lists, a key's list.
+//! - [`budgets`]: spend budgets as stored, parsed and shown;
+//!   [`budget_set`]: setting and clearing them.
 //!
 //! Rate limiting itself lives in `ratelimit/`; this module only carries the
 //! per-key overrides to it.
 
 pub mod access;
 pub mod auth;
+pub mod budget_set;
+pub mod budgets;
 pub mod cache;
 pub mod header;
 pub mod keys;
@@ -90,6 +94,16 @@ pub enum IdentityError {
     NothingToChange { what: &'static str },
     #[error("invalid --models `{text}`: {reason}")]
     InvalidModels { text: String, reason: String },
+    #[error("invalid {flag} `{value}`: {reason}")]
+    InvalidBudget {
+        flag: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error(
+        "{owner} has no budget to change: pass --budget AMOUNT too (e.g. --budget 50 --budget-window monthly)"
+    )]
+    NoBudget { owner: String },
     #[error("{context} in the identity database: {source}")]
     Query {
         context: String,
@@ -109,6 +123,7 @@ impl IdentityError {
                 | IdentityError::InvalidName { .. }
                 | IdentityError::InvalidTeamName { .. }
                 | IdentityError::InvalidModels { .. }
+                | IdentityError::InvalidBudget { .. }
                 | IdentityError::NothingToChange { .. }
         )
     }

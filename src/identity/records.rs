@@ -7,7 +7,8 @@ use std::sync::Arc;
 use sqlx::FromRow;
 
 use super::IdentityError;
-use super::access::{AllowList, ModelAccess};
+use super::access::{AllowList, ModelAccess, Scope};
+use super::budgets::{self, BudgetColumns};
 
 /// What the authenticator needs to know about a presented key (also what
 /// the identity snapshot keeps of each key). The fields after
@@ -34,6 +35,32 @@ pub struct KeyRecord {
     pub user_models: Option<String>,
     #[serde(default)]
     pub team_models: Option<String>,
+    /// The budget columns of key, user and team ([`super::budgets`]), as
+    /// stored; compiled into `budgets`.
+    #[serde(default)]
+    pub key_budget_nano: Option<i64>,
+    #[serde(default)]
+    pub key_budget_window: Option<String>,
+    #[serde(default)]
+    pub key_budget_soft_percent: Option<i32>,
+    #[serde(default)]
+    pub key_budget_anchor_us: Option<i64>,
+    #[serde(default)]
+    pub user_budget_nano: Option<i64>,
+    #[serde(default)]
+    pub user_budget_window: Option<String>,
+    #[serde(default)]
+    pub user_budget_soft_percent: Option<i32>,
+    #[serde(default)]
+    pub user_budget_anchor_us: Option<i64>,
+    #[serde(default)]
+    pub team_budget_nano: Option<i64>,
+    #[serde(default)]
+    pub team_budget_window: Option<String>,
+    #[serde(default)]
+    pub team_budget_soft_percent: Option<i32>,
+    #[serde(default)]
+    pub team_budget_anchor_us: Option<i64>,
     /// The three lists compiled ([`KeyRecord::compiled`]), so that a cached
     /// key's requests never parse a glob.
     #[sqlx(skip)]
@@ -47,14 +74,58 @@ pub struct KeyRecord {
 }
 
 impl KeyRecord {
-    /// The record with its allow-lists compiled into `access`.
+    /// The record with its allow-lists compiled into `access` and its
+    /// budgets into `budgets`.
     pub fn compiled(mut self) -> KeyRecord {
         self.access = ModelAccess::compile(
             self.key_models.as_deref(),
             self.user_models.as_deref(),
             self.team_models.as_deref(),
         );
+        self.budgets = budgets::compile([
+            (
+                Scope::Key,
+                Some(self.key_id),
+                self.budget_columns(Scope::Key),
+            ),
+            (
+                Scope::User,
+                Some(self.user_id),
+                self.budget_columns(Scope::User),
+            ),
+            (Scope::Team, self.team_id, self.budget_columns(Scope::Team)),
+        ]);
         self
+    }
+
+    /// The stored budget columns of one level.
+    pub fn budget_columns(&self, scope: Scope) -> BudgetColumns {
+        let (budget_nano, budget_window, budget_soft_percent, budget_anchor_us) = match scope {
+            Scope::Key => (
+                self.key_budget_nano,
+                &self.key_budget_window,
+                self.key_budget_soft_percent,
+                self.key_budget_anchor_us,
+            ),
+            Scope::User => (
+                self.user_budget_nano,
+                &self.user_budget_window,
+                self.user_budget_soft_percent,
+                self.user_budget_anchor_us,
+            ),
+            Scope::Team => (
+                self.team_budget_nano,
+                &self.team_budget_window,
+                self.team_budget_soft_percent,
+                self.team_budget_anchor_us,
+            ),
+        };
+        BudgetColumns {
+            budget_nano,
+            budget_window: budget_window.clone(),
+            budget_soft_percent,
+            budget_anchor_us,
+        }
     }
 }
 
@@ -71,6 +142,10 @@ pub struct UserInfo {
     pub team: Option<String>,
     /// The user's allow-list (comma-separated globs; `None`: no restriction).
     pub models: Option<String>,
+    /// The user's budget (`budget_*`; all `None`: none).
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub budget: BudgetColumns,
 }
 
 /// One line of `tokctl keys list`: everything but the key itself.
@@ -89,6 +164,10 @@ pub struct KeyInfo {
     pub tokens_per_minute: Option<i64>,
     /// The key's allow-list (comma-separated globs; `None`: no restriction).
     pub models: Option<String>,
+    /// The key's budget (`budget_*`; all `None`: none).
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub budget: BudgetColumns,
 }
 
 /// The settings of a key to create; `None` limits fall back to the
@@ -102,6 +181,8 @@ pub struct NewKey {
     pub tokens_per_minute: Option<i64>,
     /// The key's allow-list, checked ([`super::access::AllowList::parse`]).
     pub models: Option<AllowList>,
+    /// The key's budget as stored (see [`super::budget_set::BudgetChange::apply`]).
+    pub budget: BudgetColumns,
 }
 
 /// A key just created: the only time its plaintext exists.
@@ -160,6 +241,7 @@ impl NewKey {
             burst,
             tokens_per_minute,
             models: None,
+            budget: BudgetColumns::default(),
         };
         key.check()?;
         Ok(key)

@@ -40,7 +40,8 @@ pub async fn list_users(db: &Db) -> Result<Vec<UserInfo>, IdentityError> {
         (SELECT count(*) FROM api_keys k WHERE k.user_id = u.id \
          AND (k.revoked_at_us IS NULL OR k.revoked_at_us > $1) \
          AND (k.expires_at_us IS NULL OR k.expires_at_us > $1)) AS active_keys, \
-        t.name AS team, u.models \
+        t.name AS team, u.models, u.budget_nano, u.budget_window, u.budget_soft_percent, \
+        u.budget_anchor_us \
         FROM users u LEFT JOIN teams t ON t.id = u.team_id ORDER BY u.id";
     on_pool!(db, p => sqlx::query_as(SQL).bind(now_us()).fetch_all(p).await)
         .map_err(query_err("listing users"))
@@ -68,8 +69,10 @@ pub async fn disable_user(db: &Db, name: &str) -> Result<(), IdentityError> {
 }
 
 const INSERT_KEY: &str = "INSERT INTO api_keys (user_id, name, key_hash, display_prefix, \
-    created_at_us, expires_at_us, rps, burst, tokens_per_minute, models) \
-    SELECT u.id, $2, $3, $4, $5, $6, $7, $8, $9, $10 FROM users u WHERE u.name = $1 RETURNING id";
+    created_at_us, expires_at_us, rps, burst, tokens_per_minute, models, budget_nano, \
+    budget_window, budget_soft_percent, budget_anchor_us) \
+    SELECT u.id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14 \
+    FROM users u WHERE u.name = $1 RETURNING id";
 
 /// Creates a key for the user named `user`; returns its plaintext, the only
 /// copy there will ever be.
@@ -81,6 +84,8 @@ pub async fn create_key(db: &Db, user: &str, k: &NewKey) -> Result<CreatedKey, I
         .bind(user).bind(&k.name).bind(hash_key(&plaintext)).bind(&prefix).bind(now_us())
         .bind(k.expires_at_us).bind(k.rps).bind(k.burst).bind(k.tokens_per_minute)
         .bind(k.models.as_ref().map(AllowList::to_text))
+        .bind(k.budget.budget_nano).bind(&k.budget.budget_window)
+        .bind(k.budget.budget_soft_percent).bind(k.budget.budget_anchor_us)
         .fetch_optional(p).await)
     .map_err(query_err(format!("creating a key for user `{user}`")))?;
     let key_id = id.ok_or_else(|| IdentityError::UnknownUser {
@@ -98,7 +103,8 @@ macro_rules! key_info_select {
     () => {
         "SELECT k.id, k.user_id, u.name AS user_name, k.name, k.display_prefix, \
          k.created_at_us, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
-         k.tokens_per_minute, k.models FROM api_keys k JOIN users u ON u.id = k.user_id"
+         k.tokens_per_minute, k.models, k.budget_nano, k.budget_window, k.budget_soft_percent, \
+         k.budget_anchor_us FROM api_keys k JOIN users u ON u.id = k.user_id"
     };
 }
 
@@ -206,7 +212,13 @@ macro_rules! key_record_select {
         "SELECT k.key_hash, k.id AS key_id, k.user_id, u.name AS user_name, \
          u.disabled AS user_disabled, k.expires_at_us, k.revoked_at_us, k.rps, k.burst, \
          k.tokens_per_minute, u.team_id, k.models AS key_models, u.models AS user_models, \
-         t.models AS team_models \
+         t.models AS team_models, \
+         k.budget_nano AS key_budget_nano, k.budget_window AS key_budget_window, \
+         k.budget_soft_percent AS key_budget_soft_percent, k.budget_anchor_us AS key_budget_anchor_us, \
+         u.budget_nano AS user_budget_nano, u.budget_window AS user_budget_window, \
+         u.budget_soft_percent AS user_budget_soft_percent, u.budget_anchor_us AS user_budget_anchor_us, \
+         t.budget_nano AS team_budget_nano, t.budget_window AS team_budget_window, \
+         t.budget_soft_percent AS team_budget_soft_percent, t.budget_anchor_us AS team_budget_anchor_us \
          FROM api_keys k JOIN users u ON u.id = k.user_id LEFT JOIN teams t ON t.id = u.team_id"
     };
 }

@@ -15,6 +15,8 @@ use sqlx::FromRow;
 
 use super::IdentityError;
 use super::access::AllowList;
+use super::budget_set::{BudgetChange, BudgetOwner, set_budget};
+use super::budgets::BudgetColumns;
 use super::records::check_team_name;
 use super::store::{is_unique_violation, query_err};
 use crate::db::{Db, now_us, on_pool};
@@ -29,6 +31,10 @@ pub struct TeamInfo {
     pub created_at_us: i64,
     /// Users in the team.
     pub members: i64,
+    /// The team's budget (`budget_*`; all `None`: none).
+    #[sqlx(flatten)]
+    #[serde(flatten)]
+    pub budget: BudgetColumns,
 }
 
 /// `tokctl teams show`: the team and its members' names.
@@ -45,6 +51,8 @@ pub struct TeamChange {
     pub rename: Option<String>,
     /// `Some(None)` clears the list (any model).
     pub models: Option<Option<AllowList>>,
+    /// The budget flags ([`BudgetChange::parse`]).
+    pub budget: BudgetChange,
 }
 
 /// What [`delete_team`] did.
@@ -57,23 +65,30 @@ pub struct DeletedTeam {
 
 macro_rules! team_select {
     () => {
-        "SELECT t.id, t.name, t.models, t.created_at_us, \
+        "SELECT t.id, t.name, t.models, t.created_at_us, t.budget_nano, t.budget_window, \
+         t.budget_soft_percent, t.budget_anchor_us, \
          (SELECT count(*) FROM users u WHERE u.team_id = t.id) AS members FROM teams t"
     };
 }
 
 /// Creates a team; a taken name is [`IdentityError::TeamExists`].
+/// `budget` is the change of the budget flags on create.
 pub async fn create_team(
     db: &Db,
     name: &str,
     models: Option<&AllowList>,
+    budget: &BudgetChange,
 ) -> Result<i64, IdentityError> {
     check_team_name(name)?;
-    const SQL: &str =
-        "INSERT INTO teams (name, models, created_at_us) VALUES ($1, $2, $3) RETURNING id";
+    const SQL: &str = "INSERT INTO teams (name, models, created_at_us, budget_nano, \
+        budget_window, budget_soft_percent, budget_anchor_us) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id";
     let models = models.map(AllowList::to_text);
+    let now = now_us();
+    let b = budget.for_new(now);
     let res: Result<i64, sqlx::Error> = on_pool!(db, p => sqlx::query_scalar(SQL)
-        .bind(name).bind(&models).bind(now_us()).fetch_one(p).await);
+        .bind(name).bind(&models).bind(now).bind(b.budget_nano).bind(&b.budget_window)
+        .bind(b.budget_soft_percent).bind(b.budget_anchor_us).fetch_one(p).await);
     res.map_err(|e| match e {
         e if is_unique_violation(&e) => IdentityError::TeamExists {
             name: name.to_string(),
@@ -116,7 +131,8 @@ pub async fn show_team(db: &Db, name: &str) -> Result<TeamDetail, IdentityError>
     Ok(TeamDetail { team, member_names })
 }
 
-/// Renames a team and/or replaces its allow-list; returns it as it is now.
+/// Renames a team, replaces its allow-list and/or changes its budget;
+/// returns it as it is now.
 /// Members follow a rename (they hold the id); the gateway sees a new list
 /// within `auth.cache_ttl_ms`.
 pub async fn update_team(
@@ -124,15 +140,18 @@ pub async fn update_team(
     name: &str,
     change: &TeamChange,
 ) -> Result<TeamInfo, IdentityError> {
-    if change.rename.is_none() && change.models.is_none() {
+    if change.rename.is_none() && change.models.is_none() && change.budget.is_keep() {
         return Err(IdentityError::NothingToChange {
-            what: "pass --rename NEW or --models LIST",
+            what: "pass --rename NEW, --models LIST, --budget AMOUNT or --no-budget",
         });
     }
     if let Some(new) = &change.rename {
         check_team_name(new)?;
     }
     let team = find_team(db, name).await?;
+    if !change.budget.is_keep() {
+        set_budget(db, BudgetOwner::Team(name), &change.budget).await?;
+    }
     const SQL: &str = "UPDATE teams SET name = COALESCE($1, name), \
         models = CASE WHEN $2 THEN $3 ELSE models END WHERE id = $4";
     let models = change

@@ -5,6 +5,7 @@
 
 use super::IdentityError;
 use super::access::{AllowList, parse_flag};
+use super::budget_set::{BudgetChange, BudgetOwner, set_budget};
 use super::records::{KeyInfo, UserInfo, check_name};
 use super::store::{find_key, is_unique_violation, key_by_id, list_users, query_err};
 use super::teams::team_id;
@@ -18,6 +19,8 @@ pub struct UserSettings {
     pub team: Option<Option<String>>,
     /// `Some(None)` clears the list (any model).
     pub models: Option<Option<AllowList>>,
+    /// The budget flags ([`BudgetChange::parse`]).
+    pub budget: BudgetChange,
 }
 
 impl UserSettings {
@@ -36,12 +39,13 @@ impl UserSettings {
         Ok(UserSettings {
             team,
             models: parse_flag(models)?,
+            budget: BudgetChange::Keep,
         })
     }
 
     /// Whether anything would change.
     pub fn is_empty(&self) -> bool {
-        self.team.is_none() && self.models.is_none()
+        self.team.is_none() && self.models.is_none() && self.budget.is_keep()
     }
 
     fn models_text(&self) -> Option<Option<String>> {
@@ -63,11 +67,16 @@ async fn resolve(db: &Db, team: &Option<Option<String>>) -> Result<Option<i64>, 
 pub async fn create_user_with(db: &Db, name: &str, s: &UserSettings) -> Result<i64, IdentityError> {
     check_name(name)?;
     let team = resolve(db, &s.team).await?;
-    const SQL: &str = "INSERT INTO users (name, disabled, created_at_us, team_id, models) \
-        VALUES ($1, $2, $3, $4, $5) RETURNING id";
+    const SQL: &str = "INSERT INTO users (name, disabled, created_at_us, team_id, models, \
+        budget_nano, budget_window, budget_soft_percent, budget_anchor_us) \
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id";
     let models = s.models_text().flatten();
+    let now = now_us();
+    let b = s.budget.for_new(now);
     let res: Result<i64, sqlx::Error> = on_pool!(db, p => sqlx::query_scalar(SQL)
-        .bind(name).bind(false).bind(now_us()).bind(team).bind(&models).fetch_one(p).await);
+        .bind(name).bind(false).bind(now).bind(team).bind(&models)
+        .bind(b.budget_nano).bind(&b.budget_window).bind(b.budget_soft_percent)
+        .bind(b.budget_anchor_us).fetch_one(p).await);
     res.map_err(|e| match e {
         e if is_unique_violation(&e) => IdentityError::UserExists {
             name: name.to_string(),
@@ -76,15 +85,21 @@ pub async fn create_user_with(db: &Db, name: &str, s: &UserSettings) -> Result<i
     })
 }
 
-/// Moves a user into a team (or out of theirs) and/or replaces their
-/// allow-list; returns the user as listed now.
+/// Moves a user into a team (or out of theirs), replaces their
+/// allow-list and/or changes their budget; returns the user as listed now.
+/// The team is resolved first, then the budget changed, then the rest, so
+/// an unknown user or team, or a budget change that needs a budget
+/// already set, changes nothing.
 pub async fn update_user(db: &Db, name: &str, s: &UserSettings) -> Result<UserInfo, IdentityError> {
     if s.is_empty() {
         return Err(IdentityError::NothingToChange {
-            what: "pass --team T, --no-team or --models LIST",
+            what: "pass --team T, --no-team, --models LIST, --budget AMOUNT or --no-budget",
         });
     }
     let team = resolve(db, &s.team).await?;
+    if !s.budget.is_keep() {
+        set_budget(db, BudgetOwner::User(name), &s.budget).await?;
+    }
     let models = s.models_text();
     const SQL: &str = "UPDATE users SET \
         team_id = CASE WHEN $1 THEN $2 ELSE team_id END, \
@@ -104,6 +119,32 @@ pub async fn update_user(db: &Db, name: &str, s: &UserSettings) -> Result<UserIn
         .into_iter()
         .find(|u| u.name == name)
         .ok_or_else(unknown)
+}
+
+/// Changes a key's allow-list (`models`: `Some(None)` any model, `None`
+/// as it is) and/or its budget; returns it as listed.
+pub async fn update_key(
+    db: &Db,
+    id_or_prefix: &str,
+    models: Option<Option<&AllowList>>,
+    budget: &BudgetChange,
+) -> Result<KeyInfo, IdentityError> {
+    if models.is_none() && budget.is_keep() {
+        return Err(IdentityError::NothingToChange {
+            what: "pass --models GLOBS ('' for any model), --budget AMOUNT or --no-budget",
+        });
+    }
+    let key = find_key(db, id_or_prefix).await?;
+    let by_id = key.id.to_string();
+    if !budget.is_keep() {
+        set_budget(db, BudgetOwner::Key(&by_id), budget).await?;
+    }
+    match models {
+        Some(list) => update_key_models(db, &by_id, list).await,
+        None => key_by_id(db, key.id)
+            .await?
+            .ok_or(IdentityError::UnknownKey { key: by_id }),
+    }
 }
 
 /// Replaces a key's allow-list (`None`: any model); returns it as listed.
