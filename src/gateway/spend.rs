@@ -74,9 +74,10 @@ pub fn estimate_nano(p: &Prices, body_len: usize, output: u64) -> i64 {
     ceiling.cost_nano(&usage)
 }
 
-/// An amount of nano-units in the ledger's currency, for messages.
+/// An amount of nano-units in the ledger's currency, for messages (as
+/// the CLI shows budgets: `0.50`, `0.0024`).
 fn money(nano: i64) -> String {
-    format!("{:.2}", nano as f64 / 1e9)
+    crate::identity::budgets::format_amount(nano)
 }
 
 fn window_text(w: Window) -> String {
@@ -88,7 +89,10 @@ fn window_text(w: Window) -> String {
     }
 }
 
+/// A reset time in whole seconds, rounded up: a client that waits until
+/// then finds the new period begun.
 fn rfc3339(us: i64) -> String {
+    let us = us.div_euclid(1_000_000) * 1_000_000 + if us % 1_000_000 == 0 { 0 } else { 1_000_000 };
     chrono::DateTime::from_timestamp_micros(us)
         .unwrap_or_default()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use super::redis_spend::{Seed, budget_key, ttl_ms};
+use super::redis_spend::{Seed, SeedMode, budget_key, ttl_ms};
 use super::{RateLimiter, Store};
 use crate::budget::Scope;
 
@@ -58,7 +58,7 @@ impl RateLimiter {
         drift.raised = raise.len();
         if !raise.is_empty()
             && self
-                .bounded(r.seed(&self.inner.spend.fresh_epoch, &raise))
+                .bounded(r.seed(&self.inner.spend.instance, SeedMode::Floor, &raise))
                 .await
                 .is_err()
         {

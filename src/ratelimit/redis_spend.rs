@@ -130,39 +130,55 @@ end
 return out
 "#;
 
-/// Rebuilds period hashes. Each gateway contributes the ledger's spend
-/// (`ledger`: the hash remembers the highest read and adds only the rise)
-/// and its own unwritten spend (`own:{instance}`: likewise, per gateway),
-/// so two gateways rebuilding at once add their unwritten spend together
-/// but the ledger's once, and nothing is ever lowered; `floor` then raises
-/// `spent` to at least what the caller knows (its own view, or the
-/// reconciler's ledger sum). ARGV: instance, then per key ledger (-1:
-/// unknown), own, floor, ttl_ms.
+/// Rebuilds period hashes, in one of three modes (ARGV[2]):
+///
+/// - `create` (a period hash the admission found missing): creates it with
+///   the ledger's spend plus this gateway's unwritten spend, raised to the
+///   gateway's own view; a hash that exists by now (another request or
+///   gateway created it first) is left alone, so concurrent creations
+///   never add twice.
+/// - `adopt` (this gateway found the epoch gone or changed): creates a
+///   missing hash the same way, and adds to an existing one this gateway's
+///   unwritten spend once (`own:{instance}` remembers what it added), so
+///   the gateways' unwritten spend adds up.
+/// - `floor` (the reconciler): raises `spent` to at least the value given.
+///
+/// ARGV: instance, mode, then per key ledger (-1: unknown), own, floor,
+/// ttl_ms. Nothing is ever lowered.
 const SEED: &str = r#"
-local inst = ARGV[1]
+local inst, mode = ARGV[1], ARGV[2]
 for j = 1, #KEYS do
   local k = KEYS[j]
-  local b = 1 + (j - 1) * 4
+  local b = 2 + (j - 1) * 4
   local l, u, f, ttl = tonumber(ARGV[b + 1]), tonumber(ARGV[b + 2]), tonumber(ARGV[b + 3]), tonumber(ARGV[b + 4])
-  local add = 0
-  if l >= 0 then
-    local l0 = tonumber(redis.call('HGET', k, 'ledger')) or 0
-    if l > l0 then
-      add = add + l - l0
-      redis.call('HSET', k, 'ledger', l)
+  if redis.call('EXISTS', k) == 0 then
+    if mode ~= 'floor' then
+      local v = math.max(l, 0) + u
+      if f > v then v = f end
+      redis.call('HSET', k, 'spent', v, 'own:' .. inst, u)
+      redis.call('PEXPIRE', k, ttl)
     end
+  elseif mode == 'adopt' then
+    local u0 = tonumber(redis.call('HGET', k, 'own:' .. inst)) or 0
+    if u > u0 then
+      redis.call('HINCRBY', k, 'spent', u - u0)
+      redis.call('HSET', k, 'own:' .. inst, u)
+    end
+  elseif mode == 'floor' then
+    local cur = tonumber(redis.call('HGET', k, 'spent')) or 0
+    if f > cur then redis.call('HSET', k, 'spent', f) end
   end
-  local u0 = tonumber(redis.call('HGET', k, 'own:' .. inst)) or 0
-  if u > u0 then
-    add = add + u - u0
-    redis.call('HSET', k, 'own:' .. inst, u)
-  end
-  local spent = redis.call('HINCRBY', k, 'spent', add)
-  if f > spent then redis.call('HSET', k, 'spent', f) end
-  redis.call('PEXPIRE', k, ttl)
 end
 return 1
 "#;
+
+/// How [`SEED`] treats a hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SeedMode {
+    Create,
+    Adopt,
+    Floor,
+}
 
 /// One period hash to rebuild ([`SEED`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -315,9 +331,19 @@ impl RedisStore {
     }
 
     /// Raises (or creates) period hashes to the spend given, with their TTLs.
-    pub(super) async fn seed(&self, instance: &str, items: &[Seed]) -> Result<(), RateLimitError> {
+    pub(super) async fn seed(
+        &self,
+        instance: &str,
+        mode: SeedMode,
+        items: &[Seed],
+    ) -> Result<(), RateLimitError> {
         let mut inv = self.scripts.seed.prepare_invoke();
-        inv.arg(instance);
+        let mode = match mode {
+            SeedMode::Create => "create",
+            SeedMode::Adopt => "adopt",
+            SeedMode::Floor => "floor",
+        };
+        inv.arg(instance).arg(mode);
         for s in items {
             inv.key(&s.key)
                 .arg(s.ledger.unwrap_or(-1))

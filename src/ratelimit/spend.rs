@@ -19,7 +19,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono_tz::Tz;
 
-use super::redis_spend::{BudgetArgs, Done, Reply, Seed, SettleBudget, budget_key, ttl_ms};
+use super::redis_spend::{
+    BudgetArgs, Done, Reply, Seed, SeedMode, SettleBudget, budget_key, ttl_ms,
+};
 use super::redis_store::RedisStore;
 use super::{RateLimitError, RateLimiter, Store, TokenReservation, Verdict, Want};
 use crate::budget::{Ask, Budget, Crossed, Exceeded, Hold, Period, Tally, Unwritten};
@@ -60,9 +62,8 @@ pub(super) struct SpendState {
     pub(super) tally: Tally,
     /// The Redis epoch this gateway last rebuilt for (`""`: none yet).
     epoch: Mutex<String>,
-    /// Made once: the epoch this gateway sets when Redis has none, and its
-    /// name in rebuilt hashes (`own:{it}`).
-    pub(super) fresh_epoch: String,
+    /// This gateway's name in rebuilt hashes (`own:{it}`), made once.
+    pub(super) instance: String,
 }
 
 impl SpendState {
@@ -71,7 +72,7 @@ impl SpendState {
             tally: Tally::new(setup.tz),
             setup,
             epoch: Mutex::new(String::new()),
-            fresh_epoch: format!("{:016x}", rand::random::<u64>()),
+            instance: format!("{:016x}", rand::random::<u64>()),
         }
     }
 
@@ -239,7 +240,7 @@ impl RateLimiter {
                         .iter()
                         .filter_map(|&j| Some((*ask.budgets.get(j)?, *periods.get(j)?)))
                         .collect();
-                    self.seed(r, &items, now).await?;
+                    self.seed(r, SeedMode::Create, &items, now).await?;
                 }
                 Reply::Done(done) => return Ok(self.decided(wants, &done, ask, &periods, now)),
             }
@@ -313,7 +314,10 @@ impl RateLimiter {
     ) -> Result<(), RateLimitError> {
         let s = &self.inner.spend;
         let current = if current.is_empty() {
-            self.bounded(r.ensure_epoch(&s.fresh_epoch)).await?
+            // A new name each time: the gateways that knew the lost one
+            // must see it change.
+            let fresh = format!("{:016x}", rand::random::<u64>());
+            self.bounded(r.ensure_epoch(&fresh)).await?
         } else {
             current
         };
@@ -330,7 +334,7 @@ impl RateLimiter {
                 budgets = items.len(),
                 "Redis lost the budgets' state (restart or flush): rebuilding from the ledger"
             );
-            self.seed(r, &items, now).await?;
+            self.seed(r, SeedMode::Adopt, &items, now).await?;
         }
         *s.epoch.lock().unwrap_or_else(PoisonError::into_inner) = current;
         self.inner
@@ -345,6 +349,7 @@ impl RateLimiter {
     async fn seed(
         &self,
         r: &RedisStore,
+        mode: SeedMode,
         items: &[(Budget, Period)],
         now: i64,
     ) -> Result<(), RateLimitError> {
@@ -367,7 +372,7 @@ impl RateLimiter {
                 ttl_ms: ttl_ms(p.reset_us, now),
             });
         }
-        self.bounded(r.seed(&s.fresh_epoch, &seeds)).await
+        self.bounded(r.seed(&s.instance, mode, &seeds)).await
     }
 
     /// A budget's spend in the period from `start_us` by the ledger's
