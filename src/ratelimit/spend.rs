@@ -62,6 +62,8 @@ pub(super) struct SpendState {
     pub(super) tally: Tally,
     /// The Redis epoch this gateway last rebuilt for (`""`: none yet).
     epoch: Mutex<String>,
+    /// Held while adopting a new epoch.
+    adopting: tokio::sync::Mutex<()>,
     /// This gateway's name in rebuilt hashes (`own:{it}`), made once.
     pub(super) instance: String,
 }
@@ -72,6 +74,7 @@ impl SpendState {
             tally: Tally::new(setup.tz),
             setup,
             epoch: Mutex::new(String::new()),
+            adopting: tokio::sync::Mutex::new(()),
             instance: format!("{:016x}", rand::random::<u64>()),
         }
     }
@@ -313,6 +316,9 @@ impl RateLimiter {
         now: i64,
     ) -> Result<(), RateLimitError> {
         let s = &self.inner.spend;
+        // One adoption at a time: the requests that met the same change
+        // concurrently must not each put the unwritten spend back.
+        let _one = s.adopting.lock().await;
         let current = if current.is_empty() {
             // A new name each time: the gateways that knew the lost one
             // must see it change.
@@ -321,6 +327,9 @@ impl RateLimiter {
         } else {
             current
         };
+        if current == s.epoch() {
+            return Ok(());
+        }
         let tz = s.setup.tz;
         let items: Vec<(Budget, Period)> = s
             .setup
