@@ -19,6 +19,7 @@ mod breaker;
 pub mod bucket;
 mod health;
 mod memory;
+mod rebuild;
 mod reconcile;
 mod redis_spend;
 mod redis_store;
