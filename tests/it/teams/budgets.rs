@@ -151,6 +151,23 @@ dbtest!(cli_budgets_are_set_listed_and_cleared, |t| {
     run.run(&["users", "update", "alice", "--no-budget"])
         .expect_code(0);
     assert_eq!(user(&run, "alice")["budget_nano"], Value::Null);
+    // A refused budget change changes nothing else either.
+    let refused = run.run(&[
+        "users",
+        "update",
+        "alice",
+        "--team",
+        "ml",
+        "--budget-soft",
+        "50",
+    ]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("user `alice` has no budget"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(user(&run, "alice")["team"], Value::Null);
     run.run(&[
         "teams",
         "update",
@@ -172,6 +189,17 @@ dbtest!(cli_budgets_are_set_listed_and_cleared, |t| {
     run.run(&["teams", "update", "ml", "--no-budget"])
         .expect_code(0);
     assert_eq!(team_json(&run, "ml")["budget_nano"], Value::Null);
+    run.run(&[
+        "teams",
+        "update",
+        "ml",
+        "--rename",
+        "research",
+        "--budget-window",
+        "daily",
+    ])
+    .expect_code(1);
+    team_json(&run, "ml");
     // --no-budget with a budget flag is refused by the parser.
     run.run(&["teams", "update", "ml", "--no-budget", "--budget", "5"])
         .expect_code(2);
