@@ -44,6 +44,8 @@ struct Account {
     spent_nano: i64,
     reserved_nano: i64,
     soft_raised: bool,
+    /// The budget as last seen, for the reconciler's list.
+    budget: Option<Budget>,
 }
 
 /// What admission holds until the request settles.
@@ -54,6 +56,24 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// The budgets held, each with the start of the period it was held in.
+    pub fn parts(&self) -> &[(Budget, i64)] {
+        &self.parts
+    }
+
+    /// The estimate held against each budget.
+    pub fn estimate_nano(&self) -> i64 {
+        self.estimate_nano
+    }
+
+    /// A hold made elsewhere (in Redis) for the same budgets and periods.
+    pub fn from_parts(parts: Vec<(Budget, i64)>, estimate_nano: i64) -> Hold {
+        Hold {
+            parts,
+            estimate_nano,
+        }
+    }
+
     /// Holds nothing: the request has no budget.
     pub fn none() -> Hold {
         Hold {
@@ -125,11 +145,13 @@ impl Tally {
         now_us: i64,
     ) -> Result<Admitted, Exceeded> {
         let estimate = estimate_nano.max(0);
+        // Periods first, outside the lock: a calendar window's costs a
+        // time-zone conversion.
+        let periods: Vec<Period> = budgets.iter().map(|b| self.period(b, now_us)).collect();
         let mut map = self.lock();
         let mut tightest: Option<(i64, i64)> = None;
-        for b in budgets {
-            let p = self.period(b, now_us);
-            let a = current(&mut map, b, p);
+        for (b, p) in budgets.iter().zip(&periods) {
+            let a = current(&mut map, b, *p);
             let used = a.spent_nano + a.reserved_nano;
             if used.saturating_add(estimate) > b.limit_nano {
                 return Err(Exceeded {
@@ -144,9 +166,8 @@ impl Tally {
             }
         }
         let mut parts = Vec::with_capacity(budgets.len());
-        for b in budgets {
-            let p = self.period(b, now_us);
-            current(&mut map, b, p).reserved_nano += estimate;
+        for (b, p) in budgets.iter().zip(&periods) {
+            current(&mut map, b, *p).reserved_nano += estimate;
             parts.push((*b, p.start_us));
         }
         Ok(Admitted {
@@ -188,6 +209,19 @@ impl Tally {
         crossed
     }
 
+    /// Gives a hold back unspent: the request was refused by another limit
+    /// after its budgets were reserved.
+    pub fn release(&self, hold: &Hold) {
+        let mut map = self.lock();
+        for (b, start) in &hold.parts {
+            if let Some(a) = map.get_mut(&(b.scope, b.id))
+                && a.period_start_us == *start
+            {
+                a.reserved_nano = (a.reserved_nano - hold.estimate_nano).max(0);
+            }
+        }
+    }
+
     /// Raises a budget's settled spend in the period holding `now_us` to
     /// at least `spent_nano` (rebuilt from the ledger); never lowers it,
     /// so a rebuild racing live settlements cannot forget spend.
@@ -196,6 +230,11 @@ impl Tally {
         let mut map = self.lock();
         let a = current(&mut map, b, p);
         a.spent_nano = a.spent_nano.max(spent_nano);
+    }
+
+    /// Every budget this process has an account of (seen since it started).
+    pub fn known(&self) -> Vec<Budget> {
+        self.lock().values().filter_map(|a| a.budget).collect()
     }
 
     /// Settled and held spend of a budget in the period holding `now_us`.
@@ -221,5 +260,6 @@ fn current<'m>(
             ..Account::default()
         };
     }
+    a.budget = Some(*b);
     a
 }

@@ -224,3 +224,24 @@ fn overshoot_is_bounded_by_what_in_flight_requests_cost_beyond_their_estimates()
         "spent beyond the limit refuses everything after"
     );
 }
+
+#[test]
+fn a_monthly_budget_turns_over_at_local_midnight_on_the_first() {
+    // The clock is injected: admission times are arguments.
+    let t = Tally::new(tz("Europe/Paris"));
+    let b = budget(Scope::User, 9, 100, Window::Monthly);
+    let a = t.reserve(&[b], 100, us("2026-12-31T22:00:00Z")).unwrap();
+    t.settle(&a.hold, 100);
+    let x = t
+        .reserve(&[b], 1, us("2026-12-31T22:59:59Z"))
+        .expect_err("23:59:59 in Paris is still December");
+    assert_eq!(
+        x.reset_us,
+        us("2026-12-31T23:00:00Z"),
+        "January begins at 00:00 Paris time"
+    );
+    let a = t
+        .reserve(&[b], 100, us("2026-12-31T23:00:00Z"))
+        .expect("a new month, a new budget");
+    assert_eq!(a.tightest, Some((0, us("2027-01-31T23:00:00Z"))));
+}

@@ -8,6 +8,7 @@
 //! (`flush_ms`, `max_body_bytes`) so a reader never guesses.
 
 mod access;
+pub mod budgets;
 pub mod dsn;
 pub mod duration;
 pub mod env;
@@ -29,6 +30,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub use access::AccessLog;
+pub use budgets::{BudgetsConfig, OnStoreFailure};
 pub use duration::ConfigDuration;
 pub use load::{ConfigError, FlagOverride, LoadOptions, Loaded, Source, load};
 pub use routing::{Deployment, DeploymentConfig, RoutingConfig, Strategy};
@@ -55,6 +57,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// Choosing a deployment, failing over, cooling failing ones down.
     pub routing: RoutingConfig,
+    /// Spend budgets: calendar time zone and store failures.
+    pub budgets: BudgetsConfig,
 }
 
 /// The HTTP server of `tokctl serve`.
@@ -470,6 +474,7 @@ impl Default for Config {
                 model("claude-sonnet-4", 3.0, 0.3, 3.75, 15.0),
             ],
             routing: RoutingConfig::default(),
+            budgets: BudgetsConfig::default(),
         }
     }
 }

@@ -146,6 +146,7 @@ pub(super) fn validate(c: &Config, sources: &BTreeMap<String, Source>) -> Result
         }
     }
     super::routing_check::check(c, sources)?;
+    super::budgets::check(c, sources)?;
     let mut seen = BTreeSet::new();
     for m in &c.models {
         if !seen.insert(m.name.as_str()) {

@@ -52,6 +52,8 @@ impl ApiError {
             401 => ("authentication_error", "authentication_error"),
             403 => ("permission_error", "permission_error"),
             404 => ("not_found_error", "not_found_error"),
+            // Budgets: OpenAI's SDKs and clients know a spent quota by this type.
+            429 if self.label == "budget_exceeded" => ("insufficient_quota", "rate_limit_error"),
             429 => ("rate_limit_error", "rate_limit_error"),
             413 => ("invalid_request_error", "request_too_large"),
             400 | 405 | 415 | 422 => ("invalid_request_error", "invalid_request_error"),

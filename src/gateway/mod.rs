@@ -28,6 +28,7 @@ pub mod request;
 pub mod routes;
 pub mod routing;
 pub mod server;
+mod spend;
 mod stamp;
 mod startup;
 mod stream;
@@ -189,14 +190,17 @@ async fn guarded(state: AppState, target: Target, req: Request) -> Response {
         }
         Target::Models | Target::StoredResponse => req,
     };
-    let (req, verdict) = match limit::check(&state, principal.as_ref(), req).await {
+    let charge = matches!(target, Target::Proxy(_));
+    let (req, admitted) = match limit::check(&state, principal.as_ref(), req, charge).await {
         Ok(pair) => pair,
         Err(refused) => return refused,
     };
+    let limit::Admitted { verdict, ticket } = admitted;
+    let budget_headers = ticket.clone();
     let mut resp = match target {
         Target::Proxy(endpoint) => {
             let reservation = verdict.as_ref().and_then(|v| v.reserved_tokens);
-            proxy(state, endpoint, req, principal, reservation).await
+            proxy(state, endpoint, req, principal, reservation, ticket).await
         }
         // Anthropic's SDK lists models with its version header.
         Target::Models => {
@@ -215,6 +219,11 @@ async fn guarded(state: AppState, target: Target, req: Request) -> Response {
     };
     if let Some(v) = &verdict {
         limit::headers(&mut resp, v);
+    }
+    if let Some(t) = &budget_headers
+        && resp.status().is_success()
+    {
+        spend::headers(&mut resp, t);
     }
     resp
 }
@@ -265,6 +274,7 @@ async fn proxy(
     req: Request,
     principal: Option<Principal>,
     reservation: Option<crate::ratelimit::TokenReservation>,
+    ticket: Option<crate::ratelimit::Ticket>,
 ) -> Response {
     let (mut parts, body): (_, Body) = req.into_parts();
     // Read already by the tokens-per-minute limit's estimate, or not yet.
@@ -291,6 +301,7 @@ async fn proxy(
             .map(|c| c.0.clone()),
         principal,
         reservation,
+        ticket,
         start,
         created_at_us: crate::db::now_us(),
         headers: parts.headers,

@@ -39,6 +39,8 @@ pub struct RequestCtx {
     pub principal: Option<Principal>,
     /// Tokens reserved by the tokens-per-minute limit, settled at the end.
     pub reservation: Option<crate::ratelimit::TokenReservation>,
+    /// The budgets' hold, settled to the entry's cost at the end.
+    pub ticket: Option<crate::ratelimit::Ticket>,
     pub start: Instant,
     pub created_at_us: i64,
     pub headers: HeaderMap,
@@ -136,6 +138,13 @@ pub async fn process(
         + entry.usage.cached_input_tokens
         + entry.usage.cache_write_tokens
         + entry.usage.output_tokens;
+    let cost_nano = entry.cost_nano;
+    if let (Some(t), Some(limiter)) = (&ctx.ticket, &state.limiter) {
+        // Counted as unwritten until the writer commits the entry.
+        limiter
+            .unwritten()
+            .add(t.hold.parts().iter().map(|(b, _)| b), cost_nano);
+    }
     let durable = state.ledger.persist(admission, entry).await;
     if let Some(open) = gate {
         let _ = open.send(());
@@ -157,8 +166,12 @@ pub async fn process(
         // waited for up to its own disconnect.
         let _ = reply.send(resp);
     }
-    if let (Some(r), Some(limiter)) = (ctx.reservation, &state.limiter) {
-        limiter.settle(r, used.max(0) as u64).await;
+    if let Some(limiter) = &state.limiter {
+        let tokens = ctx.reservation.map(|r| (r, used.max(0) as u64));
+        let crossed = limiter
+            .settle_all(tokens, ctx.ticket.as_ref().map(|t| (t, cost_nano)))
+            .await;
+        super::spend::soft_crossed(&state, &crossed);
     }
     if let (Some(e), Some(reply)) = (response, out.reply.take()) {
         let mut resp = e.into_response();
@@ -190,8 +203,11 @@ async fn refuse_unrecordable(
     )
     .shaped(shape_of(ctx.endpoint));
     tracing::debug!(request_id = %ctx.request_id, "refused, 503 ledger_unavailable: {refused}");
-    if let (Some(r), Some(limiter)) = (ctx.reservation, &state.limiter) {
-        limiter.settle(r, 0).await;
+    if let Some(limiter) = &state.limiter {
+        let tokens = ctx.reservation.map(|r| (r, 0));
+        limiter
+            .settle_all(tokens, ctx.ticket.as_ref().map(|t| (t, 0)))
+            .await;
     }
     let mut resp = e.into_response();
     resp.extensions_mut().insert(super::AccessLogged);

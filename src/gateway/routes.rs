@@ -35,6 +35,10 @@ pub struct Route {
     pub context_window_fallbacks: Vec<String>,
     /// `max_tokens` for an Anthropic upstream when a Chat client set none.
     pub max_tokens_default: u32,
+    /// The highest price of each kind among the deployments of this model
+    /// and of its fallbacks: what a budget reserves at, since admission
+    /// cannot know which of them will serve.
+    pub ceiling: Prices,
 }
 
 impl Route {
@@ -43,6 +47,45 @@ impl Route {
     pub fn primary(&self) -> &Deployment {
         &self.deployments[0]
     }
+}
+
+/// Per model, the highest prices among its own deployments and those of
+/// the models it may fall back to (one level: a fallback's own fallbacks
+/// are never tried).
+fn ceilings(c: &Config) -> HashMap<&str, Prices> {
+    let max = |a: Prices, b: Prices| Prices {
+        input: a.input.max(b.input),
+        cached_input: a.cached_input.max(b.cached_input),
+        cache_write: a.cache_write.max(b.cache_write),
+        output: a.output.max(b.output),
+    };
+    let own: HashMap<&str, Prices> = c
+        .models
+        .iter()
+        .map(|m| {
+            let p = m
+                .deployments()
+                .iter()
+                .map(|d| Prices::from_model(&d.prices))
+                .fold(Prices::default(), max);
+            (m.name.as_str(), p)
+        })
+        .collect();
+    c.models
+        .iter()
+        .map(|m| {
+            let p = m
+                .fallbacks
+                .iter()
+                .chain(&m.context_window_fallbacks)
+                .filter_map(|f| own.get(f.as_str()))
+                .fold(
+                    own.get(m.name.as_str()).copied().unwrap_or_default(),
+                    |a, b| max(a, *b),
+                );
+            (m.name.as_str(), p)
+        })
+        .collect()
 }
 
 /// All routes, by public name, plus the names in config order for listings.
@@ -58,6 +101,7 @@ impl Routes {
     pub fn new(c: &Config, providers: &Providers, shared: &Shared) -> Self {
         let mut by_name = HashMap::new();
         let mut names = Vec::new();
+        let ceilings = ceilings(c);
         for m in &c.models {
             let mut deployments = Vec::new();
             for d in m.deployments() {
@@ -86,6 +130,7 @@ impl Routes {
                     fallbacks: m.fallbacks.clone(),
                     context_window_fallbacks: m.context_window_fallbacks.clone(),
                     max_tokens_default: m.max_tokens_default.unwrap_or(DEFAULT_MAX_TOKENS),
+                    ceiling: ceilings.get(m.name.as_str()).copied().unwrap_or_default(),
                 }),
             );
         }

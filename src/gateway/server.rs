@@ -76,17 +76,28 @@ pub async fn serve(
     let dbs = opened.dbs;
     let (auth, bootstrap_key) =
         super::startup::authenticator(&config, &dbs.identity, opened.identity_down).await?;
-    let limiter = if config.rate_limit.enabled {
-        let l = crate::ratelimit::RateLimiter::new(&config.rate_limit)
-            .await
-            .map_err(|e| ServeError::RateLimit(e.to_string()))?;
-        tracing::info!(store = l.store_name(), "rate limiting on");
+    let ledger =
+        LedgerWriter::start_with(dbs.ledger.clone(), &config.ledger, opened.opening).await?;
+    // Budgets live on identities, so a gateway with auth always has a
+    // limiter: with `rate_limit.enabled = false` it enforces budgets only.
+    let limiter = if config.rate_limit.enabled || config.auth.enabled {
+        let unwritten = ledger.unwritten();
+        let setup = crate::ratelimit::SpendSetup {
+            tz: crate::budget::time_zone(&config.budgets.timezone)
+                .map_err(|e| ServeError::RateLimit(e.to_string()))?,
+            on_store_failure: config.budgets.on_store_failure,
+            ledger: Some(dbs.ledger.clone()),
+            unwritten,
+            hold_ms: config.server.request_timeout_ms,
+        };
+        let l = super::startup::limiter(&config, setup).await?;
+        if config.rate_limit.enabled {
+            tracing::info!(store = l.store_name(), "rate limiting on");
+        }
         Some(l)
     } else {
         None
     };
-    let ledger =
-        LedgerWriter::start_with(dbs.ledger.clone(), &config.ledger, opened.opening).await?;
     // One deployment state per process: cooldowns and load are shared by
     // every worker.
     let routing = Arc::new(super::routing::Shared::new(&config));
@@ -104,6 +115,13 @@ pub async fn serve(
         &routing,
     )?;
     let probes = probes.spawn(super::health::probe_interval(&config));
+    if let Some(l) = &limiter {
+        let t = telemetry.clone();
+        l.spawn_reconciler(
+            Duration::from_millis(config.budgets.reconcile_interval_ms),
+            move |scope, gap| t.budget_drift(scope.as_str(), gap),
+        );
+    }
     let tracker = TaskTracker::new();
     let shutdown = CancellationToken::new();
     // Each worker gets its own providers (its own upstream connection

@@ -217,3 +217,31 @@ fn seed(auth: &Authenticator, path: &str) {
         ),
     }
 }
+
+/// The limiter, which also holds the budgets. With the limits on, Redis
+/// must answer at start as before; with them off (budgets only) a Redis
+/// that does not answer leaves each gateway enforcing budgets on its own,
+/// said loudly, rather than refusing to start.
+pub(super) async fn limiter(
+    config: &Config,
+    setup: crate::ratelimit::SpendSetup,
+) -> Result<crate::ratelimit::RateLimiter, super::server::ServeError> {
+    use crate::ratelimit::RateLimiter;
+    let fail =
+        |e: crate::ratelimit::RateLimitError| super::server::ServeError::RateLimit(e.to_string());
+    if config.rate_limit.enabled || config.rate_limit.redis_addr.is_empty() {
+        return RateLimiter::build(&config.rate_limit, setup)
+            .await
+            .map_err(fail);
+    }
+    match RateLimiter::build(&config.rate_limit, setup.clone()).await {
+        Ok(l) => Ok(l),
+        Err(e) => {
+            tracing::warn!(error = %e,
+                "Redis does not answer: budgets are enforced by this gateway alone (not shared) until it restarts with Redis up");
+            let mut alone = config.rate_limit.clone();
+            alone.redis_addr = Default::default();
+            RateLimiter::build(&alone, setup).await.map_err(fail)
+        }
+    }
+}

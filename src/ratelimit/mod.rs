@@ -19,7 +19,10 @@ mod breaker;
 pub mod bucket;
 mod health;
 mod memory;
+mod reconcile;
+mod redis_spend;
 mod redis_store;
+mod spend;
 
 use std::sync::Arc;
 use std::sync::Mutex;
@@ -33,6 +36,8 @@ use redis_store::RedisStore;
 
 use crate::config::RateLimitConfig;
 use crate::identity::Principal;
+pub use reconcile::Drift;
+pub use spend::{Spend, SpendSetup, Ticket};
 
 /// Which limit a bucket enforces; also the `X-RateLimit-Type` value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -99,7 +104,8 @@ pub struct Verdict {
 
 enum Store {
     Memory(MemoryStore),
-    Redis(RedisStore),
+    // Boxed: the connection and its scripts are much larger than the map.
+    Redis(Box<RedisStore>),
 }
 
 /// Counters for metrics and tests.
@@ -111,6 +117,13 @@ pub struct Counters {
     pub store_failures: AtomicU64,
     /// Checks answered from the fallback store while Redis was skipped.
     pub store_skipped: AtomicU64,
+    /// Budget admissions decided from this process's view, Redis failing
+    /// (`budgets.on_store_failure = local`).
+    pub budget_local: AtomicU64,
+    /// Requests with budgets refused because Redis failed (`refuse`).
+    pub budget_refused_store: AtomicU64,
+    /// Times this gateway found Redis's budget state gone and rebuilt it.
+    pub budget_rebuilds: AtomicU64,
 }
 
 /// The limiter the gateway holds; cheap to clone.
@@ -127,15 +140,24 @@ struct Inner {
     cfg: RateLimitConfig,
     counters: Counters,
     last_warn: Mutex<Option<Instant>>,
+    /// Budgets: this process's tally and what rebuilds Redis's.
+    spend: spend::SpendState,
 }
 
 impl RateLimiter {
     /// Builds the store named by the config: Redis when `redis_addr` is set.
     pub async fn new(cfg: &RateLimitConfig) -> Result<Self, RateLimitError> {
+        Self::build(cfg, SpendSetup::default()).await
+    }
+
+    /// [`RateLimiter::new`] with the budgets' settings. The limits apply
+    /// only when `cfg.enabled`; budgets always do, so a gateway with auth
+    /// builds a limiter even with the limits off.
+    pub async fn build(cfg: &RateLimitConfig, setup: SpendSetup) -> Result<Self, RateLimitError> {
         let store = if cfg.redis_addr.is_empty() {
             Store::Memory(MemoryStore::new())
         } else {
-            Store::Redis(RedisStore::connect(&cfg.redis_addr).await?)
+            Store::Redis(Box::new(RedisStore::connect(&cfg.redis_addr).await?))
         };
         let limiter = Self {
             inner: Arc::new(Inner {
@@ -148,8 +170,10 @@ impl RateLimiter {
                 cfg: cfg.clone(),
                 counters: Counters::default(),
                 last_warn: Mutex::new(None),
+                spend: spend::SpendState::new(setup),
             }),
         };
+        limiter.spawn_epoch_watch();
         let weak = Arc::downgrade(&limiter.inner);
         tokio::spawn(async move {
             loop {
@@ -200,6 +224,9 @@ impl RateLimiter {
     /// Buckets a principal's request needs. A rate of 0 means no limit.
     pub fn wants(&self, p: &Principal, token_estimate: Option<u64>) -> Vec<Want> {
         let c = &self.inner.cfg;
+        if !c.enabled {
+            return Vec::new();
+        }
         let mut out = Vec::with_capacity(3);
         if c.user_rps > 0.0 {
             out.push(Want {
@@ -243,6 +270,9 @@ impl RateLimiter {
 
     /// The key's tokens-per-minute limit, when one applies.
     pub fn tokens_per_minute(&self, p: &Principal) -> Option<u64> {
+        if !self.inner.cfg.enabled {
+            return None;
+        }
         let v = p
             .tokens_per_minute
             .unwrap_or(self.inner.cfg.apikey_tokens_per_minute as i64);

@@ -57,9 +57,12 @@ return string.format('%.6f', tk)
 "#;
 
 pub struct RedisStore {
-    conn: ConnectionManager,
+    pub(super) conn: ConnectionManager,
     check: redis::Script,
     adjust: redis::Script,
+    /// Buckets and budgets together, and the budgets' settle and seed
+    /// (`super::redis_spend`); hashed once here, not per call.
+    pub(super) scripts: super::redis_spend::Scripts,
     prefix: String,
 }
 
@@ -84,11 +87,12 @@ impl RedisStore {
             conn,
             check: redis::Script::new(CHECK),
             adjust: redis::Script::new(ADJUST),
+            scripts: super::redis_spend::Scripts::new(),
             prefix: "tokctl:rl:".into(),
         })
     }
 
-    fn key(&self, w: &super::BucketKey) -> String {
+    pub(super) fn key(&self, w: &super::BucketKey) -> String {
         format!("{}{}:{}", self.prefix, w.0.as_str(), w.1)
     }
 
@@ -147,7 +151,7 @@ impl RedisStore {
 }
 
 /// Rebuilds a [`Check`] from the tokens left in a bucket after the script.
-fn check_from(limit: Limit, cost: f64, after: f64, allowed: bool) -> Check {
+pub(super) fn check_from(limit: Limit, cost: f64, after: f64, allowed: bool) -> Check {
     let this_ok = allowed || after >= cost;
     Check {
         allowed: this_ok,

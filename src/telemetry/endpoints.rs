@@ -93,6 +93,24 @@ impl Telemetry {
             m.admission_refused(reason, scope);
         }
     }
+
+    pub fn budget_soft_threshold(&self, scope: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.budget_soft_threshold(scope);
+        }
+    }
+
+    pub fn budget_store_failed(&self, outcome: &'static str) {
+        if let Some(m) = &self.metrics {
+            m.budget_store_failed(outcome);
+        }
+    }
+
+    pub fn budget_drift(&self, scope: &'static str, nano: i64) {
+        if let Some(m) = &self.metrics {
+            m.budget_drift(scope, nano);
+        }
+    }
 }
 
 /// Where `/metrics` is served.

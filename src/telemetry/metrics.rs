@@ -89,6 +89,9 @@ pub struct Metrics {
     /// Teams given their own series so far (`t<id>`), capped like users.
     teams: RwLock<HashMap<i64, String>>,
     team_cost: IntCounterVec,
+    budget_soft: IntCounterVec,
+    budget_store: IntCounterVec,
+    budget_drift: prometheus::IntGaugeVec,
     started: Instant,
 }
 
@@ -131,7 +134,13 @@ impl Metrics {
             IntCounter::with_opts(opts(names::RATE_LIMIT_STORE_SKIPPED))?;
         let connections_refused = IntCounter::with_opts(opts(names::CONNECTIONS_REFUSED))?;
         let open_connections = IntGauge::with_opts(opts(names::OPEN_CONNECTIONS))?;
-        let collectors: [Box<dyn Collector>; 18] = [
+        let budget_soft = IntCounterVec::new(opts(names::BUDGET_SOFT), &["scope"])?;
+        let budget_store = IntCounterVec::new(opts(names::BUDGET_STORE), &["outcome"])?;
+        let budget_drift = prometheus::IntGaugeVec::new(opts(names::BUDGET_DRIFT), &["scope"])?;
+        let collectors: [Box<dyn Collector>; 21] = [
+            Box::new(budget_soft.clone()),
+            Box::new(budget_store.clone()),
+            Box::new(budget_drift.clone()),
             Box::new(overhead.clone()),
             Box::new(cost.clone()),
             Box::new(rate_limit_store_skipped.clone()),
@@ -180,6 +189,9 @@ impl Metrics {
             users: RwLock::new(HashMap::new()),
             teams: RwLock::new(HashMap::new()),
             team_cost,
+            budget_soft,
+            budget_store,
+            budget_drift,
             started: Instant::now(),
         })
     }
@@ -215,6 +227,21 @@ impl Metrics {
         self.admission_refusals
             .with_label_values(&[reason, scope])
             .inc();
+    }
+
+    /// Counts a budget's soft threshold crossed; `scope` is key, user or team.
+    pub fn budget_soft_threshold(&self, scope: &'static str) {
+        self.budget_soft.with_label_values(&[scope]).inc();
+    }
+
+    /// Counts a budget decision made while Redis failed (`local`, `refused`).
+    pub fn budget_store_failed(&self, outcome: &'static str) {
+        self.budget_store.with_label_values(&[outcome]).inc();
+    }
+
+    /// The reconciler's largest drift for `scope` at its last run.
+    pub fn budget_drift(&self, scope: &'static str, nano: i64) {
+        self.budget_drift.with_label_values(&[scope]).set(nano);
     }
 
     /// Counts a rate-limit refusal; `kind` is `user`, `apikey` or `tokens`.

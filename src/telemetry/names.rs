@@ -71,6 +71,18 @@ pub const ADMISSION_REFUSALS: Name = (
     "tokctl_admission_refusals_total",
     "Requests refused after auth by an access rule (never written to the ledger), by reason (model_not_allowed) and scope (key, user, team).",
 );
+pub const BUDGET_SOFT: Name = (
+    "tokctl_budget_soft_thresholds_total",
+    "Budgets whose spend crossed their soft threshold (once per budget and period, across the fleet with Redis), by scope (key, user, team).",
+);
+pub const BUDGET_STORE: Name = (
+    "tokctl_budget_store_failures_total",
+    "Requests with budgets decided while Redis failed, by what happened (local: enforced from this gateway's view; refused: 503, budgets.on_store_failure = refuse).",
+);
+pub const BUDGET_DRIFT: Name = (
+    "tokctl_budget_drift_nano",
+    "At the last reconciliation, the largest gap (nano-units) between a budget's spend in Redis and in the ledger plus unwritten spend, by scope; positive: Redis counts more.",
+);
 
 // The ledger writer, read from its counters at scrape time (per batch, not per row).
 pub const LEDGER_QUEUE: Name = (

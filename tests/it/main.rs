@@ -5,6 +5,7 @@
 #[macro_use]
 mod support;
 
+mod budgets;
 mod cli;
 mod config;
 mod deploy;

@@ -28,7 +28,12 @@ const READ_CHUNK: u64 = 1 << 20;
 
 /// Runs the tailer; `after` is the watermark: lower numbers are skipped.
 /// `queued` is called with each entry handed on.
-pub async fn run(shared: Arc<SpoolShared>, after: i64, tx: mpsc::Sender<Entry>, queued: impl Fn()) {
+pub async fn run(
+    shared: Arc<SpoolShared>,
+    after: i64,
+    tx: mpsc::Sender<Entry>,
+    queued: impl Fn(&Entry),
+) {
     let mut written = shared.written_to.subscribe();
     let mut cur: Option<(i64, PathBuf, Option<File>)> = None;
     let mut offset = 0u64;
@@ -200,7 +205,7 @@ async fn hand_on(
     after: i64,
     expected: &mut i64,
     tx: &mpsc::Sender<Entry>,
-    queued: &impl Fn(),
+    queued: &impl Fn(&Entry),
 ) -> bool {
     if seq <= after {
         return true;
@@ -209,7 +214,7 @@ async fn hand_on(
         note_unreadable(shared, *expected, seq - 1);
     }
     *expected = (*expected).max(seq + 1);
-    queued();
+    queued(&entry);
     tx.send(entry).await.is_ok()
 }
 

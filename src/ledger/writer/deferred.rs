@@ -101,8 +101,10 @@ pub(super) fn spawn_tailer(
     tx: mpsc::Sender<Entry>,
 ) -> JoinHandle<()> {
     let s2 = shared.clone();
-    tokio::spawn(spool::tailer::run(sp, after, tx, move || {
+    tokio::spawn(spool::tailer::run(sp, after, tx, move |e| {
         s2.counters.queued.fetch_add(1, Relaxed);
+        // An earlier run's spooled entry: its spend is not in the ledger yet.
+        s2.unwritten.replayed(e);
     }))
 }
 

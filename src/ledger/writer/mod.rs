@@ -366,6 +366,12 @@ impl LedgerWriter {
     }
 
     /// This gateway's chain.
+    /// Spend this process settled or found spooled that the ledger does
+    /// not hold yet (see [`crate::budget::Unwritten`]).
+    pub fn unwritten(&self) -> Arc<crate::budget::Unwritten> {
+        self.inner.shared.unwritten.clone()
+    }
+
     pub fn instance_id(&self) -> &str {
         self.inner.sequencer.instance_id()
     }

@@ -112,6 +112,7 @@ impl LedgerWriter {
             spooled: spool_on,
             abandon: AtomicBool::new(false),
             file,
+            unwritten: Arc::new(crate::budget::Unwritten::new(crate::db::now_us())),
         });
         if ready.is_none()
             && let Err(e) = worker::commit(&shared, &[]).await

@@ -49,6 +49,9 @@ pub(crate) struct Shared {
     /// On a SQLite file: the connection every commit goes through, kept
     /// open so its statements stay prepared (`None`: through the pool).
     pub file: Option<std::sync::Mutex<FileWriter>>,
+    /// Budgets' unwritten spend: told of every commit and of every entry
+    /// an earlier run spooled; the gateway's limiter reads it.
+    pub unwritten: Arc<crate::budget::Unwritten>,
 }
 
 /// One worker: runs until the channel is closed and drained.
@@ -172,6 +175,7 @@ pub(crate) async fn commit(shared: &Shared, entries: &[Entry]) -> Result<u64, St
     match committed {
         Ok(n) => {
             shared.tracker.mark(&spans);
+            shared.unwritten.written(entries);
             Ok(n)
         }
         Err(e) => {
