@@ -94,9 +94,12 @@ impl BudgetChange {
 
     /// The columns after this change to `current` at `now_us`; `None` when
     /// it changes the window or the soft threshold of a budget that is not
-    /// set. The anchor moves to `now_us` whenever the limit or the window
-    /// is given, so a duration window starts afresh.
+    /// set. The anchor moves to `now_us` (down to the whole second) whenever
+    /// the limit or the window is given, so a duration window starts
+    /// afresh; whole seconds, so that its resets fall on the seconds the
+    /// `x-tokctl-budget-reset` header (RFC 3339, seconds) can name exactly.
     pub fn apply(&self, current: &BudgetColumns, now_us: i64) -> Option<BudgetColumns> {
+        let now_us = now_us - now_us.rem_euclid(1_000_000);
         match self {
             BudgetChange::Keep => Some(current.clone()),
             BudgetChange::Clear => Some(BudgetColumns::default()),

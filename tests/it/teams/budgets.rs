@@ -33,7 +33,8 @@ fn team_json(run: &Tokctl, name: &str) -> Value {
 
 dbtest!(cli_budgets_are_set_listed_and_cleared, |t| {
     let run = tokctl_on(&t);
-    let before = now_us();
+    // Anchors are whole seconds.
+    let before = now_us() / 1_000_000 * 1_000_000;
     run.run(&[
         "teams",
         "create",
@@ -117,7 +118,7 @@ dbtest!(cli_budgets_are_set_listed_and_cleared, |t| {
     );
     let k1 = key_json(&run, &id);
     assert_eq!(k1["budget_anchor_us"], k0["budget_anchor_us"]);
-    std::thread::sleep(Duration::from_millis(5));
+    std::thread::sleep(Duration::from_millis(1_100));
     run.run(&["keys", "update", &id, "--budget", "20"])
         .expect_code(0);
     let k2 = key_json(&run, &id);
@@ -282,7 +283,7 @@ dbtest!(lookup_carries_the_budgets_of_key_user_and_team, |t| {
     let plain = created_key(&run, &["keys", "create", "--user", "alice"]);
     assert_eq!(budgets_of(&t, &plain).await, None, "no budget anywhere");
 
-    let before = now_us();
+    let before = now_us() / 1_000_000 * 1_000_000;
     let key = created_key(
         &run,
         &[
