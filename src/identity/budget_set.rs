@@ -94,9 +94,12 @@ impl BudgetChange {
 
     /// The columns after this change to `current` at `now_us`; `None` when
     /// it changes the window or the soft threshold of a budget that is not
-    /// set. The anchor moves to `now_us` whenever the limit or the window
-    /// is given, so a duration window starts afresh.
+    /// set. The anchor moves to `now_us` (down to the whole second) whenever
+    /// the limit or the window is given, so a duration window starts
+    /// afresh; whole seconds, so that its resets fall on the seconds the
+    /// `x-tokctl-budget-reset` header (RFC 3339, seconds) can name exactly.
     pub fn apply(&self, current: &BudgetColumns, now_us: i64) -> Option<BudgetColumns> {
+        let now_us = now_us - now_us.rem_euclid(1_000_000);
         match self {
             BudgetChange::Keep => Some(current.clone()),
             BudgetChange::Clear => Some(BudgetColumns::default()),
@@ -169,28 +172,65 @@ async fn current(
     }
 }
 
-/// Applies `change` to the budget of `owner`; returns the columns as they
-/// are now. Changing the window or the soft threshold of an owner without
-/// a budget is [`IdentityError::NoBudget`].
-pub async fn set_budget(
+/// A budget change checked against what is stored, ready to write: so a
+/// command that changes more than the budget can check everything before
+/// it writes anything.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedBudget {
+    table: &'static str,
+    id: i64,
+    label: String,
+    /// The columns as they will be.
+    pub columns: BudgetColumns,
+    changed: bool,
+}
+
+/// Reads the budget of `owner` and applies `change` to it in memory; an
+/// unknown owner is an error naming it, and changing the window or the
+/// soft threshold of an owner without a budget is
+/// [`IdentityError::NoBudget`].
+pub async fn plan_budget(
     db: &Db,
     owner: BudgetOwner<'_>,
     change: &BudgetChange,
-) -> Result<BudgetColumns, IdentityError> {
+) -> Result<PlannedBudget, IdentityError> {
     let (table, id, label, now) = current(db, owner).await?;
-    let Some(new) = change.apply(&now, crate::db::now_us()) else {
+    let Some(columns) = change.apply(&now, crate::db::now_us()) else {
         return Err(IdentityError::NoBudget { owner: label });
     };
-    if new == now {
-        return Ok(new);
+    Ok(PlannedBudget {
+        table,
+        id,
+        label,
+        changed: columns != now,
+        columns,
+    })
+}
+
+/// Writes a planned change (by id: a rename in between does not matter).
+pub async fn write_budget(db: &Db, plan: &PlannedBudget) -> Result<(), IdentityError> {
+    if !plan.changed {
+        return Ok(());
     }
+    let (table, new) = (plan.table, &plan.columns);
     let sql = format!(
         "UPDATE {table} SET budget_nano = $1, budget_window = $2, \
          budget_soft_percent = $3, budget_anchor_us = $4 WHERE id = $5"
     );
     on_pool!(db, p => sqlx::query(&sql)
         .bind(new.budget_nano).bind(&new.budget_window).bind(new.budget_soft_percent)
-        .bind(new.budget_anchor_us).bind(id).execute(p).await.map(|_| ()))
-    .map_err(query_err(format!("setting the budget of {label}")))?;
-    Ok(new)
+        .bind(new.budget_anchor_us).bind(plan.id).execute(p).await.map(|_| ()))
+    .map_err(query_err(format!("setting the budget of {}", plan.label)))
+}
+
+/// Applies `change` to the budget of `owner` ([`plan_budget`], then
+/// [`write_budget`]); returns the columns as they are now.
+pub async fn set_budget(
+    db: &Db,
+    owner: BudgetOwner<'_>,
+    change: &BudgetChange,
+) -> Result<BudgetColumns, IdentityError> {
+    let plan = plan_budget(db, owner, change).await?;
+    write_budget(db, &plan).await?;
+    Ok(plan.columns)
 }

@@ -165,9 +165,13 @@ pub fn parse_amount(text: &str) -> Result<i64, IdentityError> {
 /// `90m` stays `90m`, `3600s` is `1h`).
 pub fn parse_window(text: &str) -> Result<String, IdentityError> {
     const FLAG: &str = "--budget-window";
-    let window: Window = text
-        .parse()
-        .map_err(|e: crate::budget::WindowError| invalid(FLAG, text, format!("{e}")))?;
+    let window: Window = text.parse().map_err(|e| {
+        let reason = match e {
+            crate::budget::WindowError::TooShort(_) => "shorter than one second",
+            _ => "expected daily, weekly, monthly or a duration (30d, 12h, 90m, 30s)",
+        };
+        invalid(FLAG, text, reason)
+    })?;
     match window {
         Window::Daily => Ok("daily".into()),
         Window::Weekly => Ok("weekly".into()),
@@ -189,7 +193,7 @@ fn duration_text(d: Duration) -> Option<String> {
     let s = d.as_secs();
     let (n, unit) = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")]
         .into_iter()
-        .find(|(len, _)| s % len == 0)
+        .find(|(len, _)| s.is_multiple_of(*len))
         .map(|(len, unit)| (s / len, unit))?;
     Some(format!("{n}{unit}"))
 }

@@ -106,11 +106,12 @@ fn create_flags_need_a_budget_and_default_to_monthly() {
     let e = BudgetChange::parse(None, None, Some("80"), false, true).expect_err("no budget");
     assert!(e.to_string().contains("--budget-soft `80`"), "{e}");
     let c = BudgetChange::parse(Some("5"), None, None, false, true).expect("ok");
-    let cols = c.for_new(42);
+    let cols = c.for_new(3_000_042);
     assert_eq!(cols.budget_window.as_deref(), Some("monthly"));
     assert_eq!(
         (cols.budget_nano, cols.budget_anchor_us),
-        (Some(5 * NANO_PER_UNIT), Some(42))
+        (Some(5 * NANO_PER_UNIT), Some(3_000_000)),
+        "anchored on the whole second"
     );
     assert_eq!(
         BudgetChange::parse(None, None, None, false, true).ok(),
@@ -127,16 +128,16 @@ fn updates_keep_what_is_not_given_and_restart_the_window_when_it_changes() {
         budget_anchor_us: Some(1),
     };
     let soft = BudgetChange::parse(None, None, Some("90"), false, false).expect("ok");
-    let after = soft.apply(&set, 99).expect("a budget is set");
+    let after = soft.apply(&set, 5_000_099).expect("a budget is set");
     assert_eq!(after.budget_soft_percent, Some(90));
     assert_eq!(after.budget_anchor_us, Some(1), "the window goes on");
     let amount = BudgetChange::parse(Some("2"), None, Some(""), false, false).expect("ok");
-    let after = amount.apply(&set, 99).expect("ok");
+    let after = amount.apply(&set, 5_000_099).expect("ok");
     assert_eq!(after.budget_window.as_deref(), Some("30d"));
     assert_eq!(after.budget_soft_percent, None);
     assert_eq!(
         after.budget_anchor_us,
-        Some(99),
+        Some(5_000_000),
         "a new limit restarts the window"
     );
     assert!(soft.apply(&BudgetColumns::default(), 99).is_none());

@@ -92,7 +92,9 @@ impl std::fmt::Debug for Authenticator {
 enum Cached {
     /// Within the TTL; `true` when old enough to be refreshed ahead.
     Fresh(Result<Principal, AuthError>, bool),
-    Stale(KeyRecord),
+    /// Boxed: a record (with its stored budget columns) is several times
+    /// the size of the other variants.
+    Stale(Box<KeyRecord>),
     Absent,
 }
 
@@ -149,7 +151,7 @@ impl Authenticator {
                 }
                 outcome
             }
-            Cached::Stale(record) => self.refresh_stale(digest, record).await,
+            Cached::Stale(record) => self.refresh_stale(digest, *record).await,
             Cached::Absent => self.look_up_miss(digest).await,
         }
     }
@@ -290,7 +292,7 @@ impl Authenticator {
                 let refresh_due = age >= self.inner.ttl / 4 * 3;
                 return Cached::Fresh(decide(record, now_us()), refresh_due);
             }
-            return Cached::Stale(record.clone());
+            return Cached::Stale(Box::new(record.clone()));
         }
         match shard.unknown.get(digest) {
             Some(at) if at.elapsed() < self.inner.negative_ttl => {

@@ -242,5 +242,50 @@ mod tests {
         let back = read(&p).expect("read").expect("there");
         assert_eq!(back.keys[0].1.team_id, None);
         assert!(back.keys[0].1.access.is_none());
+        assert!(back.keys[0].1.budgets.is_none());
+    }
+
+    /// The budget columns of key, user and team travel in the snapshot and
+    /// are compiled into budgets when read.
+    #[test]
+    fn budgets_survive_the_snapshot() {
+        use crate::budget::{Scope, Window};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("snap.json");
+        let record = KeyRecord {
+            key_id: 1,
+            user_id: 2,
+            user_name: "bob".into(),
+            team_id: Some(3),
+            key_budget_nano: Some(500_000_000),
+            key_budget_window: Some("1h".into()),
+            key_budget_soft_percent: Some(80),
+            key_budget_anchor_us: Some(42),
+            team_budget_nano: Some(7),
+            team_budget_window: Some("daily".into()),
+            ..KeyRecord::default()
+        };
+        let file = File {
+            version: 1,
+            written_at_us: 0,
+            keys: vec![Key {
+                key_hash: "ab".into(),
+                record,
+            }],
+        };
+        std::fs::write(&p, serde_json::to_vec(&file).expect("json")).expect("write");
+        let back = read(&p).expect("read").expect("there");
+        let b = back.keys[0].1.budgets.as_deref().expect("budgets");
+        assert_eq!(b.len(), 2);
+        assert_eq!(
+            (b[0].scope, b[0].id, b[0].limit_nano),
+            (Scope::Key, 1, 500_000_000)
+        );
+        assert_eq!(b[0].window, Window::Every(Duration::from_secs(3600)));
+        assert_eq!((b[0].anchor_us, b[0].soft_percent), (42, Some(80)));
+        assert_eq!(
+            (b[1].scope, b[1].id, b[1].window),
+            (Scope::Team, 3, Window::Daily)
+        );
     }
 }

@@ -15,7 +15,7 @@ use sqlx::FromRow;
 
 use super::IdentityError;
 use super::access::AllowList;
-use super::budget_set::{BudgetChange, BudgetOwner, set_budget};
+use super::budget_set::{BudgetChange, BudgetOwner, plan_budget, write_budget};
 use super::budgets::BudgetColumns;
 use super::records::check_team_name;
 use super::store::{is_unique_violation, query_err};
@@ -149,9 +149,8 @@ pub async fn update_team(
         check_team_name(new)?;
     }
     let team = find_team(db, name).await?;
-    if !change.budget.is_keep() {
-        set_budget(db, BudgetOwner::Team(name), &change.budget).await?;
-    }
+    // Checked before anything is written (a window change needs a budget).
+    let budget = plan_budget(db, BudgetOwner::Team(name), &change.budget).await?;
     const SQL: &str = "UPDATE teams SET name = COALESCE($1, name), \
         models = CASE WHEN $2 THEN $3 ELSE models END WHERE id = $4";
     let models = change
@@ -167,6 +166,7 @@ pub async fn update_team(
         }
         (_, e) => query_err(format!("updating team `{name}`"))(e),
     })?;
+    write_budget(db, &budget).await?;
     find_team(db, change.rename.as_deref().unwrap_or(name)).await
 }
 

@@ -5,7 +5,7 @@
 
 use super::IdentityError;
 use super::access::{AllowList, parse_flag};
-use super::budget_set::{BudgetChange, BudgetOwner, set_budget};
+use super::budget_set::{BudgetChange, BudgetOwner, plan_budget, write_budget};
 use super::records::{KeyInfo, UserInfo, check_name};
 use super::store::{find_key, is_unique_violation, key_by_id, list_users, query_err};
 use super::teams::team_id;
@@ -87,9 +87,9 @@ pub async fn create_user_with(db: &Db, name: &str, s: &UserSettings) -> Result<i
 
 /// Moves a user into a team (or out of theirs), replaces their
 /// allow-list and/or changes their budget; returns the user as listed now.
-/// The team is resolved first, then the budget changed, then the rest, so
-/// an unknown user or team, or a budget change that needs a budget
-/// already set, changes nothing.
+/// Everything is checked before anything is written, so an unknown user
+/// or team, or a budget change that needs a budget already set, changes
+/// nothing.
 pub async fn update_user(db: &Db, name: &str, s: &UserSettings) -> Result<UserInfo, IdentityError> {
     if s.is_empty() {
         return Err(IdentityError::NothingToChange {
@@ -97,9 +97,10 @@ pub async fn update_user(db: &Db, name: &str, s: &UserSettings) -> Result<UserIn
         });
     }
     let team = resolve(db, &s.team).await?;
-    if !s.budget.is_keep() {
-        set_budget(db, BudgetOwner::User(name), &s.budget).await?;
-    }
+    let budget = match s.budget.is_keep() {
+        true => None,
+        false => Some(plan_budget(db, BudgetOwner::User(name), &s.budget).await?),
+    };
     let models = s.models_text();
     const SQL: &str = "UPDATE users SET \
         team_id = CASE WHEN $1 THEN $2 ELSE team_id END, \
@@ -113,6 +114,9 @@ pub async fn update_user(db: &Db, name: &str, s: &UserSettings) -> Result<UserIn
     };
     if done == 0 {
         return Err(unknown());
+    }
+    if let Some(plan) = &budget {
+        write_budget(db, plan).await?;
     }
     let users = list_users(db).await?;
     users
@@ -136,15 +140,14 @@ pub async fn update_key(
     }
     let key = find_key(db, id_or_prefix).await?;
     let by_id = key.id.to_string();
-    if !budget.is_keep() {
-        set_budget(db, BudgetOwner::Key(&by_id), budget).await?;
+    let plan = plan_budget(db, BudgetOwner::Key(&by_id), budget).await?;
+    if let Some(list) = models {
+        update_key_models(db, &by_id, list).await?;
     }
-    match models {
-        Some(list) => update_key_models(db, &by_id, list).await,
-        None => key_by_id(db, key.id)
-            .await?
-            .ok_or(IdentityError::UnknownKey { key: by_id }),
-    }
+    write_budget(db, &plan).await?;
+    key_by_id(db, key.id)
+        .await?
+        .ok_or(IdentityError::UnknownKey { key: by_id })
 }
 
 /// Replaces a key's allow-list (`None`: any model); returns it as listed.

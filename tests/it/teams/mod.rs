@@ -4,6 +4,7 @@
 //! allow-lists enforced, `/v1/models` filtered, entries carrying the team,
 //! `ledger summary --by team`, `ledger export --team`) is in [`gateway`].
 
+mod budgets;
 mod gateway;
 
 use serde_json::Value;
