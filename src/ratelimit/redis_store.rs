@@ -1,6 +1,7 @@
 //! The Redis store: the same buckets kept in Redis hashes so that several
 //! gateways enforce one limit together. A check is one round trip: one
-//! atomic script that refills every bucket involved, takes from all of them
+//! atomic script (`super::redis_spend`'s admission, which also takes
+//! budgets) that refills every bucket involved, takes from all of them
 //! only when all allow it, and sets an expiry so idle buckets disappear.
 //! Time comes from the Redis server (`TIME`), so gateway clocks don't matter.
 
@@ -9,58 +10,9 @@ use redis::aio::ConnectionManager;
 use super::bucket::{Check, Limit};
 use super::{RateLimitError, Want};
 
-const CHECK: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local n = #KEYS
-local tokens = {}
-local allowed = 1
-for i = 1, n do
-  local rate = tonumber(ARGV[(i - 1) * 3 + 1])
-  local burst = tonumber(ARGV[(i - 1) * 3 + 2])
-  local cost = tonumber(ARGV[(i - 1) * 3 + 3])
-  local h = redis.call('HMGET', KEYS[i], 'tokens', 'at')
-  local tk = tonumber(h[1]) or burst
-  local at = tonumber(h[2]) or now
-  if now > at then tk = math.min(burst, tk + (now - at) * rate) end
-  tokens[i] = tk
-  if tk < cost then allowed = 0 end
-end
-local out = { allowed }
-for i = 1, n do
-  local rate = tonumber(ARGV[(i - 1) * 3 + 1])
-  local burst = tonumber(ARGV[(i - 1) * 3 + 2])
-  local cost = tonumber(ARGV[(i - 1) * 3 + 3])
-  local tk = tokens[i]
-  if allowed == 1 then tk = tk - cost end
-  redis.call('HSET', KEYS[i], 'tokens', string.format('%.6f', tk), 'at', string.format('%.6f', now))
-  redis.call('PEXPIRE', KEYS[i], math.ceil(((burst - tk) / rate + 1) * 1000))
-  out[i + 1] = string.format('%.6f', tk)
-end
-return out
-"#;
-
-const ADJUST: &str = r#"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local delta = tonumber(ARGV[3])
-local h = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tk = tonumber(h[1]) or burst
-local at = tonumber(h[2]) or now
-if now > at then tk = math.min(burst, tk + (now - at) * rate) end
-tk = math.min(burst, tk + delta)
-redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tk), 'at', string.format('%.6f', now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(((burst - tk) / rate + 1) * 1000))
-return string.format('%.6f', tk)
-"#;
-
 pub struct RedisStore {
     pub(super) conn: ConnectionManager,
-    check: redis::Script,
-    adjust: redis::Script,
-    /// Buckets and budgets together, and the budgets' settle and seed
+    /// Buckets and budgets together, settlement, and the budgets' seed
     /// (`super::redis_spend`); hashed once here, not per call.
     pub(super) scripts: super::redis_spend::Scripts,
     prefix: String,
@@ -85,8 +37,6 @@ impl RedisStore {
             .map_err(fail)?;
         Ok(Self {
             conn,
-            check: redis::Script::new(CHECK),
-            adjust: redis::Script::new(ADJUST),
             scripts: super::redis_spend::Scripts::new(),
             prefix: "tokctl:rl:".into(),
         })
@@ -96,27 +46,15 @@ impl RedisStore {
         format!("{}{}:{}", self.prefix, w.0.as_str(), w.1)
     }
 
-    /// One round trip for every bucket of a request.
+    /// One round trip for every bucket of a request: the admission script
+    /// with no budget.
     pub async fn check(&self, wants: &[Want]) -> Result<Vec<Check>, RateLimitError> {
-        let mut inv = self.check.prepare_invoke();
-        for w in wants {
-            inv.key(self.key(&w.key));
+        match self.admit(wants, None).await? {
+            super::redis_spend::Reply::Done(done) => Ok(done.checks),
+            other => Err(RateLimitError::Store(format!(
+                "Redis: a check without budgets answered {other:?}"
+            ))),
         }
-        for w in wants {
-            inv.arg(w.limit.rate).arg(w.limit.burst).arg(w.cost);
-        }
-        let mut conn = self.conn.clone();
-        let out: Vec<String> = inv
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| RateLimitError::Store(format!("Redis: {e}")))?;
-        let allowed = out.first().map(String::as_str) == Some("1");
-        let mut checks = Vec::with_capacity(wants.len());
-        for (i, w) in wants.iter().enumerate() {
-            let after: f64 = out.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(0.0);
-            checks.push(check_from(w.limit, w.cost, after, allowed));
-        }
-        Ok(checks)
     }
 
     /// One `PING`, for health checks.
@@ -130,22 +68,15 @@ impl RedisStore {
         Ok(start.elapsed())
     }
 
+    /// Gives back (or takes) `delta` tokens of one bucket: the settlement
+    /// script with no budget.
     pub async fn adjust(
         &self,
         key: super::BucketKey,
         limit: Limit,
         delta: f64,
     ) -> Result<(), RateLimitError> {
-        let mut conn = self.conn.clone();
-        let _: String = self
-            .adjust
-            .key(self.key(&key))
-            .arg(limit.rate)
-            .arg(limit.burst)
-            .arg(delta)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(|e| RateLimitError::Store(format!("Redis: {e}")))?;
+        self.settle_spend(Some((key, limit, delta)), 0, &[]).await?;
         Ok(())
     }
 }
