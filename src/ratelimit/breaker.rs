@@ -154,7 +154,7 @@ impl RateLimiter {
     }
 
     /// Starts the back-off period's one PING, on a task of its own.
-    fn probe(&self) {
+    pub(super) fn probe(&self) {
         let Store::Redis(_) = &self.inner.store else {
             return;
         };

@@ -118,8 +118,9 @@ for j = 1, #KEYS - k0 do
   local crossed = 0
   if redis.call('EXISTS', key) == 1 then
     local hf = 'held:' .. ARGV[5]
-    if redis.call('HEXISTS', key, hf) == 1 then
-      local held = redis.call('HINCRBY', key, hf, -est)
+    -- (est > 0: Lua writes minus zero as '-0', which HINCRBY refuses)
+    if est > 0 and redis.call('HEXISTS', key, hf) == 1 then
+      local held = redis.call('HINCRBY', key, hf, 0 - est)
       if held < 0 then redis.call('HSET', key, hf, 0) end
     end
     local spent = redis.call('HINCRBY', key, 'spent', cost)

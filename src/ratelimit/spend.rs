@@ -149,7 +149,13 @@ impl RateLimiter {
             }
             Store::Redis(_) if self.inner.breaker.is_open() => {
                 let v = if wants.is_empty() {
-                    Verdict::unlimited()
+                    // The breaker's probe still runs: budgets go back to
+                    // Redis once it answers.
+                    self.probe();
+                    Verdict {
+                        store_skipped: true,
+                        ..Verdict::unlimited()
+                    }
                 } else {
                     self.check_locally(&wants)
                 };
@@ -158,7 +164,10 @@ impl RateLimiter {
             Store::Redis(r) => match self.admit_shared(r, &wants, ask, now).await {
                 Ok(pair) => pair,
                 Err(e) => {
-                    let v = self.store_failed(e);
+                    let mut v = self.store_failed(e);
+                    // No rate limit applies: `fail_open` is not asked, the
+                    // budgets' own `on_store_failure` decides alone.
+                    v.allowed |= wants.is_empty();
                     self.admit_locally(v, ask, now)
                 }
             },

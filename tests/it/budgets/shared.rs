@@ -308,3 +308,77 @@ dbtest!(
         );
     }
 );
+
+#[tokio::test]
+async fn budgets_without_rate_limits_go_back_to_redis_when_it_answers_again() {
+    let own = redis::start("redis-server").expect("a Redis of this test's own");
+    // Rate limits off: the breaker's probe must still bring budgets back.
+    let cfg = RateLimitConfig {
+        redis_addr: tokctl::config::SecretUrl::new(own.addr()),
+        redis_timeout_ms: 300,
+        redis_breaker_failures: 1,
+        redis_breaker_backoff_ms: 100,
+        ..RateLimitConfig::default()
+    };
+    let l = RateLimiter::build(&cfg, SpendSetup::default())
+        .await
+        .expect("Redis answers");
+    let id = fresh_id();
+    let p = principal(
+        id,
+        budget(id, HALF, Window::Every(Duration::from_secs(3600))),
+    );
+    let spend_once = |cost: i64| {
+        let (l, p) = (l.clone(), p.clone());
+        async move {
+            let (v, spend) = l.admit(&p, None, Some(&ask(&p, cost))).await;
+            assert!(v.allowed, "no rate limit may refuse: {v:?}");
+            let Spend::Held(t) = spend else {
+                panic!("{spend:?}")
+            };
+            l.settle_all(None, Some((&t, cost))).await;
+        }
+    };
+    spend_once(1_000).await;
+    own.signal("KILL");
+    spend_once(200).await;
+    let local = |l: &RateLimiter| {
+        l.counters()
+            .budget_local
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    assert!(local(&l) >= 1, "decided locally while Redis was gone");
+    // A fresh, empty Redis on the same port.
+    own.restart();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let before = local(&l);
+        spend_once(0).await;
+        if local(&l) == before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "budgets never went back to Redis"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    spend_once(500).await;
+    let failures = l
+        .counters()
+        .store_failures
+        .load(std::sync::atomic::Ordering::Relaxed);
+    spend_once(0).await;
+    assert_eq!(
+        l.counters()
+            .store_failures
+            .load(std::sync::atomic::Ordering::Relaxed),
+        failures,
+        "a request that cost nothing settles in Redis too"
+    );
+    assert_eq!(
+        hget(&own.addr(), &key_of(id, 3600)),
+        1_700,
+        "rebuilt from what this gateway knew (1,000 + 200), then 500 more"
+    );
+}
