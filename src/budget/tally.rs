@@ -41,6 +41,7 @@ pub struct Budget {
 #[derive(Debug, Default)]
 struct Account {
     period_start_us: i64,
+    reset_us: i64,
     spent_nano: i64,
     reserved_nano: i64,
     soft_raised: bool,
@@ -126,10 +127,6 @@ impl Tally {
         self.accounts.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn period(&self, b: &Budget, now_us: i64) -> Period {
-        b.window.period(now_us, b.anchor_us, self.tz)
-    }
-
     /// Holds `estimate_nano` against every budget, or none of them when
     /// one would pass its limit (spent + held + estimate > limit).
     ///
@@ -145,13 +142,10 @@ impl Tally {
         now_us: i64,
     ) -> Result<Admitted, Exceeded> {
         let estimate = estimate_nano.max(0);
-        // Periods first, outside the lock: a calendar window's costs a
-        // time-zone conversion.
-        let periods: Vec<Period> = budgets.iter().map(|b| self.period(b, now_us)).collect();
         let mut map = self.lock();
         let mut tightest: Option<(i64, i64)> = None;
-        for (b, p) in budgets.iter().zip(&periods) {
-            let a = current(&mut map, b, *p);
+        for b in budgets {
+            let (a, p) = current(&mut map, b, now_us, self.tz);
             let used = a.spent_nano + a.reserved_nano;
             if used.saturating_add(estimate) > b.limit_nano {
                 return Err(Exceeded {
@@ -166,8 +160,9 @@ impl Tally {
             }
         }
         let mut parts = Vec::with_capacity(budgets.len());
-        for (b, p) in budgets.iter().zip(&periods) {
-            current(&mut map, b, *p).reserved_nano += estimate;
+        for b in budgets {
+            let (a, p) = current(&mut map, b, now_us, self.tz);
+            a.reserved_nano += estimate;
             parts.push((*b, p.start_us));
         }
         Ok(Admitted {
@@ -226,9 +221,8 @@ impl Tally {
     /// at least `spent_nano` (rebuilt from the ledger); never lowers it,
     /// so a rebuild racing live settlements cannot forget spend.
     pub fn raise_to(&self, b: &Budget, spent_nano: i64, now_us: i64) {
-        let p = self.period(b, now_us);
         let mut map = self.lock();
-        let a = current(&mut map, b, p);
+        let (a, _) = current(&mut map, b, now_us, self.tz);
         a.spent_nano = a.spent_nano.max(spent_nano);
     }
 
@@ -239,27 +233,39 @@ impl Tally {
 
     /// Settled and held spend of a budget in the period holding `now_us`.
     pub fn spent(&self, b: &Budget, now_us: i64) -> (i64, i64) {
-        let p = self.period(b, now_us);
         let mut map = self.lock();
-        let a = current(&mut map, b, p);
+        let (a, _) = current(&mut map, b, now_us, self.tz);
         (a.spent_nano, a.reserved_nano)
     }
 }
 
-/// The account of `b` in period `p`, emptied when its period has passed
-/// (holds from the old period settle into nothing, see [`Tally::settle`]).
+/// The account of `b` at `now_us` and its period, emptied when its period
+/// has passed (holds from the old period settle into nothing, see
+/// [`Tally::settle`]). The period is kept with the account and computed
+/// again only when `now_us` leaves it or the budget changed: a calendar
+/// window's costs time-zone conversions, and every request asks.
 fn current<'m>(
     map: &'m mut HashMap<(Scope, i64), Account>,
     b: &Budget,
-    p: Period,
-) -> &'m mut Account {
+    now_us: i64,
+    tz: Tz,
+) -> (&'m mut Account, Period) {
     let a = map.entry((b.scope, b.id)).or_default();
-    if a.period_start_us != p.start_us {
-        *a = Account {
-            period_start_us: p.start_us,
-            ..Account::default()
-        };
+    let cached = a.budget.as_ref() == Some(b) && a.period_start_us <= now_us && now_us < a.reset_us;
+    if !cached {
+        let p = b.window.period(now_us, b.anchor_us, tz);
+        if a.period_start_us != p.start_us {
+            *a = Account {
+                period_start_us: p.start_us,
+                ..Account::default()
+            };
+        }
+        a.reset_us = p.reset_us;
+        a.budget = Some(*b);
     }
-    a.budget = Some(*b);
-    a
+    let p = Period {
+        start_us: a.period_start_us,
+        reset_us: a.reset_us,
+    };
+    (a, p)
 }

@@ -141,9 +141,7 @@ pub async fn process(
     let cost_nano = entry.cost_nano;
     if let (Some(t), Some(limiter)) = (&ctx.ticket, &state.limiter) {
         // Counted as unwritten until the writer commits the entry.
-        limiter
-            .unwritten()
-            .add(t.hold.parts().iter().map(|(b, _)| b), cost_nano);
+        limiter.unwritten_add(t, cost_nano);
     }
     let durable = state.ledger.persist(admission, entry).await;
     if let Some(open) = gate {

@@ -155,7 +155,13 @@ pub fn headers(resp: &mut Response, t: &Ticket) {
         return;
     };
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&format!("{:.6}", left.max(0) as f64 / 1e9)) {
+    let left = left.max(0);
+    let units = format!(
+        "{}.{:06}",
+        left / 1_000_000_000,
+        left % 1_000_000_000 / 1000
+    );
+    if let Ok(v) = HeaderValue::from_str(&units) {
         h.insert("x-tokctl-budget-remaining", v);
     }
     if let Ok(v) = HeaderValue::from_str(&rfc3339(reset_us)) {

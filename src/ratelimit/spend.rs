@@ -387,7 +387,17 @@ impl RateLimiter {
         }
     }
 
-    /// This process's unwritten spend (added before an entry is written).
+    /// Counts a settled request's cost as unwritten until its entry is
+    /// committed (called before the entry is handed to the writer). Only a
+    /// Redis store is ever rebuilt, so the memory store skips the work.
+    pub fn unwritten_add(&self, ticket: &Ticket, cost_nano: i64) {
+        if matches!(self.inner.store, Store::Redis(_)) {
+            let budgets = ticket.hold.parts().iter().map(|(b, _)| b);
+            self.inner.spend.setup.unwritten.add(budgets, cost_nano);
+        }
+    }
+
+    /// This process's unwritten spend.
     pub fn unwritten(&self) -> &Unwritten {
         &self.inner.spend.setup.unwritten
     }
