@@ -9,7 +9,7 @@
 
 use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::App;
@@ -147,25 +147,22 @@ fn refused(state: &App, principal: &Principal, verdict: &Verdict, shape: Shape) 
     resp
 }
 
+// Names made once: a `&str` name is parsed again on every insert.
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+pub(super) const TYPE: HeaderName = HeaderName::from_static("x-ratelimit-type");
+
 /// The `X-RateLimit-*` headers of a verdict, on an answer.
 pub fn headers(resp: &mut Response, v: &Verdict) {
     if !v.has_limits() {
         return;
     }
     let h = resp.headers_mut();
-    h.insert("x-ratelimit-limit", HeaderValue::from(v.limit as u64));
-    h.insert(
-        "x-ratelimit-remaining",
-        HeaderValue::from(v.remaining as u64),
-    );
-    h.insert(
-        "x-ratelimit-reset",
-        HeaderValue::from(v.reset_s.ceil() as u64),
-    );
-    h.insert(
-        "x-ratelimit-type",
-        HeaderValue::from_static(v.scope.as_str()),
-    );
+    h.insert(LIMIT, HeaderValue::from(v.limit as u64));
+    h.insert(REMAINING, HeaderValue::from(v.remaining as u64));
+    h.insert(RESET, HeaderValue::from(v.reset_s.ceil() as u64));
+    h.insert(TYPE, HeaderValue::from_static(v.scope.as_str()));
 }
 
 /// Reads the body once for the estimates (tokens and budgets) and hands

@@ -9,7 +9,7 @@
 //! model's deployments and fallbacks, so a request can cost more than its
 //! estimate only when its prompt tokenises to more than bytes / 4.
 
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::App;
@@ -21,17 +21,22 @@ use crate::pricing::Prices;
 use crate::providers::usage::Shape;
 use crate::ratelimit::Ticket;
 
-/// The parts of a request body an estimate needs.
+const REMAINING: HeaderName = HeaderName::from_static("x-tokctl-budget-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-tokctl-budget-reset");
+
+/// The parts of a request body an estimate needs (the model borrowed from
+/// the body unless it has escapes).
 #[derive(Debug, Default, serde::Deserialize)]
-pub struct Head {
-    pub model: Option<String>,
+pub struct Head<'a> {
+    #[serde(borrow)]
+    pub model: Option<std::borrow::Cow<'a, str>>,
     pub max_tokens: Option<u64>,
     pub max_completion_tokens: Option<u64>,
     pub max_output_tokens: Option<u64>,
 }
 
-impl Head {
-    pub fn of(body: &[u8]) -> Head {
+impl<'a> Head<'a> {
+    pub fn of(body: &'a [u8]) -> Head<'a> {
         serde_json::from_slice(body).unwrap_or_default()
     }
 
@@ -44,7 +49,7 @@ impl Head {
 }
 
 /// What the principal's budgets are asked to hold for this request.
-pub fn ask(state: &App, principal: &Principal, body_len: usize, head: &Head) -> Option<Ask> {
+pub fn ask(state: &App, principal: &Principal, body_len: usize, head: &Head<'_>) -> Option<Ask> {
     let budgets = principal.budgets.clone()?;
     let route = head.model.as_deref().and_then(|m| state.routes.get(m));
     let estimate_nano = route.map_or(0, |r| {
@@ -124,11 +129,11 @@ pub fn exceeded(state: &App, x: &Exceeded, shape: Shape) -> Response {
         .into_response();
     let h = resp.headers_mut();
     h.insert("x-should-retry", HeaderValue::from_static("false"));
-    h.insert("x-ratelimit-type", HeaderValue::from_static("budget"));
+    h.insert(super::limit::TYPE, HeaderValue::from_static("budget"));
     if let Ok(v) = HeaderValue::from_str(&reset) {
-        h.insert("x-tokctl-budget-reset", v);
+        h.insert(RESET, v);
     }
-    h.insert("x-tokctl-budget-remaining", HeaderValue::from(0));
+    h.insert(REMAINING, HeaderValue::from(0));
     resp
 }
 
@@ -162,10 +167,10 @@ pub fn headers(resp: &mut Response, t: &Ticket) {
         left % 1_000_000_000 / 1000
     );
     if let Ok(v) = HeaderValue::from_str(&units) {
-        h.insert("x-tokctl-budget-remaining", v);
+        h.insert(REMAINING, v);
     }
     if let Ok(v) = HeaderValue::from_str(&rfc3339(reset_us)) {
-        h.insert("x-tokctl-budget-reset", v);
+        h.insert(RESET, v);
     }
 }
 
