@@ -196,7 +196,7 @@ async fn guarded(state: AppState, target: Target, req: Request) -> Response {
         Err(refused) => return refused,
     };
     let limit::Admitted { verdict, ticket } = admitted;
-    let budget_headers = ticket.clone();
+    let budget_headers = ticket.as_ref().and_then(|t| t.tightest);
     let mut resp = match target {
         Target::Proxy(endpoint) => {
             let reservation = verdict.as_ref().and_then(|v| v.reserved_tokens);
@@ -220,10 +220,10 @@ async fn guarded(state: AppState, target: Target, req: Request) -> Response {
     if let Some(v) = &verdict {
         limit::headers(&mut resp, v);
     }
-    if let Some(t) = &budget_headers
+    if let Some(tightest) = budget_headers
         && resp.status().is_success()
     {
-        spend::headers(&mut resp, t);
+        spend::headers(&mut resp, tightest);
     }
     resp
 }

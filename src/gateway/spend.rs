@@ -19,7 +19,6 @@ use crate::identity::Principal;
 use crate::ledger::Usage;
 use crate::pricing::Prices;
 use crate::providers::usage::Shape;
-use crate::ratelimit::Ticket;
 
 const REMAINING: HeaderName = HeaderName::from_static("x-tokctl-budget-remaining");
 const RESET: HeaderName = HeaderName::from_static("x-tokctl-budget-reset");
@@ -152,13 +151,10 @@ pub fn unavailable(state: &App, shape: Shape) -> Response {
     .into_response()
 }
 
-/// `x-tokctl-budget-remaining` (nano-units after this request's estimate,
-/// in the currency's units) and `x-tokctl-budget-reset` of the tightest
-/// budget, on an admitted request's answer.
-pub fn headers(resp: &mut Response, t: &Ticket) {
-    let Some((left, reset_us)) = t.tightest else {
-        return;
-    };
+/// `x-tokctl-budget-remaining` (in currency units, after this request's
+/// estimate) and `x-tokctl-budget-reset` of the tightest budget (`left`
+/// nano-units, resetting at `reset_us`), on an admitted request's answer.
+pub fn headers(resp: &mut Response, (left, reset_us): (i64, i64)) {
     let h = resp.headers_mut();
     let left = left.max(0);
     let units = format!(
@@ -169,9 +165,32 @@ pub fn headers(resp: &mut Response, t: &Ticket) {
     if let Ok(v) = HeaderValue::from_str(&units) {
         h.insert(REMAINING, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&rfc3339(reset_us)) {
+    if let Some(v) = reset_header(reset_us) {
         h.insert(RESET, v);
     }
+}
+
+thread_local! {
+    /// The last reset time formatted on this thread: every request of a
+    /// period shares it, and formatting a date costs more than the rest of
+    /// the budget's work.
+    static LAST_RESET: std::cell::RefCell<Option<(i64, HeaderValue)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// `reset_us` as an `x-tokctl-budget-reset` value.
+fn reset_header(reset_us: i64) -> Option<HeaderValue> {
+    LAST_RESET.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((us, v)) = last.as_ref()
+            && *us == reset_us
+        {
+            return Some(v.clone());
+        }
+        let v = HeaderValue::from_str(&rfc3339(reset_us)).ok()?;
+        *last = Some((reset_us, v.clone()));
+        Some(v)
+    })
 }
 
 /// Soft thresholds a settlement crossed: logged and counted (a webhook
