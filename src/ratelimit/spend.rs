@@ -273,7 +273,7 @@ impl RateLimiter {
         for (b, (spent, _)) in ask.budgets.iter().zip(spend) {
             tally.raise_to(b, *spent, now);
         }
-        let v = if wants.is_empty() {
+        let mut v = if wants.is_empty() {
             Verdict::unlimited()
         } else {
             self.verdict(wants, checks)
@@ -281,6 +281,8 @@ impl RateLimiter {
         if let Some(j) = over
             && let (Some(b), Some(p)) = (ask.budgets.get(j), periods.get(j))
         {
+            // The script took nothing: no tokens to give back either.
+            v.reserved_tokens = None;
             let (spent, held) = spend.get(j).copied().unwrap_or_default();
             let x = Exceeded {
                 budget: *b,
