@@ -23,7 +23,10 @@ async fn listings_and_reports_speak_json_and_csv() {
     let mut lines = csv.stdout.lines();
     assert_eq!(
         lines.next(),
-        Some("id,name,disabled,active_keys,created_at_us,team,models")
+        Some(
+            "id,name,disabled,active_keys,created_at_us,team,models,\
+             budget_nano,budget_window,budget_soft_percent,budget_anchor_us"
+        )
     );
     assert!(
         lines.next().is_some_and(|l| l.contains(",alice,false,1,")),
