@@ -207,6 +207,20 @@ mod tests {
     /// read), so a gateway started during an outage still stamps entries
     /// with the team and refuses what the lists refuse; a snapshot written
     /// before teams reads as no team and no lists.
+    /// Writes a snapshot of one key with `record` at `p` and reads it back.
+    fn round_trip(p: &std::path::Path, record: KeyRecord) -> Snapshot {
+        let file = File {
+            version: 1,
+            written_at_us: 0,
+            keys: vec![Key {
+                key_hash: "ab".into(),
+                record,
+            }],
+        };
+        std::fs::write(p, serde_json::to_vec(&file).expect("json")).expect("write");
+        read(p).expect("read").expect("there")
+    }
+
     #[test]
     fn team_and_lists_survive_the_snapshot() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -220,16 +234,7 @@ mod tests {
             team_models: Some("*-mini".into()),
             ..KeyRecord::default()
         };
-        let file = File {
-            version: 1,
-            written_at_us: 0,
-            keys: vec![Key {
-                key_hash: "ab".into(),
-                record,
-            }],
-        };
-        std::fs::write(&p, serde_json::to_vec(&file).expect("json")).expect("write");
-        let back = read(&p).expect("read").expect("there");
+        let back = round_trip(&p, record);
         let r = &back.keys[0].1;
         assert_eq!(r.team_id, Some(3));
         let access = r.access.as_ref().expect("compiled");
@@ -265,16 +270,7 @@ mod tests {
             team_budget_window: Some("daily".into()),
             ..KeyRecord::default()
         };
-        let file = File {
-            version: 1,
-            written_at_us: 0,
-            keys: vec![Key {
-                key_hash: "ab".into(),
-                record,
-            }],
-        };
-        std::fs::write(&p, serde_json::to_vec(&file).expect("json")).expect("write");
-        let back = read(&p).expect("read").expect("there");
+        let back = round_trip(&p, record);
         let b = back.keys[0].1.budgets.as_deref().expect("budgets");
         assert_eq!(b.len(), 2);
         assert_eq!(
